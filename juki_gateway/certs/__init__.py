@@ -1,0 +1,1 @@
+"""The development PKI: CA, node/client/operator certificates, CRLs and identities."""

@@ -1,0 +1,55 @@
+"""The ``juki-gateway`` command line: one sub-command module per capability.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+sub-commands; each sub-command sets ``func(args) -> int``. Errors derived from
+:class:`~juki_gateway.errors.JukiError` are printed as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from juki_gateway import __version__
+from juki_gateway.errors import JukiError, exit_code_for
+
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="juki-gateway",
+        description="Simulated Juki-net and intermediate-server gateway.",
+    )
+    parser.add_argument("--version", action="version", version=f"juki-gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``juki-gateway`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args))
+    except JukiError as exc:
+        print(f"juki-gateway: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The daemon: configuration, the Twisted service tree, endpoints, metrics and logs."""

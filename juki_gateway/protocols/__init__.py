@@ -1,0 +1,1 @@
+"""Link protocols: sans-IO state machines per link, and thin Twisted adapters feeding them."""

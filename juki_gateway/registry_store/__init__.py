@@ -1,0 +1,1 @@
+"""The registry store: resident files, queues, audit log and retention over SQLAlchemy."""

@@ -1,0 +1,1 @@
+"""Simulated client roles: the existing system, the linkage system and the provision network."""

@@ -10,7 +10,7 @@ itself: no application byte is ever read from or written to it.
 Every TLS connection's ``TLSMemoryBIOProtocol`` carries a :class:`HandshakeState`; the Twisted
 adapter reads it when the handshake completes or the connection is lost, and writes the
 handshake-log line from it. :func:`wrap_server_factory` wraps any factory in
-``TLSMemoryBIOFactory`` and :func:`client_options` gives outbound links their options.
+``TLSMemoryBIOFactory`` and :class:`MutualTLSClientCreator` is the outbound links' side.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IProtocolFactory
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+)
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
@@ -281,26 +285,51 @@ class MutualTLSServerCreator:
 
 def wrap_server_factory(creator: MutualTLSServerCreator, factory: IProtocolFactory) -> TLSMemoryBIOFactory:
     """Wrap a plain factory so that every connection is mutual TLS first."""
-    return TLSMemoryBIOFactory(creator, False, factory)
+    wrapped = TLSMemoryBIOFactory(creator, False, factory)
+    wrapped.noisy = False
+    return wrapped
 
 
-def client_options(
-    *, server_name: str, cert: Path, key: Path, ca: Path
-) -> Any:
-    """``optionsForClientTLS`` for an outbound link: our certificate, the dev CA, the peer's name."""
-    try:
-        own = ssl.PrivateCertificate.loadPEM(cert.read_bytes() + b"\n" + key.read_bytes())
-    except FileNotFoundError as exc:
-        raise TLSConfigError(f"missing {exc.filename}: run 'juki-gateway init'") from None
-    return ssl.optionsForClientTLS(
-        server_name,
-        trustRoot=_trust_root(ca),
-        clientCertificate=own,
-        extraCertificateOptions={
-            "raiseMinimumTo": ssl.TLSVersion.TLSv1_2,
-            "acceptableCiphers": ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
-        },
-    )
+@implementer(IOpenSSLClientConnectionCreator)
+class MutualTLSClientCreator:
+    """The client side of an outbound link: our certificate, the dev CA, and the peer's name.
+
+    Not ``optionsForClientTLS``: its hostname check (service_identity) cannot parse the
+    ``urn:juki:role:…`` SAN URIs and, on that parse error, silently accepts any server the CA
+    signed. This creator checks the server's certificate chain against the CA and then that the
+    leaf's juki identity is the expected node (CN and DNS SAN ``server_name``).
+    """
+
+    def __init__(self, *, server_name: str, cert: Path, key: Path, ca: Path,
+                 cache: PeerCertificateCache | None = None) -> None:
+        own, pkey = _load_pem_pair(cert, key)
+        options = ssl.CertificateOptions(
+            privateKey=pkey,
+            certificate=own,
+            trustRoot=_trust_root(ca),
+            raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+            acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
+        )
+        self._ctx: SSL.Context = options.getContext()
+        self._ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+        self._server_name = server_name
+        self._cache = cache if cache is not None else PeerCertificateCache()
+
+    def _verify(self, conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+        if not ok:
+            return False
+        if depth == 0:
+            peer = self._cache.get(cert)
+            return peer.identity is not None and peer.identity.name == self._server_name
+        return True
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        """A client ``SSL.Connection`` sending ``server_name`` as SNI."""
+        conn = SSL.Connection(self._ctx, None)
+        conn.set_app_data(tlsProtocol)
+        conn.set_tlsext_host_name(self._server_name.encode("ascii"))
+        conn.set_connect_state()
+        return conn
 
 
 def alert_from_failure(value: BaseException) -> str | None:

@@ -163,7 +163,7 @@ class GatewayService(MultiService):
                 tracker=self.tracker,
             )
             listener = ListenerService(
-                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx))
+                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx), reactor)
             )
             listener.setName(f"endpoint:{ep.name}")
             listener.setServiceParent(self)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.interfaces import (
@@ -178,13 +178,13 @@ def handshake_state(tls_protocol: Any) -> HandshakeState | None:
     return state if isinstance(state, HandshakeState) else None
 
 
-def _load_pem_pair(cert_path: Path, key_path: Path) -> tuple[crypto.X509, crypto.PKey]:
+def _load_pem_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Any]:
     try:
-        cert = crypto.load_certificate(crypto.FILETYPE_PEM, cert_path.read_bytes())
-        key = crypto.load_privatekey(crypto.FILETYPE_PEM, key_path.read_bytes())
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     except FileNotFoundError as exc:
         raise TLSConfigError(f"missing {exc.filename}: run 'juki-gateway init'") from None
-    except crypto.Error as exc:
+    except ValueError as exc:
         raise TLSConfigError(f"cannot load {cert_path} / {key_path}: {exc}") from None
     return cert, key
 
@@ -283,9 +283,15 @@ class MutualTLSServerCreator:
         return SSL.Connection(self._context, None)
 
 
-def wrap_server_factory(creator: MutualTLSServerCreator, factory: IProtocolFactory) -> TLSMemoryBIOFactory:
-    """Wrap a plain factory so that every connection is mutual TLS first."""
-    wrapped = TLSMemoryBIOFactory(creator, False, factory)
+def wrap_server_factory(
+    creator: MutualTLSServerCreator, factory: IProtocolFactory, clock: Any
+) -> TLSMemoryBIOFactory:
+    """Wrap a plain factory so that every connection is mutual TLS first.
+
+    ``clock`` drives Twisted's write aggregation (small writes become one TLS record per
+    reactor iteration).
+    """
+    wrapped = TLSMemoryBIOFactory(creator, False, factory, clock=clock)
     wrapped.noisy = False
     return wrapped
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ def test_link_reconnects_with_backoff_on_clock(workdir: Path, tmp_path: Path) ->
         assert (host, port) == ("127.0.0.1", 1)
         attempts_at.append(reactor.seconds())
         factory.clientConnectionFailed(None, Failure(ConnectionRefusedError()))
-    gaps = [b - a for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
     assert gaps[0] >= 1.0 and gaps[-1] > gaps[0]  # exponential, jitter of at most 1 s
     assert all(g <= 8.0 + 1.0 + 0.25 for g in gaps)
     svc.stopService()

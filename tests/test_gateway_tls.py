@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from juki_gateway.codecs.frame import encode_frame
 from juki_gateway.codecs.messages import MessageType
 from tests.gateway_support import (
     Daemon,
@@ -141,12 +142,17 @@ def test_openssl_s_client(daemon: Daemon) -> None:
     )
     out = (ok.stdout + ok.stderr).decode()
     assert "CONNECTION ESTABLISHED" in out and "Verification: OK" in out, out
+    # -ign_eof keeps s_client reading after its PING so that it sees the TLS 1.3 alert
+    ping = encode_frame(MessageType.PING, "anon", "cs-172014", timestamp="20261126120000")
     bad = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.pem"),
-         "-brief"],
-        input=b"\n", capture_output=True, timeout=20,
+         "-ign_eof", "-quiet"],
+        input=ping, capture_output=True, timeout=20,
     )
-    assert "certificate required" in (bad.stdout + bad.stderr).decode()
+    assert b"certificate required" in bad.stderr + bad.stdout
+    assert b"JKGW" not in bad.stdout
+    statuses = [r["validation_status"] for r in daemon.log_records()]
+    assert "ok" in statuses and "no_certificate" in statuses
 
 
 def test_crl_reload_on_sighup(daemon: Daemon) -> None:

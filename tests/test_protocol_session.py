@@ -10,7 +10,12 @@ from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
-from juki_gateway.protocols.session import FrameSession, HandlerRegistry, SessionInfo, TimestampSource
+from juki_gateway.protocols.session import (
+    FrameSession,
+    HandlerRegistry,
+    SessionInfo,
+    TimestampSource,
+)
 from tests.gateway_support import TS, decode_frames
 
 PEER = PeerIdentity("kizon-172014", "kizon-juki", "172014")

@@ -29,7 +29,7 @@ demo: install
 	$(PY) -m juki_gateway.demo
 
 lint: install
-	$(VENV)/bin/ruff check juki_gateway tests
+	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
 # mypy --strict on the pure core: codecs and sans-IO protocol state machines.
 typecheck: install

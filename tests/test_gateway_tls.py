@@ -202,3 +202,55 @@ def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
     finally:
         code = d.stop(signal.SIGTERM)
     assert code == 0
+
+
+def test_outbound_links_log_both_sides(tmp_path: Path) -> None:
+    """An accepted link logs ok on both sides; a link the server refuses is logged by both sides too."""
+    import time
+
+    import tomli_w
+
+    from juki_gateway.workdir import read_toml
+
+    workdir = make_workdir(tmp_path)
+    topo = read_toml(workdir / "gateway.toml")
+    d = start_daemon(workdir)
+    d.stop()
+    # now that the ports are known, point links at them and restart on the same ports
+    for ep in topo["endpoints"]:
+        ep["port"] = d.ports[ep["name"]]
+    topo["links"] = [
+        {"name": "cs->pref", "local": "cs-172014", "peer": "pref-17", "port": d.ports["pref-17"],
+         "ping_interval": 0.2},
+        {"name": "cs->ims", "local": "cs-172014", "peer": "ims-172014",
+         "port": d.ports["ims-172014"], "backoff_initial": 5.0},
+    ]
+    (workdir / "gateway.toml").write_text(tomli_w.dumps(topo))
+    d.log_path.unlink()
+    d = start_daemon(workdir)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            recs = d.log_records()
+            if len(recs) >= 4:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        samples = d.scrape()
+    finally:
+        d.stop()
+    recs = d.log_records()
+    client_ok = [r for r in recs if r["endpoint"] == "cs-172014->pref-17"]
+    assert client_ok and client_ok[0]["validation_status"] == "ok"
+    assert client_ok[0]["subject"].endswith("CN=pref-17")
+    server_ok = [r for r in recs if r["endpoint"] == "pref-17" and
+                 r["peer_addr"] == client_ok[0]["local_addr"]]
+    assert len(server_ok) == 1 and server_ok[0]["validation_status"] == "ok"
+    client_bad = [r for r in recs if r["endpoint"] == "cs-172014->ims-172014"]
+    assert client_bad and client_bad[0]["established"] is False and client_bad[0]["alert"]
+    server_bad = [r for r in recs if r["endpoint"] == "ims-172014" and
+                  r["peer_addr"] == client_bad[0]["local_addr"]]
+    assert len(server_bad) == 1 and server_bad[0]["validation_status"] == "role_not_allowed"
+    # the link's periodic PINGs were answered
+    assert counter(samples, "juki_gateway_frames_in_total", endpoint="pref-17", msg_type="PING") >= 2
+    assert counter(samples, "juki_gateway_certificate_days_to_expiry", identity="cs-172014") > 29

@@ -211,3 +211,50 @@ def test_link_reconnects_with_backoff_on_clock(workdir: Path, tmp_path: Path) ->
     assert gaps[0] >= 1.0 and gaps[-1] > gaps[0]  # exponential, jitter of at most 1 s
     assert all(g <= 8.0 + 1.0 + 0.25 for g in gaps)
     svc.stopService()
+
+
+def test_crl_file_change_is_picked_up(workdir: Path, tmp_path: Path) -> None:
+    """The service's periodic check reloads the CRL when the file changes, without a signal."""
+    import datetime as dt
+    import os
+
+    from juki_gateway.certs.identity import PeerIdentity
+    from juki_gateway.certs.pki import CertificateAuthority
+    from juki_gateway.gateway.service import GatewayService
+
+    config = load_config(workdir / "gateway.toml")
+    reactor = MemoryReactorClock()
+    svc = GatewayService(config, reactor, start_links=False)
+    reloads: list[str] = []
+    for name, creator in svc.creators.items():
+        original = creator.reload_crl
+
+        def spy(name: str = name, original: Any = original) -> None:
+            reloads.append(name)
+            original()
+
+        creator.reload_crl = spy  # type: ignore[method-assign]
+    svc._periodic()
+    assert reloads == []
+    ca = CertificateAuthority.load(config.pki_dir)
+    ca.issue(PeerIdentity("ipnw-3", "ipnw", "ipnw"), dt.datetime.now(dt.UTC))
+    ca.revoke("ipnw-3", dt.datetime.now(dt.UTC))
+    st = os.stat(config.crl)
+    os.utime(config.crl, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    svc._periodic()
+    assert sorted(reloads) == sorted(svc.creators)
+
+
+def test_handshake_log_filters() -> None:
+    """--failed keeps refusals only and --since keeps records at or after the timestamp."""
+    from juki_gateway.gateway.handshake_log import filter_records, format_table
+
+    recs = [
+        {"ts": "2026-11-26T10:00:00.000Z", "validation_status": "ok"},
+        {"ts": "2026-11-26T11:00:00.000Z", "validation_status": "revoked"},
+        {"ts": "2026-11-26T12:00:00.000Z", "validation_status": "expired"},
+    ]
+    assert [r["ts"][11:13] for r in filter_records(recs, failed=True)] == ["11", "12"]
+    assert [r["ts"][11:13] for r in filter_records(recs, since="2026-11-26T11")] == ["11", "12"]
+    assert [r["ts"][11:13] for r in filter_records(recs, failed=True, since="2026-11-26T12")] == ["12"]
+    assert format_table([]).split()[0] == "TS"

@@ -12,6 +12,7 @@ import pytest
 
 from juki_gateway.codecs.frame import encode_frame
 from juki_gateway.codecs.messages import MessageType
+from juki_gateway.gateway.handshake_log import FIELDS
 from tests.gateway_support import (
     Daemon,
     attempt,
@@ -71,6 +72,7 @@ def test_allowed_peer_is_answered(daemon: Daemon, endpoint: str, client: str, ro
     records = daemon.records_for_peer(got.peer_addr)
     assert len(records) == 1
     rec = records[0]
+    assert tuple(rec) == FIELDS
     assert rec["validation_status"] == "ok" and rec["established"] is True
     assert rec["endpoint"] == endpoint and rec["peer_role"] == role
     assert rec["version"] == "TLSv1.3"

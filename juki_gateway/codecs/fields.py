@@ -106,6 +106,11 @@ class Kind:
         k = g.const(self, "kind")
         return [f"{dst} = {k}.encode({val}, {width}, _PROFILE)"]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        """An expression for the wire bytes of a trusted value (a derived item being checked)."""
+        k = g.const(self, "kind")
+        return f"{k}.encode({val}, {width}, _PROFILE)"
+
     def describe(self, width: int) -> str:
         """One line for the wire-format document."""
         return self.kind_name
@@ -178,6 +183,12 @@ class Number(Kind):
             f"if type({val}) is not int or not 0 <= {val} < {10**width}: raise ValueError",
             f"{dst} = b'%0{width}d' % {val}",
         ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        if width <= 3:  # a list index (IndexError when it does not fit, like a mismatch)
+            t = g.const([b"%0*d" % (width, n) for n in range(10**width)], "num")
+            return f"{t}[{val}]"
+        return f"(b'%0{width}d' % {val})"
 
     def describe(self, width: int) -> str:
         return f"integer, {width} zero-padded ASCII digits"
@@ -279,6 +290,9 @@ class Code(Kind):
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         t = g.const(frozenset(self.table.codes), "codes")
         return [f"if type({val}) is not str or {val} not in {t}: raise ValueError", f"{dst} = {val}.encode()"]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
 
     def describe(self, width: int) -> str:
         return f"code, table `{self.table.name}` ({self.table.label})"
@@ -540,19 +554,27 @@ class Text(Kind):
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
         u16 = g.const(codecs.utf_16_be_decode, "u16")
-        full, count = f"_t{dst}", f"_g{dst}"
-        g.text_bytes[dst] = f"{width} - 2 * (len({full}) - len({dst}))"
+        pad = g.const(self.empty(width), "pad")
+        n, count = f"_n{dst}", f"_g{dst}"
+        g.text_bytes[dst] = n
+        # Find the U+3000 padding on the bytes: strip 0x30/0x00 bytes, realign to a whole
+        # character, and accept the cut only if what follows is exactly U+3000 pairs (then the
+        # character before it is not U+3000); otherwise decode everything and strip the string.
+        lines = [
+            f"{n} = len({raw}.rstrip(b'0\\x00'))",
+            f"{n} += {n} & 1",
+            f"if {raw}[{n}:] == {pad}[{n}:]:",
+            f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
+            "else:",
+            f"    {dst} = {u16}({raw}, None, True)[0].rstrip('\\u3000')",
+            f"    {n} = len({dst}.encode('utf-16-be'))",
+        ]
         if self._bad is not TEXT_BAD:
-            return [
-                f"{full} = {u16}({raw}, None, True)[0]",
-                f"{dst} = {full}.rstrip('\\u3000')",
-                f"if not {dst} or {bad}({dst}): raise ValueError",
-            ]
+            return [*lines, f"if not {dst} or {bad}({dst}): raise ValueError"]
         # one scan for "外字 or forbidden" clears the common case; only then tell them apart
         g.text_gaiji[dst] = count
         return [
-            f"{full} = {u16}({raw}, None, True)[0]",
-            f"{dst} = {full}.rstrip('\\u3000')",
+            *lines,
             f"if not {dst}: raise ValueError",
             f"if _UNUSUAL({dst}):",
             f"    if {bad}({dst}): raise ValueError",
@@ -564,12 +586,22 @@ class Text(Kind):
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
         pad = g.const(self.empty(width), "pad")
+        n = f"_n{val}"
+        g.text_bytes[val] = n
         return [
             f"if type({val}) is not str or not {val} or {bad}({val}) or {val}[-1] == '\\u3000': raise ValueError",
             f"{dst} = {val}.encode('utf-16-be')",
-            f"if len({dst}) > {width}: raise ValueError",
-            f"{dst} += {pad}[len({dst}):]",
+            f"{n} = len({dst})",
+            f"if {n} > {width}: raise ValueError",
+            f"{dst} += {pad}[{n}:]",
         ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        # too long a value gives longer bytes, hence a mismatch; the byte length is kept for 項目長
+        pad = g.const(self.empty(width), "pad")
+        enc = f"_e{val}"
+        g.text_bytes[val] = f"len({enc})"
+        return f"(({enc} := {val}.encode('utf-16-be')) + {pad}[len({enc}):])"
 
     def describe(self, width: int) -> str:
         return f"double-byte text, UTF-16BE, U+3000-padded (≤ {width // 2} UTF-16 units)"
@@ -691,6 +723,10 @@ class Positions(Kind):
             f"{dst} = {k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')}",
         ]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        k = g.const(self, "kind")
+        return f"({k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')})"
+
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"
 
@@ -723,6 +759,9 @@ class FlagString(Kind):
             f"{dst} = {val}.encode()",
             f"if not {p}({dst}): raise ValueError",
         ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
 
     def describe(self, width: int) -> str:
         return f"{width} flags '0'/'1'"

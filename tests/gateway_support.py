@@ -29,7 +29,7 @@ from juki_gateway.certs.pki import CertificateAuthority, write_pair
 from juki_gateway.codecs.frame import FrameDecoder, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import default_topology
-from juki_gateway.gateway.setup import init_workdir
+from juki_gateway.gateway.initdir import init_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"

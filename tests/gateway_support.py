@@ -107,7 +107,7 @@ class Daemon:
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
 
-    def records_for_peer(self, peer_addr: str, *, wait: float = 3.0) -> list[dict[str, Any]]:
+    def records_for_peer(self, peer_addr: str, *, wait: float = 10.0) -> list[dict[str, Any]]:
         """Log records whose peer_addr is ``peer_addr`` (waits briefly for the first)."""
         deadline = time.monotonic() + wait
         while True:

@@ -45,7 +45,13 @@ L3 = [b"%03d" % n for n in range(1000)]
 PAD = "\u3000".encode("utf-16-be")
 
 
+DATES = frozenset(b"%04d%02d%02d" % (y, m, d) for y in range(1900, 2100) for m in range(1, 13)
+                  for d in range(1, calendar.monthrange(y, m)[1] + 1))
+
+
 def bad_date(b: bytes) -> bool:
+    if b in DATES:
+        return False
     return not b.isdigit() or b[4:8] not in MMDD or b[:4] == b"0000" or (b[4:8] == b"0229" and not isleap(int(b[:4])))
 
 
@@ -150,7 +156,7 @@ def parse_honnin(data: bytes) -> dict[str, Any]:
     gflag = "1" if name_g or addr_g or prev_g else "0"
     if gf != gflag.encode():
         raise ValueError
-    if bad_date(ts) or ts[8:10] > b"23" or ts[10:12] > b"59" or ts[12:] > b"59":
+    if not ts.isdigit() or bad_date(ts[:8]) or ts[8:10] > b"23" or ts[10:12] > b"59" or ts[12:] > b"59":
         raise ValueError
     return {
         "juminhyo_code": jc.decode(), "kanji_name": name, "kanji_name_gaiji_count": name_g,
@@ -255,7 +261,7 @@ def build_honnin(r: dict[str, Any]) -> bytes:
     seion = kana_name.translate(SEION_TABLE)
     kb, plg, ojc = r.get("kojin_bango"), r.get("previous_lg_code"), r.get("old_juminhyo_code")
     ts = enc_digits(r["timestamp"], 14)
-    if bad_date(ts) or ts[8:10] > b"23" or ts[10:12] > b"59" or ts[12:] > b"59":
+    if not ts.isdigit() or bad_date(ts[:8]) or ts[8:10] > b"23" or ts[10:12] > b"59" or ts[12:] > b"59":
         raise ValueError
     return HONNIN.pack(
         enc_jc(r["juminhyo_code"]), b_name, b"%02d" % ng, b_kana, enc_kana(seion, 100),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import datetime
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -305,12 +306,26 @@ _MMDD: frozenset[bytes] = frozenset(
 )
 
 
-def _date_lines(b: str, g: Gen) -> list[str]:
-    """Inline calendar check of the 8 ASCII digits at the start of ``b`` (already digit-checked)."""
+@functools.cache
+def common_dates() -> frozenset[bytes]:
+    """Every calendar date YYYYMMDD of 1900-2099: one set lookup settles the common case."""
+    return frozenset(
+        b"%04d%02d%02d" % (y, m, d)
+        for y in range(1900, 2100)
+        for m in range(1, 13)
+        for d in range(1, calendar.monthrange(y, m)[1] + 1)
+    )
+
+
+def _date_lines(b: str, g: Gen, *, prefix: bool = False) -> list[str]:
+    """Inline calendar check of ``b`` (or its first 8 bytes with ``prefix``), set lookup first."""
     mmdd = g.const(_MMDD, "mmdd")
     leap = g.const(calendar.isleap, "leap")
+    dates = g.const(common_dates(), "dates")
+    d = f"{b}[:8]" if prefix else b
     return [
-        f"if {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError"
+        f"if {d} not in {dates}:",
+        f"    if not {b}.isdigit() or {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError",
     ]
 
 
@@ -343,13 +358,12 @@ class Date(Kind):
         return s.encode("ascii")
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"if not {raw}.isdigit(): raise ValueError", *_date_lines(raw, g), f"{dst} = {raw}.decode()"]
+        return [*_date_lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != 8: raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit(): raise ValueError",
             *_date_lines(dst, g),
         ]
 
@@ -387,18 +401,18 @@ class Timestamp(Kind):
 
     def _lines(self, b: str, g: Gen) -> list[str]:
         return [
-            *_date_lines(b, g),
+            f"if not {b}.isdigit(): raise ValueError",
+            *_date_lines(b, g, prefix=True),
             f"if {b}[8:10] > b'23' or {b}[10:12] > b'59' or {b}[12:] > b'59': raise ValueError",
         ]
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"if not {raw}.isdigit(): raise ValueError", *self._lines(raw, g), f"{dst} = {raw}.decode()"]
+        return [*self._lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != 14: raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit(): raise ValueError",
             *self._lines(dst, g),
         ]
 
@@ -554,7 +568,8 @@ class Text(Kind):
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
         u16 = g.const(codecs.utf_16_be_decode, "u16")
-        pad = g.const(self.empty(width), "pad")
+        empty = self.empty(width)
+        tails = g.const([empty[i:] for i in range(width + 1)], "tails")
         n, count = f"_n{dst}", f"_g{dst}"
         g.text_bytes[dst] = n
         # Find the U+3000 padding on the bytes: strip 0x30/0x00 bytes, realign to a whole
@@ -563,7 +578,7 @@ class Text(Kind):
         lines = [
             f"{n} = len({raw}.rstrip(b'0\\x00'))",
             f"{n} += {n} & 1",
-            f"if {raw}[{n}:] == {pad}[{n}:]:",
+            f"if {raw}.endswith({tails}[{n}]):",
             f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
             "else:",
             f"    {dst} = {u16}({raw}, None, True)[0].rstrip('\\u3000')",
@@ -724,8 +739,10 @@ class Positions(Kind):
         ]
 
     def gen_canonical(self, width: int, val: str, g: Gen) -> str:
-        k = g.const(self, "kind")
-        return f"({k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')})"
+        # computed positions are ascending and 1-based by construction; too many of them give
+        # bytes longer than the field, hence a mismatch
+        t = g.const([b"%03d" % n for n in range(1000)], "pos")
+        return f"b''.join([{t}[p] for p in {val}]).ljust({width})"
 
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"

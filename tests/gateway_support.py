@@ -107,14 +107,22 @@ class Daemon:
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
 
-    def records_for_peer(self, peer_addr: str, *, wait: float = 10.0) -> list[dict[str, Any]]:
-        """Log records whose peer_addr is ``peer_addr`` (waits briefly for the first)."""
+    def log_mark(self) -> int:
+        """How many records the log holds now (pass to :meth:`records_for_peer` as ``since``)."""
+        return len(self.log_records())
+
+    def records_for_peer(self, peer_addr: str, *, since: int, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Records after the first ``since`` whose peer_addr is ``peer_addr`` (waits for one).
+
+        ``since`` matters: the kernel reuses ephemeral client ports, so an earlier attempt may
+        have come from the same address.
+        """
         deadline = time.monotonic() + wait
         while True:
-            found = [r for r in self.log_records() if r["peer_addr"] == peer_addr]
+            found = [r for r in self.log_records()[since:] if r["peer_addr"] == peer_addr]
             if found or time.monotonic() > deadline:
                 time.sleep(0.05)
-                return [r for r in self.log_records() if r["peer_addr"] == peer_addr]
+                return [r for r in self.log_records()[since:] if r["peer_addr"] == peer_addr]
             time.sleep(0.02)
 
 

@@ -65,11 +65,12 @@ REFUSED = [
 def test_allowed_peer_is_answered(daemon: Daemon, endpoint: str, client: str, role: str) -> None:
     """An allowed peer completes the handshake, gets PONG for PING, and is logged as ok once."""
     before = daemon.scrape()
+    mark = daemon.log_mark()
     got = attempt(daemon.ports[endpoint], daemon.workdir / "pki", client, endpoint)
     assert got.error is None, got.error
     frames = decode_frames(got.data)
     assert [f.msg_type for f in frames] == [MessageType.PONG]
-    records = daemon.records_for_peer(got.peer_addr)
+    records = daemon.records_for_peer(got.peer_addr, since=mark)
     assert len(records) == 1
     rec = records[0]
     assert tuple(rec) == FIELDS
@@ -92,10 +93,11 @@ def test_refused_peer_gets_nothing(
 ) -> None:
     """A refused peer gets no application data, one log line with the reason, and a metric."""
     before = daemon.scrape()
+    mark = daemon.log_mark()
     got = attempt(daemon.ports[endpoint], daemon.workdir / "pki", client, endpoint, tls12=tls12)
     assert got.data == b""
     assert got.error is not None
-    records = daemon.records_for_peer(got.peer_addr)
+    records = daemon.records_for_peer(got.peer_addr, since=mark)
     assert len(records) == 1, records
     rec = records[0]
     assert rec["validation_status"] == reason
@@ -175,12 +177,13 @@ def test_crl_reload_on_sighup(daemon: Daemon) -> None:
 
     deadline = time.monotonic() + 10
     while True:
+        mark = daemon.log_mark()
         again = attempt(daemon.ports["ims-172014"], pki, "ipnw-2", "ims-172014")
         if again.data == b"" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert again.data == b""
-    assert daemon.records_for_peer(again.peer_addr)[0]["validation_status"] == "revoked"
+    assert daemon.records_for_peer(again.peer_addr, since=mark)[0]["validation_status"] == "revoked"
 
 
 def test_handshakes_cli_lists_failures(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:

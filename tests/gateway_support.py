@@ -111,6 +111,14 @@ class Daemon:
         """How many records the log holds now (pass to :meth:`records_for_peer` as ``since``)."""
         return len(self.log_records())
 
+    def new_records(self, since: int, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        """The records after the first ``since``, once there are ``count`` of them (or timeout)."""
+        deadline = time.monotonic() + wait
+        while len(self.log_records()) - since < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.05)
+        return self.log_records()[since:]
+
     def records_for_peer(self, peer_addr: str, *, since: int, wait: float = 10.0) -> list[dict[str, Any]]:
         """Records after the first ``since`` whose peer_addr is ``peer_addr`` (waits for one).
 

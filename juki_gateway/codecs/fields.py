@@ -223,12 +223,12 @@ class CheckDigitCode(Kind):
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
 
     def _check_expr(self, raw: str, g: Gen) -> str:
-        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one inline expression.
+        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one C-level pass over the bytes.
         table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
-        terms = "+".join(f"{raw}[{i}]*{w}" for i, w in enumerate(self.scheme.weights))
+        weights = g.const(self.scheme.weights, "w")  # map() stops at the shorter: the check digit
         bias = 48 * sum(self.scheme.weights)
         last = self.scheme.digits - 1
-        return f"{table}[({terms}-{bias}) % 11] != {raw}[{last}]"
+        return f"{table}[(sum(map(_MUL, {raw}, {weights})) - {bias}) % 11] != {raw}[{last}]"
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         return [

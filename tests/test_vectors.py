@@ -9,9 +9,13 @@ import pytest
 
 from juki_gateway.codecs import vectors
 from juki_gateway.codecs.errors import CodecError, RecordLengthError
-from juki_gateway.codecs.fields import AsciiToken, Kana, Text
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.textfields import (
+    AsciiToken,
+    Kana,
+    Text,
+)
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 #: kinds where another value of the same alphabet is indistinguishable from the original

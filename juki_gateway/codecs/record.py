@@ -29,10 +29,15 @@ from juki_gateway.codecs.errors import (
     UnknownField,
     UnknownLayout,
 )
-from juki_gateway.codecs.fields import Gen, Text
+from juki_gateway.codecs.fields import (
+    Gen,
+)
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout
+from juki_gateway.codecs.textfields import (
+    Text,
+)
 
 Record = dict[str, Any]
 

@@ -48,8 +48,11 @@ class AsciiToken(Kind):
         return s.encode("ascii").ljust(width, b" ")
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        p = g.const(self._pat.fullmatch, "pat")
-        return [f"{dst} = {raw}.rstrip(b' ')", f"if not {p}({dst}): raise ValueError", f"{dst} = {dst}.decode()"]
+        if self.alphabet == "0-9A-Za-z":  # bytes.isalnum() is exactly [0-9A-Za-z]+ (ASCII only)
+            check = f"{dst}.isalnum()"
+        else:
+            check = f"{g.const(self._pat.fullmatch, 'pat')}({dst})"
+        return [f"{dst} = {raw}.rstrip(b' ')", f"if not {check}: raise ValueError", f"{dst} = {dst}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         p = g.const(self._pat.fullmatch, "pat")
@@ -175,8 +178,7 @@ class Text(Kind):
         # character, and accept the cut only if what follows is exactly U+3000 pairs (then the
         # character before it is not U+3000); otherwise decode everything and strip the string.
         lines = [
-            f"{n} = len({raw}.rstrip(b'0\\x00'))",
-            f"{n} += {n} & 1",
+            f"{n} = (len({raw}.rstrip(b'0\\x00')) + 1) & -2",
             f"if {raw}.endswith({tails}[{n}]):",
             f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
             "else:",

@@ -336,7 +336,7 @@ def parse_soufusaki(data: bytes) -> dict[str, Any]:
         raise ValueError
     lg_addr, g3 = group(lal, la, lag)
     ip_name, g4 = group(ipnl, ipn, ipng)
-    ip_addr, g5 = group(ipal, ipa, ipag)
+    ip_addr, g5 = (lg_addr, g3) if ipa == la and ipal == lal and ipag == lag else group(ipal, ipa, ipag)
     ip_phone = phone(ipp)
     card_name, g6 = opt_group(cnl, cn, cng, E80)
     if cpc == E7:
@@ -352,11 +352,11 @@ def parse_soufusaki(data: bytes) -> dict[str, Any]:
     printc = PRINT[prt]
     if not jc.isdigit() or MOD11[(jc[0]*5+jc[1]*4+jc[2]*3+jc[3]*2+jc[4]*7+jc[5]*6+jc[6]*5+jc[7]*4+jc[8]*3+jc[9]*2-1968) % 11] != jc[10]:
         raise ValueError
-    name, g8 = group(knl, kn, kng)
+    name, g8 = (dest_name, g2) if kn == dn and knl == dnl and kng == dng else group(knl, kn, kng)
     kana_name, kana_len = kana(kk)
     if kkl != L3[kana_len] or not pc.isdigit():
         raise ValueError
-    addr, g9 = group(al, ad, adg)
+    addr, g9 = (dest_addr, g1) if ad == da and al == dal and adg == dag else group(al, ad, adg)
     if bad_date(bd):
         raise ValueError
     sex = SEX[sx]

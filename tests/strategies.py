@@ -17,6 +17,7 @@ from juki_gateway.codecs.fields import (
     Timestamp,
     UInt,
 )
+from juki_gateway.codecs.gaiji import SUBSTITUTES
 from juki_gateway.codecs.kana import KANA_CHARS
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.codecs.textfields import (
@@ -41,8 +42,14 @@ def _digits(n: int) -> st.SearchStrategy[str]:
     return st.text("0123456789", min_size=n, max_size=n)
 
 
+#: a 代替文字位置情報 item holds at most this many positions; longer runs are an encode error
+MAX_SUBSTITUTED = 10
+
+
 def _text(pool: str, width: int) -> st.SearchStrategy[str]:
-    return st.text(pool, min_size=1, max_size=width // 4).filter(lambda s: not s.endswith("\u3000"))
+    return st.text(pool, min_size=1, max_size=width // 4).filter(
+        lambda s: not s.endswith("\u3000") and sum(ch in SUBSTITUTES for ch in s) <= MAX_SUBSTITUTED
+    )
 
 
 def for_kind(kind: Kind, width: int) -> st.SearchStrategy[Any]:

@@ -188,3 +188,12 @@ def test_padding_edges_round_trip(name: str) -> None:
     data = codec.encode(rec)
     assert codec.decode(data)["kanji_name"] == name
     assert ReferenceCodec("honnin-kakunin").decode(data) == codec.decode(data)
+
+
+def test_more_substitutes_than_positions_is_an_error() -> None:
+    """An address needing more 代替文字 positions than the item holds fails naming that item."""
+    rec = dict(SAMPLERS["soufusaki"](0))
+    rec["address"] = "髙" * 11
+    with pytest.raises(ValueTooLong) as exc:
+        get_codec("soufusaki").encode(rec)
+    assert exc.value.field == "substitute_address_positions"

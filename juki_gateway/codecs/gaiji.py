@@ -99,6 +99,8 @@ class Profile:
     gaiji_re: re.Pattern[str]
     #: matches any character that is 外字 or not allowed at all: one scan clears the common case
     unusual_re: re.Pattern[str]
+    #: matches any 外字 of this profile that has a substitute in :data:`SUBSTITUTES`
+    substitutable_re: re.Pattern[str]
 
     def is_gaiji(self, ch: str) -> bool:
         """True when ``ch`` is outside this profile's character set."""
@@ -110,11 +112,18 @@ class Profile:
 
     def substitute(self, text: str | None) -> tuple[str | None, list[int], int]:
         """(代替文字 text, 1-based positions substituted, 外字 left without a substitute)."""
-        if not text or self.gaiji_re.search(text) is None:
+        return self.substitute_counted(text, self.gaiji_count(text))
+
+    def substitute_counted(self, text: str | None, gaiji: int) -> tuple[str | None, list[int], int]:
+        """:meth:`substitute` of ``text`` whose 外字 count ``gaiji`` is already known."""
+        if not gaiji or not text:
             return text, [], 0
-        out = text.translate(self.substitutes)  # one code point for one: positions line up
-        positions = [i for i, (a, b) in enumerate(zip(text, out, strict=True), 1) if a != b] if out != text else []
-        return out, positions, len(self.gaiji_re.findall(text)) - len(positions)
+        # every substitute is one code point for one: positions in ``text`` are positions in the
+        # result, and one regex scan finds them
+        positions = [m.start() + 1 for m in self.substitutable_re.finditer(text)]
+        if not positions:
+            return text, positions, gaiji
+        return text.translate(self.substitutes), positions, gaiji - len(positions)
 
     @property
     def substitutes(self) -> dict[int, str]:
@@ -124,7 +133,9 @@ class Profile:
 
 def _profile(name: str, charset: str, chars: frozenset[str]) -> Profile:
     clean = frozenset(c for c in chars if not TEXT_BAD.match(c))
-    return Profile(name, charset, chars, _complement_regex(chars), _complement_regex(clean))
+    subs = sorted(k for k in SUBSTITUTES if k not in chars)
+    return Profile(name, charset, chars, _complement_regex(chars), _complement_regex(clean),
+                   re.compile("[" + "".join(re.escape(c) for c in subs) + "]" if subs else "(?!)"))
 
 
 JUKINET = _profile("jukinet", "JIS X 0208", JIS_X0208)

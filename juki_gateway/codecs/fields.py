@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from juki_gateway.codecs.checkdigits import CheckScheme
+from juki_gateway.codecs.checkdigits import CheckScheme, weighted_digit_list
 from juki_gateway.codecs.errors import (
     BadCheckDigit,
     BadDate,
@@ -218,24 +218,24 @@ class CheckDigitCode(Kind):
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
 
     def _check_expr(self, raw: str, g: Gen) -> str:
-        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one C-level pass over the bytes.
+        """True when ``raw`` has a wrong check digit; raises TypeError when the body has a non-digit."""
+        # One list lookup per body digit (weight × digit by byte value; None + int raises for a
+        # non-digit), summed: no multiplication, no temporary objects. The check digit itself
+        # must equal the table's ASCII digit, so a non-digit there is a mismatch.
+        terms = " + ".join(
+            f"{g.const(weighted_digit_list(w), f'wd{w}_')}[{raw}[{i}]]" for i, w in enumerate(self.scheme.weights)
+        )
         table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
-        weights = g.const(self.scheme.weights, "w")  # map() stops at the shorter: the check digit
-        bias = 48 * sum(self.scheme.weights)
-        last = self.scheme.digits - 1
-        return f"{table}[(sum(map(_MUL, {raw}, {weights})) - {bias}) % 11] != {raw}[{last}]"
+        return f"{table}[({terms}) % 11] != {raw}[{len(self.scheme.weights)}]"
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [
-            f"if not {raw}.isdigit() or {self._check_expr(raw, g)}: raise ValueError",
-            f"{dst} = {raw}.decode()",
-        ]
+        return [f"if {self._check_expr(raw, g)}: raise ValueError", f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != {width} or not {val}.isascii(): raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit() or {self._check_expr(dst, g)}: raise ValueError",
+            f"if {self._check_expr(dst, g)}: raise ValueError",
         ]
 
     def describe(self, width: int) -> str:

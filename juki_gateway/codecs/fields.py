@@ -524,7 +524,8 @@ class Positions(Kind):
         # computed positions are ascending and 1-based by construction; too many of them give
         # bytes longer than the field, hence a mismatch
         t = g.const([b"%03d" % n for n in range(1000)], "pos")
-        return f"b''.join([{t}[p] for p in {val}]).ljust({width})"
+        empty = g.const(b" " * width, "empty")
+        return f"(b''.join([{t}[p] for p in {val}]).ljust({width}) if {val} else {empty})"
 
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"

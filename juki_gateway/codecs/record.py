@@ -256,7 +256,7 @@ class RecordCodec:
         g.ns["_PROFILE"] = self.profile
         g.ns["_GAIJI_FINDALL"] = self.profile.gaiji_re.findall
         g.ns["_GAIJI_SEARCH"] = self.profile.gaiji_re.search
-        g.ns["_UNUSUAL"] = self.profile.unusual_re.search
+        g.ns["_UNUSUAL_ALL"] = self.profile.unusual_re.findall
         g.ns["_unpack"] = self.struct.unpack
         g.ns["_pack"] = self.struct.pack
         g.ns["_NAMES"] = self.names

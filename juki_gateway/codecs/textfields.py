@@ -187,16 +187,14 @@ class Text(Kind):
         ]
         if self._bad is not TEXT_BAD:
             return [*lines, f"if not {dst} or {bad}({dst}): raise ValueError"]
-        # one scan for "外字 or forbidden" clears the common case; only then tell them apart
+        # one scan collects every character that is 外字 or forbidden; none clears the common
+        # case, and when nothing is forbidden they are exactly the 外字
         g.text_gaiji[dst] = count
         return [
             *lines,
             f"if not {dst}: raise ValueError",
-            f"if _UNUSUAL({dst}):",
-            f"    if {bad}({dst}): raise ValueError",
-            f"    {count} = len(_GAIJI_FINDALL({dst}))",
-            "else:",
-            f"    {count} = 0",
+            f"{count} = len(_UNUSUAL_ALL({dst}))",
+            f"if {count} and {bad}({dst}): raise ValueError",
         ]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:

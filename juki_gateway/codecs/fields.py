@@ -55,6 +55,8 @@ class Gen:
         #: decoded text variable -> expressions already known for it while decoding
         self.text_gaiji: dict[str, str] = {}
         self.text_bytes: dict[str, str] = {}
+        #: value variables of required fields (never None or empty once decoded or validated)
+        self.required: set[str] = set()
 
     def const(self, obj: Any, hint: str = "k") -> str:
         """A fresh global name bound to ``obj`` in the generated code's namespace."""

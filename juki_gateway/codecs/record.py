@@ -35,7 +35,7 @@ from juki_gateway.codecs.fields import (
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
 from juki_gateway.codecs.kana import SEION_BYTES
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout, SeionKana
+from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout, SeionKana, SubstituteText
 from juki_gateway.codecs.textfields import (
     Kana,
     Text,
@@ -240,6 +240,17 @@ class RecordCodec:
                         lines.append(f"{var} = _SUBST_COUNTED({v}, {count}) if {count} else ({v}, [], 0)")
         return lines
 
+    def _unchanged_copy(self, index: int) -> int | None:
+        """The source index of a 代替文字 text item whose source is required text of the same kind and width."""
+        f = self.layout.fields[index]
+        if not isinstance(f.derive, SubstituteText):
+            return None
+        src = self.layout.fields.index(self.layout.field_named(f.derive.sources[0]))
+        s = self.layout.fields[src]
+        if s.optional or type(s.kind) is not type(f.kind) or s.width != f.width or not isinstance(f.kind, Text):
+            return None
+        return src
+
     def _bytewise_seion(self, index: int) -> int | None:
         """The source index of a 清音化かな item checkable on bytes (required kana, same width)."""
         f = self.layout.fields[index]
@@ -264,6 +275,7 @@ class RecordCodec:
         idx = {f.name: i for i, f in enumerate(fields)}
         rs = [f"r{i}" for i in range(len(fields))]
         vs = [f"v{i}" for i in range(len(fields))]
+        g.required = {vs[i] for i, f in enumerate(fields) if not f.optional and f.derive is None}
 
         dec: list[str] = ["def _decode(data):", f"    {', '.join(rs)}, = _unpack(data)"]
         decoded: dict[tuple[type, int], list[int]] = {}  # required text fields decoded so far
@@ -307,6 +319,13 @@ class RecordCodec:
                 args = [vs[idx[s]] for s in f.derive.sources]
                 dec.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
                 canon = f.kind.gen_canonical(f.width, vs[i], g)
+                same = self._unchanged_copy(i)
+                if same is not None and not f.optional:
+                    # 代替文字 with nothing substituted is the very source string: its bytes are
+                    # the source's bytes (same kind and width), no encoding needed
+                    s_v, s_r = vs[same], rs[same]
+                    canon = f"({s_r} if {vs[i]} is {s_v} else {canon})"
+                    g.text_bytes[vs[i]] = f"({g.text_bytes[s_v]} if {vs[i]} is {s_v} else {g.text_bytes[vs[i]]})"
                 if f.optional:
                     canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
                 dec.append(f"    if {rs[i]} != {canon}: raise ValueError")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from juki_gateway.codecs.errors import BadCheckDigit, BadDigits, CodecError, Der
 from juki_gateway.codecs.gaiji import PROFILES, SUBSTITUTES, Profile
 from juki_gateway.codecs.kana import KANA_CHARS, SEION_BYTES, seion_kana
 from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.reference import ReferenceCodec
 from juki_gateway.codecs.samples import SAMPLERS
 
 #: characters that exercise every branch of 外字 handling: JIS X 0208, 外字 with and without a
@@ -90,3 +92,30 @@ def test_fast_decoder_checks_seion_bytes() -> None:
     assert info.value.field == "seion_kana_name"
     with pytest.raises(CodecError):
         codec.encode(dict(rec, seion_kana_name="ガツコウ\u3000ウアン"))
+
+
+@pytest.mark.parametrize("tail", ["\u2000", "\u00a0", " ", "\U00020bb7", "\u3000\u2000", "\u200a\u3000"])
+def test_padding_cut_agrees_with_the_reference_on_other_whitespace(tail: str) -> None:
+    """A name ending in whitespace other than U+3000, or in a non-BMP character, decodes as the reference says."""
+    codec, ref = get_codec("honnin-kakunin"), ReferenceCodec("honnin-kakunin")
+    data = codec.encode(SAMPLERS["honnin-kakunin"](2))
+    off = codec.layout.offsets[1]  # kanji_name, 80 bytes
+    name = ("金沢" + tail).encode("utf-16-be")
+    data = data[:off] + name + "\u3000".encode("utf-16-be") * ((80 - len(name)) // 2) + data[off + 80 :]
+
+    def outcome(fn: Any) -> tuple[str, Any]:
+        try:
+            return ("ok", fn(data))
+        except CodecError as exc:
+            return ("error", (type(exc).__name__, exc.field))
+
+    assert outcome(codec.decode) == outcome(ref.decode)
+
+
+@pytest.mark.parametrize("tail", ["\u2000", "\u00a0", "\U00020bb7", "\u200a\u3000\u2000"])
+def test_names_ending_in_other_whitespace_round_trip(tail: str) -> None:
+    """A name that really ends in a whitespace 外字 or a non-BMP character keeps it through both decoders."""
+    codec, ref = get_codec("honnin-kakunin"), ReferenceCodec("honnin-kakunin")
+    rec = dict(SAMPLERS["honnin-kakunin"](2), kanji_name="金沢" + tail)
+    data = codec.encode(rec)
+    assert codec.decode(data)["kanji_name"] == ref.decode(data)["kanji_name"] == "金沢" + tail

@@ -16,6 +16,9 @@ from juki_gateway import __version__
 from juki_gateway.errors import JukiError, exit_code_for
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "juki_gateway.cli.store",
+    "juki_gateway.cli.audit",
+    "juki_gateway.cli.retention",
 )
 
 

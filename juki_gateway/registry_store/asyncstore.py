@@ -11,7 +11,11 @@ What runs where:
 :class:`GroupCommitter` collects submitted work functions for up to ``max_delay`` seconds or
 ``max_batch`` items (injected clock), runs the batch in ONE transaction, each item inside its own
 SAVEPOINT (a failing item is rolled back alone and errbacks alone), and fires every item's
-Deferred after the batch's commit. If the commit itself fails, every item errbacks.
+Deferred after the batch's commit. If the commit itself fails, every item errbacks. At most one
+batch is in flight: items submitted meanwhile form the next batch, which starts as soon as the
+previous one settled. This keeps messages applied in submission order (R4) and keeps batches
+from taking row locks in different orders (two concurrent batches on PostgreSQL could
+deadlock on the same rows, e.g. a link's sequence counter).
 """
 
 from __future__ import annotations
@@ -86,19 +90,22 @@ class GroupCommitter:
         self.max_delay = max_delay
         self._queue: list[_Pending] = []
         self._timer: IDelayedCall | None = None
-        self._in_flight = 0
+        self._in_flight = False
+        self._drain_waiters: list[Deferred[None]] = []
         self.batches_committed = 0
 
     def submit(self, work: Work) -> Deferred[Any]:
         """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
         item = _Pending(work)
         self._queue.append(item)
-        if len(self._queue) >= self.max_batch:
-            self.flush()
+        if self._in_flight:
+            pass  # the batch in flight starts the next one when it settles
+        elif len(self._queue) >= self.max_batch:
+            self._pump()
         elif self._timer is None:
             # (zope interface methods confuse mypy without the zope plugin)
             self._timer = self._clock.callLater(
-                self.max_delay, self._on_timer  # type: ignore[arg-type]
+                self.max_delay, self._pump  # type: ignore[arg-type]
             )
         return item.deferred
 
@@ -107,21 +114,27 @@ class GroupCommitter:
         """Items waiting for the next batch."""
         return len(self._queue)
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.flush()
-
     def flush(self) -> Deferred[None]:
-        """Send what is queued as one batch now; fires when that batch settled."""
+        """Commit everything queued now, without waiting for the timer; fires once all settled."""
+        done: Deferred[None] = Deferred()
+        self._drain_waiters.append(done)
+        self._pump()
+        return done
+
+    def _pump(self) -> None:
+        """Start the next batch unless one is in flight; called by submit, timer and settle."""
         if self._timer is not None and self._timer.active():  # type: ignore[misc]
             self._timer.cancel()  # type: ignore[misc]
         self._timer = None
-        batch, self._queue = self._queue, []
-        done: Deferred[None] = Deferred()
-        if not batch:
-            done.callback(None)
-            return done
-        self._in_flight += 1
+        if self._in_flight:
+            return
+        if not self._queue:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for w in waiters:
+                w.callback(None)
+            return
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        self._in_flight = True
         d = self._store.transact(lambda conn: _run_batch(conn, batch))
 
         def committed(outcomes: list[tuple[bool, Any]]) -> None:
@@ -137,11 +150,11 @@ class GroupCommitter:
                 item.deferred.errback(reason)
 
         def settle(_: object) -> None:
-            self._in_flight -= 1
-            done.callback(None)
+            self._in_flight = False
+            # Items that arrived during the commit have waited one commit already: go now.
+            self._pump()
 
         d.addCallbacks(committed, failed).addBoth(settle)
-        return done
 
 
 def _run_batch(conn: Connection, batch: list[_Pending]) -> list[tuple[bool, Any]]:

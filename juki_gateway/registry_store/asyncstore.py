@@ -8,6 +8,8 @@ What runs where:
 * one work function = one transaction (``engine.begin()``): its Deferred fires only after the
   COMMIT returned, so a caller that acks in the callback never acks an uncommitted change (R4).
 
+:class:`GroupCommitter` (work functions, one SAVEPOINT each) and :class:`BulkCommitter` (data
+items applied with one bulk call per batch, for hot paths) share the batching:
 :class:`GroupCommitter` collects submitted work functions for up to ``max_delay`` seconds or
 ``max_batch`` items (injected clock), runs the batch in ONE transaction, each item inside its own
 SAVEPOINT (a failing item is rolled back alone and errbacks alone), and fires every item's
@@ -20,8 +22,8 @@ deadlock on the same rows, e.g. a link's sequence counter).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 from twisted.internet.defer import Deferred
@@ -31,6 +33,8 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 T = TypeVar("T")
+X = TypeVar("X")
+R = TypeVar("R")
 Work = Callable[[Connection], Any]
 
 
@@ -64,15 +68,15 @@ class AsyncStore:
 
 
 class _Pending:
-    __slots__ = ("deferred", "work")
+    __slots__ = ("deferred", "payload")
 
-    def __init__(self, work: Work) -> None:
-        self.work = work
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
         self.deferred: Deferred[Any] = Deferred()
 
 
-class GroupCommitter:
-    """Batches work functions into one durable transaction; each Deferred fires after the commit."""
+class _Batcher:
+    """Collects items for up to ``max_delay`` s / ``max_batch`` items, one batch in flight."""
 
     def __init__(
         self,
@@ -94,9 +98,8 @@ class GroupCommitter:
         self._drain_waiters: list[Deferred[None]] = []
         self.batches_committed = 0
 
-    def submit(self, work: Work) -> Deferred[Any]:
-        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
-        item = _Pending(work)
+    def _enqueue(self, payload: Any) -> Deferred[Any]:
+        item = _Pending(payload)
         self._queue.append(item)
         if self._in_flight:
             pass  # the batch in flight starts the next one when it settles
@@ -135,7 +138,8 @@ class GroupCommitter:
             return
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         self._in_flight = True
-        d = self._store.transact(lambda conn: _run_batch(conn, batch))
+        payloads = [item.payload for item in batch]
+        d = self._store.transact(lambda conn: self._execute(conn, payloads))
 
         def committed(outcomes: list[tuple[bool, Any]]) -> None:
             self.batches_committed += 1
@@ -157,17 +161,59 @@ class GroupCommitter:
         d.addCallbacks(committed, failed).addBoth(settle)
 
 
-def _run_batch(conn: Connection, batch: list[_Pending]) -> list[tuple[bool, Any]]:
-    """Runs on a pool thread inside the batch transaction: one SAVEPOINT per item."""
-    outcomes: list[tuple[bool, Any]] = []
-    for item in batch:
-        sp = conn.begin_nested()
-        try:
-            value = item.work(conn)
-        except Exception:
-            sp.rollback()
-            outcomes.append((False, Failure()))  # type: ignore[no-untyped-call]
-        else:
-            sp.commit()
-            outcomes.append((True, value))
-    return outcomes
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        raise NotImplementedError
+
+
+class GroupCommitter(_Batcher):
+    """Batches work functions into one durable transaction; each Deferred fires after the commit."""
+
+    def submit(self, work: Work) -> Deferred[Any]:
+        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
+        return self._enqueue(work)
+
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        """Runs on a pool thread inside the batch transaction: one SAVEPOINT per item."""
+        outcomes: list[tuple[bool, Any]] = []
+        for work in payloads:
+            sp = conn.begin_nested()
+            try:
+                value = work(conn)
+            except Exception:
+                sp.rollback()
+                outcomes.append((False, Failure()))  # type: ignore[no-untyped-call]
+            else:
+                sp.commit()
+                outcomes.append((True, value))
+        return outcomes
+
+
+class BulkCommitter(_Batcher, Generic[X, R]):
+    """Batches data items and applies each batch with ONE bulk call (``executemany``) and commit.
+
+    For hot paths such as 本人確認情報 update notifications: ``apply(conn, items)`` returns one
+    result per item, in order. Items must be validated before ``submit`` — if ``apply`` raises,
+    the whole batch is rolled back and every item's Deferred errbacks (nothing is acked).
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        clock: IReactorTime,
+        apply: Callable[[Connection, list[X]], Sequence[R]],
+        *,
+        max_batch: int = 500,
+        max_delay: float = 0.005,
+    ) -> None:
+        super().__init__(store, clock, max_batch=max_batch, max_delay=max_delay)
+        self._apply = apply
+
+    def submit(self, item: X) -> Deferred[R]:
+        """Queue ``item``; the Deferred fires with its result once its batch committed."""
+        return self._enqueue(item)
+
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        results = self._apply(conn, payloads)
+        if len(results) != len(payloads):
+            raise ValueError("bulk apply returned a different number of results than items")
+        return [(True, r) for r in results]

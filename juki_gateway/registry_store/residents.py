@@ -92,72 +92,77 @@ def _row(mapping: object) -> HonninKakuninRow:
 def apply_honnin_kakunin(
     conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime
 ) -> list[int]:
-    """Insert or update current rows and append one history row each; returns the history numbers.
+    """Insert or update current rows; each replaced version moves to the history. Returns the
+    version numbers (``history_no``) the rows got.
 
     Rows are applied in the given order, so when a batch holds several versions of one resident
-    the last one becomes current (the newest copy wins) and all of them are in the history.
+    the last one becomes current (the newest copy wins) and the others go to the history.
     """
     if not rows:
         return []
-    codes = list({r.juminhyo_code for r in rows})
-    existing: dict[str, int] = {}
     t = table_of(HonninKakunin)
+    codes = list({r.juminhyo_code for r in rows})
+    # The current version of each resident in the batch: (params, history_no, updated_at).
+    state: dict[str, tuple[dict[str, object], int, dt.datetime]] = {}
     for start in range(0, len(codes), 500):
         chunk = codes[start : start + 500]
-        for code, hno in conn.execute(
-            select(t.c.juminhyo_code, t.c.history_no).where(t.c.juminhyo_code.in_(chunk))
-        ):
-            existing[code] = hno
-    newest: dict[str, dict[str, object]] = {}
+        for r in conn.execute(select(t).where(t.c.juminhyo_code.in_(chunk))):
+            m = r._mapping
+            state[r.juminhyo_code] = (
+                {name: m[name] for name in LOOKUP_FIELDS}, r.history_no, r.updated_at)
+    existing = set(state)
     history: list[dict[str, object]] = []
     numbers: list[int] = []
-    inserts: set[str] = set()
-    for r in rows:
-        if r.juminhyo_code in existing:
-            hno = existing[r.juminhyo_code] + 1
-        else:
+    for row in rows:
+        old = state.get(row.juminhyo_code)
+        if old is None:
             hno = 1
-            inserts.add(r.juminhyo_code)
-        existing[r.juminhyo_code] = hno
-        params = r.as_params()
-        history.append({**params, "history_no": hno, "recorded_at": now})
-        newest[r.juminhyo_code] = {**params, "history_no": hno, "updated_at": now}
+        else:
+            params, old_no, became_current = old
+            history.append({**params, "history_no": old_no, "recorded_at": became_current,
+                            "superseded_at": now})
+            hno = old_no + 1
+        state[row.juminhyo_code] = (row.as_params(), hno, now)
         numbers.append(hno)
-    new_rows = [p for code, p in newest.items() if code in inserts]
-    upd_rows = [{**p, "b_code": code} for code, p in newest.items() if code not in inserts]
+    touched = {r.juminhyo_code for r in rows}
+    new_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
+                for c in touched if c not in existing]
+    upd_rows = [{**{k: v for k, v in state[c][0].items() if k != "juminhyo_code"},
+                 "b_code": c, "history_no": state[c][1], "updated_at": now}
+                for c in touched if c in existing]
+    if history:
+        conn.execute(insert(table_of(HonninKakuninHistory)), history)
     if new_rows:
         conn.execute(insert(t), new_rows)
     if upd_rows:
-        values: dict[str, object] = {name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
+        values: dict[str, object] = {
+            name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
         conn.execute(
             update(t)
             .where(t.c.juminhyo_code == bindparam("b_code"))
-            .values(**values, history_no=bindparam("history_no"), updated_at=bindparam("updated_at")),
-            [{k: v for k, v in p.items() if k != "juminhyo_code"} for p in upd_rows],
+            .values(**values, history_no=bindparam("history_no"),
+                    updated_at=bindparam("updated_at")),
+            upd_rows,
         )
-    conn.execute(insert(table_of(HonninKakuninHistory)), history)
     return numbers
 
 
 def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.datetime) -> int:
     """Bulk-load residents that are not yet in the store (initial load); returns the count."""
     t = table_of(HonninKakunin)
-    h = table_of(HonninKakuninHistory)
     batch: list[dict[str, object]] = []
     total = 0
-
-    def flush() -> None:
-        conn.execute(insert(t), [{**p, "history_no": 1, "updated_at": now} for p in batch])
-        conn.execute(insert(h), [{**p, "history_no": 1, "recorded_at": now} for p in batch])
-
     for r in rows:
-        batch.append(r.as_params())
+        p = r.as_params()
+        p["history_no"] = 1
+        p["updated_at"] = now
+        batch.append(p)
         if len(batch) >= 10_000:
-            flush()
+            conn.execute(insert(t), batch)
             total += len(batch)
             batch = []
     if batch:
-        flush()
+        conn.execute(insert(t), batch)
         total += len(batch)
     return total
 
@@ -203,13 +208,21 @@ def search_residents(
     return [_row(r) for r in conn.execute(q.order_by(t.c.juminhyo_code).limit(limit))]
 
 
-def history_of(conn: Connection, juminhyo_code: str) -> list[tuple[int, dt.datetime, HonninKakuninRow]]:
-    """Every kept version of a resident's 本人確認情報, oldest first: (history no, recorded at, row)."""
+def history_of(
+    conn: Connection, juminhyo_code: str
+) -> list[tuple[int, dt.datetime, HonninKakuninRow]]:
+    """Every kept version of a resident's 本人確認情報, oldest first, the current one last:
+    (history no, when it became current, row)."""
     h = table_of(HonninKakuninHistory)
     rows = conn.execute(
         select(h).where(h.c.juminhyo_code == juminhyo_code).order_by(h.c.history_no)
     )
-    return [(r.history_no, r.recorded_at, _row(r)) for r in rows]
+    out = [(r.history_no, r.recorded_at, _row(r)) for r in rows]
+    t = table_of(HonninKakunin)
+    cur = conn.execute(select(t).where(t.c.juminhyo_code == juminhyo_code)).first()
+    if cur is not None:
+        out.append((cur.history_no, cur.updated_at, _row(cur)))
+    return out
 
 
 def delete_resident(

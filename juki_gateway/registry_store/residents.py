@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from juki_gateway.registry_store.engine import StoreError
 from juki_gateway.registry_store.models import (
@@ -39,6 +39,63 @@ LOOKUP_FIELDS = (
     "seq",
     "record",
 )
+CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
+HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
+
+
+_TEMPORAL = frozenset({"birth_date", "change_date", "updated_at", "recorded_at", "superseded_at"})
+
+
+def _sqlite_text(value: object) -> object:
+    # The text formats SQLAlchemy's SQLite Date/DateTime types write and read back.
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _driver_params(
+    conn: Connection, columns: Sequence[str], rows: list[dict[str, object]]
+) -> list[tuple[object, ...]]:
+    """Rows as DB-API parameter tuples; psycopg takes dates as they are, sqlite3 gets text."""
+    if conn.dialect.name != "sqlite":
+        return [tuple(r[c] for c in columns) for r in rows]
+    temporal = [i for i, c in enumerate(columns) if c in _TEMPORAL]
+    out: list[tuple[object, ...]] = []
+    for r in rows:
+        values = [r[c] for c in columns]
+        for i in temporal:
+            values[i] = _sqlite_text(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def _insert_many(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[dict[str, object]]
+) -> None:
+    """executemany INSERT straight on the driver: hot paths skip SQLAlchemy's per-row work."""
+    if not rows:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    conn.exec_driver_sql(sql, _driver_params(conn, columns, rows))
+
+
+def _update_many(
+    conn: Connection, table: Table, columns: Sequence[str], key: str,
+    rows: list[dict[str, object]],
+) -> None:
+    """executemany UPDATE … WHERE key = ? straight on the driver."""
+    if not rows:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {mark}' for c in columns)} "
+           f"WHERE {q(key)} = {mark}")
+    conn.exec_driver_sql(sql, _driver_params(conn, (*columns, key), rows))
 
 
 class SearchTooBroad(StoreError):
@@ -127,23 +184,11 @@ def apply_honnin_kakunin(
     touched = {r.juminhyo_code for r in rows}
     new_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
                 for c in touched if c not in existing]
-    upd_rows = [{**{k: v for k, v in state[c][0].items() if k != "juminhyo_code"},
-                 "b_code": c, "history_no": state[c][1], "updated_at": now}
+    upd_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
                 for c in touched if c in existing]
-    if history:
-        conn.execute(insert(table_of(HonninKakuninHistory)), history)
-    if new_rows:
-        conn.execute(insert(t), new_rows)
-    if upd_rows:
-        values: dict[str, object] = {
-            name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
-        conn.execute(
-            update(t)
-            .where(t.c.juminhyo_code == bindparam("b_code"))
-            .values(**values, history_no=bindparam("history_no"),
-                    updated_at=bindparam("updated_at")),
-            upd_rows,
-        )
+    _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, history)
+    _insert_many(conn, t, CURRENT_COLUMNS, new_rows)
+    _update_many(conn, t, CURRENT_COLUMNS[1:], "juminhyo_code", upd_rows)
     return numbers
 
 
@@ -158,12 +203,11 @@ def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.d
         p["updated_at"] = now
         batch.append(p)
         if len(batch) >= 10_000:
-            conn.execute(insert(t), batch)
+            _insert_many(conn, t, CURRENT_COLUMNS, batch)
             total += len(batch)
             batch = []
-    if batch:
-        conn.execute(insert(t), batch)
-        total += len(batch)
+    _insert_many(conn, t, CURRENT_COLUMNS, batch)
+    total += len(batch)
     return total
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 import pytest_twisted
 from sqlalchemy import Connection, Engine, func, select
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.python.threadpool import ThreadPool
 
@@ -29,9 +29,9 @@ class InlineStore(AsyncStore):
         self.commits: list[int] = []
 
     def transact(self, work: Callable[[Connection], T]) -> Deferred[T]:
-        result = self._in_transaction(work)
+        d = maybeDeferred(self._in_transaction, work)
         self.commits.append(self._count())
-        return succeed(result)
+        return d
 
     def _count(self) -> int:
         with self.engine.connect() as conn:
@@ -135,3 +135,49 @@ def test_real_thread_pool_commits_before_firing(store_engine: Engine) -> Any:
         assert count == 120
     finally:
         store.stop()
+
+
+def test_bulk_committer_applies_one_call_per_batch(store_engine: Engine) -> None:
+    """BulkCommitter hands a whole batch to one bulk call and fires results in order after commit."""
+    from juki_gateway.registry_store.asyncstore import BulkCommitter
+    from juki_gateway.registry_store.residents import apply_honnin_kakunin, get_current
+    from juki_gateway.registry_store.synthetic import make_resident
+
+    store, clock = InlineStore(store_engine), Clock()
+    calls: list[int] = []
+
+    def apply(conn: Connection, rows: list[Any]) -> list[int]:
+        calls.append(len(rows))
+        return apply_honnin_kakunin(conn, rows, NOW)
+
+    committer: BulkCommitter[Any, int] = BulkCommitter(store, clock, apply, max_batch=3,
+                                                       max_delay=1)
+    got: list[int] = []
+    for n in (1, 2, 1, 3):
+        committer.submit(make_resident(n)).addCallback(got.append)
+    assert (calls, got) == ([3], [1, 1, 2])  # the second version of resident 1 is number 2
+    committer.flush()
+    assert (calls, got) == ([3, 1], [1, 1, 2, 1])
+    with store_engine.begin() as conn:
+        current = get_current(conn, make_resident(1).juminhyo_code)
+    assert current is not None
+
+
+def test_bulk_committer_failure_acks_nothing(store_engine: Engine) -> None:
+    """If the bulk call raises, the batch rolls back and every item errbacks."""
+    from juki_gateway.registry_store.asyncstore import BulkCommitter
+
+    store, clock = InlineStore(store_engine), Clock()
+
+    def apply(conn: Connection, seqs: list[int]) -> list[bool]:
+        for seq in seqs:
+            inbox_apply(conn, "pf", "cs", seq, 1, NOW)
+        raise ValueError("bad batch")
+
+    committer: BulkCommitter[int, bool] = BulkCommitter(store, clock, apply, max_batch=2,
+                                                        max_delay=1)
+    errors: list[Any] = []
+    for seq in (1, 2):
+        committer.submit(seq).addErrback(lambda f: errors.append(f.trap(ValueError)))
+    assert errors == [ValueError, ValueError]
+    assert store._count() == 0

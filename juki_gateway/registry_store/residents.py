@@ -167,7 +167,7 @@ def apply_honnin_kakunin(
             m = r._mapping
             state[r.juminhyo_code] = (
                 {name: m[name] for name in LOOKUP_FIELDS}, r.history_no, r.updated_at)
-    existing = set(state)
+    first_state = {code: params for code, (params, _no, _at) in state.items()}
     history: list[dict[str, object]] = []
     numbers: list[int] = []
     for row in rows:
@@ -181,14 +181,25 @@ def apply_honnin_kakunin(
             hno = old_no + 1
         state[row.juminhyo_code] = (row.as_params(), hno, now)
         numbers.append(hno)
-    touched = {r.juminhyo_code for r in rows}
+    touched = sorted({r.juminhyo_code for r in rows})  # key order: better page locality
     new_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
-                for c in touched if c not in existing]
-    upd_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
-                for c in touched if c in existing]
+                for c in touched if c not in first_state]
     _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, history)
     _insert_many(conn, t, CURRENT_COLUMNS, new_rows)
-    _update_many(conn, t, CURRENT_COLUMNS[1:], "juminhyo_code", upd_rows)
+    # Update only the columns that changed, grouped by which changed: SQLite and PostgreSQL then
+    # leave the lookup indexes of unchanged columns alone (an update that rewrote every column
+    # would touch every index page of the row, multiplying the pages each commit writes).
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for c in touched:
+        if c not in first_state:
+            continue
+        params = state[c][0]
+        before = first_state[c]
+        changed = tuple(k for k in LOOKUP_FIELDS[1:] if params[k] != before[k])
+        groups.setdefault(changed, []).append(
+            {**params, "history_no": state[c][1], "updated_at": now})
+    for changed, group in groups.items():
+        _update_many(conn, t, (*changed, "history_no", "updated_at"), "juminhyo_code", group)
     return numbers
 
 

@@ -6,9 +6,14 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 
-from juki_gateway.registry_store.models import DeletedResident, HonninKakuninHistory
+from juki_gateway.registry_store.models import (
+    DeletedResident,
+    HonninKakunin,
+    HonninKakuninHistory,
+    table_of,
+)
 from juki_gateway.registry_store.residents import (
     KojinBangoInUse,
     SearchTooBroad,
@@ -47,6 +52,9 @@ def test_lookups_by_number_and_by_name_pairs(store_engine: Engine) -> None:
     rows = [make_resident(n) for n in range(1, 40)]
     with store_engine.begin() as conn:
         assert load_residents(conn, rows, NOW) == len(rows)
+    # The initial load drops and rebuilds the lookup indexes: they must all be back.
+    names = {i["name"] for i in inspect(store_engine).get_indexes("honnin_kakunin")}
+    assert names == {str(i.name) for i in table_of(HonninKakunin).indexes}
     target = rows[12]
     with store_engine.begin() as conn:
         assert find_by_kojin_bango(conn, target.kojin_bango or "") == target

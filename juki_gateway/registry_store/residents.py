@@ -204,8 +204,17 @@ def apply_honnin_kakunin(
 
 
 def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.datetime) -> int:
-    """Bulk-load residents that are not yet in the store (initial load); returns the count."""
+    """Bulk-load residents that are not yet in the store (initial load); returns the count.
+
+    Into an empty table the lookup indexes are dropped first and built once at the end, inside
+    the same transaction (DDL is transactional on both engines): sorting once is several times
+    faster than inserting 500k entries at random places in four B-trees.
+    """
     t = table_of(HonninKakunin)
+    empty = conn.execute(select(t.c.juminhyo_code).limit(1)).first() is None
+    lookup_indexes = sorted(t.indexes, key=lambda i: str(i.name)) if empty else []
+    for index in lookup_indexes:
+        index.drop(conn)
     batch: list[dict[str, object]] = []
     total = 0
     for r in rows:
@@ -219,6 +228,8 @@ def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.d
             batch = []
     _insert_many(conn, t, CURRENT_COLUMNS, batch)
     total += len(batch)
+    for index in lookup_indexes:
+        index.create(conn)
     return total
 
 

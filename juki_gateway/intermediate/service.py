@@ -1,0 +1,839 @@
+"""The intermediate server's domain service: the pure core over the registry store.
+
+:class:`IntermediateService` answers information queries (the pure decision of
+:mod:`juki_gateway.protocols.intermediate.decision`, then the 副本, sealing and a provision
+record), keeps the permission list, 符号 and 副本, runs the flag two-person rule and the held
+queries for operators, and writes an audit entry for every operator action.
+
+Blocking database calls: queries are processed in batches (all the frames of one TCP read) in
+ONE short transaction on the reactor thread — the reads are indexed point lookups and the writes
+(spent permit ids, provision records, held queries) are committed together before any answer
+leaves, so an answer is never sent without its provision record (group commit). Operator actions
+are single short transactions. Fail-closed: a flag read that fails holds the query; a failed
+commit sends no answer at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509 import load_pem_x509_certificate
+from prometheus_client import CollectorRegistry, Gauge
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from twisted.internet.interfaces import IReactorTime
+
+from juki_gateway.errors import JukiError
+from juki_gateway.intermediate.tables import (
+    ensure_tables,
+    ims_flag,
+    ims_held,
+    ims_permission_list,
+    ims_used_permit,
+)
+from juki_gateway.protocols.intermediate import crypto
+from juki_gateway.protocols.intermediate.answer import (
+    answer_plaintext,
+    query_result_body,
+    seal_answer,
+)
+from juki_gateway.protocols.intermediate.decision import (
+    DecisionContext,
+    InfoQuery,
+    Outcome,
+    Reason,
+    decide_query,
+)
+from juki_gateway.protocols.intermediate.errors import (
+    FukuhonRecordError,
+    FukuhonUnknownAtena,
+    HeldQueryError,
+    IntermediateError,
+    MalformedMessage,
+    NotAuthorised,
+    PermissionListError,
+    UnknownFlag,
+)
+from juki_gateway.protocols.intermediate.flags import (
+    Flag,
+    FlagAction,
+    FlagScope,
+    FlagState,
+    apply_action,
+    request_set,
+)
+from juki_gateway.protocols.intermediate.items import (
+    ANSWER_ITEMS_LAYOUT,
+    ITEM_KEYS,
+    check_fukuhon_values,
+    mask_to_items,
+)
+from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
+from juki_gateway.protocols.intermediate.messages import (
+    FUKUHON_RECORD_LAYOUT,
+    INFO_QUERY_LAYOUT,
+    QueryStatus,
+)
+from juki_gateway.protocols.intermediate.permission_list import (
+    PermissionList,
+    PermissionListHolder,
+    decode_permission_list,
+)
+from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
+from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord
+
+FUKUHON_KOBAN = "*"  # the store keys 副本 by (atena_no, koban); one record covers every 項番
+TERMINAL = "admin-endpoint"
+
+#: Operator sub-role required per action (brief R7; PKI issue's operator roles).
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "flags.request-set": frozenset({"flag-operator"}),
+    "flags.request-clear": frozenset({"flag-operator"}),
+    "flags.confirm": frozenset({"flag-operator", "reviewer"}),
+    "flags.list": frozenset({"flag-operator", "reviewer", "auditor"}),
+    "flags.show": frozenset({"flag-operator", "reviewer", "auditor"}),
+    "held.list": frozenset({"reviewer", "auditor"}),
+    "held.show": frozenset({"reviewer"}),
+    "held.release": frozenset({"reviewer"}),
+    "held.refuse": frozenset({"reviewer"}),
+    "provisions.list": frozenset({"auditor", "reviewer"}),
+    "fukuhon.import": frozenset({"flag-operator", "reviewer"}),
+    "fukuhon.export": frozenset({"reviewer", "auditor"}),
+}
+
+
+class StoreFailure(IntermediateError):
+    """The store could not commit a batch: no answer of that batch was sent."""
+
+    code = "ims_store_failure"
+    wire_code = 6605
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorIdentity:
+    """An operator as authenticated by their certificate: name and sub-roles."""
+
+    name: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImsKeys:
+    """Keys loaded once: our signing key and the network's verification key."""
+
+    signing_key: ec.EllipticCurvePrivateKey
+    network_key: ec.EllipticCurvePublicKey
+
+    @classmethod
+    def from_pki(cls, pki: Path, own: str = "ims-172014", network: str = "ipnw") -> ImsKeys:
+        """Load ``<own>.key`` and the public key of ``<network>.pem`` from a PKI directory."""
+        key = load_pem_private_key((pki / f"{own}.key").read_bytes(), None)
+        cert = load_pem_x509_certificate((pki / f"{network}.pem").read_bytes())
+        pub = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+            pub, ec.EllipticCurvePublicKey
+        ):
+            raise JukiError("intermediate-server keys must be EC P-256")
+        return cls(key, pub)
+
+
+class ImsMetrics:
+    """Flag and held-query counts (never person identifiers) and query outcomes."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.flags = Gauge(
+            "juki_ims_flags",
+            "Auto-response-block flags by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.held = Gauge(
+            "juki_ims_held_queries", "Held queries by state", ["state"], registry=self.registry
+        )
+        self.queries = Gauge(
+            "juki_ims_queries_total",
+            "Information queries by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldView:
+    """A held query as an operator sees it, with the content that would be sent."""
+
+    held_id: str
+    permit_id: str
+    requester: str
+    atena_no: str
+    kouban: int
+    items: frozenset[str]
+    reason: Reason
+    flag_ids: tuple[str, ...]
+    state: str
+    held_at: dt.datetime
+    content: dict[str, str]
+    decided_by: str | None
+
+
+@dataclass
+class _Batch:
+    used: list[dict[str, Any]] = field(default_factory=list)
+    provisions: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _flag_row(f: Flag) -> dict[str, Any]:
+    return {
+        "flag_id": f.flag_id,
+        "atena_no": f.atena_no,
+        "scopes": " ".join(s.to_text() for s in f.scopes),
+        "reason_code": f.reason_code,
+        "review_date": f.review_date,
+        "state": str(f.state),
+        "requested_by": f.requested_by,
+        "requested_at": f.requested_at,
+        "confirmed_by": f.confirmed_by,
+        "confirmed_at": f.confirmed_at,
+        "clear_requested_by": f.clear_requested_by,
+        "clear_requested_at": f.clear_requested_at,
+        "cleared_by": f.cleared_by,
+        "cleared_at": f.cleared_at,
+    }
+
+
+def _flag_from(row: Any) -> Flag:
+    scopes = tuple(FlagScope.from_text(t) for t in row.scopes.split())
+    return Flag(
+        row.flag_id,
+        row.atena_no,
+        scopes,
+        row.reason_code,
+        row.review_date,
+        FlagState(row.state),
+        row.requested_by,
+        row.requested_at,
+        row.confirmed_by,
+        row.confirmed_at,
+        row.clear_requested_by,
+        row.clear_requested_at,
+        row.cleared_by,
+        row.cleared_at,
+    )
+
+
+class IntermediateService:
+    """The intermediate server for one organisation (provider id) over one store engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: ImsKeys,
+        provider_id: str,
+        clock: IReactorTime,
+        *,
+        metrics: ImsMetrics | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.provider_id = provider_id
+        self.clock = clock
+        self.metrics = metrics if metrics is not None else ImsMetrics()
+        self._new_id = id_factory or (lambda: os.urandom(8).hex())
+        self._holder = PermissionListHolder(keys.network_key)
+        self._used: set[str] = set()
+        self._fugo: dict[str, str] = {}
+        self._counts = {o: 0 for o in Outcome}
+        self._seq = itertools.count(1)
+        #: released/withheld results waiting for the next ipnw frame (see session module)
+        self.deliveries: list[bytes] = []
+
+    # -- start-up -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create own tables and load the kept permission list, spent permits and 符号 map."""
+        ensure_tables(self.engine)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ims_permission_list.c.data).order_by(ims_permission_list.c.version.desc())
+            ).first()
+            if row is not None:
+                self._holder.current = decode_permission_list(row.data)
+            self._used = set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
+            fm = FugoMap.__table__
+            self._fugo = {
+                r.fugo: r.atena_no for r in conn.execute(select(fm.c.fugo, fm.c.atena_no))
+            }
+        self.refresh_gauges()
+
+    def now(self) -> dt.datetime:
+        """The injected clock's time as naive UTC."""
+        return dt.datetime.fromtimestamp(self.clock.seconds(), dt.UTC).replace(tzinfo=None)
+
+    def now14(self) -> str:
+        """The injected clock's time as a 14-digit UTC timestamp."""
+        return self.now().strftime("%Y%m%d%H%M%S")
+
+    @property
+    def permission_list(self) -> PermissionList | None:
+        """The kept permission list version, if any."""
+        return self._holder.current
+
+    # -- permission list ------------------------------------------------------------------
+    def offer_permission_list(self, data: bytes) -> PermissionList:
+        """Keep a distributed list if validly signed and newer (persisted); else raise why not."""
+        previous = self._holder.current
+        accepted = self._holder.offer(data)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(ims_permission_list),
+                    {
+                        "version": accepted.version,
+                        "issued": accepted.issued,
+                        "data": data,
+                        "received_at": self.now(),
+                    },
+                )
+        except Exception:
+            self._holder.current = previous
+            raise
+        return accepted
+
+    # -- 符号 and 副本 ---------------------------------------------------------------------
+    def register_fugo(self, atena_no: str, fugo: str) -> None:
+        """Record the 符号 ipnw issued for a 団体内統合宛名番号 (idempotent for the same pair)."""
+        if self._fugo.get(fugo) == atena_no:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(FugoMap.__table__),
+                {"fugo": fugo, "atena_no": atena_no, "created_at": self.now()},
+            )
+        self._fugo[fugo] = atena_no
+
+    def fugo_of(self, atena_no: str) -> str | None:
+        """The 符号 of a 団体内統合宛名番号, if one was issued."""
+        for fugo, atena in self._fugo.items():
+            if atena == atena_no:
+                return fugo
+        return None
+
+    def import_fukuhon(
+        self, body: bytes, operator: OperatorIdentity | None = None
+    ) -> list[tuple[int, str, IntermediateError | None]]:
+        """Format-check and store 副本 records one by one (R12); one result per record."""
+        if operator is not None:
+            self._authorise(operator, "fukuhon.import")
+        size = FUKUHON_RECORD_LAYOUT.length
+        if len(body) % size:
+            raise MalformedMessage(
+                f"副本 import of {len(body)} bytes is not whole records of {size}"
+            )
+        known = set(self._fugo.values())
+        results: list[tuple[int, str, IntermediateError | None]] = []
+        rows: list[dict[str, Any]] = []
+        for index in range(len(body) // size):
+            chunk = body[index * size : (index + 1) * size]
+            atena = ""
+            try:
+                values = FUKUHON_RECORD_LAYOUT.decode(chunk)
+                atena = get_str(values, "atena_no")
+                items = {k: get_str(values, k) for k in ITEM_KEYS}
+                check_fukuhon_values(items)
+                if atena not in known:
+                    raise FukuhonUnknownAtena(f"団体内統合宛名番号 {atena} has no 符号")
+            except (MalformedMessage, FukuhonRecordError) as exc:
+                results.append((index, atena, exc))
+                continue
+            rows.append({"atena_no": atena, "record": ANSWER_ITEMS_LAYOUT.encode(items)})
+            results.append((index, atena, None))
+        now = self.now()
+        with self.engine.begin() as conn:
+            fk = Fukuhon.__table__
+            for row in rows:
+                conn.execute(fk.delete().where(fk.c.atena_no == row["atena_no"]))
+                conn.execute(
+                    insert(fk),
+                    {
+                        "atena_no": row["atena_no"],
+                        "koban": FUKUHON_KOBAN,
+                        "record": row["record"],
+                        "updated_at": now,
+                    },
+                )
+            if operator is not None:
+                append_audit(
+                    conn,
+                    now=now,
+                    operator_id=operator.name,
+                    terminal_id=TERMINAL,
+                    subject="fukuhon",
+                    action="fukuhon.import",
+                    detail={"records": len(results), "accepted": len(rows)},
+                )
+        return results
+
+    def export_fukuhon(self, operator: OperatorIdentity | None = None) -> bytes:
+        """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original."""
+        if operator is not None:
+            self._authorise(operator, "fukuhon.export")
+        fk = Fukuhon.__table__
+        with self.engine.begin() as conn:
+            out = []
+            for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
+                values = ANSWER_ITEMS_LAYOUT.decode(r.record)
+                out.append(FUKUHON_RECORD_LAYOUT.encode({**values, "atena_no": r.atena_no}))
+            if operator is not None:
+                append_audit(
+                    conn,
+                    now=self.now(),
+                    operator_id=operator.name,
+                    terminal_id=TERMINAL,
+                    subject="fukuhon",
+                    action="fukuhon.export",
+                    detail={"records": len(out)},
+                )
+        return b"".join(out)
+
+    def _fukuhon(self, conn: Connection, atena_no: str) -> dict[str, str] | None:
+        fk = Fukuhon.__table__
+        record = conn.execute(
+            select(fk.c.record).where(fk.c.atena_no == atena_no, fk.c.koban == FUKUHON_KOBAN)
+        ).scalar()
+        if record is None:
+            return None
+        return {k: v for k, v in ANSWER_ITEMS_LAYOUT.decode(record).items() if isinstance(v, str)}
+
+    # -- information queries --------------------------------------------------------------
+    def _read_flags(self, conn: Connection, atena_no: str) -> Sequence[Flag]:
+        rows = conn.execute(select(ims_flag).where(ims_flag.c.atena_no == atena_no))
+        return [_flag_from(r) for r in rows]
+
+    def handle_queries(self, bodies: Sequence[bytes]) -> list[bytes]:
+        """Decide, answer and record a batch of ``info-query`` bodies; one result body each.
+
+        The batch's writes are committed before this returns; if the commit fails, raises
+        :class:`StoreFailure` and no result of the batch may be sent.
+        """
+        now = self.now()
+        now14 = now.strftime("%Y%m%d%H%M%S")
+        batch = _Batch()
+        results: list[bytes] = []
+        spent_here: list[str] = []
+        try:
+            with self.engine.begin() as conn:
+                ctx = DecisionContext(
+                    network_key=self.keys.network_key,
+                    provider_id=self.provider_id,
+                    now=now14,
+                    permit_used=self._used.__contains__,
+                    permission_list=self._holder.current,
+                    atena_for_fugo=self._fugo.get,
+                    flags_for_atena=lambda atena: self._read_flags(conn, atena),
+                )
+                for body in bodies:
+                    results.append(self._one_query(conn, ctx, body, now, batch, spent_here))
+                if batch.used:
+                    conn.execute(insert(ims_used_permit), batch.used)
+                if batch.provisions:
+                    conn.execute(insert(ProvisionRecord.__table__), batch.provisions)
+                if batch.held:
+                    conn.execute(insert(ims_held), batch.held)
+        except (IntermediateError, JukiError):
+            raise
+        except Exception as exc:
+            # Fail-closed: nothing of this batch is sent; its permit ids stay spent.
+            raise StoreFailure(
+                f"store failure, batch of {len(bodies)} not answered: {exc}"
+            ) from None
+        if batch.held:
+            self.refresh_gauges()
+        return results
+
+    def _one_query(
+        self,
+        conn: Connection,
+        ctx: DecisionContext,
+        body: bytes,
+        now: dt.datetime,
+        batch: _Batch,
+        spent_here: list[str],
+    ) -> bytes:
+        values = INFO_QUERY_LAYOUT.decode(body)
+        permit = decode_permit(get_bytes(values, "permit"))
+        query = InfoQuery(
+            fugo=get_str(values, "fugo"),
+            kouban=int(get_str(values, "kouban")),
+            items=mask_to_items(get_str(values, "items")),
+            route=get_str(values, "route"),
+            permit=permit,
+        )
+        decision = decide_query(query, ctx)
+        if decision.consumes_permit:
+            self._used.add(permit.permit_id)
+            spent_here.append(permit.permit_id)
+            batch.used.append({"permit_id": permit.permit_id, "used_at": now})
+        reason = decision.reason
+        sealed: bytes | None = None
+        content: dict[str, str] | None = None
+        if decision.atena_no is not None and reason.outcome is not Outcome.REFUSED:
+            content = self._fukuhon(conn, decision.atena_no)
+            if content is None:
+                reason = Reason.NO_FUKUHON
+        if reason is Reason.ANSWERED:
+            assert content is not None
+            sealed = seal_answer(permit, answer_plaintext(content, query.items))
+            status = QueryStatus.ANSWERED
+        elif reason.outcome is Outcome.HELD:
+            assert content is not None and decision.atena_no is not None
+            status = QueryStatus.HELD
+            batch.held.append(
+                {
+                    "held_id": f"h{next(self._seq)}-{self._new_id()}",
+                    "permit_id": permit.permit_id,
+                    "requester": permit.requester,
+                    "atena_no": decision.atena_no,
+                    "kouban": query.kouban,
+                    "items": " ".join(sorted(query.items)),
+                    "reason_code": reason.wire_code,
+                    "flag_ids": " ".join(decision.flag_ids),
+                    "permit": permit.to_bytes(),
+                    "content": answer_plaintext(content, query.items),
+                    "state": "held",
+                    "held_at": now,
+                }
+            )
+        else:
+            status = QueryStatus.REFUSED
+        self._counts[reason.outcome] += 1
+        self.metrics.queries.labels(str(reason.outcome)).set(self._counts[reason.outcome])
+        batch.provisions.append(
+            self._provision(
+                now,
+                permit.requester,
+                decision.atena_no,
+                query.kouban,
+                query.items,
+                {Outcome.ANSWERED: "provided", Outcome.HELD: "held", Outcome.REFUSED: "refused"}[
+                    reason.outcome
+                ],
+                f"{reason.wire_code:04d} {reason.code} permit={permit.permit_id}",
+                None,
+            )
+        )
+        return query_result_body(permit, status, reason, sealed)
+
+    def _provision(
+        self,
+        now: dt.datetime,
+        requester: str,
+        atena_no: str | None,
+        kouban: int,
+        items: Iterable[str],
+        outcome: str,
+        detail: str,
+        operator: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "occurred_at": now,
+            "kind": "intermediate",
+            "provider": self.provider_id,
+            "recipient": requester,
+            "operator_id": operator,
+            "subject": atena_no or "-",
+            "items": f"{kouban}:{','.join(sorted(items))}",
+            "outcome": outcome,
+            "detail": detail,
+        }
+
+    # -- operators: authorisation and audit -------------------------------------------------
+    def _authorise(self, operator: OperatorIdentity, action: str) -> None:
+        allowed = ACTION_ROLES[action]
+        if not operator.roles & allowed:
+            raise NotAuthorised(
+                f"operator {operator.name} ({', '.join(sorted(operator.roles)) or 'no role'}) may "
+                f"not {action}: needs one of {', '.join(sorted(allowed))}"
+            )
+
+    def _audit(
+        self,
+        conn: Connection,
+        operator: OperatorIdentity,
+        subject: str,
+        action: str,
+        detail: dict[str, object],
+    ) -> None:
+        append_audit(
+            conn,
+            now=self.now(),
+            operator_id=operator.name,
+            terminal_id=TERMINAL,
+            subject=subject,
+            action=action,
+            detail=detail,
+        )
+
+    # -- flags ----------------------------------------------------------------------------
+    def flag_request_set(
+        self,
+        operator: OperatorIdentity,
+        atena_no: str,
+        scopes: Sequence[FlagScope],
+        reason_code: str,
+        review_date: str,
+    ) -> Flag:
+        """Request a flag; it blocks from the moment this returns (before confirmation)."""
+        self._authorise(operator, "flags.request-set")
+        flag = request_set(
+            f"fl-{self._new_id()}",
+            atena_no,
+            scopes,
+            reason_code,
+            review_date,
+            operator.name,
+            self.now14(),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(ims_flag), _flag_row(flag))
+            self._audit(
+                conn,
+                operator,
+                atena_no,
+                "flags.request-set",
+                {
+                    "flag": flag.flag_id,
+                    "scopes": _flag_row(flag)["scopes"] or "all",
+                    "reason": reason_code,
+                    "review": review_date,
+                },
+            )
+        self.refresh_gauges()
+        return flag
+
+    def _flag_action(
+        self, operator: OperatorIdentity, flag_id: str, action: FlagAction, audit_action: str
+    ) -> Flag:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            if row is None:
+                raise UnknownFlag(f"no flag {flag_id}")
+            before = _flag_from(row)
+            after = apply_action(before, action, operator.name, self.now14())
+            conn.execute(
+                update(ims_flag).where(ims_flag.c.flag_id == flag_id).values(**_flag_row(after))
+            )
+            self._audit(
+                conn,
+                operator,
+                after.atena_no,
+                audit_action,
+                {"flag": flag_id, "from": str(before.state), "to": str(after.state)},
+            )
+        self.refresh_gauges()
+        return after
+
+    def flag_request_clear(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """Request a clear; the flag keeps blocking until another operator confirms."""
+        self._authorise(operator, "flags.request-clear")
+        return self._flag_action(operator, flag_id, FlagAction.REQUEST_CLEAR, "flags.request-clear")
+
+    def flag_confirm(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """Confirm the pending set or clear (a different operator than the requester)."""
+        self._authorise(operator, "flags.confirm")
+        try:
+            return self._flag_action(operator, flag_id, FlagAction.CONFIRM, "flags.confirm")
+        except IntermediateError as exc:
+            with self.engine.begin() as conn:  # a refused confirmation is an action too
+                self._audit(conn, operator, flag_id, "flags.confirm-refused", {"reason": exc.code})
+            raise
+
+    def flags_list(
+        self, operator: OperatorIdentity, *, include_cleared: bool = False
+    ) -> list[Flag]:
+        """Flags (blocking ones unless ``include_cleared``)."""
+        self._authorise(operator, "flags.list")
+        q = select(ims_flag).order_by(ims_flag.c.requested_at, ims_flag.c.flag_id)
+        if not include_cleared:
+            q = q.where(ims_flag.c.state != str(FlagState.CLEARED))
+        with self.engine.begin() as conn:
+            flags = [_flag_from(r) for r in conn.execute(q)]
+            self._audit(conn, operator, "flags", "flags.list", {"count": len(flags)})
+        return flags
+
+    def flag_show(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """One flag."""
+        self._authorise(operator, "flags.show")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            if row is None:
+                raise UnknownFlag(f"no flag {flag_id}")
+            self._audit(conn, operator, row.atena_no, "flags.show", {"flag": flag_id})
+        return _flag_from(row)
+
+    # -- held queries ---------------------------------------------------------------------
+    def _held_view(self, row: Any) -> HeldView:
+        content = ANSWER_ITEMS_LAYOUT.decode(row.content)
+        return HeldView(
+            row.held_id,
+            row.permit_id,
+            row.requester,
+            row.atena_no,
+            row.kouban,
+            frozenset(row.items.split()),
+            Reason.from_wire(row.reason_code),
+            tuple(row.flag_ids.split()),
+            row.state,
+            row.held_at,
+            {k: v for k, v in content.items() if isinstance(v, str) and v},
+            row.decided_by,
+        )
+
+    def held_list(
+        self, operator: OperatorIdentity, *, state: str | None = "held"
+    ) -> list[HeldView]:
+        """Held queries (still waiting by default)."""
+        self._authorise(operator, "held.list")
+        q = select(ims_held).order_by(ims_held.c.held_at, ims_held.c.held_id)
+        if state is not None:
+            q = q.where(ims_held.c.state == state)
+        with self.engine.begin() as conn:
+            views = [self._held_view(r) for r in conn.execute(q)]
+            self._audit(conn, operator, "held", "held.list", {"count": len(views)})
+        return views
+
+    def held_show(self, operator: OperatorIdentity, held_id: str) -> HeldView:
+        """One held query with the content that would be sent."""
+        self._authorise(operator, "held.show")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            if row is None:
+                raise HeldQueryError(f"no held query {held_id}")
+            self._audit(conn, operator, row.atena_no, "held.show", {"held": held_id})
+        return self._held_view(row)
+
+    def _decide_held(self, operator: OperatorIdentity, held_id: str, release: bool) -> bytes:
+        now = self.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            if row is None:
+                raise HeldQueryError(f"no held query {held_id}")
+            if row.state != "held":
+                raise HeldQueryError(f"held query {held_id} was already {row.state}")
+            permit: Permit = decode_permit(row.permit)
+            items = frozenset(row.items.split())
+            if release:
+                sealed = seal_answer(permit, row.content)
+                body = query_result_body(permit, QueryStatus.RELEASED, Reason.RELEASED, sealed)
+            else:
+                body = query_result_body(permit, QueryStatus.WITHHELD, Reason.WITHHELD)
+            new_state = "released" if release else "refused"
+            conn.execute(
+                update(ims_held)
+                .where(ims_held.c.held_id == held_id)
+                .values(state=new_state, decided_by=operator.name, decided_at=now)
+            )
+            conn.execute(
+                insert(ProvisionRecord.__table__),
+                self._provision(
+                    now,
+                    permit.requester,
+                    row.atena_no,
+                    row.kouban,
+                    items,
+                    "provided" if release else "refused",
+                    f"{(Reason.RELEASED if release else Reason.WITHHELD).wire_code:04d} "
+                    f"held={held_id} permit={permit.permit_id}",
+                    operator.name,
+                ),
+            )
+            self._audit(
+                conn,
+                operator,
+                row.atena_no,
+                "held.release" if release else "held.refuse",
+                {"held": held_id, "permit": permit.permit_id},
+            )
+        self.deliveries.append(body)
+        self.refresh_gauges()
+        return body
+
+    def held_release(self, operator: OperatorIdentity, held_id: str) -> bytes:
+        """Release a held query: its reviewed content is sealed, signed and sent."""
+        self._authorise(operator, "held.release")
+        return self._decide_held(operator, held_id, True)
+
+    def held_refuse(self, operator: OperatorIdentity, held_id: str) -> bytes:
+        """Refuse a held query (不開示): the requester gets a status and no data."""
+        self._authorise(operator, "held.refuse")
+        return self._decide_held(operator, held_id, False)
+
+    # -- provision records -----------------------------------------------------------------
+    def provisions(
+        self,
+        operator: OperatorIdentity,
+        *,
+        person: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Provision records of the intermediate server, newest first."""
+        self._authorise(operator, "provisions.list")
+        pr = ProvisionRecord.__table__
+        q = select(pr).where(pr.c.kind == "intermediate").order_by(pr.c.id.desc()).limit(limit)
+        if person is not None:
+            q = q.where(pr.c.subject == person)
+        if since is not None:
+            q = q.where(pr.c.occurred_at >= since)
+        with self.engine.begin() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+            self._audit(
+                conn,
+                operator,
+                person or "provisions",
+                "provisions.list",
+                {"count": len(rows), "since": str(since) if since else ""},
+            )
+        return rows
+
+    # -- metrics --------------------------------------------------------------------------
+    def refresh_gauges(self) -> None:
+        """Recount flags and held queries by state (counts only, never identifiers)."""
+        try:
+            with self.engine.connect() as conn:
+                flags = dict(
+                    conn.execute(
+                        select(ims_flag.c.state, func.count()).group_by(ims_flag.c.state)
+                    ).all()
+                )
+                held = dict(
+                    conn.execute(
+                        select(ims_held.c.state, func.count()).group_by(ims_held.c.state)
+                    ).all()
+                )
+        except Exception:
+            return  # metrics never break the service
+        for s in FlagState:
+            self.metrics.flags.labels(str(s)).set(flags.get(str(s), 0))
+        for s in ("held", "released", "refused"):
+            self.metrics.held.labels(s).set(held.get(s, 0))
+
+
+__all__ = [
+    "ImsKeys",
+    "ImsMetrics",
+    "IntermediateService",
+    "OperatorIdentity",
+    "PermissionListError",
+    "StoreFailure",
+    "crypto",
+]

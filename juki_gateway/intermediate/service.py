@@ -231,6 +231,10 @@ def _flag_from(row: Any) -> Flag:
     )
 
 
+def _record_items(record: bytes) -> dict[str, str]:
+    return {k: v for k, v in ANSWER_ITEMS_LAYOUT.decode(record).items() if isinstance(v, str)}
+
+
 class IntermediateService:
     """The intermediate server for one organisation (provider id) over one store engine."""
 
@@ -405,33 +409,61 @@ class IntermediateService:
                 )
         return b"".join(out)
 
-    def _fukuhon(self, conn: Connection, atena_no: str) -> dict[str, str] | None:
-        fk = Fukuhon.__table__
-        record = conn.execute(
-            select(fk.c.record).where(fk.c.atena_no == atena_no, fk.c.koban == FUKUHON_KOBAN)
-        ).scalar()
-        if record is None:
-            return None
-        return {k: v for k, v in ANSWER_ITEMS_LAYOUT.decode(record).items() if isinstance(v, str)}
-
     # -- information queries --------------------------------------------------------------
-    def _read_flags(self, conn: Connection, atena_no: str) -> Sequence[Flag]:
-        rows = conn.execute(select(ims_flag).where(ims_flag.c.atena_no == atena_no))
-        return [_flag_from(r) for r in rows]
+    def _read_flags_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, list[Flag]]:
+        """Every flag of the batch's people in one read (raises if the flag store is unreadable)."""
+        found: dict[str, list[Flag]] = {}
+        wanted = sorted(set(atenas))
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(ims_flag).where(ims_flag.c.atena_no.in_(wanted[i : i + 500]))
+            )
+            for r in rows:
+                found.setdefault(r.atena_no, []).append(_flag_from(r))
+        return found
+
+    def _read_fukuhon_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, bytes]:
+        fk = Fukuhon.__table__
+        found: dict[str, bytes] = {}
+        wanted = sorted(set(atenas))
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(fk.c.atena_no, fk.c.record).where(
+                    fk.c.atena_no.in_(wanted[i : i + 500]), fk.c.koban == FUKUHON_KOBAN
+                )
+            )
+            found.update((r.atena_no, r.record) for r in rows)
+        return found
 
     def handle_queries(self, bodies: Sequence[bytes]) -> list[bytes]:
         """Decide, answer and record a batch of ``info-query`` bodies; one result body each.
 
-        The batch's writes are committed before this returns; if the commit fails, raises
-        :class:`StoreFailure` and no result of the batch may be sent.
+        Flags and 副本 of the batch's people are read in one query each; the batch's writes
+        are committed before this returns. If the commit fails, raises :class:`StoreFailure`
+        and no result of the batch may be sent. A body that does not decode gets a
+        :class:`MalformedMessage` raised before anything is written.
         """
         now = self.now()
         now14 = now.strftime("%Y%m%d%H%M%S")
+        queries = [self._decode_query(body) for body in bodies]
         batch = _Batch()
         results: list[bytes] = []
-        spent_here: list[str] = []
+        atenas = [a for a in (self._fugo.get(q.fugo) for q in queries) if a is not None]
         try:
             with self.engine.begin() as conn:
+                flag_error: Exception | None = None
+                flags: dict[str, list[Flag]] = {}
+                try:
+                    with conn.begin_nested():  # a failed read rolls back to here only
+                        flags = self._read_flags_batch(conn, atenas)
+                except Exception as exc:  # fail-closed: the decision holds every query
+                    flag_error = exc
+
+                def flags_for(atena: str) -> Sequence[Flag]:
+                    if flag_error is not None:
+                        raise flag_error
+                    return flags.get(atena, [])
+
                 ctx = DecisionContext(
                     network_key=self.keys.network_key,
                     provider_id=self.provider_id,
@@ -439,63 +471,74 @@ class IntermediateService:
                     permit_used=self._used.__contains__,
                     permission_list=self._holder.current,
                     atena_for_fugo=self._fugo.get,
-                    flags_for_atena=lambda atena: self._read_flags(conn, atena),
+                    flags_for_atena=flags_for,
                 )
-                for body in bodies:
-                    results.append(self._one_query(conn, ctx, body, now, batch, spent_here))
+                fukuhon = self._read_fukuhon_batch(conn, atenas)
+                contexts: dict[bytes, crypto.SealContext] = {}
+                for query in queries:
+                    results.append(self._one_query(ctx, query, fukuhon, contexts, now, batch))
                 if batch.used:
                     conn.execute(insert(ims_used_permit), batch.used)
                 if batch.provisions:
                     conn.execute(insert(ProvisionRecord.__table__), batch.provisions)
                 if batch.held:
                     conn.execute(insert(ims_held), batch.held)
-        except (IntermediateError, JukiError):
+        except JukiError:
             raise
         except Exception as exc:
             # Fail-closed: nothing of this batch is sent; its permit ids stay spent.
             raise StoreFailure(
                 f"store failure, batch of {len(bodies)} not answered: {exc}"
             ) from None
+        for outcome, count in self._counts.items():
+            self.metrics.queries.labels(str(outcome)).set(count)
         if batch.held:
             self.refresh_gauges()
         return results
 
-    def _one_query(
-        self,
-        conn: Connection,
-        ctx: DecisionContext,
-        body: bytes,
-        now: dt.datetime,
-        batch: _Batch,
-        spent_here: list[str],
-    ) -> bytes:
+    @staticmethod
+    def _decode_query(body: bytes) -> InfoQuery:
         values = INFO_QUERY_LAYOUT.decode(body)
-        permit = decode_permit(get_bytes(values, "permit"))
-        query = InfoQuery(
+        return InfoQuery(
             fugo=get_str(values, "fugo"),
             kouban=int(get_str(values, "kouban")),
             items=mask_to_items(get_str(values, "items")),
             route=get_str(values, "route"),
-            permit=permit,
+            permit=decode_permit(get_bytes(values, "permit")),
         )
+
+    def _one_query(
+        self,
+        ctx: DecisionContext,
+        query: InfoQuery,
+        fukuhon: dict[str, bytes],
+        contexts: dict[bytes, crypto.SealContext],
+        now: dt.datetime,
+        batch: _Batch,
+    ) -> bytes:
+        permit = query.permit
         decision = decide_query(query, ctx)
         if decision.consumes_permit:
             self._used.add(permit.permit_id)
-            spent_here.append(permit.permit_id)
             batch.used.append({"permit_id": permit.permit_id, "used_at": now})
         reason = decision.reason
         sealed: bytes | None = None
-        content: dict[str, str] | None = None
+        record: bytes | None = None
         if decision.atena_no is not None and reason.outcome is not Outcome.REFUSED:
-            content = self._fukuhon(conn, decision.atena_no)
-            if content is None:
+            record = fukuhon.get(decision.atena_no)
+            if record is None:
                 reason = Reason.NO_FUKUHON
         if reason is Reason.ANSWERED:
-            assert content is not None
-            sealed = seal_answer(permit, answer_plaintext(content, query.items))
+            assert record is not None
+            content = _record_items(record)
+            seal_ctx = contexts.get(permit.requester_key)
+            if seal_ctx is None:
+                seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
+                contexts[permit.requester_key] = seal_ctx
+            sealed = seal_answer(permit, answer_plaintext(content, query.items), seal_ctx)
             status = QueryStatus.ANSWERED
         elif reason.outcome is Outcome.HELD:
-            assert content is not None and decision.atena_no is not None
+            assert record is not None and decision.atena_no is not None
             status = QueryStatus.HELD
             batch.held.append(
                 {
@@ -508,7 +551,7 @@ class IntermediateService:
                     "reason_code": reason.wire_code,
                     "flag_ids": " ".join(decision.flag_ids),
                     "permit": permit.to_bytes(),
-                    "content": answer_plaintext(content, query.items),
+                    "content": answer_plaintext(_record_items(record), query.items),
                     "state": "held",
                     "held_at": now,
                 }
@@ -516,7 +559,6 @@ class IntermediateService:
         else:
             status = QueryStatus.REFUSED
         self._counts[reason.outcome] += 1
-        self.metrics.queries.labels(str(reason.outcome)).set(self._counts[reason.outcome])
         batch.provisions.append(
             self._provision(
                 now,

@@ -42,11 +42,14 @@ def _aad(permit_id: str, provider: str, requester: str) -> bytes:
 
 
 def seal_answer(
-    permit: Permit, plaintext: bytes, recipient: ec.EllipticCurvePublicKey | None = None
+    permit: Permit, plaintext: bytes, context: crypto.SealContext | None = None
 ) -> bytes:
-    """Seal an answer to the requester key named in the permit."""
-    key = recipient if recipient is not None else crypto.load_public_key(permit.requester_key)
-    return crypto.seal(key, plaintext, _aad(permit.permit_id, permit.provider, permit.requester))
+    """Seal an answer to the requester key named in the permit (or within ``context``,
+    which must have been made for that same key)."""
+    aad = _aad(permit.permit_id, permit.provider, permit.requester)
+    if context is not None:
+        return context.seal(plaintext, aad)
+    return crypto.seal(crypto.load_public_key(permit.requester_key), plaintext, aad)
 
 
 def query_result_body(

@@ -88,6 +88,36 @@ def _derive(shared: bytes, enc: bytes, recipient: bytes) -> bytes:
     )
 
 
+def _nonce(enc: bytes, aad: bytes) -> bytes:
+    return hashlib.sha256(enc + b"\x00" + aad).digest()[:12]
+
+
+class SealContext:
+    """One ephemeral key agreement with a recipient, sealing several boxes (HPKE multi-shot).
+
+    Every box carries the same ephemeral public key; its nonce is derived from that key and the
+    box's associated data, which callers make unique per box (it holds the permit id), so no
+    nonce repeats under one key. A context is used for one batch and then dropped.
+    """
+
+    __slots__ = ("_aead", "_enc")
+
+    def __init__(
+        self,
+        recipient: ec.EllipticCurvePublicKey,
+        *,
+        ephemeral_factory: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
+    ) -> None:
+        eph = ephemeral_factory() if ephemeral_factory else ec.generate_private_key(_CURVE)
+        self._enc = public_key_bytes(eph.public_key())
+        key = _derive(eph.exchange(ec.ECDH(), recipient), self._enc, public_key_bytes(recipient))
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """The box ``enc ‖ ciphertext ‖ tag`` (``aad`` must be unique within this context)."""
+        return self._enc + self._aead.encrypt(_nonce(self._enc, aad), plaintext, aad)
+
+
 def seal(
     recipient: ec.EllipticCurvePublicKey,
     plaintext: bytes,
@@ -95,13 +125,8 @@ def seal(
     *,
     ephemeral_factory: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
 ) -> bytes:
-    """Encrypt ``plaintext`` to ``recipient``; the box is ``enc ‖ ciphertext ‖ tag``."""
-    eph = ephemeral_factory() if ephemeral_factory else ec.generate_private_key(_CURVE)
-    enc = public_key_bytes(eph.public_key())
-    key = _derive(eph.exchange(ec.ECDH(), recipient), enc, public_key_bytes(recipient))
-    # The key is fresh per box, so a fixed nonce is safe (as in HPKE's single-shot mode).
-    nonce = hashlib.sha256(enc).digest()[:12]
-    return enc + AESGCM(key).encrypt(nonce, plaintext, aad)
+    """Encrypt ``plaintext`` to ``recipient`` with a fresh ephemeral key."""
+    return SealContext(recipient, ephemeral_factory=ephemeral_factory).seal(plaintext, aad)
 
 
 def open_sealed(recipient: ec.EllipticCurvePrivateKey, box: bytes, aad: bytes) -> bytes:
@@ -115,9 +140,8 @@ def open_sealed(recipient: ec.EllipticCurvePrivateKey, box: bytes, aad: bytes) -
         raise DecryptionFailed("sealed box has an invalid ephemeral key") from None
     shared = recipient.exchange(ec.ECDH(), eph_pub)
     key = _derive(shared, enc, public_key_bytes(recipient.public_key()))
-    nonce = hashlib.sha256(enc).digest()[:12]
     try:
-        return AESGCM(key).decrypt(nonce, box[PUBLIC_KEY_LENGTH:], aad)
+        return AESGCM(key).decrypt(_nonce(enc, aad), box[PUBLIC_KEY_LENGTH:], aad)
     except InvalidTag:
         raise DecryptionFailed("sealed box does not authenticate") from None
 

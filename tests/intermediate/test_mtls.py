@@ -1,0 +1,219 @@
+"""The intermediate endpoint over real mutual TLS on loopback: the issue's matrix end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import text
+from twisted.internet.task import deferLater
+
+from juki_gateway.codecs.frame import Frame
+from juki_gateway.codecs.messages import MessageType, decode_error
+from juki_gateway.intermediate.service import ImsKeys, IntermediateService
+from juki_gateway.intermediate.session import frame_signature_valid
+from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
+from juki_gateway.protocols.intermediate.decision import Reason
+from juki_gateway.protocols.intermediate.messages import (
+    PERMISSION_LIST_RESULT_LAYOUT,
+    ImsMessageType,
+    QueryStatus,
+)
+from juki_gateway.protocols.intermediate.permit import Permit
+from juki_gateway.registry_store.engine import create_store_engine
+from juki_gateway.registry_store.migrate import upgrade
+
+from .conftest import ALICE, BOB, fukuhon_record
+from .helpers import FUKUHON, PROVIDER, REQUESTER_KEY
+from .helpers import make_list as _make_list
+from .helpers import make_permit as _make_permit
+from .mtls import connect, frame_from, listen, make_pki, private_key, public_key
+from .test_service import ATENA, FUGO, query_body
+
+pytestmark = pytest.mark.timeout(60)
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dev PKI for the module."""
+    return make_pki(tmp_path_factory.mktemp("pki"), NOW - dt.timedelta(days=1))
+
+
+class Env:
+    """A running endpoint, its service and the ipnw key (the network's)."""
+
+    def __init__(self, pki: Path, tmp: Path, reactor: Any) -> None:
+        url = f"sqlite:///{tmp / 'registry.sqlite3'}"
+        engine = create_store_engine(url)
+        upgrade(url, engine=engine)
+        self.pki = pki
+        self.network = private_key(pki, "ipnw")
+        keys = ImsKeys.from_pki(pki)
+        self.service = IntermediateService(engine, keys, PROVIDER, reactor)
+        self.service.start()
+        self.reactor = reactor
+        self.n = 0
+
+    def permit(self, permit_id: str, **kw: Any) -> Permit:
+        """A permit signed by ipnw's key, valid around the real clock's now."""
+        now = dt.datetime.fromtimestamp(self.reactor.seconds(), dt.UTC)
+        kw.setdefault("issued", (now - dt.timedelta(minutes=5)).strftime("%Y%m%d%H%M%S"))
+        kw.setdefault("expires", (now + dt.timedelta(minutes=5)).strftime("%Y%m%d%H%M%S"))
+        kw.setdefault("key", self.network)
+        return _make_permit(permit_id, **kw)
+
+    def frame(
+        self,
+        msg_type: int,
+        body: bytes,
+        count: int,
+        *,
+        sender: str = "ipnw",
+        key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> bytes:
+        """A frame signed by ``sender``'s key."""
+        self.n += 1
+        k = key if key is not None else private_key(self.pki, sender)
+        return frame_from(k, sender, msg_type, body, count, self.n, "20261126120000")
+
+
+@pytest.fixture
+def env(pki: Path, tmp_path: Path) -> Any:
+    """A running endpoint with one person, a 副本 and permission list version 1."""
+    from twisted.internet import reactor
+
+    e = Env(pki, tmp_path, reactor)
+    e.service.register_fugo(ATENA, FUGO)
+    e.service.import_fukuhon(fukuhon_record(ATENA))
+    e.service.offer_permission_list(_make_list(1, key=e.network).to_bytes())
+    yield e
+    e.service.engine.dispose()
+
+
+async def start(env: Env, tmp_path: Path) -> Any:
+    """Listen and return the port object."""
+    from twisted.internet import reactor
+
+    return await listen(reactor, env.pki, env.service, tmp_path)
+
+
+def results(frame: Frame) -> list[Any]:
+    """The decoded query results of a QUERY_RESULT frame."""
+    assert frame.msg_type == ImsMessageType.QUERY_RESULT
+    size = len(frame.body) // frame.header.record_count
+    return [decode_query_result(frame.body[i : i + size]) for i in range(0, len(frame.body), size)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_matrix_over_mutual_tls(env: Env, tmp_path: Path) -> None:
+    """Answer, every refusal, hold, release, refuse and an unsigned frame, over real mTLS."""
+    from twisted.internet import reactor
+
+    port = await start(env, tmp_path)
+    ims_key = public_key(env.pki, "ims-172014")
+    try:
+        ipnw = await connect(reactor, env.pki, port.getHost().port, "ipnw")
+        # 1. valid query: answered, signed by the server, requester opens exactly the items
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("m-1")), 1))
+        [frame] = await ipnw.take(1)
+        assert frame_signature_valid(ims_key, frame)
+        [answer] = results(frame)
+        assert answer.status is QueryStatus.ANSWERED
+        assert open_answer(answer, REQUESTER_KEY, PROVIDER) == {
+            "shimei": FUKUHON["shimei"],
+            "jusho": FUKUHON["jusho"],
+        }
+        # 2. every refusal, in one multi-record frame
+        other = ec.generate_private_key(ec.SECP256R1())
+        cases = [
+            (env.permit("m-2", key=other), Reason.BAD_SIGNATURE),
+            (env.permit("m-3", expires="20200101000000", issued="20190101000000"), Reason.EXPIRED),
+            (env.permit("m-1"), Reason.REPLAYED),
+            (env.permit("m-4", provider="ims-131016"), Reason.WRONG_PROVIDER),
+            (env.permit("m-5", items=("seibetsu",)), Reason.NOT_PERMITTED),
+            (env.permit("m-6", fugo="g" * 32), Reason.UNKNOWN_FUGO),
+        ]
+        body = b"".join(query_body(p) for p, _ in cases)
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, body, len(cases)))
+        [frame] = await ipnw.take(1)
+        got = results(frame)
+        assert [r.reason for r in got] == [r for _, r in cases]
+        assert all(r.status is QueryStatus.REFUSED and r.sealed is None for r in got)
+        # 3. flagged person: held (set pending confirmation already blocks)
+        env.service.flag_request_set(ALICE, ATENA, (), "01", "20271231")
+        body = query_body(env.permit("m-7")) + query_body(env.permit("m-8"))
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, body, 2))
+        [frame] = await ipnw.take(1)
+        assert [r.status for r in results(frame)] == [QueryStatus.HELD, QueryStatus.HELD]
+        held = env.service.held_list(BOB)
+        env.service.held_release(BOB, held[0].held_id)
+        env.service.held_refuse(BOB, held[1].held_id)
+        ipnw.transport.write(env.frame(MessageType.PING, b"", 0))
+        pong, released, withheld = await ipnw.take(3)
+        assert pong.msg_type == MessageType.PONG
+        [rel] = results(released)
+        assert rel.status is QueryStatus.RELEASED
+        assert open_answer(rel, REQUESTER_KEY, PROVIDER)["shimei"] == FUKUHON["shimei"]
+        [wh] = results(withheld)
+        assert wh.status is QueryStatus.WITHHELD and wh.sealed is None
+        # 4. a frame signed by the wrong key is refused, not acted on
+        bad = env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("m-9")), 1, key=other)
+        ipnw.transport.write(bad)
+        [err] = await ipnw.take(1)
+        assert err.msg_type == MessageType.ERROR and decode_error(err.body)[0] == 6602
+        # 5. an older permission list is refused over the wire
+        stale = _make_list(1, key=env.network).to_bytes()
+        ipnw.transport.write(env.frame(ImsMessageType.PERMISSION_LIST, stale, len(stale)))
+        [res] = await ipnw.take(1)
+        values = PERMISSION_LIST_RESULT_LAYOUT.decode(res.body)
+        assert values["result_code"] == "6302" and values["kept_version"] == 1
+        # 6. the flag store unreadable: nothing answered automatically
+        with env.service.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE ims_flag RENAME TO ims_flag_gone"))
+        ipnw.transport.write(
+            env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("m-10")), 1)
+        )
+        [frame] = await ipnw.take(1)
+        [r] = results(frame)
+        assert r.status is QueryStatus.HELD and r.reason is Reason.HELD_FLAG_STORE
+        ipnw.transport.loseConnection()
+    finally:
+        await port.stopListening()
+        await deferLater(reactor, 0.05, lambda: None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
+    """bango-renkei can register 副本 but an information query from it is refused."""
+    from twisted.internet import reactor
+
+    port = await start(env, tmp_path)
+    try:
+        renkei = await connect(reactor, env.pki, port.getHost().port, "renkei-172014")
+        renkei.transport.write(
+            env.frame(
+                ImsMessageType.INFO_QUERY, query_body(env.permit("r-1")), 1, sender="renkei-172014"
+            )
+        )
+        [err] = await renkei.take(1)
+        assert err.msg_type == MessageType.ERROR and decode_error(err.body)[0] == 6603
+        renkei.transport.write(
+            env.frame(
+                ImsMessageType.FUKUHON_REGISTER,
+                fukuhon_record(ATENA) + fukuhon_record("NOFUGO"),
+                2,
+                sender="renkei-172014",
+            )
+        )
+        [report] = await renkei.take(1)
+        assert report.msg_type == ImsMessageType.FUKUHON_REPORT
+        assert report.body[20:24] == b"0000" and report.body[164:168] == b"6402"
+        renkei.transport.loseConnection()
+    finally:
+        await port.stopListening()
+        await deferLater(reactor, 0.05, lambda: None)

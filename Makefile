@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean bench bench-codec
+.PHONY: install demo test lint typecheck pytest clean bench bench-codec bench-intermediate
 
 install: $(STAMP)
 
@@ -31,3 +31,7 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Intermediate server: answered and held queries per second over mutual TLS (never fails on speed).
+bench-intermediate: install
+	PYTHONPATH=. $(PY) benchmarks/bench_intermediate.py 6000

@@ -16,6 +16,8 @@ their value is then ``None``.
 
 from __future__ import annotations
 
+import calendar
+import codecs
 import datetime
 import itertools
 import re
@@ -35,14 +37,11 @@ from juki_gateway.codecs.errors import (
     UnknownCode,
     ValueTooLong,
 )
-from juki_gateway.codecs.gaiji import Profile
+from juki_gateway.codecs.gaiji import TEXT_BAD, Profile
 from juki_gateway.codecs.kana import KANA_BAD
 
 IDEOGRAPHIC_SPACE = "\u3000"
 
-#: Characters never allowed in double-byte text: ASCII and C0/C1 controls (names are full-width),
-#: line separators, the BOM, half-width katakana and forms, and the specials block.
-TEXT_BAD = re.compile("[\x00-\x9f\u2028\u2029\ufeff\uff61-\uffef\ufff0-\uffff]")
 #: Printable UTF-8 detail text: no control characters.
 UTF8_BAD = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -53,6 +52,13 @@ class Gen:
     def __init__(self) -> None:
         self.ns: dict[str, Any] = {}
         self._n = 0
+        #: source field name -> variable already holding its 外字 count (set while generating)
+        self.gaiji_counts: dict[str, str] = {}
+        #: source field name -> variable holding ``profile.substitute(value)`` (computed once)
+        self.substitutes: dict[str, str] = {}
+        #: decoded text variable -> expressions already known for it while decoding
+        self.text_gaiji: dict[str, str] = {}
+        self.text_bytes: dict[str, str] = {}
 
     def const(self, obj: Any, hint: str = "k") -> str:
         """A fresh global name bound to ``obj`` in the generated code's namespace."""
@@ -237,6 +243,8 @@ class CodeTable:
     name: str
     label: str
     codes: dict[str, str]
+    rule: str = ""  # how codes are composed, when the table is generated from a few base codes
+    doc_codes: dict[str, str] | None = None  # what the documentation lists (default: codes)
 
 
 class Code(Kind):
@@ -276,6 +284,22 @@ class Code(Kind):
         return f"code, table `{self.table.name}` ({self.table.label})"
 
 
+#: Every valid month-day (MMDD) including 0229; a leap-year check is only needed for 0229.
+_MMDD: frozenset[bytes] = frozenset(
+    d.strftime("%m%d").encode("ascii")
+    for d in (datetime.date(2024, 1, 1) + datetime.timedelta(days=n) for n in range(366))
+)
+
+
+def _date_lines(b: str, g: Gen) -> list[str]:
+    """Inline calendar check of the 8 ASCII digits at the start of ``b`` (already digit-checked)."""
+    mmdd = g.const(_MMDD, "mmdd")
+    leap = g.const(calendar.isleap, "leap")
+    return [
+        f"if {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError"
+    ]
+
+
 def _check_date(s: str) -> None:
     try:
         datetime.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
@@ -305,19 +329,14 @@ class Date(Kind):
         return s.encode("ascii")
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        d = g.const(datetime.date, "date")
-        return [
-            f"if not {raw}.isdigit(): raise ValueError",
-            f"{d}(int({raw}[:4]), int({raw}[4:6]), int({raw}[6:]))",
-            f"{dst} = {raw}.decode()",
-        ]
+        return [f"if not {raw}.isdigit(): raise ValueError", *_date_lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
-        d = g.const(datetime.date, "date")
         return [
-            f"if type({val}) is not str or len({val}) != 8 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
-            f"{d}(int({val}[:4]), int({val}[4:6]), int({val}[6:]))",
+            f"if type({val}) is not str or len({val}) != 8: raise ValueError",
             f"{dst} = {val}.encode()",
+            f"if not {dst}.isdigit(): raise ValueError",
+            *_date_lines(dst, g),
         ]
 
     def describe(self, width: int) -> str:
@@ -353,9 +372,9 @@ class Timestamp(Kind):
         return s.encode("ascii")
 
     def _lines(self, b: str, g: Gen) -> list[str]:
-        d = g.const(datetime.datetime, "dt")
         return [
-            f"{d}(int({b}[:4]), int({b}[4:6]), int({b}[6:8]), int({b}[8:10]), int({b}[10:12]), int({b}[12:]))"
+            *_date_lines(b, g),
+            f"if {b}[8:10] > b'23' or {b}[10:12] > b'59' or {b}[12:] > b'59': raise ValueError",
         ]
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
@@ -363,9 +382,10 @@ class Timestamp(Kind):
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
-            f"if type({val}) is not str or len({val}) != 14 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
-            *self._lines(val, g),
+            f"if type({val}) is not str or len({val}) != 14: raise ValueError",
             f"{dst} = {val}.encode()",
+            f"if not {dst}.isdigit(): raise ValueError",
+            *self._lines(dst, g),
         ]
 
     def describe(self, width: int) -> str:
@@ -519,9 +539,26 @@ class Text(Kind):
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
+        u16 = g.const(codecs.utf_16_be_decode, "u16")
+        full, count = f"_t{dst}", f"_g{dst}"
+        g.text_bytes[dst] = f"{width} - 2 * (len({full}) - len({dst}))"
+        if self._bad is not TEXT_BAD:
+            return [
+                f"{full} = {u16}({raw}, None, True)[0]",
+                f"{dst} = {full}.rstrip('\\u3000')",
+                f"if not {dst} or {bad}({dst}): raise ValueError",
+            ]
+        # one scan for "外字 or forbidden" clears the common case; only then tell them apart
+        g.text_gaiji[dst] = count
         return [
-            f"{dst} = {raw}.decode('utf-16-be').rstrip('\\u3000')",
-            f"if not {dst} or {bad}({dst}): raise ValueError",
+            f"{full} = {u16}({raw}, None, True)[0]",
+            f"{dst} = {full}.rstrip('\\u3000')",
+            f"if not {dst}: raise ValueError",
+            f"if _UNUSUAL({dst}):",
+            f"    if {bad}({dst}): raise ValueError",
+            f"    {count} = len(_GAIJI_FINDALL({dst}))",
+            "else:",
+            f"    {count} = 0",
         ]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
@@ -643,6 +680,17 @@ class Positions(Kind):
             raise BadDigits("positions must be ascending, 1..999")
         return b"".join(b"%03d" % v for v in value).ljust(width, b" ")
 
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        k = g.const(self, "kind")
+        return [f"{dst} = [] if {raw} == {g.const(b' ' * width, 'empty')} else {k}.decode({raw}, {width}, _PROFILE)"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        k = g.const(self, "kind")
+        return [
+            f"if type({val}) is not list: raise ValueError",
+            f"{dst} = {k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')}",
+        ]
+
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"
 
@@ -663,6 +711,18 @@ class FlagString(Kind):
         if len(s) != width or self._pat.fullmatch(s.encode("ascii", "replace")) is None:
             raise BadDigits(f"{s!r} is not {width} 0/1 flags")
         return s.encode("ascii")
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [f"if not {p}({raw}): raise ValueError", f"{dst} = {raw}.decode()"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [
+            f"if type({val}) is not str or len({val}) != {width} or not {val}.isascii(): raise ValueError",
+            f"{dst} = {val}.encode()",
+            f"if not {p}({dst}): raise ValueError",
+        ]
 
     def describe(self, width: int) -> str:
         return f"{width} flags '0'/'1'"

@@ -31,7 +31,7 @@ from juki_gateway.codecs.errors import (
 from juki_gateway.codecs.fields import Gen
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.schema import Layout
+from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout
 
 Record = dict[str, Any]
 
@@ -155,11 +155,7 @@ class RecordCodec:
 
     def complete(self, record: Mapping[str, Any]) -> Record:
         """``record`` with derived items computed (and checked when supplied), unvalidated keys refused."""
-        if not isinstance(record, Mapping):
-            raise BadValueType("a record is a JSON object", layout=self.layout.name)
-        for key in record:
-            if key not in self.names:
-                raise UnknownField(f"{key!r} is not a field of {self.layout.name}", layout=self.layout.name, field=str(key))
+        self.check_keys(record)
         values: Record = {}
         for f in self.layout.fields:
             if f.derive is None:
@@ -167,7 +163,8 @@ class RecordCodec:
                 if (v is None or v == "") and f.optional:
                     v = None
                 values[f.name] = v
-        for i, f in enumerate(self.layout.fields):
+        for i in self.layout.derive_order:
+            f = self.layout.fields[i]
             if f.derive is not None:
                 expected = f.derive.compute([values[s] for s in f.derive.sources], self.profile)
                 given = record.get(f.name)
@@ -178,6 +175,25 @@ class RecordCodec:
                     )
                 values[f.name] = expected
         return values
+
+    def check_keys(self, record: Mapping[str, Any]) -> None:
+        """Raise when ``record`` is not a mapping of this layout's field names."""
+        if not isinstance(record, Mapping):
+            raise BadValueType("a record is a JSON object", layout=self.layout.name)
+        for key in record:
+            if key not in self.names:
+                raise UnknownField(f"{key!r} is not a field of {self.layout.name}",
+                                   layout=self.layout.name, field=str(key))
+
+    def encode_primaries(self, record: Mapping[str, Any]) -> list[Any]:
+        """Check the keys and encode the primary items (raw values; None where derived)."""
+        self.check_keys(record)
+        raws: list[Any] = [None] * len(self.layout.fields)
+        for i, f in enumerate(self.layout.fields):
+            if f.derive is None:
+                v = record.get(f.name)
+                raws[i] = self.encode_field(i, None if (v == "" and f.optional) else v)
+        return raws
 
     def encode_field(self, index: int, value: Any) -> Any:
         """The raw value of field ``index``; raises a located CodecError."""
@@ -193,17 +209,7 @@ class RecordCodec:
 
     def locate_encode_error(self, record: Mapping[str, Any]) -> bytes:
         """Encode field by field; raise the located CodecError of the first fault."""
-        if not isinstance(record, Mapping):
-            raise BadValueType("a record is a JSON object", layout=self.layout.name)
-        for key in record:
-            if key not in self.names:
-                raise UnknownField(f"{key!r} is not a field of {self.layout.name}", layout=self.layout.name, field=str(key))
-        # primary items first: a derived item is only computed from valid sources
-        raws: list[Any] = [None] * len(self.layout.fields)
-        for i, f in enumerate(self.layout.fields):
-            if f.derive is None:
-                v = record.get(f.name)
-                raws[i] = self.encode_field(i, None if (v == "" and f.optional) else v)
+        raws = self.encode_primaries(record)
         values = self.complete(record)
         for i, f in enumerate(self.layout.fields):
             if f.derive is not None:
@@ -212,11 +218,25 @@ class RecordCodec:
 
     # -- code generation -----------------------------------------------------------------
 
+    def _substitute_prelude(self, g: Gen, vs: list[str], idx: dict[str, int]) -> list[str]:
+        """Compute ``profile.substitute`` once per source text that a 代替文字 item needs."""
+        g.ns["_SUBST"] = self.profile.substitute
+        g.substitutes = {}
+        lines: list[str] = []
+        for f in self.layout.fields:
+            if isinstance(f.derive, SUBSTITUTING):
+                for s in f.derive.sources:
+                    if s not in g.substitutes:
+                        var = g.substitutes[s] = f"_sub{idx[s]}"
+                        lines.append(f"{var} = _SUBST({vs[idx[s]]})")
+        return lines
+
     def _generate(self) -> tuple[Callable[[bytes], Record], Callable[[Mapping[str, Any]], bytes]]:
         g = Gen()
         g.ns["_PROFILE"] = self.profile
         g.ns["_GAIJI_FINDALL"] = self.profile.gaiji_re.findall
         g.ns["_GAIJI_SEARCH"] = self.profile.gaiji_re.search
+        g.ns["_UNUSUAL"] = self.profile.unusual_re.search
         g.ns["_unpack"] = self.struct.unpack
         g.ns["_pack"] = self.struct.pack
         g.ns["_NAMES"] = self.names
@@ -234,12 +254,18 @@ class RecordCodec:
                 dec += _indent(body, 8)
             else:
                 dec += _indent(body, 4)
+        g.gaiji_counts = {}
+        dec += _indent(self._substitute_prelude(g, vs, idx), 4)
         for i, f in enumerate(fields):
             if f.derive is not None:
                 args = [vs[idx[s]] for s in f.derive.sources]
                 dec.append(f"    if {vs[i]} != {f.derive.gen(args, g)}: raise ValueError")
+                if isinstance(f.derive, GaijiCount):  # from here on the decoded count is exact
+                    g.gaiji_counts[f.derive.sources[0]] = vs[i]
         dec.append("    return {" + ", ".join(f"{f.name!r}: {vs[i]}" for i, f in enumerate(fields)) + "}")
 
+        g.text_gaiji = {}
+        g.text_bytes = {}
         enc: list[str] = [
             "def _encode(rec):",
             "    if type(rec) is not dict or not rec.keys() <= _NAMES: raise ValueError",
@@ -256,10 +282,15 @@ class RecordCodec:
                     enc += _indent(body, 8)
                 else:
                     enc += _indent(body, 4)
-        for i, f in enumerate(fields):
+        g.gaiji_counts = {}
+        enc += _indent(self._substitute_prelude(g, vs, idx), 4)
+        for i in self.layout.derive_order:
+            f = fields[i]
             if f.derive is not None:
                 args = [vs[idx[s]] for s in f.derive.sources]
                 enc.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
+                if isinstance(f.derive, GaijiCount):
+                    g.gaiji_counts[f.derive.sources[0]] = vs[i]
                 enc.append(f"    _given = get({f.name!r})")
                 enc.append(f"    if _given is not None and _given != {vs[i]}: raise ValueError")
                 body = f.kind.gen_encode(f.width, vs[i], rs[i], g)

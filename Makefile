@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean bench bench-codec bench-intermediate
+.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate
 
 install: $(STAMP)
 
@@ -14,24 +14,39 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# External TLS scanner for the test suite, in its own venv (it pins its own cryptography).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q 'sslyze>=6.0,<7'
+	touch $(TOOLS_STAMP)
+
 demo: install
 	$(PY) -m juki_gateway.demo
 
 lint: install
-	$(VENV)/bin/ruff check juki_gateway tests
+	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
 # mypy --strict on the pure core: codecs and sans-IO protocol state machines.
 typecheck: install
 	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols
 
-pytest: install
+pytest: install tools
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
 
+# mTLS handshakes vs openssl s_server, and framed PING/PONG throughput vs asyncio + ssl.
+bench-tls: install
+	$(PY) -m benchmarks.bench_tls
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
 
 # Intermediate server: answered and held queries per second over mutual TLS (never fails on speed).
 bench-intermediate: install
-	PYTHONPATH=. $(PY) benchmarks/bench_intermediate.py 6000
+	$(PY) -m benchmarks.bench_intermediate 6000

@@ -182,6 +182,9 @@ class EndpointProtocol(Protocol):
                 status = state.reason or reason_from_failure(reason.value)
             self._log(False, status)
         if self.session is not None:
+            closed = getattr(self.session, "connection_closed", None)
+            if closed is not None:
+                closed()
             self.ctx.metrics.active.labels(self.ctx.name, self.peer_role).dec()
             log.debug("[{conn_id}] closed: {why}", conn_id=state.conn_id if state else "?",
                       why=reason.getErrorMessage())
@@ -239,6 +242,8 @@ def _decode(value: bytes | None) -> str | None:
 
 class EndpointFactory(Factory):
     """Builds :class:`EndpointProtocol` instances for one endpoint."""
+
+    noisy = False
 
     def __init__(self, ctx: EndpointContext) -> None:
         self.ctx = ctx

@@ -33,7 +33,7 @@ lint: install
 
 # mypy --strict on the pure core: codecs and sans-IO protocol state machines.
 typecheck: install
-	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols
+	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/registry_store
 
 pytest: install tools
 	$(VENV)/bin/pytest -q

@@ -96,7 +96,10 @@ class GroupCommitter:
         if len(self._queue) >= self.max_batch:
             self.flush()
         elif self._timer is None:
-            self._timer = self._clock.callLater(self.max_delay, self._on_timer)
+            # (zope interface methods confuse mypy without the zope plugin)
+            self._timer = self._clock.callLater(
+                self.max_delay, self._on_timer  # type: ignore[arg-type]
+            )
         return item.deferred
 
     @property
@@ -110,8 +113,8 @@ class GroupCommitter:
 
     def flush(self) -> Deferred[None]:
         """Send what is queued as one batch now; fires when that batch settled."""
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+        if self._timer is not None and self._timer.active():  # type: ignore[misc]
+            self._timer.cancel()  # type: ignore[misc]
         self._timer = None
         batch, self._queue = self._queue, []
         done: Deferred[None] = Deferred()
@@ -150,7 +153,7 @@ def _run_batch(conn: Connection, batch: list[_Pending]) -> list[tuple[bool, Any]
             value = item.work(conn)
         except Exception:
             sp.rollback()
-            outcomes.append((False, Failure()))
+            outcomes.append((False, Failure()))  # type: ignore[no-untyped-call]
         else:
             sp.commit()
             outcomes.append((True, value))

@@ -104,7 +104,7 @@ def _checked_url(url: str) -> str:
         raise UsageError(
             f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
         )
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
 

@@ -12,6 +12,7 @@ business dates (birth date, 異動年月日, 消除日) as ``Date``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -338,4 +340,9 @@ class AuditChainHead(Base):
     anchor_hash: Mapped[str] = mapped_column(String(64))  # prev_hash of the oldest kept entry
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
-    count: Mapped[int] = mapped_column(BigInteger)
+    entry_count: Mapped[int] = mapped_column(BigInteger)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core ``Table`` of a model, typed for Core statements (insert/update/delete)."""
+    return cast(Table, model.__table__)

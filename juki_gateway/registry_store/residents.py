@@ -22,6 +22,7 @@ from juki_gateway.registry_store.models import (
     HonninKakuninHistory,
     KojinBango,
     Soufusaki,
+    table_of,
 )
 
 LOOKUP_FIELDS = (
@@ -100,7 +101,7 @@ def apply_honnin_kakunin(
         return []
     codes = list({r.juminhyo_code for r in rows})
     existing: dict[str, int] = {}
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     for start in range(0, len(codes), 500):
         chunk = codes[start : start + 500]
         for code, hno in conn.execute(
@@ -127,21 +128,21 @@ def apply_honnin_kakunin(
     if new_rows:
         conn.execute(insert(t), new_rows)
     if upd_rows:
-        values = {name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
+        values: dict[str, object] = {name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
         conn.execute(
             update(t)
             .where(t.c.juminhyo_code == bindparam("b_code"))
             .values(**values, history_no=bindparam("history_no"), updated_at=bindparam("updated_at")),
             [{k: v for k, v in p.items() if k != "juminhyo_code"} for p in upd_rows],
         )
-    conn.execute(insert(HonninKakuninHistory.__table__), history)
+    conn.execute(insert(table_of(HonninKakuninHistory)), history)
     return numbers
 
 
 def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.datetime) -> int:
     """Bulk-load residents that are not yet in the store (initial load); returns the count."""
-    t = HonninKakunin.__table__
-    h = HonninKakuninHistory.__table__
+    t = table_of(HonninKakunin)
+    h = table_of(HonninKakuninHistory)
     batch: list[dict[str, object]] = []
     total = 0
 
@@ -163,14 +164,14 @@ def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.d
 
 def get_current(conn: Connection, juminhyo_code: str) -> HonninKakuninRow | None:
     """The current 本人確認情報 of a resident, or None."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     row = conn.execute(select(t).where(t.c.juminhyo_code == juminhyo_code)).first()
     return None if row is None else _row(row)
 
 
 def find_by_kojin_bango(conn: Connection, kojin_bango: str) -> HonninKakuninRow | None:
     """The current resident holding a 個人番号, or None."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     row = conn.execute(select(t).where(t.c.kojin_bango == kojin_bango)).first()
     return None if row is None else _row(row)
 
@@ -189,7 +190,7 @@ def search_residents(
         raise SearchTooBroad(
             "a search needs a name plus a birth date or an address (氏名+生年月日 or 氏名+住所)"
         )
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     q = select(t)
     if name_kanji:
         q = q.where(t.c.name_kanji == name_kanji)
@@ -204,7 +205,7 @@ def search_residents(
 
 def history_of(conn: Connection, juminhyo_code: str) -> list[tuple[int, dt.datetime, HonninKakuninRow]]:
     """Every kept version of a resident's 本人確認情報, oldest first: (history no, recorded at, row)."""
-    h = HonninKakuninHistory.__table__
+    h = table_of(HonninKakuninHistory)
     rows = conn.execute(
         select(h).where(h.c.juminhyo_code == juminhyo_code).order_by(h.c.history_no)
     )
@@ -230,10 +231,10 @@ def delete_resident(
     if current is None:
         raise UnknownResident(f"no current 本人確認情報 for 住民票コード {juminhyo_code}")
     conn.execute(
-        insert(DeletedResident.__table__),
+        insert(table_of(DeletedResident)),
         [{**current.as_params(), "deleted_on": deleted_on, "deceased": deceased}],
     )
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     conn.execute(delete(t).where(t.c.juminhyo_code == juminhyo_code))
     if deceased and current.kojin_bango:
         mark_deceased(conn, current.kojin_bango, deceased_on=deleted_on)
@@ -243,7 +244,7 @@ def register_kojin_bango(
     conn: Connection, kojin_bango: str, juminhyo_code: str, now: dt.datetime
 ) -> None:
     """Record a newly assigned 個人番号; a number is never given to a second resident."""
-    k = KojinBango.__table__
+    k = table_of(KojinBango)
     row = conn.execute(select(k.c.juminhyo_code).where(k.c.kojin_bango == kojin_bango)).first()
     if row is not None:
         if row.juminhyo_code == juminhyo_code:
@@ -258,7 +259,7 @@ def register_kojin_bango(
 
 def mark_deceased(conn: Connection, kojin_bango: str, *, deceased_on: dt.date) -> None:
     """Mark a 個人番号 as belonging to a dead resident; the number itself is kept (R10)."""
-    k = KojinBango.__table__
+    k = table_of(KojinBango)
     conn.execute(
         update(k).where(k.c.kojin_bango == kojin_bango).values(status="deceased", deceased_on=deceased_on)
     )
@@ -266,7 +267,7 @@ def mark_deceased(conn: Connection, kojin_bango: str, *, deceased_on: dt.date) -
 
 def kojin_bango_status(conn: Connection, kojin_bango: str) -> str | None:
     """``active``, ``deceased`` or ``replaced`` for a known 個人番号, else None."""
-    k = KojinBango.__table__
+    k = table_of(KojinBango)
     return conn.execute(select(k.c.status).where(k.c.kojin_bango == kojin_bango)).scalar_one_or_none()
 
 
@@ -280,7 +281,7 @@ def add_soufusaki(
 ) -> None:
     """Store a 送付先情報 extracted from the existing system, not yet sent."""
     conn.execute(
-        insert(Soufusaki.__table__),
+        insert(table_of(Soufusaki)),
         [{"soufusaki_no": soufusaki_no, "juminhyo_code": juminhyo_code, "kojin_bango": kojin_bango,
           "created_at": now, "sent_at": None, "record": record}],
     )
@@ -288,5 +289,5 @@ def add_soufusaki(
 
 def mark_soufusaki_sent(conn: Connection, soufusaki_no: str, sent_at: dt.datetime) -> None:
     """Record when a 送付先情報 was sent to card management (starts its one-business-day clock)."""
-    s = Soufusaki.__table__
+    s = table_of(Soufusaki)
     conn.execute(update(s).where(s.c.soufusaki_no == soufusaki_no).values(sent_at=sent_at))

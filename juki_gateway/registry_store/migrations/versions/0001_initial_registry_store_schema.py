@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('anchor_hash', sa.String(length=64), nullable=False),
     sa.Column('last_id', sa.BigInteger(), nullable=False),
     sa.Column('last_hash', sa.String(length=64), nullable=False),
-    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('entry_count', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
     )
     op.create_table('audit_log',

@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.gateway.service import makeService
+    from juki_gateway.intermediate.daemon import make_gateway
 
     config = load_config(config_path_from(args))
-    service = makeService(config, reactor)
+    service = make_gateway(config, reactor)
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
     failed: list[str] = []
 
@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         for ep in config.endpoints:
             print(f"listening: {ep.name} ({ep.role}) on {ep.host}:{service.listeners[ep.name].bound_port()}",
                   flush=True)
+        admin = getattr(service, "admin_listener", None)
+        if admin is not None and admin.listening is not None:
+            print(f"admin: {config.admin.host}:{admin.bound_port()} (operators, mutual TLS)", flush=True)
         print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",
               flush=True)
 

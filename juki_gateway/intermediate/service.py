@@ -40,7 +40,6 @@ from juki_gateway.intermediate.tables import (
 )
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.answer import (
-    answer_plaintext,
     query_result_body,
     seal_answer,
 )
@@ -73,6 +72,7 @@ from juki_gateway.protocols.intermediate.items import (
     ANSWER_ITEMS_LAYOUT,
     ITEM_KEYS,
     check_fukuhon_values,
+    mask_record,
     mask_to_items,
 )
 from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
@@ -229,10 +229,6 @@ def _flag_from(row: Any) -> Flag:
         row.cleared_by,
         row.cleared_at,
     )
-
-
-def _record_items(record: bytes) -> dict[str, str]:
-    return {k: v for k, v in ANSWER_ITEMS_LAYOUT.decode(record).items() if isinstance(v, str)}
 
 
 class IntermediateService:
@@ -530,12 +526,11 @@ class IntermediateService:
                 reason = Reason.NO_FUKUHON
         if reason is Reason.ANSWERED:
             assert record is not None
-            content = _record_items(record)
             seal_ctx = contexts.get(permit.requester_key)
             if seal_ctx is None:
                 seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
                 contexts[permit.requester_key] = seal_ctx
-            sealed = seal_answer(permit, answer_plaintext(content, query.items), seal_ctx)
+            sealed = seal_answer(permit, mask_record(record, query.items), seal_ctx)
             status = QueryStatus.ANSWERED
         elif reason.outcome is Outcome.HELD:
             assert record is not None and decision.atena_no is not None
@@ -551,7 +546,7 @@ class IntermediateService:
                     "reason_code": reason.wire_code,
                     "flag_ids": " ".join(decision.flag_ids),
                     "permit": permit.to_bytes(),
-                    "content": answer_plaintext(_record_items(record), query.items),
+                    "content": mask_record(record, query.items),
                     "state": "held",
                     "held_at": now,
                 }

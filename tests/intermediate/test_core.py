@@ -206,3 +206,26 @@ def test_signature_helpers_refuse_malformed_signatures() -> None:
     sig = crypto.sign(NETWORK_KEY, b"d", b"data")
     assert crypto.verify(key, b"d", b"data", sig)
     assert not crypto.verify(key, b"e", b"data", sig)
+
+
+def test_fast_masking_agrees_with_the_layout_path() -> None:
+    """Masking a stored record by slices gives the same bytes as decode, select and encode."""
+    import itertools
+
+    from juki_gateway.protocols.intermediate.items import ITEM_KEYS, mask_record
+
+    record = ANSWER_ITEMS_LAYOUT.encode({**dict.fromkeys(ITEM_KEYS, ""), **FUKUHON})
+    for r in (1, 2, 5):
+        for items in itertools.islice(itertools.combinations(ITEM_KEYS, r), 40):
+            chosen = frozenset(items)
+            assert mask_record(record, chosen) == answer_plaintext(FUKUHON, chosen)
+
+
+def test_decoded_permit_signs_its_received_bytes() -> None:
+    """A decoded permit's canonical bytes are the received bytes, and a flipped bit fails."""
+    wire = make_permit().to_bytes()
+    permit = decode_permit(wire)
+    assert permit.to_bytes() == wire and permit.signature_valid(NETWORK_KEY.public_key())
+    flipped = bytearray(wire)
+    flipped[40] ^= 0x01  # inside the requester field, still printable ASCII
+    assert not decode_permit(bytes(flipped)).signature_valid(NETWORK_KEY.public_key())

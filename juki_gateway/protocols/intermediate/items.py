@@ -100,3 +100,30 @@ def select_items(fukuhon: Mapping[str, str], items: Iterable[str]) -> dict[str, 
     """Exactly ``items`` of a 副本 record; every other item blank."""
     wanted = set(items)
     return {key: (fukuhon.get(key, "") if key in wanted else "") for key in ITEM_KEYS}
+
+
+_BLANKS: dict[str, bytes] = {
+    f.name: ANSWER_ITEMS_LAYOUT.encode(dict.fromkeys(ITEM_KEYS, ""))[
+        ANSWER_ITEMS_LAYOUT.offsets[f.name] : ANSWER_ITEMS_LAYOUT.offsets[f.name] + f.width
+    ]
+    for f in ANSWER_ITEMS_LAYOUT.fields
+}
+_SPANS: tuple[tuple[str, int, int], ...] = tuple(
+    (f.name, ANSWER_ITEMS_LAYOUT.offsets[f.name], ANSWER_ITEMS_LAYOUT.offsets[f.name] + f.width)
+    for f in ANSWER_ITEMS_LAYOUT.fields
+)
+
+
+def mask_record(record: bytes, items: frozenset[str]) -> bytes:
+    """An answer-items record keeping only ``items``, the others blank, by byte slicing.
+
+    ``record`` must be a valid answer-items record (as stored after import); the result equals
+    ``ANSWER_ITEMS_LAYOUT.encode(select_items(decode(record), items))`` (a test pins this).
+    """
+    if len(record) != ANSWER_ITEMS_LAYOUT.length:
+        raise FukuhonFieldInvalid(
+            f"副本 record is {len(record)} bytes, not {ANSWER_ITEMS_LAYOUT.length}"
+        )
+    return b"".join(
+        record[start:end] if key in items else _BLANKS[key] for key, start, end in _SPANS
+    )

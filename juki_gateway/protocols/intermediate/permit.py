@@ -10,7 +10,7 @@ is sealed to). It is signed by the information provision network's key over
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -39,9 +39,13 @@ class Permit:
     expires: str
     requester_key: bytes
     signature: bytes = b""
+    #: the wire bytes this permit was decoded from (they decode to exactly these fields)
+    wire: bytes = field(default=b"", repr=False, compare=False)
 
     def canonical_bytes(self) -> bytes:
         """The bytes the network signs: the fixed-width unsigned layout."""
+        if self.wire:
+            return self.wire[: PERMIT_UNSIGNED_LAYOUT.length]
         return PERMIT_UNSIGNED_LAYOUT.encode(self._fields())
 
     def _fields(self) -> dict[str, str | int | bytes]:
@@ -59,6 +63,8 @@ class Permit:
 
     def to_bytes(self) -> bytes:
         """The wire form: canonical bytes followed by the 64-byte signature."""
+        if self.wire:
+            return self.wire
         return PERMIT_LAYOUT.encode({**self._fields(), "signature": self.signature})
 
     def signed(self, network_key: ec.EllipticCurvePrivateKey) -> Permit:
@@ -100,4 +106,5 @@ def decode_permit(data: bytes) -> Permit:
         expires=get_str(values, "expires"),
         requester_key=get_bytes(values, "requester_key"),
         signature=get_bytes(values, "signature"),
+        wire=data,
     )

@@ -68,6 +68,11 @@ from juki_gateway.protocols.intermediate.flags import (
     apply_action,
     request_set,
 )
+from juki_gateway.protocols.intermediate.fugo import (
+    FugoPending,
+    UnexpectedFugo,
+    check_juminhyo_code,
+)
 from juki_gateway.protocols.intermediate.items import (
     ANSWER_ITEMS_LAYOUT,
     ITEM_KEYS,
@@ -77,8 +82,13 @@ from juki_gateway.protocols.intermediate.items import (
 )
 from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
 from juki_gateway.protocols.intermediate.messages import (
+    FUGO_ISSUE_REQUEST_LAYOUT,
+    FUGO_ISSUE_RESPONSE_LAYOUT,
+    FUGO_REQUEST_LAYOUT,
+    FUGO_RESPONSE_LAYOUT,
     FUKUHON_RECORD_LAYOUT,
     INFO_QUERY_LAYOUT,
+    ImsMessageType,
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permission_list import (
@@ -253,10 +263,12 @@ class IntermediateService:
         self._holder = PermissionListHolder(keys.network_key)
         self._used: set[str] = set()
         self._fugo: dict[str, str] = {}
+        self._atena_fugo: dict[str, str] = {}
         self._counts = {o: 0 for o in Outcome}
         self._seq = itertools.count(1)
-        #: released/withheld results waiting for the next ipnw frame (see session module)
-        self.deliveries: list[bytes] = []
+        #: (msg_type, body) waiting for ipnw's next PING: released/不開示 results, 符号 requests
+        self.deliveries: list[tuple[int, bytes]] = []
+        self._fugo_pending: dict[str, str] = {}  # 住民票コード -> 団体内統合宛名番号
 
     # -- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -273,6 +285,7 @@ class IntermediateService:
             self._fugo = {
                 r.fugo: r.atena_no for r in conn.execute(select(fm.c.fugo, fm.c.atena_no))
             }
+            self._atena_fugo = {a: f for f, a in self._fugo.items()}
         self.refresh_gauges()
 
     def now(self) -> dt.datetime:
@@ -320,13 +333,57 @@ class IntermediateService:
                 {"fugo": fugo, "atena_no": atena_no, "created_at": self.now()},
             )
         self._fugo[fugo] = atena_no
+        self._atena_fugo[atena_no] = fugo
+
+    def fugo_requests(self, body: bytes) -> bytes:
+        """Answer bango-renkei's ``fugo-request`` records; unknown ones are asked of ipnw.
+
+        One ``fugo-response`` record per request: the 符号 (result 0000), or the reason there is
+        none yet — :class:`~juki_gateway.protocols.intermediate.fugo.FugoPending` (asked of
+        ipnw, ask again) or a bad 住民票コード.
+        """
+        out = []
+        for values in FUGO_REQUEST_LAYOUT.decode_many(body):
+            atena, code = get_str(values, "atena_no"), get_str(values, "juminhyo_code")
+            fugo, result = self.fugo_of(atena) or "", 0
+            if not fugo:
+                try:
+                    check_juminhyo_code(code)
+                    if code not in self._fugo_pending:
+                        self._fugo_pending[code] = atena
+                        self.deliveries.append(
+                            (
+                                ImsMessageType.FUGO_ISSUE_REQUEST,
+                                FUGO_ISSUE_REQUEST_LAYOUT.encode(
+                                    {"organisation": self.provider_id, "juminhyo_code": code}
+                                ),
+                            )
+                        )
+                    raise FugoPending(f"符号 for {atena} requested from ipnw")
+                except IntermediateError as exc:
+                    result = exc.wire_code
+            out.append(
+                FUGO_RESPONSE_LAYOUT.encode(
+                    {"atena_no": atena, "fugo": fugo, "result_code": f"{result:04d}"}
+                )
+            )
+        return b"".join(out)
+
+    def fugo_issued(self, body: bytes) -> int:
+        """Record the 符号 ipnw issued (``fugo-issue-response`` records); how many were new."""
+        rows = FUGO_ISSUE_RESPONSE_LAYOUT.decode_many(body)
+        for values in rows:
+            org, code = get_str(values, "organisation"), get_str(values, "juminhyo_code")
+            atena = self._fugo_pending.get(code)
+            if org != self.provider_id or atena is None:
+                raise UnexpectedFugo(f"ipnw sent a 符号 for {org}/{code} that was not requested")
+            self.register_fugo(atena, get_str(values, "fugo"))
+            del self._fugo_pending[code]
+        return len(rows)
 
     def fugo_of(self, atena_no: str) -> str | None:
         """The 符号 of a 団体内統合宛名番号, if one was issued."""
-        for fugo, atena in self._fugo.items():
-            if atena == atena_no:
-                return fugo
-        return None
+        return self._atena_fugo.get(atena_no)
 
     def import_fukuhon(
         self, body: bytes, operator: OperatorIdentity | None = None
@@ -339,7 +396,7 @@ class IntermediateService:
             raise MalformedMessage(
                 f"副本 import of {len(body)} bytes is not whole records of {size}"
             )
-        known = set(self._fugo.values())
+        known = self._atena_fugo
         results: list[tuple[int, str, IntermediateError | None]] = []
         rows: list[dict[str, Any]] = []
         for index in range(len(body) // size):
@@ -800,7 +857,7 @@ class IntermediateService:
                 "held.release" if release else "held.refuse",
                 {"held": held_id, "permit": permit.permit_id},
             )
-        self.deliveries.append(body)
+        self.deliveries.append((ImsMessageType.QUERY_RESULT, body))
         self.refresh_gauges()
         return body
 

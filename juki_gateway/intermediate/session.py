@@ -1,4 +1,4 @@
-"""The frame session of the intermediate endpoint: signed frames in, signed frames out.
+r"""The frame session of the intermediate endpoint: signed frames in, signed frames out.
 
 Sans-IO (the endpoint adapter of :mod:`juki_gateway.gateway.endpoint` feeds it bytes and writes
 what it returns). Every frame on an intermediate-server link carries a 64-byte ECDSA P-256
@@ -10,10 +10,11 @@ TLS layer already authenticated, so the gateway's generic liveness probes work h
 Per peer role (R2 is enforced by the TLS layer; this is what each role may send):
 
 * ``ipnw``: ``INFO_QUERY`` (all query frames of one read are decided as one batch and committed
-  together before any answer is returned), ``PERMISSION_LIST``, ``PING`` (answered with ``PONG``
-  followed by any released / 不開示 results waiting for delivery);
-* ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``) and
-  ``PING``.
+  together before any answer is returned), ``PERMISSION_LIST``, ``FUGO_ISSUE_RESPONSE`` (ACK),
+  ``PING`` (answered with ``PONG`` followed by what waits for delivery to ipnw: released /
+  不開示 results and ``FUGO_ISSUE_REQUEST``\s — the endpoint adapter cannot push, so ipnw polls);
+* ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
+  ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
 """
 
 from __future__ import annotations
@@ -51,9 +52,20 @@ FRAME_DOMAIN = b"JKGW frame v1\x00"
 LENGTHS: dict[int, int] = {**body_record_lengths(), **RECORD_LENGTHS}
 ALLOWED: dict[str, frozenset[int]] = {
     "ipnw": frozenset(
-        {ImsMessageType.INFO_QUERY, ImsMessageType.PERMISSION_LIST, MessageType.PING}
+        {
+            ImsMessageType.INFO_QUERY,
+            ImsMessageType.PERMISSION_LIST,
+            ImsMessageType.FUGO_ISSUE_RESPONSE,
+            MessageType.PING,
+        }
     ),
-    "bango-renkei": frozenset({ImsMessageType.FUKUHON_REGISTER, MessageType.PING}),
+    "bango-renkei": frozenset(
+        {
+            ImsMessageType.FUKUHON_REGISTER,
+            ImsMessageType.FUGO_REQUEST,
+            MessageType.PING,
+        }
+    ),
 }
 
 
@@ -206,8 +218,16 @@ class ImsSession:
                     self.service.deliveries.extend(pending)
                     pending = []
                 frames = [self._frame(MessageType.PONG, b"", 0, req)]
-                frames += [self._frame(ImsMessageType.QUERY_RESULT, b, 1, 0) for b in pending]
+                frames += [self._frame(t, b, 1, 0) for t, b in pending]
                 return b"".join(frames)
+            if frame.msg_type == ImsMessageType.FUGO_REQUEST:
+                body = self.service.fugo_requests(frame.body)
+                return self._frame(
+                    ImsMessageType.FUGO_RESPONSE, body, frame.header.record_count, req
+                )
+            if frame.msg_type == ImsMessageType.FUGO_ISSUE_RESPONSE:
+                self.service.fugo_issued(frame.body)
+                return self._frame(MessageType.ACK, b"", 0, req)
             if frame.msg_type == ImsMessageType.PERMISSION_LIST:
                 return self._permission_list(frame)
             if frame.msg_type == ImsMessageType.FUKUHON_REGISTER:

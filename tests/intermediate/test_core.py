@@ -229,3 +229,14 @@ def test_decoded_permit_signs_its_received_bytes() -> None:
     flipped = bytearray(wire)
     flipped[40] ^= 0x01  # inside the requester field, still printable ASCII
     assert not decode_permit(bytes(flipped)).signature_valid(NETWORK_KEY.public_key())
+
+
+def test_fugo_differs_per_organisation_and_needs_a_valid_code() -> None:
+    """The network's 符号 differs per organisation for one person; a bad 住民票コード is refused."""
+    from juki_gateway.protocols.intermediate.fugo import BadJuminhyoCode, issue_fugo
+
+    a = issue_fugo(b"s", "ims-172014", "24727059608")
+    b = issue_fugo(b"s", "ims-131016", "24727059608")
+    assert a != b and len(a) == 32 and a == issue_fugo(b"s", "ims-172014", "24727059608")
+    with pytest.raises(BadJuminhyoCode):
+        issue_fugo(b"s", "ims-172014", "24727059609")

@@ -208,3 +208,59 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
         renkei.transport.loseConnection()
     finally:
         await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) -> None:
+    """bango-renkei asks for a 符号, the server asks ipnw, ipnw issues it, bango-renkei gets it."""
+    from twisted.internet import reactor
+
+    from juki_gateway.protocols.intermediate.fugo import issue_fugo
+    from juki_gateway.protocols.intermediate.messages import (
+        FUGO_ISSUE_REQUEST_LAYOUT,
+        FUGO_ISSUE_RESPONSE_LAYOUT,
+        FUGO_REQUEST_LAYOUT,
+        FUGO_RESPONSE_LAYOUT,
+    )
+
+    port = await env.start()
+    try:
+        renkei = await connect(reactor, env.pki, port, "renkei-172014")
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
+        ask = FUGO_REQUEST_LAYOUT.encode({"atena_no": "A2", "juminhyo_code": "24727059608"})
+        bad = FUGO_REQUEST_LAYOUT.encode({"atena_no": "A3", "juminhyo_code": "24727059609"})
+        renkei.transport.write(
+            env.frame(ImsMessageType.FUGO_REQUEST, ask + bad, 2, sender="renkei-172014")
+        )
+        [resp] = await renkei.take(1)
+        assert resp.msg_type == ImsMessageType.FUGO_RESPONSE, decode_error(resp.body)
+        first, second = FUGO_RESPONSE_LAYOUT.decode_many(resp.body)
+        assert first["result_code"] == "6608" and first["fugo"] == ""
+        assert second["result_code"] == "6609"
+        ipnw.transport.write(env.frame(MessageType.PING, b"", 0))
+        pong, request = await ipnw.take(2)
+        assert pong.msg_type == MessageType.PONG
+        assert request.msg_type == ImsMessageType.FUGO_ISSUE_REQUEST
+        asked = FUGO_ISSUE_REQUEST_LAYOUT.decode(request.body)
+        assert asked == {"organisation": "ims-172014", "juminhyo_code": "24727059608"}
+        fugo = issue_fugo(b"network secret", "ims-172014", "24727059608")
+        issued = FUGO_ISSUE_RESPONSE_LAYOUT.encode({**asked, "fugo": fugo})
+        ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, issued, 1))
+        [ack] = await ipnw.take(1)
+        assert ack.msg_type == MessageType.ACK
+        ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, issued, 1))
+        [err] = await ipnw.take(1)
+        assert err.msg_type == MessageType.ERROR and decode_error(err.body)[0] == 6610
+        renkei.transport.write(
+            env.frame(ImsMessageType.FUGO_REQUEST, ask, 1, sender="renkei-172014")
+        )
+        [resp] = await renkei.take(1)
+        assert FUGO_RESPONSE_LAYOUT.decode(resp.body) == {
+            "atena_no": "A2",
+            "fugo": fugo,
+            "result_code": "0000",
+        }
+        renkei.transport.loseConnection()
+        ipnw.transport.loseConnection()
+    finally:
+        await env.stop()

@@ -264,3 +264,66 @@ async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) ->
         ipnw.transport.loseConnection()
     finally:
         await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_randomized_queries_over_mutual_tls(env: Env, tmp_path: Path) -> None:
+    """1,000 random queries over mTLS about 100 people, 25 flagged: none answered about them."""
+    import random
+
+    from twisted.internet import reactor
+
+    from juki_gateway.protocols.intermediate.flags import FlagScope
+    from juki_gateway.protocols.intermediate.permission_list import PermissionEntry
+
+    from .helpers import REQUESTER
+
+    rng = random.Random(6)
+    svc = env.service
+    items_all = ("shimei", "jusho", "seinengappi")
+    svc.offer_permission_list(
+        _make_list(
+            2,
+            [PermissionEntry(REQUESTER, k, frozenset(items_all)) for k in (1, 2)],
+            key=env.network,
+        ).to_bytes()
+    )
+    people = [(f"R{i:015d}", f"{i + 7:032x}") for i in range(100)]
+    for atena, fugo in people:
+        svc.register_fugo(atena, fugo)
+    svc.import_fukuhon(b"".join(fukuhon_record(a) for a, _ in people))
+    covered: dict[str, FlagScope] = {}
+    for atena, _ in rng.sample(people, 25):
+        scope = rng.choice([FlagScope(), FlagScope(kouban=2), FlagScope(item="jusho")])
+        flag = svc.flag_request_set(
+            ALICE, atena, () if scope == FlagScope() else (scope,), "01", "20991231"
+        )
+        if rng.random() < 0.5:
+            svc.flag_confirm(BOB, flag.flag_id)
+        covered[atena] = scope
+    port = await env.start()
+    try:
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
+        answered_flagged = answered = 0
+        for f in range(10):
+            asked, bodies = [], []
+            for i in range(100):
+                atena, fugo = rng.choice(people)
+                kouban = rng.choice((1, 2))
+                items = frozenset(rng.sample(items_all, rng.randint(1, 3)))
+                permit = env.permit(f"x-{f}-{i}", fugo=fugo, kouban=kouban, items=items)
+                asked.append((atena, kouban, items))
+                bodies.append(query_body(permit))
+            ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, b"".join(bodies), 100))
+            [frame] = await ipnw.take(1)
+            for result, (atena, kouban, items) in zip(results(frame), asked, strict=True):
+                hit = atena in covered and covered[atena].matches(kouban, items)
+                if result.status is QueryStatus.ANSWERED:
+                    answered += 1
+                    answered_flagged += hit
+                else:
+                    assert result.status is QueryStatus.HELD and hit
+        assert answered_flagged == 0 and answered > 500
+        ipnw.transport.loseConnection()
+    finally:
+        await env.stop()

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509 import load_pem_x509_certificate
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from twisted.internet.interfaces import IReactorTime
 
@@ -169,8 +169,8 @@ class ImsMetrics:
         self.held = Gauge(
             "juki_ims_held_queries", "Held queries by state", ["state"], registry=self.registry
         )
-        self.queries = Gauge(
-            "juki_ims_queries_total",
+        self.queries = Counter(
+            "juki_ims_queries",
             "Information queries by outcome",
             ["outcome"],
             registry=self.registry,
@@ -200,6 +200,7 @@ class _Batch:
     used: list[dict[str, Any]] = field(default_factory=list)
     provisions: list[dict[str, Any]] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
 
 
 def _flag_row(f: Flag) -> dict[str, Any]:
@@ -543,8 +544,8 @@ class IntermediateService:
             raise StoreFailure(
                 f"store failure, batch of {len(bodies)} not answered: {exc}"
             ) from None
-        for outcome, count in self._counts.items():
-            self.metrics.queries.labels(str(outcome)).set(count)
+        for outcome, count in batch.outcomes.items():
+            self.metrics.queries.labels(str(outcome)).inc(count)
         if batch.held:
             self.refresh_gauges()
         return results
@@ -581,12 +582,15 @@ class IntermediateService:
             record = fukuhon.get(decision.atena_no)
             if record is None:
                 reason = Reason.NO_FUKUHON
-        if reason is Reason.ANSWERED:
-            assert record is not None
-            seal_ctx = contexts.get(permit.requester_key)
-            if seal_ctx is None:
+        seal_ctx = contexts.get(permit.requester_key)
+        if seal_ctx is None and reason.outcome is not Outcome.REFUSED:
+            try:  # the key answers are sealed to (also for a later release of a held query)
                 seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
                 contexts[permit.requester_key] = seal_ctx
+            except IntermediateError:
+                reason = Reason.BAD_REQUESTER_KEY
+        if reason is Reason.ANSWERED:
+            assert record is not None and seal_ctx is not None
             sealed = seal_answer(permit, mask_record(record, query.items), seal_ctx)
             status = QueryStatus.ANSWERED
         elif reason.outcome is Outcome.HELD:
@@ -611,6 +615,7 @@ class IntermediateService:
         else:
             status = QueryStatus.REFUSED
         self._counts[reason.outcome] += 1
+        batch.outcomes[reason.outcome] = batch.outcomes.get(reason.outcome, 0) + 1
         batch.provisions.append(
             self._provision(
                 now,

@@ -153,6 +153,15 @@ def test_flag_and_held_commands_against_a_running_daemon(
         rc, _, _ = cli(capsys, path, "fukuhon", "export", str(export), "--operator", "op-carol")
         assert rc == 0 and export.read_bytes() == fukuhon_record(ATENA)
         ipnw.sock.close()
+        # the admin port admits operators only: a network peer's certificate gets nothing
+        raw = socket.create_connection(("127.0.0.1", config.admin.port), timeout=10)
+        with pytest.raises((ssl.SSLError, OSError)):
+            with client_context(config.pki_dir, "ipnw").wrap_socket(
+                raw, server_hostname="ims-172014"
+            ) as tls:
+                tls.sendall(b"x")
+                assert tls.recv(100) == b""
+                raise OSError("closed without data")
     finally:
         assert daemon.stop() == 0
     engine = create_store_engine(config.store.url)
@@ -182,4 +191,3 @@ def test_cli_without_operator_or_daemon_fails_cleanly(
     assert rc == 2 and "op-alice" in err and "Traceback" not in err
     rc, _, err = cli(capsys, path, "held", "list", "--operator", "op-bob")
     assert rc == 69 and "admin_unreachable" in err
-    _ = ssl

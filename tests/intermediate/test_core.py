@@ -229,6 +229,8 @@ def test_decoded_permit_signs_its_received_bytes() -> None:
     flipped = bytearray(wire)
     flipped[40] ^= 0x01  # inside the requester field, still printable ASCII
     assert not decode_permit(bytes(flipped)).signature_valid(NETWORK_KEY.public_key())
+    changed = replace(permit, expires="20991231000000")
+    assert changed.wire == b"" and not changed.signature_valid(NETWORK_KEY.public_key())
 
 
 def test_fugo_differs_per_organisation_and_needs_a_valid_code() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,15 @@ from juki_gateway.registry_store.audit import list_audit, verify_chain
 from juki_gateway.registry_store.models import ProvisionRecord
 
 from .conftest import ALICE, BOB, CAROL, fukuhon_record, make_service
-from .helpers import FUKUHON, PROVIDER, REQUESTER, REQUESTER_KEY, make_list, make_permit
+from .helpers import (
+    FUKUHON,
+    NETWORK_KEY,
+    PROVIDER,
+    REQUESTER,
+    REQUESTER_KEY,
+    make_list,
+    make_permit,
+)
 
 ATENA = "A000000000000001"
 FUGO = "f" * 32
@@ -287,3 +296,20 @@ def test_randomized_queries_never_auto_answer_a_flagged_person(
                 held += 1
     assert n == 10_000 and answered_flagged == 0
     assert held > 500 and answered > 5_000
+
+
+def test_bad_requester_key_refuses_only_that_query(service: IntermediateService) -> None:
+    """A permit whose requester key is not a P-256 point is refused; its batch-mates answered."""
+    setup_person(service)
+    bad = replace(make_permit("p-bad"), requester_key=b"\x04" + b"\x01" * 64)
+    signed_bad = bad.signed(NETWORK_KEY)
+    raw = service.handle_queries([query_body(signed_bad), query_body(make_permit("p-ok"))])
+    reasons = [decode_query_result(r).reason for r in raw]
+    assert reasons == [Reason.BAD_REQUESTER_KEY, Reason.ANSWERED]
+    samples = {
+        (s.name, s.labels.get("outcome")): s.value
+        for m in service.metrics.registry.collect()
+        for s in m.samples
+    }
+    assert samples[("juki_ims_queries_total", "answered")] == 1
+    assert samples[("juki_ims_queries_total", "refused")] == 1

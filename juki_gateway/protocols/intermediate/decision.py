@@ -45,6 +45,12 @@ class Reason(Enum):
     NOT_PERMITTED = ("not_on_permission_list", 6107, Outcome.REFUSED, "not on the permission list")
     UNKNOWN_FUGO = ("unknown_fugo", 6108, Outcome.REFUSED, "符号 unknown here")
     NO_FUKUHON = ("no_fukuhon", 6109, Outcome.REFUSED, "no 副本 for this person")
+    BAD_REQUESTER_KEY = (
+        "permit_bad_requester_key",
+        6110,
+        Outcome.REFUSED,
+        "the permit's requester key is not a valid P-256 key",
+    )
     HELD_FLAG = ("held_flag", 6201, Outcome.HELD, "auto-response-block flag: held for review")
     HELD_FLAG_STORE = (
         "held_flag_store_unavailable",

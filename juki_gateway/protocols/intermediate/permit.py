@@ -39,8 +39,9 @@ class Permit:
     expires: str
     requester_key: bytes
     signature: bytes = b""
-    #: the wire bytes this permit was decoded from (they decode to exactly these fields)
-    wire: bytes = field(default=b"", repr=False, compare=False)
+    #: the wire bytes this permit was decoded from (they decode to exactly these fields);
+    #: not an init field, so ``dataclasses.replace`` never carries stale bytes to new values
+    wire: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def canonical_bytes(self) -> bytes:
         """The bytes the network signs: the fixed-width unsigned layout."""
@@ -95,7 +96,7 @@ class Permit:
 def decode_permit(data: bytes) -> Permit:
     """A permit from its wire form (layout-checked; the signature is not verified here)."""
     values = PERMIT_LAYOUT.decode(data)
-    return Permit(
+    permit = Permit(
         permit_id=get_str(values, "permit_id"),
         requester=get_str(values, "requester"),
         provider=get_str(values, "provider"),
@@ -106,5 +107,6 @@ def decode_permit(data: bytes) -> Permit:
         expires=get_str(values, "expires"),
         requester_key=get_bytes(values, "requester_key"),
         signature=get_bytes(values, "signature"),
-        wire=data,
     )
+    object.__setattr__(permit, "wire", data)
+    return permit

@@ -8,22 +8,24 @@ from typing import Any
 from hypothesis import strategies as st
 
 from juki_gateway.codecs.fields import (
-    AsciiText,
-    AsciiToken,
     CheckDigitCode,
     Code,
     Date,
     Digits,
-    Kana,
     Kind,
     Number,
-    Text,
     Timestamp,
     UInt,
-    Utf8Text,
 )
 from juki_gateway.codecs.kana import KANA_CHARS
 from juki_gateway.codecs.schema import Layout
+from juki_gateway.codecs.textfields import (
+    AsciiText,
+    AsciiToken,
+    Kana,
+    Text,
+    Utf8Text,
+)
 
 #: ordinary JIS X 0208 text, 外字 with and without substitutes, and an inner ideographic space
 TEXT_POOL = "山田太郎花子金沢市広坂一丁目番号ー々ヶ〒ＡＺ０９髙﨑𠮷德濵靑鷗\U0002000b\u3000"

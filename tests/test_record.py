@@ -176,3 +176,15 @@ def test_unknown_layout_and_profile() -> None:
         get_codec("nope")
     with pytest.raises(UnknownLayout):
         get_codec("soufusaki", "mars")
+
+
+@pytest.mark.parametrize("name", ["山田\u3000一", "田中\u4e30", "波\u3030", "\u3000金沢", "一\u3000\u3000一", "𠮷"])
+def test_padding_edges_round_trip(name: str) -> None:
+    """Values whose last character ends in byte 0x00 or 0x30 (一, U+4E30, 〰) keep every character."""
+    from juki_gateway.codecs.reference import ReferenceCodec
+
+    rec = dict(SAMPLERS["honnin-kakunin"](0), kanji_name=name)
+    codec = get_codec("honnin-kakunin")
+    data = codec.encode(rec)
+    assert codec.decode(data)["kanji_name"] == name
+    assert ReferenceCodec("honnin-kakunin").decode(data) == codec.decode(data)

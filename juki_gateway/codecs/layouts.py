@@ -11,21 +11,16 @@ from __future__ import annotations
 from juki_gateway.codecs import codetables as ct
 from juki_gateway.codecs.checkdigits import JUMINHYO_CODE, KOJIN_BANGO, LG_CODE
 from juki_gateway.codecs.fields import (
-    AsciiText,
-    AsciiToken,
     CheckDigitCode,
     Code,
     Date,
     Digits,
     FlagString,
-    Kana,
     Magic,
     Number,
     Positions,
-    Text,
     Timestamp,
     UInt,
-    Utf8Text,
 )
 from juki_gateway.codecs.schema import (
     Field,
@@ -38,6 +33,13 @@ from juki_gateway.codecs.schema import (
     SubstitutePositions,
     SubstituteResult,
     SubstituteText,
+)
+from juki_gateway.codecs.textfields import (
+    AsciiText,
+    AsciiToken,
+    Kana,
+    Text,
+    Utf8Text,
 )
 
 NODE_ID = AsciiToken("0-9A-Za-z._-", "node id (ASCII letters, digits, '.', '_', '-')")

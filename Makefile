@@ -31,9 +31,9 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
-# mypy --strict on the pure core: codecs and sans-IO protocol state machines.
+# mypy --strict on the pure core: codecs, sans-IO protocol state machines, the dev PKI.
 typecheck: install
-	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/registry_store
+	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/registry_store juki_gateway/certs
 
 pytest: install tools
 	$(VENV)/bin/pytest -q

@@ -29,7 +29,7 @@ from juki_gateway.certs.pki import CertificateAuthority, write_pair
 from juki_gateway.codecs.frame import FrameDecoder, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import default_topology
-from juki_gateway.gateway.setup import init_workdir
+from juki_gateway.gateway.initdir import init_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
@@ -107,14 +107,30 @@ class Daemon:
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
 
-    def records_for_peer(self, peer_addr: str, *, wait: float = 3.0) -> list[dict[str, Any]]:
-        """Log records whose peer_addr is ``peer_addr`` (waits briefly for the first)."""
+    def log_mark(self) -> int:
+        """How many records the log holds now (pass to :meth:`records_for_peer` as ``since``)."""
+        return len(self.log_records())
+
+    def new_records(self, since: int, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        """The records after the first ``since``, once there are ``count`` of them (or timeout)."""
+        deadline = time.monotonic() + wait
+        while len(self.log_records()) - since < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.05)
+        return self.log_records()[since:]
+
+    def records_for_peer(self, peer_addr: str, *, since: int, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Records after the first ``since`` whose peer_addr is ``peer_addr`` (waits for one).
+
+        ``since`` matters: the kernel reuses ephemeral client ports, so an earlier attempt may
+        have come from the same address.
+        """
         deadline = time.monotonic() + wait
         while True:
-            found = [r for r in self.log_records() if r["peer_addr"] == peer_addr]
+            found = [r for r in self.log_records()[since:] if r["peer_addr"] == peer_addr]
             if found or time.monotonic() > deadline:
                 time.sleep(0.05)
-                return [r for r in self.log_records() if r["peer_addr"] == peer_addr]
+                return [r for r in self.log_records()[since:] if r["peer_addr"] == peer_addr]
             time.sleep(0.02)
 
 

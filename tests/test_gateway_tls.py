@@ -65,11 +65,12 @@ REFUSED = [
 def test_allowed_peer_is_answered(daemon: Daemon, endpoint: str, client: str, role: str) -> None:
     """An allowed peer completes the handshake, gets PONG for PING, and is logged as ok once."""
     before = daemon.scrape()
+    mark = daemon.log_mark()
     got = attempt(daemon.ports[endpoint], daemon.workdir / "pki", client, endpoint)
     assert got.error is None, got.error
     frames = decode_frames(got.data)
     assert [f.msg_type for f in frames] == [MessageType.PONG]
-    records = daemon.records_for_peer(got.peer_addr)
+    records = daemon.records_for_peer(got.peer_addr, since=mark)
     assert len(records) == 1
     rec = records[0]
     assert tuple(rec) == FIELDS
@@ -92,10 +93,11 @@ def test_refused_peer_gets_nothing(
 ) -> None:
     """A refused peer gets no application data, one log line with the reason, and a metric."""
     before = daemon.scrape()
+    mark = daemon.log_mark()
     got = attempt(daemon.ports[endpoint], daemon.workdir / "pki", client, endpoint, tls12=tls12)
     assert got.data == b""
     assert got.error is not None
-    records = daemon.records_for_peer(got.peer_addr)
+    records = daemon.records_for_peer(got.peer_addr, since=mark)
     assert len(records) == 1, records
     rec = records[0]
     assert rec["validation_status"] == reason
@@ -136,6 +138,7 @@ def test_openssl_s_client(daemon: Daemon) -> None:
         pytest.fail("openssl is required (apt-get install openssl)")
     pki = daemon.workdir / "pki"
     port = daemon.ports["cs-172014"]
+    mark = daemon.log_mark()
     ok = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki / "ca.pem"),
          "-cert", str(pki / "kizon-172014.pem"), "-key", str(pki / "kizon-172014.key"),
@@ -144,6 +147,10 @@ def test_openssl_s_client(daemon: Daemon) -> None:
     )
     out = (ok.stdout + ok.stderr).decode()
     assert "CONNECTION ESTABLISHED" in out and "Verification: OK" in out, out
+    new = daemon.new_records(mark)
+    assert [r["validation_status"] for r in new] == ["ok"]
+    assert new[0]["subject"].endswith("CN=kizon-172014")
+    mark = daemon.log_mark()
     # -ign_eof keeps s_client reading after its PING so that it sees the TLS 1.3 alert
     ping = encode_frame(MessageType.PING, "anon", "cs-172014", timestamp="20261126120000")
     bad = subprocess.run(
@@ -153,8 +160,7 @@ def test_openssl_s_client(daemon: Daemon) -> None:
     )
     assert b"certificate required" in bad.stderr + bad.stdout
     assert b"JKGW" not in bad.stdout
-    statuses = [r["validation_status"] for r in daemon.log_records()]
-    assert "ok" in statuses and "no_certificate" in statuses
+    assert [r["validation_status"] for r in daemon.new_records(mark)] == ["no_certificate"]
 
 
 def test_crl_reload_on_sighup(daemon: Daemon) -> None:
@@ -175,12 +181,13 @@ def test_crl_reload_on_sighup(daemon: Daemon) -> None:
 
     deadline = time.monotonic() + 10
     while True:
+        mark = daemon.log_mark()
         again = attempt(daemon.ports["ims-172014"], pki, "ipnw-2", "ims-172014")
         if again.data == b"" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert again.data == b""
-    assert daemon.records_for_peer(again.peer_addr)[0]["validation_status"] == "revoked"
+    assert daemon.records_for_peer(again.peer_addr, since=mark)[0]["validation_status"] == "revoked"
 
 
 def test_handshakes_cli_lists_failures(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,14 +203,27 @@ def test_handshakes_cli_lists_failures(daemon: Daemon, capsys: pytest.CaptureFix
 
 
 def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
-    """SIGTERM stops listening, closes live connections and exits 0."""
+    """SIGTERM stops listening, closes a live connection cleanly (TLS close_notify) and exits 0."""
+    import socket
+    import ssl
+
+    from tests.gateway_support import TS, client_context
+
     d = start_daemon(make_workdir(tmp_path))
+    pki = d.workdir / "pki"
+    ctx = client_context(pki, "kizon-172014")
+    raw = socket.create_connection(("127.0.0.1", d.ports["cs-172014"]), timeout=10)
     try:
-        got = attempt(d.ports["cs-172014"], d.workdir / "pki", "kizon-172014", "cs-172014")
-        assert got.error is None
-    finally:
-        code = d.stop(signal.SIGTERM)
-    assert code == 0
+        with ctx.wrap_socket(raw, server_hostname="cs-172014") as tls:
+            tls.sendall(encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp=TS))
+            assert decode_frames(tls.recv(65536))[0].msg_type == MessageType.PONG
+            d.proc.send_signal(signal.SIGTERM)
+            assert tls.recv(65536) == b""  # a clean TLS close, not a reset
+    except ssl.SSLError as exc:  # pragma: no cover - would mean an unclean close
+        pytest.fail(f"connection not closed cleanly: {exc}")
+    assert d.stop(signal.SIGTERM) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", d.ports["cs-172014"]), timeout=2).close()
 
 
 def test_outbound_links_log_both_sides(tmp_path: Path) -> None:
@@ -256,3 +276,17 @@ def test_outbound_links_log_both_sides(tmp_path: Path) -> None:
     # the link's periodic PINGs were answered
     assert counter(samples, "juki_gateway_frames_in_total", endpoint="pref-17", msg_type="PING") >= 2
     assert counter(samples, "juki_gateway_certificate_days_to_expiry", identity="cs-172014") > 29
+
+
+def test_tls12_renegotiation_is_refused(daemon: Daemon) -> None:
+    """A TLS 1.2 client asking to renegotiate (openssl s_client 'R') is refused: identity is fixed."""
+    pki = daemon.workdir / "pki"
+    proc = subprocess.run(
+        ["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{daemon.ports['cs-172014']}",
+         "-CAfile", str(pki / "ca.pem"), "-cert", str(pki / "kizon-172014.pem"),
+         "-key", str(pki / "kizon-172014.key")],
+        input=b"R\n", capture_output=True, timeout=20,
+    )
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert "RENEGOTIATING" in out
+    assert "no renegotiation" in out, out[-1500:]

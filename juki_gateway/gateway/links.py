@@ -9,6 +9,10 @@ The client side writes its own handshake-log line (``endpoint`` = ``LOCAL->PEER`
 a server that refuses our certificate does so *after* our side thinks the handshake is done, so
 the link sends a PING at once and logs the handshake only when the first frame arrives (``ok``)
 or the connection is lost first (refused: the reason comes from the server's alert).
+
+Later link handlers send on a link with ``service.whenConnected()`` → ``LinkProtocol.send``
+(``GatewayService.links[name]`` is the ``ClientService``); frames arriving on the link go to the
+handlers registered for ``link:<local role>`` in :mod:`juki_gateway.protocols.session`.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class LinkProtocol(Protocol):
         self.session: Any = None
         self.established = False
         self._logged = False
+        self._timed_out = False
+        self._local = self._peer = "?"
         self._tls: dict[str, str | None] = {}
         self._timer: IDelayedCall | None = None
         self._ping: IDelayedCall | None = None
@@ -123,6 +129,11 @@ class LinkProtocol(Protocol):
         if self.session.closing:
             self.transport.loseConnection()
 
+    def send(self, data: bytes) -> None:
+        """Send encoded frames on this link (build them with ``self.session.frame``)."""
+        assert self.transport is not None
+        self.transport.write(data)
+
     def _schedule_ping(self) -> None:
         if self.ctx.link.ping_interval > 0:
             self._ping = self.ctx.clock.callLater(self.ctx.link.ping_interval, self._send_ping)
@@ -145,7 +156,7 @@ class LinkProtocol(Protocol):
                 call.cancel()
         if not self._logged:
             self.state.alert = alert_from_failure(reason.value)
-            status = "timeout" if getattr(self, "_timed_out", False) else reason_from_failure(reason.value)
+            status = "timeout" if self._timed_out else reason_from_failure(reason.value)
             self._write_log(False, status)
             log.warn("[{conn_id}] link {link} refused: {status} ({alert})", conn_id=self.state.conn_id,
                      link=self.ctx.label, status=status, alert=self.state.alert)
@@ -160,7 +171,7 @@ class LinkProtocol(Protocol):
         now = self.ctx.clock.seconds()
         self.ctx.handshake_log.write(make_record(
             now=now, state=self.state, endpoint=self.ctx.label,
-            local_addr=getattr(self, "_local", "?"), peer_addr=getattr(self, "_peer", "?"),
+            local_addr=self._local, peer_addr=self._peer,
             established=established, status=status, **self._tls,
         ))
         self.ctx.metrics.record_handshake(self.ctx.label, status, now - self.state.started)

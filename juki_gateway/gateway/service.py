@@ -48,6 +48,7 @@ from juki_gateway.gateway.tls import (
 log = Logger(namespace="juki_gateway.service")
 
 CRL_POLL_SECONDS = 2.0
+EXPIRY_REFRESH_SECONDS = 3600.0
 
 
 class ListenerService(Service):
@@ -106,10 +107,12 @@ def frame_session_factory(
     endpoint: EndpointConfig, reactor: Any, metrics: GatewayMetrics
 ) -> SessionFactory:
     """Sessions of :mod:`juki_gateway.protocols.session` using the role's handler registry."""
+    from juki_gateway.codecs.messages import body_record_lengths
     from juki_gateway.protocols.session import FrameSession, registry_for
 
     registry = registry_for(endpoint.role)
     observer = MetricsFrameObserver(metrics, endpoint.name)
+    lengths = body_record_lengths()  # once per endpoint, not per connection
 
     def make(conn_id: str, peer: PeerIdentity) -> Session:
         def say(message: str) -> None:
@@ -117,7 +120,7 @@ def frame_session_factory(
 
         return FrameSession(
             node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
-            seconds=reactor.seconds, observer=observer, log=say,
+            seconds=reactor.seconds, observer=observer, log=say, catalogue=lengths,
         )
 
     return make
@@ -143,7 +146,8 @@ class GatewayService(MultiService):
         self.tracker = ConnectionTracker()
         self.creators: dict[str, MutualTLSServerCreator] = {}
         self.listeners: dict[str, ListenerService] = {}
-        self._crl_mtime = self._crl_stamp()
+        self._crl_mtime: tuple[int, int] | None = None
+        self._expiry_updated = float("-inf")
         def make_sessions(ep: EndpointConfig) -> SessionFactory:
             if session_factories is not None:
                 return session_factories(ep)
@@ -197,6 +201,13 @@ class GatewayService(MultiService):
         if stamp != self._crl_mtime:
             self._crl_mtime = stamp
             self.reload_crl()
+        now = self.reactor.seconds()
+        if now - self._expiry_updated >= EXPIRY_REFRESH_SECONDS:
+            self._update_expiry(now)
+
+    def _update_expiry(self, now: float) -> None:
+        self._expiry_updated = now
+        self.metrics.update_certificate_expiry(self.config.pki_dir, now)
 
     def reload_crl(self) -> None:
         """Reload the CRL into every endpoint's context (SIGHUP or file change)."""
@@ -206,12 +217,15 @@ class GatewayService(MultiService):
             except TLSConfigError as exc:
                 log.error("CRL reload failed for {name}: {err}", name=name, err=exc.message)
                 continue
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         log.info("CRL reloaded from {path}", path=str(self.config.crl))
 
     def startService(self) -> None:
+        for creator in self.creators.values():
+            creator.load()  # certificate/key/CA/CRL problems surface here, before listening
+        self._crl_mtime = self._crl_stamp()
         self.handshake_log.open()
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         super().startService()
 
     def whenListening(self) -> Deferred[Any]:

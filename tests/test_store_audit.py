@@ -132,3 +132,29 @@ def test_purge_moves_anchor_and_chain_still_verifies(store_engine: Engine) -> No
         assert verify_chain(conn).checked == 5
         conn.execute(delete(A).where(A.c.id == ids[2]))
         assert verify_chain(conn).problem == "deleted"
+
+
+def test_concurrent_writers_keep_one_chain(store_engine: Engine) -> None:
+    """Several writers appending at once (separate connections) never fork the chain."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for i in range(15):
+                with store_engine.begin() as conn:
+                    append_audit(conn, now=T0 + dt.timedelta(seconds=i), operator_id=name,
+                                 terminal_id="t", subject=f"s{i}", action="flag_set")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(f"op{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with store_engine.begin() as conn:
+        result = verify_chain(conn)
+    assert result.ok and result.checked == 45

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, update
 
 from juki_gateway.registry_store.models import AuditChainHead, AuditEntry, table_of
+from juki_gateway.registry_store.queues import insert_ignore
 
 GENESIS_HASH = "0" * 64
 SYSTEM_OPERATOR = "system"
@@ -108,8 +109,9 @@ def append_audit(
         stmt = stmt.with_for_update()
     head = conn.execute(stmt).first()
     if head is None:
-        conn.execute(insert(h), {"id": 1, "anchor_hash": GENESIS_HASH, "last_id": 0,
-                                 "last_hash": GENESIS_HASH, "entry_count": 0})
+        # Two first writers may race here: the loser's insert is ignored, then it waits on the lock.
+        insert_ignore(conn, h, {"id": 1, "anchor_hash": GENESIS_HASH, "last_id": 0,
+                                "last_hash": GENESIS_HASH, "entry_count": 0})
         head = conn.execute(stmt).one()
     # Stored times are naive UTC; microseconds are kept so the canonical form round-trips.
     occurred = now.replace(tzinfo=None)

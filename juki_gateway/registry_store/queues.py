@@ -47,7 +47,7 @@ def allocate_seq(conn: Connection, link: str) -> int:
         stmt = stmt.with_for_update()
     current = conn.execute(stmt).scalar_one_or_none()
     if current is None:
-        _insert_ignore(conn, c, {"link": link, "next_seq": 1})
+        insert_ignore(conn, c, {"link": link, "next_seq": 1})
         current = conn.execute(stmt).scalar_one()
     conn.execute(update(c).where(c.c.link == link).values(next_seq=current + 1))
     return int(current)
@@ -142,7 +142,7 @@ def inbox_apply(
 ) -> bool:
     """Record that ``receiver`` applied (sender, 更新順番号); False if it was applied before."""
     i = table_of(InboxEntry)
-    return _insert_ignore(
+    return insert_ignore(
         conn, i, {"receiver": receiver, "sender": sender, "seq": seq, "msg_type": msg_type,
                   "applied_at": now}
     ) == 1
@@ -157,7 +157,7 @@ def inbox_last_seq(conn: Connection, receiver: str, sender: str) -> int:
     return int(value or 0)
 
 
-def _insert_ignore(conn: Connection, table: Table, row: dict[str, object]) -> int:
+def insert_ignore(conn: Connection, table: Table, row: dict[str, object]) -> int:
     """INSERT … ON CONFLICT DO NOTHING; 1 if the row went in, 0 if the key existed."""
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     # RETURNING tells reliably whether a row was inserted (rowcount varies by driver).

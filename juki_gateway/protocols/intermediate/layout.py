@@ -87,40 +87,44 @@ class Layout:
 
 
 def _encode_field(layout: str, f: Field, value: Value) -> bytes:
-    where = f"{layout}.{f.name}"
     if f.kind == "uint":
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise MalformedMessage(f"{where}: needs a non-negative integer, got {value!r}")
+            raise MalformedMessage(
+                f"{layout}.{f.name}: needs a non-negative integer, got {value!r}"
+            )
         if value >= 1 << (8 * f.width):
-            raise MalformedMessage(f"{where}: {value} does not fit in {f.width} bytes")
+            raise MalformedMessage(f"{layout}.{f.name}: {value} does not fit in {f.width} bytes")
         return value.to_bytes(f.width, "big")
     if f.kind == "raw":
         if not isinstance(value, bytes) or len(value) != f.width:
-            raise MalformedMessage(f"{where}: needs exactly {f.width} bytes")
+            raise MalformedMessage(f"{layout}.{f.name}: needs exactly {f.width} bytes")
         return value
     if not isinstance(value, str):
-        raise MalformedMessage(f"{where}: needs text, got {type(value).__name__}")
+        raise MalformedMessage(f"{layout}.{f.name}: needs text, got {type(value).__name__}")
     if f.kind == "text":
         encoded = value.encode("utf-16-be")
         if len(encoded) > f.width:
-            raise MalformedMessage(f"{where}: text longer than {f.width // 2} characters")
+            raise MalformedMessage(f"{layout}.{f.name}: text longer than {f.width // 2} characters")
         pad = (f.width - len(encoded)) // 2
         return encoded + (_PAD_TEXT * pad).encode("utf-16-be")
     if not value.isascii() or not value.isprintable():
-        raise MalformedMessage(f"{where}: {value!r} is not printable ASCII")
+        raise MalformedMessage(f"{layout}.{f.name}: {value!r} is not printable ASCII")
     if f.kind == "digits":
         if len(value) != f.width or not value.isdigit():
-            raise MalformedMessage(f"{where}: needs exactly {f.width} digits, got {value!r}")
+            raise MalformedMessage(
+                f"{layout}.{f.name}: needs exactly {f.width} digits, got {value!r}"
+            )
     elif f.kind == "mask":
         if len(value) != f.width or set(value) - {"0", "1"}:
-            raise MalformedMessage(f"{where}: needs {f.width} characters of 0/1, got {value!r}")
+            raise MalformedMessage(
+                f"{layout}.{f.name}: needs {f.width} characters of 0/1, got {value!r}"
+            )
     elif len(value) > f.width or value != value.rstrip(" "):
-        raise MalformedMessage(f"{where}: {value!r} does not fit in {f.width} characters")
+        raise MalformedMessage(f"{layout}.{f.name}: {value!r} does not fit in {f.width} characters")
     return value.encode("ascii").ljust(f.width, b" ")
 
 
 def _decode_field(layout: str, f: Field, chunk: bytes, offset: int) -> Value:
-    where = f"{layout}.{f.name} at offset {offset}"
     if f.kind == "uint":
         return int.from_bytes(chunk, "big")
     if f.kind == "raw":
@@ -129,21 +133,29 @@ def _decode_field(layout: str, f: Field, chunk: bytes, offset: int) -> Value:
         try:
             text = chunk.decode("utf-16-be")
         except UnicodeDecodeError:
-            raise MalformedMessage(f"{where}: not UTF-16BE text") from None
+            raise MalformedMessage(
+                f"{layout}.{f.name} at offset {offset}: not UTF-16BE text"
+            ) from None
         return text.rstrip(_PAD_TEXT)
     try:
         text = chunk.decode("ascii")
     except UnicodeDecodeError:
-        raise MalformedMessage(f"{where}: not ASCII") from None
+        raise MalformedMessage(f"{layout}.{f.name} at offset {offset}: not ASCII") from None
     if not text.isprintable():
-        raise MalformedMessage(f"{where}: control characters in {text!r}")
+        raise MalformedMessage(
+            f"{layout}.{f.name} at offset {offset}: control characters in {text!r}"
+        )
     if f.kind == "digits":
         if not text.isdigit():
-            raise MalformedMessage(f"{where}: {text!r} is not {f.width} digits")
+            raise MalformedMessage(
+                f"{layout}.{f.name} at offset {offset}: {text!r} is not {f.width} digits"
+            )
         return text
     if f.kind == "mask":
         if set(text) - {"0", "1"}:
-            raise MalformedMessage(f"{where}: {text!r} is not a 0/1 mask")
+            raise MalformedMessage(
+                f"{layout}.{f.name} at offset {offset}: {text!r} is not a 0/1 mask"
+            )
         return text
     return text.rstrip(" ")
 

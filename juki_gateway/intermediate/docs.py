@@ -77,8 +77,11 @@ def render() -> str:
         f"(r ‖ s) over `{FRAME_DOMAIN!r} ‖ header ‖ body` by the sender's certificate key (R11); "
         "only PING may come unsigned. All INFO_QUERY frames of one read are decided as one batch "
         "and their provision records committed before any result is sent. The endpoint cannot "
-        "push, so what waits for ipnw (released / 不開示 results, 符号 requests) is sent after the "
-        "PONG of ipnw's next PING.",
+        "push, so what waits for ipnw (released / 不開示 results, 符号 requests) is kept in the "
+        "store's outbox (committed with the operator's decision) and sent after the PONG of "
+        "ipnw's next PING, each frame with its outbox 更新順番号 in the header's `seq`; ipnw "
+        "answers ACK with the last `seq` it received, and anything unacknowledged is sent again "
+        "once its 30-second lease has passed.",
         "",
         "| type | name | body | description |",
         "|---|---|---|---|",

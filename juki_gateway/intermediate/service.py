@@ -99,6 +99,13 @@ from juki_gateway.protocols.intermediate.permission_list import (
 from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
 from juki_gateway.registry_store.audit import append_audit
 from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord
+from juki_gateway.registry_store.queues import (
+    OutboxItem,
+    claim_due,
+    enqueue,
+    mark_sent_up_to,
+    pending_count,
+)
 
 FUKUHON_KOBAN = "*"  # the store keys 副本 by (atena_no, koban); one record covers every 項番
 TERMINAL = "admin-endpoint"
@@ -267,8 +274,8 @@ class IntermediateService:
         self._atena_fugo: dict[str, str] = {}
         self._counts = {o: 0 for o in Outcome}
         self._seq = itertools.count(1)
-        #: (msg_type, body) waiting for ipnw's next PING: released/不開示 results, 符号 requests
-        self.deliveries: list[tuple[int, bytes]] = []
+        #: the store outbox link of what waits for ipnw (released/不開示 results, 符号 requests)
+        self.delivery_link = f"{provider_id}>ipnw"
         self._fugo_pending: dict[str, str] = {}  # 住民票コード -> 団体内統合宛名番号
 
     # -- start-up -------------------------------------------------------------------------
@@ -351,15 +358,18 @@ class IntermediateService:
                 try:
                     check_juminhyo_code(code)
                     if code not in self._fugo_pending:
-                        self._fugo_pending[code] = atena
-                        self.deliveries.append(
-                            (
-                                ImsMessageType.FUGO_ISSUE_REQUEST,
-                                FUGO_ISSUE_REQUEST_LAYOUT.encode(
-                                    {"organisation": self.provider_id, "juminhyo_code": code}
-                                ),
-                            )
+                        request = FUGO_ISSUE_REQUEST_LAYOUT.encode(
+                            {"organisation": self.provider_id, "juminhyo_code": code}
                         )
+                        with self.engine.begin() as conn:
+                            enqueue(
+                                conn,
+                                self.delivery_link,
+                                ImsMessageType.FUGO_ISSUE_REQUEST,
+                                request,
+                                self.now(),
+                            )
+                        self._fugo_pending[code] = atena
                     raise FugoPending(f"符号 for {atena} requested from ipnw")
                 except IntermediateError as exc:
                     result = exc.wire_code
@@ -381,6 +391,21 @@ class IntermediateService:
             self.register_fugo(atena, get_str(values, "fugo"))
             del self._fugo_pending[code]
         return len(rows)
+
+    def claim_deliveries(self, worker: str) -> list[OutboxItem]:
+        """What waits for ipnw, leased to one connection (resent later unless acknowledged)."""
+        with self.engine.begin() as conn:
+            return claim_due(conn, self.delivery_link, worker, self.now())
+
+    def acknowledge_deliveries(self, seq: int) -> int:
+        """ipnw acknowledged every delivery up to 更新順番号 ``seq``; how many were settled."""
+        with self.engine.begin() as conn:
+            return mark_sent_up_to(conn, self.delivery_link, seq, self.now())
+
+    def pending_deliveries(self) -> int:
+        """How many deliveries to ipnw wait for an acknowledgement."""
+        with self.engine.begin() as conn:
+            return pending_count(conn, self.delivery_link)
 
     def fugo_of(self, atena_no: str) -> str | None:
         """The 符号 of a 団体内統合宛名番号, if one was issued."""
@@ -862,7 +887,8 @@ class IntermediateService:
                 "held.release" if release else "held.refuse",
                 {"held": held_id, "permit": permit.permit_id},
             )
-        self.deliveries.append((ImsMessageType.QUERY_RESULT, body))
+            # durable: delivered on ipnw's next PING and resent until ipnw acknowledges it
+            enqueue(conn, self.delivery_link, ImsMessageType.QUERY_RESULT, body, now)
         self.refresh_gauges()
         return body
 

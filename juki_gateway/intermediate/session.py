@@ -12,7 +12,9 @@ Per peer role (R2 is enforced by the TLS layer; this is what each role may send)
 * ``ipnw``: ``INFO_QUERY`` (all query frames of one read are decided as one batch and committed
   together before any answer is returned), ``PERMISSION_LIST``, ``FUGO_ISSUE_RESPONSE`` (ACK),
   ``PING`` (answered with ``PONG`` followed by what waits for delivery to ipnw: released /
-  不開示 results and ``FUGO_ISSUE_REQUEST``\s — the endpoint adapter cannot push, so ipnw polls);
+  不開示 results and ``FUGO_ISSUE_REQUEST``\s, each with its outbox 更新順番号 in the header's
+  ``seq`` — the endpoint adapter cannot push, so ipnw polls), ``ACK`` (header ``seq`` = the
+  last delivery received; unacknowledged deliveries are sent again after their lease);
 * ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
   ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
 """
@@ -57,6 +59,7 @@ ALLOWED: dict[str, frozenset[int]] = {
             ImsMessageType.PERMISSION_LIST,
             ImsMessageType.FUGO_ISSUE_RESPONSE,
             MessageType.PING,
+            MessageType.ACK,
         }
     ),
     "bango-renkei": frozenset(
@@ -78,6 +81,7 @@ def sign_frame(
     *,
     record_count: int,
     request_no: int = 0,
+    seq: int = 0,
     timestamp: str,
 ) -> bytes:
     """A whole frame with its signature trailer."""
@@ -88,6 +92,7 @@ def sign_frame(
         body,
         record_count=record_count,
         request_no=request_no,
+        seq=seq,
         timestamp=timestamp,
         trailer=bytes(crypto.SIGNATURE_LENGTH),
     )[: -crypto.SIGNATURE_LENGTH]
@@ -118,7 +123,9 @@ class ImsSession:
         self._decoder = FrameDecoder(LENGTHS)
         self._allowed = ALLOWED.get(self.peer_role, frozenset())
 
-    def _frame(self, msg_type: int, body: bytes, count: int, request_no: int) -> bytes:
+    def _frame(
+        self, msg_type: int, body: bytes, count: int, request_no: int, seq: int = 0
+    ) -> bytes:
         return sign_frame(
             self.service.keys.signing_key,
             msg_type,
@@ -127,6 +134,7 @@ class ImsSession:
             body,
             record_count=count,
             request_no=request_no,
+            seq=seq,
             timestamp=self.service.now14(),
         )
 
@@ -213,13 +221,14 @@ class ImsSession:
         req = frame.header.request_no
         try:
             if frame.msg_type == MessageType.PING:
-                pending, self.service.deliveries[:] = list(self.service.deliveries), []
-                if self.peer_role != "ipnw":
-                    self.service.deliveries.extend(pending)
-                    pending = []
                 frames = [self._frame(MessageType.PONG, b"", 0, req)]
-                frames += [self._frame(t, b, 1, 0) for t, b in pending]
+                if self.peer_role == "ipnw":
+                    for item in self.service.claim_deliveries(self.peer_name):
+                        frames.append(self._frame(item.msg_type, item.frame, 1, 0, item.seq))
                 return b"".join(frames)
+            if frame.msg_type == MessageType.ACK:
+                self.service.acknowledge_deliveries(frame.header.seq)
+                return b""
             if frame.msg_type == ImsMessageType.FUGO_REQUEST:
                 body = self.service.fugo_requests(frame.body)
                 return self._frame(

@@ -112,6 +112,8 @@ def frame_from(
     count: int,
     request_no: int,
     timestamp: str,
+    *,
+    seq: int = 0,
 ) -> bytes:
     """A signed frame to the intermediate server."""
     return sign_frame(
@@ -122,5 +124,6 @@ def frame_from(
         body,
         record_count=count,
         request_no=request_no,
+        seq=seq,
         timestamp=timestamp,
     )

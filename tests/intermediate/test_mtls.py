@@ -154,6 +154,22 @@ async def test_matrix_over_mutual_tls(env: Env, tmp_path: Path) -> None:
         assert open_answer(rel, REQUESTER_KEY, PROVIDER)["shimei"] == FUKUHON["shimei"]
         [wh] = results(withheld)
         assert wh.status is QueryStatus.WITHHELD and wh.sealed is None
+        assert env.service.pending_deliveries() == 2  # resent until acknowledged
+        ipnw.transport.write(
+            frame_from(
+                env.network,
+                "ipnw",
+                MessageType.ACK,
+                b"",
+                0,
+                0,
+                "20261126120000",
+                seq=withheld.header.seq,
+            )
+        )
+        ipnw.transport.write(env.frame(MessageType.PING, b"", 0))
+        [pong] = await ipnw.take(1)
+        assert env.service.pending_deliveries() == 0
         # 4. a frame signed by the wrong key is refused, not acted on
         bad = env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("m-9")), 1, key=other)
         ipnw.transport.write(bad)

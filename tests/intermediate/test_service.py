@@ -173,12 +173,22 @@ def test_release_sends_and_refuse_sends_nothing(service: IntermediateService) ->
         "shimei": FUKUHON["shimei"],
         "jusho": FUKUHON["jusho"],
     }
-    released = decode_query_result(service.held_release(BOB, held[0].held_id))
+    released_raw = service.held_release(BOB, held[0].held_id)
+    released = decode_query_result(released_raw)
     assert released.status is QueryStatus.RELEASED
     assert open_answer(released, REQUESTER_KEY, PROVIDER)["jusho"] == FUKUHON["jusho"]
-    refused = decode_query_result(service.held_refuse(BOB, held[1].held_id))
+    refused_raw = service.held_refuse(BOB, held[1].held_id)
+    refused = decode_query_result(refused_raw)
     assert refused.status is QueryStatus.WITHHELD and refused.sealed is None
-    assert [t for t, _ in service.deliveries] == [0x0632, 0x0632]
+    items = service.claim_deliveries("ipnw")
+    assert [(i.msg_type, i.frame) for i in items] == [
+        (0x0632, service_body) for service_body in (released_raw, refused_raw)
+    ]
+    assert service.claim_deliveries("ipnw") == []  # leased, not yet due again
+    service.clock.advance(31)  # type: ignore[attr-defined]
+    assert [i.seq for i in service.claim_deliveries("ipnw")] == [i.seq for i in items]  # resent
+    assert service.acknowledge_deliveries(items[-1].seq) == 2
+    assert service.pending_deliveries() == 0
     with pytest.raises(HeldQueryError):
         service.held_release(BOB, held[1].held_id)
     with pytest.raises(NotAuthorised):

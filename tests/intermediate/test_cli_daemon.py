@@ -149,6 +149,19 @@ def test_flag_and_held_commands_against_a_running_daemon(
         )
         outcomes = [json.loads(line)["outcome"] for line in out.splitlines()]
         assert rc == 0 and outcomes == ["provided", "held", "provided", "held", "provided"]
+        rc, out, _ = cli(
+            capsys, path, "provisions", "list", "--since", "2099-01-01", "--operator", "op-carol"
+        )
+        assert rc == 0 and out == ""
+        rc, _, err = cli(
+            capsys, path, "provisions", "list", "--since", "yesterday", "--operator", "op-carol"
+        )
+        assert rc == 2 and "admin_request_invalid" in err
+        upload = tmp_path / "upload.bin"
+        upload.write_bytes(fukuhon_record(ATENA) + fukuhon_record("NOFUGO"))
+        rc, out, _ = cli(capsys, path, "fukuhon", "import", str(upload), "--operator", "op-alice")
+        codes = [json.loads(line)["result_code"] for line in out.splitlines()]
+        assert rc == 1 and codes == [0, 6402]
         export = tmp_path / "fukuhon.bin"
         rc, _, _ = cli(capsys, path, "fukuhon", "export", str(export), "--operator", "op-carol")
         assert rc == 0 and export.read_bytes() == fukuhon_record(ATENA)

@@ -142,13 +142,6 @@ class UnknownFlag(FlagError):
     wire_code = 6505
 
 
-class FlagStoreUnavailable(FlagError):
-    """The flag store cannot be read: nothing may be answered automatically."""
-
-    code = "flag_store_unavailable"
-    wire_code = 6506
-
-
 class NotAuthorised(IntermediateError):
     """The operator's role does not allow this action."""
 

@@ -22,7 +22,8 @@ from typing import Any
 from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
 from juki_gateway.codecs.messages import MessageType, body_record_lengths, encode_error
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.service import HeldView, IntermediateService, OperatorIdentity
+from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
+from juki_gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
 

@@ -10,11 +10,13 @@ Formulas (brief §4):
 - 地方公共団体コード (6 digits): weights 6,5,4,3,2 on the first 5; check = last digit of (11 - r).
 
 :data:`CHECK_SCHEMES` describes each as data (weights and the residue → check-digit table), which
-the fast record codec turns into one inline expression over the raw bytes.
+the fast record codec turns into one inline expression over the raw bytes: one lookup per digit in
+a :func:`weighted_digit_list` (byte value → weight × digit, None for a non-digit), summed.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -52,6 +54,15 @@ class CheckScheme:
             raise ValueError(f"{self.name}: prefix {prefix!r} too long")
         body = prefix + "".join(rng.choice("0123456789") for _ in range(fill))
         return body + str(self.check_digit(body))
+
+
+@functools.cache
+def weighted_digit_list(weight: int) -> list[int | None]:
+    """Byte value → ``weight`` times that ASCII digit; None for every byte that is not a digit."""
+    out: list[int | None] = [None] * 256
+    for d in range(10):
+        out[48 + d] = d * weight
+    return out
 
 
 _MOD11 = tuple(0 if r <= 1 else 11 - r for r in range(11))

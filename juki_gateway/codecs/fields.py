@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from juki_gateway.codecs.checkdigits import CheckScheme
+from juki_gateway.codecs.checkdigits import CheckScheme, weighted_digit_list
 from juki_gateway.codecs.errors import (
     BadCheckDigit,
     BadDate,
@@ -55,6 +55,8 @@ class Gen:
         #: decoded text variable -> expressions already known for it while decoding
         self.text_gaiji: dict[str, str] = {}
         self.text_bytes: dict[str, str] = {}
+        #: value variables of required fields (never None or empty once decoded or validated)
+        self.required: set[str] = set()
 
     def const(self, obj: Any, hint: str = "k") -> str:
         """A fresh global name bound to ``obj`` in the generated code's namespace."""
@@ -218,24 +220,24 @@ class CheckDigitCode(Kind):
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
 
     def _check_expr(self, raw: str, g: Gen) -> str:
-        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one C-level pass over the bytes.
+        """True when ``raw`` has a wrong check digit; raises TypeError when the body has a non-digit."""
+        # One list lookup per body digit (weight × digit by byte value; None + int raises for a
+        # non-digit), summed: no multiplication, no temporary objects. The check digit itself
+        # must equal the table's ASCII digit, so a non-digit there is a mismatch.
+        terms = " + ".join(
+            f"{g.const(weighted_digit_list(w), f'wd{w}_')}[{raw}[{i}]]" for i, w in enumerate(self.scheme.weights)
+        )
         table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
-        weights = g.const(self.scheme.weights, "w")  # map() stops at the shorter: the check digit
-        bias = 48 * sum(self.scheme.weights)
-        last = self.scheme.digits - 1
-        return f"{table}[(sum(map(_MUL, {raw}, {weights})) - {bias}) % 11] != {raw}[{last}]"
+        return f"{table}[({terms}) % 11] != {raw}[{len(self.scheme.weights)}]"
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [
-            f"if not {raw}.isdigit() or {self._check_expr(raw, g)}: raise ValueError",
-            f"{dst} = {raw}.decode()",
-        ]
+        return [f"if {self._check_expr(raw, g)}: raise ValueError", f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != {width} or not {val}.isascii(): raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit() or {self._check_expr(dst, g)}: raise ValueError",
+            f"if {self._check_expr(dst, g)}: raise ValueError",
         ]
 
     def describe(self, width: int) -> str:
@@ -524,7 +526,8 @@ class Positions(Kind):
         # computed positions are ascending and 1-based by construction; too many of them give
         # bytes longer than the field, hence a mismatch
         t = g.const([b"%03d" % n for n in range(1000)], "pos")
-        return f"b''.join([{t}[p] for p in {val}]).ljust({width})"
+        empty = g.const(b" " * width, "empty")
+        return f"(b''.join([{t}[p] for p in {val}]).ljust({width}) if {val} else {empty})"
 
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"

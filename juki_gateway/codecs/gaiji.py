@@ -99,6 +99,8 @@ class Profile:
     gaiji_re: re.Pattern[str]
     #: matches any character that is 外字 or not allowed at all: one scan clears the common case
     unusual_re: re.Pattern[str]
+    #: matches (and captures) any 外字 of this profile that has a substitute in :data:`SUBSTITUTES`
+    substitutable_re: re.Pattern[str]
 
     def is_gaiji(self, ch: str) -> bool:
         """True when ``ch`` is outside this profile's character set."""
@@ -110,11 +112,27 @@ class Profile:
 
     def substitute(self, text: str | None) -> tuple[str | None, list[int], int]:
         """(代替文字 text, 1-based positions substituted, 外字 left without a substitute)."""
-        if not text or self.gaiji_re.search(text) is None:
+        return self.substitute_counted(text, self.gaiji_count(text))
+
+    def substitute_counted(self, text: str | None, gaiji: int) -> tuple[str | None, list[int], int]:
+        """:meth:`substitute` of ``text`` whose 外字 count ``gaiji`` is already known."""
+        if not gaiji or not text:
             return text, [], 0
-        out = text.translate(self.substitutes)  # one code point for one: positions line up
-        positions = [i for i, (a, b) in enumerate(zip(text, out, strict=True), 1) if a != b] if out != text else []
-        return out, positions, len(self.gaiji_re.findall(text)) - len(positions)
+        # One regex scan splits the text around the substitutable 外字 (the pattern captures
+        # them): odd pieces are those 外字. Each substitute is one code point for one, so the
+        # positions in ``text`` are the positions in the result. (str.translate would look up
+        # every character in a dict, raising and clearing a KeyError for each one not in it.)
+        parts = self.substitutable_re.split(text)
+        if len(parts) == 1:
+            return text, [], gaiji
+        table = SUBSTITUTES
+        positions: list[int] = []
+        pos = 0
+        for i in range(1, len(parts), 2):
+            pos += len(parts[i - 1]) + 1
+            positions.append(pos)
+            parts[i] = table[parts[i]]
+        return "".join(parts), positions, gaiji - len(positions)
 
     @property
     def substitutes(self) -> dict[int, str]:
@@ -124,7 +142,9 @@ class Profile:
 
 def _profile(name: str, charset: str, chars: frozenset[str]) -> Profile:
     clean = frozenset(c for c in chars if not TEXT_BAD.match(c))
-    return Profile(name, charset, chars, _complement_regex(chars), _complement_regex(clean))
+    subs = sorted(k for k in SUBSTITUTES if k not in chars)
+    return Profile(name, charset, chars, _complement_regex(chars), _complement_regex(clean),
+                   re.compile("([" + "".join(re.escape(c) for c in subs) + "])" if subs else "(?!)"))
 
 
 JUKINET = _profile("jukinet", "JIS X 0208", JIS_X0208)

@@ -33,6 +33,22 @@ def _build_seion_table() -> dict[int, str]:
 SEION_TABLE: dict[int, str] = _build_seion_table()
 
 
+def _build_seion_bytes() -> bytes:
+    # Every kana field character is U+30xx or U+3000 and 清音化 maps U+30xx to U+30xx, so on
+    # UTF-16BE bytes it is a map of the low byte alone; the high bytes 0x30 and the 0x00 of U+3000
+    # map to themselves (no kana has 0x30 or 0x00 as its low byte).
+    table = bytearray(range(256))
+    for src, dst in SEION_TABLE.items():
+        if src >> 8 != 0x30 or ord(dst) >> 8 != 0x30 or src & 0xFF in (0x00, 0x30):
+            raise ValueError(f"清音化 of U+{src:04X} is not a low-byte map")
+        table[src & 0xFF] = ord(dst) & 0xFF
+    return bytes(table)
+
+
+#: 清音化 on the UTF-16BE bytes of a (validated, U+3000-padded) kana field: ``bytes.translate``.
+SEION_BYTES: bytes = _build_seion_bytes()
+
+
 def seion_kana(kana: str) -> str:
     """清音化かな of a katakana string: voicing marks removed, small kana enlarged."""
     return kana.translate(SEION_TABLE)

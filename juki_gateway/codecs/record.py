@@ -15,7 +15,7 @@ what the fast path refused, the codec reports an internal error instead of hidin
 
 from __future__ import annotations
 
-import operator
+import codecs
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -33,9 +33,11 @@ from juki_gateway.codecs.fields import (
     Gen,
 )
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
+from juki_gateway.codecs.kana import SEION_BYTES
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout
+from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout, SeionKana, SubstituteText
 from juki_gateway.codecs.textfields import (
+    Kana,
     Text,
 )
 
@@ -220,6 +222,7 @@ class RecordCodec:
     def _substitute_prelude(self, g: Gen, vs: list[str], idx: dict[str, int]) -> list[str]:
         """Compute ``profile.substitute`` once per source text that a 代替文字 item needs."""
         g.ns["_SUBST"] = self.profile.substitute
+        g.ns["_SUBST_COUNTED"] = self.profile.substitute_counted
         g.substitutes = {}
         lines: list[str] = []
         for f in self.layout.fields:
@@ -229,20 +232,42 @@ class RecordCodec:
                         var = g.substitutes[s] = f"_sub{idx[s]}"
                         v = vs[idx[s]]
                         count = g.text_gaiji.get(v)
-                        if count is not None and not self.layout.field_named(s).optional:
-                            # the decoder already counted the 外字: none means nothing to substitute
-                            lines.append(f"{var} = _SUBST({v}) if {count} else ({v}, [], 0)")
-                        else:
-                            lines.append(f"{var} = _SUBST({v})")
+                        if count is None or self.layout.field_named(s).optional:
+                            # count the 外字 here (an optional field's count may be unset) and
+                            # let the 外字数 items reuse the count
+                            count = g.text_gaiji[v] = f"_gs{v}"
+                            lines.append(f"{count} = len(_GAIJI_FINDALL({v})) if {v} else 0")
+                        lines.append(f"{var} = _SUBST_COUNTED({v}, {count}) if {count} else ({v}, [], 0)")
         return lines
+
+    def _unchanged_copy(self, index: int) -> int | None:
+        """The source index of a 代替文字 text item whose source is required text of the same kind and width."""
+        f = self.layout.fields[index]
+        if not isinstance(f.derive, SubstituteText):
+            return None
+        src = self.layout.fields.index(self.layout.field_named(f.derive.sources[0]))
+        s = self.layout.fields[src]
+        if s.optional or type(s.kind) is not type(f.kind) or s.width != f.width or not isinstance(f.kind, Text):
+            return None
+        return src
+
+    def _bytewise_seion(self, index: int) -> int | None:
+        """The source index of a 清音化かな item checkable on bytes (required kana, same width)."""
+        f = self.layout.fields[index]
+        if not isinstance(f.derive, SeionKana) or f.optional or not isinstance(f.kind, Kana):
+            return None
+        src = self.layout.fields.index(self.layout.field_named(f.derive.sources[0]))
+        s = self.layout.fields[src]
+        if s.optional or type(s.kind) is not Kana or s.width != f.width:
+            return None
+        return src
 
     def _generate(self) -> tuple[Callable[[bytes], Record], Callable[[Mapping[str, Any]], bytes]]:
         g = Gen()
         g.ns["_PROFILE"] = self.profile
         g.ns["_GAIJI_FINDALL"] = self.profile.gaiji_re.findall
         g.ns["_GAIJI_SEARCH"] = self.profile.gaiji_re.search
-        g.ns["_UNUSUAL"] = self.profile.unusual_re.search
-        g.ns["_MUL"] = operator.mul
+        g.ns["_UNUSUAL_ALL"] = self.profile.unusual_re.findall
         g.ns["_unpack"] = self.struct.unpack
         g.ns["_pack"] = self.struct.pack
         g.ns["_NAMES"] = self.names
@@ -250,6 +275,7 @@ class RecordCodec:
         idx = {f.name: i for i, f in enumerate(fields)}
         rs = [f"r{i}" for i in range(len(fields))]
         vs = [f"v{i}" for i in range(len(fields))]
+        g.required = {vs[i] for i, f in enumerate(fields) if not f.optional and f.derive is None}
 
         dec: list[str] = ["def _decode(data):", f"    {', '.join(rs)}, = _unpack(data)"]
         decoded: dict[tuple[type, int], list[int]] = {}  # required text fields decoded so far
@@ -283,9 +309,23 @@ class RecordCodec:
         for i in self.layout.derive_order:
             f = fields[i]
             if f.derive is not None:
+                src = self._bytewise_seion(i)
+                if src is not None:
+                    # 清音化かな: compare bytes with the translated kana bytes, decode the value
+                    n = g.text_bytes[vs[src]]
+                    dec.append(f"    if {rs[i]} != {rs[src]}.translate({g.const(SEION_BYTES, 'seionb')}): raise ValueError")
+                    dec.append(f"    {vs[i]} = {g.const(codecs.utf_16_be_decode, 'u16')}({rs[i]}[:{n}], None, True)[0]")
+                    continue
                 args = [vs[idx[s]] for s in f.derive.sources]
                 dec.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
                 canon = f.kind.gen_canonical(f.width, vs[i], g)
+                same = self._unchanged_copy(i)
+                if same is not None and not f.optional:
+                    # 代替文字 with nothing substituted is the very source string: its bytes are
+                    # the source's bytes (same kind and width), no encoding needed
+                    s_v, s_r = vs[same], rs[same]
+                    canon = f"({s_r} if {vs[i]} is {s_v} else {canon})"
+                    g.text_bytes[vs[i]] = f"({g.text_bytes[s_v]} if {vs[i]} is {s_v} else {g.text_bytes[vs[i]]})"
                 if f.optional:
                     canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
                 dec.append(f"    if {rs[i]} != {canon}: raise ValueError")
@@ -316,6 +356,13 @@ class RecordCodec:
         for i in self.layout.derive_order:
             f = fields[i]
             if f.derive is not None:
+                src = self._bytewise_seion(i)
+                if src is not None and not any(f.name in d.derive.sources for d in fields if d.derive):
+                    # 清音化かな: translate the kana's bytes; compute the value only to check a given one
+                    enc.append(f"    {rs[i]} = {rs[src]}.translate({g.const(SEION_BYTES, 'seionb')})")
+                    enc.append(f"    _given = get({f.name!r})")
+                    enc.append(f"    if _given is not None and _given != {f.derive.gen([vs[src]], g)}: raise ValueError")
+                    continue
                 args = [vs[idx[s]] for s in f.derive.sources]
                 enc.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
                 if isinstance(f.derive, GaijiCount):

@@ -51,7 +51,7 @@ class GaijiCount(Derivation):
         a = args[0]
         known = g.text_gaiji.get(a)
         if known is not None:
-            return f"({known} if {a} else 0)"
+            return known if a in g.required else f"({known} if {a} else 0)"
         return f"(len(_GAIJI_FINDALL({a})) if {a} else 0)"
 
 
@@ -114,7 +114,7 @@ class ItemLength(Derivation):
         a = args[0]
         known = g.text_bytes.get(a)
         if known is not None:
-            return f"(({known}) if {a} else 0)"
+            return known if a in g.required else f"(({known}) if {a} else 0)"
         return f"(len({a}.encode('utf-16-be')) if {a} else 0)"
 
 

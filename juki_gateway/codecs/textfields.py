@@ -172,31 +172,31 @@ class Text(Kind):
         u16 = g.const(codecs.utf_16_be_decode, "u16")
         empty = self.empty(width)
         tails = g.const([empty[i:] for i in range(width + 1)], "tails")
-        n, count = f"_n{dst}", f"_g{dst}"
+        n, count, full = f"_n{dst}", f"_g{dst}", f"_s{dst}"
         g.text_bytes[dst] = n
-        # Find the U+3000 padding on the bytes: strip 0x30/0x00 bytes, realign to a whole
-        # character, and accept the cut only if what follows is exactly U+3000 pairs (then the
-        # character before it is not U+3000); otherwise decode everything and strip the string.
+        # Decode the whole field and strip it with str.rstrip(), which strips any whitespace
+        # cheaply; then accept the cut only if the bytes after 2 * len(value) are exactly U+3000
+        # pairs. That proves the stripped characters were all U+3000 and that the value has no
+        # surrogate pair (its last UTF-16 unit would then be U+3000, which rstrip() removes), so
+        # 2 * len(value) is its byte length. Otherwise strip U+3000 only and measure the value.
         lines = [
-            f"{n} = (len({raw}.rstrip(b'0\\x00')) + 1) & -2",
-            f"if {raw}.endswith({tails}[{n}]):",
-            f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
-            "else:",
-            f"    {dst} = {u16}({raw}, None, True)[0].rstrip('\\u3000')",
+            f"{full} = {u16}({raw}, None, True)[0]",
+            f"{dst} = {full}.rstrip()",
+            f"{n} = len({dst}) * 2",
+            f"if not {raw}.endswith({tails}[{n}]):",
+            f"    {dst} = {full}.rstrip('\\u3000')",
             f"    {n} = len({dst}.encode('utf-16-be'))",
         ]
         if self._bad is not TEXT_BAD:
             return [*lines, f"if not {dst} or {bad}({dst}): raise ValueError"]
-        # one scan for "外字 or forbidden" clears the common case; only then tell them apart
+        # one scan collects every character that is 外字 or forbidden; none clears the common
+        # case, and when nothing is forbidden they are exactly the 外字
         g.text_gaiji[dst] = count
         return [
             *lines,
             f"if not {dst}: raise ValueError",
-            f"if _UNUSUAL({dst}):",
-            f"    if {bad}({dst}): raise ValueError",
-            f"    {count} = len(_GAIJI_FINDALL({dst}))",
-            "else:",
-            f"    {count} = 0",
+            f"{count} = len(_UNUSUAL_ALL({dst}))",
+            f"if {count} and {bad}({dst}): raise ValueError",
         ]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:

@@ -6,9 +6,14 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 
-from juki_gateway.registry_store.models import DeletedResident, HonninKakuninHistory
+from juki_gateway.registry_store.models import (
+    DeletedResident,
+    HonninKakunin,
+    HonninKakuninHistory,
+    table_of,
+)
 from juki_gateway.registry_store.residents import (
     KojinBangoInUse,
     SearchTooBroad,
@@ -47,6 +52,9 @@ def test_lookups_by_number_and_by_name_pairs(store_engine: Engine) -> None:
     rows = [make_resident(n) for n in range(1, 40)]
     with store_engine.begin() as conn:
         assert load_residents(conn, rows, NOW) == len(rows)
+    # The initial load drops and rebuilds the lookup indexes: they must all be back.
+    names = {i["name"] for i in inspect(store_engine).get_indexes("honnin_kakunin")}
+    assert names == {str(i.name) for i in table_of(HonninKakunin).indexes}
     target = rows[12]
     with store_engine.begin() as conn:
         assert find_by_kojin_bango(conn, target.kojin_bango or "") == target
@@ -94,3 +102,23 @@ def test_kojin_bango_never_reassigned(store_engine: Engine) -> None:
         register_kojin_bango(conn, "123456789018", "24727059608", NOW)  # idempotent
         with pytest.raises(KojinBangoInUse):
             register_kojin_bango(conn, "123456789018", "24846016224", NOW)
+
+
+def test_updates_touching_different_columns_in_one_batch(store_engine: Engine) -> None:
+    """A batch mixing name, address and number changes leaves every resident exactly as sent."""
+    base = [make_resident(n) for n in (21, 22, 23)]
+    with store_engine.begin() as conn:
+        load_residents(conn, base, NOW)
+    changed = [
+        dataclasses.replace(base[0], name_kanji="髙橋一郎", seion_kana="タカハシイチロウ", seq=2),
+        dataclasses.replace(base[1], address="石川県金沢市本町9-9", seq=2),
+        dataclasses.replace(base[2], kojin_bango="983205673214", seq=2),
+    ]
+    with store_engine.begin() as conn:
+        assert apply_honnin_kakunin(conn, changed, NOW) == [2, 2, 2]
+    with store_engine.begin() as conn:
+        assert [get_current(conn, r.juminhyo_code) for r in base] == changed
+        assert search_residents(conn, name_kanji="髙橋一郎", birth_date=base[0].birth_date) == [
+            changed[0]]
+        assert find_by_kojin_bango(conn, "983205673214") == changed[2]
+        assert find_by_kojin_bango(conn, base[2].kojin_bango or "") is None

@@ -98,7 +98,6 @@ class HonninKakuninHistory(HonninKakuninColumns, Base):
 
     __table_args__ = (
         Index("ix_honnin_kakunin_history_superseded_at", "superseded_at"),
-        Index("ix_honnin_kakunin_history_kojin_bango", "kojin_bango"),
     )
 
 

@@ -103,7 +103,7 @@ def start_temp_cluster(*, fsync: bool = True) -> TempCluster:
         port = _free_port()
         opts = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories="
                 f"{directory} -c fsync={'on' if fsync else 'off'} -c max_connections=60 "
-                f"-c shared_buffers=64MB")
+                f"-c shared_buffers=128MB")
         started = subprocess.run(
             cluster._cmd(str(bindir / "pg_ctl"), "-D", str(data), "-l",
                          str(directory / "server.log"), "-w", "-t", "60", "-o", opts, "start"),

@@ -150,7 +150,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('juminhyo_code', 'history_no', name=op.f('pk_honnin_kakunin_history'))
     )
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
-        batch_op.create_index('ix_honnin_kakunin_history_kojin_bango', ['kojin_bango'], unique=False)
         batch_op.create_index('ix_honnin_kakunin_history_superseded_at', ['superseded_at'], unique=False)
 
     op.create_table('inbox',
@@ -297,7 +296,6 @@ def downgrade() -> None:
     op.drop_table('inbox')
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
         batch_op.drop_index('ix_honnin_kakunin_history_superseded_at')
-        batch_op.drop_index('ix_honnin_kakunin_history_kojin_bango')
 
     op.drop_table('honnin_kakunin_history')
     with op.batch_alter_table('honnin_kakunin', schema=None) as batch_op:

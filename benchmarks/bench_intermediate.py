@@ -78,7 +78,7 @@ async def run_kind(reactor: Any, work: Path, kind: str, total: int) -> float:
     """Queries per second for one kind (answered or held)."""
     path = make_workdir(work / kind, dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     config = load_config(path)
-    people = [(f"A{i:015d}", f"{i:032x}") for i in range(PEOPLE)]
+    people = [(f"{i + 1:015d}", f"{i:032x}") for i in range(PEOPLE)]
     seed(config, people, kind == "held")
     network = private_key(config.pki_dir, "ipnw")
     now = dt.datetime.now(dt.UTC)

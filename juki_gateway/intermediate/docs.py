@@ -87,7 +87,12 @@ def render() -> str:
         "|---|---|---|---|",
     ]
     for t, spec in IMS_CATALOGUE.items():
-        body = f"`{spec.body_layout.name}` records" if spec.body_layout else "bytes"
+        if spec.body_layout is not None:
+            body = f"`{spec.body_layout.name}` records"
+        elif spec.codec_layout is not None:
+            body = f"`{spec.codec_layout}` records (wire-format.md), intermediate profile"
+        else:
+            body = "bytes"
         out.append(f"| `0x{t:04X}` | {spec.name} | {body} | {spec.description} |")
     for t in AdminMessageType:
         out.append(f"| `0x{int(t):04X}` | {t.name.lower()} | UTF-8 JSON | admin port only |")

@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Connection, Engine, func, insert, select
 from twisted.internet.interfaces import IReactorTime
 
+from juki_gateway.codecs.errors import CodecError
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.operators import (
     ACTION_ROLES,
@@ -73,10 +74,13 @@ from juki_gateway.protocols.intermediate.fugo import (
     UnexpectedFugo,
     check_juminhyo_code,
 )
+from juki_gateway.protocols.intermediate.fukuhon import (
+    FUKUHON_RECORD_LENGTH,
+    decode_fukuhon,
+    encode_fukuhon,
+)
 from juki_gateway.protocols.intermediate.items import (
     ANSWER_ITEMS_LAYOUT,
-    ITEM_KEYS,
-    check_fukuhon_values,
     mask_record,
     mask_to_items,
 )
@@ -86,7 +90,6 @@ from juki_gateway.protocols.intermediate.messages import (
     FUGO_ISSUE_RESPONSE_LAYOUT,
     FUGO_REQUEST_LAYOUT,
     FUGO_RESPONSE_LAYOUT,
-    FUKUHON_RECORD_LAYOUT,
     INFO_QUERY_LAYOUT,
     ImsMessageType,
     QueryStatus,
@@ -331,29 +334,27 @@ class IntermediateService(OperatorActions):
 
     def import_fukuhon(
         self, body: bytes, operator: OperatorIdentity | None = None
-    ) -> list[tuple[int, str, IntermediateError | None]]:
-        """Format-check and store 副本 records one by one (R12); one result per record."""
+    ) -> list[tuple[int, str, JukiError | None]]:
+        """Format-check (the codec, intermediate profile) and store 副本 records one by one
+        (R12); one result per record: None, or the error that refused that record."""
         if operator is not None:
             self._authorise(operator, "fukuhon.import")
-        size = FUKUHON_RECORD_LAYOUT.length
+        size = FUKUHON_RECORD_LENGTH
         if len(body) % size:
             raise MalformedMessage(
                 f"副本 import of {len(body)} bytes is not whole records of {size}"
             )
         known = self._atena_fugo
-        results: list[tuple[int, str, IntermediateError | None]] = []
+        results: list[tuple[int, str, JukiError | None]] = []
         rows: list[dict[str, Any]] = []
         for index in range(len(body) // size):
             chunk = body[index * size : (index + 1) * size]
-            atena = ""
+            atena = chunk[:15].decode("ascii", "replace")
             try:
-                values = FUKUHON_RECORD_LAYOUT.decode(chunk)
-                atena = get_str(values, "atena_no")
-                items = {k: get_str(values, k) for k in ITEM_KEYS}
-                check_fukuhon_values(items)
+                atena, items = decode_fukuhon(chunk)
                 if atena not in known:
                     raise FukuhonUnknownAtena(f"団体内統合宛名番号 {atena} has no 符号")
-            except (MalformedMessage, FukuhonRecordError) as exc:
+            except (CodecError, FukuhonRecordError) as exc:
                 results.append((index, atena, exc))
                 continue
             rows.append({"atena_no": atena, "record": ANSWER_ITEMS_LAYOUT.encode(items)})
@@ -393,7 +394,8 @@ class IntermediateService(OperatorActions):
             out = []
             for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
                 values = ANSWER_ITEMS_LAYOUT.decode(r.record)
-                out.append(FUKUHON_RECORD_LAYOUT.encode({**values, "atena_no": r.atena_no}))
+                items = {k: v for k, v in values.items() if isinstance(v, str)}
+                out.append(encode_fukuhon(r.atena_no, items))
             if operator is not None:
                 append_audit(
                     conn,

@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.task import Clock
 
 from juki_gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
-from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT
-from juki_gateway.protocols.intermediate.messages import FUKUHON_RECORD_LAYOUT
+from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
 
@@ -25,16 +24,8 @@ CAROL = OperatorIdentity("op-carol", frozenset({"auditor"}))
 
 
 def fukuhon_record(atena: str, values: dict[str, str] | None = None) -> bytes:
-    """One 副本 import record for ``atena``."""
-    items = ANSWER_ITEMS_LAYOUT.decode(
-        ANSWER_ITEMS_LAYOUT.encode(
-            {
-                **dict.fromkeys([f.name for f in ANSWER_ITEMS_LAYOUT.fields], ""),
-                **(values or FUKUHON),
-            }
-        )
-    )
-    return FUKUHON_RECORD_LAYOUT.encode({**items, "atena_no": atena})
+    """One fukuhon-juminhyo record (the codec's layout) for ``atena``."""
+    return encode_fukuhon(atena, values if values is not None else FUKUHON)
 
 
 def make_service(path: Path, clock: Clock) -> IntermediateService:

@@ -18,11 +18,11 @@ NETWORK_KEY = ec.generate_private_key(ec.SECP256R1())
 REQUESTER_KEY = ec.generate_private_key(ec.SECP256R1())
 
 FUKUHON = {
-    "setai_no": "0000123456",
+    "setai_no": "000000123456",
     "shimei": "金沢　花子",
     "seinengappi": "19800401",
     "seibetsu": "2",
-    "zokugara": "世帯主",
+    "zokugara": "01000000",
     "jusho": "石川県金沢市広坂一丁目１番１号",
     "jumin_date": "20100401",
     "setainushi": "金沢　花子",

@@ -158,7 +158,7 @@ def test_flag_and_held_commands_against_a_running_daemon(
         )
         assert rc == 2 and "admin_request_invalid" in err
         upload = tmp_path / "upload.bin"
-        upload.write_bytes(fukuhon_record(ATENA) + fukuhon_record("NOFUGO"))
+        upload.write_bytes(fukuhon_record(ATENA) + fukuhon_record("172014000000999"))
         rc, out, _ = cli(capsys, path, "fukuhon", "import", str(upload), "--operator", "op-alice")
         codes = [json.loads(line)["result_code"] for line in out.splitlines()]
         assert rc == 1 and codes == [0, 6402]

@@ -64,8 +64,15 @@ def test_kouban_table_has_the_sixty_rows_of_the_seed() -> None:
 
 def test_catalogue_record_lengths_match_layouts() -> None:
     """Every message type's record length comes from its layout, byte bodies have length 1."""
+    from juki_gateway.codecs.record import get_codec
+
     for msg_type, spec in IMS_CATALOGUE.items():
-        expected = spec.body_layout.length if spec.body_layout else 1
+        if spec.body_layout is not None:
+            expected = spec.body_layout.length
+        elif spec.codec_layout is not None:
+            expected = get_codec(spec.codec_layout, "intermediate").record_length
+        else:
+            expected = 1
         assert RECORD_LENGTHS[msg_type] == expected
         assert 0x0600 <= msg_type <= 0x06FF
 

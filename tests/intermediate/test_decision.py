@@ -35,7 +35,7 @@ from juki_gateway.protocols.intermediate.permit import Permit
 from .helpers import NETWORK_KEY, NOW, PROVIDER, make_list, make_permit
 
 FUGO = "f" * 32
-ATENA = "A000000000000001"
+ATENA = "172014000000001"
 
 
 def query_for(permit: Permit) -> InfoQuery:

@@ -213,7 +213,7 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
         renkei.transport.write(
             env.frame(
                 ImsMessageType.FUKUHON_REGISTER,
-                fukuhon_record(ATENA) + fukuhon_record("NOFUGO"),
+                fukuhon_record(ATENA) + fukuhon_record("172014000000999"),
                 2,
                 sender="renkei-172014",
             )
@@ -243,7 +243,9 @@ async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) ->
     try:
         renkei = await connect(reactor, env.pki, port, "renkei-172014")
         ipnw = await connect(reactor, env.pki, port, "ipnw")
-        ask = FUGO_REQUEST_LAYOUT.encode({"atena_no": "A2", "juminhyo_code": "24727059608"})
+        ask = FUGO_REQUEST_LAYOUT.encode(
+            {"atena_no": "172014000000002", "juminhyo_code": "24727059608"}
+        )
         bad = FUGO_REQUEST_LAYOUT.encode({"atena_no": "A3", "juminhyo_code": "24727059609"})
         renkei.transport.write(
             env.frame(ImsMessageType.FUGO_REQUEST, ask + bad, 2, sender="renkei-172014")
@@ -272,7 +274,7 @@ async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) ->
         )
         [resp] = await renkei.take(1)
         assert FUGO_RESPONSE_LAYOUT.decode(resp.body) == {
-            "atena_no": "A2",
+            "atena_no": "172014000000002",
             "fugo": fugo,
             "result_code": "0000",
         }
@@ -304,7 +306,7 @@ async def test_randomized_queries_over_mutual_tls(env: Env, tmp_path: Path) -> N
             key=env.network,
         ).to_bytes()
     )
-    people = [(f"R{i:015d}", f"{i + 7:032x}") for i in range(100)]
+    people = [(f"{i + 5000:015d}", f"{i + 7:032x}") for i in range(100)]
     for atena, fugo in people:
         svc.register_fugo(atena, fugo)
     svc.import_fukuhon(b"".join(fukuhon_record(a) for a, _ in people))

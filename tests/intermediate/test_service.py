@@ -14,7 +14,6 @@ from juki_gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.intermediate.errors import (
-    FukuhonFieldInvalid,
     FukuhonUnknownAtena,
     HeldQueryError,
     NotAuthorised,
@@ -40,7 +39,7 @@ from .helpers import (
     make_permit,
 )
 
-ATENA = "A000000000000001"
+ATENA = "172014000000001"
 FUGO = "f" * 32
 
 
@@ -212,21 +211,24 @@ def test_unreadable_flag_store_answers_nothing(service: IntermediateService) -> 
 
 
 def test_fukuhon_import_reports_per_record_and_exports(service: IntermediateService) -> None:
-    """Bad records are reported one by one, good ones stored; export returns the stored 副本."""
+    """fukuhon-juminhyo records are checked one by one by the codec; export gives them back."""
+    from juki_gateway.codecs.errors import CodecError
+
     service.register_fugo(ATENA, FUGO)
-    service.register_fugo("A2", "h" * 32)
-    bad_date = bytearray(fukuhon_record(ATENA))
-    bad_date[16 + 16 + 80 : 16 + 16 + 88] = b"19801301"
-    body = (
-        fukuhon_record(ATENA)
-        + fukuhon_record("UNKNOWN")
-        + fukuhon_record("A2", {**FUKUHON, "seibetsu": "7"})
-    )
+    service.register_fugo("172014000000002", "h" * 32)
+    bad_date = bytearray(fukuhon_record("172014000000002"))
+    bad_date[109:117] = b"19801301"  # birth_date (offset in docs/wire-format.md)
+    bad_sex = bytearray(fukuhon_record("172014000000002"))
+    bad_sex[117:118] = b"7"
+    body = fukuhon_record(ATENA) + fukuhon_record("172014000000999") + bad_date + bad_sex
     results = service.import_fukuhon(body, ALICE)
-    assert [type(e) if e else None for _, _, e in results] == [
-        None,
-        FukuhonUnknownAtena,
-        FukuhonFieldInvalid,
+    assert results[0][2] is None and isinstance(results[1][2], FukuhonUnknownAtena)
+    assert isinstance(results[2][2], CodecError) and results[2][2].code == "bad_date"
+    assert isinstance(results[3][2], CodecError)
+    assert [atena for _, atena, _ in results] == [
+        ATENA,
+        "172014000000999",
+        *["172014000000002"] * 2,
     ]
     assert service.export_fukuhon(CAROL) == fukuhon_record(ATENA)
 
@@ -259,7 +261,7 @@ def test_randomized_queries_never_auto_answer_a_flagged_person(
             1, [PermissionEntry(REQUESTER, k, frozenset(items_all)) for k in (1, 2, 3)]
         ).to_bytes()
     )
-    people = [(f"A{i:015d}", f"{i:032x}") for i in range(300)]
+    people = [(f"{i + 1000:015d}", f"{i:032x}") for i in range(300)]
     body = b""
     for atena, fugo in people:
         service.register_fugo(atena, fugo)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from juki_gateway.protocols.intermediate.crypto import SEAL_OVERHEAD, SIGNATURE_LENGTH
+from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_RECORD_LENGTH
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, MASK_WIDTH
 from juki_gateway.protocols.intermediate.layout import Field, Layout
 
@@ -114,9 +115,6 @@ FUGO_ISSUE_RESPONSE_LAYOUT = Layout(
         Field("fugo", FUGO_WIDTH, "ascii"),
     ),
 )
-FUKUHON_RECORD_LAYOUT = Layout(
-    "fukuhon-record", (Field("atena_no", ATENA_WIDTH, "ascii"), *ANSWER_ITEMS_LAYOUT.fields)
-)
 FUKUHON_REPORT_LAYOUT = Layout(
     "fukuhon-report",
     (
@@ -143,6 +141,7 @@ class ImsMessageSpec:
     name: str
     body_layout: Layout | None
     description: str
+    codec_layout: str | None = None  # a record layout of juki_gateway.codecs instead
 
 
 IMS_CATALOGUE: dict[int, ImsMessageSpec] = {
@@ -159,7 +158,10 @@ IMS_CATALOGUE: dict[int, ImsMessageSpec] = {
         "fugo-issue-response", FUGO_ISSUE_RESPONSE_LAYOUT, "the 符号 ipnw issued"
     ),
     ImsMessageType.FUKUHON_REGISTER: ImsMessageSpec(
-        "fukuhon-register", FUKUHON_RECORD_LAYOUT, "副本 records to register (R12 checked)"
+        "fukuhon-register",
+        None,
+        "副本 records to register: the codec's fukuhon-juminhyo layout (R12 checked)",
+        codec_layout="fukuhon-juminhyo",
     ),
     ImsMessageType.FUKUHON_REPORT: ImsMessageSpec(
         "fukuhon-report", FUKUHON_REPORT_LAYOUT, "one result per registered 副本 record"
@@ -180,6 +182,12 @@ IMS_CATALOGUE: dict[int, ImsMessageSpec] = {
 
 #: msg_type -> record length for the frame decoder (1 = a byte body).
 RECORD_LENGTHS: dict[int, int] = {
-    int(t): (spec.body_layout.length if spec.body_layout is not None else 1)
+    int(t): (
+        spec.body_layout.length
+        if spec.body_layout is not None
+        else FUKUHON_RECORD_LENGTH
+        if spec.codec_layout == "fukuhon-juminhyo"
+        else 1
+    )
     for t, spec in IMS_CATALOGUE.items()
 }

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-store docs vectors
+.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors bench-store
 
 install: $(STAMP)
 
@@ -31,10 +31,9 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
-# mypy --strict on the pure core (codecs, sans-IO protocol state machines), the dev PKI
-# and the store.
+# mypy --strict on the pure core (codecs, sans-IO protocol state machines), the dev PKI and the store.
 typecheck: install
-	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/certs juki_gateway/registry_store
+	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/registry_store juki_gateway/certs
 
 pytest: install tools
 	$(VENV)/bin/pytest -q
@@ -55,6 +54,10 @@ bench-store: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+
+# Intermediate server: answered and held queries per second over mutual TLS (never fails on speed).
+bench-intermediate: install
+	$(PY) -m benchmarks.bench_intermediate 6000
 
 # Benchmark of the record codec: generated codec vs plain construct vs hand-written struct floor.
 bench-codec: install

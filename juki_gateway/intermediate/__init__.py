@@ -1,0 +1,10 @@
+"""The intermediate server's store-backed service and its link session.
+
+* :mod:`.tables` — the tables the registry store does not have yet (flags with scopes, held
+  queries with their content, permission-list versions, spent permit ids);
+* :mod:`.service` — :class:`~.service.IntermediateService`: queries, permission list, 符号,
+  副本 import/export, flags, held queries, provision records, audit entries, metrics;
+* :mod:`.session` — the sans-IO frame session of the intermediate endpoint (signed frames).
+
+The decision logic itself is pure and lives in :mod:`juki_gateway.protocols.intermediate`.
+"""

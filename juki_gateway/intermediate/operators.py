@@ -1,0 +1,401 @@
+"""Operator actions of the intermediate server: flags, held queries and provision records.
+
+Every action checks the operator's certificate roles against :data:`ACTION_ROLES` and writes an
+audit entry (R6) in the same transaction as the action itself. :class:`OperatorActions` is the
+part of :class:`~juki_gateway.intermediate.service.IntermediateService` the admin endpoint
+drives; it relies on the service's engine, clock and provision-record builder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from juki_gateway.intermediate.tables import (
+    ims_flag,
+    ims_held,
+)
+from juki_gateway.protocols.intermediate.answer import (
+    query_result_body,
+    seal_answer,
+)
+from juki_gateway.protocols.intermediate.decision import (
+    Reason,
+)
+from juki_gateway.protocols.intermediate.errors import (
+    HeldQueryError,
+    IntermediateError,
+    NotAuthorised,
+    UnknownFlag,
+)
+from juki_gateway.protocols.intermediate.flags import (
+    Flag,
+    FlagAction,
+    FlagScope,
+    FlagState,
+    apply_action,
+    request_set,
+)
+from juki_gateway.protocols.intermediate.items import (
+    ANSWER_ITEMS_LAYOUT,
+)
+from juki_gateway.protocols.intermediate.messages import (
+    ImsMessageType,
+    QueryStatus,
+)
+from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
+from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.models import ProvisionRecord
+from juki_gateway.registry_store.queues import (
+    enqueue,
+)
+
+TERMINAL = "admin-endpoint"
+
+#: Operator sub-role required per action (brief R7; PKI issue's operator roles).
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "flags.request-set": frozenset({"flag-operator"}),
+    "flags.request-clear": frozenset({"flag-operator"}),
+    "flags.confirm": frozenset({"flag-operator", "reviewer"}),
+    "flags.list": frozenset({"flag-operator", "reviewer", "auditor"}),
+    "flags.show": frozenset({"flag-operator", "reviewer", "auditor"}),
+    "held.list": frozenset({"reviewer", "auditor"}),
+    "held.show": frozenset({"reviewer"}),
+    "held.release": frozenset({"reviewer"}),
+    "held.refuse": frozenset({"reviewer"}),
+    "provisions.list": frozenset({"auditor", "reviewer"}),
+    "fukuhon.import": frozenset({"flag-operator", "reviewer"}),
+    "fukuhon.export": frozenset({"reviewer", "auditor"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorIdentity:
+    """An operator as authenticated by their certificate: name and sub-roles."""
+
+    name: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldView:
+    """A held query as an operator sees it, with the content that would be sent."""
+
+    held_id: str
+    permit_id: str
+    requester: str
+    atena_no: str
+    kouban: int
+    items: frozenset[str]
+    reason: Reason
+    flag_ids: tuple[str, ...]
+    state: str
+    held_at: dt.datetime
+    content: dict[str, str]
+    decided_by: str | None
+
+
+def flag_row(f: Flag) -> dict[str, Any]:
+    return {
+        "flag_id": f.flag_id,
+        "atena_no": f.atena_no,
+        "scopes": " ".join(s.to_text() for s in f.scopes),
+        "reason_code": f.reason_code,
+        "review_date": f.review_date,
+        "state": str(f.state),
+        "requested_by": f.requested_by,
+        "requested_at": f.requested_at,
+        "confirmed_by": f.confirmed_by,
+        "confirmed_at": f.confirmed_at,
+        "clear_requested_by": f.clear_requested_by,
+        "clear_requested_at": f.clear_requested_at,
+        "cleared_by": f.cleared_by,
+        "cleared_at": f.cleared_at,
+    }
+
+
+def flag_from_row(row: Any) -> Flag:
+    scopes = tuple(FlagScope.from_text(t) for t in row.scopes.split())
+    return Flag(
+        row.flag_id,
+        row.atena_no,
+        scopes,
+        row.reason_code,
+        row.review_date,
+        FlagState(row.state),
+        row.requested_by,
+        row.requested_at,
+        row.confirmed_by,
+        row.confirmed_at,
+        row.clear_requested_by,
+        row.clear_requested_at,
+        row.cleared_by,
+        row.cleared_at,
+    )
+
+
+class OperatorActions:
+    """Flag, held-query and provision-record actions (mixed into the service)."""
+
+    # provided by IntermediateService
+    engine: Engine
+    delivery_link: str
+    _new_id: Callable[[], str]
+    now: Callable[[], dt.datetime]
+    now14: Callable[[], str]
+    refresh_gauges: Callable[[], None]
+    _provision: Callable[..., dict[str, Any]]
+
+    # -- operators: authorisation and audit -------------------------------------------------
+    def _authorise(self, operator: OperatorIdentity, action: str) -> None:
+        allowed = ACTION_ROLES[action]
+        if not operator.roles & allowed:
+            raise NotAuthorised(
+                f"operator {operator.name} ({', '.join(sorted(operator.roles)) or 'no role'}) may "
+                f"not {action}: needs one of {', '.join(sorted(allowed))}"
+            )
+
+    def _audit(
+        self,
+        conn: Connection,
+        operator: OperatorIdentity,
+        subject: str,
+        action: str,
+        detail: dict[str, object],
+    ) -> None:
+        append_audit(
+            conn,
+            now=self.now(),
+            operator_id=operator.name,
+            terminal_id=TERMINAL,
+            subject=subject,
+            action=action,
+            detail=detail,
+        )
+
+    # -- flags ----------------------------------------------------------------------------
+    def flag_request_set(
+        self,
+        operator: OperatorIdentity,
+        atena_no: str,
+        scopes: Sequence[FlagScope],
+        reason_code: str,
+        review_date: str,
+    ) -> Flag:
+        """Request a flag; it blocks from the moment this returns (before confirmation)."""
+        self._authorise(operator, "flags.request-set")
+        flag = request_set(
+            f"fl-{self._new_id()}",
+            atena_no,
+            scopes,
+            reason_code,
+            review_date,
+            operator.name,
+            self.now14(),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert(ims_flag), flag_row(flag))
+            self._audit(
+                conn,
+                operator,
+                atena_no,
+                "flags.request-set",
+                {
+                    "flag": flag.flag_id,
+                    "scopes": flag_row(flag)["scopes"] or "all",
+                    "reason": reason_code,
+                    "review": review_date,
+                },
+            )
+        self.refresh_gauges()
+        return flag
+
+    def _flag_action(
+        self, operator: OperatorIdentity, flag_id: str, action: FlagAction, audit_action: str
+    ) -> Flag:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            if row is None:
+                raise UnknownFlag(f"no flag {flag_id}")
+            before = flag_from_row(row)
+            after = apply_action(before, action, operator.name, self.now14())
+            conn.execute(
+                update(ims_flag).where(ims_flag.c.flag_id == flag_id).values(**flag_row(after))
+            )
+            self._audit(
+                conn,
+                operator,
+                after.atena_no,
+                audit_action,
+                {"flag": flag_id, "from": str(before.state), "to": str(after.state)},
+            )
+        self.refresh_gauges()
+        return after
+
+    def flag_request_clear(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """Request a clear; the flag keeps blocking until another operator confirms."""
+        self._authorise(operator, "flags.request-clear")
+        return self._flag_action(operator, flag_id, FlagAction.REQUEST_CLEAR, "flags.request-clear")
+
+    def flag_confirm(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """Confirm the pending set or clear (a different operator than the requester)."""
+        self._authorise(operator, "flags.confirm")
+        try:
+            return self._flag_action(operator, flag_id, FlagAction.CONFIRM, "flags.confirm")
+        except IntermediateError as exc:
+            with self.engine.begin() as conn:  # a refused confirmation is an action too
+                self._audit(conn, operator, flag_id, "flags.confirm-refused", {"reason": exc.code})
+            raise
+
+    def flags_list(
+        self, operator: OperatorIdentity, *, include_cleared: bool = False
+    ) -> list[Flag]:
+        """Flags (blocking ones unless ``include_cleared``)."""
+        self._authorise(operator, "flags.list")
+        q = select(ims_flag).order_by(ims_flag.c.requested_at, ims_flag.c.flag_id)
+        if not include_cleared:
+            q = q.where(ims_flag.c.state != str(FlagState.CLEARED))
+        with self.engine.begin() as conn:
+            flags = [flag_from_row(r) for r in conn.execute(q)]
+            self._audit(conn, operator, "flags", "flags.list", {"count": len(flags)})
+        return flags
+
+    def flag_show(self, operator: OperatorIdentity, flag_id: str) -> Flag:
+        """One flag."""
+        self._authorise(operator, "flags.show")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            if row is None:
+                raise UnknownFlag(f"no flag {flag_id}")
+            self._audit(conn, operator, row.atena_no, "flags.show", {"flag": flag_id})
+        return flag_from_row(row)
+
+    # -- held queries ---------------------------------------------------------------------
+    def _held_view(self, row: Any) -> HeldView:
+        content = ANSWER_ITEMS_LAYOUT.decode(row.content)
+        return HeldView(
+            row.held_id,
+            row.permit_id,
+            row.requester,
+            row.atena_no,
+            row.kouban,
+            frozenset(row.items.split()),
+            Reason.from_wire(row.reason_code),
+            tuple(row.flag_ids.split()),
+            row.state,
+            row.held_at,
+            {k: v for k, v in content.items() if isinstance(v, str) and v},
+            row.decided_by,
+        )
+
+    def held_list(
+        self, operator: OperatorIdentity, *, state: str | None = "held"
+    ) -> list[HeldView]:
+        """Held queries (still waiting by default)."""
+        self._authorise(operator, "held.list")
+        q = select(ims_held).order_by(ims_held.c.held_at, ims_held.c.held_id)
+        if state is not None:
+            q = q.where(ims_held.c.state == state)
+        with self.engine.begin() as conn:
+            views = [self._held_view(r) for r in conn.execute(q)]
+            self._audit(conn, operator, "held", "held.list", {"count": len(views)})
+        return views
+
+    def held_show(self, operator: OperatorIdentity, held_id: str) -> HeldView:
+        """One held query with the content that would be sent."""
+        self._authorise(operator, "held.show")
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            if row is None:
+                raise HeldQueryError(f"no held query {held_id}")
+            self._audit(conn, operator, row.atena_no, "held.show", {"held": held_id})
+        return self._held_view(row)
+
+    def _decide_held(self, operator: OperatorIdentity, held_id: str, release: bool) -> bytes:
+        now = self.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            if row is None:
+                raise HeldQueryError(f"no held query {held_id}")
+            if row.state != "held":
+                raise HeldQueryError(f"held query {held_id} was already {row.state}")
+            permit: Permit = decode_permit(row.permit)
+            items = frozenset(row.items.split())
+            if release:
+                sealed = seal_answer(permit, row.content)
+                body = query_result_body(permit, QueryStatus.RELEASED, Reason.RELEASED, sealed)
+            else:
+                body = query_result_body(permit, QueryStatus.WITHHELD, Reason.WITHHELD)
+            new_state = "released" if release else "refused"
+            conn.execute(
+                update(ims_held)
+                .where(ims_held.c.held_id == held_id)
+                .values(state=new_state, decided_by=operator.name, decided_at=now)
+            )
+            conn.execute(
+                insert(ProvisionRecord.__table__),
+                self._provision(
+                    now,
+                    permit.requester,
+                    row.atena_no,
+                    row.kouban,
+                    items,
+                    "provided" if release else "refused",
+                    f"{(Reason.RELEASED if release else Reason.WITHHELD).wire_code:04d} "
+                    f"held={held_id} permit={permit.permit_id}",
+                    operator.name,
+                ),
+            )
+            self._audit(
+                conn,
+                operator,
+                row.atena_no,
+                "held.release" if release else "held.refuse",
+                {"held": held_id, "permit": permit.permit_id},
+            )
+            # durable: delivered on ipnw's next PING and resent until ipnw acknowledges it
+            enqueue(conn, self.delivery_link, ImsMessageType.QUERY_RESULT, body, now)
+        self.refresh_gauges()
+        return body
+
+    def held_release(self, operator: OperatorIdentity, held_id: str) -> bytes:
+        """Release a held query: its reviewed content is sealed, signed and sent."""
+        self._authorise(operator, "held.release")
+        return self._decide_held(operator, held_id, True)
+
+    def held_refuse(self, operator: OperatorIdentity, held_id: str) -> bytes:
+        """Refuse a held query (不開示): the requester gets a status and no data."""
+        self._authorise(operator, "held.refuse")
+        return self._decide_held(operator, held_id, False)
+
+    # -- provision records -----------------------------------------------------------------
+    def provisions(
+        self,
+        operator: OperatorIdentity,
+        *,
+        person: str | None = None,
+        since: dt.datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Provision records of the intermediate server, newest first."""
+        self._authorise(operator, "provisions.list")
+        pr = ProvisionRecord.__table__
+        q = select(pr).where(pr.c.kind == "intermediate").order_by(pr.c.id.desc()).limit(limit)
+        if person is not None:
+            q = q.where(pr.c.subject == person)
+        if since is not None:
+            q = q.where(pr.c.occurred_at >= since)
+        with self.engine.begin() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+            self._audit(
+                conn,
+                operator,
+                person or "provisions",
+                "provisions.list",
+                {"count": len(rows), "since": str(since) if since else ""},
+            )
+        return rows

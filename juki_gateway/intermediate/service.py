@@ -1,0 +1,634 @@
+"""The intermediate server's domain service: the pure core over the registry store.
+
+:class:`IntermediateService` answers information queries (the pure decision of
+:mod:`juki_gateway.protocols.intermediate.decision`, then the 副本, sealing and a provision
+record), keeps the permission list, 符号 and 副本, runs the flag two-person rule and the held
+queries for operators, and writes an audit entry for every operator action.
+
+Blocking database calls: queries are processed in batches (all the frames of one TCP read) in
+ONE short transaction on the reactor thread — the reads are indexed point lookups and the writes
+(spent permit ids, provision records, held queries) are committed together before any answer
+leaves, so an answer is never sent without its provision record (group commit). Operator actions
+are single short transactions. Fail-closed: a flag read that fails holds the query; a failed
+commit sends no answer at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509 import load_pem_x509_certificate
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy import Connection, Engine, func, insert, select
+from twisted.internet.interfaces import IReactorTime
+
+from juki_gateway.codecs.errors import CodecError
+from juki_gateway.errors import JukiError
+from juki_gateway.intermediate.operators import (
+    ACTION_ROLES,
+    TERMINAL,
+    HeldView,
+    OperatorActions,
+    OperatorIdentity,
+    flag_from_row,
+)
+from juki_gateway.intermediate.tables import (
+    ensure_tables,
+    ims_flag,
+    ims_held,
+    ims_permission_list,
+    ims_used_permit,
+)
+from juki_gateway.protocols.intermediate import crypto
+from juki_gateway.protocols.intermediate.answer import (
+    query_result_body,
+    seal_answer,
+)
+from juki_gateway.protocols.intermediate.decision import (
+    DecisionContext,
+    InfoQuery,
+    Outcome,
+    Reason,
+    decide_query,
+)
+from juki_gateway.protocols.intermediate.errors import (
+    FukuhonRecordError,
+    FukuhonUnknownAtena,
+    IntermediateError,
+    MalformedMessage,
+)
+from juki_gateway.protocols.intermediate.flags import (
+    Flag,
+    FlagState,
+)
+from juki_gateway.protocols.intermediate.fugo import (
+    FugoPending,
+    UnexpectedFugo,
+    check_juminhyo_code,
+)
+from juki_gateway.protocols.intermediate.fukuhon import (
+    FUKUHON_RECORD_LENGTH,
+    decode_fukuhon,
+    encode_fukuhon,
+)
+from juki_gateway.protocols.intermediate.items import (
+    ANSWER_ITEMS_LAYOUT,
+    mask_record,
+    mask_to_items,
+)
+from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
+from juki_gateway.protocols.intermediate.messages import (
+    FUGO_ISSUE_REQUEST_LAYOUT,
+    FUGO_ISSUE_RESPONSE_LAYOUT,
+    FUGO_REQUEST_LAYOUT,
+    FUGO_RESPONSE_LAYOUT,
+    INFO_QUERY_LAYOUT,
+    ImsMessageType,
+    QueryStatus,
+)
+from juki_gateway.protocols.intermediate.permission_list import (
+    PermissionList,
+    PermissionListHolder,
+    decode_permission_list,
+)
+from juki_gateway.protocols.intermediate.permit import decode_permit
+from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord
+from juki_gateway.registry_store.queues import (
+    OutboxItem,
+    claim_due,
+    enqueue,
+    mark_sent_up_to,
+    pending_count,
+)
+
+FUKUHON_KOBAN = "*"  # the store keys 副本 by (atena_no, koban); one record covers every 項番
+
+
+class StoreFailure(IntermediateError):
+    """The store could not commit a batch: no answer of that batch was sent."""
+
+    code = "ims_store_failure"
+    wire_code = 6605
+
+
+@dataclass(frozen=True, slots=True)
+class ImsKeys:
+    """Keys loaded once: our signing key and the network's verification key."""
+
+    signing_key: ec.EllipticCurvePrivateKey
+    network_key: ec.EllipticCurvePublicKey
+
+    @classmethod
+    def from_pki(cls, pki: Path, own: str = "ims-172014", network: str = "ipnw") -> ImsKeys:
+        """Load ``<own>.key`` and the public key of ``<network>.pem`` from a PKI directory."""
+        key = load_pem_private_key((pki / f"{own}.key").read_bytes(), None)
+        cert = load_pem_x509_certificate((pki / f"{network}.pem").read_bytes())
+        pub = cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+            pub, ec.EllipticCurvePublicKey
+        ):
+            raise JukiError("intermediate-server keys must be EC P-256")
+        return cls(key, pub)
+
+
+class ImsMetrics:
+    """Flag and held-query counts (never person identifiers) and query outcomes."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.flags = Gauge(
+            "juki_ims_flags",
+            "Auto-response-block flags by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.held = Gauge(
+            "juki_ims_held_queries", "Held queries by state", ["state"], registry=self.registry
+        )
+        self.queries = Counter(
+            "juki_ims_queries",
+            "Information queries by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class _Batch:
+    used: list[dict[str, Any]] = field(default_factory=list)
+    provisions: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
+
+
+class IntermediateService(OperatorActions):
+    """The intermediate server for one organisation (provider id) over one store engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: ImsKeys,
+        provider_id: str,
+        clock: IReactorTime,
+        *,
+        metrics: ImsMetrics | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.provider_id = provider_id
+        self.clock = clock
+        self.metrics = metrics if metrics is not None else ImsMetrics()
+        self._new_id = id_factory or (lambda: os.urandom(8).hex())
+        self._holder = PermissionListHolder(keys.network_key)
+        self._used: set[str] = set()
+        self._fugo: dict[str, str] = {}
+        self._atena_fugo: dict[str, str] = {}
+        self._counts = {o: 0 for o in Outcome}
+        self._seq = itertools.count(1)
+        #: the store outbox link of what waits for ipnw (released/不開示 results, 符号 requests)
+        self.delivery_link = f"{provider_id}>ipnw"
+        self._fugo_pending: dict[str, str] = {}  # 住民票コード -> 団体内統合宛名番号
+
+    # -- start-up -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create own tables and load the kept permission list, spent permits and 符号 map."""
+        ensure_tables(self.engine)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ims_permission_list.c.data).order_by(ims_permission_list.c.version.desc())
+            ).first()
+            if row is not None:
+                self._holder.current = decode_permission_list(row.data)
+            self._used = set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
+            fm = FugoMap.__table__
+            self._fugo = {
+                r.fugo: r.atena_no for r in conn.execute(select(fm.c.fugo, fm.c.atena_no))
+            }
+            self._atena_fugo = {a: f for f, a in self._fugo.items()}
+        self.refresh_gauges()
+
+    def now(self) -> dt.datetime:
+        """The injected clock's time as naive UTC."""
+        return dt.datetime.fromtimestamp(self.clock.seconds(), dt.UTC).replace(tzinfo=None)
+
+    def now14(self) -> str:
+        """The injected clock's time as a 14-digit UTC timestamp."""
+        return self.now().strftime("%Y%m%d%H%M%S")
+
+    @property
+    def permission_list(self) -> PermissionList | None:
+        """The kept permission list version, if any."""
+        return self._holder.current
+
+    # -- permission list ------------------------------------------------------------------
+    def offer_permission_list(self, data: bytes) -> PermissionList:
+        """Keep a distributed list if validly signed and newer (persisted); else raise why not."""
+        previous = self._holder.current
+        accepted = self._holder.offer(data)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(ims_permission_list),
+                    {
+                        "version": accepted.version,
+                        "issued": accepted.issued,
+                        "data": data,
+                        "received_at": self.now(),
+                    },
+                )
+        except Exception:
+            self._holder.current = previous
+            raise
+        return accepted
+
+    # -- 符号 and 副本 ---------------------------------------------------------------------
+    def register_fugo(self, atena_no: str, fugo: str) -> None:
+        """Record the 符号 ipnw issued for a 団体内統合宛名番号 (idempotent for the same pair)."""
+        if self._fugo.get(fugo) == atena_no:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(FugoMap.__table__),
+                {"fugo": fugo, "atena_no": atena_no, "created_at": self.now()},
+            )
+        self._fugo[fugo] = atena_no
+        self._atena_fugo[atena_no] = fugo
+
+    def fugo_requests(self, body: bytes) -> bytes:
+        """Answer bango-renkei's ``fugo-request`` records; unknown ones are asked of ipnw.
+
+        One ``fugo-response`` record per request: the 符号 (result 0000), or the reason there is
+        none yet — :class:`~juki_gateway.protocols.intermediate.fugo.FugoPending` (asked of
+        ipnw, ask again) or a bad 住民票コード.
+        """
+        out = []
+        for values in FUGO_REQUEST_LAYOUT.decode_many(body):
+            atena, code = get_str(values, "atena_no"), get_str(values, "juminhyo_code")
+            fugo, result = self.fugo_of(atena) or "", 0
+            if not fugo:
+                try:
+                    check_juminhyo_code(code)
+                    if code not in self._fugo_pending:
+                        request = FUGO_ISSUE_REQUEST_LAYOUT.encode(
+                            {"organisation": self.provider_id, "juminhyo_code": code}
+                        )
+                        with self.engine.begin() as conn:
+                            enqueue(
+                                conn,
+                                self.delivery_link,
+                                ImsMessageType.FUGO_ISSUE_REQUEST,
+                                request,
+                                self.now(),
+                            )
+                        self._fugo_pending[code] = atena
+                    raise FugoPending(f"符号 for {atena} requested from ipnw")
+                except IntermediateError as exc:
+                    result = exc.wire_code
+            out.append(
+                FUGO_RESPONSE_LAYOUT.encode(
+                    {"atena_no": atena, "fugo": fugo, "result_code": f"{result:04d}"}
+                )
+            )
+        return b"".join(out)
+
+    def fugo_issued(self, body: bytes) -> int:
+        """Record the 符号 ipnw issued (``fugo-issue-response`` records); how many were new."""
+        rows = FUGO_ISSUE_RESPONSE_LAYOUT.decode_many(body)
+        for values in rows:
+            org, code = get_str(values, "organisation"), get_str(values, "juminhyo_code")
+            atena = self._fugo_pending.get(code)
+            if org != self.provider_id or atena is None:
+                raise UnexpectedFugo(f"ipnw sent a 符号 for {org}/{code} that was not requested")
+            self.register_fugo(atena, get_str(values, "fugo"))
+            del self._fugo_pending[code]
+        return len(rows)
+
+    def claim_deliveries(self, worker: str) -> list[OutboxItem]:
+        """What waits for ipnw, leased to one connection (resent later unless acknowledged)."""
+        with self.engine.begin() as conn:
+            return claim_due(conn, self.delivery_link, worker, self.now())
+
+    def acknowledge_deliveries(self, seq: int) -> int:
+        """ipnw acknowledged every delivery up to 更新順番号 ``seq``; how many were settled."""
+        with self.engine.begin() as conn:
+            return mark_sent_up_to(conn, self.delivery_link, seq, self.now())
+
+    def pending_deliveries(self) -> int:
+        """How many deliveries to ipnw wait for an acknowledgement."""
+        with self.engine.begin() as conn:
+            return pending_count(conn, self.delivery_link)
+
+    def fugo_of(self, atena_no: str) -> str | None:
+        """The 符号 of a 団体内統合宛名番号, if one was issued."""
+        return self._atena_fugo.get(atena_no)
+
+    def import_fukuhon(
+        self, body: bytes, operator: OperatorIdentity | None = None
+    ) -> list[tuple[int, str, JukiError | None]]:
+        """Format-check (the codec, intermediate profile) and store 副本 records one by one
+        (R12); one result per record: None, or the error that refused that record."""
+        if operator is not None:
+            self._authorise(operator, "fukuhon.import")
+        size = FUKUHON_RECORD_LENGTH
+        if len(body) % size:
+            raise MalformedMessage(
+                f"副本 import of {len(body)} bytes is not whole records of {size}"
+            )
+        known = self._atena_fugo
+        results: list[tuple[int, str, JukiError | None]] = []
+        rows: list[dict[str, Any]] = []
+        for index in range(len(body) // size):
+            chunk = body[index * size : (index + 1) * size]
+            atena = chunk[:15].decode("ascii", "replace")
+            try:
+                atena, items = decode_fukuhon(chunk)
+                if atena not in known:
+                    raise FukuhonUnknownAtena(f"団体内統合宛名番号 {atena} has no 符号")
+            except (CodecError, FukuhonRecordError) as exc:
+                results.append((index, atena, exc))
+                continue
+            rows.append({"atena_no": atena, "record": ANSWER_ITEMS_LAYOUT.encode(items)})
+            results.append((index, atena, None))
+        now = self.now()
+        with self.engine.begin() as conn:
+            fk = Fukuhon.__table__
+            for row in rows:
+                conn.execute(fk.delete().where(fk.c.atena_no == row["atena_no"]))
+                conn.execute(
+                    insert(fk),
+                    {
+                        "atena_no": row["atena_no"],
+                        "koban": FUKUHON_KOBAN,
+                        "record": row["record"],
+                        "updated_at": now,
+                    },
+                )
+            if operator is not None:
+                append_audit(
+                    conn,
+                    now=now,
+                    operator_id=operator.name,
+                    terminal_id=TERMINAL,
+                    subject="fukuhon",
+                    action="fukuhon.import",
+                    detail={"records": len(results), "accepted": len(rows)},
+                )
+        return results
+
+    def export_fukuhon(self, operator: OperatorIdentity | None = None) -> bytes:
+        """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original."""
+        if operator is not None:
+            self._authorise(operator, "fukuhon.export")
+        fk = Fukuhon.__table__
+        with self.engine.begin() as conn:
+            out = []
+            for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
+                values = ANSWER_ITEMS_LAYOUT.decode(r.record)
+                items = {k: v for k, v in values.items() if isinstance(v, str)}
+                out.append(encode_fukuhon(r.atena_no, items))
+            if operator is not None:
+                append_audit(
+                    conn,
+                    now=self.now(),
+                    operator_id=operator.name,
+                    terminal_id=TERMINAL,
+                    subject="fukuhon",
+                    action="fukuhon.export",
+                    detail={"records": len(out)},
+                )
+        return b"".join(out)
+
+    # -- information queries --------------------------------------------------------------
+    def _read_flags_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, list[Flag]]:
+        """Every flag of the batch's people in one read (raises if the flag store is unreadable)."""
+        found: dict[str, list[Flag]] = {}
+        wanted = sorted(set(atenas))
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(ims_flag).where(ims_flag.c.atena_no.in_(wanted[i : i + 500]))
+            )
+            for r in rows:
+                found.setdefault(r.atena_no, []).append(flag_from_row(r))
+        return found
+
+    def _read_fukuhon_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, bytes]:
+        fk = Fukuhon.__table__
+        found: dict[str, bytes] = {}
+        wanted = sorted(set(atenas))
+        for i in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(fk.c.atena_no, fk.c.record).where(
+                    fk.c.atena_no.in_(wanted[i : i + 500]), fk.c.koban == FUKUHON_KOBAN
+                )
+            )
+            found.update((r.atena_no, r.record) for r in rows)
+        return found
+
+    def handle_queries(self, bodies: Sequence[bytes]) -> list[bytes]:
+        """Decide, answer and record a batch of ``info-query`` bodies; one result body each.
+
+        Flags and 副本 of the batch's people are read in one query each; the batch's writes
+        are committed before this returns. If the commit fails, raises :class:`StoreFailure`
+        and no result of the batch may be sent. A body that does not decode gets a
+        :class:`MalformedMessage` raised before anything is written.
+        """
+        now = self.now()
+        now14 = now.strftime("%Y%m%d%H%M%S")
+        queries = [self._decode_query(body) for body in bodies]
+        batch = _Batch()
+        results: list[bytes] = []
+        atenas = [a for a in (self._fugo.get(q.fugo) for q in queries) if a is not None]
+        try:
+            with self.engine.begin() as conn:
+                flag_error: Exception | None = None
+                flags: dict[str, list[Flag]] = {}
+                try:
+                    with conn.begin_nested():  # a failed read rolls back to here only
+                        flags = self._read_flags_batch(conn, atenas)
+                except Exception as exc:  # fail-closed: the decision holds every query
+                    flag_error = exc
+
+                def flags_for(atena: str) -> Sequence[Flag]:
+                    if flag_error is not None:
+                        raise flag_error
+                    return flags.get(atena, [])
+
+                ctx = DecisionContext(
+                    network_key=self.keys.network_key,
+                    provider_id=self.provider_id,
+                    now=now14,
+                    permit_used=self._used.__contains__,
+                    permission_list=self._holder.current,
+                    atena_for_fugo=self._fugo.get,
+                    flags_for_atena=flags_for,
+                )
+                fukuhon = self._read_fukuhon_batch(conn, atenas)
+                contexts: dict[bytes, crypto.SealContext] = {}
+                for query in queries:
+                    results.append(self._one_query(ctx, query, fukuhon, contexts, now, batch))
+                if batch.used:
+                    conn.execute(insert(ims_used_permit), batch.used)
+                if batch.provisions:
+                    conn.execute(insert(ProvisionRecord.__table__), batch.provisions)
+                if batch.held:
+                    conn.execute(insert(ims_held), batch.held)
+        except JukiError:
+            raise
+        except Exception as exc:
+            # Fail-closed: nothing of this batch is sent; its permit ids stay spent.
+            raise StoreFailure(
+                f"store failure, batch of {len(bodies)} not answered: {exc}"
+            ) from None
+        for outcome, count in batch.outcomes.items():
+            self.metrics.queries.labels(str(outcome)).inc(count)
+        if batch.held:
+            self.refresh_gauges()
+        return results
+
+    @staticmethod
+    def _decode_query(body: bytes) -> InfoQuery:
+        values = INFO_QUERY_LAYOUT.decode(body)
+        return InfoQuery(
+            fugo=get_str(values, "fugo"),
+            kouban=int(get_str(values, "kouban")),
+            items=mask_to_items(get_str(values, "items")),
+            route=get_str(values, "route"),
+            permit=decode_permit(get_bytes(values, "permit")),
+        )
+
+    def _one_query(
+        self,
+        ctx: DecisionContext,
+        query: InfoQuery,
+        fukuhon: dict[str, bytes],
+        contexts: dict[bytes, crypto.SealContext],
+        now: dt.datetime,
+        batch: _Batch,
+    ) -> bytes:
+        permit = query.permit
+        decision = decide_query(query, ctx)
+        if decision.consumes_permit:
+            self._used.add(permit.permit_id)
+            batch.used.append({"permit_id": permit.permit_id, "used_at": now})
+        reason = decision.reason
+        sealed: bytes | None = None
+        record: bytes | None = None
+        if decision.atena_no is not None and reason.outcome is not Outcome.REFUSED:
+            record = fukuhon.get(decision.atena_no)
+            if record is None:
+                reason = Reason.NO_FUKUHON
+        seal_ctx = contexts.get(permit.requester_key)
+        if seal_ctx is None and reason.outcome is not Outcome.REFUSED:
+            try:  # the key answers are sealed to (also for a later release of a held query)
+                seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
+                contexts[permit.requester_key] = seal_ctx
+            except IntermediateError:
+                reason = Reason.BAD_REQUESTER_KEY
+        if reason is Reason.ANSWERED:
+            assert record is not None and seal_ctx is not None
+            sealed = seal_answer(permit, mask_record(record, query.items), seal_ctx)
+            status = QueryStatus.ANSWERED
+        elif reason.outcome is Outcome.HELD:
+            assert record is not None and decision.atena_no is not None
+            status = QueryStatus.HELD
+            batch.held.append(
+                {
+                    "held_id": f"h{next(self._seq)}-{self._new_id()}",
+                    "permit_id": permit.permit_id,
+                    "requester": permit.requester,
+                    "atena_no": decision.atena_no,
+                    "kouban": query.kouban,
+                    "items": " ".join(sorted(query.items)),
+                    "reason_code": reason.wire_code,
+                    "flag_ids": " ".join(decision.flag_ids),
+                    "permit": permit.to_bytes(),
+                    "content": mask_record(record, query.items),
+                    "state": "held",
+                    "held_at": now,
+                }
+            )
+        else:
+            status = QueryStatus.REFUSED
+        self._counts[reason.outcome] += 1
+        batch.outcomes[reason.outcome] = batch.outcomes.get(reason.outcome, 0) + 1
+        batch.provisions.append(
+            self._provision(
+                now,
+                permit.requester,
+                decision.atena_no,
+                query.kouban,
+                query.items,
+                {Outcome.ANSWERED: "provided", Outcome.HELD: "held", Outcome.REFUSED: "refused"}[
+                    reason.outcome
+                ],
+                f"{reason.wire_code:04d} {reason.code} permit={permit.permit_id}",
+                None,
+            )
+        )
+        return query_result_body(permit, status, reason, sealed)
+
+    def _provision(
+        self,
+        now: dt.datetime,
+        requester: str,
+        atena_no: str | None,
+        kouban: int,
+        items: Iterable[str],
+        outcome: str,
+        detail: str,
+        operator: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "occurred_at": now,
+            "kind": "intermediate",
+            "provider": self.provider_id,
+            "recipient": requester,
+            "operator_id": operator,
+            "subject": atena_no or "-",
+            "items": f"{kouban}:{','.join(sorted(items))}",
+            "outcome": outcome,
+            "detail": detail,
+        }
+
+    # -- metrics --------------------------------------------------------------------------
+    def refresh_gauges(self) -> None:
+        """Recount flags and held queries by state (counts only, never identifiers)."""
+        try:
+            with self.engine.connect() as conn:
+                flags = dict(
+                    conn.execute(
+                        select(ims_flag.c.state, func.count()).group_by(ims_flag.c.state)
+                    ).all()
+                )
+                held = dict(
+                    conn.execute(
+                        select(ims_held.c.state, func.count()).group_by(ims_held.c.state)
+                    ).all()
+                )
+        except Exception:
+            return  # metrics never break the service
+        for s in FlagState:
+            self.metrics.flags.labels(str(s)).set(flags.get(str(s), 0))
+        for s in ("held", "released", "refused"):
+            self.metrics.held.labels(s).set(held.get(s, 0))
+
+
+__all__ = [
+    "ACTION_ROLES",
+    "HeldView",
+    "ImsKeys",
+    "ImsMetrics",
+    "IntermediateService",
+    "OperatorIdentity",
+    "StoreFailure",
+]

@@ -1,0 +1,296 @@
+r"""The frame session of the intermediate endpoint: signed frames in, signed frames out.
+
+Sans-IO (the endpoint adapter of :mod:`juki_gateway.gateway.endpoint` feeds it bytes and writes
+what it returns). Every frame on an intermediate-server link carries a 64-byte ECDSA P-256
+signature trailer over ``FRAME_DOMAIN ‖ header ‖ body`` by the sender's certificate key (R11);
+a frame without a valid one is answered with an ERROR frame and never acted on. ``PING`` is the
+one exception: it carries nothing, and its ``PONG`` (signed) only proves liveness to a peer the
+TLS layer already authenticated, so the gateway's generic liveness probes work here too.
+
+Per peer role (R2 is enforced by the TLS layer; this is what each role may send):
+
+* ``ipnw``: ``INFO_QUERY`` (all query frames of one read are decided as one batch and committed
+  together before any answer is returned), ``PERMISSION_LIST``, ``FUGO_ISSUE_RESPONSE`` (ACK),
+  ``PING`` (answered with ``PONG`` followed by what waits for delivery to ipnw: released /
+  不開示 results and ``FUGO_ISSUE_REQUEST``\s, each with its outbox 更新順番号 in the header's
+  ``seq`` — the endpoint adapter cannot push, so ipnw polls), ``ACK`` (header ``seq`` = the
+  last delivery received; unacknowledged deliveries are sent again after their lease);
+* ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
+  ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from juki_gateway.codecs.frame import (
+    Frame,
+    FrameDecoder,
+    FrameRejected,
+    encode_frame,
+    encode_header,
+)
+from juki_gateway.codecs.messages import MessageType, body_record_lengths, encode_error
+from juki_gateway.errors import JukiError
+from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.protocols.intermediate import crypto
+from juki_gateway.protocols.intermediate.errors import (
+    BadFrameSignature,
+    IntermediateError,
+    UnexpectedMessage,
+)
+from juki_gateway.protocols.intermediate.messages import (
+    FUKUHON_REPORT_LAYOUT,
+    PERMISSION_LIST_RESULT_LAYOUT,
+    RECORD_LENGTHS,
+    ImsMessageType,
+)
+
+FRAME_DOMAIN = b"JKGW frame v1\x00"
+LENGTHS: dict[int, int] = {**body_record_lengths(), **RECORD_LENGTHS}
+ALLOWED: dict[str, frozenset[int]] = {
+    "ipnw": frozenset(
+        {
+            ImsMessageType.INFO_QUERY,
+            ImsMessageType.PERMISSION_LIST,
+            ImsMessageType.FUGO_ISSUE_RESPONSE,
+            MessageType.PING,
+            MessageType.ACK,
+        }
+    ),
+    "bango-renkei": frozenset(
+        {
+            ImsMessageType.FUKUHON_REGISTER,
+            ImsMessageType.FUGO_REQUEST,
+            MessageType.PING,
+        }
+    ),
+}
+
+
+def sign_frame(
+    key: ec.EllipticCurvePrivateKey,
+    msg_type: int,
+    sender: str,
+    receiver: str,
+    body: bytes,
+    *,
+    record_count: int,
+    request_no: int = 0,
+    seq: int = 0,
+    timestamp: str,
+) -> bytes:
+    """A whole frame with its signature trailer."""
+    unsigned = encode_frame(
+        msg_type,
+        sender,
+        receiver,
+        body,
+        record_count=record_count,
+        request_no=request_no,
+        seq=seq,
+        timestamp=timestamp,
+        trailer=bytes(crypto.SIGNATURE_LENGTH),
+    )[: -crypto.SIGNATURE_LENGTH]
+    return unsigned + crypto.sign(key, FRAME_DOMAIN, unsigned)
+
+
+def frame_signature_valid(key: ec.EllipticCurvePublicKey, frame: Frame) -> bool:
+    """Whether ``frame`` carries a valid trailer signature by ``key``."""
+    if len(frame.trailer) != crypto.SIGNATURE_LENGTH:
+        return False
+    signed = encode_header(frame.header) + frame.body
+    return crypto.verify(key, FRAME_DOMAIN, signed, frame.trailer)
+
+
+@dataclass
+class ImsSession:
+    """One authenticated connection to the intermediate endpoint."""
+
+    service: IntermediateService
+    own_name: str
+    peer_name: str
+    peer_role: str
+    peer_key: ec.EllipticCurvePublicKey
+    observer: Any = None  # a gateway FrameObserver: per-read frame counts for metrics
+    closing: bool = False
+
+    def __post_init__(self) -> None:
+        self._decoder = FrameDecoder(LENGTHS)
+        self._allowed = ALLOWED.get(self.peer_role, frozenset())
+
+    def _frame(
+        self, msg_type: int, body: bytes, count: int, request_no: int, seq: int = 0
+    ) -> bytes:
+        return sign_frame(
+            self.service.keys.signing_key,
+            msg_type,
+            self.own_name,
+            self.peer_name,
+            body,
+            record_count=count,
+            request_no=request_no,
+            seq=seq,
+            timestamp=self.service.now14(),
+        )
+
+    def _error(self, exc: JukiError, request_no: int) -> bytes:
+        body = encode_error(exc.wire_code, exc.code, exc.message)
+        return self._frame(MessageType.ERROR, body, 1, request_no)
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Feed bytes; return the signed frames to send."""
+        self._decoder.receive_data(data)
+        out: list[bytes] = []
+        queries: list[Frame] = []
+        received: dict[int, int] = {}
+        while True:
+            try:
+                event = self._decoder.next_event()
+            except JukiError as exc:  # lost sync: say why, then close
+                out.append(self._error(exc, 0))
+                self.closing = True
+                break
+            if event is None:
+                break
+            if isinstance(event, FrameRejected):
+                out.append(self._error(event.error, event.header.request_no))
+                continue
+            req = event.header.request_no
+            received[event.msg_type] = received.get(event.msg_type, 0) + 1
+            unsigned_ping = event.msg_type == MessageType.PING and not event.trailer
+            if not unsigned_ping and not frame_signature_valid(self.peer_key, event):
+                out.append(
+                    self._error(
+                        BadFrameSignature(
+                            f"frame {req} from {self.peer_name} has no valid signature trailer"
+                        ),
+                        req,
+                    )
+                )
+                continue
+            if event.msg_type not in self._allowed:
+                out.append(
+                    self._error(
+                        UnexpectedMessage(
+                            f"{self.peer_role} may not send message type {event.msg_type:#06x}"
+                        ),
+                        req,
+                    )
+                )
+                continue
+            if event.msg_type == ImsMessageType.INFO_QUERY:
+                queries.append(event)
+                continue
+            out.extend(self._answer_queries(queries))
+            queries = []
+            out.append(self._dispatch(event))
+        out.extend(self._answer_queries(queries))
+        if self.observer is not None and received:
+            self.observer.frames(received, {}, {})
+        return b"".join(out)
+
+    def _answer_queries(self, frames: list[Frame]) -> list[bytes]:
+        if not frames:
+            return []
+        size = LENGTHS[ImsMessageType.INFO_QUERY]
+        bodies = [f.body[i : i + size] for f in frames for i in range(0, len(f.body), size)]
+        try:
+            results = self.service.handle_queries(bodies)
+        except JukiError as exc:  # fail-closed: no result of this batch is sent
+            return [self._error(exc, f.header.request_no) for f in frames]
+        out, pos = [], 0
+        for f in frames:
+            n = len(f.body) // size
+            out.append(
+                self._frame(
+                    ImsMessageType.QUERY_RESULT,
+                    b"".join(results[pos : pos + n]),
+                    n,
+                    f.header.request_no,
+                )
+            )
+            pos += n
+        return out
+
+    def _dispatch(self, frame: Frame) -> bytes:
+        req = frame.header.request_no
+        try:
+            if frame.msg_type == MessageType.PING:
+                frames = [self._frame(MessageType.PONG, b"", 0, req)]
+                if self.peer_role == "ipnw":
+                    for item in self.service.claim_deliveries(self.peer_name):
+                        frames.append(self._frame(item.msg_type, item.frame, 1, 0, item.seq))
+                return b"".join(frames)
+            if frame.msg_type == MessageType.ACK:
+                self.service.acknowledge_deliveries(frame.header.seq)
+                return b""
+            if frame.msg_type == ImsMessageType.FUGO_REQUEST:
+                body = self.service.fugo_requests(frame.body)
+                return self._frame(
+                    ImsMessageType.FUGO_RESPONSE, body, frame.header.record_count, req
+                )
+            if frame.msg_type == ImsMessageType.FUGO_ISSUE_RESPONSE:
+                self.service.fugo_issued(frame.body)
+                return self._frame(MessageType.ACK, b"", 0, req)
+            if frame.msg_type == ImsMessageType.PERMISSION_LIST:
+                return self._permission_list(frame)
+            if frame.msg_type == ImsMessageType.FUKUHON_REGISTER:
+                report = self.service.import_fukuhon(frame.body)
+                body = b"".join(
+                    FUKUHON_REPORT_LAYOUT.encode(
+                        {
+                            "index": i,
+                            "atena_no": atena,
+                            "result_code": f"{exc.wire_code if exc else 0:04d}",
+                            "detail": _ascii(exc.message if exc else "ok", 120),
+                        }
+                    )
+                    for i, atena, exc in report
+                )
+                return self._frame(ImsMessageType.FUKUHON_REPORT, body, len(report), req)
+        except JukiError as exc:
+            return self._error(exc, req)
+        raise AssertionError("unreachable: type checked against ALLOWED")
+
+    def _permission_list(self, frame: Frame) -> bytes:
+        req = frame.header.request_no
+        kept = self.service.permission_list
+        try:
+            accepted = self.service.offer_permission_list(frame.body)
+            version, code = accepted.version, 0
+        except IntermediateError as exc:
+            version, code = 0, exc.wire_code
+        kept = self.service.permission_list
+        body = PERMISSION_LIST_RESULT_LAYOUT.encode(
+            {
+                "version": version,
+                "result_code": f"{code:04d}",
+                "kept_version": kept.version if kept is not None else 0,
+            }
+        )
+        return self._frame(ImsMessageType.PERMISSION_LIST_RESULT, body, 1, req)
+
+
+def _ascii(text: str, width: int) -> str:
+    return text.encode("ascii", "replace").decode("ascii")[:width].rstrip(" ")
+
+
+def ims_session_factory(
+    service: IntermediateService,
+    own_name: str,
+    peer_keys: Callable[[str], ec.EllipticCurvePublicKey],
+    observer: Any = None,
+) -> Callable[[str, object], ImsSession]:
+    """A session factory for the endpoint adapter: ``(conn_id, PeerIdentity) -> ImsSession``."""
+
+    def make(conn_id: str, identity: object) -> ImsSession:
+        name = str(identity.name)
+        role = str(identity.role)
+        return ImsSession(service, own_name, name, role, peer_keys(name), observer)
+
+    return make

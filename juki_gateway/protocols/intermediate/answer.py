@@ -1,0 +1,109 @@
+"""Building, sealing and opening an answer to an information query (R8, R11).
+
+The answer holds exactly the permitted items of the person's 副本 (the others blank) in the
+constant-length ``answer-items`` layout, sealed to the requester's key from the permit with the
+permit id, provider and requester as associated data. :func:`query_result_body` makes the
+``query-result`` record for every status; only answered and released results carry a box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from juki_gateway.protocols.intermediate import crypto
+from juki_gateway.protocols.intermediate.decision import Reason
+from juki_gateway.protocols.intermediate.items import (
+    ANSWER_ITEMS_LAYOUT,
+    items_to_mask,
+    select_items,
+)
+from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
+from juki_gateway.protocols.intermediate.messages import (
+    QUERY_RESULT_LAYOUT,
+    SEALED_ANSWER_LENGTH,
+    QueryStatus,
+)
+from juki_gateway.protocols.intermediate.permit import Permit
+
+_AAD_DOMAIN = b"JKGW answer v1\x00"
+_NO_BOX = bytes(SEALED_ANSWER_LENGTH)
+
+
+def answer_plaintext(fukuhon: Mapping[str, str], items: frozenset[str]) -> bytes:
+    """The answer-items record with exactly ``items`` of the 副本 filled in."""
+    return ANSWER_ITEMS_LAYOUT.encode(select_items(fukuhon, items))
+
+
+def _aad(permit_id: str, provider: str, requester: str) -> bytes:
+    return b"\x00".join((_AAD_DOMAIN, permit_id.encode(), provider.encode(), requester.encode()))
+
+
+def seal_answer(
+    permit: Permit, plaintext: bytes, context: crypto.SealContext | None = None
+) -> bytes:
+    """Seal an answer to the requester key named in the permit (or within ``context``,
+    which must have been made for that same key)."""
+    aad = _aad(permit.permit_id, permit.provider, permit.requester)
+    if context is not None:
+        return context.seal(plaintext, aad)
+    return crypto.seal(crypto.load_public_key(permit.requester_key), plaintext, aad)
+
+
+def query_result_body(
+    permit: Permit, status: QueryStatus, reason: Reason, sealed: bytes | None = None
+) -> bytes:
+    """The ``query-result`` record; a box only for answered and released results."""
+    if (status in (QueryStatus.ANSWERED, QueryStatus.RELEASED)) != (sealed is not None):
+        raise ValueError("only answered and released results carry a sealed answer")
+    return QUERY_RESULT_LAYOUT.encode(
+        {
+            "permit_id": permit.permit_id,
+            "requester": permit.requester,
+            "status": str(int(status)),
+            "reason_code": f"{reason.wire_code:04d}",
+            "items": items_to_mask(permit.items) if sealed is not None else "0" * 16,
+            "sealed": sealed if sealed is not None else _NO_BOX,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A decoded query result; ``items`` only when the requester opened the box."""
+
+    permit_id: str
+    requester: str
+    status: QueryStatus
+    reason: Reason
+    sealed: bytes | None
+    items: dict[str, str] | None = None
+
+
+def decode_query_result(body: bytes) -> QueryResult:
+    """A query result from its record (the box left sealed)."""
+    values = QUERY_RESULT_LAYOUT.decode(body)
+    status = QueryStatus(int(get_str(values, "status")))
+    sealed = get_bytes(values, "sealed")
+    return QueryResult(
+        permit_id=get_str(values, "permit_id"),
+        requester=get_str(values, "requester"),
+        status=status,
+        reason=Reason.from_wire(int(get_str(values, "reason_code"))),
+        sealed=sealed if status in (QueryStatus.ANSWERED, QueryStatus.RELEASED) else None,
+    )
+
+
+def open_answer(
+    result: QueryResult, key: ec.EllipticCurvePrivateKey, provider: str
+) -> dict[str, str]:
+    """The requester's side: open the box and return the non-blank items it holds."""
+    if result.sealed is None:
+        raise ValueError(f"a {result.status.name} result carries no answer")
+    plain = crypto.open_sealed(
+        key, result.sealed, _aad(result.permit_id, provider, result.requester)
+    )
+    values = ANSWER_ITEMS_LAYOUT.decode(plain)
+    return {k: v for k, v in values.items() if isinstance(v, str) and v}

@@ -1,0 +1,55 @@
+"""Fixtures for the store-backed intermediate-server tests: a real SQLite file, migrated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from twisted.internet.task import Clock
+
+from juki_gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
+from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
+from juki_gateway.registry_store.engine import create_store_engine
+from juki_gateway.registry_store.migrate import upgrade
+
+from .helpers import FUKUHON, NETWORK_KEY, PROVIDER
+
+START = 1795694400.0  # 2026-11-26 12:00:00 UTC (helpers.NOW)
+
+ALICE = OperatorIdentity("op-alice", frozenset({"flag-operator", "reviewer"}))
+BOB = OperatorIdentity("op-bob", frozenset({"flag-operator", "reviewer"}))
+CAROL = OperatorIdentity("op-carol", frozenset({"auditor"}))
+
+
+def fukuhon_record(atena: str, values: dict[str, str] | None = None) -> bytes:
+    """One fukuhon-juminhyo record (the codec's layout) for ``atena``."""
+    return encode_fukuhon(atena, values if values is not None else FUKUHON)
+
+
+def make_service(path: Path, clock: Clock) -> IntermediateService:
+    """A started service over the SQLite store at ``path``."""
+    url = f"sqlite:///{path}"
+    engine = create_store_engine(url)
+    upgrade(url, engine=engine)
+    own = ec.generate_private_key(ec.SECP256R1())
+    svc = IntermediateService(engine, ImsKeys(own, NETWORK_KEY.public_key()), PROVIDER, clock)
+    svc.start()
+    return svc
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock at helpers.NOW."""
+    c = Clock()
+    c.advance(START)
+    return c
+
+
+@pytest.fixture
+def service(tmp_path: Path, clock: Clock) -> Iterator[IntermediateService]:
+    """A service over a fresh SQLite file."""
+    svc = make_service(tmp_path / "registry.sqlite3", clock)
+    yield svc
+    svc.engine.dispose()

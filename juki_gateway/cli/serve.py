@@ -1,0 +1,66 @@
+"""``juki-gateway serve [--config PATH]``: run the daemon until SIGTERM/SIGINT.
+
+SIGTERM stops listening, drains live connections and exits 0; SIGHUP reloads the CRL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+from juki_gateway.workdir import add_config_argument, config_path_from
+
+
+def register(sub: Any) -> None:
+    """Add the ``serve`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser("serve", help="run the gateway daemon")
+    add_config_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the service tree on the global reactor (the one place that imports it)."""
+    from twisted.internet import reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    from juki_gateway.gateway.config import load_config
+    from juki_gateway.gateway.service import makeService
+
+    config = load_config(config_path_from(args))
+    service = makeService(config, reactor)
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    failed: list[str] = []
+
+    def started(_: Any) -> None:
+        for ep in config.endpoints:
+            print(f"listening: {ep.name} ({ep.role}) on {ep.host}:{service.listeners[ep.name].bound_port()}",
+                  flush=True)
+        print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",
+              flush=True)
+
+    def startup_failed(f: Any) -> None:
+        failed.append(f.getErrorMessage())
+        reactor.stop()  # type: ignore[attr-defined]
+
+    def on_hup(signum: int, frame: Any) -> None:
+        reactor.callFromThread(service.reload_crl)  # type: ignore[attr-defined]
+
+    def on_term(signum: int, frame: Any) -> None:
+        reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
+
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+    service.startService()
+    service.whenListening().addCallbacks(started, startup_failed)
+    signal.signal(signal.SIGHUP, on_hup)
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)  # type: ignore[attr-defined]
+    reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
+    if failed:
+        from juki_gateway.errors import JukiError
+
+        class ListenError(JukiError):
+            code = "listen"
+
+        raise ListenError(f"could not start: {failed[0]}")
+    return 0

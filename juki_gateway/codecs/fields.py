@@ -1,0 +1,691 @@
+"""Field kinds: how one fixed-width field's bytes map to a value, and back.
+
+A layout (``layouts.py``) is a table of fields; each field names one kind from this module. A
+kind knows three things about its bytes:
+
+- ``decode``/``encode``: the reference semantics, used by the construct path (``reference.py``)
+  and to locate and explain errors; they raise a :class:`CodecError` subclass with a reason;
+- ``gen_decode``/``gen_encode``: the same semantics as inline Python source, which ``record.py``
+  stitches into one specialised function per layout (the fast path). Generated code may raise
+  any exception on bad input: the fast path then re-runs the reference path to report it;
+- ``describe``: the one-line description printed in ``docs/wire-format.md``.
+
+Optional fields have one empty form: all spaces for ASCII kinds, all U+3000 for double-byte kinds;
+their value is then ``None``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from juki_gateway.codecs.checkdigits import CheckScheme
+from juki_gateway.codecs.errors import (
+    BadCheckDigit,
+    BadDate,
+    BadDigits,
+    BadPadding,
+    BadText,
+    BadValueType,
+    CodecError,
+    MissingField,
+    UnknownCode,
+    ValueTooLong,
+)
+from juki_gateway.codecs.gaiji import Profile
+from juki_gateway.codecs.kana import KANA_BAD
+
+IDEOGRAPHIC_SPACE = "\u3000"
+
+#: Characters never allowed in double-byte text: ASCII and C0/C1 controls (names are full-width),
+#: line separators, the BOM, half-width katakana and forms, and the specials block.
+TEXT_BAD = re.compile("[\x00-\x9f\u2028\u2029\ufeff\uff61-\uffef\ufff0-\uffff]")
+#: Printable UTF-8 detail text: no control characters.
+UTF8_BAD = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+class Gen:
+    """Collects the constants a generated function refers to (its global namespace)."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {}
+        self._n = 0
+
+    def const(self, obj: Any, hint: str = "k") -> str:
+        """A fresh global name bound to ``obj`` in the generated code's namespace."""
+        self._n += 1
+        name = f"_{hint}{self._n}"
+        self.ns[name] = obj
+        return name
+
+
+class Kind:
+    """Base of all field kinds; the default fast path simply calls the reference methods."""
+
+    kind_name: ClassVar[str] = "kind"
+    ascii_family: ClassVar[bool] = True  # empty form is spaces (else U+3000)
+    has_default: ClassVar[bool] = False  # encode(None) gives the one allowed value
+
+    def struct_code(self, width: int) -> str:
+        """The ``struct`` format code of a field of this kind and width."""
+        return f"{width}s"
+
+    def check_width(self, width: int) -> None:
+        """Raise ValueError when a layout table gives this kind an impossible width."""
+        if width <= 0:
+            raise ValueError(f"{self.kind_name}: width must be positive")
+
+    def empty(self, width: int) -> bytes:
+        """The one empty form of an optional field of this kind."""
+        return b" " * width if self.ascii_family else IDEOGRAPHIC_SPACE.encode("utf-16-be") * (width // 2)
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> Any:
+        """The value of ``raw``; raises a CodecError subclass when ``raw`` is invalid."""
+        raise NotImplementedError
+
+    def encode(self, value: Any, width: int, profile: Profile) -> Any:
+        """The raw form of ``value``; raises a CodecError subclass when it is invalid."""
+        raise NotImplementedError
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        """Source lines assigning the value of ``raw`` to ``dst`` (may raise anything if invalid)."""
+        k = g.const(self, "kind")
+        return [f"{dst} = {k}.decode({raw}, {width}, _PROFILE)"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        """Source lines assigning the raw form of ``val`` to ``dst`` (may raise anything)."""
+        k = g.const(self, "kind")
+        return [f"{dst} = {k}.encode({val}, {width}, _PROFILE)"]
+
+    def describe(self, width: int) -> str:
+        """One line for the wire-format document."""
+        return self.kind_name
+
+
+def _need_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadValueType(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _need_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadValueType(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _ascii_digits(raw: bytes, what: str) -> str:
+    if not raw.isdigit():
+        raise BadDigits(f"{what} must be ASCII digits, got {raw!r}")
+    return raw.decode("ascii")
+
+
+class Digits(Kind):
+    """Exactly ``width`` ASCII digits, kept as a string (leading zeros matter)."""
+
+    kind_name = "digits"
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        return _ascii_digits(raw, "digits")
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if len(s) != width or not (s.isascii() and s.isdigit()):
+            raise BadDigits(f"must be exactly {width} ASCII digits, got {s!r}")
+        return s.encode("ascii")
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"if not {raw}.isdigit(): raise ValueError", f"{dst} = {raw}.decode()"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [
+            f"if type({val}) is not str or len({val}) != {width} or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
+            f"{dst} = {val}.encode()",
+        ]
+
+    def describe(self, width: int) -> str:
+        return f"{width} ASCII digits (string)"
+
+
+class Number(Kind):
+    """A non-negative integer written as ``width`` zero-padded ASCII digits."""
+
+    kind_name = "number"
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> int:
+        return int(_ascii_digits(raw, "number"))
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        n = _need_int(value)
+        if n < 0 or n >= 10**width:
+            raise ValueTooLong(f"{n} does not fit in {width} digits")
+        return b"%0*d" % (width, n)
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"if not {raw}.isdigit(): raise ValueError", f"{dst} = int({raw})"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [
+            f"if type({val}) is not int or not 0 <= {val} < {10**width}: raise ValueError",
+            f"{dst} = b'%0{width}d' % {val}",
+        ]
+
+    def describe(self, width: int) -> str:
+        return f"integer, {width} zero-padded ASCII digits"
+
+
+class CheckDigitCode(Kind):
+    """A code whose last digit checks the others (個人番号, 住民票コード, 地方公共団体コード)."""
+
+    kind_name = "check-digit code"
+
+    def __init__(self, scheme: CheckScheme) -> None:
+        self.scheme = scheme
+
+    def check_width(self, width: int) -> None:
+        if width != self.scheme.digits:
+            raise ValueError(f"{self.scheme.name} is {self.scheme.digits} digits wide")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        s = _ascii_digits(raw, self.scheme.label)
+        if not self.scheme.is_valid(s):
+            raise BadCheckDigit(
+                f"{self.scheme.label} {s} has check digit {s[-1]}, expected "
+                f"{self.scheme.check_digit(s[:-1])}"
+            )
+        return s
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if len(s) != width or not (s.isascii() and s.isdigit()):
+            raise BadDigits(f"{self.scheme.label} must be {width} ASCII digits, got {s!r}")
+        return self.decode(s.encode("ascii"), width, profile).encode("ascii")
+
+    def _check_expr(self, raw: str, g: Gen) -> str:
+        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one inline expression.
+        table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
+        terms = "+".join(f"{raw}[{i}]*{w}" for i, w in enumerate(self.scheme.weights))
+        bias = 48 * sum(self.scheme.weights)
+        last = self.scheme.digits - 1
+        return f"{table}[({terms}-{bias}) % 11] != {raw}[{last}]"
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [
+            f"if not {raw}.isdigit() or {self._check_expr(raw, g)}: raise ValueError",
+            f"{dst} = {raw}.decode()",
+        ]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [
+            f"if type({val}) is not str or len({val}) != {width} or not {val}.isascii(): raise ValueError",
+            f"{dst} = {val}.encode()",
+            f"if not {dst}.isdigit() or {self._check_expr(dst, g)}: raise ValueError",
+        ]
+
+    def describe(self, width: int) -> str:
+        s = self.scheme
+        return f"{s.label}: {width} digits, weights {','.join(map(str, s.weights))} mod 11 check digit"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTable:
+    """A named code table: code (ASCII) → meaning."""
+
+    name: str
+    label: str
+    codes: dict[str, str]
+
+
+class Code(Kind):
+    """A value from a code table, written as its ASCII code."""
+
+    kind_name = "code"
+
+    def __init__(self, table: CodeTable) -> None:
+        self.table = table
+        self._by_raw = {c.encode("ascii"): c for c in table.codes}
+
+    def check_width(self, width: int) -> None:
+        if any(len(c) != width for c in self.table.codes):
+            raise ValueError(f"code table {self.table.name} has codes not {width} wide")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        code = self._by_raw.get(raw)
+        if code is None:
+            raise UnknownCode(f"{raw!r} is not a {self.table.label} code ({self.table.name})")
+        return code
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if s not in self.table.codes:
+            raise UnknownCode(f"{s!r} is not a {self.table.label} code ({self.table.name})")
+        return s.encode("ascii")
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        t = g.const(self._by_raw, "tbl")
+        return [f"{dst} = {t}[{raw}]"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        t = g.const(frozenset(self.table.codes), "codes")
+        return [f"if type({val}) is not str or {val} not in {t}: raise ValueError", f"{dst} = {val}.encode()"]
+
+    def describe(self, width: int) -> str:
+        return f"code, table `{self.table.name}` ({self.table.label})"
+
+
+def _check_date(s: str) -> None:
+    try:
+        datetime.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
+    except ValueError:
+        raise BadDate(f"{s} is not a calendar date") from None
+
+
+class Date(Kind):
+    """A calendar-checked date YYYYMMDD."""
+
+    kind_name = "date"
+
+    def check_width(self, width: int) -> None:
+        if width != 8:
+            raise ValueError("a date is 8 wide")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        s = _ascii_digits(raw, "date")
+        _check_date(s)
+        return s
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if len(s) != 8 or not (s.isascii() and s.isdigit()):
+            raise BadDigits(f"a date is YYYYMMDD, got {s!r}")
+        _check_date(s)
+        return s.encode("ascii")
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        d = g.const(datetime.date, "date")
+        return [
+            f"if not {raw}.isdigit(): raise ValueError",
+            f"{d}(int({raw}[:4]), int({raw}[4:6]), int({raw}[6:]))",
+            f"{dst} = {raw}.decode()",
+        ]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        d = g.const(datetime.date, "date")
+        return [
+            f"if type({val}) is not str or len({val}) != 8 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
+            f"{d}(int({val}[:4]), int({val}[4:6]), int({val}[6:]))",
+            f"{dst} = {val}.encode()",
+        ]
+
+    def describe(self, width: int) -> str:
+        return "date YYYYMMDD (calendar-checked)"
+
+
+def _check_timestamp(s: str) -> None:
+    try:
+        datetime.datetime(int(s[:4]), int(s[4:6]), int(s[6:8]), int(s[8:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        raise BadDate(f"{s} is not a real moment YYYYMMDDhhmmss") from None
+
+
+class Timestamp(Kind):
+    """A calendar-checked timestamp YYYYMMDDhhmmss."""
+
+    kind_name = "timestamp"
+
+    def check_width(self, width: int) -> None:
+        if width != 14:
+            raise ValueError("a timestamp is 14 wide")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        s = _ascii_digits(raw, "timestamp")
+        _check_timestamp(s)
+        return s
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if len(s) != 14 or not (s.isascii() and s.isdigit()):
+            raise BadDigits(f"a timestamp is YYYYMMDDhhmmss, got {s!r}")
+        _check_timestamp(s)
+        return s.encode("ascii")
+
+    def _lines(self, b: str, g: Gen) -> list[str]:
+        d = g.const(datetime.datetime, "dt")
+        return [
+            f"{d}(int({b}[:4]), int({b}[4:6]), int({b}[6:8]), int({b}[8:10]), int({b}[10:12]), int({b}[12:]))"
+        ]
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"if not {raw}.isdigit(): raise ValueError", *self._lines(raw, g), f"{dst} = {raw}.decode()"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [
+            f"if type({val}) is not str or len({val}) != 14 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
+            *self._lines(val, g),
+            f"{dst} = {val}.encode()",
+        ]
+
+    def describe(self, width: int) -> str:
+        return "timestamp YYYYMMDDhhmmss (calendar-checked)"
+
+
+class AsciiToken(Kind):
+    """Left-aligned ASCII from a small alphabet, right-padded with spaces, never empty inside."""
+
+    kind_name = "ascii"
+
+    def __init__(self, alphabet: str, label: str) -> None:
+        self.alphabet = alphabet
+        self.label = label
+        self._pat = re.compile(f"[{alphabet}]+".encode("ascii"))
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        s = raw.rstrip(b" ")
+        if not s:
+            raise MissingField("field is empty")
+        if self._pat.fullmatch(s) is None:
+            raise BadText(f"{raw!r} is not {self.label} left-aligned and space-padded")
+        return str(s.decode("ascii"))
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if not s:
+            raise MissingField("field is empty")
+        if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
+            raise BadText(f"{s!r} is not {self.label}")
+        if len(s) > width:
+            raise ValueTooLong(f"{s!r} is longer than {width}")
+        return s.encode("ascii").ljust(width, b" ")
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [f"{dst} = {raw}.rstrip(b' ')", f"if not {p}({dst}): raise ValueError", f"{dst} = {dst}.decode()"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [
+            f"if type({val}) is not str or not {val}.isascii() or len({val}) > {width}: raise ValueError",
+            f"{dst} = {val}.encode()",
+            f"if not {p}({dst}): raise ValueError",
+            f"{dst} = {dst}.ljust({width})",
+        ]
+
+    def describe(self, width: int) -> str:
+        return f"{self.label}, left-aligned, space-padded"
+
+
+class AsciiText(Kind):
+    """Printable ASCII text (inner spaces allowed), right-padded with spaces."""
+
+    kind_name = "ascii text"
+
+    _pat = re.compile(rb"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        s = raw.rstrip(b" ")
+        if not s:
+            raise MissingField("field is empty")
+        if self._pat.fullmatch(s) is None:
+            raise BadText(f"{raw!r} is not printable ASCII")
+        return str(s.decode("ascii"))
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if not s:
+            raise MissingField("field is empty")
+        if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
+            raise BadText(f"{s!r} is not printable ASCII without trailing spaces")
+        if len(s) > width:
+            raise ValueTooLong(f"{s!r} is longer than {width}")
+        return s.encode("ascii").ljust(width, b" ")
+
+    def describe(self, width: int) -> str:
+        return "printable ASCII, space-padded"
+
+
+class Utf8Text(Kind):
+    """UTF-8 text without control characters, right-padded with spaces."""
+
+    kind_name = "utf-8 text"
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        try:
+            s = str(raw.rstrip(b" ").decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise BadText(f"not UTF-8 at byte {exc.start}") from None
+        if UTF8_BAD.search(s):
+            raise BadText("control character in text")
+        return s
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if UTF8_BAD.search(s) or s.endswith(" "):
+            raise BadText("control character or trailing space in text")
+        try:
+            b = s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadText("text holds a lone surrogate") from None
+        if len(b) > width:
+            raise ValueTooLong(f"{len(b)} bytes do not fit in {width}")
+        return b.ljust(width, b" ")
+
+    def describe(self, width: int) -> str:
+        return "UTF-8 text, space-padded (may be empty)"
+
+
+class Text(Kind):
+    """Double-byte text: UTF-16BE, padded with U+3000; 外字 are judged by the link profile."""
+
+    kind_name = "text"
+    ascii_family = False
+    _bad = TEXT_BAD
+    _what = "double-byte text"
+
+    def check_width(self, width: int) -> None:
+        if width <= 0 or width % 2:
+            raise ValueError("double-byte text needs an even width")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        try:
+            s = str(raw.decode("utf-16-be")).rstrip(IDEOGRAPHIC_SPACE)
+        except UnicodeDecodeError as exc:
+            raise BadText(f"not UTF-16BE at byte {exc.start} (lone surrogate)") from None
+        if not s:
+            raise MissingField("field is empty")
+        m = self._bad.search(s)
+        if m:
+            raise BadText(f"U+{ord(m.group()):04X} is not allowed in {self._what}")
+        return s
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if not s:
+            raise MissingField("field is empty")
+        m = self._bad.search(s)
+        if m:
+            raise BadText(f"U+{ord(m.group()):04X} is not allowed in {self._what}")
+        if s.endswith(IDEOGRAPHIC_SPACE):
+            raise BadPadding("text may not end with U+3000, the padding character")
+        try:
+            b = s.encode("utf-16-be")
+        except UnicodeEncodeError:
+            raise BadText("text holds a lone surrogate") from None
+        if len(b) > width:
+            raise ValueTooLong(f"{len(s)} characters ({len(b)} bytes) do not fit in {width} bytes")
+        return b + self.empty(width)[: width - len(b)]
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        bad = g.const(self._bad.search, "bad")
+        return [
+            f"{dst} = {raw}.decode('utf-16-be').rstrip('\\u3000')",
+            f"if not {dst} or {bad}({dst}): raise ValueError",
+        ]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        bad = g.const(self._bad.search, "bad")
+        pad = g.const(self.empty(width), "pad")
+        return [
+            f"if type({val}) is not str or not {val} or {bad}({val}) or {val}[-1] == '\\u3000': raise ValueError",
+            f"{dst} = {val}.encode('utf-16-be')",
+            f"if len({dst}) > {width}: raise ValueError",
+            f"{dst} += {pad}[len({dst}):]",
+        ]
+
+    def describe(self, width: int) -> str:
+        return f"double-byte text, UTF-16BE, U+3000-padded (≤ {width // 2} UTF-16 units)"
+
+
+class Kana(Text):
+    """Full-width katakana (ー, ・ and inner U+3000 allowed), UTF-16BE, U+3000-padded."""
+
+    kind_name = "kana"
+    _bad = KANA_BAD
+    _what = "kana"
+
+    def describe(self, width: int) -> str:
+        return f"full-width katakana, UTF-16BE, U+3000-padded (≤ {width // 2} characters)"
+
+
+class Magic(Kind):
+    """A constant byte string (the frame's magic)."""
+
+    kind_name = "magic"
+    has_default = True
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def check_width(self, width: int) -> None:
+        if width != len(self.value):
+            raise ValueError("magic width mismatch")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        if raw != self.value:
+            raise BadText(f"expected magic {self.value!r}, got {raw!r}")
+        return self.value.decode("ascii")
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        if value not in (None, self.value.decode("ascii")):
+            raise BadText(f"magic must be {self.value!r}")
+        return self.value
+
+    def describe(self, width: int) -> str:
+        return f"constant {self.value.decode('ascii')!r}"
+
+
+_UINT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+class UInt(Kind):
+    """A big-endian unsigned binary integer of 1, 2, 4 or 8 bytes."""
+
+    kind_name = "uint"
+
+    def struct_code(self, width: int) -> str:
+        return _UINT_CODES[width]
+
+    def check_width(self, width: int) -> None:
+        if width not in _UINT_CODES:
+            raise ValueError("uint width must be 1, 2, 4 or 8")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> int:
+        return int(raw)
+
+    def encode(self, value: Any, width: int, profile: Profile) -> int:
+        n = _need_int(value)
+        if not 0 <= n < 1 << (8 * width):
+            raise ValueTooLong(f"{n} does not fit in an unsigned {8 * width}-bit integer")
+        return n
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"{dst} = {raw}"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [f"if type({val}) is not int or not 0 <= {val} < {1 << (8 * width)}: raise ValueError", f"{dst} = {val}"]
+
+    def describe(self, width: int) -> str:
+        return f"unsigned {8 * width}-bit big-endian integer"
+
+
+class Positions(Kind):
+    """Up to width/3 ascending 1-based character positions, 3 digits each, then spaces."""
+
+    kind_name = "positions"
+
+    def check_width(self, width: int) -> None:
+        if width % 3:
+            raise ValueError("positions width must be a multiple of 3")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> list[int]:
+        out: list[int] = []
+        body = raw.rstrip(b" ")
+        if len(body) % 3:
+            raise BadPadding("positions must be whole 3-digit slots followed by spaces")
+        for i in range(0, len(body), 3):
+            slot = body[i : i + 3]
+            if not slot.isdigit():
+                raise BadDigits(f"position slot {slot!r} is not 3 digits")
+            n = int(slot)
+            if n == 0 or (out and n <= out[-1]):
+                raise BadDigits("positions must be ascending and start at 1")
+            out.append(n)
+        return out
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise BadValueType("positions are a list of integers")
+        if len(value) > width // 3:
+            raise ValueTooLong(f"more than {width // 3} positions")
+        if any(not 0 < v < 1000 for v in value) or any(a >= b for a, b in itertools.pairwise(value)):
+            raise BadDigits("positions must be ascending, 1..999")
+        return b"".join(b"%03d" % v for v in value).ljust(width, b" ")
+
+    def describe(self, width: int) -> str:
+        return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"
+
+
+class FlagString(Kind):
+    """A string of '0'/'1' flags, one per source item."""
+
+    kind_name = "flags"
+    _pat = re.compile(rb"[01]+")
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> str:
+        if self._pat.fullmatch(raw) is None:
+            raise BadDigits(f"{raw!r} is not a string of 0/1 flags")
+        return str(raw.decode("ascii"))
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        s = _need_str(value)
+        if len(s) != width or self._pat.fullmatch(s.encode("ascii", "replace")) is None:
+            raise BadDigits(f"{s!r} is not {width} 0/1 flags")
+        return s.encode("ascii")
+
+    def describe(self, width: int) -> str:
+        return f"{width} flags '0'/'1'"
+
+
+__all__ = [
+    "AsciiText",
+    "AsciiToken",
+    "CheckDigitCode",
+    "Code",
+    "CodeTable",
+    "CodecError",
+    "Date",
+    "Digits",
+    "FlagString",
+    "Gen",
+    "Kana",
+    "Kind",
+    "Magic",
+    "Number",
+    "Positions",
+    "Text",
+    "Timestamp",
+    "UInt",
+    "Utf8Text",
+]

@@ -1,0 +1,185 @@
+"""The layout model: a record layout is a table of :class:`Field` rows, and nothing else.
+
+A :class:`Field` is (item number, identifier, Japanese label, width in bytes, kind, optional,
+derivation). Offsets are never written by hand: :class:`Layout` computes them from the widths.
+A :class:`Derivation` marks a dependent item (外字数, 外字フラグ, 代替文字 and its positions,
+清音化かな, 項目長): the encoder computes it from its source items, the decoder cross-checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from juki_gateway.codecs.fields import Gen, Kind
+from juki_gateway.codecs.gaiji import Profile
+from juki_gateway.codecs.kana import SEION_TABLE, seion_kana
+
+
+class Derivation:
+    """How a dependent item follows from its source items."""
+
+    label = "derived"
+
+    def __init__(self, *sources: str) -> None:
+        self.sources: tuple[str, ...] = sources
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> Any:
+        """The item's value given its sources' values (in ``sources`` order)."""
+        raise NotImplementedError
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        """A source expression computing the item from the source variables ``args``."""
+        me = g.const(self, "drv")
+        return f"{me}.compute(({', '.join(args)},), _PROFILE)"
+
+    def describe(self) -> str:
+        """One line for the wire-format document."""
+        return f"{self.label} of {', '.join(self.sources)}"
+
+
+class GaijiCount(Derivation):
+    """外字数: how many characters of the source are outside the profile's character set."""
+
+    label = "外字数 (count of 外字)"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> int:
+        return profile.gaiji_count(values[0])
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        return f"(len(_GAIJI_FINDALL({args[0]})) if {args[0]} else 0)"
+
+
+class GaijiFlag(Derivation):
+    """外字フラグ: '1' when any source holds a 外字, else '0'."""
+
+    label = "外字フラグ ('1' if any 外字)"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> str:
+        return "1" if any(profile.gaiji_count(v) for v in values) else "0"
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        cond = " or ".join(f"({a} and _GAIJI_SEARCH({a}))" for a in args)
+        return f"('1' if {cond} else '0')"
+
+
+class GaijiPattern(Derivation):
+    """外字パターン: one '0'/'1' per source, '1' where that source holds a 外字."""
+
+    label = "外字パターン (per-source 外字 flags)"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> str:
+        return "".join("1" if profile.gaiji_count(v) else "0" for v in values)
+
+
+class SeionKana(Derivation):
+    """清音化かな: the kana with voicing marks removed and small kana enlarged."""
+
+    label = "清音化かな"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> str | None:
+        return seion_kana(values[0]) if values[0] else None
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        t = g.const(SEION_TABLE, "seion")
+        return f"({args[0]}.translate({t}) if {args[0]} else None)"
+
+
+class ItemLength(Derivation):
+    """項目長: the byte length of the source's value on the wire, without padding."""
+
+    label = "項目長 (bytes of the value without padding)"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> int:
+        return len(values[0].encode("utf-16-be")) if values[0] else 0
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        return f"(len({args[0]}.encode('utf-16-be')) if {args[0]} else 0)"
+
+
+class SubstituteText(Derivation):
+    """代替文字: the source with every 外字 that has a substitute replaced by it."""
+
+    label = "代替文字 text"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> str | None:
+        return profile.substitute(values[0])[0]
+
+
+class SubstitutePositions(Derivation):
+    """代替文字位置情報: the 1-based character positions where a substitute was used."""
+
+    label = "代替文字 positions"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> list[int]:
+        return profile.substitute(values[0])[1]
+
+
+class SubstituteResult(Derivation):
+    """代替文字変換結果: '0' no 外字, '1' every 外字 substituted, '2' some 外字 kept as is."""
+
+    label = "代替文字変換結果 (0 none, 1 all substituted, 2 some kept)"
+
+    def compute(self, values: Sequence[Any], profile: Profile) -> str:
+        if not any(profile.gaiji_count(v) for v in values):
+            return "0"
+        return "2" if any(profile.substitute(v)[2] for v in values) else "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One row of a layout table."""
+
+    no: int
+    name: str
+    label: str
+    width: int
+    kind: Kind
+    optional: bool = False
+    derive: Derivation | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        self.kind.check_width(self.width)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A fixed-length record layout: its fields in wire order, offsets computed from widths."""
+
+    name: str
+    label: str
+    fields: tuple[Field, ...]
+    description: str = ""
+    offsets: tuple[int, ...] = field(init=False)
+    record_length: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        offsets: list[int] = []
+        pos = 0
+        for f in self.fields:
+            offsets.append(pos)
+            pos += f.width
+        object.__setattr__(self, "offsets", tuple(offsets))
+        object.__setattr__(self, "record_length", pos)
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layout {self.name}: duplicate field names")
+        for f in self.fields:
+            if f.derive is not None:
+                for s in f.derive.sources:
+                    if s not in names:
+                        raise ValueError(f"layout {self.name}: {f.name} derives from unknown {s}")
+
+    @property
+    def ident(self) -> str:
+        """The layout's name as a Python identifier (``honnin-kakunin`` → ``honnin_kakunin``)."""
+        return self.name.replace("-", "_")
+
+    def field_named(self, name: str) -> Field:
+        """The field called ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)

@@ -1,0 +1,144 @@
+"""The handshake log: one JSON object per TLS handshake attempt, in ``logs/handshakes.jsonl``.
+
+Written by both sides: the endpoints (server side) for every inbound attempt, and outbound links
+(client side, ``endpoint`` = ``LOCAL->PEER``) for theirs. Field names are fixed by
+:data:`FIELDS` and documented in ``docs/handshake-log.md``. No resident identifier is ever
+written here: only addresses, TLS parameters and certificate metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from juki_gateway.gateway.tls import HandshakeState, PeerCertificate
+
+FIELDS: tuple[str, ...] = (
+    "ts", "conn_id", "endpoint", "local_addr", "peer_addr", "established", "version", "cipher",
+    "group", "server_name", "subject", "issuer", "serial", "sha256", "not_before", "not_after",
+    "peer_role", "peer_org", "validation_status", "alert", "duration_ms",
+)
+
+
+def iso_ts(seconds: float) -> str:
+    """An epoch time as ISO 8601 UTC with milliseconds."""
+    t = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def make_record(
+    *,
+    now: float,
+    state: HandshakeState,
+    endpoint: str,
+    local_addr: str,
+    peer_addr: str,
+    established: bool,
+    status: str,
+    version: str | None = None,
+    cipher: str | None = None,
+    group: str | None = None,
+    server_name: str | None = None,
+) -> dict[str, Any]:
+    """One handshake-log record with every field of :data:`FIELDS`."""
+    peer: PeerCertificate | None = state.peer
+    ident = peer.identity if peer is not None else None
+    return {
+        "ts": iso_ts(now),
+        "conn_id": state.conn_id,
+        "endpoint": endpoint,
+        "local_addr": local_addr,
+        "peer_addr": peer_addr,
+        "established": established,
+        "version": version,
+        "cipher": cipher,
+        "group": group,
+        "server_name": server_name,
+        "subject": peer.subject if peer else None,
+        "issuer": peer.issuer if peer else None,
+        "serial": peer.serial if peer else None,
+        "sha256": peer.sha256 if peer else None,
+        "not_before": peer.not_before if peer else None,
+        "not_after": peer.not_after if peer else None,
+        "peer_role": ident.role if ident else None,
+        "peer_org": ident.org if ident else None,
+        "validation_status": status,
+        "alert": state.alert,
+        "duration_ms": round((now - state.started) * 1000.0, 3),
+    }
+
+
+class HandshakeLog:
+    """Appends records to a JSONL file, one line and one flush per handshake."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def open(self) -> None:
+        """Open (creating the directory) for appending."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record."""
+        if self._fh is None:
+            self.open()
+        assert self._fh is not None
+        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a handshake log; unparsable lines are skipped."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict):
+                yield rec
+
+
+def filter_records(
+    records: Iterable[dict[str, Any]], *, failed: bool = False, since: str | None = None
+) -> list[dict[str, Any]]:
+    """Records, optionally only failed ones and only those at or after ``since`` (ISO prefix)."""
+    out = []
+    for rec in records:
+        if failed and rec.get("validation_status") == "ok":
+            continue
+        if since is not None and str(rec.get("ts", "")) < since:
+            continue
+        out.append(rec)
+    return out
+
+
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ts", "TS"), ("conn_id", "CONN"), ("endpoint", "ENDPOINT"), ("peer_addr", "PEER"),
+    ("version", "VERSION"), ("peer_role", "ROLE"), ("peer_org", "ORG"),
+    ("validation_status", "STATUS"), ("subject", "SUBJECT"), ("duration_ms", "MS"),
+)
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """Records as an aligned text table."""
+    rows = [[h for _, h in TABLE_COLUMNS]]
+    for rec in records:
+        rows.append(["-" if rec.get(k) is None else str(rec.get(k)) for k, _ in TABLE_COLUMNS])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

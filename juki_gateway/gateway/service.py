@@ -1,0 +1,185 @@
+"""The daemon as a Twisted service tree: ``makeService(config, reactor)``.
+
+Tree::
+
+    GatewayService (MultiService: handshake log, metrics, CRL watch, drain on stop)
+    ├── ListenerService per endpoint (mutual TLS → EndpointProtocol → frame session)
+    ├── ListenerService for /metrics (plain HTTP on loopback)
+    ├── TimerService: CRL file watch and certificate-expiry gauges
+    └── LinkService per outbound link (reconnecting client, see gateway/links.py)
+
+Stopping the tree stops listening first, then drains live connections (bounded by the
+``[timeouts] drain`` setting). :meth:`GatewayService.reload_crl` is what SIGHUP calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.internet import TimerService
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.logger import Logger
+from twisted.web.server import Site
+
+from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
+from juki_gateway.gateway.endpoint import (
+    ConnectionTracker,
+    EndpointContext,
+    EndpointFactory,
+    SessionFactory,
+)
+from juki_gateway.gateway.handshake_log import HandshakeLog
+from juki_gateway.gateway.metrics import GatewayMetrics, metrics_resource
+from juki_gateway.gateway.tls import (
+    Authorizer,
+    MutualTLSServerCreator,
+    PeerCertificateCache,
+    TLSConfigError,
+    wrap_server_factory,
+)
+
+log = Logger(namespace="juki_gateway.service")
+
+CRL_POLL_SECONDS = 2.0
+
+
+class ListenerService(Service):
+    """Listens on a TCP endpoint while running; ``port`` fires with the listening port."""
+
+    def __init__(self, reactor: Any, host: str, port: int, factory: IProtocolFactory) -> None:
+        self._endpoint = TCP4ServerEndpoint(reactor, port, interface=host)
+        self._factory = factory
+        self.listening: IListeningPort | None = None
+        self.port: Deferred[IListeningPort] = Deferred()
+
+    def startService(self) -> None:
+        super().startService()
+        d = self._endpoint.listen(self._factory)
+
+        def listening(port: IListeningPort) -> IListeningPort:
+            self.listening = port
+            self.port.callback(port)
+            return port
+
+        d.addCallbacks(listening, self.port.errback)
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        if self.listening is not None:
+            port, self.listening = self.listening, None
+            return port.stopListening()  # type: ignore[return-value]
+        return None
+
+    def bound_port(self) -> int:
+        """The actual TCP port (useful when configured as 0)."""
+        assert self.listening is not None
+        return int(self.listening.getHost().port)  # type: ignore[attr-defined]
+
+
+def default_session_factory(endpoint: EndpointConfig) -> SessionFactory:
+    """The frame session of :mod:`juki_gateway.protocols.session` for an endpoint."""
+    from juki_gateway.protocols.session import session_factory_for
+
+    return session_factory_for(endpoint.name, endpoint.role)
+
+
+class GatewayService(MultiService):
+    """The root of the daemon's service tree."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        reactor: Any,
+        *,
+        metrics: GatewayMetrics | None = None,
+        session_factories: Callable[[EndpointConfig], SessionFactory] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        self.handshake_log = HandshakeLog(config.handshake_log)
+        self.tracker = ConnectionTracker()
+        self.creators: dict[str, MutualTLSServerCreator] = {}
+        self.listeners: dict[str, ListenerService] = {}
+        self._crl_mtime = self._crl_stamp()
+        make_sessions = session_factories or default_session_factory
+        cache = PeerCertificateCache()
+        for ep in config.endpoints:
+            creator = MutualTLSServerCreator(
+                cert=ep.cert, key=ep.key, ca=config.ca, crl=config.crl,
+                authorizer=Authorizer(ep.allow), seconds=reactor.seconds, cache=cache,
+            )
+            self.creators[ep.name] = creator
+            ctx = EndpointContext(
+                name=ep.name, clock=reactor, handshake_log=self.handshake_log,
+                metrics=self.metrics, session_factory=make_sessions(ep),
+                handshake_timeout=config.timeouts.handshake, idle_timeout=config.timeouts.idle,
+                tracker=self.tracker,
+            )
+            listener = ListenerService(
+                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx))
+            )
+            listener.setName(f"endpoint:{ep.name}")
+            listener.setServiceParent(self)
+            self.listeners[ep.name] = listener
+        site = Site(metrics_resource(self.metrics))
+        site.noisy = False
+        self.metrics_listener = ListenerService(reactor, config.metrics.host, config.metrics.port, site)
+        self.metrics_listener.setName("metrics")
+        self.metrics_listener.setServiceParent(self)
+        watch = TimerService(CRL_POLL_SECONDS, self._periodic)
+        watch.clock = reactor
+        watch.setName("crl-watch")
+        watch.setServiceParent(self)
+
+    def _crl_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.config.crl)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _periodic(self) -> None:
+        stamp = self._crl_stamp()
+        if stamp != self._crl_mtime:
+            self._crl_mtime = stamp
+            self.reload_crl()
+
+    def reload_crl(self) -> None:
+        """Reload the CRL into every endpoint's context (SIGHUP or file change)."""
+        for name, creator in self.creators.items():
+            try:
+                creator.reload_crl()
+            except TLSConfigError as exc:
+                log.error("CRL reload failed for {name}: {err}", name=name, err=exc.message)
+                continue
+        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        log.info("CRL reloaded from {path}", path=str(self.config.crl))
+
+    def startService(self) -> None:
+        self.handshake_log.open()
+        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        super().startService()
+
+    def whenListening(self) -> Deferred[Any]:
+        """Fires once every listener is bound."""
+        ports = [lst.port for lst in (*self.listeners.values(), self.metrics_listener)]
+        return DeferredList(ports, fireOnOneErrback=True, consumeErrors=True)
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening, then drain live connections, then close the log."""
+        d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
+        d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
+        d.addBoth(lambda r: (self.handshake_log.close(), r)[1])
+        return d
+
+
+def makeService(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayService:
+    """Build the daemon's service tree for ``config`` on ``reactor`` (no I/O until started)."""
+    return GatewayService(config, reactor, **kwargs)

@@ -1,0 +1,224 @@
+"""The tamper-evident audit log (R6): append hash-chained entries, verify the chain, list entries.
+
+Each entry stores ``prev_hash`` (the previous entry's ``entry_hash``) and ``entry_hash`` =
+SHA-256 of its canonical form: compact JSON, sorted keys, UTF-8, of every field except the row
+id (ids are only storage order; PostgreSQL sequences may skip). The single ``audit_chain_head``
+row names the anchor (the ``prev_hash`` of the oldest kept entry; retention moves it forward when
+it purges old entries), the newest entry and the count, so truncating the tail is detected too.
+
+Several writers (several daemons on one PostgreSQL) serialize on the head row: an append reads
+it ``FOR UPDATE`` (on SQLite the ``BEGIN IMMEDIATE`` write lock does the same), so the chain
+never forks. ``append_audit`` runs in the caller's transaction: the action and its audit entry
+commit together. Blocking: run it in the store thread pool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from juki_gateway.registry_store.models import AuditChainHead, AuditEntry
+
+GENESIS_HASH = "0" * 64
+SYSTEM_OPERATOR = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry as read back."""
+
+    id: int
+    occurred_at: dt.datetime
+    operator_id: str
+    terminal_id: str
+    subject: str
+    action: str
+    detail: str
+    prev_hash: str
+    entry_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of walking the chain: ``ok``, or the first problem and the entry it is at."""
+
+    ok: bool
+    checked: int
+    problem: str = ""
+    entry_id: int | None = None
+    message: str = ""
+
+
+def canonical_form(
+    occurred_at: dt.datetime,
+    operator_id: str,
+    terminal_id: str,
+    subject: str,
+    action: str,
+    detail: str,
+    prev_hash: str,
+) -> bytes:
+    """The bytes an entry's hash covers."""
+    return json.dumps(
+        {
+            "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+            "operator_id": operator_id,
+            "terminal_id": terminal_id,
+            "subject": subject,
+            "action": action,
+            "detail": detail,
+            "prev_hash": prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def entry_hash_of(rec: AuditRecord) -> str:
+    """SHA-256 (hex) of an entry's canonical form, as it should be stored."""
+    return hashlib.sha256(
+        canonical_form(rec.occurred_at, rec.operator_id, rec.terminal_id, rec.subject,
+                       rec.action, rec.detail, rec.prev_hash)
+    ).hexdigest()
+
+
+def append_audit(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    operator_id: str,
+    terminal_id: str,
+    subject: str,
+    action: str,
+    detail: Mapping[str, object] | str = "",
+) -> AuditRecord:
+    """Append one entry at the head of the chain, inside the caller's transaction."""
+    text = detail if isinstance(detail, str) else json.dumps(
+        dict(detail), sort_keys=True, ensure_ascii=False, default=str
+    )
+    h = AuditChainHead.__table__
+    stmt = select(h).where(h.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    head = conn.execute(stmt).first()
+    if head is None:
+        conn.execute(insert(h), {"id": 1, "anchor_hash": GENESIS_HASH, "last_id": 0,
+                                 "last_hash": GENESIS_HASH, "count": 0})
+        head = conn.execute(stmt).one()
+    # Stored times are naive UTC; microseconds are kept so the canonical form round-trips.
+    occurred = now.replace(tzinfo=None)
+    prev = str(head.last_hash)
+    digest = hashlib.sha256(
+        canonical_form(occurred, operator_id, terminal_id, subject, action, text, prev)
+    ).hexdigest()
+    new_id = conn.execute(
+        insert(AuditEntry.__table__).returning(AuditEntry.__table__.c.id),
+        {"occurred_at": occurred, "operator_id": operator_id, "terminal_id": terminal_id,
+         "subject": subject, "action": action, "detail": text, "prev_hash": prev,
+         "entry_hash": digest},
+    ).scalar_one()
+    conn.execute(
+        update(h).where(h.c.id == 1).values(last_id=new_id, last_hash=digest, count=h.c.count + 1)
+    )
+    return AuditRecord(new_id, occurred, operator_id, terminal_id, subject, action, text, prev,
+                       digest)
+
+
+def _records(conn: Connection, *clauses: object) -> Iterator[AuditRecord]:
+    a = AuditEntry.__table__
+    q = select(a).where(*clauses).order_by(a.c.id)  # type: ignore[arg-type]
+    for r in conn.execute(q.execution_options(yield_per=5000)):
+        yield AuditRecord(r.id, r.occurred_at, r.operator_id, r.terminal_id, r.subject,
+                          r.action, r.detail, r.prev_hash, r.entry_hash)
+
+
+def list_audit(
+    conn: Connection,
+    *,
+    since: dt.datetime | None = None,
+    operator_id: str | None = None,
+    subject: str | None = None,
+) -> Iterator[AuditRecord]:
+    """Entries in chain order, optionally from a time on, by one operator, about one subject."""
+    a = AuditEntry.__table__
+    clauses = []
+    if since is not None:
+        clauses.append(a.c.occurred_at >= since)
+    if operator_id is not None:
+        clauses.append(a.c.operator_id == operator_id)
+    if subject is not None:
+        clauses.append(a.c.subject == subject)
+    return _records(conn, *clauses)
+
+
+def verify_chain(conn: Connection) -> VerifyResult:
+    """Walk the whole chain and report the first modified, deleted, inserted or reordered entry."""
+    head = conn.execute(select(AuditChainHead.__table__)).first()
+    records = list(_records(conn))
+    if head is None:
+        if records:
+            return VerifyResult(False, 0, "head_missing", records[0].id,
+                                "entries exist but the chain head row is missing")
+        return VerifyResult(True, 0)
+    by_hash = {r.entry_hash: i for i, r in enumerate(records)}
+    expected = str(head.anchor_hash)
+    for i, rec in enumerate(records):
+        if entry_hash_of(rec) != rec.entry_hash:
+            return VerifyResult(False, i, "modified", rec.id,
+                                f"entry {rec.id} was modified: its content does not match its hash")
+        if rec.prev_hash != expected:
+            nxt = records[i + 1] if i + 1 < len(records) else None
+            if i > 0 and nxt is not None and nxt.prev_hash == expected:
+                problem, msg = "inserted", f"entry {rec.id} was inserted into the chain"
+            elif i == 0 and nxt is not None and nxt.prev_hash == rec.entry_hash and \
+                    rec.prev_hash not in by_hash:
+                problem, msg = "deleted", f"the entry before {rec.id} (the oldest kept) was deleted"
+            elif rec.prev_hash in by_hash and by_hash[rec.prev_hash] > i:
+                problem, msg = "reordered", (
+                    f"entry {rec.id} is out of order: it follows entry "
+                    f"{records[by_hash[rec.prev_hash]].id}, which is stored after it")
+            elif rec.prev_hash in by_hash:
+                problem, msg = "inserted", (
+                    f"entries were inserted before entry {rec.id}")
+            else:
+                problem, msg = "deleted", f"an entry before entry {rec.id} was deleted"
+            return VerifyResult(False, i, problem, rec.id, msg)
+        expected = rec.entry_hash
+    if len(records) != head.count or (records and records[-1].id != head.last_id) or \
+            expected != head.last_hash:
+        last = records[-1].id if records else None
+        if len(records) < head.count:
+            return VerifyResult(False, len(records), "deleted", last,
+                                f"the newest entries were deleted: the head names entry "
+                                f"{head.last_id} and {head.count} entries, {len(records)} remain")
+        return VerifyResult(False, len(records), "inserted", last,
+                            f"entries were appended after the head (entry {head.last_id})")
+    return VerifyResult(True, len(records))
+
+
+def purge_audit_before(conn: Connection, cutoff: dt.datetime) -> int:
+    """Delete entries older than ``cutoff`` (retention) and move the chain's anchor past them."""
+    a = AuditEntry.__table__
+    h = AuditChainHead.__table__
+    stmt = select(h).where(h.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    head = conn.execute(stmt).first()
+    if head is None:
+        return 0
+    old = conn.execute(
+        select(a.c.id, a.c.entry_hash).where(a.c.occurred_at < cutoff).order_by(a.c.id.desc()).limit(1)
+    ).first()
+    if old is None:
+        return 0
+    count = conn.execute(a.delete().where(a.c.id <= old.id)).rowcount
+    conn.execute(
+        update(h).where(h.c.id == 1).values(anchor_hash=old.entry_hash, count=h.c.count - count)
+    )
+    return int(count)

@@ -1,0 +1,159 @@
+"""Where the store is and how to open it: URL resolution and engine creation for both back ends.
+
+``resolve_store_url`` is the one place that decides which database a command or the daemon uses:
+``--db URL``, else ``[store] url`` of ``gateway.toml``, else ``registry.sqlite3`` beside that file.
+
+SQLite settings, and why:
+
+* ``journal_mode=WAL``: readers never block the writer and the writer never blocks readers;
+* ``synchronous=FULL``: in WAL mode NORMAL may lose the last transactions on power loss (the
+  database stays consistent, but a commit already acknowledged to a peer would vanish). Our
+  durability contract (R4: nothing acknowledged is ever lost) needs every commit on disk before
+  the ack, so FULL it is; group commit amortises the fsync over many messages;
+* ``foreign_keys=ON`` and ``busy_timeout``: integrity, and waiting (bounded) instead of failing
+  when another process holds the write lock;
+* every transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock at once, so two
+  writers serialize up front instead of failing with SQLITE_BUSY when a read turns into a write
+  (the audit chain's read-head-then-append depends on this). pysqlite's own transaction handling
+  is switched off (``isolation_level=None``) so that SAVEPOINTs work as SQLAlchemy expects.
+
+PostgreSQL URLs are used as given (``postgresql+psycopg://…``); row locks and
+``FOR UPDATE SKIP LOCKED`` give the multi-daemon semantics (see :mod:`.queues`, :mod:`.audit`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from juki_gateway.errors import JukiError, UsageError
+from juki_gateway.workdir import config_path_from, read_toml
+
+DEFAULT_SQLITE_NAME = "registry.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(JukiError):
+    """The registry store cannot do what was asked (the message says why)."""
+
+    code = "store_error"
+    wire_code = 9100
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be opened or reached."""
+
+    code = "store_unavailable"
+    wire_code = 9101
+    exit_code = 3
+
+
+def resolve_store_url(
+    db: str | None, config_path: Path, *, config: dict[str, Any] | None = None
+) -> str:
+    """The store URL: ``db`` if given, else ``[store] url`` of the config, else SQLite beside it.
+
+    ``config`` is the already-parsed TOML (the daemon passes it); otherwise the file at
+    ``config_path`` is read when it exists. A missing config file is not an error here: the
+    default SQLite file then sits in the directory the config would be in.
+    """
+    if db:
+        return _checked_url(db)
+    if config is None and config_path.exists():
+        config = read_toml(config_path)
+    store = (config or {}).get("store", {})
+    if not isinstance(store, dict):
+        raise UsageError(f"{config_path}: [store] must be a table")
+    url = store.get("url")
+    if url is not None:
+        if not isinstance(url, str) or not url:
+            raise UsageError(f"{config_path}: [store] url must be a non-empty string")
+        return _checked_url(url)
+    return f"sqlite:///{(config_path.parent / DEFAULT_SQLITE_NAME).absolute()}"
+
+
+def store_url_from_args(args: argparse.Namespace) -> str:
+    """The store URL for a CLI sub-command that has ``--db`` and ``--config`` options."""
+    return resolve_store_url(getattr(args, "db", None), config_path_from(args))
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--db URL`` option shared by the store sub-commands."""
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="database URL (sqlite:///PATH or postgresql+psycopg://…); "
+        "default: [store] url of the config, else registry.sqlite3 beside it",
+    )
+
+
+def _checked_url(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"not a database URL: {url!r}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UsageError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """True when the engine talks to PostgreSQL (row locks, SKIP LOCKED available)."""
+    return engine.dialect.name == "postgresql"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, or None for other back ends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def create_store_engine(url: str, *, pool_size: int = 8, echo: bool = False) -> Engine:
+    """An engine configured for the store's durability and locking rules (see module docstring)."""
+    url = _checked_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if path is not None and not path.parent.exists():
+            raise StoreUnavailable(f"directory {path.parent} for the SQLite store does not exist")
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=NullPool if path is None else None,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry store, shipped inside the package (see ``..migrate``)."""

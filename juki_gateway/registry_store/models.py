@@ -1,0 +1,341 @@
+"""The registry store's schema: typed SQLAlchemy 2.x models, one schema for SQLite and PostgreSQL.
+
+Every table the links need lives here. Rows keep the columns the links look up by (住民票コード,
+個人番号, names, birth date, address, 符号) plus the raw fixed-length ``record`` bytes for everything
+else, so the schema does not follow each change of a record layout. The Alembic migrations in
+``migrations/versions`` are generated from these models and must be kept in step with them.
+
+Times are stored as naive UTC ``DateTime`` values (the caller's injected clock supplies them);
+business dates (birth date, 異動年月日, 消除日) as ``Date``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so that migrations and downgrades work the same on both engines.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every registry-store table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# ---------------------------------------------------------------------------------------------
+# 本人確認情報 (current rows, history, deleted residents, 個人番号 registry)
+# ---------------------------------------------------------------------------------------------
+
+
+class HonninKakuninColumns:
+    """The lookup columns shared by the current, history and deleted-resident tables."""
+
+    kojin_bango: Mapped[str | None] = mapped_column(String(12))
+    name_kanji: Mapped[str] = mapped_column(String(64))
+    seion_kana: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    municipality_code: Mapped[str] = mapped_column(String(6))
+    address: Mapped[str] = mapped_column(String(200))
+    change_reason: Mapped[str] = mapped_column(String(4))
+    change_date: Mapped[dt.date] = mapped_column(Date)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HonninKakunin(HonninKakuninColumns, Base):
+    """The current 本人確認情報 of one resident; ``history_no`` names its newest history row."""
+
+    __tablename__ = "honnin_kakunin"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    history_no: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_honnin_kakunin_kojin_bango", "kojin_bango"),
+        Index("ix_honnin_kakunin_kana_birth", "seion_kana", "birth_date"),
+        Index("ix_honnin_kakunin_name_birth", "name_kanji", "birth_date"),
+        Index("ix_honnin_kakunin_name_address", "name_kanji", "address"),
+    )
+
+
+class HonninKakuninHistory(HonninKakuninColumns, Base):
+    """Every version a resident's 本人確認情報 ever had: one row per change (R9: kept 5 years)."""
+
+    __tablename__ = "honnin_kakunin_history"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    history_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_honnin_kakunin_history_recorded_at", "recorded_at"),
+        Index("ix_honnin_kakunin_history_kojin_bango", "kojin_bango"),
+    )
+
+
+class DeletedResident(HonninKakuninColumns, Base):
+    """A 消除者: the last 本人確認情報 of a resident who was removed (R9: kept 5 years)."""
+
+    __tablename__ = "deleted_resident"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    deleted_on: Mapped[dt.date] = mapped_column(Date)
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_deleted_resident_deleted_on", "deleted_on"),
+        Index("ix_deleted_resident_kojin_bango", "kojin_bango"),
+        Index("ix_deleted_resident_name_birth", "name_kanji", "birth_date"),
+    )
+
+
+class KojinBango(Base):
+    """Every 個人番号 ever assigned; the number of a dead resident is kept, marked (R10)."""
+
+    __tablename__ = "kojin_bango"
+
+    kojin_bango: Mapped[str] = mapped_column(String(12), primary_key=True)
+    juminhyo_code: Mapped[str] = mapped_column(String(11), index=True)
+    status: Mapped[str] = mapped_column(String(10))  # active | deceased | replaced
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    deceased_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+# ---------------------------------------------------------------------------------------------
+# 送付先情報
+# ---------------------------------------------------------------------------------------------
+
+
+class Soufusaki(Base):
+    """A 送付先情報 held on the CS until one business day after it was sent (R9)."""
+
+    __tablename__ = "soufusaki"
+
+    soufusaki_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    juminhyo_code: Mapped[str] = mapped_column(String(11), index=True)
+    kojin_bango: Mapped[str | None] = mapped_column(String(12), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Durable queues (R4)
+# ---------------------------------------------------------------------------------------------
+
+
+class SeqCounter(Base):
+    """The next 更新順番号 to give a message on one outgoing link."""
+
+    __tablename__ = "seq_counter"
+
+    link: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxMessage(Base):
+    """A frame waiting to be sent (or sent) on one link, numbered by the link's 更新順番号."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    link: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    msg_type: Mapped[int] = mapped_column(Integer)
+    frame: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("link", "seq", name="uq_outbox_link_seq"),
+        Index("ix_outbox_due", "link", "state", "next_try_at"),
+    )
+
+
+class InboxEntry(Base):
+    """A message applied from a peer: the (receiver, sender, 更新順番号) key makes it exactly-once."""
+
+    __tablename__ = "inbox"
+
+    receiver: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    msg_type: Mapped[int] = mapped_column(Integer)
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intermediate server: 符号, 副本, permission list, auto-response-block flags, held queries
+# ---------------------------------------------------------------------------------------------
+
+
+class FugoMap(Base):
+    """The 符号 issued for one 団体内統合宛名番号."""
+
+    __tablename__ = "fugo_map"
+
+    fugo: Mapped[str] = mapped_column(String(64), primary_key=True)
+    atena_no: Mapped[str] = mapped_column(String(20), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Fukuhon(Base):
+    """The 副本 of one addressee for one provision item group (項番), as raw record bytes."""
+
+    __tablename__ = "fukuhon"
+
+    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    koban: Mapped[str] = mapped_column(String(10), primary_key=True)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PermissionListEntry(Base):
+    """One row of 照会許可照会リスト: who may ask for which items under which 項番."""
+
+    __tablename__ = "permission_list"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    koban: Mapped[str] = mapped_column(String(10))
+    items: Mapped[str] = mapped_column(Text)  # comma-separated item identifiers
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+
+    __table_args__ = (Index("ix_permission_list_requester_koban", "requester", "koban"),)
+
+
+class AutoResponseBlockFlag(Base):
+    """An active 自動応答不可フラグ on a person (``item`` = '') or on one item of a person (R7)."""
+
+    __tablename__ = "auto_response_block"
+
+    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    item: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    set_by: Mapped[str] = mapped_column(String(32))
+    confirmed_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PendingConfirmation(Base):
+    """A requested flag change waiting for a second, different operator (R7)."""
+
+    __tablename__ = "pending_confirmation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    atena_no: Mapped[str] = mapped_column(String(20), index=True)
+    item: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(10))  # set | clear
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(10))  # pending | confirmed | rejected
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class HeldQuery(Base):
+    """An information query held for operator review because of a block flag (R7)."""
+
+    __tablename__ = "held_query"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[str] = mapped_column(String(64), unique=True)
+    requester: Mapped[str] = mapped_column(String(64))
+    atena_no: Mapped[str] = mapped_column(String(20), index=True)
+    koban: Mapped[str] = mapped_column(String(10))
+    items: Mapped[str] = mapped_column(Text)
+    request: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(10), index=True)  # held | released | refused
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ProvisionRecord(Base):
+    """情報提供等記録: every provision and every refusal (R5); ``kind`` sets its retention."""
+
+    __tablename__ = "provision_record"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # honnin_kakunin | soufusaki | intermediate
+    provider: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(64))
+    operator_id: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(20), index=True)  # internal id, never a name
+    items: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(10))  # provided | refused | held
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators and the audit log (R6)
+# ---------------------------------------------------------------------------------------------
+
+
+class Operator(Base):
+    """A person allowed to run admin actions."""
+
+    __tablename__ = "operator"
+
+    operator_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One hash-chained audit entry; ``entry_hash`` = SHA-256 of its canonical form."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    operator_id: Mapped[str] = mapped_column(String(32), index=True)
+    terminal_id: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The single row naming the chain's anchor and its newest entry; writers lock it."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    anchor_hash: Mapped[str] = mapped_column(String(64))  # prev_hash of the oldest kept entry
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean bench bench-codec
+.PHONY: install demo test lint typecheck pytest clean bench bench-codec bench-jukinet
 
 install: $(STAMP)
 
@@ -31,3 +31,7 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
+bench-jukinet: install
+	$(PY) -m benchmarks.bench_jukinet

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean bench bench-codec bench-jukinet
+.PHONY: install demo test lint typecheck pytest clean bench bench-codec docs vectors bench-jukinet
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ demo: install
 	$(PY) -m juki_gateway.demo
 
 lint: install
-	$(VENV)/bin/ruff check juki_gateway tests
+	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
 # mypy --strict on the pure core: codecs and sans-IO protocol state machines.
 typecheck: install
@@ -31,6 +31,18 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmark of the record codec: generated codec vs plain construct vs hand-written struct floor.
+bench-codec: install
+	$(PY) benchmarks/bench_codec.py
+
+# Regenerate docs/wire-format.md from the layout tables (a test fails when it is stale).
+docs: install
+	$(PY) -m juki_gateway.codecs.docs docs/wire-format.md
+
+# Regenerate the golden vectors in tests/vectors/ from the tables and samples.
+vectors: install
+	$(PY) -m juki_gateway.codecs.vectors tests/vectors
 
 # Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
 bench-jukinet: install

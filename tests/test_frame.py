@@ -261,3 +261,13 @@ def test_random_bytes_never_escape_as_other_exceptions(data: bytes) -> None:
         dec.close()
     except CodecError:
         pass
+
+
+def test_frame_records_decode_the_body() -> None:
+    """Frame.records decodes the body with the named layout."""
+    dec = FrameDecoder()
+    dec.receive_data(_nack(3, "seq 3 expected"))
+    frame = dec.next_event()
+    assert isinstance(frame, Frame)
+    (rec,) = frame.records("error")
+    assert rec["error_code"] == 2203 and rec["detail"] == "seq 3 expected"

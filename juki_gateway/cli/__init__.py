@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.certs",
     "juki_gateway.cli.serve",
     "juki_gateway.cli.handshakes",
+    "juki_gateway.cli.codec_cmd",
     "juki_gateway.cli.jukinet",
 )
 

@@ -11,12 +11,15 @@ kind knows three things about its bytes:
 - ``describe``: the one-line description printed in ``docs/wire-format.md``.
 
 Optional fields have one empty form: all spaces for ASCII kinds, all U+3000 for double-byte kinds;
-their value is then ``None``.
+their value is then ``None``. This module holds the base class and the numeric, date, code and
+binary kinds; ``textfields.py`` holds the ASCII, UTF-8 and double-byte text kinds.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -30,21 +33,13 @@ from juki_gateway.codecs.errors import (
     BadPadding,
     BadText,
     BadValueType,
-    CodecError,
-    MissingField,
     UnknownCode,
     ValueTooLong,
 )
 from juki_gateway.codecs.gaiji import Profile
-from juki_gateway.codecs.kana import KANA_BAD
 
 IDEOGRAPHIC_SPACE = "\u3000"
 
-#: Characters never allowed in double-byte text: ASCII and C0/C1 controls (names are full-width),
-#: line separators, the BOM, half-width katakana and forms, and the specials block.
-TEXT_BAD = re.compile("[\x00-\x9f\u2028\u2029\ufeff\uff61-\uffef\ufff0-\uffff]")
-#: Printable UTF-8 detail text: no control characters.
-UTF8_BAD = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class Gen:
@@ -53,6 +48,13 @@ class Gen:
     def __init__(self) -> None:
         self.ns: dict[str, Any] = {}
         self._n = 0
+        #: source field name -> variable already holding its 外字 count (set while generating)
+        self.gaiji_counts: dict[str, str] = {}
+        #: source field name -> variable holding ``profile.substitute(value)`` (computed once)
+        self.substitutes: dict[str, str] = {}
+        #: decoded text variable -> expressions already known for it while decoding
+        self.text_gaiji: dict[str, str] = {}
+        self.text_bytes: dict[str, str] = {}
 
     def const(self, obj: Any, hint: str = "k") -> str:
         """A fresh global name bound to ``obj`` in the generated code's namespace."""
@@ -99,6 +101,11 @@ class Kind:
         """Source lines assigning the raw form of ``val`` to ``dst`` (may raise anything)."""
         k = g.const(self, "kind")
         return [f"{dst} = {k}.encode({val}, {width}, _PROFILE)"]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        """An expression for the wire bytes of a trusted value (a derived item being checked)."""
+        k = g.const(self, "kind")
+        return f"{k}.encode({val}, {width}, _PROFILE)"
 
     def describe(self, width: int) -> str:
         """One line for the wire-format document."""
@@ -173,6 +180,12 @@ class Number(Kind):
             f"{dst} = b'%0{width}d' % {val}",
         ]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        if width <= 3:  # a list index (IndexError when it does not fit, like a mismatch)
+            t = g.const([b"%0*d" % (width, n) for n in range(10**width)], "num")
+            return f"{t}[{val}]"
+        return f"(b'%0{width}d' % {val})"
+
     def describe(self, width: int) -> str:
         return f"integer, {width} zero-padded ASCII digits"
 
@@ -205,12 +218,12 @@ class CheckDigitCode(Kind):
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
 
     def _check_expr(self, raw: str, g: Gen) -> str:
-        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one inline expression.
+        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one C-level pass over the bytes.
         table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
-        terms = "+".join(f"{raw}[{i}]*{w}" for i, w in enumerate(self.scheme.weights))
+        weights = g.const(self.scheme.weights, "w")  # map() stops at the shorter: the check digit
         bias = 48 * sum(self.scheme.weights)
         last = self.scheme.digits - 1
-        return f"{table}[({terms}-{bias}) % 11] != {raw}[{last}]"
+        return f"{table}[(sum(map(_MUL, {raw}, {weights})) - {bias}) % 11] != {raw}[{last}]"
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         return [
@@ -237,6 +250,8 @@ class CodeTable:
     name: str
     label: str
     codes: dict[str, str]
+    rule: str = ""  # how codes are composed, when the table is generated from a few base codes
+    doc_codes: dict[str, str] | None = None  # what the documentation lists (default: codes)
 
 
 class Code(Kind):
@@ -272,8 +287,41 @@ class Code(Kind):
         t = g.const(frozenset(self.table.codes), "codes")
         return [f"if type({val}) is not str or {val} not in {t}: raise ValueError", f"{dst} = {val}.encode()"]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
+
     def describe(self, width: int) -> str:
         return f"code, table `{self.table.name}` ({self.table.label})"
+
+
+#: Every valid month-day (MMDD) including 0229; a leap-year check is only needed for 0229.
+_MMDD: frozenset[bytes] = frozenset(
+    d.strftime("%m%d").encode("ascii")
+    for d in (datetime.date(2024, 1, 1) + datetime.timedelta(days=n) for n in range(366))
+)
+
+
+@functools.cache
+def common_dates() -> frozenset[bytes]:
+    """Every calendar date YYYYMMDD of 1900-2099: one set lookup settles the common case."""
+    return frozenset(
+        b"%04d%02d%02d" % (y, m, d)
+        for y in range(1900, 2100)
+        for m in range(1, 13)
+        for d in range(1, calendar.monthrange(y, m)[1] + 1)
+    )
+
+
+def _date_lines(b: str, g: Gen, *, prefix: bool = False) -> list[str]:
+    """Inline calendar check of ``b`` (or its first 8 bytes with ``prefix``), set lookup first."""
+    mmdd = g.const(_MMDD, "mmdd")
+    leap = g.const(calendar.isleap, "leap")
+    dates = g.const(common_dates(), "dates")
+    d = f"{b}[:8]" if prefix else b
+    return [
+        f"if {d} not in {dates}:",
+        f"    if not {b}.isdigit() or {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError",
+    ]
 
 
 def _check_date(s: str) -> None:
@@ -305,19 +353,13 @@ class Date(Kind):
         return s.encode("ascii")
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        d = g.const(datetime.date, "date")
-        return [
-            f"if not {raw}.isdigit(): raise ValueError",
-            f"{d}(int({raw}[:4]), int({raw}[4:6]), int({raw}[6:]))",
-            f"{dst} = {raw}.decode()",
-        ]
+        return [*_date_lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
-        d = g.const(datetime.date, "date")
         return [
-            f"if type({val}) is not str or len({val}) != 8 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
-            f"{d}(int({val}[:4]), int({val}[4:6]), int({val}[6:]))",
+            f"if type({val}) is not str or len({val}) != 8: raise ValueError",
             f"{dst} = {val}.encode()",
+            *_date_lines(dst, g),
         ]
 
     def describe(self, width: int) -> str:
@@ -353,200 +395,24 @@ class Timestamp(Kind):
         return s.encode("ascii")
 
     def _lines(self, b: str, g: Gen) -> list[str]:
-        d = g.const(datetime.datetime, "dt")
         return [
-            f"{d}(int({b}[:4]), int({b}[4:6]), int({b}[6:8]), int({b}[8:10]), int({b}[10:12]), int({b}[12:]))"
+            f"if not {b}.isdigit(): raise ValueError",
+            *_date_lines(b, g, prefix=True),
+            f"if {b}[8:10] > b'23' or {b}[10:12] > b'59' or {b}[12:] > b'59': raise ValueError",
         ]
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"if not {raw}.isdigit(): raise ValueError", *self._lines(raw, g), f"{dst} = {raw}.decode()"]
+        return [*self._lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
-            f"if type({val}) is not str or len({val}) != 14 or not ({val}.isascii() and {val}.isdigit()): raise ValueError",
-            *self._lines(val, g),
+            f"if type({val}) is not str or len({val}) != 14: raise ValueError",
             f"{dst} = {val}.encode()",
+            *self._lines(dst, g),
         ]
 
     def describe(self, width: int) -> str:
         return "timestamp YYYYMMDDhhmmss (calendar-checked)"
-
-
-class AsciiToken(Kind):
-    """Left-aligned ASCII from a small alphabet, right-padded with spaces, never empty inside."""
-
-    kind_name = "ascii"
-
-    def __init__(self, alphabet: str, label: str) -> None:
-        self.alphabet = alphabet
-        self.label = label
-        self._pat = re.compile(f"[{alphabet}]+".encode("ascii"))
-
-    def decode(self, raw: Any, width: int, profile: Profile) -> str:
-        s = raw.rstrip(b" ")
-        if not s:
-            raise MissingField("field is empty")
-        if self._pat.fullmatch(s) is None:
-            raise BadText(f"{raw!r} is not {self.label} left-aligned and space-padded")
-        return str(s.decode("ascii"))
-
-    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
-        if not s:
-            raise MissingField("field is empty")
-        if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
-            raise BadText(f"{s!r} is not {self.label}")
-        if len(s) > width:
-            raise ValueTooLong(f"{s!r} is longer than {width}")
-        return s.encode("ascii").ljust(width, b" ")
-
-    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        p = g.const(self._pat.fullmatch, "pat")
-        return [f"{dst} = {raw}.rstrip(b' ')", f"if not {p}({dst}): raise ValueError", f"{dst} = {dst}.decode()"]
-
-    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
-        p = g.const(self._pat.fullmatch, "pat")
-        return [
-            f"if type({val}) is not str or not {val}.isascii() or len({val}) > {width}: raise ValueError",
-            f"{dst} = {val}.encode()",
-            f"if not {p}({dst}): raise ValueError",
-            f"{dst} = {dst}.ljust({width})",
-        ]
-
-    def describe(self, width: int) -> str:
-        return f"{self.label}, left-aligned, space-padded"
-
-
-class AsciiText(Kind):
-    """Printable ASCII text (inner spaces allowed), right-padded with spaces."""
-
-    kind_name = "ascii text"
-
-    _pat = re.compile(rb"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
-
-    def decode(self, raw: Any, width: int, profile: Profile) -> str:
-        s = raw.rstrip(b" ")
-        if not s:
-            raise MissingField("field is empty")
-        if self._pat.fullmatch(s) is None:
-            raise BadText(f"{raw!r} is not printable ASCII")
-        return str(s.decode("ascii"))
-
-    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
-        if not s:
-            raise MissingField("field is empty")
-        if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
-            raise BadText(f"{s!r} is not printable ASCII without trailing spaces")
-        if len(s) > width:
-            raise ValueTooLong(f"{s!r} is longer than {width}")
-        return s.encode("ascii").ljust(width, b" ")
-
-    def describe(self, width: int) -> str:
-        return "printable ASCII, space-padded"
-
-
-class Utf8Text(Kind):
-    """UTF-8 text without control characters, right-padded with spaces."""
-
-    kind_name = "utf-8 text"
-
-    def decode(self, raw: Any, width: int, profile: Profile) -> str:
-        try:
-            s = str(raw.rstrip(b" ").decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise BadText(f"not UTF-8 at byte {exc.start}") from None
-        if UTF8_BAD.search(s):
-            raise BadText("control character in text")
-        return s
-
-    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
-        if UTF8_BAD.search(s) or s.endswith(" "):
-            raise BadText("control character or trailing space in text")
-        try:
-            b = s.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadText("text holds a lone surrogate") from None
-        if len(b) > width:
-            raise ValueTooLong(f"{len(b)} bytes do not fit in {width}")
-        return b.ljust(width, b" ")
-
-    def describe(self, width: int) -> str:
-        return "UTF-8 text, space-padded (may be empty)"
-
-
-class Text(Kind):
-    """Double-byte text: UTF-16BE, padded with U+3000; 外字 are judged by the link profile."""
-
-    kind_name = "text"
-    ascii_family = False
-    _bad = TEXT_BAD
-    _what = "double-byte text"
-
-    def check_width(self, width: int) -> None:
-        if width <= 0 or width % 2:
-            raise ValueError("double-byte text needs an even width")
-
-    def decode(self, raw: Any, width: int, profile: Profile) -> str:
-        try:
-            s = str(raw.decode("utf-16-be")).rstrip(IDEOGRAPHIC_SPACE)
-        except UnicodeDecodeError as exc:
-            raise BadText(f"not UTF-16BE at byte {exc.start} (lone surrogate)") from None
-        if not s:
-            raise MissingField("field is empty")
-        m = self._bad.search(s)
-        if m:
-            raise BadText(f"U+{ord(m.group()):04X} is not allowed in {self._what}")
-        return s
-
-    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
-        if not s:
-            raise MissingField("field is empty")
-        m = self._bad.search(s)
-        if m:
-            raise BadText(f"U+{ord(m.group()):04X} is not allowed in {self._what}")
-        if s.endswith(IDEOGRAPHIC_SPACE):
-            raise BadPadding("text may not end with U+3000, the padding character")
-        try:
-            b = s.encode("utf-16-be")
-        except UnicodeEncodeError:
-            raise BadText("text holds a lone surrogate") from None
-        if len(b) > width:
-            raise ValueTooLong(f"{len(s)} characters ({len(b)} bytes) do not fit in {width} bytes")
-        return b + self.empty(width)[: width - len(b)]
-
-    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        bad = g.const(self._bad.search, "bad")
-        return [
-            f"{dst} = {raw}.decode('utf-16-be').rstrip('\\u3000')",
-            f"if not {dst} or {bad}({dst}): raise ValueError",
-        ]
-
-    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
-        bad = g.const(self._bad.search, "bad")
-        pad = g.const(self.empty(width), "pad")
-        return [
-            f"if type({val}) is not str or not {val} or {bad}({val}) or {val}[-1] == '\\u3000': raise ValueError",
-            f"{dst} = {val}.encode('utf-16-be')",
-            f"if len({dst}) > {width}: raise ValueError",
-            f"{dst} += {pad}[len({dst}):]",
-        ]
-
-    def describe(self, width: int) -> str:
-        return f"double-byte text, UTF-16BE, U+3000-padded (≤ {width // 2} UTF-16 units)"
-
-
-class Kana(Text):
-    """Full-width katakana (ー, ・ and inner U+3000 allowed), UTF-16BE, U+3000-padded."""
-
-    kind_name = "kana"
-    _bad = KANA_BAD
-    _what = "kana"
-
-    def describe(self, width: int) -> str:
-        return f"full-width katakana, UTF-16BE, U+3000-padded (≤ {width // 2} characters)"
 
 
 class Magic(Kind):
@@ -643,6 +509,23 @@ class Positions(Kind):
             raise BadDigits("positions must be ascending, 1..999")
         return b"".join(b"%03d" % v for v in value).ljust(width, b" ")
 
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        k = g.const(self, "kind")
+        return [f"{dst} = [] if {raw} == {g.const(b' ' * width, 'empty')} else {k}.decode({raw}, {width}, _PROFILE)"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        k = g.const(self, "kind")
+        return [
+            f"if type({val}) is not list: raise ValueError",
+            f"{dst} = {k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')}",
+        ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        # computed positions are ascending and 1-based by construction; too many of them give
+        # bytes longer than the field, hence a mismatch
+        t = g.const([b"%03d" % n for n in range(1000)], "pos")
+        return f"b''.join([{t}[p] for p in {val}]).ljust({width})"
+
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"
 
@@ -664,28 +547,20 @@ class FlagString(Kind):
             raise BadDigits(f"{s!r} is not {width} 0/1 flags")
         return s.encode("ascii")
 
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [f"if not {p}({raw}): raise ValueError", f"{dst} = {raw}.decode()"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        p = g.const(self._pat.fullmatch, "pat")
+        return [
+            f"if type({val}) is not str or len({val}) != {width} or not {val}.isascii(): raise ValueError",
+            f"{dst} = {val}.encode()",
+            f"if not {p}({dst}): raise ValueError",
+        ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
+
     def describe(self, width: int) -> str:
         return f"{width} flags '0'/'1'"
-
-
-__all__ = [
-    "AsciiText",
-    "AsciiToken",
-    "CheckDigitCode",
-    "Code",
-    "CodeTable",
-    "CodecError",
-    "Date",
-    "Digits",
-    "FlagString",
-    "Gen",
-    "Kana",
-    "Kind",
-    "Magic",
-    "Number",
-    "Positions",
-    "Text",
-    "Timestamp",
-    "UInt",
-    "Utf8Text",
-]

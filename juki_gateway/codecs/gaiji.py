@@ -62,6 +62,10 @@ def _complement_regex(chars: frozenset[str]) -> re.Pattern[str]:
     return re.compile("[^" + "".join(parts) + "]")
 
 
+#: Characters never allowed in double-byte wire text: ASCII and C0/C1 controls (names are
+#: full-width), line separators, the BOM, half-width katakana and forms, and the specials block.
+TEXT_BAD = re.compile("[\x00-\x9f\u2028\u2029\ufeff\uff61-\uffef\ufff0-\uffff]")
+
 JIS_X0208: frozenset[str] = _jis_x0208()
 JIS_X0213: frozenset[str] = _jis_x0213()
 
@@ -93,6 +97,8 @@ class Profile:
     charset: str
     chars: frozenset[str]
     gaiji_re: re.Pattern[str]
+    #: matches any character that is 外字 or not allowed at all: one scan clears the common case
+    unusual_re: re.Pattern[str]
 
     def is_gaiji(self, ch: str) -> bool:
         """True when ``ch`` is outside this profile's character set."""
@@ -106,22 +112,25 @@ class Profile:
         """(代替文字 text, 1-based positions substituted, 外字 left without a substitute)."""
         if not text or self.gaiji_re.search(text) is None:
             return text, [], 0
-        out: list[str] = []
-        positions: list[int] = []
-        kept = 0
-        for i, ch in enumerate(text, 1):
-            if ch not in self.chars:
-                sub = SUBSTITUTES.get(ch)
-                if sub is not None:
-                    out.append(sub)
-                    positions.append(i)
-                    continue
-                kept += 1
-            out.append(ch)
-        return "".join(out), positions, kept
+        out = text.translate(self.substitutes)  # one code point for one: positions line up
+        positions = [i for i, (a, b) in enumerate(zip(text, out, strict=True), 1) if a != b] if out != text else []
+        return out, positions, len(self.gaiji_re.findall(text)) - len(positions)
+
+    @property
+    def substitutes(self) -> dict[int, str]:
+        """The substitution table restricted to this profile's 外字 (str.translate form)."""
+        return _SUB_TABLES[self.name]
 
 
-JUKINET = Profile("jukinet", "JIS X 0208", JIS_X0208, _complement_regex(JIS_X0208))
-INTERMEDIATE = Profile("intermediate", "JIS X 0213", JIS_X0213, _complement_regex(JIS_X0213))
+def _profile(name: str, charset: str, chars: frozenset[str]) -> Profile:
+    clean = frozenset(c for c in chars if not TEXT_BAD.match(c))
+    return Profile(name, charset, chars, _complement_regex(chars), _complement_regex(clean))
+
+
+JUKINET = _profile("jukinet", "JIS X 0208", JIS_X0208)
+INTERMEDIATE = _profile("intermediate", "JIS X 0213", JIS_X0213)
+_SUB_TABLES: dict[str, dict[int, str]] = {
+    p.name: {ord(k): v for k, v in SUBSTITUTES.items() if k not in p.chars} for p in (JUKINET, INTERMEDIATE)
+}
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (JUKINET, INTERMEDIATE)}

@@ -15,6 +15,7 @@ what the fast path refused, the codec reports an internal error instead of hidin
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,10 +29,15 @@ from juki_gateway.codecs.errors import (
     UnknownField,
     UnknownLayout,
 )
-from juki_gateway.codecs.fields import Gen
+from juki_gateway.codecs.fields import (
+    Gen,
+)
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.schema import Layout
+from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout
+from juki_gateway.codecs.textfields import (
+    Text,
+)
 
 Record = dict[str, Any]
 
@@ -51,16 +57,17 @@ class RecordCodec:
         if self.struct.size != layout.record_length:
             raise ValueError(f"layout {layout.name}: struct size differs from the table")
         self.names: frozenset[str] = frozenset(f.name for f in layout.fields)
-        self._fast_decode, self._fast_encode = self._generate()
+        #: ``decode(data) -> dict``: the record held by ``data`` (exactly one record); raises
+        #: CodecError when invalid. ``encode(record) -> bytes``: the bytes of ``record``, derived
+        #: items computed (and checked when supplied). Both are the generated functions themselves.
+        self.decode: Callable[[bytes], Record]
+        self.encode: Callable[[Mapping[str, Any]], bytes]
+        self.decode, self.encode = self._generate()
 
     # -- public API ---------------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Record:
-        """The record held by ``data`` (exactly one record); raises CodecError when invalid."""
-        try:
-            return self._fast_decode(data)
-        except Exception:
-            pass
+    def _slow_decode(self, data: bytes) -> Record:
+        """Where the generated decoder refused ``data``: raise the located error."""
         self.locate_decode_error(data)
         raise CodecError("internal: the fast decoder refused a valid record", layout=self.layout.name)
 
@@ -74,26 +81,18 @@ class RecordCodec:
                 offset=len(data) - len(data) % n,
                 record=len(data) // n,
             )
-        fast = self._fast_decode
+        decode = self.decode
         out: list[Record] = []
         view = memoryview(data)
         for i in range(0, len(data), n):
-            chunk = bytes(view[i : i + n])
             try:
-                out.append(fast(chunk))
-            except Exception:
-                try:
-                    out.append(self.decode(chunk))
-                except CodecError as exc:
-                    raise exc.located(record=i // n, shift=i) from None
+                out.append(decode(bytes(view[i : i + n])))
+            except CodecError as exc:
+                raise exc.located(record=i // n, shift=i) from None
         return out
 
-    def encode(self, record: Mapping[str, Any]) -> bytes:
-        """The bytes of ``record`` (derived items computed, and checked when supplied)."""
-        try:
-            return self._fast_encode(record)
-        except Exception:
-            pass
+    def _slow_encode(self, record: Mapping[str, Any]) -> bytes:
+        """Where the generated encoder refused ``record``: raise the located error."""
         self.locate_encode_error(record)
         raise CodecError("internal: the fast encoder refused a valid record", layout=self.layout.name)
 
@@ -155,11 +154,7 @@ class RecordCodec:
 
     def complete(self, record: Mapping[str, Any]) -> Record:
         """``record`` with derived items computed (and checked when supplied), unvalidated keys refused."""
-        if not isinstance(record, Mapping):
-            raise BadValueType("a record is a JSON object", layout=self.layout.name)
-        for key in record:
-            if key not in self.names:
-                raise UnknownField(f"{key!r} is not a field of {self.layout.name}", layout=self.layout.name, field=str(key))
+        self.check_keys(record)
         values: Record = {}
         for f in self.layout.fields:
             if f.derive is None:
@@ -167,7 +162,8 @@ class RecordCodec:
                 if (v is None or v == "") and f.optional:
                     v = None
                 values[f.name] = v
-        for i, f in enumerate(self.layout.fields):
+        for i in self.layout.derive_order:
+            f = self.layout.fields[i]
             if f.derive is not None:
                 expected = f.derive.compute([values[s] for s in f.derive.sources], self.profile)
                 given = record.get(f.name)
@@ -178,6 +174,25 @@ class RecordCodec:
                     )
                 values[f.name] = expected
         return values
+
+    def check_keys(self, record: Mapping[str, Any]) -> None:
+        """Raise when ``record`` is not a mapping of this layout's field names."""
+        if not isinstance(record, Mapping):
+            raise BadValueType("a record is a JSON object", layout=self.layout.name)
+        for key in record:
+            if key not in self.names:
+                raise UnknownField(f"{key!r} is not a field of {self.layout.name}",
+                                   layout=self.layout.name, field=str(key))
+
+    def encode_primaries(self, record: Mapping[str, Any]) -> list[Any]:
+        """Check the keys and encode the primary items (raw values; None where derived)."""
+        self.check_keys(record)
+        raws: list[Any] = [None] * len(self.layout.fields)
+        for i, f in enumerate(self.layout.fields):
+            if f.derive is None:
+                v = record.get(f.name)
+                raws[i] = self.encode_field(i, None if (v == "" and f.optional) else v)
+        return raws
 
     def encode_field(self, index: int, value: Any) -> Any:
         """The raw value of field ``index``; raises a located CodecError."""
@@ -193,17 +208,7 @@ class RecordCodec:
 
     def locate_encode_error(self, record: Mapping[str, Any]) -> bytes:
         """Encode field by field; raise the located CodecError of the first fault."""
-        if not isinstance(record, Mapping):
-            raise BadValueType("a record is a JSON object", layout=self.layout.name)
-        for key in record:
-            if key not in self.names:
-                raise UnknownField(f"{key!r} is not a field of {self.layout.name}", layout=self.layout.name, field=str(key))
-        # primary items first: a derived item is only computed from valid sources
-        raws: list[Any] = [None] * len(self.layout.fields)
-        for i, f in enumerate(self.layout.fields):
-            if f.derive is None:
-                v = record.get(f.name)
-                raws[i] = self.encode_field(i, None if (v == "" and f.optional) else v)
+        raws = self.encode_primaries(record)
         values = self.complete(record)
         for i, f in enumerate(self.layout.fields):
             if f.derive is not None:
@@ -212,11 +217,32 @@ class RecordCodec:
 
     # -- code generation -----------------------------------------------------------------
 
+    def _substitute_prelude(self, g: Gen, vs: list[str], idx: dict[str, int]) -> list[str]:
+        """Compute ``profile.substitute`` once per source text that a 代替文字 item needs."""
+        g.ns["_SUBST"] = self.profile.substitute
+        g.substitutes = {}
+        lines: list[str] = []
+        for f in self.layout.fields:
+            if isinstance(f.derive, SUBSTITUTING):
+                for s in f.derive.sources:
+                    if s not in g.substitutes:
+                        var = g.substitutes[s] = f"_sub{idx[s]}"
+                        v = vs[idx[s]]
+                        count = g.text_gaiji.get(v)
+                        if count is not None and not self.layout.field_named(s).optional:
+                            # the decoder already counted the 外字: none means nothing to substitute
+                            lines.append(f"{var} = _SUBST({v}) if {count} else ({v}, [], 0)")
+                        else:
+                            lines.append(f"{var} = _SUBST({v})")
+        return lines
+
     def _generate(self) -> tuple[Callable[[bytes], Record], Callable[[Mapping[str, Any]], bytes]]:
         g = Gen()
         g.ns["_PROFILE"] = self.profile
         g.ns["_GAIJI_FINDALL"] = self.profile.gaiji_re.findall
         g.ns["_GAIJI_SEARCH"] = self.profile.gaiji_re.search
+        g.ns["_UNUSUAL"] = self.profile.unusual_re.search
+        g.ns["_MUL"] = operator.mul
         g.ns["_unpack"] = self.struct.unpack
         g.ns["_pack"] = self.struct.pack
         g.ns["_NAMES"] = self.names
@@ -226,20 +252,49 @@ class RecordCodec:
         vs = [f"v{i}" for i in range(len(fields))]
 
         dec: list[str] = ["def _decode(data):", f"    {', '.join(rs)}, = _unpack(data)"]
+        decoded: dict[tuple[type, int], list[int]] = {}  # required text fields decoded so far
         for i, f in enumerate(fields):
+            if f.derive is not None:
+                continue  # checked below against the canonical bytes of the computed value
             body = f.kind.gen_decode(f.width, rs[i], vs[i], g)
+            if isinstance(f.kind, Text):
+                # the same bytes as an earlier text field of the same kind and width (送付先 =
+                # the resident's own address and name) decode to the same value: reuse it
+                key = (type(f.kind), f.width)
+                for j in reversed(decoded.get(key, [])):
+                    copy = [f"{vs[i]} = {vs[j]}"]
+                    for facts in (g.text_gaiji, g.text_bytes):
+                        if vs[j] in facts:
+                            copy.append(f"{facts[vs[i]]} = {facts[vs[j]]}")
+                    body = [f"if {rs[i]} == {rs[j]}:", *_indent(copy, 4), "else:", *_indent(body, 4)]
+                if not f.optional:
+                    decoded.setdefault(key, []).append(i)
             if f.optional:
                 empty = g.const(f.kind.empty(f.width), "empty")
                 dec += [f"    if {rs[i]} == {empty}:", f"        {vs[i]} = None", "    else:"]
                 dec += _indent(body, 8)
             else:
                 dec += _indent(body, 4)
-        for i, f in enumerate(fields):
+        # Derived items: compute the value from the decoded sources and require the wire bytes
+        # to be exactly its canonical encoding (the same as decoding them and comparing values,
+        # since every kind has one encoding per value), in dependency order.
+        g.gaiji_counts = {}
+        dec += _indent(self._substitute_prelude(g, vs, idx), 4)
+        for i in self.layout.derive_order:
+            f = fields[i]
             if f.derive is not None:
                 args = [vs[idx[s]] for s in f.derive.sources]
-                dec.append(f"    if {vs[i]} != {f.derive.gen(args, g)}: raise ValueError")
+                dec.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
+                canon = f.kind.gen_canonical(f.width, vs[i], g)
+                if f.optional:
+                    canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
+                dec.append(f"    if {rs[i]} != {canon}: raise ValueError")
+                if isinstance(f.derive, GaijiCount):
+                    g.gaiji_counts[f.derive.sources[0]] = vs[i]
         dec.append("    return {" + ", ".join(f"{f.name!r}: {vs[i]}" for i, f in enumerate(fields)) + "}")
 
+        g.text_gaiji = {}
+        g.text_bytes = {}
         enc: list[str] = [
             "def _encode(rec):",
             "    if type(rec) is not dict or not rec.keys() <= _NAMES: raise ValueError",
@@ -256,21 +311,35 @@ class RecordCodec:
                     enc += _indent(body, 8)
                 else:
                     enc += _indent(body, 4)
-        for i, f in enumerate(fields):
+        g.gaiji_counts = {}
+        enc += _indent(self._substitute_prelude(g, vs, idx), 4)
+        for i in self.layout.derive_order:
+            f = fields[i]
             if f.derive is not None:
                 args = [vs[idx[s]] for s in f.derive.sources]
                 enc.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
+                if isinstance(f.derive, GaijiCount):
+                    g.gaiji_counts[f.derive.sources[0]] = vs[i]
                 enc.append(f"    _given = get({f.name!r})")
                 enc.append(f"    if _given is not None and _given != {vs[i]}: raise ValueError")
-                body = f.kind.gen_encode(f.width, vs[i], rs[i], g)
+                # a computed value is well-formed by construction: write its canonical bytes,
+                # checking only that they fit (struct.pack would silently truncate)
+                canon = f.kind.gen_canonical(f.width, vs[i], g)
                 if f.optional:
-                    empty = g.const(f.kind.empty(f.width), "empty")
-                    enc += [f"    if {vs[i]} is None:", f"        {rs[i]} = {empty}", "    else:"]
-                    enc += _indent(body, 8)
-                else:
-                    enc += _indent(body, 4)
+                    canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
+                enc.append(f"    {rs[i]} = {canon}")
+                if f.kind.struct_code(f.width).endswith("s"):
+                    enc.append(f"    if len({rs[i]}) != {f.width}: raise ValueError")
         enc.append(f"    return _pack({', '.join(rs)})")
 
+        # any exception in the generated code sends the input down the field-by-field path,
+        # which raises the located CodecError
+        dec = [dec[0], "    try:", *_indent(dec[1:], 4), "    except Exception:", "        pass",
+               "    return _SLOW_DECODE(data)"]
+        enc = [enc[0], "    try:", *_indent(enc[1:], 4), "    except Exception:", "        pass",
+               "    return _SLOW_ENCODE(rec)"]
+        g.ns["_SLOW_DECODE"] = self._slow_decode
+        g.ns["_SLOW_ENCODE"] = self._slow_encode
         source = "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"
         self.source = source
         code = compile(source, f"<juki_gateway codec {self.layout.name}/{self.profile.name}>", "exec")

@@ -48,7 +48,11 @@ class GaijiCount(Derivation):
         return profile.gaiji_count(values[0])
 
     def gen(self, args: Sequence[str], g: Gen) -> str:
-        return f"(len(_GAIJI_FINDALL({args[0]})) if {args[0]} else 0)"
+        a = args[0]
+        known = g.text_gaiji.get(a)
+        if known is not None:
+            return f"({known} if {a} else 0)"
+        return f"(len(_GAIJI_FINDALL({a})) if {a} else 0)"
 
 
 class GaijiFlag(Derivation):
@@ -60,7 +64,11 @@ class GaijiFlag(Derivation):
         return "1" if any(profile.gaiji_count(v) for v in values) else "0"
 
     def gen(self, args: Sequence[str], g: Gen) -> str:
-        cond = " or ".join(f"({a} and _GAIJI_SEARCH({a}))" for a in args)
+        known = g.gaiji_counts
+        cond = " or ".join(
+            known[s] if s in known else f"({a} and _GAIJI_SEARCH({a}))"
+            for s, a in zip(self.sources, args, strict=True)
+        )
         return f"('1' if {cond} else '0')"
 
 
@@ -71,6 +79,14 @@ class GaijiPattern(Derivation):
 
     def compute(self, values: Sequence[Any], profile: Profile) -> str:
         return "".join("1" if profile.gaiji_count(v) else "0" for v in values)
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        known = g.gaiji_counts
+        parts = [
+            f"('1' if {known[s]} else '0')" if s in known else f"('1' if {a} and _GAIJI_SEARCH({a}) else '0')"
+            for s, a in zip(self.sources, args, strict=True)
+        ]
+        return "(" + " + ".join(parts) + ")"
 
 
 class SeionKana(Derivation):
@@ -95,7 +111,13 @@ class ItemLength(Derivation):
         return len(values[0].encode("utf-16-be")) if values[0] else 0
 
     def gen(self, args: Sequence[str], g: Gen) -> str:
-        return f"(len({args[0]}.encode('utf-16-be')) if {args[0]} else 0)"
+        a = args[0]
+        known = g.text_bytes.get(a)
+        if known is not None:
+            return f"(({known}) if {a} else 0)"
+        return f"(len({a}.encode('utf-16-be')) if {a} else 0)"
+
+
 
 
 class SubstituteText(Derivation):
@@ -106,6 +128,9 @@ class SubstituteText(Derivation):
     def compute(self, values: Sequence[Any], profile: Profile) -> str | None:
         return profile.substitute(values[0])[0]
 
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        return f"{g.substitutes[self.sources[0]]}[0]"
+
 
 class SubstitutePositions(Derivation):
     """代替文字位置情報: the 1-based character positions where a substitute was used."""
@@ -114,6 +139,9 @@ class SubstitutePositions(Derivation):
 
     def compute(self, values: Sequence[Any], profile: Profile) -> list[int]:
         return profile.substitute(values[0])[1]
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        return f"{g.substitutes[self.sources[0]]}[1]"
 
 
 class SubstituteResult(Derivation):
@@ -125,6 +153,16 @@ class SubstituteResult(Derivation):
         if not any(profile.gaiji_count(v) for v in values):
             return "0"
         return "2" if any(profile.substitute(v)[2] for v in values) else "1"
+
+    def gen(self, args: Sequence[str], g: Gen) -> str:
+        subs = [g.substitutes[s] for s in self.sources]
+        any_gaiji = " or ".join(f"{s}[1] or {s}[2]" for s in subs)
+        kept = " or ".join(f"{s}[2]" for s in subs)
+        return f"('0' if not ({any_gaiji}) else ('2' if ({kept}) else '1'))"
+
+
+#: derivations that need ``profile.substitute`` of their sources (computed once per record)
+SUBSTITUTING: tuple[type[Derivation], ...] = (SubstituteText, SubstitutePositions, SubstituteResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +192,7 @@ class Layout:
     description: str = ""
     offsets: tuple[int, ...] = field(init=False)
     record_length: int = field(init=False)
+    derive_order: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         offsets: list[int] = []
@@ -171,6 +210,19 @@ class Layout:
                 for s in f.derive.sources:
                     if s not in names:
                         raise ValueError(f"layout {self.name}: {f.name} derives from unknown {s}")
+        # derived items in dependency order (a 項目長 may measure a 代替文字 item)
+        done = {f.name for f in self.fields if f.derive is None}
+        order: list[int] = []
+        pending = [i for i, f in enumerate(self.fields) if f.derive is not None]
+        while pending:
+            ready = [i for i in pending if set(self.fields[i].derive.sources) <= done]  # type: ignore[union-attr]
+            if not ready:
+                raise ValueError(f"layout {self.name}: circular derivations")
+            for i in ready:
+                order.append(i)
+                done.add(self.fields[i].name)
+            pending = [i for i in pending if i not in ready]
+        object.__setattr__(self, "derive_order", tuple(order))
 
     @property
     def ident(self) -> str:

@@ -1,0 +1,143 @@
+"""Sample residents for the demo, the golden vectors and the benchmarks.
+
+The records hold only primary items: the encoder derives 外字数, 外字フラグ, 代替文字, 清音化かな
+and 項目長. Check-digit codes are drawn with :mod:`checkdigits` from a seeded ``random.Random``,
+so every run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
+
+KANAZAWA = "172014"
+
+#: (漢字氏名, ふりがな, sex, birth date, foreign) — includes 髙, 﨑, 𠮷 and foreign residents.
+PEOPLE: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("髙橋\u3000﨑子", "タカハシ\u3000サキコ", "2", "19800315", False),
+    ("𠮷田\u3000太郎", "ヨシダ\u3000タロウ", "1", "19751102", False),
+    ("金沢\u3000花子", "カナザワ\u3000ハナコ", "2", "20010228", False),
+    ("德永\u3000ジョージ", "トクナガ\u3000ジョージ", "1", "19630704", False),
+    ("グエン\u3000ヴァン\u3000アン", "グエン\u3000ヴァン\u3000アン", "1", "19970912", True),
+    ("ＳＭＩＴＨ\u3000ＪＯＨＮ", "スミス\u3000ジョン", "1", "19881130", True),
+)
+
+ADDRESSES: tuple[str, ...] = (
+    "石川県金沢市広坂１丁目１番１号",
+    "石川県金沢市髙岡町７番２５号",
+    "石川県金沢市長町２丁目４番１０号\u3000﨑ハイツ１０２",
+)
+
+
+def _operator(i: int) -> str:
+    return f"OP{i:04d}"
+
+
+def sample_honnin_kakunin(i: int, rng: random.Random | None = None) -> dict[str, Any]:
+    """The ``i``-th sample 本人確認情報 record (primary items only)."""
+    rng = rng or random.Random(i)
+    name, kana, sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
+    moved = i % 3 == 1
+    return {
+        "juminhyo_code": generate_juminhyo_code(rng),
+        "kanji_name": name,
+        "kana_name": kana,
+        "birth_date": birth,
+        "sex": sex,
+        "lg_code": KANAZAWA,
+        "aza_code": f"{rng.randrange(10**7):07d}",
+        "postal_code": "9208577",
+        "address": ADDRESSES[i % len(ADDRESSES)],
+        "kojin_bango": generate_kojin_bango(rng) if i % 5 != 4 else None,
+        "resident_since": "20200401",
+        "address_since": "20200401",
+        "notification_date": "20200403",
+        "previous_lg_code": "131016" if moved else None,
+        "previous_address": "東京都千代田区千代田１番１号" if moved else None,
+        "relationship": "01000000" if i % 2 == 0 else "06030000",
+        "change_reason": "10" if moved else "12",
+        "change_date": "20200401",
+        "change_reason_detail": "01",
+        "old_juminhyo_code": None,
+        "juminhyo_code_since": "20020805",
+        "request_no": f"{i:016d}",
+        "operator_id": _operator(i % 500),
+        "terminal_id": f"TERM{i % 40:03d}",
+        "seq": i + 1,
+        "recovery_seq": 0,
+        "update_lock_flag": "0",
+        "scheduled_flag": "0",
+        "exclusive_flag": "0",
+        "record_status_flag": "0",
+        "timestamp": "20260401093000",
+    }
+
+
+def sample_soufusaki(i: int, rng: random.Random | None = None) -> dict[str, Any]:
+    """The ``i``-th sample 送付先情報 record (primary items only)."""
+    rng = rng or random.Random(1000 + i)
+    name, kana, sex, birth, foreign = PEOPLE[i % len(PEOPLE)]
+    address = ADDRESSES[i % len(ADDRESSES)]
+    return {
+        "soufusaki_no": f"{i:012d}",
+        "dest_postal_code": "9208577",
+        "dest_address": address,
+        "dest_name": name,
+        "lg_code": KANAZAWA,
+        "lg_name": "金沢市",
+        "lg_postal_code": "9208577",
+        "lg_address": "石川県金沢市広坂１丁目１番１号",
+        "issue_place_name": "金沢市役所\u3000市民課",
+        "issue_place_address": "石川県金沢市広坂１丁目１番１号",
+        "issue_place_phone": "076-220-2111",
+        "card_dest_name": None,
+        "card_dest_postal_code": None,
+        "card_dest_address": None,
+        "card_dest_phone": None,
+        "person_count": 1,
+        "processing_date": "20260401",
+        "operator_id": _operator(i % 500),
+        "terminal_id": f"TERM{i % 40:03d}",
+        "print_class": "0",
+        "juminhyo_code": generate_juminhyo_code(rng),
+        "kanji_name": name,
+        "kana_name": kana,
+        "postal_code": "9208577",
+        "address": address,
+        "birth_date": birth,
+        "sex": sex,
+        "kojin_bango": generate_kojin_bango(rng),
+        "foreign_resident_class": "1" if foreign else None,
+        "residence_expiry_date": "20290331" if foreign else None,
+    }
+
+
+def sample_fukuhon_juminhyo(i: int, rng: random.Random | None = None) -> dict[str, Any]:
+    """The ``i``-th sample 副本 record (primary items only)."""
+    name, _kana, sex, birth, foreign = PEOPLE[i % len(PEOPLE)]
+    return {
+        "atena_no": f"{i + 1:015d}",
+        "setai_no": f"{i // 2 + 1:012d}",
+        "kanji_name": name,
+        "birth_date": birth,
+        "sex": sex,
+        "relationship": "01000000" if i % 2 == 0 else "03000000",
+        "address": ADDRESSES[i % len(ADDRESSES)],
+        "resident_since": "20200401",
+        "householder_name": PEOPLE[(i // 2 * 2) % len(PEOPLE)][0],
+        "resident_class": "2" if foreign else "1",
+        "nationality": ("VNM" if "グエン" in name else "USA") if foreign else None,
+        "residence_status": "05" if foreign else None,
+        "residence_period": "0300" if foreign else None,
+        "residence_expiry_date": "20290331" if foreign else None,
+        "foreign_resident_class": "1" if foreign else None,
+    }
+
+
+SAMPLERS = {
+    "honnin-kakunin": sample_honnin_kakunin,
+    "soufusaki": sample_soufusaki,
+    "fukuhon-juminhyo": sample_fukuhon_juminhyo,
+}

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean bench bench-codec docs vectors bench-jukinet
+.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls docs vectors bench-jukinet
 
 install: $(STAMP)
 
@@ -14,23 +14,38 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# External TLS scanner for the test suite, in its own venv (it pins its own cryptography).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP):
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q 'sslyze>=6.0,<7'
+	touch $(TOOLS_STAMP)
+
 demo: install
 	$(PY) -m juki_gateway.demo
 
 lint: install
 	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
-# mypy --strict on the pure core: codecs and sans-IO protocol state machines.
+# mypy --strict on the pure core: codecs, sans-IO protocol state machines, the dev PKI.
 typecheck: install
-	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols
+	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/certs
 
-pytest: install
+pytest: install tools
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck pytest
 
+# mTLS handshakes vs openssl s_server, and framed PING/PONG throughput vs asyncio + ssl.
+bench-tls: install
+	$(PY) -m benchmarks.bench_tls
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmark of the record codec: generated codec vs plain construct vs hand-written struct floor.
 bench-codec: install

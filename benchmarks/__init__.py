@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench-…`` targets that print a table and ``BENCH name=value`` lines."""

@@ -16,11 +16,11 @@ from juki_gateway import __version__
 from juki_gateway.errors import JukiError, exit_code_for
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "juki_gateway.cli.codec_cmd",
     "juki_gateway.cli.init",
     "juki_gateway.cli.certs",
     "juki_gateway.cli.serve",
     "juki_gateway.cli.handshakes",
-    "juki_gateway.cli.codec_cmd",
     "juki_gateway.cli.jukinet",
 )
 

@@ -120,6 +120,7 @@ class EndpointProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._last_activity = 0.0
         self._timed_out = False
+        self._logged = False
         self._local = self._peer = "?"
 
     # -- connection lifecycle -------------------------------------------------------------
@@ -174,7 +175,7 @@ class EndpointProtocol(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         state = self.state
-        if state is not None and self.session is None and not getattr(self, "_logged", False):
+        if state is not None and self.session is None and not self._logged:
             state.alert = state.alert or alert_from_failure(reason.value)
             if self._timed_out:
                 status = "timeout"
@@ -182,9 +183,10 @@ class EndpointProtocol(Protocol):
                 status = state.reason or reason_from_failure(reason.value)
             self._log(False, status)
         if self.session is not None:
+            closed = getattr(self.session, "connection_closed", None)
+            if closed is not None:
+                closed()
             self.ctx.metrics.active.labels(self.ctx.name, self.peer_role).dec()
-            log.debug("[{conn_id}] closed: {why}", conn_id=state.conn_id if state else "?",
-                      why=reason.getErrorMessage())
         self.ctx.tracker.remove(self)
 
     # -- timers and shutdown --------------------------------------------------------------
@@ -239,6 +241,8 @@ def _decode(value: bytes | None) -> str | None:
 
 class EndpointFactory(Factory):
     """Builds :class:`EndpointProtocol` instances for one endpoint."""
+
+    noisy = False
 
     def __init__(self, ctx: EndpointContext) -> None:
         self.ctx = ctx

@@ -26,11 +26,13 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.web.server import Site
 
+from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
 from juki_gateway.gateway.endpoint import (
     ConnectionTracker,
     EndpointContext,
     EndpointFactory,
+    Session,
     SessionFactory,
 )
 from juki_gateway.gateway.handshake_log import HandshakeLog
@@ -46,6 +48,7 @@ from juki_gateway.gateway.tls import (
 log = Logger(namespace="juki_gateway.service")
 
 CRL_POLL_SECONDS = 2.0
+EXPIRY_REFRESH_SECONDS = 3600.0
 
 
 class ListenerService(Service):
@@ -81,11 +84,46 @@ class ListenerService(Service):
         return int(self.listening.getHost().port)  # type: ignore[attr-defined]
 
 
-def default_session_factory(endpoint: EndpointConfig) -> SessionFactory:
-    """The frame session of :mod:`juki_gateway.protocols.session` for an endpoint."""
-    from juki_gateway.protocols.session import session_factory_for
+class MetricsFrameObserver:
+    """Moves the frame counters of one endpoint, once per read."""
 
-    return session_factory_for(endpoint.name, endpoint.role)
+    def __init__(self, metrics: GatewayMetrics, endpoint: str) -> None:
+        self._metrics = metrics
+        self._endpoint = endpoint
+
+    def frames(self, received: dict[int, int], sent: dict[int, int], errors: dict[str, int]) -> None:
+        from juki_gateway.protocols.session import msg_type_name
+
+        m, ep = self._metrics, self._endpoint
+        for mt, n in received.items():
+            m.frames_in.labels(ep, msg_type_name(mt)).inc(n)
+        for mt, n in sent.items():
+            m.frames_out.labels(ep, msg_type_name(mt)).inc(n)
+        for code, n in errors.items():
+            m.frame_errors.labels(ep, code).inc(n)
+
+
+def frame_session_factory(
+    endpoint: EndpointConfig, reactor: Any, metrics: GatewayMetrics
+) -> SessionFactory:
+    """Sessions of :mod:`juki_gateway.protocols.session` using the role's handler registry."""
+    from juki_gateway.codecs.messages import body_record_lengths
+    from juki_gateway.protocols.session import FrameSession, registry_for
+
+    registry = registry_for(endpoint.role)
+    observer = MetricsFrameObserver(metrics, endpoint.name)
+    lengths = body_record_lengths()  # once per endpoint, not per connection
+
+    def make(conn_id: str, peer: PeerIdentity) -> Session:
+        def say(message: str) -> None:
+            log.info("[{conn_id}] {message}", conn_id=conn_id, message=message)
+
+        return FrameSession(
+            node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
+            seconds=reactor.seconds, observer=observer, log=say, catalogue=lengths,
+        )
+
+    return make
 
 
 class GatewayService(MultiService):
@@ -98,6 +136,7 @@ class GatewayService(MultiService):
         *,
         metrics: GatewayMetrics | None = None,
         session_factories: Callable[[EndpointConfig], SessionFactory] | None = None,
+        start_links: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -107,8 +146,13 @@ class GatewayService(MultiService):
         self.tracker = ConnectionTracker()
         self.creators: dict[str, MutualTLSServerCreator] = {}
         self.listeners: dict[str, ListenerService] = {}
-        self._crl_mtime = self._crl_stamp()
-        make_sessions = session_factories or default_session_factory
+        self._crl_mtime: tuple[int, int] | None = None
+        self._expiry_updated = float("-inf")
+        def make_sessions(ep: EndpointConfig) -> SessionFactory:
+            if session_factories is not None:
+                return session_factories(ep)
+            return frame_session_factory(ep, reactor, self.metrics)
+
         cache = PeerCertificateCache()
         for ep in config.endpoints:
             creator = MutualTLSServerCreator(
@@ -123,7 +167,7 @@ class GatewayService(MultiService):
                 tracker=self.tracker,
             )
             listener = ListenerService(
-                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx))
+                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx), reactor)
             )
             listener.setName(f"endpoint:{ep.name}")
             listener.setServiceParent(self)
@@ -133,6 +177,13 @@ class GatewayService(MultiService):
         self.metrics_listener = ListenerService(reactor, config.metrics.host, config.metrics.port, site)
         self.metrics_listener.setName("metrics")
         self.metrics_listener.setServiceParent(self)
+        self.links: dict[str, Any] = {}
+        for link in config.links if start_links else ():
+            from juki_gateway.gateway.links import make_link_service
+
+            svc = make_link_service(config, link, reactor, self.handshake_log, self.metrics, cache)
+            svc.setServiceParent(self)
+            self.links[link.name] = svc
         watch = TimerService(CRL_POLL_SECONDS, self._periodic)
         watch.clock = reactor
         watch.setName("crl-watch")
@@ -150,6 +201,13 @@ class GatewayService(MultiService):
         if stamp != self._crl_mtime:
             self._crl_mtime = stamp
             self.reload_crl()
+        now = self.reactor.seconds()
+        if now - self._expiry_updated >= EXPIRY_REFRESH_SECONDS:
+            self._update_expiry(now)
+
+    def _update_expiry(self, now: float) -> None:
+        self._expiry_updated = now
+        self.metrics.update_certificate_expiry(self.config.pki_dir, now)
 
     def reload_crl(self) -> None:
         """Reload the CRL into every endpoint's context (SIGHUP or file change)."""
@@ -159,12 +217,15 @@ class GatewayService(MultiService):
             except TLSConfigError as exc:
                 log.error("CRL reload failed for {name}: {err}", name=name, err=exc.message)
                 continue
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         log.info("CRL reloaded from {path}", path=str(self.config.crl))
 
     def startService(self) -> None:
+        for creator in self.creators.values():
+            creator.load()  # certificate/key/CA/CRL problems surface here, before listening
+        self._crl_mtime = self._crl_stamp()
         self.handshake_log.open()
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         super().startService()
 
     def whenListening(self) -> Deferred[Any]:

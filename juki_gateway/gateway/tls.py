@@ -10,7 +10,7 @@ itself: no application byte is ever read from or written to it.
 Every TLS connection's ``TLSMemoryBIOProtocol`` carries a :class:`HandshakeState`; the Twisted
 adapter reads it when the handshake completes or the connection is lost, and writes the
 handshake-log line from it. :func:`wrap_server_factory` wraps any factory in
-``TLSMemoryBIOFactory`` and :func:`client_options` gives outbound links their options.
+``TLSMemoryBIOFactory`` and :class:`MutualTLSClientCreator` is the outbound links' side.
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IProtocolFactory
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+)
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
@@ -174,13 +178,13 @@ def handshake_state(tls_protocol: Any) -> HandshakeState | None:
     return state if isinstance(state, HandshakeState) else None
 
 
-def _load_pem_pair(cert_path: Path, key_path: Path) -> tuple[crypto.X509, crypto.PKey]:
+def _load_pem_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Any]:
     try:
-        cert = crypto.load_certificate(crypto.FILETYPE_PEM, cert_path.read_bytes())
-        key = crypto.load_privatekey(crypto.FILETYPE_PEM, key_path.read_bytes())
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
     except FileNotFoundError as exc:
         raise TLSConfigError(f"missing {exc.filename}: run 'juki-gateway init'") from None
-    except crypto.Error as exc:
+    except ValueError as exc:
         raise TLSConfigError(f"cannot load {cert_path} / {key_path}: {exc}") from None
     return cert, key
 
@@ -206,8 +210,9 @@ class MutualTLSServerCreator:
     """Creates the server side of every TLS connection of one endpoint.
 
     ``clock`` is an ``IReactorTime``-like callable returning seconds, used to stamp the start
-    of each handshake. :meth:`reload_crl` swaps in a fresh context with the current CRL; live
-    connections keep the context they started with.
+    of each handshake. The constructor does no I/O: :meth:`load` (called by the service at
+    start, or by the first connection) reads the files. :meth:`reload_crl` swaps in a fresh
+    context with the current CRL; live connections keep the context they started with.
     """
 
     def __init__(
@@ -225,6 +230,10 @@ class MutualTLSServerCreator:
         self._authorizer = authorizer
         self._seconds = seconds
         self._cache = cache if cache is not None else PeerCertificateCache()
+        self._context: SSL.Context | None = None
+
+    def load(self) -> None:
+        """Read the certificate, key, CA and CRL and build the context (raises TLSConfigError)."""
         self._context = self._make_context()
 
     def _make_context(self) -> SSL.Context:
@@ -237,6 +246,8 @@ class MutualTLSServerCreator:
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
         )
         ctx: SSL.Context = options.getContext()
+        # the peer's identity is fixed by the first handshake: no TLS 1.2 renegotiation
+        ctx.set_options(SSL.OP_NO_RENEGOTIATION)
         store = ctx.get_cert_store()
         assert store is not None
         store.add_crl(_load_crl(self._crl_path))
@@ -275,32 +286,73 @@ class MutualTLSServerCreator:
 
     def serverConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         """A new ``SSL.Connection``; its TLS protocol gets a fresh :class:`HandshakeState`."""
+        if self._context is None:
+            self.load()
         tlsProtocol.juki_handshake = HandshakeState(new_conn_id(), self._seconds())
         return SSL.Connection(self._context, None)
 
 
-def wrap_server_factory(creator: MutualTLSServerCreator, factory: IProtocolFactory) -> TLSMemoryBIOFactory:
-    """Wrap a plain factory so that every connection is mutual TLS first."""
-    return TLSMemoryBIOFactory(creator, False, factory)
+def wrap_server_factory(
+    creator: MutualTLSServerCreator, factory: IProtocolFactory, clock: Any
+) -> TLSMemoryBIOFactory:
+    """Wrap a plain factory so that every connection is mutual TLS first.
+
+    ``clock`` drives Twisted's write aggregation (small writes become one TLS record per
+    reactor iteration).
+    """
+    wrapped = TLSMemoryBIOFactory(creator, False, factory, clock=clock)
+    wrapped.noisy = False
+    return wrapped
 
 
-def client_options(
-    *, server_name: str, cert: Path, key: Path, ca: Path
-) -> Any:
-    """``optionsForClientTLS`` for an outbound link: our certificate, the dev CA, the peer's name."""
-    try:
-        own = ssl.PrivateCertificate.loadPEM(cert.read_bytes() + b"\n" + key.read_bytes())
-    except FileNotFoundError as exc:
-        raise TLSConfigError(f"missing {exc.filename}: run 'juki-gateway init'") from None
-    return ssl.optionsForClientTLS(
-        server_name,
-        trustRoot=_trust_root(ca),
-        clientCertificate=own,
-        extraCertificateOptions={
-            "raiseMinimumTo": ssl.TLSVersion.TLSv1_2,
-            "acceptableCiphers": ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
-        },
-    )
+@implementer(IOpenSSLClientConnectionCreator)
+class MutualTLSClientCreator:
+    """The client side of an outbound link: our certificate, the dev CA, and the peer's name.
+
+    Not ``optionsForClientTLS``: its hostname check (service_identity) cannot parse the
+    ``urn:juki:role:…`` SAN URIs and, on that parse error, silently accepts any server the CA
+    signed. This creator checks the server's certificate chain against the CA and then that the
+    leaf's juki identity is the expected node (CN and DNS SAN ``server_name``).
+    """
+
+    def __init__(self, *, server_name: str, cert: Path, key: Path, ca: Path,
+                 cache: PeerCertificateCache | None = None) -> None:
+        self._paths = (cert, key, ca)
+        self._ctx: SSL.Context | None = None
+        self._server_name = server_name
+        self._cache = cache if cache is not None else PeerCertificateCache()
+
+    def _context(self) -> SSL.Context:
+        if self._ctx is None:
+            cert, key, ca = self._paths
+            own, pkey = _load_pem_pair(cert, key)
+            options = ssl.CertificateOptions(
+                privateKey=pkey,
+                certificate=own,
+                trustRoot=_trust_root(ca),
+                raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+                acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
+            )
+            ctx: SSL.Context = options.getContext()
+            ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+            self._ctx = ctx
+        return self._ctx
+
+    def _verify(self, conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
+        if not ok:
+            return False
+        if depth == 0:
+            peer = self._cache.get(cert)
+            return peer.identity is not None and peer.identity.name == self._server_name
+        return True
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        """A client ``SSL.Connection`` sending ``server_name`` as SNI."""
+        conn = SSL.Connection(self._context(), None)
+        conn.set_app_data(tlsProtocol)
+        conn.set_tlsext_host_name(self._server_name.encode("ascii"))
+        conn.set_connect_state()
+        return conn
 
 
 def alert_from_failure(value: BaseException) -> str | None:

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls docs vectors bench-jukinet
+.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls docs vectors bench-jukinet bench-store
 
 install: $(STAMP)
 
@@ -31,9 +31,9 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check juki_gateway tests benchmarks
 
-# mypy --strict on the pure core: codecs, sans-IO protocol state machines, the dev PKI.
+# mypy --strict on the pure core (codecs, sans-IO protocol state machines), the dev PKI, the store.
 typecheck: install
-	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/certs
+	$(VENV)/bin/mypy --strict juki_gateway/codecs juki_gateway/protocols juki_gateway/certs juki_gateway/registry_store
 
 pytest: install tools
 	$(VENV)/bin/pytest -q
@@ -43,6 +43,13 @@ test: lint typecheck pytest
 # mTLS handshakes vs openssl s_server, and framed PING/PONG throughput vs asyncio + ssl.
 bench-tls: install
 	$(PY) -m benchmarks.bench_tls
+# Store tests run against SQLite and a real PostgreSQL: $$JUKI_TEST_PG_URL if set, else the
+# test session starts a private throwaway cluster (initdb into a temporary directory).
+
+# Durable update rates with and without group commit, and the 500k-resident load, on SQLite and
+# PostgreSQL ($$JUKI_BENCH_PG_URL / $$JUKI_TEST_PG_URL, else a throwaway cluster with fsync on).
+bench-store: install
+	$(PY) -m juki_gateway.registry_store.bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

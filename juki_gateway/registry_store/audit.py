@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from juki_gateway.registry_store.models import AuditChainHead, AuditEntry
+from juki_gateway.registry_store.models import AuditChainHead, AuditEntry, table_of
+from juki_gateway.registry_store.queues import insert_ignore
 
 GENESIS_HASH = "0" * 64
 SYSTEM_OPERATOR = "system"
@@ -102,14 +103,15 @@ def append_audit(
     text = detail if isinstance(detail, str) else json.dumps(
         dict(detail), sort_keys=True, ensure_ascii=False, default=str
     )
-    h = AuditChainHead.__table__
+    h = table_of(AuditChainHead)
     stmt = select(h).where(h.c.id == 1)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     head = conn.execute(stmt).first()
     if head is None:
-        conn.execute(insert(h), {"id": 1, "anchor_hash": GENESIS_HASH, "last_id": 0,
-                                 "last_hash": GENESIS_HASH, "count": 0})
+        # Two first writers may race here: the loser's insert is ignored, then it waits on the lock.
+        insert_ignore(conn, h, {"id": 1, "anchor_hash": GENESIS_HASH, "last_id": 0,
+                                "last_hash": GENESIS_HASH, "entry_count": 0})
         head = conn.execute(stmt).one()
     # Stored times are naive UTC; microseconds are kept so the canonical form round-trips.
     occurred = now.replace(tzinfo=None)
@@ -118,20 +120,20 @@ def append_audit(
         canonical_form(occurred, operator_id, terminal_id, subject, action, text, prev)
     ).hexdigest()
     new_id = conn.execute(
-        insert(AuditEntry.__table__).returning(AuditEntry.__table__.c.id),
+        insert(table_of(AuditEntry)).returning(table_of(AuditEntry).c.id),
         {"occurred_at": occurred, "operator_id": operator_id, "terminal_id": terminal_id,
          "subject": subject, "action": action, "detail": text, "prev_hash": prev,
          "entry_hash": digest},
     ).scalar_one()
     conn.execute(
-        update(h).where(h.c.id == 1).values(last_id=new_id, last_hash=digest, count=h.c.count + 1)
+        update(h).where(h.c.id == 1).values(last_id=new_id, last_hash=digest, entry_count=h.c.entry_count + 1)
     )
     return AuditRecord(new_id, occurred, operator_id, terminal_id, subject, action, text, prev,
                        digest)
 
 
 def _records(conn: Connection, *clauses: object) -> Iterator[AuditRecord]:
-    a = AuditEntry.__table__
+    a = table_of(AuditEntry)
     q = select(a).where(*clauses).order_by(a.c.id)  # type: ignore[arg-type]
     for r in conn.execute(q.execution_options(yield_per=5000)):
         yield AuditRecord(r.id, r.occurred_at, r.operator_id, r.terminal_id, r.subject,
@@ -146,7 +148,7 @@ def list_audit(
     subject: str | None = None,
 ) -> Iterator[AuditRecord]:
     """Entries in chain order, optionally from a time on, by one operator, about one subject."""
-    a = AuditEntry.__table__
+    a = table_of(AuditEntry)
     clauses = []
     if since is not None:
         clauses.append(a.c.occurred_at >= since)
@@ -159,7 +161,7 @@ def list_audit(
 
 def verify_chain(conn: Connection) -> VerifyResult:
     """Walk the whole chain and report the first modified, deleted, inserted or reordered entry."""
-    head = conn.execute(select(AuditChainHead.__table__)).first()
+    head = conn.execute(select(table_of(AuditChainHead))).first()
     records = list(_records(conn))
     if head is None:
         if records:
@@ -174,29 +176,27 @@ def verify_chain(conn: Connection) -> VerifyResult:
                                 f"entry {rec.id} was modified: its content does not match its hash")
         if rec.prev_hash != expected:
             nxt = records[i + 1] if i + 1 < len(records) else None
-            if i > 0 and nxt is not None and nxt.prev_hash == expected:
-                problem, msg = "inserted", f"entry {rec.id} was inserted into the chain"
-            elif i == 0 and nxt is not None and nxt.prev_hash == rec.entry_hash and \
-                    rec.prev_hash not in by_hash:
-                problem, msg = "deleted", f"the entry before {rec.id} (the oldest kept) was deleted"
-            elif rec.prev_hash in by_hash and by_hash[rec.prev_hash] > i:
+            if rec.prev_hash in by_hash and by_hash[rec.prev_hash] > i:
                 problem, msg = "reordered", (
                     f"entry {rec.id} is out of order: it follows entry "
                     f"{records[by_hash[rec.prev_hash]].id}, which is stored after it")
+            elif nxt is not None and nxt.prev_hash == expected:
+                problem, msg = "inserted", f"entry {rec.id} was inserted into the chain"
             elif rec.prev_hash in by_hash:
-                problem, msg = "inserted", (
-                    f"entries were inserted before entry {rec.id}")
+                problem, msg = "inserted", f"entries were inserted before entry {rec.id}"
+            elif i == 0:
+                problem, msg = "deleted", f"the entry before {rec.id} (the oldest kept) was deleted"
             else:
                 problem, msg = "deleted", f"an entry before entry {rec.id} was deleted"
             return VerifyResult(False, i, problem, rec.id, msg)
         expected = rec.entry_hash
-    if len(records) != head.count or (records and records[-1].id != head.last_id) or \
+    if len(records) != head.entry_count or (records and records[-1].id != head.last_id) or \
             expected != head.last_hash:
         last = records[-1].id if records else None
-        if len(records) < head.count:
+        if len(records) < head.entry_count:
             return VerifyResult(False, len(records), "deleted", last,
                                 f"the newest entries were deleted: the head names entry "
-                                f"{head.last_id} and {head.count} entries, {len(records)} remain")
+                                f"{head.last_id} and {head.entry_count} entries, {len(records)} remain")
         return VerifyResult(False, len(records), "inserted", last,
                             f"entries were appended after the head (entry {head.last_id})")
     return VerifyResult(True, len(records))
@@ -204,8 +204,8 @@ def verify_chain(conn: Connection) -> VerifyResult:
 
 def purge_audit_before(conn: Connection, cutoff: dt.datetime) -> int:
     """Delete entries older than ``cutoff`` (retention) and move the chain's anchor past them."""
-    a = AuditEntry.__table__
-    h = AuditChainHead.__table__
+    a = table_of(AuditEntry)
+    h = table_of(AuditChainHead)
     stmt = select(h).where(h.c.id == 1)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -219,6 +219,6 @@ def purge_audit_before(conn: Connection, cutoff: dt.datetime) -> int:
         return 0
     count = conn.execute(a.delete().where(a.c.id <= old.id)).rowcount
     conn.execute(
-        update(h).where(h.c.id == 1).values(anchor_hash=old.entry_hash, count=h.c.count - count)
+        update(h).where(h.c.id == 1).values(anchor_hash=old.entry_hash, entry_count=h.c.entry_count - count)
     )
     return int(count)

@@ -12,6 +12,7 @@ business dates (birth date, 異動年月日, 消除日) as ``Date``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -66,7 +68,7 @@ class HonninKakuninColumns:
 
 
 class HonninKakunin(HonninKakuninColumns, Base):
-    """The current 本人確認情報 of one resident; ``history_no`` names its newest history row."""
+    """The current 本人確認情報 of one resident; ``history_no`` is this version's number (1, 2 …)."""
 
     __tablename__ = "honnin_kakunin"
 
@@ -83,17 +85,19 @@ class HonninKakunin(HonninKakuninColumns, Base):
 
 
 class HonninKakuninHistory(HonninKakuninColumns, Base):
-    """Every version a resident's 本人確認情報 ever had: one row per change (R9: kept 5 years)."""
+    """A superseded version of a resident's 本人確認情報: each change moves the previous current
+    version here (R9: kept 5 years from ``superseded_at``). The current version is not
+    duplicated here, so an initial load writes each resident once."""
 
     __tablename__ = "honnin_kakunin_history"
 
     juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
     history_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)  # when it became current
+    superseded_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (
-        Index("ix_honnin_kakunin_history_recorded_at", "recorded_at"),
-        Index("ix_honnin_kakunin_history_kojin_bango", "kojin_bango"),
+        Index("ix_honnin_kakunin_history_superseded_at", "superseded_at"),
     )
 
 
@@ -338,4 +342,9 @@ class AuditChainHead(Base):
     anchor_hash: Mapped[str] = mapped_column(String(64))  # prev_hash of the oldest kept entry
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
-    count: Mapped[int] = mapped_column(BigInteger)
+    entry_count: Mapped[int] = mapped_column(BigInteger)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core ``Table`` of a model, typed for Core statements (insert/update/delete)."""
+    return cast(Table, model.__table__)

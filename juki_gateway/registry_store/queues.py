@@ -21,10 +21,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from juki_gateway.registry_store.models import InboxEntry, OutboxMessage, SeqCounter
+from juki_gateway.registry_store.models import InboxEntry, OutboxMessage, SeqCounter, table_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +41,13 @@ class OutboxItem:
 
 def allocate_seq(conn: Connection, link: str) -> int:
     """The next 更新順番号 of ``link`` (1, 2, 3 …), reserved inside the caller's transaction."""
-    c = SeqCounter.__table__
+    c = table_of(SeqCounter)
     stmt = select(c.c.next_seq).where(c.c.link == link)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     current = conn.execute(stmt).scalar_one_or_none()
     if current is None:
-        _insert_ignore(conn, c, {"link": link, "next_seq": 1})
+        insert_ignore(conn, c, {"link": link, "next_seq": 1})
         current = conn.execute(stmt).scalar_one()
     conn.execute(update(c).where(c.c.link == link).values(next_seq=current + 1))
     return int(current)
@@ -64,7 +64,7 @@ def enqueue(
     seq = allocate_seq(conn, link)
     body = frame(seq) if callable(frame) else frame
     conn.execute(
-        insert(OutboxMessage.__table__),
+        insert(table_of(OutboxMessage)),
         [{"link": link, "seq": seq, "msg_type": msg_type, "frame": body, "state": "pending",
           "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
           "sent_at": None}],
@@ -82,7 +82,7 @@ def claim_due(
     lease: dt.timedelta = dt.timedelta(seconds=30),
 ) -> list[OutboxItem]:
     """Lease up to ``limit`` due rows of ``link`` to ``worker``, lowest 更新順番号 first."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     stmt = (
         select(o.c.id, o.c.link, o.c.seq, o.c.msg_type, o.c.frame, o.c.attempts)
         .where(o.c.link == link, o.c.state == "pending", o.c.next_try_at <= now)
@@ -104,13 +104,13 @@ def claim_due(
 
 def mark_sent(conn: Connection, ids: Sequence[int], now: dt.datetime) -> None:
     """Settle rows the peer acknowledged."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     conn.execute(update(o).where(o.c.id.in_(list(ids))).values(state="sent", sent_at=now))
 
 
 def mark_sent_up_to(conn: Connection, link: str, seq: int, now: dt.datetime) -> int:
     """Settle every pending row of ``link`` up to an acknowledged 更新順番号; returns the count."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     res = conn.execute(
         update(o)
         .where(o.c.link == link, o.c.seq <= seq, o.c.state == "pending")
@@ -121,7 +121,7 @@ def mark_sent_up_to(conn: Connection, link: str, seq: int, now: dt.datetime) -> 
 
 def retry_later(conn: Connection, ids: Sequence[int], next_try_at: dt.datetime) -> None:
     """Release leased rows so that they are sent again from ``next_try_at`` (link outage)."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     conn.execute(
         update(o).where(o.c.id.in_(list(ids))).values(next_try_at=next_try_at, claimed_by=None)
     )
@@ -129,7 +129,7 @@ def retry_later(conn: Connection, ids: Sequence[int], next_try_at: dt.datetime) 
 
 def pending_count(conn: Connection, link: str) -> int:
     """How many rows of ``link`` still wait for an acknowledgement."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     return int(
         conn.execute(
             select(func.count()).select_from(o).where(o.c.link == link, o.c.state == "pending")
@@ -141,8 +141,8 @@ def inbox_apply(
     conn: Connection, receiver: str, sender: str, seq: int, msg_type: int, now: dt.datetime
 ) -> bool:
     """Record that ``receiver`` applied (sender, 更新順番号); False if it was applied before."""
-    i = InboxEntry.__table__
-    return _insert_ignore(
+    i = table_of(InboxEntry)
+    return insert_ignore(
         conn, i, {"receiver": receiver, "sender": sender, "seq": seq, "msg_type": msg_type,
                   "applied_at": now}
     ) == 1
@@ -150,16 +150,17 @@ def inbox_apply(
 
 def inbox_last_seq(conn: Connection, receiver: str, sender: str) -> int:
     """The highest 更新順番号 ``receiver`` applied from ``sender`` (0 if none)."""
-    i = InboxEntry.__table__
+    i = table_of(InboxEntry)
     value = conn.execute(
         select(func.max(i.c.seq)).where(i.c.receiver == receiver, i.c.sender == sender)
     ).scalar_one()
     return int(value or 0)
 
 
-def _insert_ignore(conn: Connection, table: object, row: dict[str, object]) -> int:
-    if conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
-    else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
-    return int(conn.execute(stmt, row).rowcount)
+def insert_ignore(conn: Connection, table: Table, row: dict[str, object]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING; 1 if the row went in, 0 if the key existed."""
+    ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    # RETURNING tells reliably whether a row was inserted (rowcount varies by driver).
+    pk = next(iter(table.primary_key.columns))
+    stmt = ins.on_conflict_do_nothing().returning(pk)
+    return len(conn.execute(stmt, row).all())

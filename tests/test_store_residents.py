@@ -1,0 +1,116 @@
+"""本人確認情報, 消除者, 個人番号 and 送付先 store functions on both engines."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from juki_gateway.registry_store.models import DeletedResident, HonninKakuninHistory
+from juki_gateway.registry_store.residents import (
+    KojinBangoInUse,
+    SearchTooBroad,
+    UnknownResident,
+    apply_honnin_kakunin,
+    delete_resident,
+    find_by_kojin_bango,
+    get_current,
+    history_of,
+    kojin_bango_status,
+    load_residents,
+    register_kojin_bango,
+    search_residents,
+)
+from juki_gateway.registry_store.synthetic import make_resident
+
+NOW = dt.datetime(2026, 4, 1, 9, 0, 0)
+
+
+def test_apply_keeps_history_and_newest_wins(store_engine: Engine) -> None:
+    """Each change adds a history row; within one batch the last version becomes current."""
+    r1 = make_resident(7)
+    r2 = dataclasses.replace(r1, address="石川県金沢市本町2-1", seq=2)
+    r3 = dataclasses.replace(r1, address="石川県金沢市東山3-3", seq=3)
+    with store_engine.begin() as conn:
+        assert apply_honnin_kakunin(conn, [r1], NOW) == [1]
+        assert apply_honnin_kakunin(conn, [r2, r3], NOW) == [2, 3]
+    with store_engine.begin() as conn:
+        assert get_current(conn, r1.juminhyo_code) == r3
+        assert [h[2].address for h in history_of(conn, r1.juminhyo_code)] == [
+            r1.address, r2.address, r3.address]
+
+
+def test_lookups_by_number_and_by_name_pairs(store_engine: Engine) -> None:
+    """Residents are found by 個人番号, by name+birth date and by name+address."""
+    rows = [make_resident(n) for n in range(1, 40)]
+    with store_engine.begin() as conn:
+        assert load_residents(conn, rows, NOW) == len(rows)
+    target = rows[12]
+    with store_engine.begin() as conn:
+        assert find_by_kojin_bango(conn, target.kojin_bango or "") == target
+        by_birth = search_residents(conn, name_kanji=target.name_kanji, birth_date=target.birth_date)
+        assert target in by_birth
+        assert all(r.birth_date == target.birth_date for r in by_birth)
+        by_addr = search_residents(conn, seion_kana=target.seion_kana, address=target.address)
+        assert by_addr == [target]
+
+
+def test_search_needs_two_items(store_engine: Engine) -> None:
+    """A name alone, or a birth date alone, is refused as too broad (R3)."""
+    with store_engine.begin() as conn:
+        with pytest.raises(SearchTooBroad):
+            search_residents(conn, name_kanji="山田太郎")
+        with pytest.raises(SearchTooBroad):
+            search_residents(conn, birth_date=dt.date(1980, 1, 1), address="金沢市")
+
+
+def test_deceased_resident_number_is_kept_and_marked(store_engine: Engine) -> None:
+    """Deleting a dead resident moves them to 消除者 and keeps their 個人番号 marked deceased (R10)."""
+    r = make_resident(3)
+    with store_engine.begin() as conn:
+        apply_honnin_kakunin(conn, [r], NOW)
+        register_kojin_bango(conn, r.kojin_bango or "", r.juminhyo_code, NOW)
+        delete_resident(conn, r.juminhyo_code, deleted_on=dt.date(2026, 4, 2), deceased=True,
+                        now=NOW, final=dataclasses.replace(r, change_reason="B03", seq=2))
+    with store_engine.begin() as conn:
+        assert get_current(conn, r.juminhyo_code) is None
+        assert kojin_bango_status(conn, r.kojin_bango or "") == "deceased"
+        d = DeletedResident.__table__
+        row = conn.execute(select(d).where(d.c.juminhyo_code == r.juminhyo_code)).one()
+        assert row.deceased and row.change_reason == "B03"
+        h = HonninKakuninHistory.__table__
+        assert conn.execute(select(func.count()).select_from(h)).scalar() == 1  # superseded v1
+        with pytest.raises(UnknownResident):
+            delete_resident(conn, r.juminhyo_code, deleted_on=dt.date(2026, 4, 2),
+                            deceased=False, now=NOW)
+
+
+def test_kojin_bango_never_reassigned(store_engine: Engine) -> None:
+    """A 個人番号 already given to one resident cannot be given to another."""
+    with store_engine.begin() as conn:
+        register_kojin_bango(conn, "123456789018", "24727059608", NOW)
+        register_kojin_bango(conn, "123456789018", "24727059608", NOW)  # idempotent
+        with pytest.raises(KojinBangoInUse):
+            register_kojin_bango(conn, "123456789018", "24846016224", NOW)
+
+
+def test_updates_touching_different_columns_in_one_batch(store_engine: Engine) -> None:
+    """A batch mixing name, address and number changes leaves every resident exactly as sent."""
+    base = [make_resident(n) for n in (21, 22, 23)]
+    with store_engine.begin() as conn:
+        load_residents(conn, base, NOW)
+    changed = [
+        dataclasses.replace(base[0], name_kanji="髙橋一郎", seion_kana="タカハシイチロウ", seq=2),
+        dataclasses.replace(base[1], address="石川県金沢市本町9-9", seq=2),
+        dataclasses.replace(base[2], kojin_bango="983205673214", seq=2),
+    ]
+    with store_engine.begin() as conn:
+        assert apply_honnin_kakunin(conn, changed, NOW) == [2, 2, 2]
+    with store_engine.begin() as conn:
+        assert [get_current(conn, r.juminhyo_code) for r in base] == changed
+        assert search_residents(conn, name_kanji="髙橋一郎", birth_date=base[0].birth_date) == [
+            changed[0]]
+        assert find_by_kojin_bango(conn, "983205673214") == changed[2]
+        assert find_by_kojin_bango(conn, base[2].kojin_bango or "") is None

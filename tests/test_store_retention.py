@@ -1,0 +1,185 @@
+"""Retention: the business-day calendar, purge boundaries, dry runs, audit and the timer job."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from sqlalchemy import Connection, Engine, func, select
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+
+from juki_gateway.registry_store.audit import append_audit, list_audit, verify_chain
+from juki_gateway.registry_store.models import (
+    HonninKakuninHistory,
+    ProvisionRecord,
+    Soufusaki,
+    table_of,
+)
+from juki_gateway.registry_store.residents import (
+    add_soufusaki,
+    apply_honnin_kakunin,
+    delete_resident,
+    history_of,
+    mark_soufusaki_sent,
+)
+from juki_gateway.registry_store.retention import (
+    RetentionReport,
+    RetentionService,
+    is_business_day,
+    next_business_day,
+    run_retention,
+)
+from juki_gateway.registry_store.synthetic import make_resident
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (dt.date(2026, 4, 3), dt.date(2026, 4, 6)),  # Friday -> Monday
+        (dt.date(2026, 4, 28), dt.date(2026, 4, 30)),  # 4/29 昭和の日
+        (dt.date(2025, 12, 26), dt.date(2026, 1, 5)),  # Friday before the year-end break
+        (dt.date(2026, 12, 28), dt.date(2027, 1, 4)),  # Monday 12/28 -> 1/4 (Monday)
+        (dt.date(2026, 1, 9), dt.date(2026, 1, 13)),  # 1/12 成人の日
+    ],
+)
+def test_next_business_day(sent: dt.date, expected: dt.date) -> None:
+    """Weekends, national holidays and 12/29–1/3 are skipped."""
+    assert next_business_day(sent) == expected
+    assert is_business_day(expected)
+
+
+def _count(conn: Connection, model: type) -> int:
+    return int(conn.execute(select(func.count()).select_from(table_of(model))).scalar_one())
+
+
+def _soufusaki_sent(engine: Engine, no: str, sent: dt.datetime) -> None:
+    with engine.begin() as conn:
+        add_soufusaki(conn, no, "24727059608", None, b"rec", sent)
+        mark_soufusaki_sent(conn, no, sent)
+
+
+def test_soufusaki_kept_until_next_business_day(store_engine: Engine) -> None:
+    """送付先 sent on a Friday survives Saturday–Sunday and goes on Monday; unsent ones stay."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 4, 3, 17, 0))
+    with store_engine.begin() as conn:
+        add_soufusaki(conn, "S2", "24727059608", None, b"rec", dt.datetime(2026, 4, 3))
+    now = dt.datetime(2026, 4, 6, 1, 0)
+    for day in (dt.date(2026, 4, 3), dt.date(2026, 4, 4), dt.date(2026, 4, 5)):
+        with store_engine.begin() as conn:
+            assert run_retention(conn, day, now=now).counts["soufusaki"] == 0
+    with store_engine.begin() as conn:
+        assert run_retention(conn, dt.date(2026, 4, 6), now=now).counts["soufusaki"] == 1
+        assert [r.soufusaki_no for r in conn.execute(select(table_of(Soufusaki)))] == ["S2"]
+
+
+def test_soufusaki_across_new_year(store_engine: Engine) -> None:
+    """送付先 sent on 12/28 stays through the year-end break and goes on the first business day."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 12, 28, 10, 0))
+    now = dt.datetime(2027, 1, 4)
+    with store_engine.begin() as conn:
+        assert run_retention(conn, dt.date(2027, 1, 3), now=now).counts["soufusaki"] == 0
+        assert run_retention(conn, dt.date(2027, 1, 4), now=now).counts["soufusaki"] == 1
+
+
+def test_history_purged_exactly_after_five_years(store_engine: Engine) -> None:
+    """A superseded version is kept on the 5th anniversary of its replacement and purged the day after."""
+    r = make_resident(11)
+    with store_engine.begin() as conn:
+        apply_honnin_kakunin(conn, [r], dt.datetime(2019, 1, 1))
+        apply_honnin_kakunin(conn, [dataclasses.replace(r, seq=2)], dt.datetime(2021, 3, 15, 10))
+        apply_honnin_kakunin(conn, [dataclasses.replace(r, seq=3)], dt.datetime(2024, 6, 1))
+    now = dt.datetime(2026, 3, 17)
+    with store_engine.begin() as conn:
+        report = run_retention(conn, dt.date(2026, 3, 15), now=now)
+        assert report.counts["honnin_kakunin_history"] == 0
+        report = run_retention(conn, dt.date(2026, 3, 16), now=now)
+        assert report.counts["honnin_kakunin_history"] == 1
+        assert [h[0] for h in history_of(conn, r.juminhyo_code)] == [2, 3]
+
+
+def test_deleted_residents_and_their_history_purged_after_five_years(store_engine: Engine) -> None:
+    """A 消除者 and the version its deletion superseded are kept 5 years, then purged."""
+    r = make_resident(12)
+    with store_engine.begin() as conn:
+        apply_honnin_kakunin(conn, [r], dt.datetime(2020, 1, 1))
+        delete_resident(conn, r.juminhyo_code, deleted_on=dt.date(2021, 2, 1), deceased=False,
+                        now=dt.datetime(2021, 2, 1),
+                        final=dataclasses.replace(r, change_reason="B01", seq=2))
+    now = dt.datetime(2026, 3, 1)
+    with store_engine.begin() as conn:
+        kept = run_retention(conn, dt.date(2026, 2, 1), now=now).counts
+        assert (kept["deleted_resident"], kept["honnin_kakunin_history"]) == (0, 0)
+        dry = run_retention(conn, dt.date(2026, 2, 2), now=now, dry_run=True).counts
+        assert (dry["deleted_resident"], dry["honnin_kakunin_history"]) == (1, 1)
+        assert _count(conn, HonninKakuninHistory) == 1
+        gone = run_retention(conn, dt.date(2026, 2, 2), now=now).counts
+        assert (gone["deleted_resident"], gone["honnin_kakunin_history"]) == (1, 1)
+        assert _count(conn, HonninKakuninHistory) == 0
+
+
+def test_provision_records_seven_and_five_years(store_engine: Engine) -> None:
+    """Provision records go after 7 years, 送付先 provision records after 5 years."""
+    p = table_of(ProvisionRecord)
+    with store_engine.begin() as conn:
+        for kind, when in [("intermediate", dt.datetime(2019, 5, 1)),
+                           ("soufusaki", dt.datetime(2021, 5, 1)),
+                           ("honnin_kakunin", dt.datetime(2019, 5, 2))]:
+            conn.execute(p.insert(), {"occurred_at": when, "kind": kind, "provider": "cs",
+                                      "recipient": "kiko", "operator_id": None, "subject": "x",
+                                      "items": "", "outcome": "provided", "detail": ""})
+    with store_engine.begin() as conn:
+        assert run_retention(conn, dt.date(2026, 5, 1), now=dt.datetime(2026, 5, 2)).counts[
+            "provision_record"] == 0
+        assert run_retention(conn, dt.date(2026, 5, 2), now=dt.datetime(2026, 5, 2)).counts[
+            "provision_record"] == 2
+        assert [r.kind for r in conn.execute(select(p))] == ["honnin_kakunin"]
+
+
+def test_runs_are_audited_and_old_audit_entries_purged(store_engine: Engine) -> None:
+    """Each run appends its counts to the audit log; audit entries older than 7 years go."""
+    with store_engine.begin() as conn:
+        append_audit(conn, now=dt.datetime(2018, 1, 1), operator_id="op1", terminal_id="t",
+                     subject="x", action="flag_set")
+        append_audit(conn, now=dt.datetime(2020, 1, 1), operator_id="op1", terminal_id="t",
+                     subject="x", action="flag_set")
+    with store_engine.begin() as conn:
+        report = run_retention(conn, dt.date(2026, 6, 1), now=dt.datetime(2026, 6, 1, 3))
+        assert report.counts["audit_log"] == 1
+        entries = list(list_audit(conn))
+        assert [e.action for e in entries] == ["flag_set", "retention_purge"]
+        assert '"audit_log": 1' in entries[-1].detail
+        assert verify_chain(conn).ok
+
+
+def test_dry_run_changes_nothing(store_engine: Engine) -> None:
+    """A dry run reports what it would purge and leaves every row in place."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 4, 3, 17, 0))
+    with store_engine.begin() as conn:
+        report = run_retention(conn, dt.date(2026, 4, 10), now=dt.datetime(2026, 4, 10),
+                               dry_run=True)
+        assert report.counts["soufusaki"] == 1
+        assert "soufusaki: would purge 1" in report.lines()
+        assert _count(conn, Soufusaki) == 1
+
+
+def test_timer_service_daily_and_monthly(store_engine: Engine) -> None:
+    """The service purges 送付先 every day and runs the full purge on the first tick of a month."""
+    clock = Clock()
+    clock.advance(dt.datetime(2026, 4, 29, 12, tzinfo=dt.UTC).timestamp())
+
+    def transact(work):  # type: ignore[no-untyped-def]
+        with store_engine.begin() as conn:
+            return succeed(work(conn))
+
+    service = RetentionService(transact, clock)
+    service.startService()
+    for _ in range(4):
+        clock.advance(86_400)
+    service.stopService()
+    kinds = [type(r) for r in service.runs]
+    # 4/29 full (first tick), 4/30 daily, 5/1 full (new month), 5/2 daily, 5/3 daily
+    assert kinds == [RetentionReport, int, RetentionReport, int, int]
+    with store_engine.begin() as conn:
+        assert [e.action for e in list_audit(conn)] == ["retention_purge"] * 2

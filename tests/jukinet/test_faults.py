@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from sqlalchemy import func, select
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
@@ -22,7 +21,6 @@ from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import NodeConfig
 from juki_gateway.gateway.jukinet.topology import config_to_json
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
-from juki_gateway.registry_store.models import HonninKakuninHistory
 from juki_gateway.simulators.resident_events import serial_of, timeline
 from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 from tests.jukinet.proxy import FlakyProxy
@@ -68,16 +66,7 @@ class NodeProcess:
 
 
 def _serials(conn: Any) -> dict[str, list[int]]:
-    h = HonninKakuninHistory.__table__
-    out: dict[str, list[int]] = {}
-    for code, rec in conn.execute(select(h.c.juminhyo_code, h.c.record)
-                                  .order_by(h.c.juminhyo_code, h.c.history_no)):
-        out.setdefault(code, []).append(serial_of(rec))
-    return out
-
-
-def _count(conn: Any) -> int:
-    return int(conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one())
+    return {code: [serial_of(r) for r in recs] for code, recs in st.versions(conn).items()}
 
 
 @pytest.mark.slow
@@ -118,7 +107,7 @@ def test_random_drops_and_sigkill_lose_nothing_and_duplicate_nothing(
         proxy_a.enabled = proxy_b.enabled = False  # let the run converge
 
         def kiko_count() -> defer.Deferred[bool]:
-            return node_read(nodes["kiko"], lambda c: _count(c) >= UPDATES)
+            return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= UPDATES)
 
         yield wait_for(reactor, kiko_count, 120, "機構 to receive every update")
         yield task.deferLater(reactor, 0.5, lambda: None)  # anything extra would show up now

@@ -6,7 +6,7 @@ import random
 from collections import deque
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from juki_gateway.protocols.jukinet.errors import LinkProtocolError
@@ -190,6 +190,7 @@ class _Link:
             acc = self.inb.receive(f.first_seq, len(f.records))
             if acc is not None:
                 self.uncommitted.append((acc.last_seq, list(f.records[acc.skip :])))
+            self.to_tx.extend(self.inb.responses())  # duplicates and gaps answer at once
         elif action == 3 and self.uncommitted:  # group commit of everything accepted
             for last, recs in self.uncommitted:
                 self.applied.extend(recs)
@@ -225,6 +226,7 @@ class _Link:
 
 
 @settings(max_examples=150, deadline=None)
+@example(actions=[0, 6, 1, 2, 3, 5], window=1, max_batch=1)  # ack lost after commit, then resend
 @given(
     actions=st.lists(st.integers(0, 6), max_size=400),
     window=st.integers(1, 20),

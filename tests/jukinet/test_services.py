@@ -37,14 +37,6 @@ from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait
 FOUR = ("kizon-172014", "cs-172014", "pref-17", "kiko")
 
 
-def _history_count(conn: Any) -> int:
-    from sqlalchemy import func
-
-    from juki_gateway.registry_store.models import HonninKakuninHistory
-
-    return int(conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one())
-
-
 def _rows(table: Any) -> Any:
     return lambda conn: [dict(r._mapping) for r in conn.execute(select(table))]
 
@@ -56,7 +48,7 @@ def _chain_with_residents(reactor: Any, cfgs: dict[str, NodeConfig], n: int) -> 
     yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, records)
 
     def arrived() -> defer.Deferred[bool]:
-        return node_read(nodes["kiko"], lambda c: _history_count(c) >= n)
+        return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= n)
 
     yield wait_for(reactor, arrived, 30, "residents at 機構")
     return nodes
@@ -238,7 +230,7 @@ def test_consistency_check_finds_every_injected_difference(
         yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, records)
 
         def arrived() -> defer.Deferred[bool]:
-            return node_read(nodes["pref-17"], lambda c: _history_count(c) == 300)
+            return node_read(nodes["pref-17"], lambda c: st.count_versions(c) == 300)
 
         yield wait_for(reactor, arrived, 30, "prefecture file")
         cs_codes = sorted((yield node_read(nodes["cs-172014"], st.current_records)))

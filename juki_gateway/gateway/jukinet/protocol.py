@@ -54,9 +54,8 @@ class JukinetProtocol(Protocol):
                 return
             self.peer_id, self.peer_role, self.peer_org = identity.name, identity.role, identity.org
         else:
-            # The TLS layer checked the chain against our CA; check that the server is the node
-            # we meant to reach (its certificate's name and role), independently of hostname
-            # matching, which the role URIs in the SAN keep service_identity from doing.
+            # The TLS client creator checked the chain and the server's name; check its role and
+            # organisation too, against what our configuration says that peer is.
             role, org = self.node.peer_role_org(self.outbound_peer)
             try:
                 cert = self.transport.getPeerCertificate()  # type: ignore[union-attr]

@@ -183,18 +183,6 @@ def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetim
 # -- applying what arrives ---------------------------------------------------------------------------
 
 
-_COLS = ("juminhyo_code", "history_no", "{ts}", "kojin_bango", "name_kanji", "seion_kana",
-         "birth_date", "sex", "municipality_code", "address", "change_reason", "change_date",
-         "seq", "record")
-_HISTORY_SQL = (
-    f"INSERT INTO honnin_kakunin_history ({', '.join(_COLS).format(ts='recorded_at')}) "
-    f"VALUES ({', '.join('?' * len(_COLS))})"
-)
-_CURRENT_SQL = (
-    f"INSERT INTO honnin_kakunin ({', '.join(_COLS).format(ts='updated_at')}) "
-    f"VALUES ({', '.join('?' * len(_COLS))}) ON CONFLICT (juminhyo_code) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in _COLS[1:]).format(ts="updated_at")
-)
 _OUTBOX_SQL = (
     "INSERT INTO outbox (link, seq, msg_type, frame, state, attempts, next_try_at, claimed_by, "
     "created_at, sent_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, ?, NULL)"
@@ -207,38 +195,9 @@ def _sqlite_ts(t: dt.datetime) -> str:
 
 
 def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
-    """Apply 本人確認情報 rows in order: one history row each, the newest becomes current.
-
-    On SQLite a driver-level ``executemany`` path (same columns and value formats as the
-    registry store's :func:`apply_honnin_kakunin`, which other back ends use) keeps the cost
-    per record to the SQLite work itself.
-    """
-    if conn.dialect.name != "sqlite":
-        apply_honnin_kakunin(conn, rows, now)
-        return
-    if not rows:
-        return
-    codes = list({r.juminhyo_code for r in rows})
-    existing: dict[str, int] = {}
-    for i in range(0, len(codes), 500):
-        chunk = codes[i : i + 500]
-        res = conn.exec_driver_sql(
-            "SELECT juminhyo_code, history_no FROM honnin_kakunin WHERE juminhyo_code IN "
-            f"({', '.join('?' * len(chunk))})", tuple(chunk))
-        existing.update({str(c): int(h) for c, h in res})
-    ts = _sqlite_ts(now)
-    history: list[tuple[object, ...]] = []
-    newest: dict[str, tuple[object, ...]] = {}
-    for r in rows:
-        hno = existing.get(r.juminhyo_code, 0) + 1
-        existing[r.juminhyo_code] = hno
-        values = (r.juminhyo_code, hno, ts, r.kojin_bango, r.name_kanji, r.seion_kana,
-                  r.birth_date.isoformat(), r.sex, r.municipality_code, r.address,
-                  r.change_reason, r.change_date.isoformat(), r.seq, r.record)
-        history.append(values)
-        newest[r.juminhyo_code] = values
-    conn.exec_driver_sql(_HISTORY_SQL, history)  # type: ignore[arg-type]
-    conn.exec_driver_sql(_CURRENT_SQL, list(newest.values()))  # type: ignore[arg-type]
+    """Apply 本人確認情報 rows in order (the registry store's batched apply: superseded
+    versions move to the history, the newest becomes current)."""
+    apply_honnin_kakunin(conn, rows, now)
 
 
 def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
@@ -355,6 +314,30 @@ def iter_entries(
             for code, record in rows:
                 yield Entry(code, blake(record, digest_size=DIGEST_SIZE).digest())
         last = rows[-1][0]
+
+
+def versions(conn: Connection) -> dict[str, list[bytes]]:
+    """Every kept version of every resident's record, oldest first (history, then current)."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    h = HonninKakuninHistory.__table__
+    out: dict[str, list[bytes]] = {}
+    for code, rec in conn.execute(
+        select(h.c.juminhyo_code, h.c.record).order_by(h.c.juminhyo_code, h.c.history_no)
+    ):
+        out.setdefault(code, []).append(rec)
+    for code, rec in conn.execute(select(HonninKakunin.__table__.c.juminhyo_code,
+                                         HonninKakunin.__table__.c.record)):
+        out.setdefault(code, []).append(rec)
+    return out
+
+
+def count_versions(conn: Connection) -> int:
+    """How many versions (history + current) the file holds: one per applied change."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    n = conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one()
+    return int(n) + count_current(conn)
 
 
 def count_current(conn: Connection) -> int:

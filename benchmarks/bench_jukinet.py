@@ -85,7 +85,7 @@ def peak_rss_mb(out: str) -> float:
 
 
 @defer.inlineCallbacks
-def e2e(reactor: Any, workdir: Path, n: int, latency_records: int = 5000,
+def e2e(reactor: Any, workdir: Path, n: int, latency_records: int = 2500,
         latency_seconds: int = 5) -> Any:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cfgs = make_chain(workdir, now)

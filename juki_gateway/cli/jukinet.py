@@ -124,9 +124,9 @@ def run_check(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(lambda: Deferred.fromCoroutine(go()).addBoth(finished))  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
     if args.report_rss:
-        import resource
+        from juki_gateway.gateway.jukinet.run import peak_rss_kb
 
-        print(f"PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+        print(f"PEAK_RSS_KB {peak_rss_kb()}")
     err = outcome.get("error")
     if err is not None:
         if isinstance(err, JukiError):

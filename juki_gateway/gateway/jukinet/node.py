@@ -444,7 +444,7 @@ class JukinetNode(Service):
             return
         if mt == PONG:
             return
-        if frame.header.request_no and frame.header.request_no in self.pending and mt in (
+        if proto.outbound_peer is not None and frame.header.request_no in self.pending and mt in (
             ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
             M.CONSISTENCY_DIFF, M.CONSISTENCY_END,
         ):

@@ -13,6 +13,21 @@ import sys
 from pathlib import Path
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it does not count the RSS
+    the parent had when it forked us)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, start the node on the global reactor, run until stopped."""
     from twisted.internet import reactor
@@ -47,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     node.ready.addCallbacks(ready, failed)
     reactor.addSystemEventTrigger("before", "shutdown", node.stopService)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
-    import resource
-
-    print(f"PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
+    print(f"PEAK_RSS_KB {peak_rss_kb()}", flush=True)
     return 0
 
 

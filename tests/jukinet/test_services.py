@@ -193,9 +193,13 @@ def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
             yield wait_for(reactor, lambda k=k: link.seq.acked == k, 20, f"record {k} settled")
 
         def at_kiko() -> defer.Deferred[bool]:
-            return node_read(nodes["kiko"], lambda c: st.count_current(c) == 1)
+            return node_read(nodes["kiko"], lambda c: st.count_versions(c) == 2)
 
-        yield wait_for(reactor, at_kiko, 20, "the good resident at 機構")
+        yield wait_for(reactor, at_kiko, 20, "both good records at 機構")
+        cs_link = nodes["cs-172014"].links["pref-17"]
+        yield wait_for(reactor, lambda: cs_link.seq.depth == 0, 20, "the CS outbox drained")
+        current = yield node_read(nodes["kiko"], st.current_records)
+        assert list(current) == [good.juminhyo_code]
         errors = nodes["cs-172014"].metrics.errors.labels("cs-172014", "wrong_sender")._value.get()
         assert errors == 1
         text = generate_latest(nodes["cs-172014"].metrics.registry).decode()

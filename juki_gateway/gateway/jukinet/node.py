@@ -522,17 +522,19 @@ class JukinetNode(Service):
                 rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
             except JukiError as exc:
                 error = exc
-        last = acc.last_seq
+        first, last = acc.apply_from, acc.last_seq
         msg_type = h.msg_type
         if error is not None:
             self.refused[(sender, last)] = error
             self._msg(sender, msg_type, "refused", len(records) or h.record_count)
 
             def work(conn: Any) -> dict[str, list[OutRecord]]:
+                st.check_next(conn, self.node_id, sender, first)
                 st.record_applied(conn, self.node_id, sender, last, msg_type, now)
                 return {}
         else:
             def work(conn: Any) -> dict[str, list[OutRecord]]:
+                st.check_next(conn, self.node_id, sender, first)
                 if msg_type == M.UPDATE_NOTIFY:
                     st.apply_rows(conn, rows, now)
                 elif msg_type == M.SOUFUSAKI_BATCH:
@@ -633,8 +635,16 @@ class JukinetNode(Service):
             self._pump(link)
 
     def _commit_failed(self, reason: Failure, sender: str) -> None:
-        log.failure("{node}: commit failed for frames from {peer}", reason, node=self.node_id, peer=sender)
-        self.inbound[sender].commit_failed()
+        if reason.check(st.OutOfOrderCommit):
+            log.info("{node}: dropped work queued behind a failed commit from {peer}",
+                     node=self.node_id, peer=sender)
+        else:
+            log.failure("{node}: commit failed for frames from {peer}", reason,
+                        node=self.node_id, peer=sender)
+        inb = self.inbound[sender]
+        inb.commit_failed()
+        for key in [k for k in self.refused if k[0] == sender and k[1] > inb.durable]:
+            del self.refused[key]
         proto = self.inbound_conn.pop(sender, None)
         if proto is not None:
             proto.abort()

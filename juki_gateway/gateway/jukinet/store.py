@@ -107,6 +107,22 @@ def last_applied(conn: Connection, receiver: str, sender: str) -> int:
     return inbox_last_seq(conn, receiver, sender)
 
 
+class OutOfOrderCommit(Exception):
+    """A frame's work reached the store out of order (an earlier frame's commit failed)."""
+
+
+def check_next(conn: Connection, receiver: str, sender: str, first_seq: int) -> None:
+    """Refuse to apply unless ``first_seq`` follows what the store has applied from ``sender``.
+
+    The reactor-side sequencer already ensures this while commits succeed; after a failed
+    commit, work queued behind it must not slip in, so the store itself is the last word.
+    """
+    applied = inbox_last_seq(conn, receiver, sender)
+    if applied != first_seq - 1:
+        raise OutOfOrderCommit(
+            f"{receiver}: {sender} frame from 更新順番号 {first_seq} but {applied} is applied")
+
+
 def record_applied(
     conn: Connection, receiver: str, sender: str, last_seq: int, msg_type: int, now: dt.datetime
 ) -> None:

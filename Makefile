@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors bench-store
+.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-store bench-jukinet bench-intermediate docs vectors
 
 install: $(STAMP)
 
@@ -70,3 +70,7 @@ docs: install
 # Regenerate the golden vectors in tests/vectors/ from the tables and samples.
 vectors: install
 	$(PY) -m juki_gateway.codecs.vectors tests/vectors
+
+# Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
+bench-jukinet: install
+	$(PY) -m benchmarks.bench_jukinet

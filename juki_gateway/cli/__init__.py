@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.serve",
     "juki_gateway.cli.handshakes",
     "juki_gateway.cli.intermediate",
+    "juki_gateway.cli.jukinet",
     "juki_gateway.cli.store",
     "juki_gateway.cli.audit",
     "juki_gateway.cli.retention",

@@ -97,3 +97,18 @@ def test_init_is_idempotent_and_certs_cli(tmp_path: Path, capsys: pytest.Capture
     assert any(line.startswith("cs-172065") and line.rstrip().endswith("revoked")
                for line in out.splitlines())
     assert main(["certs", "list", "--config", str(tmp_path / "none.toml")]) == 2
+
+
+def test_serve_with_missing_key_fails_in_one_line(tmp_path: Path) -> None:
+    """serve reports a missing endpoint key as one error line and a non-zero exit, no traceback."""
+    import subprocess
+    import sys
+
+    wd = tmp_path / "wd"
+    assert main(["init", str(wd)]) == 0
+    (wd / "pki" / "kiko.key").unlink()
+    proc = subprocess.run([sys.executable, "-m", "juki_gateway", "serve", "--config",
+                           str(wd / "gateway.toml")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "error [tls_config]" in proc.stderr and "kiko.key" in proc.stderr
+    assert "Traceback" not in proc.stderr

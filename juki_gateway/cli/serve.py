@@ -10,7 +10,15 @@ import signal
 import sys
 from typing import Any
 
+from juki_gateway.errors import JukiError
 from juki_gateway.workdir import add_config_argument, config_path_from
+
+
+class ListenError(JukiError):
+    """An endpoint or the metrics listener could not bind its address."""
+
+    code = "listen"
+    exit_code = 3
 
 
 def register(sub: Any) -> None:
@@ -23,14 +31,24 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the service tree on the global reactor (the one place that imports it)."""
     from twisted.internet import reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
 
     from juki_gateway.gateway.config import load_config
     from juki_gateway.gateway.service import makeService
 
     config = load_config(config_path_from(args))
     service = makeService(config, reactor)
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    # info and above only: per-connection debug events would cost on the handshake path
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     failed: list[str] = []
 
     def started(_: Any) -> None:
@@ -57,10 +75,5 @@ def run(args: argparse.Namespace) -> int:
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
     if failed:
-        from juki_gateway.errors import JukiError
-
-        class ListenError(JukiError):
-            code = "listen"
-
         raise ListenError(f"could not start: {failed[0]}")
     return 0

@@ -186,8 +186,6 @@ class EndpointProtocol(Protocol):
             if closed is not None:
                 closed()
             self.ctx.metrics.active.labels(self.ctx.name, self.peer_role).dec()
-            log.debug("[{conn_id}] closed: {why}", conn_id=state.conn_id if state else "?",
-                      why=reason.getErrorMessage())
         self.ctx.tracker.remove(self)
 
     # -- timers and shutdown --------------------------------------------------------------

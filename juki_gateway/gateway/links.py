@@ -9,6 +9,10 @@ The client side writes its own handshake-log line (``endpoint`` = ``LOCAL->PEER`
 a server that refuses our certificate does so *after* our side thinks the handshake is done, so
 the link sends a PING at once and logs the handshake only when the first frame arrives (``ok``)
 or the connection is lost first (refused: the reason comes from the server's alert).
+
+Later link handlers send on a link with ``service.whenConnected()`` → ``LinkProtocol.send``
+(``GatewayService.links[name]`` is the ``ClientService``); frames arriving on the link go to the
+handlers registered for ``link:<local role>`` in :mod:`juki_gateway.protocols.session`.
 """
 
 from __future__ import annotations
@@ -122,6 +126,11 @@ class LinkProtocol(Protocol):
             self.transport.write(out)
         if self.session.closing:
             self.transport.loseConnection()
+
+    def send(self, data: bytes) -> None:
+        """Send encoded frames on this link (build them with ``self.session.frame``)."""
+        assert self.transport is not None
+        self.transport.write(data)
 
     def _schedule_ping(self) -> None:
         if self.ctx.link.ping_interval > 0:

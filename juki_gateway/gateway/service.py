@@ -210,6 +210,8 @@ class GatewayService(MultiService):
         log.info("CRL reloaded from {path}", path=str(self.config.crl))
 
     def startService(self) -> None:
+        for creator in self.creators.values():
+            creator.load()  # certificate/key/CA/CRL problems surface here, before listening
         self.handshake_log.open()
         self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
         super().startService()

@@ -210,8 +210,9 @@ class MutualTLSServerCreator:
     """Creates the server side of every TLS connection of one endpoint.
 
     ``clock`` is an ``IReactorTime``-like callable returning seconds, used to stamp the start
-    of each handshake. :meth:`reload_crl` swaps in a fresh context with the current CRL; live
-    connections keep the context they started with.
+    of each handshake. The constructor does no I/O: :meth:`load` (called by the service at
+    start, or by the first connection) reads the files. :meth:`reload_crl` swaps in a fresh
+    context with the current CRL; live connections keep the context they started with.
     """
 
     def __init__(
@@ -229,6 +230,10 @@ class MutualTLSServerCreator:
         self._authorizer = authorizer
         self._seconds = seconds
         self._cache = cache if cache is not None else PeerCertificateCache()
+        self._context: SSL.Context | None = None
+
+    def load(self) -> None:
+        """Read the certificate, key, CA and CRL and build the context (raises TLSConfigError)."""
         self._context = self._make_context()
 
     def _make_context(self) -> SSL.Context:
@@ -279,6 +284,8 @@ class MutualTLSServerCreator:
 
     def serverConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         """A new ``SSL.Connection``; its TLS protocol gets a fresh :class:`HandshakeState`."""
+        if self._context is None:
+            self.load()
         tlsProtocol.juki_handshake = HandshakeState(new_conn_id(), self._seconds())
         return SSL.Connection(self._context, None)
 
@@ -308,18 +315,26 @@ class MutualTLSClientCreator:
 
     def __init__(self, *, server_name: str, cert: Path, key: Path, ca: Path,
                  cache: PeerCertificateCache | None = None) -> None:
-        own, pkey = _load_pem_pair(cert, key)
-        options = ssl.CertificateOptions(
-            privateKey=pkey,
-            certificate=own,
-            trustRoot=_trust_root(ca),
-            raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
-            acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
-        )
-        self._ctx: SSL.Context = options.getContext()
-        self._ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+        self._paths = (cert, key, ca)
+        self._ctx: SSL.Context | None = None
         self._server_name = server_name
         self._cache = cache if cache is not None else PeerCertificateCache()
+
+    def _context(self) -> SSL.Context:
+        if self._ctx is None:
+            cert, key, ca = self._paths
+            own, pkey = _load_pem_pair(cert, key)
+            options = ssl.CertificateOptions(
+                privateKey=pkey,
+                certificate=own,
+                trustRoot=_trust_root(ca),
+                raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+                acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
+            )
+            ctx: SSL.Context = options.getContext()
+            ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+            self._ctx = ctx
+        return self._ctx
 
     def _verify(self, conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
         if not ok:
@@ -331,7 +346,7 @@ class MutualTLSClientCreator:
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         """A client ``SSL.Connection`` sending ``server_name`` as SNI."""
-        conn = SSL.Connection(self._ctx, None)
+        conn = SSL.Connection(self._context(), None)
         conn.set_app_data(tlsProtocol)
         conn.set_tlsext_host_name(self._server_name.encode("ascii"))
         conn.set_connect_state()

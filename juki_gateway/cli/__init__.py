@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.certs",
     "juki_gateway.cli.serve",
     "juki_gateway.cli.handshakes",
+    "juki_gateway.cli.store",
+    "juki_gateway.cli.audit",
+    "juki_gateway.cli.retention",
 )
 
 

@@ -1,0 +1,58 @@
+"""``juki-gateway store migrate|backup|restore``: schema upgrades and SQLite backups."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from juki_gateway.registry_store.backup import backup_sqlite, restore_sqlite
+from juki_gateway.registry_store.cliutil import add_store_arguments, open_store
+from juki_gateway.registry_store.engine import StoreUnavailable, store_url_from_args
+from juki_gateway.registry_store.migrate import current_revision, upgrade
+
+
+def register(subparsers: Any) -> None:
+    """Add ``store`` and its sub-commands."""
+    store = subparsers.add_parser("store", help="registry store: migrate, backup, restore")
+    sub = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the store's schema")
+    add_store_arguments(migrate)
+    migrate.set_defaults(func=_migrate)
+
+    backup = sub.add_parser("backup", help="write an online, consistent copy of a SQLite store")
+    add_store_arguments(backup)
+    backup.add_argument("file", type=Path, metavar="FILE")
+    backup.set_defaults(func=_backup)
+
+    restore = sub.add_parser("restore", help="replace a SQLite store with a backup (daemon stopped)")
+    add_store_arguments(restore)
+    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.set_defaults(func=_restore)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    url = store_url_from_args(args)
+    try:
+        upgrade(url)
+    except OperationalError as exc:
+        raise StoreUnavailable(f"cannot migrate the store: {exc.orig}") from None
+    with open_store(args) as engine:
+        print(f"store at schema {current_revision(engine)}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    with open_store(args):
+        size = backup_sqlite(store_url_from_args(args), args.file)
+    print(f"backup written to {args.file} ({size} bytes)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    restore_sqlite(store_url_from_args(args), args.file)
+    print(f"store restored from {args.file}")
+    return 0

@@ -1,0 +1,92 @@
+"""Opening the store from a CLI sub-command: URL resolution, schema check, wall-clock time.
+
+The command line is the edge of the program, so this is where the real clock is read
+(``utc_now``); library functions receive the time as an argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from juki_gateway.errors import UsageError
+from juki_gateway.registry_store.engine import (
+    StoreError,
+    StoreUnavailable,
+    add_db_argument,
+    create_store_engine,
+    sqlite_path,
+    store_url_from_args,
+)
+from juki_gateway.registry_store.migrate import current_revision, head_revision
+from juki_gateway.workdir import add_config_argument
+
+
+class SchemaOutdated(StoreError):
+    """The database is empty or older than this program: run ``juki-gateway store migrate``."""
+
+    code = "schema_outdated"
+    exit_code = 3
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--config`` and ``--db`` options every store sub-command takes."""
+    add_config_argument(parser)
+    add_db_argument(parser)
+
+
+def utc_now() -> dt.datetime:
+    """The wall-clock time as naive UTC (the store's convention); CLI only."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def parse_date(text: str) -> dt.date:
+    """argparse type for YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """argparse type for YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss] (UTC)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time (ISO 8601): {text!r}") from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+@contextmanager
+def open_store(args: argparse.Namespace, *, require_schema: bool = True) -> Iterator[Engine]:
+    """The store named by ``--db``/``--config``, checked to be at the current schema."""
+    url = store_url_from_args(args)
+    path = sqlite_path(url)
+    if require_schema and path is not None and not path.exists():
+        raise StoreUnavailable(f"no store at {path}: run 'juki-gateway store migrate' first")
+    engine = create_store_engine(url)
+    try:
+        if require_schema:
+            try:
+                rev = current_revision(engine)
+            except OperationalError as exc:
+                raise StoreUnavailable(f"cannot open the store: {exc.orig}") from None
+            if rev != head_revision():
+                raise SchemaOutdated(
+                    f"the store is at schema {rev or '(empty)'}, this program needs "
+                    f"{head_revision()}: run 'juki-gateway store migrate'"
+                )
+        yield engine
+    except OperationalError as exc:
+        raise StoreUnavailable(f"database error: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+__all__ = ["SchemaOutdated", "UsageError", "add_store_arguments", "open_store", "parse_date",
+           "parse_datetime", "utc_now"]

@@ -234,6 +234,7 @@ def test_crl_file_change_is_picked_up(workdir: Path, tmp_path: Path) -> None:
             original()
 
         creator.reload_crl = spy  # type: ignore[method-assign]
+    svc._crl_mtime = svc._crl_stamp()  # as startService records it
     svc._periodic()
     assert reloads == []
     ca = CertificateAuthority.load(config.pki_dir)

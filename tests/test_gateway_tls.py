@@ -196,14 +196,27 @@ def test_handshakes_cli_lists_failures(daemon: Daemon, capsys: pytest.CaptureFix
 
 
 def test_sigterm_drains_and_exits_zero(tmp_path: Path) -> None:
-    """SIGTERM stops listening, closes live connections and exits 0."""
+    """SIGTERM stops listening, closes a live connection cleanly (TLS close_notify) and exits 0."""
+    import socket
+    import ssl
+
+    from tests.gateway_support import TS, client_context
+
     d = start_daemon(make_workdir(tmp_path))
+    pki = d.workdir / "pki"
+    ctx = client_context(pki, "kizon-172014")
+    raw = socket.create_connection(("127.0.0.1", d.ports["cs-172014"]), timeout=10)
     try:
-        got = attempt(d.ports["cs-172014"], d.workdir / "pki", "kizon-172014", "cs-172014")
-        assert got.error is None
-    finally:
-        code = d.stop(signal.SIGTERM)
-    assert code == 0
+        with ctx.wrap_socket(raw, server_hostname="cs-172014") as tls:
+            tls.sendall(encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp=TS))
+            assert decode_frames(tls.recv(65536))[0].msg_type == MessageType.PONG
+            d.proc.send_signal(signal.SIGTERM)
+            assert tls.recv(65536) == b""  # a clean TLS close, not a reset
+    except ssl.SSLError as exc:  # pragma: no cover - would mean an unclean close
+        pytest.fail(f"connection not closed cleanly: {exc}")
+    assert d.stop(signal.SIGTERM) == 0
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", d.ports["cs-172014"]), timeout=2).close()
 
 
 def test_outbound_links_log_both_sides(tmp_path: Path) -> None:

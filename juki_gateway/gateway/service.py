@@ -48,6 +48,7 @@ from juki_gateway.gateway.tls import (
 log = Logger(namespace="juki_gateway.service")
 
 CRL_POLL_SECONDS = 2.0
+EXPIRY_REFRESH_SECONDS = 3600.0
 
 
 class ListenerService(Service):
@@ -143,7 +144,8 @@ class GatewayService(MultiService):
         self.tracker = ConnectionTracker()
         self.creators: dict[str, MutualTLSServerCreator] = {}
         self.listeners: dict[str, ListenerService] = {}
-        self._crl_mtime = self._crl_stamp()
+        self._crl_mtime: tuple[int, int] | None = None
+        self._expiry_updated = float("-inf")
         def make_sessions(ep: EndpointConfig) -> SessionFactory:
             if session_factories is not None:
                 return session_factories(ep)
@@ -197,6 +199,13 @@ class GatewayService(MultiService):
         if stamp != self._crl_mtime:
             self._crl_mtime = stamp
             self.reload_crl()
+        now = self.reactor.seconds()
+        if now - self._expiry_updated >= EXPIRY_REFRESH_SECONDS:
+            self._update_expiry(now)
+
+    def _update_expiry(self, now: float) -> None:
+        self._expiry_updated = now
+        self.metrics.update_certificate_expiry(self.config.pki_dir, now)
 
     def reload_crl(self) -> None:
         """Reload the CRL into every endpoint's context (SIGHUP or file change)."""
@@ -206,14 +215,15 @@ class GatewayService(MultiService):
             except TLSConfigError as exc:
                 log.error("CRL reload failed for {name}: {err}", name=name, err=exc.message)
                 continue
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         log.info("CRL reloaded from {path}", path=str(self.config.crl))
 
     def startService(self) -> None:
         for creator in self.creators.values():
             creator.load()  # certificate/key/CA/CRL problems surface here, before listening
+        self._crl_mtime = self._crl_stamp()
         self.handshake_log.open()
-        self.metrics.update_certificate_expiry(self.config.pki_dir, self.reactor.seconds())
+        self._update_expiry(self.reactor.seconds())
         super().startService()
 
     def whenListening(self) -> Deferred[Any]:

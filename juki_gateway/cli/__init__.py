@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.store",
     "juki_gateway.cli.audit",
     "juki_gateway.cli.retention",
+    "juki_gateway.cli.maintenance",
 )
 
 

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.audit",
     "juki_gateway.cli.retention",
     "juki_gateway.cli.maintenance",
+    "juki_gateway.cli.simulate",
 )
 
 

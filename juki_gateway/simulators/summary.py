@@ -131,10 +131,10 @@ class RunSummary:
             f"in {d['elapsed_seconds']:.1f}s ({d['throughput_per_second']:.1f}/s), "
             f"latency p50 {d['latency_ms']['p50']:.1f} ms, p99 {d['latency_ms']['p99']:.1f} ms",
             "",
-            f"  {'message type':<28} {'outcome':<22} {'count':>7}",
+            f"  {'message type':<36} {'outcome':<16} {'count':>7}",
         ]
         for (mt, outcome), n in sorted(self.outcomes.items()):
-            lines.append(f"  {mt:<28} {outcome:<22} {n:>7}")
+            lines.append(f"  {mt:<36} {outcome:<16} {n:>7}")
         lines.append("")
         if self.refusals:
             lines.append("  refusals by code: " + ", ".join(

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate
+.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors
 
 install: $(STAMP)
 
@@ -57,3 +57,15 @@ clean:
 # Intermediate server: answered and held queries per second over mutual TLS (never fails on speed).
 bench-intermediate: install
 	$(PY) -m benchmarks.bench_intermediate 6000
+
+# Benchmark of the record codec: generated codec vs plain construct vs hand-written struct floor.
+bench-codec: install
+	$(PY) benchmarks/bench_codec.py
+
+# Regenerate docs/wire-format.md from the layout tables (a test fails when it is stale).
+docs: install
+	$(PY) -m juki_gateway.codecs.docs docs/wire-format.md
+
+# Regenerate the golden vectors in tests/vectors/ from the tables and samples.
+vectors: install
+	$(PY) -m juki_gateway.codecs.vectors tests/vectors

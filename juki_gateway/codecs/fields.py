@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import datetime
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ class Kind:
         k = g.const(self, "kind")
         return [f"{dst} = {k}.encode({val}, {width}, _PROFILE)"]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        """An expression for the wire bytes of a trusted value (a derived item being checked)."""
+        k = g.const(self, "kind")
+        return f"{k}.encode({val}, {width}, _PROFILE)"
+
     def describe(self, width: int) -> str:
         """One line for the wire-format document."""
         return self.kind_name
@@ -179,6 +185,12 @@ class Number(Kind):
             f"{dst} = b'%0{width}d' % {val}",
         ]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        if width <= 3:  # a list index (IndexError when it does not fit, like a mismatch)
+            t = g.const([b"%0*d" % (width, n) for n in range(10**width)], "num")
+            return f"{t}[{val}]"
+        return f"(b'%0{width}d' % {val})"
+
     def describe(self, width: int) -> str:
         return f"integer, {width} zero-padded ASCII digits"
 
@@ -211,12 +223,12 @@ class CheckDigitCode(Kind):
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
 
     def _check_expr(self, raw: str, g: Gen) -> str:
-        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one inline expression.
+        # sum(w * (b - 48)) mod 11 == (sum(w * b) - 48 * sum(w)) mod 11: one C-level pass over the bytes.
         table = g.const(bytes(48 + d for d in self.scheme.check_by_residue), "ck")
-        terms = "+".join(f"{raw}[{i}]*{w}" for i, w in enumerate(self.scheme.weights))
+        weights = g.const(self.scheme.weights, "w")  # map() stops at the shorter: the check digit
         bias = 48 * sum(self.scheme.weights)
         last = self.scheme.digits - 1
-        return f"{table}[({terms}-{bias}) % 11] != {raw}[{last}]"
+        return f"{table}[(sum(map(_MUL, {raw}, {weights})) - {bias}) % 11] != {raw}[{last}]"
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         return [
@@ -280,6 +292,9 @@ class Code(Kind):
         t = g.const(frozenset(self.table.codes), "codes")
         return [f"if type({val}) is not str or {val} not in {t}: raise ValueError", f"{dst} = {val}.encode()"]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
+
     def describe(self, width: int) -> str:
         return f"code, table `{self.table.name}` ({self.table.label})"
 
@@ -291,12 +306,26 @@ _MMDD: frozenset[bytes] = frozenset(
 )
 
 
-def _date_lines(b: str, g: Gen) -> list[str]:
-    """Inline calendar check of the 8 ASCII digits at the start of ``b`` (already digit-checked)."""
+@functools.cache
+def common_dates() -> frozenset[bytes]:
+    """Every calendar date YYYYMMDD of 1900-2099: one set lookup settles the common case."""
+    return frozenset(
+        b"%04d%02d%02d" % (y, m, d)
+        for y in range(1900, 2100)
+        for m in range(1, 13)
+        for d in range(1, calendar.monthrange(y, m)[1] + 1)
+    )
+
+
+def _date_lines(b: str, g: Gen, *, prefix: bool = False) -> list[str]:
+    """Inline calendar check of ``b`` (or its first 8 bytes with ``prefix``), set lookup first."""
     mmdd = g.const(_MMDD, "mmdd")
     leap = g.const(calendar.isleap, "leap")
+    dates = g.const(common_dates(), "dates")
+    d = f"{b}[:8]" if prefix else b
     return [
-        f"if {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError"
+        f"if {d} not in {dates}:",
+        f"    if not {b}.isdigit() or {b}[4:8] not in {mmdd} or {b}[:4] == b'0000' or ({b}[4:8] == b'0229' and not {leap}(int({b}[:4]))): raise ValueError",
     ]
 
 
@@ -329,13 +358,12 @@ class Date(Kind):
         return s.encode("ascii")
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"if not {raw}.isdigit(): raise ValueError", *_date_lines(raw, g), f"{dst} = {raw}.decode()"]
+        return [*_date_lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != 8: raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit(): raise ValueError",
             *_date_lines(dst, g),
         ]
 
@@ -373,18 +401,18 @@ class Timestamp(Kind):
 
     def _lines(self, b: str, g: Gen) -> list[str]:
         return [
-            *_date_lines(b, g),
+            f"if not {b}.isdigit(): raise ValueError",
+            *_date_lines(b, g, prefix=True),
             f"if {b}[8:10] > b'23' or {b}[10:12] > b'59' or {b}[12:] > b'59': raise ValueError",
         ]
 
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"if not {raw}.isdigit(): raise ValueError", *self._lines(raw, g), f"{dst} = {raw}.decode()"]
+        return [*self._lines(raw, g), f"{dst} = {raw}.decode()"]
 
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         return [
             f"if type({val}) is not str or len({val}) != 14: raise ValueError",
             f"{dst} = {val}.encode()",
-            f"if not {dst}.isdigit(): raise ValueError",
             *self._lines(dst, g),
         ]
 
@@ -540,19 +568,28 @@ class Text(Kind):
     def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
         u16 = g.const(codecs.utf_16_be_decode, "u16")
-        full, count = f"_t{dst}", f"_g{dst}"
-        g.text_bytes[dst] = f"{width} - 2 * (len({full}) - len({dst}))"
+        empty = self.empty(width)
+        tails = g.const([empty[i:] for i in range(width + 1)], "tails")
+        n, count = f"_n{dst}", f"_g{dst}"
+        g.text_bytes[dst] = n
+        # Find the U+3000 padding on the bytes: strip 0x30/0x00 bytes, realign to a whole
+        # character, and accept the cut only if what follows is exactly U+3000 pairs (then the
+        # character before it is not U+3000); otherwise decode everything and strip the string.
+        lines = [
+            f"{n} = len({raw}.rstrip(b'0\\x00'))",
+            f"{n} += {n} & 1",
+            f"if {raw}.endswith({tails}[{n}]):",
+            f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
+            "else:",
+            f"    {dst} = {u16}({raw}, None, True)[0].rstrip('\\u3000')",
+            f"    {n} = len({dst}.encode('utf-16-be'))",
+        ]
         if self._bad is not TEXT_BAD:
-            return [
-                f"{full} = {u16}({raw}, None, True)[0]",
-                f"{dst} = {full}.rstrip('\\u3000')",
-                f"if not {dst} or {bad}({dst}): raise ValueError",
-            ]
+            return [*lines, f"if not {dst} or {bad}({dst}): raise ValueError"]
         # one scan for "外字 or forbidden" clears the common case; only then tell them apart
         g.text_gaiji[dst] = count
         return [
-            f"{full} = {u16}({raw}, None, True)[0]",
-            f"{dst} = {full}.rstrip('\\u3000')",
+            *lines,
             f"if not {dst}: raise ValueError",
             f"if _UNUSUAL({dst}):",
             f"    if {bad}({dst}): raise ValueError",
@@ -564,12 +601,22 @@ class Text(Kind):
     def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
         bad = g.const(self._bad.search, "bad")
         pad = g.const(self.empty(width), "pad")
+        n = f"_n{val}"
+        g.text_bytes[val] = n
         return [
             f"if type({val}) is not str or not {val} or {bad}({val}) or {val}[-1] == '\\u3000': raise ValueError",
             f"{dst} = {val}.encode('utf-16-be')",
-            f"if len({dst}) > {width}: raise ValueError",
-            f"{dst} += {pad}[len({dst}):]",
+            f"{n} = len({dst})",
+            f"if {n} > {width}: raise ValueError",
+            f"{dst} += {pad}[{n}:]",
         ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        # too long a value gives longer bytes, hence a mismatch; the byte length is kept for 項目長
+        pad = g.const(self.empty(width), "pad")
+        enc = f"_e{val}"
+        g.text_bytes[val] = f"len({enc})"
+        return f"(({enc} := {val}.encode('utf-16-be')) + {pad}[len({enc}):])"
 
     def describe(self, width: int) -> str:
         return f"double-byte text, UTF-16BE, U+3000-padded (≤ {width // 2} UTF-16 units)"
@@ -691,6 +738,12 @@ class Positions(Kind):
             f"{dst} = {k}.encode({val}, {width}, _PROFILE) if {val} else {g.const(b' ' * width, 'empty')}",
         ]
 
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        # computed positions are ascending and 1-based by construction; too many of them give
+        # bytes longer than the field, hence a mismatch
+        t = g.const([b"%03d" % n for n in range(1000)], "pos")
+        return f"b''.join([{t}[p] for p in {val}]).ljust({width})"
+
     def describe(self, width: int) -> str:
         return f"up to {width // 3} ascending 3-digit positions (1-based), space-padded"
 
@@ -723,6 +776,9 @@ class FlagString(Kind):
             f"{dst} = {val}.encode()",
             f"if not {p}({dst}): raise ValueError",
         ]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return f"{val}.encode()"
 
     def describe(self, width: int) -> str:
         return f"{width} flags '0'/'1'"

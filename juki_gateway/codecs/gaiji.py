@@ -112,19 +112,14 @@ class Profile:
         """(代替文字 text, 1-based positions substituted, 外字 left without a substitute)."""
         if not text or self.gaiji_re.search(text) is None:
             return text, [], 0
-        out: list[str] = []
-        positions: list[int] = []
-        kept = 0
-        for i, ch in enumerate(text, 1):
-            if ch not in self.chars:
-                sub = SUBSTITUTES.get(ch)
-                if sub is not None:
-                    out.append(sub)
-                    positions.append(i)
-                    continue
-                kept += 1
-            out.append(ch)
-        return "".join(out), positions, kept
+        out = text.translate(self.substitutes)  # one code point for one: positions line up
+        positions = [i for i, (a, b) in enumerate(zip(text, out, strict=True), 1) if a != b] if out != text else []
+        return out, positions, len(self.gaiji_re.findall(text)) - len(positions)
+
+    @property
+    def substitutes(self) -> dict[int, str]:
+        """The substitution table restricted to this profile's 外字 (str.translate form)."""
+        return _SUB_TABLES[self.name]
 
 
 def _profile(name: str, charset: str, chars: frozenset[str]) -> Profile:
@@ -134,5 +129,8 @@ def _profile(name: str, charset: str, chars: frozenset[str]) -> Profile:
 
 JUKINET = _profile("jukinet", "JIS X 0208", JIS_X0208)
 INTERMEDIATE = _profile("intermediate", "JIS X 0213", JIS_X0213)
+_SUB_TABLES: dict[str, dict[int, str]] = {
+    p.name: {ord(k): v for k, v in SUBSTITUTES.items() if k not in p.chars} for p in (JUKINET, INTERMEDIATE)
+}
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (JUKINET, INTERMEDIATE)}

@@ -15,6 +15,7 @@ what the fast path refused, the codec reports an internal error instead of hidin
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,7 +29,7 @@ from juki_gateway.codecs.errors import (
     UnknownField,
     UnknownLayout,
 )
-from juki_gateway.codecs.fields import Gen
+from juki_gateway.codecs.fields import Gen, Text
 from juki_gateway.codecs.gaiji import JUKINET, PROFILES, Profile
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.codecs.schema import SUBSTITUTING, GaijiCount, Layout
@@ -237,6 +238,7 @@ class RecordCodec:
         g.ns["_GAIJI_FINDALL"] = self.profile.gaiji_re.findall
         g.ns["_GAIJI_SEARCH"] = self.profile.gaiji_re.search
         g.ns["_UNUSUAL"] = self.profile.unusual_re.search
+        g.ns["_MUL"] = operator.mul
         g.ns["_unpack"] = self.struct.unpack
         g.ns["_pack"] = self.struct.pack
         g.ns["_NAMES"] = self.names
@@ -246,21 +248,44 @@ class RecordCodec:
         vs = [f"v{i}" for i in range(len(fields))]
 
         dec: list[str] = ["def _decode(data):", f"    {', '.join(rs)}, = _unpack(data)"]
+        decoded: dict[tuple[type, int], list[int]] = {}  # required text fields decoded so far
         for i, f in enumerate(fields):
+            if f.derive is not None:
+                continue  # checked below against the canonical bytes of the computed value
             body = f.kind.gen_decode(f.width, rs[i], vs[i], g)
+            if isinstance(f.kind, Text):
+                # the same bytes as an earlier text field of the same kind and width (送付先 =
+                # the resident's own address and name) decode to the same value: reuse it
+                key = (type(f.kind), f.width)
+                for j in reversed(decoded.get(key, [])):
+                    copy = [f"{vs[i]} = {vs[j]}"]
+                    for facts in (g.text_gaiji, g.text_bytes):
+                        if vs[j] in facts:
+                            copy.append(f"{facts[vs[i]]} = {facts[vs[j]]}")
+                    body = [f"if {rs[i]} == {rs[j]}:", *_indent(copy, 4), "else:", *_indent(body, 4)]
+                if not f.optional:
+                    decoded.setdefault(key, []).append(i)
             if f.optional:
                 empty = g.const(f.kind.empty(f.width), "empty")
                 dec += [f"    if {rs[i]} == {empty}:", f"        {vs[i]} = None", "    else:"]
                 dec += _indent(body, 8)
             else:
                 dec += _indent(body, 4)
+        # Derived items: compute the value from the decoded sources and require the wire bytes
+        # to be exactly its canonical encoding (the same as decoding them and comparing values,
+        # since every kind has one encoding per value), in dependency order.
         g.gaiji_counts = {}
         dec += _indent(self._substitute_prelude(g, vs, idx), 4)
-        for i, f in enumerate(fields):
+        for i in self.layout.derive_order:
+            f = fields[i]
             if f.derive is not None:
                 args = [vs[idx[s]] for s in f.derive.sources]
-                dec.append(f"    if {vs[i]} != {f.derive.gen(args, g)}: raise ValueError")
-                if isinstance(f.derive, GaijiCount):  # from here on the decoded count is exact
+                dec.append(f"    {vs[i]} = {f.derive.gen(args, g)}")
+                canon = f.kind.gen_canonical(f.width, vs[i], g)
+                if f.optional:
+                    canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
+                dec.append(f"    if {rs[i]} != {canon}: raise ValueError")
+                if isinstance(f.derive, GaijiCount):
                     g.gaiji_counts[f.derive.sources[0]] = vs[i]
         dec.append("    return {" + ", ".join(f"{f.name!r}: {vs[i]}" for i, f in enumerate(fields)) + "}")
 
@@ -293,13 +318,14 @@ class RecordCodec:
                     g.gaiji_counts[f.derive.sources[0]] = vs[i]
                 enc.append(f"    _given = get({f.name!r})")
                 enc.append(f"    if _given is not None and _given != {vs[i]}: raise ValueError")
-                body = f.kind.gen_encode(f.width, vs[i], rs[i], g)
+                # a computed value is well-formed by construction: write its canonical bytes,
+                # checking only that they fit (struct.pack would silently truncate)
+                canon = f.kind.gen_canonical(f.width, vs[i], g)
                 if f.optional:
-                    empty = g.const(f.kind.empty(f.width), "empty")
-                    enc += [f"    if {vs[i]} is None:", f"        {rs[i]} = {empty}", "    else:"]
-                    enc += _indent(body, 8)
-                else:
-                    enc += _indent(body, 4)
+                    canon = f"({g.const(f.kind.empty(f.width), 'empty')} if {vs[i]} is None else {canon})"
+                enc.append(f"    {rs[i]} = {canon}")
+                if f.kind.struct_code(f.width).endswith("s"):
+                    enc.append(f"    if len({rs[i]}) != {f.width}: raise ValueError")
         enc.append(f"    return _pack({', '.join(rs)})")
 
         source = "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"

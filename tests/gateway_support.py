@@ -29,7 +29,7 @@ from juki_gateway.certs.pki import CertificateAuthority, write_pair
 from juki_gateway.codecs.frame import FrameDecoder, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import default_topology
-from juki_gateway.gateway.setup import init_workdir
+from juki_gateway.gateway.initdir import init_workdir
 
 REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
@@ -107,7 +107,7 @@ class Daemon:
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
 
-    def records_for_peer(self, peer_addr: str, *, wait: float = 3.0) -> list[dict[str, Any]]:
+    def records_for_peer(self, peer_addr: str, *, wait: float = 10.0) -> list[dict[str, Any]]:
         """Log records whose peer_addr is ``peer_addr`` (waits briefly for the first)."""
         deadline = time.monotonic() + wait
         while True:

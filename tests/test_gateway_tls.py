@@ -269,3 +269,17 @@ def test_outbound_links_log_both_sides(tmp_path: Path) -> None:
     # the link's periodic PINGs were answered
     assert counter(samples, "juki_gateway_frames_in_total", endpoint="pref-17", msg_type="PING") >= 2
     assert counter(samples, "juki_gateway_certificate_expiry_seconds", identity="cs-172014") > 29 * 86400
+
+
+def test_tls12_renegotiation_is_refused(daemon: Daemon) -> None:
+    """A TLS 1.2 client asking to renegotiate (openssl s_client 'R') is refused: identity is fixed."""
+    pki = daemon.workdir / "pki"
+    proc = subprocess.run(
+        ["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{daemon.ports['cs-172014']}",
+         "-CAfile", str(pki / "ca.pem"), "-cert", str(pki / "kizon-172014.pem"),
+         "-key", str(pki / "kizon-172014.key")],
+        input=b"R\n", capture_output=True, timeout=20,
+    )
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert "RENEGOTIATING" in out
+    assert "no renegotiation" in out, out[-1500:]

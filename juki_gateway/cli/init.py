@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from juki_gateway.gateway.config import DEFAULT_PORT_BASE
-from juki_gateway.gateway.setup import init_workdir
+from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.workdir import DEFAULT_WORKDIR
 
 

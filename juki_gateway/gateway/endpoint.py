@@ -120,6 +120,7 @@ class EndpointProtocol(Protocol):
         self._timer: IDelayedCall | None = None
         self._last_activity = 0.0
         self._timed_out = False
+        self._logged = False
         self._local = self._peer = "?"
 
     # -- connection lifecycle -------------------------------------------------------------
@@ -174,7 +175,7 @@ class EndpointProtocol(Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         state = self.state
-        if state is not None and self.session is None and not getattr(self, "_logged", False):
+        if state is not None and self.session is None and not self._logged:
             state.alert = state.alert or alert_from_failure(reason.value)
             if self._timed_out:
                 status = "timeout"

@@ -8,8 +8,8 @@ written here: only addresses, TLS parameters and certificate metadata.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,8 +25,9 @@ FIELDS: tuple[str, ...] = (
 
 def iso_ts(seconds: float) -> str:
     """An epoch time as ISO 8601 UTC with milliseconds."""
-    t = dt.datetime.fromtimestamp(seconds, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    whole = int(seconds)
+    ms = int((seconds - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
 
 
 def make_record(

@@ -74,6 +74,8 @@ class LinkProtocol(Protocol):
         self.session: Any = None
         self.established = False
         self._logged = False
+        self._timed_out = False
+        self._local = self._peer = "?"
         self._tls: dict[str, str | None] = {}
         self._timer: IDelayedCall | None = None
         self._ping: IDelayedCall | None = None
@@ -154,7 +156,7 @@ class LinkProtocol(Protocol):
                 call.cancel()
         if not self._logged:
             self.state.alert = alert_from_failure(reason.value)
-            status = "timeout" if getattr(self, "_timed_out", False) else reason_from_failure(reason.value)
+            status = "timeout" if self._timed_out else reason_from_failure(reason.value)
             self._write_log(False, status)
             log.warn("[{conn_id}] link {link} refused: {status} ({alert})", conn_id=self.state.conn_id,
                      link=self.ctx.label, status=status, alert=self.state.alert)
@@ -169,7 +171,7 @@ class LinkProtocol(Protocol):
         now = self.ctx.clock.seconds()
         self.ctx.handshake_log.write(make_record(
             now=now, state=self.state, endpoint=self.ctx.label,
-            local_addr=getattr(self, "_local", "?"), peer_addr=getattr(self, "_peer", "?"),
+            local_addr=self._local, peer_addr=self._peer,
             established=established, status=status, **self._tls,
         ))
         self.ctx.metrics.record_handshake(self.ctx.label, status, now - self.state.started)

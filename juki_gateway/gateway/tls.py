@@ -246,6 +246,8 @@ class MutualTLSServerCreator:
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
         )
         ctx: SSL.Context = options.getContext()
+        # the peer's identity is fixed by the first handshake: no TLS 1.2 renegotiation
+        ctx.set_options(SSL.OP_NO_RENEGOTIATION)
         store = ctx.get_cert_store()
         assert store is not None
         store.add_crl(_load_crl(self._crl_path))

@@ -19,7 +19,7 @@ keeps per-frame overhead (metric label look-ups) out of the hot loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -136,12 +136,14 @@ class FrameSession:
         observer: FrameObserver | None = None,
         log: Callable[[str], None] | None = None,
         max_body: int = 1 << 20,
+        catalogue: Mapping[int, int] | None = None,
     ) -> None:
         self.node = node
         self.peer = peer
         self.closing = False
         self._registry = registry
-        self._decoder = FrameDecoder(max_body=max_body)
+        # pass ``catalogue`` (msg_type → record length) to avoid deriving it per connection
+        self._decoder = FrameDecoder(catalogue, max_body=max_body)
         self._observer = observer
         self._log = log
         self.timestamp = TimestampSource(seconds)

@@ -81,7 +81,7 @@ def test_deceased_resident_number_is_kept_and_marked(store_engine: Engine) -> No
         row = conn.execute(select(d).where(d.c.juminhyo_code == r.juminhyo_code)).one()
         assert row.deceased and row.change_reason == "B03"
         h = HonninKakuninHistory.__table__
-        assert conn.execute(select(func.count()).select_from(h)).scalar() == 2
+        assert conn.execute(select(func.count()).select_from(h)).scalar() == 1  # superseded v1
         with pytest.raises(UnknownResident):
             delete_resident(conn, r.juminhyo_code, deleted_on=dt.date(2026, 4, 2),
                             deceased=False, now=NOW)

@@ -100,12 +100,13 @@ def test_history_purged_exactly_after_five_years(store_engine: Engine) -> None:
 
 
 def test_deleted_residents_and_their_history_purged_after_five_years(store_engine: Engine) -> None:
-    """A 消除者 is kept 5 years from the deletion date, then goes with their history."""
+    """A 消除者 and the version its deletion superseded are kept 5 years, then purged."""
     r = make_resident(12)
     with store_engine.begin() as conn:
         apply_honnin_kakunin(conn, [r], dt.datetime(2020, 1, 1))
         delete_resident(conn, r.juminhyo_code, deleted_on=dt.date(2021, 2, 1), deceased=False,
-                        now=dt.datetime(2021, 2, 1))
+                        now=dt.datetime(2021, 2, 1),
+                        final=dataclasses.replace(r, change_reason="B01", seq=2))
     now = dt.datetime(2026, 3, 1)
     with store_engine.begin() as conn:
         kept = run_retention(conn, dt.date(2026, 2, 1), now=now).counts

@@ -8,16 +8,22 @@ What runs where:
 * one work function = one transaction (``engine.begin()``): its Deferred fires only after the
   COMMIT returned, so a caller that acks in the callback never acks an uncommitted change (R4).
 
+:class:`GroupCommitter` (work functions, one SAVEPOINT each) and :class:`BulkCommitter` (data
+items applied with one bulk call per batch, for hot paths) share the batching:
 :class:`GroupCommitter` collects submitted work functions for up to ``max_delay`` seconds or
 ``max_batch`` items (injected clock), runs the batch in ONE transaction, each item inside its own
 SAVEPOINT (a failing item is rolled back alone and errbacks alone), and fires every item's
-Deferred after the batch's commit. If the commit itself fails, every item errbacks.
+Deferred after the batch's commit. If the commit itself fails, every item errbacks. At most one
+batch is in flight: items submitted meanwhile form the next batch, which starts as soon as the
+previous one settled. This keeps messages applied in submission order (R4) and keeps batches
+from taking row locks in different orders (two concurrent batches on PostgreSQL could
+deadlock on the same rows, e.g. a link's sequence counter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 from twisted.internet.defer import Deferred
@@ -27,6 +33,8 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 T = TypeVar("T")
+X = TypeVar("X")
+R = TypeVar("R")
 Work = Callable[[Connection], Any]
 
 
@@ -60,15 +68,15 @@ class AsyncStore:
 
 
 class _Pending:
-    __slots__ = ("deferred", "work")
+    __slots__ = ("deferred", "payload")
 
-    def __init__(self, work: Work) -> None:
-        self.work = work
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
         self.deferred: Deferred[Any] = Deferred()
 
 
-class GroupCommitter:
-    """Batches work functions into one durable transaction; each Deferred fires after the commit."""
+class _Batcher:
+    """Collects items for up to ``max_delay`` s / ``max_batch`` items, one batch in flight."""
 
     def __init__(
         self,
@@ -86,19 +94,21 @@ class GroupCommitter:
         self.max_delay = max_delay
         self._queue: list[_Pending] = []
         self._timer: IDelayedCall | None = None
-        self._in_flight = 0
+        self._in_flight = False
+        self._drain_waiters: list[Deferred[None]] = []
         self.batches_committed = 0
 
-    def submit(self, work: Work) -> Deferred[Any]:
-        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
-        item = _Pending(work)
+    def _enqueue(self, payload: Any) -> Deferred[Any]:
+        item = _Pending(payload)
         self._queue.append(item)
-        if len(self._queue) >= self.max_batch:
-            self.flush()
+        if self._in_flight:
+            pass  # the batch in flight starts the next one when it settles
+        elif len(self._queue) >= self.max_batch:
+            self._pump()
         elif self._timer is None:
             # (zope interface methods confuse mypy without the zope plugin)
             self._timer = self._clock.callLater(
-                self.max_delay, self._on_timer  # type: ignore[arg-type]
+                self.max_delay, self._pump  # type: ignore[arg-type]
             )
         return item.deferred
 
@@ -107,22 +117,29 @@ class GroupCommitter:
         """Items waiting for the next batch."""
         return len(self._queue)
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.flush()
-
     def flush(self) -> Deferred[None]:
-        """Send what is queued as one batch now; fires when that batch settled."""
+        """Commit everything queued now, without waiting for the timer; fires once all settled."""
+        done: Deferred[None] = Deferred()
+        self._drain_waiters.append(done)
+        self._pump()
+        return done
+
+    def _pump(self) -> None:
+        """Start the next batch unless one is in flight; called by submit, timer and settle."""
         if self._timer is not None and self._timer.active():  # type: ignore[misc]
             self._timer.cancel()  # type: ignore[misc]
         self._timer = None
-        batch, self._queue = self._queue, []
-        done: Deferred[None] = Deferred()
-        if not batch:
-            done.callback(None)
-            return done
-        self._in_flight += 1
-        d = self._store.transact(lambda conn: _run_batch(conn, batch))
+        if self._in_flight:
+            return
+        if not self._queue:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for w in waiters:
+                w.callback(None)
+            return
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        self._in_flight = True
+        payloads = [item.payload for item in batch]
+        d = self._store.transact(lambda conn: self._execute(conn, payloads))
 
         def committed(outcomes: list[tuple[bool, Any]]) -> None:
             self.batches_committed += 1
@@ -137,24 +154,66 @@ class GroupCommitter:
                 item.deferred.errback(reason)
 
         def settle(_: object) -> None:
-            self._in_flight -= 1
-            done.callback(None)
+            self._in_flight = False
+            # Items that arrived during the commit have waited one commit already: go now.
+            self._pump()
 
         d.addCallbacks(committed, failed).addBoth(settle)
-        return done
 
 
-def _run_batch(conn: Connection, batch: list[_Pending]) -> list[tuple[bool, Any]]:
-    """Runs on a pool thread inside the batch transaction: one SAVEPOINT per item."""
-    outcomes: list[tuple[bool, Any]] = []
-    for item in batch:
-        sp = conn.begin_nested()
-        try:
-            value = item.work(conn)
-        except Exception:
-            sp.rollback()
-            outcomes.append((False, Failure()))  # type: ignore[no-untyped-call]
-        else:
-            sp.commit()
-            outcomes.append((True, value))
-    return outcomes
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        raise NotImplementedError
+
+
+class GroupCommitter(_Batcher):
+    """Batches work functions into one durable transaction; each Deferred fires after the commit."""
+
+    def submit(self, work: Work) -> Deferred[Any]:
+        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
+        return self._enqueue(work)
+
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        """Runs on a pool thread inside the batch transaction: one SAVEPOINT per item."""
+        outcomes: list[tuple[bool, Any]] = []
+        for work in payloads:
+            sp = conn.begin_nested()
+            try:
+                value = work(conn)
+            except Exception:
+                sp.rollback()
+                outcomes.append((False, Failure()))  # type: ignore[no-untyped-call]
+            else:
+                sp.commit()
+                outcomes.append((True, value))
+        return outcomes
+
+
+class BulkCommitter(_Batcher, Generic[X, R]):
+    """Batches data items and applies each batch with ONE bulk call (``executemany``) and commit.
+
+    For hot paths such as 本人確認情報 update notifications: ``apply(conn, items)`` returns one
+    result per item, in order. Items must be validated before ``submit`` — if ``apply`` raises,
+    the whole batch is rolled back and every item's Deferred errbacks (nothing is acked).
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        clock: IReactorTime,
+        apply: Callable[[Connection, list[X]], Sequence[R]],
+        *,
+        max_batch: int = 500,
+        max_delay: float = 0.005,
+    ) -> None:
+        super().__init__(store, clock, max_batch=max_batch, max_delay=max_delay)
+        self._apply = apply
+
+    def submit(self, item: X) -> Deferred[R]:
+        """Queue ``item``; the Deferred fires with its result once its batch committed."""
+        return self._enqueue(item)
+
+    def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
+        results = self._apply(conn, payloads)
+        if len(results) != len(payloads):
+            raise ValueError("bulk apply returned a different number of results than items")
+        return [(True, r) for r in results]

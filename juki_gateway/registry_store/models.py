@@ -68,7 +68,7 @@ class HonninKakuninColumns:
 
 
 class HonninKakunin(HonninKakuninColumns, Base):
-    """The current 本人確認情報 of one resident; ``history_no`` names its newest history row."""
+    """The current 本人確認情報 of one resident; ``history_no`` is this version's number (1, 2 …)."""
 
     __tablename__ = "honnin_kakunin"
 
@@ -85,16 +85,19 @@ class HonninKakunin(HonninKakuninColumns, Base):
 
 
 class HonninKakuninHistory(HonninKakuninColumns, Base):
-    """Every version a resident's 本人確認情報 ever had: one row per change (R9: kept 5 years)."""
+    """A superseded version of a resident's 本人確認情報: each change moves the previous current
+    version here (R9: kept 5 years from ``superseded_at``). The current version is not
+    duplicated here, so an initial load writes each resident once."""
 
     __tablename__ = "honnin_kakunin_history"
 
     juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
     history_no: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)  # when it became current
+    superseded_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (
-        Index("ix_honnin_kakunin_history_recorded_at", "recorded_at"),
+        Index("ix_honnin_kakunin_history_superseded_at", "superseded_at"),
         Index("ix_honnin_kakunin_history_kojin_bango", "kojin_bango"),
     )
 

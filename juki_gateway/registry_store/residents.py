@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from juki_gateway.registry_store.engine import StoreError
 from juki_gateway.registry_store.models import (
@@ -39,6 +39,63 @@ LOOKUP_FIELDS = (
     "seq",
     "record",
 )
+CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
+HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
+
+
+_TEMPORAL = frozenset({"birth_date", "change_date", "updated_at", "recorded_at", "superseded_at"})
+
+
+def _sqlite_text(value: object) -> object:
+    # The text formats SQLAlchemy's SQLite Date/DateTime types write and read back.
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _driver_params(
+    conn: Connection, columns: Sequence[str], rows: list[dict[str, object]]
+) -> list[tuple[object, ...]]:
+    """Rows as DB-API parameter tuples; psycopg takes dates as they are, sqlite3 gets text."""
+    if conn.dialect.name != "sqlite":
+        return [tuple(r[c] for c in columns) for r in rows]
+    temporal = [i for i, c in enumerate(columns) if c in _TEMPORAL]
+    out: list[tuple[object, ...]] = []
+    for r in rows:
+        values = [r[c] for c in columns]
+        for i in temporal:
+            values[i] = _sqlite_text(values[i])
+        out.append(tuple(values))
+    return out
+
+
+def _insert_many(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[dict[str, object]]
+) -> None:
+    """executemany INSERT straight on the driver: hot paths skip SQLAlchemy's per-row work."""
+    if not rows:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    conn.exec_driver_sql(sql, _driver_params(conn, columns, rows))
+
+
+def _update_many(
+    conn: Connection, table: Table, columns: Sequence[str], key: str,
+    rows: list[dict[str, object]],
+) -> None:
+    """executemany UPDATE … WHERE key = ? straight on the driver."""
+    if not rows:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {mark}' for c in columns)} "
+           f"WHERE {q(key)} = {mark}")
+    conn.exec_driver_sql(sql, _driver_params(conn, (*columns, key), rows))
 
 
 class SearchTooBroad(StoreError):
@@ -92,73 +149,65 @@ def _row(mapping: object) -> HonninKakuninRow:
 def apply_honnin_kakunin(
     conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime
 ) -> list[int]:
-    """Insert or update current rows and append one history row each; returns the history numbers.
+    """Insert or update current rows; each replaced version moves to the history. Returns the
+    version numbers (``history_no``) the rows got.
 
     Rows are applied in the given order, so when a batch holds several versions of one resident
-    the last one becomes current (the newest copy wins) and all of them are in the history.
+    the last one becomes current (the newest copy wins) and the others go to the history.
     """
     if not rows:
         return []
-    codes = list({r.juminhyo_code for r in rows})
-    existing: dict[str, int] = {}
     t = table_of(HonninKakunin)
+    codes = list({r.juminhyo_code for r in rows})
+    # The current version of each resident in the batch: (params, history_no, updated_at).
+    state: dict[str, tuple[dict[str, object], int, dt.datetime]] = {}
     for start in range(0, len(codes), 500):
         chunk = codes[start : start + 500]
-        for code, hno in conn.execute(
-            select(t.c.juminhyo_code, t.c.history_no).where(t.c.juminhyo_code.in_(chunk))
-        ):
-            existing[code] = hno
-    newest: dict[str, dict[str, object]] = {}
+        for r in conn.execute(select(t).where(t.c.juminhyo_code.in_(chunk))):
+            m = r._mapping
+            state[r.juminhyo_code] = (
+                {name: m[name] for name in LOOKUP_FIELDS}, r.history_no, r.updated_at)
+    existing = set(state)
     history: list[dict[str, object]] = []
     numbers: list[int] = []
-    inserts: set[str] = set()
-    for r in rows:
-        if r.juminhyo_code in existing:
-            hno = existing[r.juminhyo_code] + 1
-        else:
+    for row in rows:
+        old = state.get(row.juminhyo_code)
+        if old is None:
             hno = 1
-            inserts.add(r.juminhyo_code)
-        existing[r.juminhyo_code] = hno
-        params = r.as_params()
-        history.append({**params, "history_no": hno, "recorded_at": now})
-        newest[r.juminhyo_code] = {**params, "history_no": hno, "updated_at": now}
+        else:
+            params, old_no, became_current = old
+            history.append({**params, "history_no": old_no, "recorded_at": became_current,
+                            "superseded_at": now})
+            hno = old_no + 1
+        state[row.juminhyo_code] = (row.as_params(), hno, now)
         numbers.append(hno)
-    new_rows = [p for code, p in newest.items() if code in inserts]
-    upd_rows = [{**p, "b_code": code} for code, p in newest.items() if code not in inserts]
-    if new_rows:
-        conn.execute(insert(t), new_rows)
-    if upd_rows:
-        values: dict[str, object] = {name: bindparam(name) for name in LOOKUP_FIELDS if name != "juminhyo_code"}
-        conn.execute(
-            update(t)
-            .where(t.c.juminhyo_code == bindparam("b_code"))
-            .values(**values, history_no=bindparam("history_no"), updated_at=bindparam("updated_at")),
-            [{k: v for k, v in p.items() if k != "juminhyo_code"} for p in upd_rows],
-        )
-    conn.execute(insert(table_of(HonninKakuninHistory)), history)
+    touched = {r.juminhyo_code for r in rows}
+    new_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
+                for c in touched if c not in existing]
+    upd_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
+                for c in touched if c in existing]
+    _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, history)
+    _insert_many(conn, t, CURRENT_COLUMNS, new_rows)
+    _update_many(conn, t, CURRENT_COLUMNS[1:], "juminhyo_code", upd_rows)
     return numbers
 
 
 def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.datetime) -> int:
     """Bulk-load residents that are not yet in the store (initial load); returns the count."""
     t = table_of(HonninKakunin)
-    h = table_of(HonninKakuninHistory)
     batch: list[dict[str, object]] = []
     total = 0
-
-    def flush() -> None:
-        conn.execute(insert(t), [{**p, "history_no": 1, "updated_at": now} for p in batch])
-        conn.execute(insert(h), [{**p, "history_no": 1, "recorded_at": now} for p in batch])
-
     for r in rows:
-        batch.append(r.as_params())
+        p = r.as_params()
+        p["history_no"] = 1
+        p["updated_at"] = now
+        batch.append(p)
         if len(batch) >= 10_000:
-            flush()
+            _insert_many(conn, t, CURRENT_COLUMNS, batch)
             total += len(batch)
             batch = []
-    if batch:
-        flush()
-        total += len(batch)
+    _insert_many(conn, t, CURRENT_COLUMNS, batch)
+    total += len(batch)
     return total
 
 
@@ -203,13 +252,21 @@ def search_residents(
     return [_row(r) for r in conn.execute(q.order_by(t.c.juminhyo_code).limit(limit))]
 
 
-def history_of(conn: Connection, juminhyo_code: str) -> list[tuple[int, dt.datetime, HonninKakuninRow]]:
-    """Every kept version of a resident's 本人確認情報, oldest first: (history no, recorded at, row)."""
+def history_of(
+    conn: Connection, juminhyo_code: str
+) -> list[tuple[int, dt.datetime, HonninKakuninRow]]:
+    """Every kept version of a resident's 本人確認情報, oldest first, the current one last:
+    (history no, when it became current, row)."""
     h = table_of(HonninKakuninHistory)
     rows = conn.execute(
         select(h).where(h.c.juminhyo_code == juminhyo_code).order_by(h.c.history_no)
     )
-    return [(r.history_no, r.recorded_at, _row(r)) for r in rows]
+    out = [(r.history_no, r.recorded_at, _row(r)) for r in rows]
+    t = table_of(HonninKakunin)
+    cur = conn.execute(select(t).where(t.c.juminhyo_code == juminhyo_code)).first()
+    if cur is not None:
+        out.append((cur.history_no, cur.updated_at, _row(cur)))
+    return out
 
 
 def delete_resident(

@@ -11,8 +11,7 @@ Periods (configurable through :class:`RetentionPolicy`):
 Boundary rule: a record is kept for the whole period and purged once the period has fully
 elapsed: on the anniversary itself it is still kept, it goes from the day after
 (``date < as_of - period``). A history row's age counts from when it stopped being current
-(when its successor was recorded); the rows of a resident that is neither current nor a kept
-消除者 count from when they were recorded. 送付先情報 sent on day S is purged from the first
+(``superseded_at``); a 消除者's from its deletion date. 送付先情報 sent on day S is purged from the first
 business day after S on.
 
 Every run (also a dry run, as ``retention_dry_run``) appends one audit entry with its counts.
@@ -41,7 +40,6 @@ from juki_gateway.registry_store.audit import (
 from juki_gateway.registry_store.models import (
     AuditEntry,
     DeletedResident,
-    HonninKakunin,
     HonninKakuninHistory,
     ProvisionRecord,
     Soufusaki,
@@ -141,27 +139,9 @@ def run_retention(
     d = table_of(DeletedResident)
     report.counts["deleted_resident"] = _count_or_delete(conn, d, d.c.deleted_on < hk_cut, dry_run)
     h = table_of(HonninKakuninHistory)
-    succ = table_of(HonninKakuninHistory).alias("succ")
-    cur = table_of(HonninKakunin)
     hist_cut = dt.datetime.combine(hk_cut, dt.time())
-    superseded = (
-        select(succ.c.history_no)
-        .where(
-            succ.c.juminhyo_code == h.c.juminhyo_code,
-            succ.c.history_no == h.c.history_no + 1,
-            succ.c.recorded_at < hist_cut,
-        )
-        .exists()
-    )
-    orphan = (
-        ~select(cur.c.juminhyo_code).where(cur.c.juminhyo_code == h.c.juminhyo_code).exists()
-        & ~select(d.c.juminhyo_code)
-        .where(d.c.juminhyo_code == h.c.juminhyo_code, d.c.deleted_on >= hk_cut)
-        .exists()
-        & (h.c.recorded_at < hist_cut)
-    )
     report.counts["honnin_kakunin_history"] = _count_or_delete(
-        conn, h, superseded | orphan, dry_run
+        conn, h, h.c.superseded_at < hist_cut, dry_run
     )
     report.counts["soufusaki"] = purge_soufusaki(conn, as_of, dry_run=dry_run)
     p = table_of(ProvisionRecord)

@@ -135,6 +135,7 @@ def upgrade() -> None:
     sa.Column('juminhyo_code', sa.String(length=11), nullable=False),
     sa.Column('history_no', sa.Integer(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.Column('superseded_at', sa.DateTime(), nullable=False),
     sa.Column('kojin_bango', sa.String(length=12), nullable=True),
     sa.Column('name_kanji', sa.String(length=64), nullable=False),
     sa.Column('seion_kana', sa.String(length=64), nullable=False),
@@ -150,7 +151,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
         batch_op.create_index('ix_honnin_kakunin_history_kojin_bango', ['kojin_bango'], unique=False)
-        batch_op.create_index('ix_honnin_kakunin_history_recorded_at', ['recorded_at'], unique=False)
+        batch_op.create_index('ix_honnin_kakunin_history_superseded_at', ['superseded_at'], unique=False)
 
     op.create_table('inbox',
     sa.Column('receiver', sa.String(length=64), nullable=False),
@@ -295,7 +296,7 @@ def downgrade() -> None:
     op.drop_table('kojin_bango')
     op.drop_table('inbox')
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
-        batch_op.drop_index('ix_honnin_kakunin_history_recorded_at')
+        batch_op.drop_index('ix_honnin_kakunin_history_superseded_at')
         batch_op.drop_index('ix_honnin_kakunin_history_kojin_bango')
 
     op.drop_table('honnin_kakunin_history')

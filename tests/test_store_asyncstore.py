@@ -1,0 +1,137 @@
+"""The async facade and the group committer: acks only after commit, batching by size and time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+import pytest_twisted
+from sqlalchemy import Connection, Engine, func, select
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.python.threadpool import ThreadPool
+
+from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
+from juki_gateway.registry_store.models import InboxEntry, table_of
+from juki_gateway.registry_store.queues import inbox_apply
+
+T = TypeVar("T")
+NOW = dt.datetime(2026, 4, 1)
+
+
+class InlineStore(AsyncStore):
+    """Runs each transaction synchronously on the calling thread and records commit order."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, None, ThreadPool())  # type: ignore[arg-type]
+        self.commits: list[int] = []
+
+    def transact(self, work: Callable[[Connection], T]) -> Deferred[T]:
+        result = self._in_transaction(work)
+        self.commits.append(self._count())
+        return succeed(result)
+
+    def _count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table_of(InboxEntry))).scalar_one())
+
+
+def _msg(seq: int) -> Callable[[Connection], bool]:
+    return lambda conn: inbox_apply(conn, "pf", "cs", seq, 1, NOW)
+
+
+def test_batches_by_time_and_acks_after_commit(store_engine: Engine) -> None:
+    """Items wait up to max_delay, commit together in one transaction, then fire their Deferreds."""
+    store, clock = InlineStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=100, max_delay=0.5)
+    acks: list[object] = []
+    for seq in (1, 2, 3):
+        committer.submit(_msg(seq)).addCallback(acks.append)
+    clock.advance(0.25)
+    assert (acks, store.commits) == ([], [])
+    clock.advance(0.25)
+    assert store.commits == [3]  # one transaction held all three
+    assert acks == [True, True, True]
+
+
+def test_batches_by_size(store_engine: Engine) -> None:
+    """Reaching max_batch commits at once, without waiting for the timer."""
+    store, clock = InlineStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=2, max_delay=10)
+    fired: list[object] = []
+    committer.submit(_msg(1)).addCallback(fired.append)
+    assert fired == []
+    committer.submit(_msg(2)).addCallback(fired.append)
+    assert (fired, store.commits, committer.batches_committed) == ([True, True], [2], 1)
+    assert clock.getDelayedCalls() == []
+
+
+def test_failing_item_fails_alone(store_engine: Engine) -> None:
+    """An item that raises is rolled back to its savepoint and errbacks; the others commit."""
+    store, clock = InlineStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=10, max_delay=0.01)
+
+    def bad(conn: Connection) -> None:
+        inbox_apply(conn, "pf", "cs", 99, 1, NOW)
+        raise ValueError("malformed record")
+
+    results: list[Any] = []
+    committer.submit(_msg(1)).addCallback(results.append)
+    d = committer.submit(bad)
+    d.addErrback(lambda f: results.append(f.trap(ValueError)))
+    committer.submit(_msg(2)).addCallback(results.append)
+    committer.flush()
+    assert results == [True, ValueError, True]
+    assert store.commits == [2]  # seq 99 rolled back with its savepoint
+
+
+def test_commit_failure_fails_every_item(store_engine: Engine) -> None:
+    """If the batch transaction cannot commit, no item is acknowledged."""
+    store, clock = InlineStore(store_engine), Clock()
+
+    def broken(work: Callable[[Connection], T]) -> Deferred[T]:
+        return Deferred.fromCoroutine(_raise())  # type: ignore[arg-type]
+
+    async def _raise() -> None:
+        raise RuntimeError("disk full")
+
+    store.transact = broken  # type: ignore[method-assign]
+    committer = GroupCommitter(store, clock, max_batch=2, max_delay=1)
+    errors: list[Any] = []
+    for seq in (1, 2):
+        committer.submit(_msg(seq)).addErrback(lambda f: errors.append(f.trap(RuntimeError)))
+    assert errors == [RuntimeError, RuntimeError]
+
+
+def test_bad_parameters_rejected(store_engine: Engine) -> None:
+    """A batch size below one is refused."""
+    with pytest.raises(ValueError):
+        GroupCommitter(InlineStore(store_engine), Clock(), max_batch=0)
+
+
+@pytest_twisted.inlineCallbacks
+def test_real_thread_pool_commits_before_firing(store_engine: Engine) -> Any:
+    """With the real reactor and pool, each Deferred fires after its rows are visible to others."""
+    from twisted.internet import reactor
+
+    pool = ThreadPool(minthreads=1, maxthreads=2, name="store-test")
+    store = AsyncStore(store_engine, reactor, pool)  # type: ignore[arg-type]
+    store.start()
+    try:
+        committer = GroupCommitter(store, reactor, max_batch=50, max_delay=0.002)  # type: ignore[arg-type]
+        ds = [committer.submit(_msg(seq)) for seq in range(1, 121)]
+        seen = []
+        for d in ds:
+            yield d
+            with store_engine.connect() as conn:
+                seen.append(conn.execute(select(func.count()).select_from(table_of(InboxEntry))).scalar())
+        assert all(n is not None and n >= i + 1 for i, n in enumerate(seen))
+        assert committer.batches_committed >= 3
+        count = yield store.read(
+            lambda conn: conn.execute(select(func.count()).select_from(table_of(InboxEntry))).scalar()
+        )
+        assert count == 120
+    finally:
+        store.stop()

@@ -29,6 +29,7 @@ class Entry:
 
     juminhyo_code: str
     digest: bytes
+    record: bytes = b""  # the peer keeps its record here so a difference can show its items
 
 
 class DiffKind(StrEnum):
@@ -45,6 +46,7 @@ class Diff:
 
     kind: DiffKind
     juminhyo_code: str
+    peer_record: bytes = b""
 
 
 class _Sorted:
@@ -86,11 +88,11 @@ class StreamComparer:
             self._remote_last = code
             self.compared += 1
             while self._head is not None and self._head.juminhyo_code < code:
-                out.append(Diff(DiffKind.MISSING_AT_CS, self._head.juminhyo_code))
+                out.append(Diff(DiffKind.MISSING_AT_CS, self._head.juminhyo_code, self._head.record))
                 self._head = self._local.next()
             if self._head is not None and self._head.juminhyo_code == code:
                 if self._head.digest != e.digest:
-                    out.append(Diff(DiffKind.DIFFERS, code))
+                    out.append(Diff(DiffKind.DIFFERS, code, self._head.record))
                 self._head = self._local.next()
             else:
                 out.append(Diff(DiffKind.MISSING_AT_PEER, code))
@@ -100,7 +102,7 @@ class StreamComparer:
         """The CS's stream ended: whatever the peer still holds is missing at the CS."""
         out: list[Diff] = []
         while self._head is not None:
-            out.append(Diff(DiffKind.MISSING_AT_CS, self._head.juminhyo_code))
+            out.append(Diff(DiffKind.MISSING_AT_CS, self._head.juminhyo_code, self._head.record))
             self._head = self._local.next()
         self.finished = True
         return out

@@ -304,6 +304,7 @@ CONSISTENCY_DIFF = _layout(
     "整合性確認結果",
     F("kind", "差異区分 (M: 相手に無し, E: CSに無し, D: 項目相違)", "ascii", 1),
     F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
+    F("peer_record", "相手側の本人確認情報 (D, E のとき; M は 0x00)", "bytes", UPDATE_RECORD.size),
 )
 
 LAYOUTS: Mapping[str, BodyLayout] = {

@@ -17,14 +17,15 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
-from juki_gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
+from juki_gateway.gateway.config import load_config
+from juki_gateway.intermediate.daemon import make_gateway
+from juki_gateway.intermediate.service import IntermediateService, OperatorIdentity
 from juki_gateway.protocols.intermediate.messages import ImsMessageType
 from juki_gateway.protocols.intermediate.permission_list import PermissionEntry
-from juki_gateway.registry_store.engine import create_store_engine
-from juki_gateway.registry_store.migrate import upgrade
+from juki_gateway.registry_store.models import FugoMap
 from tests.intermediate.conftest import fukuhon_record
 from tests.intermediate.helpers import REQUESTER, make_list, make_permit
-from tests.intermediate.mtls import connect, frame_from, listen, make_pki, private_key
+from tests.intermediate.mtls import connect, frame_from, make_workdir, private_key
 from tests.intermediate.test_service import query_body
 
 BATCH = 100
@@ -33,21 +34,24 @@ PEOPLE = 2000
 OP = OperatorIdentity("op-alice", frozenset({"flag-operator"}))
 
 
-async def run_kind(reactor, pki: Path, work: Path, kind: str, total: int) -> float:
-    url = f"sqlite:///{work / f'{kind}.sqlite3'}"
-    engine = create_store_engine(url)
-    upgrade(url, engine=engine)
+async def run_kind(reactor, work: Path, kind: str, total: int) -> float:
+    config = load_config(make_workdir(work / kind, dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    pki = config.pki_dir
     network = private_key(pki, "ipnw")
-    svc = IntermediateService(engine, ImsKeys.from_pki(pki), "ims-172014", reactor)
-    svc.start()
+    gateway = make_gateway(config, reactor)
+    svc: IntermediateService = gateway.ims
+    engine = svc.engine
     items = frozenset({"shimei", "jusho", "seinengappi"})
-    svc.offer_permission_list(make_list(1, [PermissionEntry(REQUESTER, 1, items)], key=network).to_bytes())
+    svc.offer_permission_list(
+        make_list(1, [PermissionEntry(REQUESTER, 1, items)], key=network).to_bytes()
+    )
     people = [(f"A{i:015d}", f"{i:032x}") for i in range(PEOPLE)]
     body = b""
     with engine.begin() as conn:  # bulk 符号 registration for set-up speed
-        from juki_gateway.registry_store.models import FugoMap
-        conn.execute(FugoMap.__table__.insert(), [
-            {"fugo": f, "atena_no": a, "created_at": dt.datetime(2026, 1, 1)} for a, f in people])
+        conn.execute(
+            FugoMap.__table__.insert(),
+            [{"fugo": f, "atena_no": a, "created_at": dt.datetime(2026, 1, 1)} for a, f in people],
+        )
     svc.start()
     for atena, _ in people:
         body += fukuhon_record(atena)
@@ -66,12 +70,32 @@ async def run_kind(reactor, pki: Path, work: Path, kind: str, total: int) -> flo
         for _ in range(BATCH):
             atena, fugo = pool[n % len(pool)]
             n += 1
-            bodies.append(query_body(make_permit(f"{kind}-{n}", fugo=fugo, items=items,
-                                                 issued=issued, expires=expires, key=network)))
-        frames.append(frame_from(network, "ipnw", ImsMessageType.INFO_QUERY, b"".join(bodies),
-                                 BATCH, f + 1, "20261126120000"))
-    port = await listen(reactor, pki, svc, work)
-    client = await connect(reactor, pki, port.getHost().port, "ipnw")
+            bodies.append(
+                query_body(
+                    make_permit(
+                        f"{kind}-{n}",
+                        fugo=fugo,
+                        items=items,
+                        issued=issued,
+                        expires=expires,
+                        key=network,
+                    )
+                )
+            )
+        frames.append(
+            frame_from(
+                network,
+                "ipnw",
+                ImsMessageType.INFO_QUERY,
+                b"".join(bodies),
+                BATCH,
+                f + 1,
+                "20261126120000",
+            )
+        )
+    gateway.startService()
+    await gateway.whenListening()
+    client = await connect(reactor, pki, gateway.listeners["ims-172014"].bound_port(), "ipnw")
     start = time.perf_counter()
     sent = 0
     for i in range(min(WINDOW, len(frames))):
@@ -86,7 +110,7 @@ async def run_kind(reactor, pki: Path, work: Path, kind: str, total: int) -> flo
             sent += 1
     elapsed = time.perf_counter() - start
     client.transport.loseConnection()
-    await port.stopListening()
+    await gateway.stopService()
     engine.dispose()
     counts = svc._counts
     expected = "answered" if kind == "answered" else "held"
@@ -99,9 +123,8 @@ async def main(reactor) -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 6000
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        pki = make_pki(work / "pki", dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
-        answered = await run_kind(reactor, pki, work, "answered", total)
-        held = await run_kind(reactor, pki, work, "held", total // 2)
+        answered = await run_kind(reactor, work, "answered", total)
+        held = await run_kind(reactor, work, "held", total // 2)
     print(f"{'measure':<32} {'queries/s':>10}")
     print(f"{'answered (full checks, mTLS)':<32} {answered:>10.0f}")
     print(f"{'held (flagged person, mTLS)':<32} {held:>10.0f}")

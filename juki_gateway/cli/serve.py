@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.gateway.service import makeService
+    from juki_gateway.intermediate.daemon import make_gateway
 
     config = load_config(config_path_from(args))
-    service = makeService(config, reactor)
+    service = make_gateway(config, reactor)
     from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
 
     # JSON lines on stderr and in logs/gateway.jsonl, resident identifiers pseudonymised;
@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         for ep in config.endpoints:
             print(f"listening: {ep.name} ({ep.role}) on {ep.host}:{service.listeners[ep.name].bound_port()}",
                   flush=True)
+        admin = getattr(service, "admin_listener", None)
+        if admin is not None and admin.listening is not None:
+            print(f"admin: {config.admin.host}:{admin.bound_port()} (operators, mutual TLS)", flush=True)
         print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",
               flush=True)
 

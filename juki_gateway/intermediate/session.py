@@ -3,7 +3,9 @@
 Sans-IO (the endpoint adapter of :mod:`juki_gateway.gateway.endpoint` feeds it bytes and writes
 what it returns). Every frame on an intermediate-server link carries a 64-byte ECDSA P-256
 signature trailer over ``FRAME_DOMAIN ‖ header ‖ body`` by the sender's certificate key (R11);
-a frame without a valid one is answered with an ERROR frame and never acted on.
+a frame without a valid one is answered with an ERROR frame and never acted on. ``PING`` is the
+one exception: it carries nothing, and its ``PONG`` (signed) only proves liveness to a peer the
+TLS layer already authenticated, so the gateway's generic liveness probes work here too.
 
 Per peer role (R2 is enforced by the TLS layer; this is what each role may send):
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -96,6 +99,7 @@ class ImsSession:
     peer_name: str
     peer_role: str
     peer_key: ec.EllipticCurvePublicKey
+    observer: Any = None  # a gateway FrameObserver: per-read frame counts for metrics
     closing: bool = False
 
     def __post_init__(self) -> None:
@@ -123,6 +127,7 @@ class ImsSession:
         self._decoder.receive_data(data)
         out: list[bytes] = []
         queries: list[Frame] = []
+        received: dict[int, int] = {}
         while True:
             try:
                 event = self._decoder.next_event()
@@ -136,7 +141,9 @@ class ImsSession:
                 out.append(self._error(event.error, event.header.request_no))
                 continue
             req = event.header.request_no
-            if not frame_signature_valid(self.peer_key, event):
+            received[event.msg_type] = received.get(event.msg_type, 0) + 1
+            unsigned_ping = event.msg_type == MessageType.PING and not event.trailer
+            if not unsigned_ping and not frame_signature_valid(self.peer_key, event):
                 out.append(
                     self._error(
                         BadFrameSignature(
@@ -163,6 +170,8 @@ class ImsSession:
             queries = []
             out.append(self._dispatch(event))
         out.extend(self._answer_queries(queries))
+        if self.observer is not None and received:
+            self.observer.frames(received, {}, {})
         return b"".join(out)
 
     def _answer_queries(self, frames: list[Frame]) -> list[bytes]:
@@ -246,12 +255,13 @@ def ims_session_factory(
     service: IntermediateService,
     own_name: str,
     peer_keys: Callable[[str], ec.EllipticCurvePublicKey],
+    observer: Any = None,
 ) -> Callable[[str, object], ImsSession]:
     """A session factory for the endpoint adapter: ``(conn_id, PeerIdentity) -> ImsSession``."""
 
     def make(conn_id: str, identity: object) -> ImsSession:
         name = str(identity.name)
         role = str(identity.role)
-        return ImsSession(service, own_name, name, role, peer_keys(name))
+        return ImsSession(service, own_name, name, role, peer_keys(name), observer)
 
     return make

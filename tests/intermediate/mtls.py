@@ -1,41 +1,51 @@
-"""A real mutual-TLS intermediate endpoint on 127.0.0.1 and a frame client, for tests and bench."""
+"""A real working directory and daemon tree for the intermediate tests, and a frame client.
+
+:func:`make_workdir` runs ``init`` (dev PKI, gateway.toml) and rewrites every port to 0 (or the
+admin port to a given one) so tests on a shared machine never collide.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
+from twisted.internet.endpoints import SSL4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
-from juki_gateway.certs.pki import CertificateAuthority, load_certificate
+from juki_gateway.certs.pki import load_certificate
 from juki_gateway.codecs.frame import Frame, FrameDecoder
-from juki_gateway.gateway.config import DEFAULT_ALLOW, DEFAULT_CLIENTS, DEFAULT_ENDPOINTS, AllowRule
-from juki_gateway.gateway.endpoint import ConnectionTracker, EndpointContext, EndpointFactory
-from juki_gateway.gateway.handshake_log import HandshakeLog
-from juki_gateway.gateway.metrics import GatewayMetrics
-from juki_gateway.gateway.tls import (
-    Authorizer,
-    MutualTLSServerCreator,
-    client_options,
-    wrap_server_factory,
-)
-from juki_gateway.intermediate.service import IntermediateService
-from juki_gateway.intermediate.session import LENGTHS, ims_session_factory, sign_frame
+from juki_gateway.gateway.setup import init_workdir
+from juki_gateway.gateway.tls import MutualTLSClientCreator
+from juki_gateway.intermediate.session import LENGTHS, sign_frame
 
 
-def make_pki(directory: Path, now: dt.datetime) -> Path:
-    """A dev CA with every default identity's certificate and a CRL."""
-    ca = CertificateAuthority.create(directory, now, overwrite=True)
-    for ident in (*DEFAULT_ENDPOINTS, *DEFAULT_CLIENTS):
-        ca.issue(ident, now, dns_names=("localhost",))
-    ca.write_crl(now)
-    return directory
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for the CLI's fixed admin port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_workdir(directory: Path, now: dt.datetime, *, admin_port: int = 0) -> Path:
+    """``juki-gateway init`` into ``directory`` with ephemeral ports; returns gateway.toml."""
+    init_workdir(directory, now, port_base=7100)
+    path = directory / "gateway.toml"
+    config = tomllib.loads(path.read_text())
+    for ep in config["endpoints"]:
+        ep["port"] = 0
+    config["metrics"]["port"] = 0
+    config["admin"]["port"] = admin_port
+    config["links"] = []
+    path.write_text(tomli_w.dumps(config))
+    return path
 
 
 def private_key(pki: Path, name: str) -> ec.EllipticCurvePrivateKey:
@@ -52,37 +62,9 @@ def public_key(pki: Path, name: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-async def listen(reactor: Any, pki: Path, service: IntermediateService, logs: Path) -> Any:
-    """Start the intermediate endpoint on an ephemeral loopback port; returns the port."""
-    allow = tuple(AllowRule(**rule) for rule in DEFAULT_ALLOW["ims-172014"])
-    creator = MutualTLSServerCreator(
-        cert=pki / "ims-172014.pem",
-        key=pki / "ims-172014.key",
-        ca=pki / "ca.pem",
-        crl=pki / "crl.pem",
-        authorizer=Authorizer(allow),
-        seconds=reactor.seconds,
-    )
-    hlog = HandshakeLog(logs / "handshakes.jsonl")
-    hlog.open()
-    ctx = EndpointContext(
-        name="ims-172014",
-        clock=reactor,
-        handshake_log=hlog,
-        metrics=GatewayMetrics(),
-        session_factory=ims_session_factory(service, "ims-172014", lambda n: public_key(pki, n)),
-        handshake_timeout=10.0,
-        idle_timeout=0,
-        tracker=ConnectionTracker(),
-    )
-    return await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
-        wrap_server_factory(creator, EndpointFactory(ctx))
-    )
-
-
 @dataclass
 class FrameClient(Protocol):
-    """Collects signed frames from the server; ``expect(n)`` fires once n have arrived."""
+    """Collects frames from the server; ``take(n)`` fires once n have arrived."""
 
     frames: list[Frame] = field(default_factory=list)
     _waiting: list[tuple[int, Deferred[list[Frame]]]] = field(default_factory=list)
@@ -98,29 +80,20 @@ class FrameClient(Protocol):
         for n, d in list(self._waiting):
             if len(self.frames) >= n:
                 self._waiting.remove((n, d))
-                d.callback(self.frames[:n])
+                taken, self.frames[:n] = self.frames[:n], []
+                d.callback(taken)
 
-    def expect(self, n: int) -> Deferred[list[Frame]]:
-        """Fires with the first ``n`` frames received so far (waits for them)."""
+    def take(self, n: int) -> Deferred[list[Frame]]:
+        """Fires with (and removes) the next ``n`` frames."""
         d: Deferred[list[Frame]] = Deferred()
         self._waiting.append((n, d))
         self.dataReceived(b"")
         return d
 
-    def take(self, n: int) -> Deferred[list[Frame]]:
-        """Like expect, but removes the frames it returns."""
-        d = self.expect(n)
-
-        def taken(frames: list[Frame]) -> list[Frame]:
-            del self.frames[:n]
-            return frames
-
-        return d.addCallback(taken)
-
 
 async def connect(reactor: Any, pki: Path, port: int, name: str) -> FrameClient:
-    """A mutual-TLS client as ``name`` (its PKI certificate) to the endpoint."""
-    opts = client_options(
+    """A mutual-TLS client as ``name`` (its PKI certificate) to the intermediate endpoint."""
+    opts = MutualTLSClientCreator(
         server_name="ims-172014",
         cert=pki / f"{name}.pem",
         key=pki / f"{name}.key",

@@ -10,11 +10,12 @@ import pytest
 import pytest_twisted
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
-from twisted.internet.task import deferLater
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType, decode_error
-from juki_gateway.intermediate.service import ImsKeys, IntermediateService
+from juki_gateway.gateway.config import load_config
+from juki_gateway.intermediate.daemon import make_gateway
+from juki_gateway.intermediate.service import IntermediateService
 from juki_gateway.intermediate.session import frame_signature_valid
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
@@ -24,38 +25,27 @@ from juki_gateway.protocols.intermediate.messages import (
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permit import Permit
-from juki_gateway.registry_store.engine import create_store_engine
-from juki_gateway.registry_store.migrate import upgrade
 
 from .conftest import ALICE, BOB, fukuhon_record
 from .helpers import FUKUHON, PROVIDER, REQUESTER_KEY
 from .helpers import make_list as _make_list
 from .helpers import make_permit as _make_permit
-from .mtls import connect, frame_from, listen, make_pki, private_key, public_key
+from .mtls import connect, frame_from, make_workdir, private_key, public_key
 from .test_service import ATENA, FUGO, query_body
 
 pytestmark = pytest.mark.timeout(60)
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One dev PKI for the module."""
-    return make_pki(tmp_path_factory.mktemp("pki"), NOW - dt.timedelta(days=1))
-
-
 class Env:
-    """A running endpoint, its service and the ipnw key (the network's)."""
+    """A daemon tree (make_gateway) on a fresh working directory, and the network's key."""
 
-    def __init__(self, pki: Path, tmp: Path, reactor: Any) -> None:
-        url = f"sqlite:///{tmp / 'registry.sqlite3'}"
-        engine = create_store_engine(url)
-        upgrade(url, engine=engine)
-        self.pki = pki
-        self.network = private_key(pki, "ipnw")
-        keys = ImsKeys.from_pki(pki)
-        self.service = IntermediateService(engine, keys, PROVIDER, reactor)
-        self.service.start()
+    def __init__(self, tmp: Path, reactor: Any) -> None:
+        config = load_config(make_workdir(tmp / "wd", NOW - dt.timedelta(days=1)))
+        self.pki = config.pki_dir
+        self.network = private_key(self.pki, "ipnw")
+        self.gateway = make_gateway(config, reactor)
+        self.service: IntermediateService = self.gateway.ims  # type: ignore[attr-defined]
         self.reactor = reactor
         self.n = 0
 
@@ -81,25 +71,28 @@ class Env:
         k = key if key is not None else private_key(self.pki, sender)
         return frame_from(k, sender, msg_type, body, count, self.n, "20261126120000")
 
+    async def start(self) -> int:
+        """Start the tree; the intermediate endpoint's bound port."""
+        self.gateway.startService()
+        await self.gateway.whenListening()
+        return self.gateway.listeners["ims-172014"].bound_port()
+
+    async def stop(self) -> None:
+        """Stop the tree and release the store."""
+        await self.gateway.stopService()
+        self.service.engine.dispose()
+
 
 @pytest.fixture
-def env(pki: Path, tmp_path: Path) -> Any:
-    """A running endpoint with one person, a 副本 and permission list version 1."""
+def env(tmp_path: Path) -> Any:
+    """A daemon tree with one person, a 副本 and permission list version 1 (not yet started)."""
     from twisted.internet import reactor
 
-    e = Env(pki, tmp_path, reactor)
+    e = Env(tmp_path, reactor)
     e.service.register_fugo(ATENA, FUGO)
     e.service.import_fukuhon(fukuhon_record(ATENA))
     e.service.offer_permission_list(_make_list(1, key=e.network).to_bytes())
-    yield e
-    e.service.engine.dispose()
-
-
-async def start(env: Env, tmp_path: Path) -> Any:
-    """Listen and return the port object."""
-    from twisted.internet import reactor
-
-    return await listen(reactor, env.pki, env.service, tmp_path)
+    return e
 
 
 def results(frame: Frame) -> list[Any]:
@@ -114,10 +107,10 @@ async def test_matrix_over_mutual_tls(env: Env, tmp_path: Path) -> None:
     """Answer, every refusal, hold, release, refuse and an unsigned frame, over real mTLS."""
     from twisted.internet import reactor
 
-    port = await start(env, tmp_path)
+    port = await env.start()
     ims_key = public_key(env.pki, "ims-172014")
     try:
-        ipnw = await connect(reactor, env.pki, port.getHost().port, "ipnw")
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
         # 1. valid query: answered, signed by the server, requester opens exactly the items
         ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("m-1")), 1))
         [frame] = await ipnw.take(1)
@@ -183,8 +176,7 @@ async def test_matrix_over_mutual_tls(env: Env, tmp_path: Path) -> None:
         assert r.status is QueryStatus.HELD and r.reason is Reason.HELD_FLAG_STORE
         ipnw.transport.loseConnection()
     finally:
-        await port.stopListening()
-        await deferLater(reactor, 0.05, lambda: None)
+        await env.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -192,9 +184,9 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
     """bango-renkei can register 副本 but an information query from it is refused."""
     from twisted.internet import reactor
 
-    port = await start(env, tmp_path)
+    port = await env.start()
     try:
-        renkei = await connect(reactor, env.pki, port.getHost().port, "renkei-172014")
+        renkei = await connect(reactor, env.pki, port, "renkei-172014")
         renkei.transport.write(
             env.frame(
                 ImsMessageType.INFO_QUERY, query_body(env.permit("r-1")), 1, sender="renkei-172014"
@@ -215,5 +207,4 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
         assert report.body[20:24] == b"0000" and report.body[164:168] == b"6402"
         renkei.transport.loseConnection()
     finally:
-        await port.stopListening()
-        await deferLater(reactor, 0.05, lambda: None)
+        await env.stop()

@@ -107,4 +107,3 @@ def open_answer(
     )
     values = ANSWER_ITEMS_LAYOUT.decode(plain)
     return {k: v for k, v in values.items() if isinstance(v, str) and v}
-

@@ -1,0 +1,170 @@
+"""``juki-gateway flags|held|provisions|fukuhon``: the intermediate server's operator commands.
+
+Each command talks to the running daemon's admin port over mutual TLS with an operator
+certificate: ``--operator NAME`` (``pki/NAME.pem``/``.key`` of the working directory, default
+``$JUKI_GATEWAY_OPERATOR``) or explicit ``--operator-cert``/``--operator-key``. The daemon checks
+the operator's role and writes an audit entry for every action. Lists print one JSON object per
+line; ``show`` prints one indented JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from juki_gateway.errors import UsageError
+from juki_gateway.workdir import add_config_argument, config_path_from
+
+OPERATOR_ENV = "JUKI_GATEWAY_OPERATOR"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    p.add_argument(
+        "--operator",
+        metavar="NAME",
+        help=f"operator whose pki/NAME.pem and .key to use (default ${OPERATOR_ENV})",
+    )
+    p.add_argument("--operator-cert", type=Path, metavar="PEM")
+    p.add_argument("--operator-key", type=Path, metavar="KEY")
+
+
+def register(sub: Any) -> None:
+    """Add the flags, held, provisions and fukuhon sub-commands."""
+    flags = sub.add_parser("flags", help="auto-response-block (DV) flags, two-person rule")
+    fs = flags.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
+    p = fs.add_parser("request-set", help="request a flag (blocks at once)")
+    _common(p)
+    p.add_argument("atena_no", help="団体内統合宛名番号")
+    p.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="項番:ITEM",
+        help="limit to a 項番 and/or item (* for any); repeatable; default all items",
+    )
+    p.add_argument("--reason", required=True, metavar="CODE", help="reason code (2-4 digits)")
+    p.add_argument("--review", required=True, metavar="YYYYMMDD", help="review date")
+    p.set_defaults(func=_run, action="flags.request-set")
+    for name, helptext in (
+        ("request-clear", "request a clear (effective when confirmed)"),
+        ("confirm", "confirm another operator's pending request"),
+        ("show", "show one flag"),
+    ):
+        p = fs.add_parser(name, help=helptext)
+        _common(p)
+        p.add_argument("flag_id")
+        p.set_defaults(func=_run, action=f"flags.{name}")
+    p = fs.add_parser("list", help="blocking flags (--all: cleared ones too)")
+    _common(p)
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=_run, action="flags.list")
+
+    held = sub.add_parser("held", help="queries held for manual response")
+    hs = held.add_subparsers(dest="held_command", metavar="ACTION", required=True)
+    p = hs.add_parser("list", help="waiting held queries (--all: decided ones too)")
+    _common(p)
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=_run, action="held.list")
+    for name, helptext in (
+        ("show", "the content that would be sent"),
+        ("release", "send it, sealed and signed"),
+        ("refuse", "refuse it (不開示): the requester gets no data"),
+    ):
+        p = hs.add_parser(name, help=helptext)
+        _common(p)
+        p.add_argument("held_id")
+        p.set_defaults(func=_run, action=f"held.{name}")
+
+    prov = sub.add_parser("provisions", help="provision records (情報提供等記録)")
+    ps = prov.add_subparsers(dest="provisions_command", metavar="ACTION", required=True)
+    p = ps.add_parser("list", help="newest first")
+    _common(p)
+    p.add_argument("--person", metavar="ATENA_NO")
+    p.add_argument("--since", metavar="ISO-DATE")
+    p.set_defaults(func=_run, action="provisions.list")
+
+    fuku = sub.add_parser("fukuhon", help="副本 import (format-checked) and export")
+    us = fuku.add_subparsers(dest="fukuhon_command", metavar="ACTION", required=True)
+    p = us.add_parser("import", help="import fixed-length 副本 records from FILE")
+    _common(p)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_run, action="fukuhon.import")
+    p = us.add_parser("export", help="write every 副本 record to FILE")
+    _common(p)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_run, action="fukuhon.export")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from juki_gateway.gateway.config import load_config
+    from juki_gateway.intermediate.client import AdminClient
+    from juki_gateway.intermediate.daemon import intermediate_endpoint
+
+    config = load_config(config_path_from(args))
+    ep = intermediate_endpoint(config)
+    if ep is None:
+        raise UsageError(f"{config.path} has no intermediate endpoint")
+    name = args.operator or os.environ.get(OPERATOR_ENV)
+    cert = args.operator_cert or (config.pki_dir / f"{name}.pem" if name else None)
+    key = args.operator_key or (config.pki_dir / f"{name}.key" if name else None)
+    if cert is None or key is None:
+        have = sorted(p.stem for p in config.pki_dir.glob("op-*.pem"))
+        raise UsageError(
+            f"say which operator: --operator NAME (one of {', '.join(have) or 'none'}) "
+            f"or ${OPERATOR_ENV}, or --operator-cert/--operator-key"
+        )
+    if config.admin.port == 0:
+        raise UsageError(f"{config.path}: [admin] port is 0; the CLI needs a fixed admin port")
+    return AdminClient(
+        config.admin.host,
+        config.admin.port,
+        ca=config.ca,
+        cert=cert,
+        key=key,
+        server_name=ep.name,
+        operator=name or cert.stem,
+        timestamp=lambda: dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S"),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    action: str = args.action
+    call: dict[str, Any] = {}
+    for name in ("atena_no", "flag_id", "held_id", "person", "since"):
+        if getattr(args, name, None):
+            call[name] = getattr(args, name)
+    if getattr(args, "all", False):
+        call["all"] = True
+    if action == "flags.request-set":
+        call.update(scopes=args.scope, reason_code=args.reason, review_date=args.review)
+    if action == "fukuhon.import":
+        try:
+            call["data"] = base64.b64encode(args.file.read_bytes()).decode("ascii")
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    result = _client(args).call(action, call)
+    if action == "fukuhon.export":
+        data = base64.b64decode(result)
+        args.file.write_bytes(data)
+        print(f"exported {len(data)} bytes to {args.file}")
+        return 0
+    if isinstance(result, list):
+        for row in result:
+            print(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        if action == "fukuhon.import":
+            bad = [r for r in result if r["result_code"]]
+            print(f"imported {len(result) - len(bad)} of {len(result)} records", file=sys.stderr)
+            return 1 if bad else 0
+        return 0
+    if isinstance(result, dict):
+        print(json.dumps(result, ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        print(result)
+    return 0

@@ -1,0 +1,251 @@
+"""The admin endpoint's session: operator requests over mutual TLS, one JSON body per frame.
+
+Operators connect to the admin port with their ``op-…`` certificate; the TLS layer admits only
+the ``operator`` role of our organisation, and the certificate's operator sub-roles
+(flag-operator, reviewer, auditor) decide what each may do (:data:`.service.ACTION_ROLES`).
+A request is an ``ADMIN_REQUEST`` frame whose byte body is UTF-8 JSON ``{"action": …,
+"args": {…}}``; the answer is an ``ADMIN_RESPONSE`` frame with ``{"ok": true, "result": …}`` or
+``{"ok": false, "code": …, "wire_code": …, "message": …}``. Every action is an audit entry,
+written by the service in the same transaction as the action.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from enum import IntEnum
+from typing import Any
+
+from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
+from juki_gateway.codecs.messages import MessageType, body_record_lengths, encode_error
+from juki_gateway.errors import JukiError
+from juki_gateway.intermediate.service import HeldView, IntermediateService, OperatorIdentity
+from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
+from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
+
+
+class AdminMessageType(IntEnum):
+    """Admin-port message types (byte bodies of UTF-8 JSON)."""
+
+    ADMIN_REQUEST = 0x06A1
+    ADMIN_RESPONSE = 0x06A2
+
+
+ADMIN_LENGTHS: dict[int, int] = {
+    **body_record_lengths(),
+    AdminMessageType.ADMIN_REQUEST: 1,
+    AdminMessageType.ADMIN_RESPONSE: 1,
+}
+
+
+class AdminRequestInvalid(IntermediateError):
+    """An admin request is not valid JSON or names no known action or a bad argument."""
+
+    code = "admin_request_invalid"
+    wire_code = 6606
+    exit_code = 2
+
+
+def flag_json(f: Flag) -> dict[str, Any]:
+    """A flag as JSON."""
+    d = asdict(f)
+    d["state"] = str(f.state)
+    d["scopes"] = [s.to_text() for s in f.scopes] or ["all"]
+    d["blocking"] = f.blocking
+    return d
+
+
+def held_json(h: HeldView, *, content: bool) -> dict[str, Any]:
+    """A held query as JSON (with the content that would be sent when asked for)."""
+    d: dict[str, Any] = {
+        "held_id": h.held_id,
+        "permit_id": h.permit_id,
+        "requester": h.requester,
+        "atena_no": h.atena_no,
+        "kouban": h.kouban,
+        "items": sorted(h.items),
+        "reason": h.reason.code,
+        "flag_ids": list(h.flag_ids),
+        "state": h.state,
+        "held_at": h.held_at.isoformat(),
+        "decided_by": h.decided_by,
+    }
+    if content:
+        d["content"] = h.content
+    return d
+
+
+def _str(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise AdminRequestInvalid(f"argument {name!r} is required (text)")
+    return value
+
+
+def _actions(
+    ims: IntermediateService,
+) -> dict[str, Callable[[OperatorIdentity, dict[str, Any]], Any]]:
+    def request_set(op: OperatorIdentity, a: dict[str, Any]) -> Any:
+        scopes = [FlagScope.from_text(s) for s in a.get("scopes", []) if s != "all"]
+        return flag_json(
+            ims.flag_request_set(
+                op, _str(a, "atena_no"), scopes, _str(a, "reason_code"), _str(a, "review_date")
+            )
+        )
+
+    def since(a: dict[str, Any]) -> dt.datetime | None:
+        text = a.get("since")
+        if not text:
+            return None
+        try:
+            return dt.datetime.fromisoformat(str(text)).replace(tzinfo=None)
+        except ValueError:
+            raise AdminRequestInvalid(f"--since {text!r} is not an ISO date or time") from None
+
+    return {
+        "flags.request-set": request_set,
+        "flags.request-clear": lambda op, a: flag_json(
+            ims.flag_request_clear(op, _str(a, "flag_id"))
+        ),
+        "flags.confirm": lambda op, a: flag_json(ims.flag_confirm(op, _str(a, "flag_id"))),
+        "flags.list": lambda op, a: [
+            flag_json(f) for f in ims.flags_list(op, include_cleared=bool(a.get("all")))
+        ],
+        "flags.show": lambda op, a: flag_json(ims.flag_show(op, _str(a, "flag_id"))),
+        "held.list": lambda op, a: [
+            held_json(h, content=False)
+            for h in ims.held_list(op, state=None if a.get("all") else "held")
+        ],
+        "held.show": lambda op, a: held_json(ims.held_show(op, _str(a, "held_id")), content=True),
+        "held.release": lambda op, a: (ims.held_release(op, _str(a, "held_id")), "released")[1],
+        "held.refuse": lambda op, a: (ims.held_refuse(op, _str(a, "held_id")), "refused")[1],
+        "provisions.list": lambda op, a: [
+            {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+            for row in ims.provisions(op, person=a.get("person") or None, since=since(a))
+        ],
+        "fukuhon.import": lambda op, a: [
+            {
+                "index": i,
+                "atena_no": atena,
+                "result_code": e.wire_code if e else 0,
+                "error": e.code if e else None,
+                "detail": e.message if e else "ok",
+            }
+            for i, atena, e in ims.import_fukuhon(base64.b64decode(_str(a, "data")), op)
+        ],
+        "fukuhon.export": lambda op, a: base64.b64encode(ims.export_fukuhon(op)).decode("ascii"),
+    }
+
+
+class AdminSession:
+    """One operator's connection to the admin port (sans-IO)."""
+
+    def __init__(
+        self, ims: IntermediateService, node: str, operator: OperatorIdentity, peer_name: str
+    ) -> None:
+        self.ims = ims
+        self.node = node
+        self.operator = operator
+        self.peer_name = peer_name
+        self.closing = False
+        self._decoder = FrameDecoder(ADMIN_LENGTHS)
+        self._actions = _actions(ims)
+
+    def _frame(self, msg_type: int, body: bytes, request_no: int) -> bytes:
+        return encode_frame(
+            msg_type,
+            self.node,
+            self.peer_name,
+            body,
+            record_count=len(body),
+            request_no=request_no,
+            timestamp=self.ims.now14(),
+        )
+
+    def _reply(self, payload: dict[str, Any], request_no: int) -> bytes:
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        return self._frame(AdminMessageType.ADMIN_RESPONSE, body, request_no)
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Feed bytes; return the response frames."""
+        self._decoder.receive_data(data)
+        out: list[bytes] = []
+        while True:
+            try:
+                event = self._decoder.next_event()
+            except JukiError as exc:
+                body = encode_error(exc.wire_code, exc.code, exc.message)
+                out.append(
+                    encode_frame(
+                        MessageType.ERROR,
+                        self.node,
+                        self.peer_name,
+                        body,
+                        record_count=1,
+                        timestamp=self.ims.now14(),
+                    )
+                )
+                self.closing = True
+                break
+            if event is None:
+                break
+            if isinstance(event, FrameRejected):
+                out.append(self._reply(_error(event.error), event.header.request_no))
+                continue
+            out.append(self._handle(event))
+        return b"".join(out)
+
+    def _handle(self, frame: Frame) -> bytes:
+        req = frame.header.request_no
+        if frame.msg_type == MessageType.PING:
+            return encode_frame(
+                MessageType.PONG,
+                self.node,
+                self.peer_name,
+                timestamp=self.ims.now14(),
+                request_no=req,
+            )
+        try:
+            if frame.msg_type != AdminMessageType.ADMIN_REQUEST:
+                raise AdminRequestInvalid(
+                    f"message type {frame.msg_type:#06x} is not an admin request"
+                )
+            try:
+                request = json.loads(frame.body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise AdminRequestInvalid(f"admin request is not UTF-8 JSON: {exc}") from None
+            if not isinstance(request, dict):
+                raise AdminRequestInvalid("admin request must be a JSON object")
+            action = self._actions.get(str(request.get("action")))
+            args = request.get("args") or {}
+            if action is None or not isinstance(args, dict):
+                raise AdminRequestInvalid(f"unknown admin action {request.get('action')!r}")
+            result = action(self.operator, args)
+        except (JukiError, MalformedMessage) as exc:
+            return self._reply(_error(exc), req)
+        return self._reply({"ok": True, "result": result}, req)
+
+
+def _error(exc: JukiError) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "code": exc.code,
+        "wire_code": exc.wire_code,
+        "message": exc.message,
+        "exit_code": exc.exit_code,
+    }
+
+
+def admin_session_factory(
+    ims: IntermediateService, node: str
+) -> Callable[[str, Any], AdminSession]:
+    """``(conn_id, PeerIdentity) -> AdminSession`` for the endpoint adapter."""
+
+    def make(conn_id: str, identity: Any) -> AdminSession:
+        operator = OperatorIdentity(str(identity.name), frozenset(identity.operator_roles))
+        return AdminSession(ims, node, operator, str(identity.name))
+
+    return make

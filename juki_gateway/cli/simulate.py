@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("--endpoint", type=parse_endpoint, action="append", default=[],
                    metavar="NAME=PORT", help="where an endpoint listens, if not as configured")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--prepare", action="store_true",
+                   help="only give the scenario's residents their 符号 in the store (run this "
+                        "before 'serve': the intermediate server reads its 符号 map at start-up)")
     p.set_defaults(func=run)
 
 
@@ -70,6 +73,17 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path_from(args))
     if args.duration is not None and args.duration <= 0:
         raise UsageError("--duration must be positive")
+    if args.prepare:
+        import datetime as dt
+
+        from juki_gateway.simulators.intermediate import prepare_store
+        from juki_gateway.simulators.population import build_population
+
+        population = build_population(scenario.population, seed=scenario.seed,
+                                      as_of=scenario.as_of)
+        added = prepare_store(config.store.url, population, dt.datetime.now(dt.UTC))
+        print(f"prepared {scenario.name}: {added} 符号 added for {len(population)} residents")
+        return 0
     endpoints = endpoints_from_config(config, dict(args.endpoint))
 
     async def work(reactor: Any) -> Any:

@@ -372,10 +372,6 @@ class BadPeers:
             await self._malformed_frames(tick)
         if self.config.broad_searches:
             await self._broad_searches(tick)
-        if self.config.forged_permits or self.config.replayed_permits:
-            self.summary.notes.append(
-                "forged/replayed permits not sent: this run has no ipnw simulator over a "
-                "signed intermediate-server link")
 
     def finish(self) -> None:
         """Check that nothing bad was answered; remove the throwaway certificates."""

@@ -8,6 +8,7 @@ parameter; the CLI (``juki-gateway simulate``) is the one place that imports the
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | 
                           host: str | None = None) -> Endpoints:
     """The daemon's endpoints as its gateway.toml says, with per-name port overrides."""
     ports = {ep.name: ep.port for ep in config.endpoints}
+    ports["admin"] = config.admin.port
     ports.update(overrides or {})
     first_host = config.endpoints[0].host if config.endpoints else "127.0.0.1"
     return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir)
@@ -52,6 +54,8 @@ async def run_scenario(
     population = build_population(scenario.population, seed=scenario.seed, as_of=scenario.as_of)
     expected = int((scenario.kizon_juki.effective_rate() if scenario.kizon_juki else 0) * run_for)
     expected += scenario.bad_peers.total
+    expected += int((scenario.ipnw.rate if scenario.ipnw else 0) * run_for)
+    expected += scenario.population if scenario.bango_renkei else 0
     tick, bar = _progress(expected, progress, scenario.name)
     summary.started = reactor.seconds()
     tasks = []
@@ -69,10 +73,37 @@ async def run_scenario(
             summary.notes.append(
                 f"outage of {outage.link} not injected: the daemon offers no link-control "
                 "command; only the simulators' own links can be cut")
+    ims_task = None
+    ipnw = None
     if scenario.bango_renkei is not None or scenario.ipnw is not None:
-        summary.notes.append(
-            "bango-renkei and ipnw not driven: the daemon's intermediate endpoint is not yet "
-            "wired to the intermediate service (issue 6)")
+        from juki_gateway.simulators.intermediate import BangoRenkei, Ipnw, flag_residents
+
+        renkei = (BangoRenkei(reactor, scenario.bango_renkei, population, endpoints, summary)
+                  if scenario.bango_renkei is not None else None)
+        if scenario.ipnw is not None:
+            ipnw = Ipnw(reactor, scenario.ipnw, scenario.dv, scenario.bad_peers, population,
+                        endpoints, summary, registered=set())
+
+        async def intermediate() -> None:
+            if renkei is not None:
+                await renkei.run(tick)
+            if ipnw is None:
+                return
+            ipnw.registered = (renkei.registered if renkei is not None
+                               else {r.atena_no for r in population})
+            chosen = [r for r in population.residents if r.atena_no in ipnw.registered]
+            chosen = chosen[: scenario.dv.flagged]
+            if chosen:
+                review = (scenario.as_of + dt.timedelta(days=365)).strftime("%Y%m%d")
+                await flag_residents(reactor, endpoints, endpoints.port("admin"), chosen, review)
+                ipnw.flagged = {r.atena_no for r in chosen}
+                summary.notes.append(f"{len(chosen)} residents flagged by op-alice, "
+                                     "confirmed by op-bob")
+            left = run_for - (reactor.seconds() - summary.started)
+            await ipnw.run(max(left, 1.0), tick)
+
+        ims_task = intermediate()
+        tasks.append(ims_task)
     from twisted.internet.defer import Deferred
 
     async def guarded(name: str, task: Any) -> None:
@@ -81,7 +112,8 @@ async def run_scenario(
         except JukiError as exc:
             summary.check(f"{name} ran to the end", False, f"stopped: [{exc.code}] {exc.message}")
 
-    names = (["kizon-juki"] if kizon else []) + (["bad-peers"] if bad else [])
+    names = ((["kizon-juki"] if kizon else []) + (["bad-peers"] if bad else [])
+             + (["bango-renkei/ipnw"] if ims_task is not None else []))
     try:
         await gatherResults([Deferred.fromCoroutine(guarded(n, t)) for n, t in zip(names, tasks, strict=True)],
                             consumeErrors=True)
@@ -93,6 +125,8 @@ async def run_scenario(
             await kizon.close()
         if bad is not None:
             bad.finish()
+        if ipnw is not None:
+            ipnw.finish()
     return summary
 
 

@@ -16,13 +16,13 @@ from typing import Any
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from juki_gateway.gateway.setup import init_workdir
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import SSL4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
 from juki_gateway.certs.pki import load_certificate
 from juki_gateway.codecs.frame import Frame, FrameDecoder
+from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.tls import MutualTLSClientCreator
 from juki_gateway.intermediate.session import LENGTHS, sign_frame
 

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.maintenance",
     "juki_gateway.cli.simulate",
     "juki_gateway.cli.conformance",
+    "juki_gateway.cli.capture",
     "juki_gateway.cli.codec_cmd",
     "juki_gateway.cli.intermediate",
 )

@@ -89,8 +89,22 @@ class _NoCertificateCreator(MutualTLSClientCreator):
         return self._ctx
 
 
+#: When set (``juki-gateway capture``), every simulator connection reports to this recorder
+#: (a :class:`juki_gateway.simulators.capture.Recorder`); None otherwise.
+RECORDER: Any = None
+
+
+def set_recorder(recorder: Any) -> None:
+    """Attach (or, with None, detach) the capture recorder for connections opened from now on."""
+    global RECORDER
+    RECORDER = recorder
+
+
 class FrameConnection(Protocol):
     """One client connection: frames out, answers matched in order."""
+
+    recorder: Any = None
+    conn_id: str = ""
 
     def __init__(self, reactor: Any, lengths: Mapping[int, int] | None,
                  trailer_length: int = 0) -> None:
@@ -124,6 +138,8 @@ class FrameConnection(Protocol):
             self._deliver(event)
 
     def _deliver(self, frame: Frame) -> None:
+        if self.recorder is not None:
+            self.recorder.received(self.conn_id, frame, b"")
         for i, (n, d, got) in enumerate(self._waiters):
             got.append(frame)
             if len(got) >= n:
@@ -150,6 +166,8 @@ class FrameConnection(Protocol):
     def send(self, data: bytes) -> None:
         """Write raw bytes (one or more encoded frames, or deliberate garbage)."""
         assert self.transport is not None
+        if self.recorder is not None:
+            self.recorder.sent(self.conn_id, data)
         self.transport.write(data)
 
     def expect(self, n: int = 1, timeout: float = 10.0) -> Deferred[list[Frame]]:
@@ -207,18 +225,23 @@ async def open_connection(
     try:
         await connectProtocol(endpoint, conn)
     except Exception as exc:
+        if RECORDER is not None:
+            RECORDER.refused(identity, server_name, str(exc))
         raise PeerRefused(f"cannot connect to {host}:{port}: {exc}",
                           alert=alert_from_failure(exc)) from None
+    if RECORDER is not None:
+        conn.recorder = RECORDER
+        conn.conn_id = RECORDER.opened(identity, server_name, host, port)
     if probe:
         ping = probe_frame or encode_frame(
             MessageType.PING, identity.name, server_name,
             timestamp=time.strftime("%Y%m%d%H%M%S", time.gmtime(reactor.seconds())))
         try:
             answers = await conn.request(ping, 1, timeout)
-        except PeerRefused:
-            raise
-        except ExchangeTimeout:
+        except (PeerRefused, ExchangeTimeout) as exc:
             conn.close()
+            if RECORDER is not None:
+                RECORDER.refused(identity, server_name, exc.message)
             raise
         if answers[0].header.msg_type != MessageType.PONG:
             conn.unsolicited.insert(0, answers[0])

@@ -236,3 +236,36 @@ async def test_ims_answering_a_flagged_person_fails_the_dv_case(workdir: Path) -
         await svc.stopService()
     assert cases["R7-flagged-held"] == "fail"
     assert [k for k, v in cases.items() if v == "fail"] == ["R7-flagged-held"]
+
+
+def test_capture_then_replay_on_a_fresh_build(served: Daemon, tmp_path: Path) -> None:
+    """A captured run replays with no difference on a fresh daemon, and the served one now differs."""
+    import shutil
+
+    cap = tmp_path / "run.jsonl"
+    proc = cli("capture", "bad-peers", "--out", str(cap), "--config",
+               str(served.workdir / "gateway.toml"), "--duration", "3", *endpoint_args(served))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = [json.loads(line) for line in cap.read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"open", "sent", "received", "refused"} <= kinds
+    decoded = [e for e in events if e["event"] == "received" and e.get("records")]
+    assert any(r.get("status") for e in decoded for r in e["records"])
+    # a fresh build: same PKI, empty store with the same 符号
+    fresh = tmp_path / "fresh"
+    shutil.copytree(served.workdir / "pki", fresh / "pki")
+    shutil.copy(served.workdir / "gateway.toml", fresh / "gateway.toml")
+    (fresh / "logs").mkdir()
+    config = load_config(fresh / "gateway.toml")
+    sc = load_scenario("bad-peers")
+    prepare_store(config.store.url, build_population(sc.population, seed=sc.seed, as_of=sc.as_of), NOW)
+    other = start_daemon(fresh, timeout=60)
+    try:
+        same = cli("replay", str(cap), "--config", str(fresh / "gateway.toml"), *endpoint_args(other))
+        assert same.returncode == 0, same.stdout + same.stderr
+        assert " 0 differ" in same.stdout
+    finally:
+        assert other.stop() == 0
+    again = cli("replay", str(cap), "--config", str(served.workdir / "gateway.toml"),
+                *endpoint_args(served))
+    assert again.returncode == 1 and "permit_replayed" in again.stdout

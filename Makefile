@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors
+.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors bench-jukinet
 
 install: $(STAMP)
 
@@ -69,3 +69,7 @@ docs: install
 # Regenerate the golden vectors in tests/vectors/ from the tables and samples.
 vectors: install
 	$(PY) -m juki_gateway.codecs.vectors tests/vectors
+
+# Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
+bench-jukinet: install
+	$(PY) -m benchmarks.bench_jukinet

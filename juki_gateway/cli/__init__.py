@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.capture",
     "juki_gateway.cli.codec_cmd",
     "juki_gateway.cli.intermediate",
+    "juki_gateway.cli.jukinet",
 )
 
 

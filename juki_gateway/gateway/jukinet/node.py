@@ -165,6 +165,7 @@ class NodeConfig:
     pool_low_water: int = 100
     retry_initial: float = 0.05
     retry_max: float = 1.0
+    send_outbox: bool = True  # False for tools (consistency-check) sharing a daemon's store
 
 
 @dataclass
@@ -271,6 +272,8 @@ class JukinetNode(Service):
         now = self.reactor.seconds()
         for p in self.cfg.peers:
             acked, pending = outboxes[p.node_id]
+            if not self.cfg.send_outbox:
+                acked, pending = 0, []
             seq = OutboundSequencer(acked=acked, pending=pending, window=self.cfg.window,
                                     max_batch=self.cfg.max_batch)
             link = OutLink(p, self._link_name(p.node_id), seq)
@@ -376,6 +379,11 @@ class JukinetNode(Service):
                  code=exc.code, msg=exc.message)
         proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
                          request_no=request_no, seq=seq)
+
+    def log_refusal(self, proto: JukinetProtocol, why: str) -> None:
+        """Log a refused connection or frame."""
+        log.warn("{node}: refused connection to {peer}: {why}", node=self.node_id,
+                 peer=proto.peer_id, why=why)
 
     def _msg(self, peer: str, msg_type: int, result: str, n: int = 1) -> None:
         try:
@@ -524,7 +532,7 @@ class JukinetNode(Service):
         else:
             def work(conn: Any) -> dict[str, list[OutRecord]]:
                 if msg_type == M.UPDATE_NOTIFY:
-                    st.apply_honnin_kakunin(conn, rows, now)
+                    st.apply_rows(conn, rows, now)
                 elif msg_type == M.SOUFUSAKI_BATCH:
                     st.store_soufusaki(conn, records, now)
                 elif msg_type == M.MOVE_IN_NOTICE and rows:
@@ -668,6 +676,8 @@ class JukinetNode(Service):
         return d.addCallback(queued)
 
     def _pump(self, link: OutLink) -> None:
+        if not self.cfg.send_outbox:
+            return
         if link.proto is None or link.proto.closed:
             self._link_metrics(link)
             return
@@ -696,6 +706,14 @@ class JukinetNode(Service):
         if link.proto is not proto:
             return  # a stale connection's late frame
         mt, seq = frame.msg_type, frame.seq
+        if mt in (ACK, ERROR, NACK) and seq > link.seq.acked:
+            upto = seq if mt != NACK else seq - 1
+            sent_soufusaki = [
+                r.record for s in range(link.seq.acked + 1, min(upto, link.seq.last_seq) + 1)
+                if (r := link.seq.pending_record(s)).msg_type == M.SOUFUSAKI_BATCH
+            ]
+        else:
+            sent_soufusaki = []
         try:
             if mt == ACK:
                 self._acked(link, link.seq.on_ack(seq))
@@ -714,6 +732,10 @@ class JukinetNode(Service):
                 return
             else:
                 raise LinkProtocolError(f"unexpected message 0x{mt:04X} on an outbound link")
+            if sent_soufusaki:
+                at = self.now()
+                assert self.committer is not None
+                self.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
         except JukiError as exc:
             log.error("{node}: link to {peer} broken: {msg}", node=self.node_id,
                       peer=link.peer.node_id, msg=exc.message)

@@ -15,9 +15,11 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from juki_gateway.certs.identity import identity_from_certificate
 from juki_gateway.codecs.errors import FatalFrameError
 from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected
 from juki_gateway.codecs.messages import MessageType, encode_error
+from juki_gateway.errors import JukiError
 from juki_gateway.gateway.tls import handshake_state
 from juki_gateway.protocols.jukinet.messages import record_lengths
 
@@ -52,7 +54,26 @@ class JukinetProtocol(Protocol):
                 return
             self.peer_id, self.peer_role, self.peer_org = identity.name, identity.role, identity.org
         else:
-            self.peer_role, self.peer_org = self.node.peer_role_org(self.outbound_peer)
+            # The TLS layer checked the chain against our CA; check that the server is the node
+            # we meant to reach (its certificate's name and role), independently of hostname
+            # matching, which the role URIs in the SAN keep service_identity from doing.
+            role, org = self.node.peer_role_org(self.outbound_peer)
+            try:
+                cert = self.transport.getPeerCertificate()  # type: ignore[union-attr]
+                identity = identity_from_certificate(cert.to_cryptography())
+            except (JukiError, AttributeError) as exc:
+                self.node.count_error("bad_peer_identity")
+                self.node.log_refusal(self, f"server identity unreadable: {exc}")
+                self.abort()
+                return
+            if (identity.name, identity.role, identity.org) != (self.outbound_peer, role, org):
+                self.node.count_error("wrong_peer_identity")
+                self.node.log_refusal(
+                    self, f"server is {identity.name} ({identity.role}, {identity.org}), "
+                    f"expected {self.outbound_peer} ({role}, {org})")
+                self.abort()
+                return
+            self.peer_role, self.peer_org = role, org
         self.ready = True
         self.node.connection_ready(self)
         early, self._early = self._early, []

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     node.ready.addCallbacks(ready, failed)
     reactor.addSystemEventTrigger("before", "shutdown", node.stopService)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
+    import resource
+
+    print(f"PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
     return 0
 
 

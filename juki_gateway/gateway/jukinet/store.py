@@ -14,6 +14,7 @@ for something that can still be lost (R4).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
@@ -31,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from juki_gateway.protocols.jukinet.consistency import Entry, record_digest
+from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
 from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
 from juki_gateway.protocols.jukinet.search import normalize_name
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
@@ -134,6 +135,10 @@ def enqueue(
     else:
         conn.execute(update(c).where(c.c.link == link).values(next_seq=first + len(records)))
     out = [OutRecord(first + i, msg_type, r) for i, r in enumerate(records)]
+    if conn.dialect.name == "sqlite":
+        ts = _sqlite_ts(now)
+        conn.exec_driver_sql(_OUTBOX_SQL, [(link, o.seq, msg_type, o.record, ts, ts) for o in out])  # type: ignore[arg-type]
+        return out
     conn.execute(
         insert(OutboxMessage.__table__),
         [{"link": link, "seq": o.seq, "msg_type": msg_type, "frame": o.record, "state": "pending",
@@ -178,10 +183,62 @@ def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetim
 # -- applying what arrives ---------------------------------------------------------------------------
 
 
-def apply_updates(conn: Connection, records: Sequence[bytes], first_seq: int, now: dt.datetime) -> None:
-    """Apply update records in order (several versions of one resident: the newest wins)."""
-    rows = [row_from_record(r, first_seq + i) for i, r in enumerate(records)]
-    apply_honnin_kakunin(conn, rows, now)
+_COLS = ("juminhyo_code", "history_no", "{ts}", "kojin_bango", "name_kanji", "seion_kana",
+         "birth_date", "sex", "municipality_code", "address", "change_reason", "change_date",
+         "seq", "record")
+_HISTORY_SQL = (
+    f"INSERT INTO honnin_kakunin_history ({', '.join(_COLS).format(ts='recorded_at')}) "
+    f"VALUES ({', '.join('?' * len(_COLS))})"
+)
+_CURRENT_SQL = (
+    f"INSERT INTO honnin_kakunin ({', '.join(_COLS).format(ts='updated_at')}) "
+    f"VALUES ({', '.join('?' * len(_COLS))}) ON CONFLICT (juminhyo_code) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _COLS[1:]).format(ts="updated_at")
+)
+_OUTBOX_SQL = (
+    "INSERT INTO outbox (link, seq, msg_type, frame, state, attempts, next_try_at, claimed_by, "
+    "created_at, sent_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, ?, NULL)"
+)
+
+
+def _sqlite_ts(t: dt.datetime) -> str:
+    # SQLAlchemy's storage format for DateTime on SQLite, so ORM readers see the same values.
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
+    """Apply 本人確認情報 rows in order: one history row each, the newest becomes current.
+
+    On SQLite a driver-level ``executemany`` path (same columns and value formats as the
+    registry store's :func:`apply_honnin_kakunin`, which other back ends use) keeps the cost
+    per record to the SQLite work itself.
+    """
+    if conn.dialect.name != "sqlite":
+        apply_honnin_kakunin(conn, rows, now)
+        return
+    if not rows:
+        return
+    codes = list({r.juminhyo_code for r in rows})
+    existing: dict[str, int] = {}
+    for i in range(0, len(codes), 500):
+        chunk = codes[i : i + 500]
+        res = conn.exec_driver_sql(
+            "SELECT juminhyo_code, history_no FROM honnin_kakunin WHERE juminhyo_code IN "
+            f"({', '.join('?' * len(chunk))})", tuple(chunk))
+        existing.update({str(c): int(h) for c, h in res})
+    ts = _sqlite_ts(now)
+    history: list[tuple[object, ...]] = []
+    newest: dict[str, tuple[object, ...]] = {}
+    for r in rows:
+        hno = existing.get(r.juminhyo_code, 0) + 1
+        existing[r.juminhyo_code] = hno
+        values = (r.juminhyo_code, hno, ts, r.kojin_bango, r.name_kanji, r.seion_kana,
+                  r.birth_date.isoformat(), r.sex, r.municipality_code, r.address,
+                  r.change_reason, r.change_date.isoformat(), r.seq, r.record)
+        history.append(values)
+        newest[r.juminhyo_code] = values
+    conn.exec_driver_sql(_HISTORY_SQL, history)  # type: ignore[arg-type]
+    conn.exec_driver_sql(_CURRENT_SQL, list(newest.values()))  # type: ignore[arg-type]
 
 
 def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
@@ -271,16 +328,32 @@ def iter_entries(
     """
     t = HonninKakunin.__table__
     last = ""
+    blake = hashlib.blake2b
     while True:
-        q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code > last)
-        if municipality_code is not None:
-            q = q.where(t.c.municipality_code == municipality_code)
         with engine.connect() as conn:
-            rows = conn.execute(q.order_by(t.c.juminhyo_code).limit(batch)).all()
+            if conn.dialect.name == "sqlite":
+                # Driver-level read: the check walks whole files, row overhead matters.
+                sql = "SELECT juminhyo_code, record FROM honnin_kakunin WHERE juminhyo_code > ?"
+                params: tuple[object, ...] = (last,)
+                if municipality_code is not None:
+                    sql += " AND municipality_code = ?"
+                    params += (municipality_code,)
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                rows = cur.execute(sql + f" ORDER BY juminhyo_code LIMIT {int(batch)}", params).fetchall()
+                cur.close()
+            else:
+                q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code > last)
+                if municipality_code is not None:
+                    q = q.where(t.c.municipality_code == municipality_code)
+                rows = conn.execute(q.order_by(t.c.juminhyo_code).limit(batch)).all()
         if not rows:
             return
-        for code, record in rows:
-            yield Entry(code, record_digest(record), record if with_records else b"")
+        if with_records:
+            for code, record in rows:
+                yield Entry(code, blake(record, digest_size=DIGEST_SIZE).digest(), record)
+        else:
+            for code, record in rows:
+                yield Entry(code, blake(record, digest_size=DIGEST_SIZE).digest())
         last = rows[-1][0]
 
 

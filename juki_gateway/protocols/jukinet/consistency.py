@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from juki_gateway.protocols.jukinet.errors import UnsortedStream
 
@@ -23,9 +24,8 @@ def record_digest(record: bytes) -> bytes:
     return hashlib.blake2b(record, digest_size=DIGEST_SIZE).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One record of a file in the check: its 住民票コード and digest."""
+class Entry(NamedTuple):
+    """One record of a file in the check: its 住民票コード and digest (a tuple: files are big)."""
 
     juminhyo_code: str
     digest: bytes

@@ -22,12 +22,16 @@ which treat records as opaque fixed-length bytes keyed by 住民票コード.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 from juki_gateway.protocols.jukinet.numbers import (
+    juminhyo_code_check_digit,
+    kojin_bango_check_digit,
+    municipality_code_check_digit,
     validate_juminhyo_code,
     validate_kojin_bango,
     validate_municipality_code,
@@ -110,13 +114,32 @@ class BodyLayout:
         return b"".join(parts)
 
     def decode(self, data: bytes) -> dict[str, object]:
-        """Decode and validate one record of exactly :attr:`size` bytes."""
+        """Decode and validate one record of exactly :attr:`size` bytes.
+
+        The common case (well-formed digits and text) is handled inline; anything unusual
+        goes through :func:`_decode_field`, which raises the specific error.
+        """
         if len(data) != self.size:
             raise BadBody(f"{self.name}: record is {len(data)} bytes, layout needs {self.size}")
         out: dict[str, object] = {}
         pos = 0
         for f in self.fields:
-            out[f.name] = _decode_field(self.name, f, data[pos : pos + f.width], pos)
+            raw = data[pos : pos + f.width]
+            kind = f.kind
+            if kind == "digits" and raw.isdigit() and f.check in _FAST_CHECKS:
+                text = raw.decode("ascii")
+                if f.check is None or _FAST_CHECKS[f.check](text):
+                    out[f.name] = text
+                    pos += f.width
+                    continue
+            elif kind == "text":
+                try:
+                    out[f.name] = raw.decode("utf-16-be").rstrip(_TEXT_PAD)
+                    pos += f.width
+                    continue
+                except UnicodeDecodeError:
+                    pass
+            out[f.name] = _decode_field(self.name, f, raw, pos)
             pos += f.width
         return out
 
@@ -206,6 +229,35 @@ def _decode_field(layout: str, f: BodyField, raw: bytes, offset: int) -> object:
         raise BadBody(f"{where}: {text!r} is not {f.width} digits")
     _check(layout, f, text, offset)
     return text
+
+
+def _fast_check_digit(check: Callable[[str], int]) -> Callable[[str], bool]:
+    @functools.lru_cache(maxsize=1 << 16)
+    def ok(v: str) -> bool:
+        return check(v[:-1]) == ord(v[-1]) - 48
+
+    return ok
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_date(v: str) -> bool:
+    try:
+        dt.date(int(v[:4]), int(v[4:6]), int(v[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+_FAST_CHECKS: dict[str | None, Callable[[str], bool]] = {
+    None: lambda v: True,
+    "date": _is_date,
+    "kojin_bango": _fast_check_digit(kojin_bango_check_digit),
+    "juminhyo_code": _fast_check_digit(juminhyo_code_check_digit),
+    "municipality_code": _fast_check_digit(municipality_code_check_digit),
+    "sex": SEX_CODES.__contains__,
+    "change_reason": CHANGE_REASONS.__contains__,
+    "record_status": RECORD_STATUS.__contains__,
+}
 
 
 def _layout(name: str, jp: str, *fields: BodyField) -> BodyLayout:

@@ -8,6 +8,7 @@ substitutes (髙→高 …), so a query typed with either form finds the residen
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ def seion_kana(text: str) -> str:
     return unicodedata.normalize("NFC", bare).translate(_SMALL_KANA).translate(_SPACES)
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_name(text: str) -> str:
     """The form names are compared in: 外字 substituted, then 清音化かな folding, no spaces."""
     return seion_kana(substitute_gaiji(text))

@@ -295,7 +295,7 @@ class _Updates:
         body = self.records[seq % len(self.records)]
         return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.s.target.peer.name,
                             self.s.target.server_name, body, record_count=1, seq=seq,
-                            request_no=seq, timestamp=timestamp(self.s.reactor))
+                            timestamp=timestamp(self.s.reactor))
 
     async def send(self, conn: FrameConnection, seq: int) -> Frame:
         [answer] = await conn.request(self.frame(seq), 1, timeout=10.0)

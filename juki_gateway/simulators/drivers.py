@@ -133,7 +133,7 @@ class KizonJuki:
     def _frame(self, seq: int, body: bytes, *, recovery: int = 0) -> bytes:
         return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.name, self.cs, body,
                             record_count=1, seq=seq, recovery_seq=recovery,
-                            request_no=seq, timestamp=timestamp(self.reactor))
+                            timestamp=timestamp(self.reactor))
 
     def _draw_event(self) -> tuple[str, Resident]:
         rng = self.population.rng

@@ -148,13 +148,14 @@ class BangoRenkei:
     population: Population
     endpoints: Endpoints
     summary: RunSummary
+    people: list[Resident] = field(default_factory=list)
     registered: set[str] = field(default_factory=set)
 
     async def run(self, tick: Callable[[int], None]) -> None:
         """Register every resident of the initial population, ``batch`` records per frame."""
         link = _SignedLink(self.reactor, self.endpoints, "renkei-172014")
         await link.open()
-        people = list(self.population.residents)
+        people = self.people or list(self.population.residents)
         interval = 1.0 / self.config.rate if self.config.rate > 0 else 0.0
         for start in range(0, len(people), self.config.batch):
             batch = people[start:start + self.config.batch]

@@ -40,7 +40,7 @@ def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], No
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=label, unit="msg", file=sys.stderr, leave=False,
-               dynamic_ncols=True)
+               dynamic_ncols=True, disable=None)  # None: no bar when stderr is not a terminal
     return bar.update, bar
 
 
@@ -52,6 +52,7 @@ async def run_scenario(
     run_for = duration if duration is not None else scenario.duration
     summary = RunSummary(scenario.name, target=f"{endpoints.host} ({len(endpoints.ports)} endpoints)")
     population = build_population(scenario.population, seed=scenario.seed, as_of=scenario.as_of)
+    initial = list(population.residents)  # what --prepare gave 符号 (events add residents later)
     expected = int((scenario.kizon_juki.effective_rate() if scenario.kizon_juki else 0) * run_for)
     expected += scenario.bad_peers.total
     expected += int((scenario.ipnw.rate if scenario.ipnw else 0) * run_for)
@@ -78,7 +79,8 @@ async def run_scenario(
     if scenario.bango_renkei is not None or scenario.ipnw is not None:
         from juki_gateway.simulators.intermediate import BangoRenkei, Ipnw, flag_residents
 
-        renkei = (BangoRenkei(reactor, scenario.bango_renkei, population, endpoints, summary)
+        renkei = (BangoRenkei(reactor, scenario.bango_renkei, population, endpoints, summary,
+                              people=initial)
                   if scenario.bango_renkei is not None else None)
         if scenario.ipnw is not None:
             ipnw = Ipnw(reactor, scenario.ipnw, scenario.dv, scenario.bad_peers, population,

@@ -141,8 +141,13 @@ def test_health_fails_with_reasons_then_maintenance_answers_503(daemon: Daemon) 
 
 
 def test_health_ok_when_everything_is_up(tmp_path: Path) -> None:
-    """With the store migrated, PKI current and no links configured, /health answers 200."""
+    """/health names an unmigrated store (500), then answers 200 once the store is migrated."""
     root = make_workdir(tmp_path)
+    config = root / "gateway.toml"
+    data = read_toml(config)
+    # without an intermediate endpoint nothing migrates the store at start-up
+    data["endpoints"] = [ep for ep in data["endpoints"] if ep["role"] != "intermediate"]
+    config.write_text(tomli_w.dumps(data))
     d = start_daemon(root)
     try:
         code, body = get(health_url(d))
@@ -150,7 +155,7 @@ def test_health_ok_when_everything_is_up(tmp_path: Path) -> None:
         assert cli("store", "migrate", "--config", str(root / "gateway.toml")).returncode == 0
         code, body = get(health_url(d))
         assert code == 200 and body == {"status": "ok", "reasons": [], "checks": body["checks"]}
-        assert set(body["checks"]) >= {"store", "pki", "endpoint:cs-172014", "endpoint:ims-172014"}
+        assert set(body["checks"]) >= {"store", "pki", "endpoint:cs-172014", "endpoint:kiko"}
     finally:
         assert d.stop() == 0
 

@@ -51,8 +51,8 @@ from juki_gateway.gateway.jukinet.protocol import (
 )
 from juki_gateway.gateway.tls import (
     Authorizer,
+    MutualTLSClientCreator,
     MutualTLSServerCreator,
-    client_options,
     wrap_server_factory,
 )
 from juki_gateway.protocols.jukinet.errors import (
@@ -286,8 +286,9 @@ class JukinetNode(Service):
                 cert=self.cfg.cert, key=self.cfg.key, ca=self.cfg.ca, crl=self.cfg.crl,
                 authorizer=Authorizer(self.cfg.allow), seconds=self.reactor.seconds,
             )
+            creator.load()
             endpoint = TCP4ServerEndpoint(self.reactor, self.cfg.port, interface=self.cfg.host)
-            d = endpoint.listen(wrap_server_factory(creator, JukinetServerFactory(self)))
+            d = endpoint.listen(wrap_server_factory(creator, JukinetServerFactory(self), self.reactor))
             return d.addCallback(self._listening)
         return None
 
@@ -309,7 +310,8 @@ class JukinetNode(Service):
 
     def _start_client(self, link: OutLink, port: int) -> None:
         p = link.peer
-        opts = client_options(server_name=p.node_id, cert=self.cfg.cert, key=self.cfg.key, ca=self.cfg.ca)
+        opts = MutualTLSClientCreator(server_name=p.node_id, cert=self.cfg.cert, key=self.cfg.key,
+                                      ca=self.cfg.ca)
         ep = wrapClientTLS(opts, TCP4ClientEndpoint(self.reactor, p.host, port, timeout=5))
         svc = ClientService(ep, JukinetClientFactory(self, p.node_id),
                             retryPolicy=backoffPolicy(self.cfg.retry_initial, self.cfg.retry_max),

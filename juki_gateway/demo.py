@@ -1,6 +1,7 @@
 """``make demo``: the whole system end to end, on a fresh clone, in about two minutes.
 
-1. a glimpse of the codec (one resident with 外字 encoded and decoded back);
+1. the codec at work: residents with 外字 (髙橋 﨑子, 𠮷田 太郎) encoded, explained field by
+   field, framed, fed to the sans-IO decoder one byte at a time and decoded back;
 2. a working directory ``juki-data/demo`` (dev CA, certificates, gateway.toml on free loopback
    ports) unless one exists, and the 符号 of the quickstart population in its store;
 3. ``juki-gateway serve`` started as a real daemon, plus the Juki-net chain (municipal CS,
@@ -14,7 +15,9 @@ The exit status is the simulation's: 0 when every invariant held.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import io
 import json
 import os
 import select
@@ -27,19 +30,66 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-DEMO_DIR = Path("juki-data") / "demo"
+from juki_gateway.cli.codec_cmd import cmd_explain
+from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
+from juki_gateway.codecs.messages import MessageType, encode_error
+from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.samples import sample_honnin_kakunin, sample_soufusaki
+
+DEMO_DIR = Path(os.environ.get("JUKI_DEMO_DIR", "juki-data/demo"))
 SCENARIO = "quickstart"
+#: Shortens the simulation (seconds); the tests use it, `make demo` does not.
+DURATION_ENV = "JUKI_DEMO_DURATION"
 
 
-def _codec_glimpse() -> None:
-    from juki_gateway.codecs.record import get_codec
-    from juki_gateway.codecs.samples import sample_soufusaki
+GAIJI_KEYS = ("gaiji", "substitute", "seion")
 
-    rec = sample_soufusaki(0)
-    codec = get_codec("soufusaki")
-    back = codec.decode(codec.encode(rec))
-    print(f"1. codec: 送付先情報 of {rec['kanji_name']} → {codec.record_length} bytes → decoded back: "
-          f"外字フラグ {back['gaiji_flag']}, 代替文字 {back['substitute_name']!r}")
+
+def _show(title: str, rec: dict[str, object]) -> None:
+    print(f"  {title}")
+    for key, value in rec.items():
+        if key in ("kanji_name", "address") or any(k in key for k in GAIJI_KEYS):
+            print(f"    {key:32} {json.dumps(value, ensure_ascii=False)}")
+
+
+def codec_section() -> int:
+    """Step 1: the fixed-length codecs with 外字 (what the codec issue's demo showed)."""
+    print("1. fixed-length codecs with 外字\n")
+    resident = sample_honnin_kakunin(1)  # 𠮷田 太郎, moved in from 千代田区
+    honnin = get_codec("honnin-kakunin")
+    data = honnin.encode(resident)
+    print(f"1a. 本人確認情報 of {resident['kanji_name']}: {len(data)} bytes; explained:\n")
+    out = io.StringIO()
+    cmd_explain(argparse.Namespace(layout="honnin-kakunin", profile="jukinet", file=None), io.BytesIO(data), out)
+    print(out.getvalue())
+
+    send = sample_soufusaki(0)  # 髙橋 﨑子
+    print(f"1b. 送付先情報 for {send['kanji_name']} (derived items computed by the encoder):")
+    for profile in ("jukinet", "intermediate"):
+        codec = get_codec("soufusaki", profile)
+        _show(f"profile {profile}:", codec.decode(codec.encode(send)))
+
+    body = get_codec("soufusaki").encode(send) + get_codec("soufusaki").encode(sample_soufusaki(1))
+    ts = "20260401093000"
+    frame = encode_frame(MessageType.ACK, "kiko", "cs-172014", seq=2, timestamp=ts)
+    frame += encode_frame(0x0999, "kiko", "cs-172014", b"??", timestamp=ts)  # not in the catalogue
+    frame += encode_frame(MessageType.NACK, "kiko", "cs-172014", encode_error(2203, "bad_check_digit",
+                          "住民票コード 24727059609: check digit 9, expected 8"), record_count=1, seq=3, timestamp=ts)
+    print(f"\n1c. Two soufusaki records ({len(body)} bytes) decoded back from the wire:")
+    for rec in get_codec("soufusaki").decode_many(body):
+        _show(f"{rec['kanji_name']}:", {k: rec[k] for k in ("gaiji_flag", "kanji_name_gaiji_count",
+                                                            "substitute_name", "substitute_name_positions",
+                                                            "gaiji_pattern")})
+
+    print("\n1d. Frames (ACK, an unknown type, NACK) fed one byte at a time to the sans-IO decoder:")
+    decoder = FrameDecoder()
+    for b in frame:
+        decoder.receive_data(bytes([b]))
+        while (event := decoder.next_event()) is not None:
+            kind = "frame" if isinstance(event, Frame) else f"rejected [{event.error.code}]"
+            print(f"    {kind}: type 0x{event.header.msg_type:04X} {event.header.sender} -> "
+                  f"{event.header.receiver} seq {event.header.seq}")
+    return 0
 
 
 def _ports_free(base: int) -> bool:
@@ -68,13 +118,13 @@ def _workdir() -> Path:
     if config.exists():
         base = int(read_toml(config)["metrics"]["port"]) - 20
         if _ports_free(base):
-            print(f"2. working directory {DEMO_DIR} (kept; ports {base + 1}…{base + 20})")
+            print(f"\n2. working directory {DEMO_DIR} (kept; ports {base + 1}…{base + 20})")
             return config
         print(f"2. ports of {DEMO_DIR} are busy: re-creating it on free ports")
     base = _free_base()
     init_workdir(DEMO_DIR, dt.datetime.now(dt.UTC), port_base=base, force=True)
     (DEMO_DIR / "registry.sqlite3").unlink(missing_ok=True)
-    print(f"2. working directory {DEMO_DIR} created: dev CA, certificates, gateway.toml "
+    print(f"\n2. working directory {DEMO_DIR} created: dev CA, certificates, gateway.toml "
           f"(endpoints on 127.0.0.1:{base + 1}…{base + 4}, admin {base + 10}, metrics {base + 20})")
     return config
 
@@ -165,7 +215,7 @@ def _health(url: str) -> str:
 def main() -> int:
     """Run the demo (see the module docstring)."""
     print("juki-gateway demo\n")
-    _codec_glimpse()
+    codec_section()
     config_path = _workdir()
     workdir = config_path.parent
     logs = workdir / "logs"
@@ -195,8 +245,10 @@ def main() -> int:
         print(f"   Juki-net chain started (CS on 127.0.0.1:{cs_port} → prefecture → 機構)\n")
         summary_json = workdir / f"{SCENARIO}-summary.json"
         print(f"4. juki-gateway simulate {SCENARIO} (about {sc.duration:.0f} s):")
+        extra = [f"--duration={os.environ[DURATION_ENV]}"] if os.environ.get(DURATION_ENV) else []
         sim = subprocess.run(_cli("simulate", SCENARIO, "--config", str(config_path),
-                                  f"--endpoint=cs-172014={cs_port}", "--json", str(summary_json)),
+                                  f"--endpoint=cs-172014={cs_port}", "--json", str(summary_json),
+                                  *extra),
                              timeout=sc.duration + 240)
         health_url = metrics_url.replace("/metrics", "/health")
         print(f"""

@@ -124,6 +124,7 @@ class KizonJuki:
     events: int = 0
     _conn: FrameConnection | None = None
     _next_seq: int = 1
+    _base: int | None = None
 
     @property
     def link(self) -> str:
@@ -131,9 +132,28 @@ class KizonJuki:
         return f"{self.name}->{self.cs}"
 
     def _frame(self, seq: int, body: bytes, *, recovery: int = 0) -> bytes:
+        """The frame of local number ``seq``: on the wire it follows what the CS already has."""
+        base = self._base or 0
         return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.name, self.cs, body,
-                            record_count=1, seq=seq, recovery_seq=recovery,
+                            record_count=1, seq=base + seq,
+                            recovery_seq=base + recovery if recovery else 0,
                             timestamp=timestamp(self.reactor))
+
+    async def _learn_base(self, conn: FrameConnection, body: bytes) -> None:
+        """Send the first event as number 1: a CS that already holds numbers from this sender
+        (an earlier run) acknowledges its last one without applying it; we continue after it."""
+        self._base = 0
+        [answer] = await conn.request(self._frame(1, body))
+        outcome, code = classify(answer)
+        if outcome == "acked" and answer.header.seq > 1:
+            self._base = answer.header.seq
+            self.summary.notes.append(
+                f"{self.cs} already held numbers 1..{self._base} from {self.name}; "
+                f"this run continues at {self._base + 1}")
+            return
+        self.summary.record("UPDATE_NOTIFY", outcome, None, code)
+        if outcome == "acked":
+            self.acked_upto = 1
 
     def _draw_event(self) -> tuple[str, Resident]:
         rng = self.population.rng
@@ -158,6 +178,8 @@ class KizonJuki:
         conn = await open_connection(self.reactor, self.endpoints.host,
                                      self.endpoints.port(self.cs), ident, self.cs,
                                      lengths=LINK_LENGTHS)
+        if self._base is None and 1 in self.sent:
+            await self._learn_base(conn, self.sent[1])
         # R4: after a reconnect, everything unacknowledged is resent in order
         for seq in sorted(s for s in self.sent if self.acked_upto < s < below):
             await self._exchange(conn, seq, self.sent[seq], recovery=seq, resend=True)
@@ -172,9 +194,10 @@ class KizonJuki:
         label = "UPDATE_NOTIFY" + (" (duplicate)" if duplicate else " (resend)" if resend else "")
         self.summary.record(label, outcome, latency, code)
         if outcome == "acked":
-            if duplicate and answer.header.seq > self.acked_upto:
+            local = answer.header.seq - (self._base or 0)
+            if duplicate and local > self.acked_upto:
                 self.duplicate_advanced += 1
-            self.acked_upto = max(self.acked_upto, answer.header.seq)
+            self.acked_upto = max(self.acked_upto, local)
 
     async def run(self, duration: float, tick: Callable[[int], None]) -> None:
         """Send events for ``duration`` seconds at the scenario's effective rate."""
@@ -202,7 +225,8 @@ class KizonJuki:
                 try:
                     if self._conn is None:
                         self._conn = await self._connect(below=seq)
-                    await self._exchange(self._conn, seq, self.sent[seq])
+                    if self.acked_upto < seq:
+                        await self._exchange(self._conn, seq, self.sent[seq])
                     if self.config.duplicates and rng.random() < self.config.duplicates:
                         dup = rng.randint(1, max(1, self.acked_upto))
                         if dup in self.sent:

@@ -27,7 +27,8 @@ def test_shipped_scenarios_parse() -> None:
     assert ms is not None and ms.month in ms.peak_months
     assert ms.effective_rate() == ms.rate * ms.peak_factor
     assert s["dv-protection"].dv.flagged > 0 and s["dv-protection"].dv.query_share > 0
-    assert {o.link for o in s["link-outage"].outages} == {"cs-172014->pref-17", "pref-17->kiko"}
+    assert {o.link for o in s["link-outage"].outages} == {
+        "kizon-172014->cs-172014", "cs-172014->pref-17", "pref-17->kiko"}
     bp = s["bad-peers"].bad_peers
     assert min(bp.wrong_certificates, bp.malformed_frames, bp.broad_searches,
                bp.forged_permits, bp.replayed_permits) > 0

@@ -269,3 +269,33 @@ def test_capture_then_replay_on_a_fresh_build(served: Daemon, tmp_path: Path) ->
     again = cli("replay", str(cap), "--config", str(served.workdir / "gateway.toml"),
                 *endpoint_args(served))
     assert again.returncode == 1 and "permit_replayed" in again.stdout
+
+
+@pytest.fixture(scope="module")
+def jukinet_cs(served: Daemon) -> Iterator[int]:
+    """The Juki-net chain (CS → prefecture → 機構) as node processes on the daemon's PKI."""
+    from juki_gateway.demo import _start_jukinet, _stop
+
+    procs, cs_port = _start_jukinet(served.workdir / "gateway.toml", served.workdir / "logs")
+    yield cs_port
+    _stop(procs)
+
+
+@pytest.mark.parametrize(("scenario", "duration"), [("moving-season", "4"), ("link-outage", "20")])
+def test_existing_system_scenarios_lose_and_duplicate_nothing(
+    served: Daemon, jukinet_cs: int, tmp_path: Path, scenario: str, duration: str
+) -> None:
+    """moving-season (peak rate, resends) and link-outage (cut and restored) keep R4 end to end."""
+    out = tmp_path / "s.json"
+    proc = cli("simulate", scenario, "--config", str(served.workdir / "gateway.toml"),
+               "--duration", duration, "--no-progress", "--json", str(out),
+               *endpoint_args(served), f"--endpoint=cs-172014={jukinet_cs}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(out.read_text())
+    held = {i["name"]: i["held"] for i in summary["invariants"]}
+    assert held == {"nothing lost (R4)": True, "nothing duplicated (R4)": True}
+    if scenario == "link-outage":
+        assert any("cut at" in n for n in summary["notes"])
+        assert summary["messages"].get("UPDATE_NOTIFY (resend)", {}).get("acked", 0) > 0
+    else:
+        assert summary["messages"]["UPDATE_NOTIFY (duplicate)"]["acked"] > 0

@@ -299,3 +299,16 @@ def test_existing_system_scenarios_lose_and_duplicate_nothing(
         assert summary["messages"].get("UPDATE_NOTIFY (resend)", {}).get("acked", 0) > 0
     else:
         assert summary["messages"]["UPDATE_NOTIFY (duplicate)"]["acked"] > 0
+
+
+def test_conformance_municipal_cs_passes_against_the_jukinet_node(
+    served: Daemon, jukinet_cs: int, tmp_path: Path
+) -> None:
+    """The Juki-net CS node passes the municipal-cs cases, R4 sequencing included."""
+    pki = served.workdir / "pki"
+    junit = tmp_path / "node.xml"
+    proc = cli("conformance", "--role", "municipal-cs", "--target", f"127.0.0.1:{jukinet_cs}",
+               "--ca", str(pki / "ca.pem"), "--cert", str(pki / "kizon-172014.pem"),
+               "--key", str(pki / "kizon-172014.key"), "--pki", str(pki), "--junit", str(junit))
+    cases = junit_cases(junit)
+    assert {"R4-in-order", "R4-duplicate", "R4-gap"} <= JUNIT_PASS(cases), proc.stdout

@@ -78,6 +78,11 @@ def resolve_store_url(
     if url is not None:
         if not isinstance(url, str) or not url:
             raise UsageError(f"{config_path}: [store] url must be a non-empty string")
+        prefix = "sqlite:///"
+        rel = url[len(prefix):]
+        if url.startswith(prefix) and rel and not rel.startswith("/") and rel != ":memory:":
+            # relative SQLite paths are relative to the config file, as the daemon reads them
+            url = prefix + str((config_path.parent / rel).absolute())
         return _checked_url(url)
     return f"sqlite:///{(config_path.parent / DEFAULT_SQLITE_NAME).absolute()}"
 

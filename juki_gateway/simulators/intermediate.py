@@ -33,9 +33,9 @@ from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.session import LENGTHS, sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.crypto import public_key_bytes
+from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.protocols.intermediate.items import items_to_mask
 from juki_gateway.protocols.intermediate.messages import (
-    FUKUHON_RECORD_LAYOUT,
     FUKUHON_REPORT_LAYOUT,
     INFO_QUERY_LAYOUT,
     PERMISSION_LIST_RESULT_LAYOUT,
@@ -55,9 +55,6 @@ from juki_gateway.simulators.summary import RunSummary
 
 IMS = "ims-172014"
 ASKABLE = ("shimei", "jusho", "seinengappi", "seibetsu", "setai_no")
-_REL = {"01000000": "世帯主", "02000000": "夫", "03000000": "妻", "06000000": "子"}
-
-
 def fugo_for(atena_no: str) -> str:
     """The 符号 the simulated network issued for a 団体内統合宛名番号 (32 ASCII hex digits)."""
     return hashlib.sha256(f"juki-sim-fugo:{atena_no}".encode()).hexdigest()[:32]
@@ -92,7 +89,7 @@ def fukuhon_items(r: Resident) -> dict[str, str]:
     f = r.foreign
     return {
         "setai_no": r.setai_no, "shimei": r.kanji_name, "seinengappi": r.birth_date,
-        "seibetsu": r.sex, "zokugara": _REL.get(r.relationship, "同居人"), "jusho": r.address,
+        "seibetsu": r.sex, "zokugara": r.relationship, "jusho": r.address,
         "jumin_date": r.resident_since, "setainushi": r.householder_name,
         "jumin_kubun": "2" if f else "1", "kokuseki": f.nationality if f else "",
         "zairyu_shikaku": f.residence_status if f else "",
@@ -159,8 +156,7 @@ class BangoRenkei:
         interval = 1.0 / self.config.rate if self.config.rate > 0 else 0.0
         for start in range(0, len(people), self.config.batch):
             batch = people[start:start + self.config.batch]
-            body = b"".join(FUKUHON_RECORD_LAYOUT.encode({"atena_no": r.atena_no,
-                                                          **fukuhon_items(r)}) for r in batch)
+            body = b"".join(encode_fukuhon(r.atena_no, fukuhon_items(r)) for r in batch)
             answer, latency = await link.request(ImsMessageType.FUKUHON_REGISTER, body, len(batch))
             if answer.header.msg_type != ImsMessageType.FUKUHON_REPORT:
                 self.summary.record("FUKUHON_REGISTER", "refused", latency, "error_frame")

@@ -18,7 +18,7 @@ import juki_gateway.simulators.conformance_ims  # noqa: F401  (registers the ims
 from juki_gateway.gateway.config import load_config
 from juki_gateway.intermediate.client import AdminClient
 from juki_gateway.intermediate.service import OperatorIdentity
-from juki_gateway.protocols.intermediate.messages import FUKUHON_RECORD_LAYOUT
+from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.simulators.client import Identity
 from juki_gateway.simulators.conformance import CASES, Suite, Target
 from juki_gateway.simulators.intermediate import fugo_for, fukuhon_items, prepare_store
@@ -120,7 +120,7 @@ def test_conformance_intermediate_passes_against_daemon(served: Daemon, tmp_path
                            cert=pki / f"{op}.pem", key=pki / f"{op}.key", server_name="ims-172014",
                            operator=op, timestamp=lambda: NOW.strftime("%Y%m%d%H%M%S"))
 
-    record = FUKUHON_RECORD_LAYOUT.encode({"atena_no": person.atena_no, **fukuhon_items(person)})
+    record = encode_fukuhon(person.atena_no, fukuhon_items(person))
     import base64
 
     admin("op-alice").call("fukuhon.import", {"data": base64.b64encode(record).decode()})
@@ -223,8 +223,7 @@ async def test_ims_answering_a_flagged_person_fails_the_dv_case(workdir: Path) -
     svc = start_answering_ims(config, reactor)
     await svc.whenListening()
     ims = svc.ims  # type: ignore[attr-defined]
-    ims.import_fukuhon(FUKUHON_RECORD_LAYOUT.encode({"atena_no": person.atena_no,
-                                                     **fukuhon_items(person)}))
+    ims.import_fukuhon(encode_fukuhon(person.atena_no, fukuhon_items(person)))
     alice = OperatorIdentity("op-alice", frozenset({"flag-operator", "reviewer"}))
     bob = OperatorIdentity("op-bob", frozenset({"flag-operator", "reviewer"}))
     flag = ims.flag_request_set(alice, person.atena_no, [], "01", "20271231")

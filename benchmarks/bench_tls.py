@@ -45,8 +45,8 @@ from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.tls import GATEWAY_GROUPS
 from tests.gateway_support import Daemon, make_workdir, start_daemon
 
-ROUNDS = int(os.environ.get("BENCH_TLS_ROUNDS", "7"))
-HANDSHAKE_SECONDS = int(os.environ.get("BENCH_TLS_SECONDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_TLS_ROUNDS", "10"))
+HANDSHAKE_SECONDS = int(os.environ.get("BENCH_TLS_SECONDS", "2"))
 FRAME_ROUNDS = int(os.environ.get("BENCH_TLS_FRAME_ROUNDS", "3"))
 FRAME_SECONDS = float(os.environ.get("BENCH_TLS_FRAME_SECONDS", "2.5"))
 BATCH = 256

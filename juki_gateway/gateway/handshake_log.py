@@ -25,11 +25,17 @@ FIELDS: tuple[str, ...] = (
 )
 
 
+_last_second: list[Any] = [None, ""]
+
+
 def iso_ts(seconds: float) -> str:
     """An epoch time as ISO 8601 UTC with milliseconds."""
     whole = int(seconds)
     ms = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
+    if _last_second[0] != whole:  # handshakes come in bursts: format each second once
+        _last_second[0] = whole
+        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_last_second[1]}.{ms:03d}Z"
 
 
 def make_record(

@@ -318,7 +318,8 @@ class ServerTLSTransport(BufferingTLSTransport):
     the TCP transport, each call replacing the previous one, and then
     ``ProtocolWrapper.makeConnection`` declares them all at once anyway; zope.interface
     rebuilds its specification every time, a tenth of the Python work of a handshake. This
-    does the same steps once each, in the same order.
+    does the same steps once each, in the same order, and skips the server's first
+    ``do_handshake`` (which can only answer "want read" before the peer has sent anything).
     """
 
     def makeConnection(self, transport: Any) -> None:
@@ -329,7 +330,8 @@ class ServerTLSTransport(BufferingTLSTransport):
         self._appSendBuffer = []
         # declares the transport's interfaces, connects this wrapper and the wrapped protocol
         ProtocolWrapper.makeConnection(self, transport)
-        self._checkHandshakeStatus()
+        # no _checkHandshakeStatus() here: a server has nothing to say before the ClientHello,
+        # and dataReceived drives the handshake from the first byte on
 
 
 def wrap_server_factory(

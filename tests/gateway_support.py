@@ -35,8 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
 
 
-def make_workdir(root: Path, *, links: bool = False) -> Path:
-    """A working directory with ports 0, the default identities and the refusal-case certs."""
+def make_workdir(root: Path, *, links: bool = False, log_flush_delay: float | None = 0.0) -> Path:
+    """A working directory with ports 0, the default identities and the refusal-case certs.
+
+    ``log_flush_delay`` 0 makes the daemon write each handshake-log record through at once, so
+    that tests read every record of the attempts they made; ``None`` keeps the default buffering.
+    """
     now = dt.datetime.now(dt.UTC)
     init_workdir(root, now, port_base=7100)
     topo = default_topology(7100)
@@ -48,6 +52,8 @@ def make_workdir(root: Path, *, links: bool = False) -> Path:
     topo["timeouts"]["drain"] = 3.0
     if not links:
         topo["links"] = []
+    if log_flush_delay is not None:
+        topo["logs"]["flush_delay"] = log_flush_delay
     (root / "gateway.toml").write_text(tomli_w.dumps(topo))
     pki = root / "pki"
     ca = CertificateAuthority.load(pki)

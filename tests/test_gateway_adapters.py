@@ -259,3 +259,50 @@ def test_handshake_log_filters() -> None:
     assert [r["ts"][11:13] for r in filter_records(recs, since="2026-11-26T11")] == ["11", "12"]
     assert [r["ts"][11:13] for r in filter_records(recs, failed=True, since="2026-11-26T12")] == ["12"]
     assert format_table([]).split()[0] == "TS"
+
+
+def test_handshake_log_buffers_until_flush_delay(tmp_path: Path) -> None:
+    """With a clock the log holds records until flush_delay has passed, and close writes the rest."""
+    clock = Clock()
+    path = tmp_path / "hs.jsonl"
+    hlog = HandshakeLog(path, clock=clock, flush_delay=0.2)
+    hlog.open()
+    hlog.write({"conn_id": "C1"})
+    hlog.write({"conn_id": "C2"})
+    assert path.read_text() == ""
+    clock.advance(0.19)
+    assert path.read_text() == ""
+    clock.advance(0.01)
+    assert [json.loads(x)["conn_id"] for x in path.read_text().splitlines()] == ["C1", "C2"]
+    hlog.write({"conn_id": "C3"})
+    hlog.close()
+    assert [json.loads(x)["conn_id"] for x in path.read_text().splitlines()] == ["C1", "C2", "C3"]
+    assert not clock.getDelayedCalls()
+
+
+def test_handshake_log_without_clock_writes_through(tmp_path: Path) -> None:
+    """Without a clock every record is in the file as soon as write returns."""
+    path = tmp_path / "hs.jsonl"
+    hlog = HandshakeLog(path)
+    hlog.write({"conn_id": "C1"})
+    assert json.loads(path.read_text())["conn_id"] == "C1"
+    hlog.close()
+
+
+def test_server_tls_transport_declares_transport_interfaces(workdir: Path, tmp_path: Path) -> None:
+    """The cheaper TLS set-up still declares every interface of the TCP transport, as Twisted's does."""
+    from twisted.internet.interfaces import ITCPTransport
+    from twisted.internet.testing import StringTransport
+    from zope.interface import directlyProvides, providedBy
+
+    setup = Setup(workdir, tmp_path)
+    transport = StringTransport()
+    directlyProvides(transport, ITCPTransport)
+    proto = setup.server_factory.buildProtocol(ADDR)
+    assert type(proto).__name__ == "ServerTLSTransport"
+    proto.makeConnection(transport)
+    assert list(providedBy(transport)) and all(i.providedBy(proto) for i in providedBy(transport))
+    assert ITCPTransport.providedBy(proto)
+    assert proto.wrappedProtocol.transport is proto
+    assert proto in setup.server_factory.protocols and proto.getHandle() is not None
+    proto.abortConnection()

@@ -105,6 +105,8 @@ class GatewayConfig:
     timeouts: TimeoutConfig
     store: StoreConfig
     pki_dir: Path
+    #: ``[logs] flush_delay``: seconds a handshake-log record may stay buffered (0: none)
+    handshake_log_flush: float = 0.2
 
     def endpoint(self, name: str) -> EndpointConfig:
         """The endpoint called ``name``."""
@@ -284,6 +286,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
                 backoff_max=float(raw.get("backoff_max", 60.0)),
             )
         )
+    flush_delay = logs.get("flush_delay", 0.2)
+    if isinstance(flush_delay, bool) or not isinstance(flush_delay, int | float) or not (
+        0 <= flush_delay <= 60
+    ):
+        raise UsageError(f"{where}: [logs] flush_delay must be seconds between 0 and 60")
     metrics = table("metrics")
     admin = table("admin")
     timeouts = table("timeouts")
@@ -305,6 +312,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
             drain=float(timeouts.get("drain", 10.0)),
         ),
         store=StoreConfig(url=_store_url(str(store.get("url", "sqlite:///registry.sqlite3")), base)),
+        handshake_log_flush=float(flush_delay),
     )
 
 

@@ -122,6 +122,7 @@ class EndpointProtocol(Protocol):
         self._timed_out = False
         self._logged = False
         self._local = self._peer = "?"
+        self._active: Any = None
 
     # -- connection lifecycle -------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -153,7 +154,8 @@ class EndpointProtocol(Protocol):
             server_name=_decode(handle.get_servername()),
         )
         self.peer_role = peer.identity.role
-        self.ctx.metrics.active.labels(self.ctx.name, self.peer_role).inc()
+        self._active = self.ctx.metrics.active_gauge(self.ctx.name, self.peer_role)
+        self._active.inc()
         self.session = self.ctx.session_factory(state.conn_id, peer.identity)
         self._last_activity = self.ctx.clock.seconds()
         if self.ctx.idle_timeout > 0:
@@ -186,7 +188,7 @@ class EndpointProtocol(Protocol):
             closed = getattr(self.session, "connection_closed", None)
             if closed is not None:
                 closed()
-            self.ctx.metrics.active.labels(self.ctx.name, self.peer_role).dec()
+            self._active.dec()
         self.ctx.tracker.remove(self)
 
     # -- timers and shutdown --------------------------------------------------------------

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
 from juki_gateway.gateway.tls import HandshakeState, PeerCertificate
 
 FIELDS: tuple[str, ...] = (
@@ -23,11 +25,17 @@ FIELDS: tuple[str, ...] = (
 )
 
 
+_last_second: list[Any] = [None, ""]
+
+
 def iso_ts(seconds: float) -> str:
     """An epoch time as ISO 8601 UTC with milliseconds."""
     whole = int(seconds)
     ms = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
+    if _last_second[0] != whole:  # handshakes come in bursts: format each second once
+        _last_second[0] = whole
+        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_last_second[1]}.{ms:03d}Z"
 
 
 def make_record(
@@ -72,27 +80,58 @@ def make_record(
     }
 
 
-class HandshakeLog:
-    """Appends records to a JSONL file, one line and one flush per handshake."""
+#: How long a written record may wait in the buffer before it reaches the file.
+FLUSH_DELAY = 0.2
 
-    def __init__(self, path: Path) -> None:
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class HandshakeLog:
+    """Appends records to a JSONL file, one line per handshake attempt.
+
+    Without a ``clock`` every record is flushed as it is written. With one (an
+    ``IReactorTime``), records are buffered and flushed ``flush_delay`` seconds after the first
+    unflushed one, so a burst of handshakes costs one ``write`` system call; :meth:`flush`
+    and :meth:`close` (at shutdown) write out what is pending at once.
+    """
+
+    def __init__(
+        self, path: Path, clock: IReactorTime | None = None, flush_delay: float = FLUSH_DELAY
+    ) -> None:
         self.path = path
+        self._clock = clock
+        self._flush_delay = flush_delay
         self._fh: IO[str] | None = None
+        self._pending: IDelayedCall | None = None
 
     def open(self) -> None:
         """Open (creating the directory) for appending."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("a", encoding="utf-8", buffering=1)
+        self._fh = self.path.open("a", encoding="utf-8", buffering=1 << 16)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record."""
+        """Append one record (flushed now, or within ``flush_delay`` with a clock)."""
         if self._fh is None:
             self.open()
         assert self._fh is not None
-        self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._fh.write(_encode(record) + "\n")
+        if self._clock is None:
+            self._fh.flush()
+        elif self._pending is None:
+            self._pending = self._clock.callLater(self._flush_delay, self.flush)
+
+    def flush(self) -> None:
+        """Write every buffered record to the file now."""
+        if self._pending is not None:
+            if self._pending.active():
+                self._pending.cancel()
+            self._pending = None
+        if self._fh is not None:
+            self._fh.flush()
 
     def close(self) -> None:
-        """Close the file."""
+        """Flush and close the file."""
+        self.flush()
         if self._fh is not None:
             self._fh.close()
             self._fh = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -53,10 +54,28 @@ class GatewayMetrics:
             ["identity"], registry=r,
         )
 
+        # labelled children looked up once (``labels()`` takes a lock and builds a key each time)
+        self._handshake_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._active_children: dict[tuple[str, str], Any] = {}
+
     def record_handshake(self, endpoint: str, status: str, seconds: float) -> None:
         """Count one handshake attempt and observe its duration."""
-        self.handshakes.labels(endpoint, "ok" if status == "ok" else "refused", status).inc()
-        self.handshake_seconds.labels(endpoint).observe(seconds)
+        children = self._handshake_children.get((endpoint, status))
+        if children is None:
+            children = (
+                self.handshakes.labels(endpoint, "ok" if status == "ok" else "refused", status),
+                self.handshake_seconds.labels(endpoint),
+            )
+            self._handshake_children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def active_gauge(self, endpoint: str, peer_role: str) -> Any:
+        """The active-connections gauge child of one endpoint and peer role."""
+        child = self._active_children.get((endpoint, peer_role))
+        if child is None:
+            child = self._active_children[(endpoint, peer_role)] = self.active.labels(endpoint, peer_role)
+        return child
 
     def update_certificate_expiry(self, pki_dir: Path, now: float) -> None:
         """Set seconds-to-expiry for every ``*.pem`` certificate in the PKI directory."""

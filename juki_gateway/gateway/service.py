@@ -142,7 +142,11 @@ class GatewayService(MultiService):
         self.config = config
         self.reactor = reactor
         self.metrics = metrics if metrics is not None else GatewayMetrics()
-        self.handshake_log = HandshakeLog(config.handshake_log)
+        self.handshake_log = HandshakeLog(
+            config.handshake_log,
+            clock=reactor if config.handshake_log_flush > 0 else None,
+            flush_delay=config.handshake_log_flush,
+        )
         self.tracker = ConnectionTracker()
         self.creators: dict[str, MutualTLSServerCreator] = {}
         self.listeners: dict[str, ListenerService] = {}

@@ -32,7 +32,8 @@ from twisted.internet.interfaces import (
     IOpenSSLServerConnectionCreator,
     IProtocolFactory,
 )
-from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.protocols.policies import ProtocolWrapper
+from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
 from zope.interface import implementer
 
 from juki_gateway.certs.identity import IdentityError, PeerIdentity, identity_from_certificate
@@ -42,6 +43,11 @@ from juki_gateway.gateway.config import AllowRule
 #: TLS 1.2 suites allowed: ECDHE key exchange with AEAD (GCM, ChaCha20-Poly1305) only.
 #: Every TLS 1.3 suite is AEAD.
 AEAD_CIPHERS = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305"
+
+#: Key-exchange groups, in order of preference, on both sides of every link: the NIST curves
+#: of the CRYPTREC e-Government list, matching the P-256 keys of the PKI (no X25519, which
+#: that list does not carry). ``make bench-tls`` gives ``openssl s_server`` the same list.
+GATEWAY_GROUPS = "P-256:P-384"
 
 # X509_V_ERR_* numbers (openssl/x509_vfy.h) mapped to the handshake log's validation_status.
 _VERIFY_REASONS: dict[int, str] = {
@@ -189,6 +195,14 @@ def _load_pem_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, A
     return cert, key
 
 
+def _restrict_groups(ctx: SSL.Context) -> None:
+    """Offer/accept only :data:`GATEWAY_GROUPS` for (EC)DHE (pyOpenSSL has no wrapper)."""
+    from OpenSSL._util import lib
+
+    if lib.SSL_CTX_set1_curves_list(ctx._context, GATEWAY_GROUPS.encode("ascii")) != 1:  # type: ignore[attr-defined]
+        raise TLSConfigError(f"this OpenSSL does not support the groups {GATEWAY_GROUPS}")
+
+
 def _trust_root(ca_path: Path) -> Any:
     try:
         return ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(ca_path.read_bytes())])
@@ -248,6 +262,11 @@ class MutualTLSServerCreator:
         ctx: SSL.Context = options.getContext()
         # the peer's identity is fixed by the first handshake: no TLS 1.2 renegotiation
         ctx.set_options(SSL.OP_NO_RENEGOTIATION)
+        # every connection is a full handshake, so the CRL and the allow-list are checked each
+        # time: no session cache (CertificateOptions' default) and no tickets
+        ctx.set_options(SSL.OP_NO_TICKET)
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        _restrict_groups(ctx)
         store = ctx.get_cert_store()
         assert store is not None
         store.add_crl(_load_crl(self._crl_path))
@@ -292,6 +311,29 @@ class MutualTLSServerCreator:
         return SSL.Connection(self._context, None)
 
 
+class ServerTLSTransport(BufferingTLSTransport):
+    """Twisted's TLS transport with a cheaper connection set-up.
+
+    ``TLSMemoryBIOProtocol.makeConnection`` calls ``directlyProvides`` once per interface of
+    the TCP transport, each call replacing the previous one, and then
+    ``ProtocolWrapper.makeConnection`` declares them all at once anyway; zope.interface
+    rebuilds its specification every time, a tenth of the Python work of a handshake. This
+    does the same steps once each, in the same order, and skips the server's first
+    ``do_handshake`` (which can only answer "want read" before the peer has sent anything).
+    """
+
+    def makeConnection(self, transport: Any) -> None:
+        if not self._connectWrapped:
+            super().makeConnection(transport)
+            return
+        self._tlsConnection = self.factory._creatorCallable(self)
+        self._appSendBuffer = []
+        # declares the transport's interfaces, connects this wrapper and the wrapped protocol
+        ProtocolWrapper.makeConnection(self, transport)
+        # no _checkHandshakeStatus() here: a server has nothing to say before the ClientHello,
+        # and dataReceived drives the handshake from the first byte on
+
+
 def wrap_server_factory(
     creator: MutualTLSServerCreator, factory: IProtocolFactory, clock: Any
 ) -> TLSMemoryBIOFactory:
@@ -301,6 +343,7 @@ def wrap_server_factory(
     reactor iteration).
     """
     wrapped = TLSMemoryBIOFactory(creator, False, factory, clock=clock)
+    wrapped.protocol = ServerTLSTransport
     wrapped.noisy = False
     return wrapped
 
@@ -335,6 +378,7 @@ class MutualTLSClientCreator:
             )
             ctx: SSL.Context = options.getContext()
             ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+            _restrict_groups(ctx)
             self._ctx = ctx
         return self._ctx
 

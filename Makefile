@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint typecheck pytest clean bench bench-codec bench-tls bench-intermediate docs vectors bench-store
+.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-store bench-jukinet bench-intermediate docs vectors
 
 install: $(STAMP)
 
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-tools: $(TOOLS_STAMP)
+tools: $(TOOLS_STAMP) promtool
+
+# promtool (Debian's prometheus package) checks /metrics and ops/alerts.yml in the tests.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "promtool is missing: install Debian's 'prometheus' package (sudo apt-get install prometheus)" >&2; exit 1; fi; }
 
 $(TOOLS_STAMP):
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
@@ -70,3 +77,7 @@ docs: install
 # Regenerate the golden vectors in tests/vectors/ from the tables and samples.
 vectors: install
 	$(PY) -m juki_gateway.codecs.vectors tests/vectors
+
+# Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
+bench-jukinet: install
+	$(PY) -m benchmarks.bench_jukinet

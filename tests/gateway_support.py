@@ -160,6 +160,8 @@ def start_daemon(workdir: Path, timeout: float = 20.0) -> Daemon:
             if line.startswith("listening: "):
                 name = line.split()[1]
                 daemon.ports[name] = int(line.rsplit(":", 1)[1])
+            elif line.startswith("admin: "):
+                daemon.ports["admin"] = int(line.split()[1].rsplit(":", 1)[1])
             elif line.startswith("metrics: "):
                 daemon.metrics_url = line.split(" ", 1)[1].strip()
     return daemon

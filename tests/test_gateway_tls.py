@@ -275,7 +275,7 @@ def test_outbound_links_log_both_sides(tmp_path: Path) -> None:
     assert len(server_bad) == 1 and server_bad[0]["validation_status"] == "role_not_allowed"
     # the link's periodic PINGs were answered
     assert counter(samples, "juki_gateway_frames_in_total", endpoint="pref-17", msg_type="PING") >= 2
-    assert counter(samples, "juki_gateway_certificate_days_to_expiry", identity="cs-172014") > 29
+    assert counter(samples, "juki_gateway_certificate_expiry_seconds", identity="cs-172014") > 29 * 86400
 
 
 def test_tls12_renegotiation_is_refused(daemon: Daemon) -> None:

@@ -21,10 +21,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.certs",
     "juki_gateway.cli.serve",
     "juki_gateway.cli.handshakes",
-    "juki_gateway.cli.intermediate",
     "juki_gateway.cli.store",
     "juki_gateway.cli.audit",
     "juki_gateway.cli.retention",
+    "juki_gateway.cli.maintenance",
+    "juki_gateway.cli.simulate",
+    "juki_gateway.cli.conformance",
+    "juki_gateway.cli.capture",
+    "juki_gateway.cli.intermediate",
+    "juki_gateway.cli.jukinet",
 )
 
 

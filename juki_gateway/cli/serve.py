@@ -36,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
         LogLevel,
         LogLevelFilterPredicate,
         globalLogBeginner,
-        textFileLogObserver,
     )
 
     from juki_gateway.gateway.config import load_config
@@ -44,9 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(config_path_from(args))
     service = make_gateway(config, reactor)
+    from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
+
+    # JSON lines on stderr and in logs/gateway.jsonl, resident identifiers pseudonymised;
     # info and above only: per-connection debug events would cost on the handshake path
+    log_file = (config.workdir / "logs" / "gateway.jsonl")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_stream = log_file.open("a", encoding="utf-8")
+    masker = Pseudonymizer(load_or_create_key(config.pki_dir))
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)]
+        JsonLinesObserver([sys.stderr, log_stream], masker),
+        [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     failed: list[str] = []
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, on_hup)
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
+    log_stream.close()
     if failed:
         raise ListenError(f"could not start: {failed[0]}")
     return 0

@@ -48,7 +48,8 @@ class GatewayMetrics:
             ["endpoint", "code"], registry=r,
         )
         self.cert_days = Gauge(
-            f"{PREFIX}_certificate_days_to_expiry", "Days until a certificate expires",
+            f"{PREFIX}_certificate_expiry_seconds",
+            "Seconds until a certificate expires (base unit seconds, as promtool requires)",
             ["identity"], registry=r,
         )
 
@@ -58,7 +59,7 @@ class GatewayMetrics:
         self.handshake_seconds.labels(endpoint).observe(seconds)
 
     def update_certificate_expiry(self, pki_dir: Path, now: float) -> None:
-        """Set days-to-expiry for every ``*.pem`` certificate in the PKI directory."""
+        """Set seconds-to-expiry for every ``*.pem`` certificate in the PKI directory."""
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
         for pem in sorted(pki_dir.glob("*.pem")):
             if pem.name == "crl.pem":
@@ -67,8 +68,8 @@ class GatewayMetrics:
                 cert = x509.load_pem_x509_certificate(pem.read_bytes())
             except ValueError:
                 continue
-            days = (cert.not_valid_after_utc - moment).total_seconds() / 86400.0
-            self.cert_days.labels(pem.stem).set(round(days, 3))
+            seconds = (cert.not_valid_after_utc - moment).total_seconds()
+            self.cert_days.labels(pem.stem).set(round(seconds, 1))
 
 
 def metrics_resource(metrics: GatewayMetrics) -> Resource:

@@ -174,6 +174,9 @@ class GatewayService(MultiService):
             self.listeners[ep.name] = listener
         site = Site(metrics_resource(self.metrics))
         site.noisy = False
+        from juki_gateway.gateway.health import install_health
+
+        self.health = install_health(self, site.resource, reactor.seconds)
         self.metrics_listener = ListenerService(reactor, config.metrics.host, config.metrics.port, site)
         self.metrics_listener.setName("metrics")
         self.metrics_listener.setServiceParent(self)
@@ -237,7 +240,7 @@ class GatewayService(MultiService):
         """Stop listening, then drain live connections, then close the log."""
         d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
         d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
-        d.addBoth(lambda r: (self.handshake_log.close(), r)[1])
+        d.addBoth(lambda r: (self.handshake_log.close(), self.health.store.close(), r)[2])
         return d
 
 

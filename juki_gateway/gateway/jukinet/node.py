@@ -1,0 +1,855 @@
+"""The Juki-net node: one endpoint (municipal CS, prefecture, 機構, or the existing system's
+client) wired to its store, its links and its metrics.
+
+Flow of a sequenced message (update notification, 送付先 batch, 転入通知)::
+
+    peer frame → JukinetProtocol → node.frame_received → InboundSequencer.receive
+      → records validated on the reactor thread (layouts, check digits, R2 content rules)
+      → GroupCommitter: apply + inbox row + outbox rows for the next hop, one transaction
+      → after COMMIT: InboundSequencer.committed → ACK back; OutboundSequencer.add → pump
+
+The store runs on ONE writer thread so batches commit in submission order (the sequencers rely
+on it); reads for the consistency check run on a second, read-only thread. Requests (search,
+個人番号, 住民票コード pool, consistency check) carry a non-zero ``request_no`` that their
+response echoes; sequenced frames carry ``request_no`` 0, so the two never get mixed up on one
+connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from juki_gateway.codecs.frame import Frame, FrameHeader, FrameRejected, encode_frame
+from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
+from juki_gateway.errors import JukiError
+from juki_gateway.gateway.config import AllowRule
+from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
+from juki_gateway.gateway.jukinet.protocol import (
+    JukinetClientFactory,
+    JukinetProtocol,
+    JukinetServerFactory,
+)
+from juki_gateway.gateway.tls import (
+    Authorizer,
+    MutualTLSClientCreator,
+    MutualTLSServerCreator,
+    wrap_server_factory,
+)
+from juki_gateway.protocols.jukinet.errors import (
+    LinkProtocolError,
+    SequenceGap,
+    UnexpectedMessage,
+    UnknownMunicipality,
+    WrongSender,
+)
+from juki_gateway.protocols.jukinet.layouts import (
+    MOVE_IN_NOTICE,
+    SOUFUSAKI_RECORD,
+    UPDATE_RECORD,
+    BodyLayout,
+)
+from juki_gateway.protocols.jukinet.messages import SEQUENCED_TYPES, JukinetMessage
+from juki_gateway.protocols.jukinet.numbers import (
+    JuminhyoCodePool,
+)
+from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
+from juki_gateway.protocols.jukinet.sequencing import (
+    InboundSequencer,
+    OutboundSequencer,
+    OutRecord,
+)
+from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
+
+log = Logger(namespace="juki_gateway.jukinet")
+_MIGRATION_LOCK = threading.Lock()
+
+M = JukinetMessage
+ERROR, ACK, NACK, PING, PONG = (MessageType.ERROR, MessageType.ACK, MessageType.NACK,
+                                MessageType.PING, MessageType.PONG)
+
+#: Which peer roles may send which message to which endpoint role (R2), as data.
+ACCEPTS: Mapping[tuple[str, int], frozenset[str]] = {
+    (Role.MUNICIPAL_CS, M.UPDATE_NOTIFY): frozenset({Role.KIZON_JUKI}),
+    (Role.PREFECTURE, M.UPDATE_NOTIFY): frozenset({Role.MUNICIPAL_CS}),
+    (Role.KIKO, M.UPDATE_NOTIFY): frozenset({Role.PREFECTURE}),
+    (Role.MUNICIPAL_CS, M.SOUFUSAKI_BATCH): frozenset({Role.KIZON_JUKI}),
+    (Role.KIKO, M.SOUFUSAKI_BATCH): frozenset({Role.MUNICIPAL_CS}),
+    (Role.MUNICIPAL_CS, M.MOVE_IN_NOTICE): frozenset({Role.KIZON_JUKI, Role.PREFECTURE}),
+    (Role.PREFECTURE, M.MOVE_IN_NOTICE): frozenset({Role.MUNICIPAL_CS, Role.KIKO}),
+    (Role.KIKO, M.MOVE_IN_NOTICE): frozenset({Role.PREFECTURE}),
+    (Role.PREFECTURE, M.SEARCH_REQUEST): frozenset({Role.MUNICIPAL_CS}),
+    (Role.KIKO, M.SEARCH_REQUEST): frozenset({Role.MUNICIPAL_CS, Role.PREFECTURE}),
+    (Role.PREFECTURE, M.KOJIN_BANGO_REQUEST): frozenset({Role.MUNICIPAL_CS}),
+    (Role.KIKO, M.KOJIN_BANGO_REQUEST): frozenset({Role.MUNICIPAL_CS, Role.PREFECTURE}),
+    (Role.KIKO, M.POOL_REQUEST): frozenset({Role.MUNICIPAL_CS}),
+    (Role.PREFECTURE, M.CONSISTENCY_CHUNK): frozenset({Role.MUNICIPAL_CS}),
+    (Role.KIKO, M.CONSISTENCY_CHUNK): frozenset({Role.MUNICIPAL_CS}),
+    (Role.PREFECTURE, M.CONSISTENCY_END): frozenset({Role.MUNICIPAL_CS}),
+    (Role.KIKO, M.CONSISTENCY_END): frozenset({Role.MUNICIPAL_CS}),
+}
+
+_LAYOUT_OF: Mapping[int, BodyLayout] = {
+    M.UPDATE_NOTIFY: UPDATE_RECORD,
+    M.SOUFUSAKI_BATCH: SOUFUSAKI_RECORD,
+    M.MOVE_IN_NOTICE: MOVE_IN_NOTICE,
+}
+
+
+class RemoteError(JukiError):
+    """The peer answered a request with an ERROR frame."""
+
+    code = "remote_error"
+
+    def __init__(self, wire_code: int, name: str, detail: str) -> None:
+        super().__init__(f"peer refused: {name} ({wire_code}): {detail}")
+        self.remote_code = wire_code
+        self.remote_name = name
+
+
+class LinkDown(JukiError):
+    """No connection to the peer a request needs."""
+
+    code = "link_down"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    """An outbound link's peer: its node id, role, organisation and address."""
+
+    node_id: str
+    role: str
+    org: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything one node needs (built from gateway.toml or by tests)."""
+
+    node_id: str
+    role: str
+    org: str
+    store_url: str
+    cert: Path
+    key: Path
+    ca: Path
+    crl: Path
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: no listening endpoint (a pure client such as kizon-juki)
+    allow: tuple[AllowRule, ...] = ()
+    peers: tuple[PeerAddress, ...] = ()
+    window: int = 20_000
+    max_batch: int = 1000
+    commit_delay: float = 0.002
+    pool_low_water: int = 100
+    retry_initial: float = 0.05
+    retry_max: float = 1.0
+    send_outbox: bool = True  # False for tools (consistency-check) sharing a daemon's store
+
+
+@dataclass
+class OutLink:
+    """One outbound link: its sequencer, current connection and timing bookkeeping."""
+
+    peer: PeerAddress
+    name: str
+    seq: OutboundSequencer
+    proto: JukinetProtocol | None = None
+    service: ClientService | None = None
+    sent_at: deque[tuple[int, float]] = field(default_factory=deque)
+    added_at: deque[tuple[int, float]] = field(default_factory=deque)
+    resent_seen: int = 0
+
+
+class JukinetNode(Service):
+    """The domain service of one Juki-net node; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg: NodeConfig,
+        reactor: Any,
+        *,
+        metrics: JukinetMetrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.node_id = cfg.node_id
+        self.role = Role(cfg.role)
+        self.reactor = reactor
+        self.metrics = metrics if metrics is not None else JukinetMetrics()
+        self.rng = rng if rng is not None else random.SystemRandom()
+        self.links: dict[str, OutLink] = {}
+        self.inbound: dict[str, InboundSequencer] = {}
+        self.inbound_conn: dict[str, JukinetProtocol] = {}
+        self.refused: dict[tuple[str, int], JukiError] = {}
+        self.pending: dict[int, Callable[[Frame], None]] = {}
+        self.pending_peer: dict[int, str] = {}
+        self._request_nos = itertools.count(1)
+        self._req_d: dict[int, Deferred[Frame]] = {}
+        self.last_request_no = 0
+        self.pool: JuminhyoCodePool | None = None
+        self.port: IListeningPort | None = None
+        self.ready: Deferred[None] = Deferred()
+        self.on_commit: list[Callable[[str, int, int], None]] = []  # (sender, msg_type, count)
+        self.ack_observers: list[Callable[[str, float], None]] = []
+        self._ts_at = -1
+        self._ts = ""
+        self.engine: Any = None
+        self.store: AsyncStore | None = None
+        self.committer: GroupCommitter | None = None
+        self._writer: ThreadPool | None = None
+        self._reader: ThreadPool | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def startService(self) -> None:
+        super().startService()
+        self._writer = ThreadPool(1, 1, name=f"{self.node_id}-store")
+        self._reader = ThreadPool(1, 1, name=f"{self.node_id}-reader")
+        self._writer.start()
+        self._reader.start()
+        d = deferToThreadPool(self.reactor, self._writer, self._open_store)
+        d.addCallback(self._loaded)
+        d.addCallbacks(lambda _: self.ready.callback(None), self.ready.errback)
+
+    def _open_store(self) -> tuple[dict[str, tuple[int, list[OutRecord]]], dict[str, int], list[str]]:
+        from sqlalchemy import func, select
+
+        from juki_gateway.registry_store import migrate
+        from juki_gateway.registry_store.engine import create_store_engine
+        from juki_gateway.registry_store.models import InboxEntry
+
+        self.engine = create_store_engine(self.cfg.store_url)
+        with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
+            migrate.upgrade(self.cfg.store_url, engine=self.engine)
+            st.ensure_tables(self.engine)
+        with self.engine.begin() as conn:
+            outboxes = {p.node_id: st.load_outbox(conn, self._link_name(p.node_id)) for p in self.cfg.peers}
+            i = InboxEntry.__table__
+            applied = {
+                str(s): int(m)
+                for s, m in conn.execute(
+                    select(i.c.sender, func.max(i.c.seq)).where(i.c.receiver == self.node_id)
+                    .group_by(i.c.sender)
+                )
+            }
+            pool = st.pool_codes(conn) if self.role is Role.MUNICIPAL_CS else []
+        return outboxes, applied, pool
+
+    def _loaded(
+        self, loaded: tuple[dict[str, tuple[int, list[OutRecord]]], dict[str, int], list[str]]
+    ) -> Deferred[None] | None:
+        outboxes, applied, pool = loaded
+        assert self._writer is not None
+        self.store = AsyncStore(self.engine, self.reactor, self._writer)
+        self.committer = GroupCommitter(self.store, self.reactor, max_batch=64,
+                                        max_delay=self.cfg.commit_delay)
+        for sender, last in applied.items():
+            self.inbound[sender] = InboundSequencer(last)
+        if self.role is Role.MUNICIPAL_CS:
+            self.pool = JuminhyoCodePool(pool, self.rng, low_water=self.cfg.pool_low_water)
+            self._pool_metrics()
+        now = self.reactor.seconds()
+        for p in self.cfg.peers:
+            acked, pending = outboxes[p.node_id]
+            if not self.cfg.send_outbox:
+                acked, pending = 0, []
+            seq = OutboundSequencer(acked=acked, pending=pending, window=self.cfg.window,
+                                    max_batch=self.cfg.max_batch)
+            link = OutLink(p, self._link_name(p.node_id), seq)
+            if pending:
+                link.added_at.append((seq.last_seq, now))
+            self.links[p.node_id] = link
+            self._link_metrics(link)
+        if self.cfg.port is not None:
+            creator = MutualTLSServerCreator(
+                cert=self.cfg.cert, key=self.cfg.key, ca=self.cfg.ca, crl=self.cfg.crl,
+                authorizer=Authorizer(self.cfg.allow), seconds=self.reactor.seconds,
+            )
+            endpoint = TCP4ServerEndpoint(self.reactor, self.cfg.port, interface=self.cfg.host)
+            creator.load()
+            d = endpoint.listen(wrap_server_factory(creator, JukinetServerFactory(self), self.reactor))
+            return d.addCallback(self._listening)
+        return None
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+
+    def connect(self, ports: Mapping[str, int] | None = None) -> None:
+        """Start the outbound links (reconnecting clients); ``ports`` overrides peer ports
+        (tests whose peers listen on ephemeral ports)."""
+        for link in self.links.values():
+            if link.service is None:
+                self._start_client(link, (ports or {}).get(link.peer.node_id, link.peer.port))
+
+    @property
+    def bound_port(self) -> int:
+        """The port the endpoint listens on (useful with port 0)."""
+        assert self.port is not None
+        return int(self.port.getHost().port)  # type: ignore[attr-defined]
+
+    def _start_client(self, link: OutLink, port: int) -> None:
+        p = link.peer
+        opts = MutualTLSClientCreator(server_name=p.node_id, cert=self.cfg.cert, key=self.cfg.key,
+                                      ca=self.cfg.ca)
+        ep = wrapClientTLS(opts, TCP4ClientEndpoint(self.reactor, p.host, port, timeout=5))
+        svc = ClientService(ep, JukinetClientFactory(self, p.node_id),
+                            retryPolicy=backoffPolicy(self.cfg.retry_initial, self.cfg.retry_max),
+                            clock=self.reactor)
+        link.service = svc
+        svc.startService()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        ds: list[Deferred[Any]] = []
+        for link in self.links.values():
+            if link.service is not None:
+                ds.append(link.service.stopService())
+        for proto in list(self.inbound_conn.values()):
+            proto.abort()
+        if self.port is not None:
+            ds.append(self.port.stopListening())  # type: ignore[arg-type]
+        from twisted.internet.defer import DeferredList
+
+        d: Deferred[Any] = DeferredList(ds)
+        if self.committer is not None:
+            d.addCallback(lambda _: self.committer.flush() if self.committer else None)
+
+        def stop_pools(_: object) -> None:
+            for pool in (self._writer, self._reader):
+                if pool is not None:
+                    pool.stop()
+            if self.engine is not None:
+                self.engine.dispose()
+
+        d.addCallback(stop_pools)
+        return d  # type: ignore[return-value]
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _link_name(self, peer: str) -> str:
+        return f"{self.node_id}->{peer}"
+
+    def peer_role_org(self, peer: str) -> tuple[str, str]:
+        """The configured role and organisation of an outbound peer."""
+        p = self.links[peer].peer
+        return p.role, p.org
+
+    def timestamp(self) -> str:
+        """The header timestamp (UTC, from the reactor's clock)."""
+        now = int(self.reactor.seconds())
+        if now != self._ts_at:
+            self._ts_at = now
+            self._ts = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+        return self._ts
+
+    def now(self) -> dt.datetime:
+        """The reactor's time as a naive UTC datetime (store columns)."""
+        return dt.datetime.fromtimestamp(self.reactor.seconds(), dt.UTC).replace(tzinfo=None)
+
+    def encode(self, msg_type: int, peer: str, body: bytes = b"", **header: int) -> bytes:
+        """One frame from this node to ``peer``."""
+        return encode_frame(msg_type, self.node_id, peer, body, timestamp=self.timestamp(), **header)
+
+    def count_error(self, code: str) -> None:
+        """Count a refusal sent by this node."""
+        self.metrics.errors.labels(self.node_id, code).inc()
+
+    def _send_error(self, proto: JukinetProtocol, exc: JukiError, *, request_no: int = 0,
+                    seq: int = 0) -> None:
+        self.count_error(exc.code)
+        log.info("{node}: refused {peer}: [{code}] {msg}", node=self.node_id, peer=proto.peer_id,
+                 code=exc.code, msg=exc.message)
+        proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
+                         request_no=request_no, seq=seq)
+
+    def log_refusal(self, proto: JukinetProtocol, why: str) -> None:
+        """Log a refused connection or frame."""
+        log.warn("{node}: refused connection to {peer}: {why}", node=self.node_id,
+                 peer=proto.peer_id, why=why)
+
+    def _msg(self, peer: str, msg_type: int, result: str, n: int = 1) -> None:
+        try:
+            name = JukinetMessage(msg_type).name
+        except ValueError:
+            name = f"0x{msg_type:04X}"
+        self.metrics.messages.labels(self.node_id, peer, name, result).inc(n)
+
+    # -- connections ---------------------------------------------------------------------------------
+    def connection_ready(self, proto: JukinetProtocol) -> None:
+        """A connection finished its handshake."""
+        if proto.outbound_peer is not None:
+            link = self.links[proto.outbound_peer]
+            if link.proto is not None and link.proto is not proto:
+                link.proto.abort()
+            link.proto = proto
+            link.seq.connection_made()
+            link.sent_at.clear()
+            self._pump(link)
+
+    def connection_lost(self, proto: JukinetProtocol) -> None:
+        """A connection closed: outbound links queue; requests waiting on it fail."""
+        if proto.outbound_peer is not None:
+            link = self.links.get(proto.outbound_peer)
+            if link is not None and link.proto is proto:
+                link.proto = None
+                link.seq.connection_lost()
+                link.sent_at.clear()
+            for rn, peer in list(self.pending_peer.items()):
+                if peer == proto.outbound_peer:
+                    self._fail_request(rn, LinkDown(f"link to {peer} went down"))
+        else:
+            if self.inbound_conn.get(proto.peer_id) is proto:
+                del self.inbound_conn[proto.peer_id]
+                inb = self.inbound.get(proto.peer_id)
+                if inb is not None:
+                    inb.connection_changed()
+            for rn in list(self.pending_peer):
+                if self.pending_peer[rn] == f"<in>{id(proto)}":
+                    self._fail_request(rn, LinkDown("requester went away"))
+
+    # -- dispatch ----------------------------------------------------------------------------------------
+    def frame_rejected(self, proto: JukinetProtocol, event: FrameRejected) -> None:
+        """The codec refused a frame whose boundary is known: answer ERROR, keep serving."""
+        h = event.header
+        if proto.outbound_peer is None and h.msg_type in SEQUENCED_TYPES and h.request_no == 0:
+            self._sequenced(proto, h, None, event.error)
+            return
+        self._send_error(proto, event.error, request_no=h.request_no)
+
+    def frame_received(self, proto: JukinetProtocol, frame: Frame) -> None:
+        """Dispatch one decoded frame."""
+        mt = frame.msg_type
+        if mt == PING:
+            proto.send_frame(PONG)
+            return
+        if mt == PONG:
+            return
+        if proto.outbound_peer is not None and frame.header.request_no in self.pending and mt in (
+            ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
+            M.CONSISTENCY_DIFF, M.CONSISTENCY_END,
+        ):
+            self.pending[frame.header.request_no](frame)
+            return
+        if proto.outbound_peer is not None:
+            self._outbound_response(proto, frame)
+            return
+        allowed = ACCEPTS.get((self.role, mt))
+        if allowed is None:
+            if mt == ERROR:
+                return  # never answer an ERROR with an ERROR
+            self._send_error(proto, UnexpectedMessage(
+                f"{self.role} endpoint does not serve message type 0x{mt:04X}"),
+                request_no=frame.header.request_no)
+            return
+        if proto.peer_role not in allowed:
+            exc = WrongSender(f"{proto.peer_role} {proto.peer_id} may not send 0x{mt:04X} to {self.role}")
+            if mt in SEQUENCED_TYPES:
+                self._sequenced(proto, frame.header, None, exc)
+            else:
+                self._send_error(proto, exc, request_no=frame.header.request_no)
+            return
+        if mt in SEQUENCED_TYPES:
+            self._sequenced(proto, frame.header, frame.body, None)
+        elif mt == M.SEARCH_REQUEST:
+            self._search(proto, frame)
+        elif mt == M.KOJIN_BANGO_REQUEST:
+            self._kojin_bango(proto, frame)
+        elif mt == M.POOL_REQUEST:
+            self._pool_request(proto, frame)
+        elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
+            self._consistency(proto, frame)
+
+    # -- receiving sequenced messages ----------------------------------------------------------------------
+    def _sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
+                   error: JukiError | None) -> None:
+        sender = proto.peer_id
+        inb = self.inbound.get(sender)
+        if inb is None:
+            inb = self.inbound[sender] = InboundSequencer(0)
+        current = self.inbound_conn.get(sender)
+        if current is not proto:
+            if current is not None:
+                current.abort()
+            inb.connection_changed()
+            self.inbound_conn[sender] = proto
+        try:
+            acc = inb.receive(h.seq, h.record_count)
+        except LinkProtocolError as exc:
+            self._send_error(proto, exc)
+            proto.abort()
+            return
+        if h.recovery_seq:
+            self._msg(sender, h.msg_type, "resent_received", h.record_count)
+        if acc is None:
+            if h.seq > inb.expected:
+                self.metrics.gaps.labels(self.node_id, sender).inc()
+                self._msg(sender, h.msg_type, "gap", h.record_count)
+                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
+                         node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
+            else:
+                self._msg(sender, h.msg_type, "duplicate", h.record_count)
+            self._flush(sender)
+            return
+        now = self.now()
+        records: list[bytes] = []
+        forwards: dict[str, list[bytes]] = {}
+        rows: list[Any] = []
+        if error is None and body is not None:
+            layout = _LAYOUT_OF[h.msg_type]
+            size = layout.size
+            records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
+            try:
+                rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
+            except JukiError as exc:
+                error = exc
+        first, last = acc.apply_from, acc.last_seq
+        msg_type = h.msg_type
+        if error is not None:
+            self.refused[(sender, last)] = error
+            self._msg(sender, msg_type, "refused", len(records) or h.record_count)
+
+            def work(conn: Any) -> dict[str, list[OutRecord]]:
+                st.check_next(conn, self.node_id, sender, first)
+                st.record_applied(conn, self.node_id, sender, last, msg_type, now)
+                return {}
+        else:
+            def work(conn: Any) -> dict[str, list[OutRecord]]:
+                st.check_next(conn, self.node_id, sender, first)
+                if msg_type == M.UPDATE_NOTIFY:
+                    st.apply_rows(conn, rows, now)
+                elif msg_type == M.SOUFUSAKI_BATCH:
+                    st.store_soufusaki(conn, records, now)
+                elif msg_type == M.MOVE_IN_NOTICE and rows:
+                    for code in rows:
+                        st.record_provision(conn, kind="move_in_notice", provider=sender,
+                                            recipient=self.node_id, subject=code, items="転入通知",
+                                            outcome="provided", detail="", now=now)
+                st.record_applied(conn, self.node_id, sender, last, msg_type, now)
+                return {peer: st.enqueue(conn, self._link_name(peer), msg_type, recs, now)
+                        for peer, recs in forwards.items() if recs}
+        assert self.committer is not None
+        d = self.committer.submit(work)
+        d.addCallbacks(self._committed, self._commit_failed,
+                       callbackArgs=(sender, msg_type, last, len(records)),
+                       errbackArgs=(sender,))
+
+    def _check_and_route(self, proto: JukinetProtocol, msg_type: int, records: Sequence[bytes],
+                         first_seq: int) -> tuple[list[Any], dict[str, list[bytes]]]:
+        """Validate records (layout, check digits, R2 content) and decide where they go next."""
+        forwards: dict[str, list[bytes]] = {}
+        rows: list[Any] = []
+        if msg_type == M.UPDATE_NOTIFY:
+            for i, r in enumerate(records):
+                row = st.row_from_record(r, first_seq + i)
+                self._check_origin(proto, row.municipality_code)
+                rows.append(row)
+            target = self._update_target()
+            if target is not None:
+                forwards[target] = list(records)
+        elif msg_type == M.SOUFUSAKI_BATCH:
+            for r in records:
+                v = SOUFUSAKI_RECORD.decode(r)
+                self._check_origin(proto, str(v["municipality_code"]))
+            if self.role is Role.MUNICIPAL_CS:
+                forwards[self._need_peer_with_role(Role.KIKO)] = list(records)
+        elif msg_type == M.MOVE_IN_NOTICE:
+            came = Role(proto.peer_role)
+            for r in records:
+                v = MOVE_IN_NOTICE.decode(r)
+                dest = str(v["old_municipality_code"])
+                hop = next_hop(self.role, self.node_id, dest,
+                               came_from=None if came is Role.KIZON_JUKI else came,
+                               known_municipalities=self._known_cs())
+                if hop is None:
+                    rows.append(str(v["juminhyo_code"]))
+                else:
+                    if hop not in self.links:
+                        raise UnknownMunicipality(f"{self.node_id} has no link to {hop} for {dest}")
+                    forwards.setdefault(hop, []).append(r)
+        return rows, forwards
+
+    def _check_origin(self, proto: JukinetProtocol, municipality: str) -> None:
+        """R2 on content: a CS speaks only for its own residents, a prefecture for its own CSs."""
+        role = proto.peer_role
+        if role in (Role.KIZON_JUKI, Role.MUNICIPAL_CS) and municipality != proto.peer_org:
+            raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) sent a record of 市町村 {municipality}")
+        if role == Role.PREFECTURE and prefecture_of(municipality) != proto.peer_org:
+            raise WrongSender(f"{proto.peer_id} (prefecture {proto.peer_org}) sent a record of 市町村 {municipality}")
+        if self.role is Role.MUNICIPAL_CS and municipality != self.cfg.org:
+            raise WrongSender(f"{self.node_id} keeps only 市町村 {self.cfg.org}, not {municipality}")
+        if self.role is Role.PREFECTURE and prefecture_of(municipality) != self.cfg.org:
+            raise WrongSender(f"{self.node_id} serves prefecture {self.cfg.org}, not {municipality}")
+
+    def _update_target(self) -> str | None:
+        if self.role is Role.MUNICIPAL_CS:
+            return self._need_peer_with_role(Role.PREFECTURE)
+        if self.role is Role.PREFECTURE:
+            return self._need_peer_with_role(Role.KIKO)
+        return None
+
+    def _need_peer_with_role(self, role: Role) -> str:
+        for p in self.cfg.peers:
+            if p.role == role:
+                return p.node_id
+        raise UnknownMunicipality(f"{self.node_id} has no link to a {role}")
+
+    def _known_cs(self) -> set[str]:
+        return {p.org for p in self.cfg.peers if p.role == Role.MUNICIPAL_CS}
+
+    def _committed(self, forwarded: dict[str, list[OutRecord]], sender: str, msg_type: int,
+                   last: int, count: int) -> None:
+        inb = self.inbound[sender]
+        inb.committed(last)
+        if (sender, last) not in self.refused:
+            self._msg(sender, msg_type, "applied", count)
+        for cb in self.on_commit:
+            cb(sender, msg_type, count)
+        self._flush(sender)
+        now = self.reactor.seconds()
+        for peer, recs in forwarded.items():
+            link = self.links[peer]
+            for r in recs:
+                link.seq.add(r)
+            link.added_at.append((recs[-1].seq, now))
+            self._msg(peer, msg_type, "forwarded", len(recs))
+            self._pump(link)
+
+    def _commit_failed(self, reason: Failure, sender: str) -> None:
+        if reason.check(st.OutOfOrderCommit):
+            log.info("{node}: dropped work queued behind a failed commit from {peer}",
+                     node=self.node_id, peer=sender)
+        else:
+            log.failure("{node}: commit failed for frames from {peer}", reason,
+                        node=self.node_id, peer=sender)
+        inb = self.inbound[sender]
+        inb.commit_failed()
+        for key in [k for k in self.refused if k[0] == sender and k[1] > inb.durable]:
+            del self.refused[key]
+        proto = self.inbound_conn.pop(sender, None)
+        if proto is not None:
+            proto.abort()
+
+    def _flush(self, sender: str) -> None:
+        inb = self.inbound[sender]
+        proto = self.inbound_conn.get(sender)
+        for r in inb.responses():
+            if proto is None or proto.closed:
+                continue
+            if r.kind == "ack":
+                err = self.refused.pop((sender, r.seq), None)
+                if err is not None:
+                    self._send_error(proto, err, seq=r.seq)
+                else:
+                    proto.send_frame(ACK, seq=r.seq)
+            else:
+                gap = SequenceGap(r.seq, 0)
+                proto.send_frame(NACK, encode_error(gap.wire_code, gap.code,
+                                                    f"expected 更新順番号 {r.seq}"),
+                                 record_count=1, seq=r.seq)
+
+    # -- sending sequenced messages -------------------------------------------------------------------------
+    def originate(self, peer: str, msg_type: int, records: Sequence[bytes]) -> Deferred[list[int]]:
+        """Queue records of this node's own on the link to ``peer`` (durably first); fires with
+        their 更新順番号 once committed."""
+        link = self.links[peer]
+        now = self.now()
+        recs = list(records)
+        assert self.committer is not None
+        d = self.committer.submit(lambda conn: st.enqueue(conn, link.name, msg_type, recs, now))
+
+        def queued(out: list[OutRecord]) -> list[int]:
+            for r in out:
+                link.seq.add(r)
+            if out:
+                link.added_at.append((out[-1].seq, self.reactor.seconds()))
+            self._pump(link)
+            return [r.seq for r in out]
+
+        return d.addCallback(queued)
+
+    def _pump(self, link: OutLink) -> None:
+        if not self.cfg.send_outbox:
+            return
+        if link.proto is None or link.proto.closed:
+            self._link_metrics(link)
+            return
+        now = self.reactor.seconds()
+        for f in link.seq.frames_to_send():
+            link.proto.send_frame(f.msg_type, b"".join(f.records), record_count=len(f.records),
+                                  seq=f.first_seq, recovery_seq=f.recovery_seq)
+            link.sent_at.append((f.last_seq, now))
+        if link.seq.resent_records != link.resent_seen:
+            self.metrics.resends.labels(self.node_id, link.peer.node_id).inc(
+                link.seq.resent_records - link.resent_seen)
+            link.resent_seen = link.seq.resent_records
+        self._link_metrics(link)
+
+    def _link_metrics(self, link: OutLink) -> None:
+        peer = link.peer.node_id
+        self.metrics.outbox_depth.labels(self.node_id, peer).set(link.seq.depth)
+        while link.added_at and link.added_at[0][0] <= link.seq.acked:
+            link.added_at.popleft()
+        age = self.reactor.seconds() - link.added_at[0][1] if link.added_at else 0.0
+        self.metrics.oldest_unacked.labels(self.node_id, peer).set(age)
+
+    def _outbound_response(self, proto: JukinetProtocol, frame: Frame) -> None:
+        assert proto.outbound_peer is not None
+        link = self.links[proto.outbound_peer]
+        if link.proto is not proto:
+            return  # a stale connection's late frame
+        mt, seq = frame.msg_type, frame.seq
+        if mt in (ACK, ERROR, NACK) and seq > link.seq.acked:
+            upto = seq if mt != NACK else seq - 1
+            sent_soufusaki = [
+                r.record for s in range(link.seq.acked + 1, min(upto, link.seq.last_seq) + 1)
+                if (r := link.seq.pending_record(s)).msg_type == M.SOUFUSAKI_BATCH
+            ]
+        else:
+            sent_soufusaki = []
+        try:
+            if mt == ACK:
+                self._acked(link, link.seq.on_ack(seq))
+            elif mt == NACK:
+                self.metrics.gaps.labels(self.node_id, link.peer.node_id).inc()
+                self._acked(link, link.seq.on_nack(seq))
+            elif mt == ERROR and seq > 0:
+                _code, name, detail = decode_error(frame.body)
+                log.warn("{node}: {peer} refused 更新順番号 ..{seq}: {name} {detail}", node=self.node_id,
+                         peer=link.peer.node_id, seq=seq, name=name, detail=detail)
+                self._acked(link, link.seq.on_ack(seq), refused=name)
+            elif mt == ERROR:
+                _code, name, detail = decode_error(frame.body)
+                log.warn("{node}: error from {peer}: {name} {detail}", node=self.node_id,
+                         peer=link.peer.node_id, name=name, detail=detail)
+                return
+            else:
+                raise LinkProtocolError(f"unexpected message 0x{mt:04X} on an outbound link")
+            if sent_soufusaki:
+                at = self.now()
+                assert self.committer is not None
+                self.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
+        except JukiError as exc:
+            log.error("{node}: link to {peer} broken: {msg}", node=self.node_id,
+                      peer=link.peer.node_id, msg=exc.message)
+            self._send_error(proto, exc)
+            proto.abort()
+            return
+        self._pump(link)
+
+    def _acked(self, link: OutLink, done: list[int], refused: str | None = None) -> None:
+        if not done:
+            return
+        peer = link.peer.node_id
+        now = self.reactor.seconds()
+        upto = done[-1]
+        while link.sent_at and link.sent_at[0][0] <= upto:
+            _, t = link.sent_at.popleft()
+            latency = now - t
+            self.metrics.ack_latency.labels(self.node_id, peer).observe(latency)
+            for cb in self.ack_observers:
+                cb(peer, latency)
+        self.metrics.messages.labels(self.node_id, peer, "SEQUENCED", (refused and "refused") or "acked").inc(len(done))
+        name = link.name
+        at = self.now()
+        assert self.committer is not None
+        self.committer.submit(lambda conn: st.settle(conn, name, upto, at))
+
+    # -- requests made by this node ---------------------------------------------------------------------------
+    def request(self, peer: str, msg_type: int, body: bytes, record_count: int,
+                on_frame: Callable[[Frame], None] | None = None) -> Deferred[Frame]:
+        """Send a request on the link to ``peer``; fires with the response frame.
+
+        With ``on_frame`` every response frame with this request's number goes to it (streams),
+        and the Deferred fires only through :meth:`finish_request`.
+        """
+        link = self.links.get(peer)
+        if link is None or link.proto is None or link.proto.closed:
+            from twisted.internet.defer import fail
+
+            return fail(LinkDown(f"{self.node_id} has no connection to {peer}"))
+        rn = self.last_request_no = next(self._request_nos)
+        d: Deferred[Frame] = Deferred()
+
+        def got(frame: Frame) -> None:
+            if on_frame is not None and frame.msg_type != ERROR:
+                on_frame(frame)
+                return
+            self.pending.pop(rn, None)
+            self.pending_peer.pop(rn, None)
+            if frame.msg_type == ERROR:
+                code, name, detail = decode_error(frame.body)
+                d.errback(RemoteError(code, name, detail))
+            else:
+                d.callback(frame)
+
+        self.pending[rn] = got
+        self.pending_peer[rn] = peer
+        self._req_d[rn] = d
+        link.proto.send_frame(msg_type, body, record_count=record_count, request_no=rn)
+        return d
+
+    def finish_request(self, rn: int, frame: Frame) -> None:
+        """Complete a streaming request."""
+        self.pending.pop(rn, None)
+        self.pending_peer.pop(rn, None)
+        d = self._req_d.pop(rn, None)
+        if d is not None and not d.called:
+            d.callback(frame)
+
+    def _fail_request(self, rn: int, exc: Exception) -> None:
+        self.pending.pop(rn, None)
+        self.pending_peer.pop(rn, None)
+        d = self._req_d.pop(rn, None)
+        if d is not None and not d.called:
+            d.errback(exc)
+
+    # -- serving requests -------------------------------------------------------------------------------------
+    def _search(self, proto: JukinetProtocol, frame: Frame) -> None:
+        from juki_gateway.gateway.jukinet.services import serve_search
+
+        serve_search(self, proto, frame)
+
+    def _kojin_bango(self, proto: JukinetProtocol, frame: Frame) -> None:
+        from juki_gateway.gateway.jukinet.services import serve_kojin_bango
+
+        serve_kojin_bango(self, proto, frame)
+
+    def _pool_request(self, proto: JukinetProtocol, frame: Frame) -> None:
+        from juki_gateway.gateway.jukinet.services import serve_pool
+
+        serve_pool(self, proto, frame)
+
+    def _consistency(self, proto: JukinetProtocol, frame: Frame) -> None:
+        from juki_gateway.gateway.jukinet.services import serve_consistency
+
+        serve_consistency(self, proto, frame)
+
+    def _pool_metrics(self) -> None:
+        if self.pool is not None:
+            self.metrics.pool_size.labels(self.node_id).set(len(self.pool))
+            self.metrics.pool_low.labels(self.node_id).set(1 if self.pool.is_low else 0)
+
+    def read(self, fn: Callable[[], Any]) -> Deferred[Any]:
+        """Run a blocking read on the node's reader thread."""
+        assert self._reader is not None
+        return deferToThreadPool(self.reactor, self._reader, fn)

@@ -1,0 +1,70 @@
+"""Run one Juki-net node as a process: ``python -m juki_gateway.gateway.jukinet.run CONFIG.json``.
+
+Prints ``LISTENING <port>`` once the endpoint is bound (so a parent can find an ephemeral
+port), then ``READY``; runs until SIGTERM/SIGINT. Peer ports come from the configuration or
+from ``--peer NAME=PORT`` options. Used by the fault tests (which SIGKILL and restart a node)
+and by the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it does not count the RSS
+    the parent had when it forked us)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, start the node on the global reactor, run until stopped."""
+    from twisted.internet import reactor
+
+    from juki_gateway.gateway.jukinet.node import JukinetNode
+    from juki_gateway.gateway.jukinet.topology import config_from_json
+
+    parser = argparse.ArgumentParser(prog="jukinet-node")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--port", type=int, default=None, help="listen on this port")
+    parser.add_argument("--peer", action="append", default=[], metavar="NAME=PORT")
+    args = parser.parse_args(argv)
+    cfg = config_from_json(args.config.read_text())
+    if args.port is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, port=args.port)
+    ports = {k: int(v) for k, v in (p.split("=", 1) for p in args.peer)}
+    node = JukinetNode(cfg, reactor)
+
+    def ready(_: object) -> None:
+        if node.port is not None:
+            print(f"LISTENING {node.bound_port}", flush=True)
+        node.connect(ports)
+        print("READY", flush=True)
+
+    def failed(f: object) -> None:
+        print(f"FAILED {f}", file=sys.stderr, flush=True)
+        reactor.stop()  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(node.startService)  # type: ignore[attr-defined]
+    node.ready.addCallbacks(ready, failed)
+    reactor.addSystemEventTrigger("before", "shutdown", node.stopService)  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    print(f"PEAK_RSS_KB {peak_rss_kb()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Request/response services of the Juki-net links, both the serving side and the asking side.
+
+Serving (on a prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな
+and 外字 substitutes, a provision record for every search answered or refused), 個人番号
+generation (機構; a prefecture relays it), 住民票コード pools (機構), and the consistency check
+(a merge join of the CS's stream against the local file, on the reader thread, flat memory).
+
+Asking (on a CS): :func:`request_kojin_bango`, :func:`request_pool`, :func:`take_juminhyo_code`,
+:func:`search`, :func:`consistency_check`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from juki_gateway.codecs.frame import Frame
+from juki_gateway.codecs.messages import MessageType
+from juki_gateway.errors import JukiError
+from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+from juki_gateway.protocols.jukinet.consistency import (
+    DIGEST_SIZE,
+    Diff,
+    DiffKind,
+    Entry,
+    StreamComparer,
+)
+from juki_gateway.protocols.jukinet.errors import BadBody, PoolExhausted
+from juki_gateway.protocols.jukinet.layouts import (
+    CONSISTENCY_DIFF,
+    CONSISTENCY_ENTRY,
+    KOJIN_BANGO_REQUEST,
+    KOJIN_BANGO_RESPONSE,
+    POOL_ENTRY,
+    POOL_REQUEST,
+    SEARCH_REQUEST,
+    UPDATE_RECORD,
+)
+from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
+from juki_gateway.protocols.jukinet.routing import Role
+from juki_gateway.protocols.jukinet.search import (
+    Candidate,
+    SearchCriteria,
+    check_narrow,
+    matches,
+)
+from juki_gateway.registry_store.models import HonninKakunin
+from juki_gateway.registry_store.residents import register_kojin_bango
+
+if TYPE_CHECKING:
+    from juki_gateway.gateway.jukinet.node import JukinetNode
+
+log = Logger(namespace="juki_gateway.jukinet")
+
+SEARCH_LIMIT = 100
+CHUNK_ENTRIES = 2000
+CHUNK_WINDOW = 8
+
+
+def _decode_one(frame: Frame, layout: Any) -> dict[str, object]:
+    if frame.header.record_count != 1:
+        raise BadBody(f"{layout.name}: exactly one record expected, got {frame.header.record_count}")
+    return dict(layout.decode(frame.body))
+
+
+# -- search -------------------------------------------------------------------------------------------
+
+
+def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+    """Answer a 本人確認情報 search, or refuse it; either way leave a provision record (R5)."""
+    rn = frame.header.request_no
+    now = node.now()
+    try:
+        v = _decode_one(frame, SEARCH_REQUEST)
+        criteria = SearchCriteria(
+            juminhyo_code=str(v["juminhyo_code"]), kojin_bango=str(v["kojin_bango"]),
+            name=str(v["name"]), birth_date=str(v["birth_date"]), address=str(v["address"]),
+            sex=str(v["sex"]),
+        )
+        check_narrow(criteria)
+    except JukiError as exc:
+        node.metrics.search_refusals.labels(node.node_id, exc.code).inc()
+        node._send_error(proto, exc, request_no=rn)
+        assert node.committer is not None
+        reason = exc.code
+        node.committer.submit(lambda conn: st.record_provision(
+            conn, kind="honnin_kakunin", provider=node.node_id, recipient=proto.peer_id,
+            subject="-", items="search", outcome="refused", detail=reason, now=now))
+        return
+
+    def work(conn: Any) -> list[bytes]:
+        t = HonninKakunin.__table__
+        q = select(t.c.juminhyo_code, t.c.kojin_bango, t.c.name_kanji, t.c.seion_kana,
+                   t.c.birth_date, t.c.sex, t.c.address, t.c.record)
+        if criteria.juminhyo_code:
+            q = q.where(t.c.juminhyo_code == criteria.juminhyo_code)
+        elif criteria.kojin_bango:
+            q = q.where(t.c.kojin_bango == criteria.kojin_bango)
+        elif criteria.birth_date:
+            b = criteria.birth_date
+            q = q.where(t.c.birth_date == dt.date(int(b[:4]), int(b[4:6]), int(b[6:8])))
+        found: list[bytes] = []
+        for r in conn.execute(q):
+            rec = UPDATE_RECORD.decode(r.record)
+            cand = Candidate(r.juminhyo_code, r.kojin_bango or "", r.name_kanji,
+                             str(rec["name_kana"]), r.birth_date.strftime("%Y%m%d"), r.sex, r.address)
+            if matches(criteria, cand):
+                found.append(r.record)
+                if len(found) >= SEARCH_LIMIT:
+                    break
+        for rec_bytes in found or [b""]:
+            st.record_provision(
+                conn, kind="honnin_kakunin", provider=node.node_id, recipient=proto.peer_id,
+                subject=st.juminhyo_of(rec_bytes) if rec_bytes else "-", items="search",
+                outcome="provided" if rec_bytes else "none_found", detail="", now=now)
+        return found
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+
+    def answer(found: list[bytes]) -> None:
+        proto.send_frame(M.SEARCH_RESPONSE, b"".join(found), record_count=len(found), request_no=rn)
+
+    d.addCallbacks(answer, lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn))
+
+
+def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[list[dict[str, object]]]:
+    """Ask ``peer`` for matching current records (refusals errback with RemoteError)."""
+    body = SEARCH_REQUEST.encode({
+        "juminhyo_code": criteria.juminhyo_code, "kojin_bango": criteria.kojin_bango,
+        "name": criteria.name, "birth_date": criteria.birth_date, "address": criteria.address,
+        "sex": criteria.sex,
+    })
+    d = node.request(peer, M.SEARCH_REQUEST, body, 1)
+    return d.addCallback(lambda f: UPDATE_RECORD.decode_many(f.body) if f.body else [])
+
+
+# -- 個人番号 -------------------------------------------------------------------------------------------
+
+
+def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+    """機構 generates a 個人番号 (same number again for the same resident); a prefecture relays."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, KOJIN_BANGO_REQUEST)
+    except JukiError as exc:
+        node._send_error(proto, exc, request_no=rn)
+        return
+    if node.role is Role.PREFECTURE:
+        kiko = node._need_peer_with_role(Role.KIKO)
+        d = node.request(kiko, M.KOJIN_BANGO_REQUEST, frame.body, 1)
+        d.addCallbacks(
+            lambda f: proto.send_frame(M.KOJIN_BANGO_RESPONSE, f.body, record_count=1, request_no=rn),
+            lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+        )
+        return
+    code = str(v["juminhyo_code"])
+    now = node.now()
+
+    def work(conn: Any) -> str:
+        existing = st.kojin_bango_of(conn, code)
+        if existing is not None:
+            return existing
+        gen = NumberGenerator("kojin_bango", node.rng, lambda n: st.kojin_bango_used(conn, n))
+        number = gen.draw()
+        register_kojin_bango(conn, number, code, now)
+        return number
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+    d.addCallbacks(
+        lambda number: proto.send_frame(
+            M.KOJIN_BANGO_RESPONSE,
+            KOJIN_BANGO_RESPONSE.encode({"juminhyo_code": code, "kojin_bango": number}),
+            record_count=1, request_no=rn),
+        lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+    )
+
+
+def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
+    """The CS asks for a new 個人番号 (via its prefecture, else 機構 directly) and records it."""
+    peers = {p.role: p.node_id for p in node.cfg.peers}
+    peer = peers.get(Role.PREFECTURE) or peers[Role.KIKO]
+    body = KOJIN_BANGO_REQUEST.encode({"juminhyo_code": juminhyo_code,
+                                       "municipality_code": node.cfg.org})
+    d = node.request(peer, M.KOJIN_BANGO_REQUEST, body, 1)
+
+    def got(frame: Frame) -> Deferred[str]:
+        v = _decode_one(frame, KOJIN_BANGO_RESPONSE)
+        number = str(v["kojin_bango"])
+        now = node.now()
+        assert node.committer is not None
+        return node.committer.submit(
+            lambda conn: (register_kojin_bango(conn, number, juminhyo_code, now), number)[1])
+
+    return d.addCallback(got)
+
+
+# -- 住民票コード pools ---------------------------------------------------------------------------------
+
+
+def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+    """機構 hands out unused, never-issued 住民票コード."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, POOL_REQUEST)
+        count = int(str(v["count"]))
+        if not 1 <= count <= 10_000:
+            raise BadBody(f"pool_request.count must be 1–10000, got {count}")
+    except JukiError as exc:
+        node._send_error(proto, exc, request_no=rn)
+        return
+    municipality = str(v["municipality_code"])
+    now = node.now()
+
+    def work(conn: Any) -> list[str]:
+        def used(c: str) -> bool:
+            t = HonninKakunin.__table__
+            return st.juminhyo_code_used(conn, c) or conn.execute(
+                select(t.c.juminhyo_code).where(t.c.juminhyo_code == c)).first() is not None
+
+        codes = NumberGenerator("juminhyo_code", node.rng, used).draw_many(count)
+        st.record_issued_codes(conn, codes, municipality, now)
+        return codes
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+    d.addCallbacks(
+        lambda codes: proto.send_frame(
+            M.POOL_RESPONSE, b"".join(POOL_ENTRY.encode({"juminhyo_code": c}) for c in codes),
+            record_count=len(codes), request_no=rn),
+        lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+    )
+
+
+def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
+    """The CS asks 機構 for ``count`` unused 住民票コード and adds them to its pool."""
+    kiko = node._need_peer_with_role(Role.KIKO)
+    body = POOL_REQUEST.encode({"municipality_code": node.cfg.org, "count": str(count).zfill(6)})
+    d = node.request(kiko, M.POOL_REQUEST, body, 1)
+
+    def got(frame: Frame) -> Deferred[int]:
+        codes = [str(r["juminhyo_code"]) for r in POOL_ENTRY.decode_many(frame.body)]
+        now = node.now()
+        assert node.committer is not None
+        d2 = node.committer.submit(lambda conn: st.pool_add(conn, codes, now))
+
+        def added(_: object) -> int:
+            assert node.pool is not None
+            node.pool.add(codes)
+            node._pool_metrics()
+            return len(codes)
+
+        return d2.addCallback(added)
+
+    return d.addCallback(got)
+
+
+def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
+    """Hand one code from the pool to the existing system, chosen at random; warns when low."""
+    assert node.pool is not None and node.committer is not None
+    try:
+        code = node.pool.take()
+    except PoolExhausted as exc:
+        from twisted.internet.defer import fail
+
+        return fail(exc)
+    node._pool_metrics()
+    if node.pool.is_low:
+        log.warn("{node}: 住民票コード pool low: {n} left (low water {lw}); ask 機構 for more",
+                 node=node.node_id, n=len(node.pool), lw=node.pool.low_water)
+    return node.committer.submit(lambda conn: st.pool_remove(conn, code)).addCallback(lambda _: code)
+
+
+# -- consistency check ------------------------------------------------------------------------------------
+
+
+def _entries_from_chunk(body: bytes) -> list[Entry]:
+    size = CONSISTENCY_ENTRY.size
+    if len(body) % size:
+        raise BadBody(f"consistency chunk of {len(body)} bytes is not whole entries of {size}")
+    out = []
+    for i in range(0, len(body), size):
+        code = body[i:i + 11].decode("ascii", "replace")
+        validate_juminhyo_code(code)  # the same check the reference layout decode applies
+        out.append(Entry(code, body[i + 11:i + 11 + DIGEST_SIZE]))
+    return out
+
+
+def _diff_body(diffs: list[Diff]) -> bytes:
+    empty = b"\x00" * UPDATE_RECORD.size
+    return b"".join(
+        d.kind.value.encode("ascii") + d.juminhyo_code.encode("ascii") + (d.peer_record or empty)
+        for d in diffs
+    )
+
+
+def serve_consistency(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+    """The peer's side of 整合性確認: compare each chunk against the local file, answer DIFFs."""
+    rn = frame.header.request_no
+    state = proto.state.get(("cc", rn))
+    if state is None:
+        municipality = proto.peer_org
+        comparer = StreamComparer(st.iter_entries(node.engine, municipality, with_records=True))
+        state = proto.state[("cc", rn)] = {"comparer": comparer, "chain": succeed(None)}
+    comparer = state["comparer"]
+    if frame.msg_type == M.CONSISTENCY_CHUNK:
+        try:
+            entries = _entries_from_chunk(frame.body)
+        except JukiError as exc:
+            node._send_error(proto, exc, request_no=rn)
+            proto.state.pop(("cc", rn), None)
+            return
+
+        def step(_: object) -> Deferred[list[Diff]]:
+            return node.read(lambda: comparer.feed(entries))
+    else:
+        def step(_: object) -> Deferred[list[Diff]]:
+            return node.read(comparer.finish)
+
+    def reply(diffs: list[Diff]) -> None:
+        proto.send_frame(M.CONSISTENCY_DIFF, _diff_body(diffs), record_count=len(diffs), request_no=rn)
+        if frame.msg_type == M.CONSISTENCY_END:
+            proto.send_frame(M.CONSISTENCY_END, seq=comparer.compared, request_no=rn)
+            proto.state.pop(("cc", rn), None)
+
+    def failed(f: Any) -> None:
+        node._send_error(proto, _as_juki(f.value), request_no=rn)
+        proto.state.pop(("cc", rn), None)
+
+    state["chain"] = state["chain"].addCallback(step).addCallbacks(reply, failed)
+
+
+@dataclass
+class ConsistencyReport:
+    """What a consistency check found."""
+
+    peer: str
+    compared: int = 0
+    sent: int = 0
+    differences: list[tuple[str, str, list[str]]] = field(default_factory=list)  # kind, code, items
+
+    def counts(self) -> dict[str, int]:
+        """Differences by kind."""
+        out = {k.name: 0 for k in DiffKind}
+        for kind, _, _ in self.differences:
+            out[DiffKind(kind).name] += 1
+        return out
+
+    def format(self, limit: int = 50) -> str:
+        """The human-readable report the CLI prints."""
+        c = self.counts()
+        lines = [
+            f"consistency check with {self.peer}: {self.sent} records sent, {self.compared} compared",
+            f"  missing at {self.peer}: {c['MISSING_AT_PEER']}",
+            f"  missing at the CS: {c['MISSING_AT_CS']}",
+            f"  differing items: {c['DIFFERS']}",
+        ]
+        for kind, code, items in self.differences[:limit]:
+            lines.append(f"  {DiffKind(kind).name:16} {code} {','.join(items)}")
+        if len(self.differences) > limit:
+            lines.append(f"  … {len(self.differences) - limit} more")
+        if not self.differences:
+            lines.append("  files are identical")
+        return "\n".join(lines)
+
+
+def _differing_items(cs_record: bytes | None, peer_record: bytes) -> list[str]:
+    if cs_record is None or not peer_record.strip(b"\x00"):
+        return []
+    a, b = UPDATE_RECORD.decode(cs_record), UPDATE_RECORD.decode(peer_record)
+    return [f.jp for f in UPDATE_RECORD.fields if a[f.name] != b[f.name]]
+
+
+def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None = None,
+                      chunk: int = CHUNK_ENTRIES, window: int = CHUNK_WINDOW) -> Deferred[ConsistencyReport]:
+    """Stream the CS's whole file to ``peer`` in chunks and collect the differences it reports.
+
+    At most ``window`` chunks are unanswered at a time; the file is read in key ranges on the
+    reader thread, so memory stays flat however large the file.
+    """
+    report = ConsistencyReport(peer)
+    it: Iterator[Entry] = st.iter_entries(node.engine, municipality or node.cfg.org)
+    done: Deferred[ConsistencyReport] = Deferred()
+    outstanding = [0]
+    exhausted = [False]
+    rn_box: list[int] = []
+    diffs_raw: list[tuple[str, str, bytes]] = []
+
+    def on_frame(frame: Frame) -> None:
+        if frame.msg_type == M.CONSISTENCY_DIFF:
+            size = CONSISTENCY_DIFF.size
+            body = frame.body
+            for i in range(0, len(body), size):
+                kind = body[i:i + 1].decode("ascii")
+                code = body[i + 1:i + 12].decode("ascii")
+                diffs_raw.append((kind, code, body[i + 12:i + size]))
+            outstanding[0] -= 1
+            pump()
+        elif frame.msg_type == M.CONSISTENCY_END:
+            report.compared = frame.seq
+            node.finish_request(rn_box[0], frame)
+
+    def read_chunk() -> list[Entry]:
+        return list(itertools.islice(it, chunk))
+
+    reading = [False]
+
+    def pump() -> None:
+        if exhausted[0] or reading[0] or outstanding[0] >= window:
+            return
+        reading[0] = True
+        node.read(read_chunk).addCallback(send_chunk).addErrback(done.errback)
+
+    def send(msg_type: int, body: bytes, count: int) -> None:
+        link = node.links[peer]
+        if not rn_box:
+            d = node.request(peer, msg_type, body, count, on_frame=on_frame)
+            rn_box.append(node.last_request_no)
+            d.addCallbacks(lambda _: finish(), done.errback)
+        elif link.proto is None or link.proto.closed:
+            if not done.called:
+                done.errback(JukiError(f"link to {peer} went down during the check"))
+        else:
+            link.proto.send_frame(msg_type, body, record_count=count, request_no=rn_box[0])
+
+    def send_chunk(entries: list[Entry]) -> None:
+        reading[0] = False
+        outstanding[0] += 1
+        if not entries:
+            exhausted[0] = True
+            send(M.CONSISTENCY_END, b"", 0)
+            return
+        report.sent += len(entries)
+        send(M.CONSISTENCY_CHUNK, b"".join(e.juminhyo_code.encode("ascii") + e.digest for e in entries),
+             len(entries))
+        pump()
+
+    def finish() -> None:
+        codes = [code for kind, code, _ in diffs_raw if kind == DiffKind.DIFFERS.value]
+        if not codes:
+            report.differences = [(k, c, []) for k, c, _ in diffs_raw]
+            done.callback(report)
+            return
+
+        def load() -> dict[str, bytes]:
+            t = HonninKakunin.__table__
+            out: dict[str, bytes] = {}
+            with node.engine.connect() as conn:
+                for i in range(0, len(codes), 500):
+                    q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code.in_(codes[i:i + 500]))
+                    out.update({r[0]: r[1] for r in conn.execute(q)})
+            return out
+
+        def build(mine: dict[str, bytes]) -> None:
+            report.differences = [
+                (k, c, _differing_items(mine.get(c), rec) if k == DiffKind.DIFFERS.value else [])
+                for k, c, rec in diffs_raw
+            ]
+            done.callback(report)
+
+        node.read(load).addCallbacks(build, done.errback)
+
+    pump()
+    return done
+
+
+def _as_juki(exc: BaseException) -> JukiError:
+    if isinstance(exc, JukiError):
+        return exc
+    return JukiError(f"internal error: {type(exc).__name__}")
+
+
+__all__ = ["ConsistencyReport", "MessageType"]

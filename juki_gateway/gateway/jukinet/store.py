@@ -1,0 +1,372 @@
+"""Blocking, batched store operations of the Juki-net links (run them on the store thread).
+
+Uses the registry store's tables (current 本人確認情報 + history, outbox, inbox, 個人番号,
+送付先, provision records) with batched statements: one frame of N records costs a handful of
+``executemany`` calls, not N round trips, which is what lets group commit reach thousands of
+durable notifications per second on SQLite. Two tables of the Juki-net links are defined here
+(issued 住民票コード at 機構, the CS's pool of unused codes); :func:`ensure_tables` creates them.
+
+Every function takes the caller's transaction (``Connection``): a frame's changes, its inbox row
+and the outbox rows that forward it commit together, so an ACK sent after the commit is never
+for something that can still be lost (R4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
+from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
+from juki_gateway.protocols.jukinet.search import normalize_name
+from juki_gateway.protocols.jukinet.sequencing import OutRecord
+from juki_gateway.registry_store.models import (
+    HonninKakunin,
+    InboxEntry,
+    KojinBango,
+    OutboxMessage,
+    ProvisionRecord,
+    SeqCounter,
+    Soufusaki,
+)
+from juki_gateway.registry_store.queues import inbox_last_seq, mark_sent_up_to
+from juki_gateway.registry_store.residents import HonninKakuninRow, apply_honnin_kakunin
+
+_meta = MetaData()
+
+#: 住民票コード 機構 ever handed out (never reused).
+issued_juminhyo_code = Table(
+    "jukinet_issued_juminhyo_code",
+    _meta,
+    Column("juminhyo_code", String(11), primary_key=True),
+    Column("municipality_code", String(6), nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+)
+
+#: The CS's pool of unused 住民票コード received from 機構.
+code_pool = Table(
+    "jukinet_code_pool",
+    _meta,
+    Column("juminhyo_code", String(11), primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+)
+
+_J_SLICE = UPDATE_RECORD.slice_of("juminhyo_code")
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the Juki-net link tables if missing (the registry schema comes from migrations)."""
+    _meta.create_all(engine, checkfirst=True)
+
+
+def _date(s: str) -> dt.date:
+    return dt.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
+
+
+def row_from_record(record: bytes, seq: int) -> HonninKakuninRow:
+    """The store row of one update record (decoded and validated)."""
+    v = UPDATE_RECORD.decode(record)
+    kana = str(v["name_kana"])
+    return HonninKakuninRow(
+        juminhyo_code=str(v["juminhyo_code"]),
+        kojin_bango=str(v["kojin_bango"]) or None,
+        name_kanji=str(v["name_kanji"]),
+        seion_kana=normalize_name(kana),
+        birth_date=_date(str(v["birth_date"])),
+        sex=str(v["sex"]),
+        municipality_code=str(v["municipality_code"]),
+        address=str(v["address"]),
+        change_reason=str(v["change_reason"]),
+        change_date=_date(str(v["change_date"])),
+        seq=seq,
+        record=record,
+    )
+
+
+# -- sequenced links: inbox and outbox -------------------------------------------------------------
+
+
+def last_applied(conn: Connection, receiver: str, sender: str) -> int:
+    """The highest 更新順番号 ``receiver`` applied from ``sender``."""
+    return inbox_last_seq(conn, receiver, sender)
+
+
+class OutOfOrderCommit(Exception):
+    """A frame's work reached the store out of order (an earlier frame's commit failed)."""
+
+
+def check_next(conn: Connection, receiver: str, sender: str, first_seq: int) -> None:
+    """Refuse to apply unless ``first_seq`` follows what the store has applied from ``sender``.
+
+    The reactor-side sequencer already ensures this while commits succeed; after a failed
+    commit, work queued behind it must not slip in, so the store itself is the last word.
+    """
+    applied = inbox_last_seq(conn, receiver, sender)
+    if applied != first_seq - 1:
+        raise OutOfOrderCommit(
+            f"{receiver}: {sender} frame from 更新順番号 {first_seq} but {applied} is applied")
+
+
+def record_applied(
+    conn: Connection, receiver: str, sender: str, last_seq: int, msg_type: int, now: dt.datetime
+) -> None:
+    """Note that everything up to ``last_seq`` from ``sender`` is applied (one row per frame)."""
+    conn.execute(
+        insert(InboxEntry.__table__),
+        [{"receiver": receiver, "sender": sender, "seq": last_seq, "msg_type": msg_type,
+          "applied_at": now}],
+    )
+
+
+def enqueue(
+    conn: Connection, link: str, msg_type: int, records: Sequence[bytes], now: dt.datetime
+) -> list[OutRecord]:
+    """Number ``records`` with the link's next 更新順番号 and put them in the outbox."""
+    if not records:
+        return []
+    c = SeqCounter.__table__
+    stmt = select(c.c.next_seq).where(c.c.link == link)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    first = conn.execute(stmt).scalar_one_or_none()
+    if first is None:
+        first = 1
+        conn.execute(insert(c), [{"link": link, "next_seq": 1 + len(records)}])
+    else:
+        conn.execute(update(c).where(c.c.link == link).values(next_seq=first + len(records)))
+    out = [OutRecord(first + i, msg_type, r) for i, r in enumerate(records)]
+    if conn.dialect.name == "sqlite":
+        ts = _sqlite_ts(now)
+        conn.exec_driver_sql(_OUTBOX_SQL, [(link, o.seq, msg_type, o.record, ts, ts) for o in out])  # type: ignore[arg-type]
+        return out
+    conn.execute(
+        insert(OutboxMessage.__table__),
+        [{"link": link, "seq": o.seq, "msg_type": msg_type, "frame": o.record, "state": "pending",
+          "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
+          "sent_at": None} for o in out],
+    )
+    return out
+
+
+def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
+    """(last acknowledged 更新順番号, unacknowledged records in order) of a link."""
+    o = OutboxMessage.__table__
+    rows = conn.execute(
+        select(o.c.seq, o.c.msg_type, o.c.frame)
+        .where(o.c.link == link, o.c.state == "pending")
+        .order_by(o.c.seq)
+    ).all()
+    if rows:
+        return int(rows[0].seq) - 1, [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+    c = SeqCounter.__table__
+    nxt = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
+    return (int(nxt) - 1 if nxt is not None else 0), []
+
+
+def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
+    """Mark the outbox rows of ``link`` up to ``upto`` as sent (the peer acknowledged them)."""
+    return mark_sent_up_to(conn, link, upto, now)
+
+
+def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
+    """Start the one-business-day clock of 送付先 records 機構 acknowledged (R9)."""
+    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
+
+    s = Soufusaki.__table__
+    sl = SOUFUSAKI_RECORD.slice_of("soufusaki_no")
+    for r in records:
+        conn.execute(
+            update(s).where(s.c.soufusaki_no == r[sl].decode("ascii").rstrip()).values(sent_at=now)
+        )
+
+
+# -- applying what arrives ---------------------------------------------------------------------------
+
+
+_OUTBOX_SQL = (
+    "INSERT INTO outbox (link, seq, msg_type, frame, state, attempts, next_try_at, claimed_by, "
+    "created_at, sent_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, ?, NULL)"
+)
+
+
+def _sqlite_ts(t: dt.datetime) -> str:
+    # SQLAlchemy's storage format for DateTime on SQLite, so ORM readers see the same values.
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
+    """Apply 本人確認情報 rows in order (the registry store's batched apply: superseded
+    versions move to the history, the newest becomes current)."""
+    apply_honnin_kakunin(conn, rows, now)
+
+
+def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
+    """Keep 送付先 records (on the CS until sent; at 機構's card management as received)."""
+    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
+
+    rows = []
+    for r in records:
+        v = SOUFUSAKI_RECORD.decode(r)
+        rows.append({"soufusaki_no": v["soufusaki_no"], "juminhyo_code": v["juminhyo_code"],
+                     "kojin_bango": v["kojin_bango"] or None, "created_at": now, "sent_at": None,
+                     "record": r})
+    if rows:
+        conn.execute(insert(Soufusaki.__table__), rows)
+
+
+def record_provision(
+    conn: Connection, *, kind: str, provider: str, recipient: str, subject: str, items: str,
+    outcome: str, detail: str, now: dt.datetime,
+) -> None:
+    """One 情報提供等記録 (R5): every search answered or refused, every notice delivered."""
+    conn.execute(
+        insert(ProvisionRecord.__table__),
+        [{"occurred_at": now, "kind": kind, "provider": provider, "recipient": recipient,
+          "operator_id": None, "subject": subject[:20], "items": items, "outcome": outcome,
+          "detail": detail}],
+    )
+
+
+# -- 個人番号 and 住民票コード ------------------------------------------------------------------------
+
+
+def kojin_bango_of(conn: Connection, juminhyo_code: str) -> str | None:
+    """The 個人番号 already generated for a resident, if any."""
+    k = KojinBango.__table__
+    return conn.execute(
+        select(k.c.kojin_bango).where(k.c.juminhyo_code == juminhyo_code, k.c.status == "active")
+    ).scalar_one_or_none()
+
+
+def kojin_bango_used(conn: Connection, kojin_bango: str) -> bool:
+    """Whether a 個人番号 was ever issued."""
+    k = KojinBango.__table__
+    return conn.execute(select(k.c.kojin_bango).where(k.c.kojin_bango == kojin_bango)).first() is not None
+
+
+def juminhyo_code_used(conn: Connection, code: str) -> bool:
+    """Whether 機構 ever issued this 住民票コード."""
+    t = issued_juminhyo_code
+    return conn.execute(select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first() is not None
+
+
+def record_issued_codes(conn: Connection, codes: Sequence[str], municipality: str, now: dt.datetime) -> None:
+    """Remember 住民票コード handed to a CS so that they are never handed out again."""
+    conn.execute(
+        insert(issued_juminhyo_code),
+        [{"juminhyo_code": c, "municipality_code": municipality, "issued_at": now} for c in codes],
+    )
+
+
+def pool_add(conn: Connection, codes: Sequence[str], now: dt.datetime) -> None:
+    """Put codes received from 機構 into the CS's pool."""
+    if codes:
+        conn.execute(insert(code_pool), [{"juminhyo_code": c, "received_at": now} for c in codes])
+
+
+def pool_codes(conn: Connection) -> list[str]:
+    """The CS's unused 住民票コード."""
+    return [r[0] for r in conn.execute(select(code_pool.c.juminhyo_code))]
+
+
+def pool_remove(conn: Connection, code: str) -> None:
+    """Take a code out of the pool (it was handed to the existing system)."""
+    conn.execute(delete(code_pool).where(code_pool.c.juminhyo_code == code))
+
+
+# -- consistency check --------------------------------------------------------------------------------
+
+
+def iter_entries(
+    engine: Engine, municipality_code: str | None, *, batch: int = 5000, with_records: bool = False
+) -> Iterator[Entry]:
+    """The current file as (住民票コード, digest) in ascending order, streamed in key ranges.
+
+    Reads in ``batch``-sized key ranges (keyset pagination) so memory stays flat and no
+    long-lived cursor holds a read transaction open.
+    """
+    t = HonninKakunin.__table__
+    last = ""
+    blake = hashlib.blake2b
+    while True:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # Driver-level read: the check walks whole files, row overhead matters.
+                sql = "SELECT juminhyo_code, record FROM honnin_kakunin WHERE juminhyo_code > ?"
+                params: tuple[object, ...] = (last,)
+                if municipality_code is not None:
+                    sql += " AND municipality_code = ?"
+                    params += (municipality_code,)
+                cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                rows = cur.execute(sql + f" ORDER BY juminhyo_code LIMIT {int(batch)}", params).fetchall()
+                cur.close()
+            else:
+                q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code > last)
+                if municipality_code is not None:
+                    q = q.where(t.c.municipality_code == municipality_code)
+                rows = conn.execute(q.order_by(t.c.juminhyo_code).limit(batch)).all()
+        if not rows:
+            return
+        if with_records:
+            for code, record in rows:
+                yield Entry(code, blake(record, digest_size=DIGEST_SIZE).digest(), record)
+        else:
+            for code, record in rows:
+                yield Entry(code, blake(record, digest_size=DIGEST_SIZE).digest())
+        last = rows[-1][0]
+
+
+def versions(conn: Connection) -> dict[str, list[bytes]]:
+    """Every kept version of every resident's record, oldest first (history, then current)."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    h = HonninKakuninHistory.__table__
+    out: dict[str, list[bytes]] = {}
+    for code, rec in conn.execute(
+        select(h.c.juminhyo_code, h.c.record).order_by(h.c.juminhyo_code, h.c.history_no)
+    ):
+        out.setdefault(code, []).append(rec)
+    for code, rec in conn.execute(select(HonninKakunin.__table__.c.juminhyo_code,
+                                         HonninKakunin.__table__.c.record)):
+        out.setdefault(code, []).append(rec)
+    return out
+
+
+def count_versions(conn: Connection) -> int:
+    """How many versions (history + current) the file holds: one per applied change."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    n = conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one()
+    return int(n) + count_current(conn)
+
+
+def count_current(conn: Connection) -> int:
+    """How many residents the current file holds."""
+    return int(conn.execute(select(func.count()).select_from(HonninKakunin.__table__)).scalar_one())
+
+
+def current_records(conn: Connection) -> dict[str, bytes]:
+    """Every current record by 住民票コード (tests and small files only)."""
+    t = HonninKakunin.__table__
+    return {r[0]: r[1] for r in conn.execute(select(t.c.juminhyo_code, t.c.record))}
+
+
+def juminhyo_of(record: bytes) -> str:
+    """The 住民票コード of an update record without decoding the rest."""
+    return record[_J_SLICE].decode("ascii")

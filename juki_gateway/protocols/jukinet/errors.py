@@ -1,0 +1,115 @@
+"""Errors of the Juki-net links, each with a stable ``code`` and a 4-digit ``wire_code``.
+
+Wire codes 5100–5199 belong to the Juki-net links (docs/messages.md lists them); they are sent in
+the body of ERROR and NACK frames, so a peer can tell a refused search from a sequence gap.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from juki_gateway.errors import JukiError
+
+
+class JukinetError(JukiError):
+    """Base class of every deliberate refusal on a Juki-net link."""
+
+    code: ClassVar[str] = "jukinet"
+    wire_code: ClassVar[int] = 5100
+
+
+class SequenceGap(JukinetError):
+    """An update notification skipped ahead of the next expected 更新順番号."""
+
+    code = "sequence_gap"
+    wire_code = 5101
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"sequence gap: expected 更新順番号 {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+class SearchTooBroad(JukinetError):
+    """A 本人確認情報 search names fewer than two of 氏名/生年月日/住所 and no identifier (R3)."""
+
+    code = "search_too_broad"
+    wire_code = 5102
+
+
+class BadCheckDigit(JukinetError):
+    """A 個人番号, 住民票コード or 地方公共団体コード fails its check digit."""
+
+    code = "bad_check_digit"
+    wire_code = 5103
+
+
+class WrongSender(JukinetError):
+    """The peer's role or node may not send this message to this endpoint (R2)."""
+
+    code = "wrong_sender"
+    wire_code = 5104
+
+
+class UnknownMunicipality(JukinetError):
+    """A 転入通知 names a 市町村 no route is known for."""
+
+    code = "unknown_municipality"
+    wire_code = 5105
+
+
+class PoolExhausted(JukinetError):
+    """The 住民票コード pool is empty."""
+
+    code = "pool_exhausted"
+    wire_code = 5106
+
+
+class NumberSpaceExhausted(JukinetError):
+    """No unused 個人番号 or 住民票コード could be drawn."""
+
+    code = "number_space_exhausted"
+    wire_code = 5107
+
+
+class BadBody(JukinetError):
+    """A message body field is malformed (wrong characters, bad date, unknown code)."""
+
+    code = "bad_body"
+    wire_code = 5108
+
+
+class UnsortedStream(JukinetError):
+    """A consistency-check stream is not strictly ascending by 住民票コード."""
+
+    code = "unsorted_stream"
+    wire_code = 5109
+
+
+class UnexpectedMessage(JukinetError):
+    """This endpoint role does not serve the message type it received."""
+
+    code = "unexpected_message"
+    wire_code = 5110
+
+
+class LinkProtocolError(JukinetError):
+    """The peer broke the link protocol (an ack for something never sent, lost committed data)."""
+
+    code = "link_protocol"
+    wire_code = 5111
+
+
+ERROR_CLASSES: tuple[type[JukinetError], ...] = (
+    SequenceGap,
+    SearchTooBroad,
+    BadCheckDigit,
+    WrongSender,
+    UnknownMunicipality,
+    PoolExhausted,
+    NumberSpaceExhausted,
+    BadBody,
+    UnsortedStream,
+    UnexpectedMessage,
+    LinkProtocolError,
+)

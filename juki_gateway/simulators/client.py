@@ -1,0 +1,253 @@
+"""A mutual-TLS frame client for the simulators, the conformance suite and replay.
+
+:func:`open_connection` connects to a gateway endpoint with a certificate of its own (via the
+daemon's :class:`MutualTLSClientCreator`, which also checks the server's juki identity), probes
+it with a PING and returns a :class:`FrameConnection` once the PONG arrives. A peer that refuses
+the handshake (in TLS 1.3 the client learns it on the first read) raises :class:`PeerRefused`
+with the TLS alert text. On an open connection, :meth:`FrameConnection.request` writes frames
+and waits for the next ``n`` answers: a gateway session answers every frame it reads, in order,
+so answers are matched first in, first out.
+
+The reactor is passed in; nothing here imports the global reactor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import ssl
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+from juki_gateway.codecs.errors import CodecError
+from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
+from juki_gateway.codecs.messages import MessageType
+from juki_gateway.errors import JukiError
+from juki_gateway.gateway.tls import MutualTLSClientCreator, alert_from_failure
+
+
+class PeerRefused(JukiError):
+    """The endpoint refused the connection (handshake failed or closed before answering)."""
+
+    code = "peer_refused"
+    exit_code = 4
+
+    def __init__(self, message: str, alert: str | None = None) -> None:
+        super().__init__(message)
+        self.alert = alert
+
+
+class ExchangeTimeout(JukiError):
+    """The endpoint did not answer within the time allowed."""
+
+    code = "exchange_timeout"
+    exit_code = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a client is: its certificate and key, and the CA it trusts for the server."""
+
+    name: str
+    cert: Path | None
+    key: Path | None
+    ca: Path
+
+    @classmethod
+    def from_pki(cls, pki: Path, name: str, ca: Path | None = None) -> Identity:
+        """``<pki>/<name>.pem`` and ``.key`` with ``<pki>/ca.pem``."""
+        return cls(name, pki / f"{name}.pem", pki / f"{name}.key", ca or pki / "ca.pem")
+
+
+class _NoCertificateCreator(MutualTLSClientCreator):
+    """A client that presents no certificate at all (for refusal cases)."""
+
+    def __init__(self, *, server_name: str, ca: Path) -> None:
+        super().__init__(server_name=server_name, cert=ca, key=ca, ca=ca)
+        self._ca = ca
+
+    def _context(self) -> Any:
+        if self._ctx is None:
+            from juki_gateway.gateway.tls import AEAD_CIPHERS, _trust_root
+
+            options = ssl.CertificateOptions(
+                trustRoot=_trust_root(self._ca), raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+                acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
+            )
+            ctx = options.getContext()
+            from OpenSSL import SSL
+
+            ctx.set_verify(SSL.VERIFY_PEER, self._verify)
+            self._ctx = ctx
+        return self._ctx
+
+
+#: When set (``juki-gateway capture``), every simulator connection reports to this recorder
+#: (a :class:`juki_gateway.simulators.capture.Recorder`); None otherwise.
+RECORDER: Any = None
+
+
+def set_recorder(recorder: Any) -> None:
+    """Attach (or, with None, detach) the capture recorder for connections opened from now on."""
+    global RECORDER
+    RECORDER = recorder
+
+
+class FrameConnection(Protocol):
+    """One client connection: frames out, answers matched in order."""
+
+    recorder: Any = None
+    conn_id: str = ""
+
+    def __init__(self, reactor: Any, lengths: Mapping[int, int] | None,
+                 trailer_length: int = 0) -> None:
+        self.reactor = reactor
+        self._decoder = FrameDecoder(lengths) if lengths is not None else FrameDecoder()
+        self._waiters: list[tuple[int, Deferred[list[Frame]], list[Frame]]] = []
+        self.unsolicited: list[Frame] = []
+        self.rejected: list[FrameRejected] = []
+        self.closed: Deferred[None] = Deferred()
+        self.is_closed = False
+        self.close_reason: Failure | None = None
+        self.received = 0
+
+    # -- twisted ------------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+        while True:
+            try:
+                event = self._decoder.next_event()
+            except CodecError as exc:
+                self._fail_waiters(PeerRefused(f"undecodable answer: {exc.message}"))
+                if self.transport is not None:
+                    self.transport.loseConnection()
+                return
+            if event is None:
+                return
+            if isinstance(event, FrameRejected):
+                self.rejected.append(event)
+                continue
+            self.received += 1
+            self._deliver(event)
+
+    def _deliver(self, frame: Frame) -> None:
+        if self.recorder is not None:
+            self.recorder.received(self.conn_id, frame, b"")
+        for i, (n, d, got) in enumerate(self._waiters):
+            got.append(frame)
+            if len(got) >= n:
+                del self._waiters[i]
+                d.callback(got)
+            return
+        self.unsolicited.append(frame)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:  # noqa: B008
+        self.is_closed = True
+        self.close_reason = reason
+        alert = alert_from_failure(reason.value)
+        self._fail_waiters(PeerRefused(
+            f"connection closed{': ' + alert if alert else ''}", alert=alert))
+        if not self.closed.called:
+            self.closed.callback(None)
+
+    def _fail_waiters(self, exc: JukiError) -> None:
+        waiters, self._waiters = self._waiters, []
+        for _n, d, _got in waiters:
+            d.errback(exc)
+
+    # -- API ------------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Write raw bytes (one or more encoded frames, or deliberate garbage)."""
+        assert self.transport is not None
+        if self.recorder is not None:
+            self.recorder.sent(self.conn_id, data)
+        self.transport.write(data)
+
+    def expect(self, n: int = 1, timeout: float = 10.0) -> Deferred[list[Frame]]:
+        """The next ``n`` answers (errback PeerRefused if the connection closes first)."""
+        d: Deferred[list[Frame]] = Deferred()
+        if self.is_closed:
+            d.errback(PeerRefused("connection already closed"))
+            return d
+        got = self.unsolicited[:n]
+        del self.unsolicited[:n]
+        if len(got) >= n:
+            d.callback(got)
+            return d
+        self._waiters.append((n, d, got))
+        timer = self.reactor.callLater(timeout, self._expire, d)
+        d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        return d
+
+    def _expire(self, d: Deferred[list[Frame]]) -> None:
+        for i, (_n, dd, _got) in enumerate(self._waiters):
+            if dd is d:
+                del self._waiters[i]
+                d.errback(ExchangeTimeout("no answer in time"))
+                return
+
+    async def request(self, data: bytes, n: int = 1, timeout: float = 10.0) -> list[Frame]:
+        """Write ``data`` and wait for the next ``n`` answers."""
+        d = self.expect(n, timeout)
+        self.send(data)
+        return await d
+
+    def close(self) -> Deferred[None]:
+        """Close the connection; fires when it is gone."""
+        if not self.is_closed and self.transport is not None:
+            self.transport.loseConnection()
+        d: Deferred[None] = Deferred()
+        self.closed.addBoth(lambda r: (d.callback(None), r)[1])
+        return d
+
+
+async def open_connection(
+    reactor: Any, host: str, port: int, identity: Identity, server_name: str, *,
+    lengths: Mapping[int, int] | None = None, timeout: float = 10.0, probe: bool = True,
+    probe_frame: bytes | None = None,
+) -> FrameConnection:
+    """Connect as ``identity`` to ``server_name`` at host:port; PING-probe unless told not to."""
+    if identity.cert is None or identity.key is None:
+        creator: MutualTLSClientCreator = _NoCertificateCreator(server_name=server_name,
+                                                                ca=identity.ca)
+    else:
+        creator = MutualTLSClientCreator(server_name=server_name, cert=identity.cert,
+                                         key=identity.key, ca=identity.ca)
+    endpoint = wrapClientTLS(creator, TCP4ClientEndpoint(reactor, host, port, timeout=timeout))
+    conn = FrameConnection(reactor, lengths)
+    try:
+        await connectProtocol(endpoint, conn)
+    except Exception as exc:
+        if RECORDER is not None:
+            RECORDER.refused(identity, server_name, str(exc))
+        raise PeerRefused(f"cannot connect to {host}:{port}: {exc}",
+                          alert=alert_from_failure(exc)) from None
+    if RECORDER is not None:
+        conn.recorder = RECORDER
+        conn.conn_id = RECORDER.opened(identity, server_name, host, port)
+    if probe:
+        ping = probe_frame or encode_frame(
+            MessageType.PING, identity.name, server_name,
+            timestamp=time.strftime("%Y%m%d%H%M%S", time.gmtime(reactor.seconds())))
+        try:
+            answers = await conn.request(ping, 1, timeout)
+        except (PeerRefused, ExchangeTimeout) as exc:
+            conn.close()
+            if RECORDER is not None:
+                RECORDER.refused(identity, server_name, exc.message)
+            raise
+        if answers[0].header.msg_type != MessageType.PONG:
+            conn.unsolicited.insert(0, answers[0])
+    return conn
+
+
+def timestamp(reactor: Any) -> str:
+    """The reactor clock as a frame timestamp (UTC)."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(reactor.seconds()))

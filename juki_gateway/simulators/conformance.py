@@ -1,0 +1,490 @@
+"""The conformance suite: the rules R1–R12 that apply to one role, run against any implementation.
+
+Each :class:`Case` names its rule, the seed section it comes from, and what it checks; it runs
+over real mutual TLS against ``--target`` and ends PASS, FAIL (with what was seen instead) or
+SKIP (with what it would need, e.g. a dev CA to issue a wrong certificate). The report is text
+plus JUnit XML (``--junit FILE``; one ``testcase`` per case, ``failure``/``skipped`` elements).
+
+What the suite needs from the tester: the CA that signed the target's certificate, and a
+certificate and key of a peer the target must accept for the role under test (kizon-juki for a
+municipal CS, a municipal CS of the prefecture for a prefecture server, a prefecture for 機構,
+ipnw for an intermediate server). With ``--pki DIR`` holding the CA's key (``ca.key``), the suite
+also issues throwaway certificates for the refusal cases (expired, wrong role, other org).
+``--flagged-fugo`` names a 符号 of a person the target holds under an auto-response-block flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from juki_gateway.codecs.frame import Frame, encode_frame
+from juki_gateway.codecs.messages import MessageType, decode_error
+from juki_gateway.errors import JukiError, UsageError
+from juki_gateway.protocols.jukinet.messages import JukinetMessage
+from juki_gateway.simulators.client import (
+    ExchangeTimeout,
+    FrameConnection,
+    Identity,
+    PeerRefused,
+    open_connection,
+    timestamp,
+)
+from juki_gateway.simulators.drivers import LINK_LENGTHS, update_record
+from juki_gateway.simulators.population import build_population
+
+#: Roles the suite can test, the node name it expects by default, and the role it refuses.
+ROLE_DEFAULTS: dict[str, tuple[str, str]] = {
+    "municipal-cs": ("cs-172014", "ipnw"),
+    "prefecture": ("pref-17", "kizon-juki"),
+    "kiko": ("kiko", "kizon-juki"),
+    "intermediate": ("ims-172014", "kizon-juki"),
+}
+SEQUENCED_ROLES = frozenset({"municipal-cs", "prefecture", "kiko"})
+SEARCH_ROLES = frozenset({"prefecture", "kiko"})
+
+
+@dataclass
+class CaseResult:
+    """How one case ended."""
+
+    case_id: str
+    rule: str
+    seed: str
+    title: str
+    status: str  # pass | fail | skip
+    detail: str
+    seconds: float
+
+
+class CaseFailed(Exception):
+    """Raised inside a case: the target did not behave as the rule requires."""
+
+
+class CaseSkipped(Exception):
+    """Raised inside a case: it cannot run with what the tester gave."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The implementation under test and how to reach it."""
+
+    role: str
+    host: str
+    port: int
+    server_name: str
+    peer: Identity
+    pki: Path | None = None
+    flagged_fugo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One conformance case."""
+
+    case_id: str
+    rule: str
+    seed: str
+    title: str
+    roles: frozenset[str]
+    run: Callable[[Suite], Awaitable[str]]
+
+
+@dataclass
+class Suite:
+    """Runs the cases of one role against one target."""
+
+    reactor: Any
+    target: Target
+    results: list[CaseResult] = field(default_factory=list)
+    _tmp: Path | None = None
+    _seq_base: int | None = None
+
+    # -- helpers for cases ----------------------------------------------------------------
+    async def connect(self, ident: Identity | None = None, *, probe: bool = True) -> FrameConnection:
+        """A connection as ``ident`` (default: the accepted peer)."""
+        t = self.target
+        return await open_connection(self.reactor, t.host, t.port, ident or t.peer, t.server_name,
+                                     lengths=LINK_LENGTHS, timeout=8.0, probe=probe,
+                                     probe_frame=self.ping(ident or t.peer))
+
+    def ping(self, ident: Identity) -> bytes:
+        """A PING frame from ``ident``."""
+        return encode_frame(MessageType.PING, ident.name, self.target.server_name,
+                            timestamp=timestamp(self.reactor))
+
+    def workdir(self) -> Path:
+        """A scratch directory for throwaway certificates."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="juki-conformance-"))
+        return self._tmp
+
+    def issue(self, name: str, role: str, org: str, *, expired: bool = False,
+              other_ca: bool = False) -> Identity:
+        """A throwaway certificate: from the target's CA (needs --pki) or from a rogue CA."""
+        from juki_gateway.certs.identity import PeerIdentity
+        from juki_gateway.certs.pki import CertificateAuthority, write_pair
+
+        now = dt.datetime.fromtimestamp(self.reactor.seconds(), dt.UTC)
+        tmp = self.workdir()
+        if other_ca:
+            ca = CertificateAuthority.create(tmp / "rogue-ca", now, common_name="rogue CA")
+        else:
+            if self.target.pki is None or not (self.target.pki / "ca.key").exists():
+                raise CaseSkipped("needs --pki DIR holding the target CA's ca.key")
+            ca = CertificateAuthority.load(self.target.pki)
+        kwargs: dict[str, Any] = {}
+        if expired:
+            kwargs = {"not_before": now - dt.timedelta(days=10),
+                      "not_after": now - dt.timedelta(days=1)}
+        label = f"{name}-{'expired' if expired else 'rogue' if other_ca else 'issued'}"
+        cert, key = ca.issue(PeerIdentity(name, role, org), now, write=False, **kwargs)
+        write_pair(tmp, label, cert, key)
+        return Identity(name, tmp / f"{label}.pem", tmp / f"{label}.key", self.target.peer.ca)
+
+    async def expect_refused(self, ident: Identity) -> str:
+        """The connection as ``ident`` must get nothing (no PONG)."""
+        try:
+            conn = await self.connect(ident)
+        except (PeerRefused, ExchangeTimeout) as exc:
+            alert = getattr(exc, "alert", None)
+            return f"refused ({alert or exc.message})"
+        await conn.close()
+        raise CaseFailed(f"{ident.name}'s connection was answered (PONG)")
+
+    def close(self) -> None:
+        """Remove the scratch directory."""
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # -- running --------------------------------------------------------------------------
+    async def run(self, cases: list[Case]) -> list[CaseResult]:
+        """Run every case that applies to the target's role, in order."""
+        for case in cases:
+            if self.target.role not in case.roles:
+                continue
+            started = time.monotonic()
+            try:
+                detail = await case.run(self)
+                status = "pass"
+            except CaseFailed as exc:
+                status, detail = "fail", str(exc)
+            except CaseSkipped as exc:
+                status, detail = "skip", str(exc)
+            except (JukiError, OSError) as exc:
+                status, detail = "fail", f"{type(exc).__name__}: {exc}"
+            self.results.append(CaseResult(case.case_id, case.rule, case.seed, case.title,
+                                           status, detail, time.monotonic() - started))
+        self.close()
+        return self.results
+
+
+# -- the cases --------------------------------------------------------------------------------
+
+
+def _error_of(frame: Frame) -> tuple[int, str]:
+    code, name, _detail = decode_error(frame.body)
+    return code, name
+
+
+async def case_no_certificate(s: Suite) -> str:
+    return await s.expect_refused(Identity(s.target.peer.name, None, None, s.target.peer.ca))
+
+
+async def case_unknown_ca(s: Suite) -> str:
+    peer = s.target.peer
+    return await s.expect_refused(s.issue(peer.name, "kizon-juki", "172014", other_ca=True))
+
+
+async def case_expired(s: Suite) -> str:
+    peer = s.target.peer
+    role, org = _peer_role(s)
+    return await s.expect_refused(s.issue(peer.name, role, org, expired=True))
+
+
+def _peer_role(s: Suite) -> tuple[str, str]:
+    from juki_gateway.certs.pki import load_certificate
+    from juki_gateway.gateway.tls import describe_certificate
+
+    assert s.target.peer.cert is not None
+    ident = describe_certificate(load_certificate(s.target.peer.cert)).identity
+    if ident is None:
+        raise CaseSkipped("the --cert given carries no juki identity")
+    return ident.role, ident.org
+
+
+async def case_wrong_role(s: Suite) -> str:
+    refused_role = ROLE_DEFAULTS[s.target.role][1]
+    return await s.expect_refused(s.issue(f"conf-{refused_role}", refused_role, "172014"))
+
+
+async def case_wrong_org(s: Suite) -> str:
+    role, _org = _peer_role(s)
+    other = {"kizon-juki": "131016", "municipal-cs": "162019", "bango-renkei": "131016"}.get(role)
+    if other is None:
+        raise CaseSkipped(f"no organisation rule applies to peers of role {role}")
+    return await s.expect_refused(s.issue(f"conf-{other}", role, other))
+
+
+async def case_ping(s: Suite) -> str:
+    conn = await s.connect()
+    await conn.close()
+    return "PING answered with PONG"
+
+
+async def _expect_error(s: Suite, data: bytes, want_code: str | None = None) -> tuple[Frame, FrameConnection]:
+    conn = await s.connect()
+    try:
+        [answer] = await conn.request(data, 1, timeout=8.0)
+    except (PeerRefused, ExchangeTimeout) as exc:
+        raise CaseFailed(f"no ERROR frame: {exc.message}") from None
+    if answer.header.msg_type != MessageType.ERROR:
+        raise CaseFailed(f"answered with message type 0x{answer.header.msg_type:04X}, not ERROR")
+    _code, name = _error_of(answer)
+    if want_code is not None and name != want_code:
+        raise CaseFailed(f"ERROR code {name}, expected {want_code}")
+    return answer, conn
+
+
+async def case_bad_magic(s: Suite) -> str:
+    ping = s.ping(s.target.peer)
+    answer, conn = await _expect_error(s, b"XXXX" + ping[4:], "bad_magic")
+    try:
+        await conn.request(ping, 1, timeout=3.0)
+    except (PeerRefused, ExchangeTimeout):
+        return f"ERROR {_error_of(answer)[0]} bad_magic, then the connection closed"
+    raise CaseFailed("the connection stayed open after a frame that broke synchronisation")
+
+
+async def case_unknown_type(s: Suite) -> str:
+    frame = encode_frame(0x7E7E, s.target.peer.name, s.target.server_name,
+                         timestamp=timestamp(s.reactor))
+    answer, conn = await _expect_error(s, frame)
+    [pong] = await conn.request(s.ping(s.target.peer), 1, timeout=8.0)
+    await conn.close()
+    if pong.header.msg_type != MessageType.PONG:
+        raise CaseFailed("the connection did not survive an unknown message type")
+    return f"ERROR {'/'.join(map(str, _error_of(answer)))}; connection survived"
+
+
+async def case_body_length(s: Suite) -> str:
+    mt = (JukinetMessage.UPDATE_NOTIFY if s.target.role in SEQUENCED_ROLES else 0x0631)
+    frame = encode_frame(mt, s.target.peer.name, s.target.server_name, b"\x00" * 7,
+                         record_count=1, seq=1, timestamp=timestamp(s.reactor))
+    answer, conn = await _expect_error(s, frame)
+    await conn.close()
+    return f"ERROR {'/'.join(map(str, _error_of(answer)))}"
+
+
+class _Updates:
+    """Sequenced UPDATE_NOTIFY frames from the accepted peer, numbered after what the target has."""
+
+    def __init__(self, s: Suite) -> None:
+        self.s = s
+        pop = build_population(20, seed=int(s.reactor.seconds()) % 100000, as_of=dt.date(2026, 4, 1))
+        self.records = [update_record(r, "tenkyo", "20260401") for r in pop]
+
+    def frame(self, seq: int) -> bytes:
+        body = self.records[seq % len(self.records)]
+        return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.s.target.peer.name,
+                            self.s.target.server_name, body, record_count=1, seq=seq,
+                            timestamp=timestamp(self.s.reactor))
+
+    async def send(self, conn: FrameConnection, seq: int) -> Frame:
+        [answer] = await conn.request(self.frame(seq), 1, timeout=10.0)
+        return answer
+
+    async def base(self, conn: FrameConnection) -> int:
+        """The last number the target applied from us (learned by sending number 1)."""
+        if self.s._seq_base is None:
+            answer = await self.send(conn, 1)
+            if answer.header.msg_type != MessageType.ACK:
+                raise CaseFailed(f"number 1 answered with {_describe(answer)}, not ACK")
+            self.s._seq_base = answer.header.seq
+        return self.s._seq_base
+
+
+def _describe(frame: Frame) -> str:
+    mt = frame.header.msg_type
+    if mt in (MessageType.ERROR, MessageType.NACK):
+        code, name = _error_of(frame)
+        return f"{'ERROR' if mt == MessageType.ERROR else 'NACK'} {code} {name} (seq {frame.header.seq})"
+    return f"{MessageType(mt).name if mt in iter(MessageType) else hex(mt)} seq {frame.header.seq}"
+
+
+async def case_in_order(s: Suite) -> str:
+    u = _Updates(s)
+    conn = await s.connect()
+    base = await u.base(conn)
+    for seq in (base + 1, base + 2):
+        answer = await u.send(conn, seq)
+        if answer.header.msg_type != MessageType.ACK or answer.header.seq != seq:
+            raise CaseFailed(f"number {seq} answered with {_describe(answer)}, expected ACK {seq}")
+    s._seq_base = base + 2
+    await conn.close()
+    return f"numbers {base + 1} and {base + 2} acknowledged in order"
+
+
+async def case_duplicate(s: Suite) -> str:
+    u = _Updates(s)
+    conn = await s.connect()
+    base = await u.base(conn)
+    first = await u.send(conn, base + 1)
+    if first.header.msg_type != MessageType.ACK or first.header.seq != base + 1:
+        raise CaseFailed(f"number {base + 1} answered with {_describe(first)}")
+    dup = await u.send(conn, base + 1)
+    if dup.header.msg_type != MessageType.ACK or dup.header.seq != base + 1:
+        raise CaseFailed(f"the duplicate of {base + 1} answered with {_describe(dup)}, "
+                         f"expected ACK {base + 1} (acknowledged again, not applied again)")
+    nxt = await u.send(conn, base + 2)
+    if nxt.header.msg_type != MessageType.ACK or nxt.header.seq != base + 2:
+        raise CaseFailed(f"after the duplicate, number {base + 2} answered with {_describe(nxt)}: "
+                         "the duplicate was applied twice")
+    s._seq_base = base + 2
+    await conn.close()
+    return f"duplicate of {base + 1} acknowledged without being applied again"
+
+
+async def case_gap(s: Suite) -> str:
+    u = _Updates(s)
+    conn = await s.connect()
+    base = await u.base(conn)
+    answer = await u.send(conn, base + 3)
+    await conn.close()
+    if answer.header.msg_type != MessageType.NACK:
+        raise CaseFailed(f"a gap (sent {base + 3}, expected {base + 1}) answered with {_describe(answer)}")
+    code, name = _error_of(answer)
+    if answer.header.seq != base + 1 or code != 5101:
+        raise CaseFailed(f"NACK names {answer.header.seq} with code {code} {name}; "
+                         f"expected {base + 1} and 5101 sequence_gap")
+    return f"NACK 5101 naming expected number {base + 1}"
+
+
+async def _search(s: Suite, **fields: str) -> Frame:
+    from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST
+
+    values = {"juminhyo_code": "", "kojin_bango": "", "name": "", "birth_date": "",
+              "address": "", "sex": "", **fields}
+    frame = encode_frame(JukinetMessage.SEARCH_REQUEST, s.target.peer.name, s.target.server_name,
+                         SEARCH_REQUEST.encode(values), record_count=1, request_no=7,
+                         timestamp=timestamp(s.reactor))
+    conn = await s.connect()
+    [answer] = await conn.request(frame, 1, timeout=10.0)
+    await conn.close()
+    return answer
+
+
+async def case_search_too_broad(s: Suite) -> str:
+    answer = await _search(s, name="金沢\u3000花子", sex="2")
+    if answer.header.msg_type != MessageType.ERROR or _error_of(answer)[0] != 5102:
+        raise CaseFailed(f"a search by name and sex answered with {_describe(answer)}, "
+                         "expected ERROR 5102 search_too_broad")
+    return "name + sex refused with 5102 search_too_broad"
+
+
+async def case_search_narrow(s: Suite) -> str:
+    answer = await _search(s, name="金沢\u3000花子", birth_date="19800401")
+    if answer.header.msg_type != JukinetMessage.SEARCH_RESPONSE:
+        raise CaseFailed(f"a search by name and birth date answered with {_describe(answer)}")
+    return f"name + birth date answered ({answer.header.record_count} records)"
+
+
+CASES: list[Case] = [
+    Case("R1-no-certificate", "R1", "III(1)2 リスク4, III(2)5 リスク1",
+         "a peer presenting no certificate gets nothing", frozenset(ROLE_DEFAULTS), case_no_certificate),
+    Case("R1-unknown-ca", "R1", "III(2)5 リスク1", "a certificate from an unknown CA gets nothing",
+         frozenset(ROLE_DEFAULTS), case_unknown_ca),
+    Case("R1-expired", "R1", "III(2)5 リスク1", "an expired certificate gets nothing",
+         frozenset(ROLE_DEFAULTS), case_expired),
+    Case("R2-wrong-role", "R2", "III(2)2 リスク2, III(1)6 リスク6",
+         "a role that may not talk to this endpoint gets nothing", frozenset(ROLE_DEFAULTS),
+         case_wrong_role),
+    Case("R2-wrong-organisation", "R2", "III(2)2 リスク2",
+         "the right role from another organisation gets nothing", frozenset(ROLE_DEFAULTS),
+         case_wrong_org),
+    Case("R1-accepted-peer", "R1", "III(2)5 リスク1", "the accepted peer's PING is answered",
+         frozenset(ROLE_DEFAULTS), case_ping),
+    Case("R4-frame-bad-magic", "R4", "III(2)5 リスク3",
+         "a frame that breaks synchronisation gets ERROR bad_magic and the connection closes",
+         frozenset(ROLE_DEFAULTS), case_bad_magic),
+    Case("R4-frame-unknown-type", "R4", "III(2)5 リスク3",
+         "an unknown message type gets ERROR and the connection survives",
+         frozenset(ROLE_DEFAULTS), case_unknown_type),
+    Case("R4-frame-body-length", "R4", "III(2)5 リスク3",
+         "a body that is not whole records gets ERROR", frozenset(ROLE_DEFAULTS), case_body_length),
+    Case("R4-in-order", "R4", "III(2)5", "update notifications are acknowledged in order",
+         SEQUENCED_ROLES, case_in_order),
+    Case("R4-duplicate", "R4", "III(2)5",
+         "a duplicate is acknowledged again but never applied twice", SEQUENCED_ROLES, case_duplicate),
+    Case("R4-gap", "R4", "III(2)5", "a gap is answered NACK 5101 naming the expected number",
+         SEQUENCED_ROLES, case_gap),
+    Case("R3-too-broad", "R3", "III(2)2 リスク1", "a search by one basic item (+ sex) is refused",
+         SEARCH_ROLES, case_search_too_broad),
+    Case("R3-narrow", "R3", "III(2)2 リスク1", "a search by name and birth date is answered",
+         SEARCH_ROLES, case_search_narrow),
+]
+
+
+def register_cases(extra: list[Case]) -> None:
+    """Add cases (the intermediate-server ones live in their own module)."""
+    CASES.extend(extra)
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+
+def render_text(target: Target, results: list[CaseResult]) -> str:
+    """The text report."""
+    lines = [f"conformance of {target.server_name} ({target.role}) at {target.host}:{target.port}", ""]
+    for r in results:
+        lines.append(f"  {r.status.upper():<4} {r.case_id:<26} [{r.rule}; {r.seed}] {r.title}")
+        lines.append(f"       {r.detail}")
+    n = {k: sum(1 for r in results if r.status == k) for k in ("pass", "fail", "skip")}
+    lines += ["", f"{n['pass']} passed, {n['fail']} failed, {n['skip']} skipped"]
+    return "\n".join(lines)
+
+
+def junit_xml(target: Target, results: list[CaseResult]) -> bytes:
+    """The JUnit XML report (one testsuite, one testcase per case)."""
+    suite = ET.Element("testsuite", {
+        "name": f"juki-gateway conformance {target.role}",
+        "tests": str(len(results)),
+        "failures": str(sum(r.status == "fail" for r in results)),
+        "errors": "0",
+        "skipped": str(sum(r.status == "skip" for r in results)),
+        "time": f"{sum(r.seconds for r in results):.3f}",
+    })
+    props = ET.SubElement(suite, "properties")
+    for k, v in (("role", target.role), ("target", f"{target.host}:{target.port}"),
+                 ("server_name", target.server_name)):
+        ET.SubElement(props, "property", {"name": k, "value": v})
+    for r in results:
+        tc = ET.SubElement(suite, "testcase", {
+            "classname": f"conformance.{target.role}.{r.rule}", "name": f"{r.case_id}: {r.title}",
+            "time": f"{r.seconds:.3f}"})
+        ET.SubElement(tc, "properties").append(
+            ET.Element("property", {"name": "seed", "value": r.seed}))
+        if r.status == "fail":
+            ET.SubElement(tc, "failure", {"message": r.detail, "type": r.rule}).text = r.detail
+        elif r.status == "skip":
+            ET.SubElement(tc, "skipped", {"message": r.detail})
+        else:
+            ET.SubElement(tc, "system-out").text = r.detail
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--target must be HOST:PORT, got {text!r}")
+    return host, int(port)

@@ -1,0 +1,89 @@
+"""Resident events of the existing system (既存住基システム) as Juki-net update records.
+
+The simulator side of the CS link: it invents residents and a timeline of 転入, 転居, 出生,
+死亡 and 転出, and encodes each change as an update record in the order it happened. Every
+record of one run is distinct (the 住所 carries a running number), so a receiver's file can be
+checked for exactly-once, in-order application.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
+from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
+
+_FAMILY = [("髙橋", "タカハシ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("山﨑", "ヤマサキ"),
+           ("田中", "タナカ"), ("吉田", "ヨシダ"), ("中村", "ナカムラ"), ("渡辺", "ワタナベ")]
+_GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("次郎", "ジロウ"), ("美咲", "ミサキ"),
+          ("健", "ケン"), ("陽子", "ヨウコ")]
+
+#: 異動事由 codes used by the scripted timeline.
+TENNYU, SHUSSEI, TENKYO, SHIBOU, TENSHUTSU = "11", "13", "31", "23", "21"
+
+
+@dataclass
+class Resident:
+    """One simulated resident and their current items."""
+
+    juminhyo_code: str
+    name_kanji: str
+    name_kana: str
+    birth_date: str
+    sex: str
+    address: str
+    kojin_bango: str = ""
+
+
+def new_resident(rng: random.Random, index: int, municipality: str) -> Resident:
+    """A resident with a valid, run-unique 住民票コード."""
+    fam, given = _FAMILY[index % len(_FAMILY)], _GIVEN[(index // len(_FAMILY)) % len(_GIVEN)]
+    code = make_juminhyo_code(f"{municipality[:4]}{index:06d}")
+    birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(80 * 365))
+    return Resident(code, fam[0] + "　" + given[0], fam[1] + "　" + given[1],
+                    birth.strftime("%Y%m%d"), rng.choice("12"), "石川県金沢市広坂1丁目")
+
+
+def encode_change(r: Resident, municipality: str, reason: str, serial: int, when: dt.date,
+                  status: str = "0") -> bytes:
+    """The update record of one change (``serial`` makes every record of a run distinct)."""
+    return UPDATE_RECORD.encode({
+        "juminhyo_code": r.juminhyo_code, "municipality_code": municipality,
+        "name_kanji": r.name_kanji, "name_kana": r.name_kana, "birth_date": r.birth_date,
+        "sex": r.sex, "address": f"{r.address}{serial}番", "kojin_bango": r.kojin_bango,
+        "change_reason": reason, "change_date": when.strftime("%Y%m%d"), "record_status": status,
+    })
+
+
+def serial_of(record: bytes) -> int:
+    """The running number a record's 住所 carries (for exactly-once checks)."""
+    address = str(UPDATE_RECORD.decode(record)["address"])
+    return int(address.rstrip("番").split("丁目")[-1])
+
+
+def timeline(rng: random.Random, municipality: str, count: int, residents: int = 200,
+             start: dt.date = dt.date(2026, 4, 1)) -> Iterator[bytes]:
+    """``count`` update records: residents move in or are born, move house, die or move out."""
+    people: list[Resident] = []
+    gone: set[int] = set()
+    serial = 0
+    day = start
+    while serial < count:
+        serial += 1
+        alive = [i for i in range(len(people)) if i not in gone]
+        if len(people) < residents and (not alive or rng.random() < 0.3):
+            r = new_resident(rng, len(people), municipality)
+            people.append(r)
+            yield encode_change(r, municipality, rng.choice([TENNYU, SHUSSEI]), serial, day)
+            continue
+        i = rng.choice(alive)
+        roll = rng.random()
+        if roll < 0.9:
+            yield encode_change(people[i], municipality, TENKYO, serial, day)
+        else:
+            gone.add(i)
+            reason = SHIBOU if roll < 0.95 else TENSHUTSU
+            yield encode_change(people[i], municipality, reason, serial, day, status="1")

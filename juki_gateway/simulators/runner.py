@@ -1,0 +1,138 @@
+"""Running a scenario against a live daemon: population, simulated systems, progress, summary.
+
+:func:`run_scenario` builds the seeded population, starts each simulated system the scenario
+names (:mod:`juki_gateway.simulators.drivers`) against the daemon's endpoints, shows a progress
+bar, and returns the :class:`RunSummary` with every invariant checked. It takes the reactor as a
+parameter; the CLI (``juki-gateway simulate``) is the one place that imports the global one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import gatherResults
+
+from juki_gateway.errors import JukiError
+from juki_gateway.gateway.config import GatewayConfig
+from juki_gateway.simulators.drivers import BadPeers, Endpoints, KizonJuki
+from juki_gateway.simulators.population import build_population
+from juki_gateway.simulators.scenario import Scenario
+from juki_gateway.simulators.summary import RunSummary
+
+
+def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | None = None,
+                          host: str | None = None) -> Endpoints:
+    """The daemon's endpoints as its gateway.toml says, with per-name port overrides."""
+    ports = {ep.name: ep.port for ep in config.endpoints}
+    ports["admin"] = config.admin.port
+    ports.update(overrides or {})
+    first_host = config.endpoints[0].host if config.endpoints else "127.0.0.1"
+    return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir)
+
+
+def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:
+    if not enabled:
+        return (lambda n: None), None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="msg", file=sys.stderr, leave=False,
+               dynamic_ncols=True, disable=None)  # None: no bar when stderr is not a terminal
+    return bar.update, bar
+
+
+async def run_scenario(
+    reactor: Any, scenario: Scenario, endpoints: Endpoints, *,
+    duration: float | None = None, progress: bool = True,
+) -> RunSummary:
+    """Drive the daemon through ``scenario``; returns the summary (invariants checked)."""
+    run_for = duration if duration is not None else scenario.duration
+    summary = RunSummary(scenario.name, target=f"{endpoints.host} ({len(endpoints.ports)} endpoints)")
+    population = build_population(scenario.population, seed=scenario.seed, as_of=scenario.as_of)
+    initial = list(population.residents)  # what --prepare gave 符号 (events add residents later)
+    expected = int((scenario.kizon_juki.effective_rate() if scenario.kizon_juki else 0) * run_for)
+    expected += scenario.bad_peers.total
+    expected += int((scenario.ipnw.rate if scenario.ipnw else 0) * run_for)
+    expected += scenario.population if scenario.bango_renkei else 0
+    tick, bar = _progress(expected, progress, scenario.name)
+    summary.started = reactor.seconds()
+    tasks = []
+    kizon = None
+    if scenario.kizon_juki is not None:
+        kizon = KizonJuki(reactor, scenario.kizon_juki, population, endpoints, summary,
+                          outages=scenario.outages)
+        tasks.append(kizon.run(run_for, tick))
+    bad = None
+    if scenario.bad_peers.total:
+        bad = BadPeers(reactor, scenario.bad_peers, population, endpoints, summary)
+        tasks.append(bad.run(tick))
+    for outage in scenario.outages:
+        if kizon is None or outage.link != kizon.link:
+            summary.notes.append(
+                f"outage of {outage.link} not injected: the daemon offers no link-control "
+                "command; only the simulators' own links can be cut")
+    ims_task = None
+    ipnw = None
+    if scenario.bango_renkei is not None or scenario.ipnw is not None:
+        from juki_gateway.simulators.intermediate import BangoRenkei, Ipnw, flag_residents
+
+        renkei = (BangoRenkei(reactor, scenario.bango_renkei, population, endpoints, summary,
+                              people=initial)
+                  if scenario.bango_renkei is not None else None)
+        if scenario.ipnw is not None:
+            ipnw = Ipnw(reactor, scenario.ipnw, scenario.dv, scenario.bad_peers, population,
+                        endpoints, summary, registered=set())
+
+        async def intermediate() -> None:
+            if renkei is not None:
+                await renkei.run(tick)
+            if ipnw is None:
+                return
+            ipnw.registered = (renkei.registered if renkei is not None
+                               else {r.atena_no for r in population})
+            chosen = [r for r in population.residents if r.atena_no in ipnw.registered]
+            chosen = chosen[: scenario.dv.flagged]
+            if chosen:
+                review = (scenario.as_of + dt.timedelta(days=365)).strftime("%Y%m%d")
+                await flag_residents(reactor, endpoints, endpoints.port("admin"), chosen, review)
+                ipnw.flagged = {r.atena_no for r in chosen}
+                summary.notes.append(f"{len(chosen)} residents flagged by op-alice, "
+                                     "confirmed by op-bob")
+            left = run_for - (reactor.seconds() - summary.started)
+            await ipnw.run(max(left, 1.0), tick)
+
+        ims_task = intermediate()
+        tasks.append(ims_task)
+    from twisted.internet.defer import Deferred
+
+    async def guarded(name: str, task: Any) -> None:
+        try:
+            await task
+        except JukiError as exc:
+            summary.check(f"{name} ran to the end", False, f"stopped: [{exc.code}] {exc.message}")
+
+    names = ((["kizon-juki"] if kizon else []) + (["bad-peers"] if bad else [])
+             + (["bango-renkei/ipnw"] if ims_task is not None else []))
+    try:
+        await gatherResults([Deferred.fromCoroutine(guarded(n, t)) for n, t in zip(names, tasks, strict=True)],
+                            consumeErrors=True)
+    finally:
+        if bar is not None:
+            bar.close()
+        summary.finished = reactor.seconds()
+        if kizon is not None:
+            await kizon.close()
+        if bad is not None:
+            bad.finish()
+        if ipnw is not None:
+            ipnw.finish()
+    return summary
+
+
+def write_json(summary: RunSummary, path: Path) -> None:
+    """Write the summary as JSON (``--json FILE``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary.to_json(), encoding="utf-8")

@@ -1,0 +1,264 @@
+"""The pure Juki-net core: numbers, search rule R3, routing, consistency diff, layouts, catalogue."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from juki_gateway.protocols.jukinet.consistency import (
+    Diff,
+    DiffKind,
+    Entry,
+    StreamComparer,
+    diff_streams,
+    record_digest,
+)
+from juki_gateway.protocols.jukinet.errors import (
+    BadBody,
+    BadCheckDigit,
+    PoolExhausted,
+    SearchTooBroad,
+    UnknownMunicipality,
+    UnsortedStream,
+    WrongSender,
+)
+from juki_gateway.protocols.jukinet.layouts import LAYOUTS, UPDATE_RECORD
+from juki_gateway.protocols.jukinet.messages import render_catalogue
+from juki_gateway.protocols.jukinet.numbers import (
+    JuminhyoCodePool,
+    NumberGenerator,
+    validate_juminhyo_code,
+    validate_kojin_bango,
+    validate_municipality_code,
+)
+from juki_gateway.protocols.jukinet.routing import KIKO_NODE_ID, Role, next_hop
+from juki_gateway.protocols.jukinet.search import (
+    Candidate,
+    SearchCriteria,
+    check_narrow,
+    matches,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("value", ["123456789018", "983205673214", "023456789013"])
+def test_kojin_bango_examples_are_valid(value: str) -> None:
+    """The brief's valid 個人番号 examples pass their check digit."""
+    assert validate_kojin_bango(value) == value
+
+
+@pytest.mark.parametrize("value", ["24727059608", "24846016224", "25208017643"])
+def test_juminhyo_code_examples_are_valid(value: str) -> None:
+    """The brief's valid 住民票コード examples pass their check digit."""
+    assert validate_juminhyo_code(value) == value
+
+
+@pytest.mark.parametrize("value", ["172014", "131016", "011002", "131041", "131130"])
+def test_municipality_code_examples_are_valid(value: str) -> None:
+    """The brief's valid 地方公共団体コード examples pass their check digit."""
+    assert validate_municipality_code(value) == value
+
+
+def test_bad_check_digits_are_refused() -> None:
+    """A wrong last digit or non-digits raise BadCheckDigit with code bad_check_digit."""
+    for fn, bad in ((validate_kojin_bango, "123456789019"), (validate_juminhyo_code, "24727059609"),
+                    (validate_municipality_code, "172015"), (validate_kojin_bango, "12345678901x")):
+        with pytest.raises(BadCheckDigit) as exc:
+            fn(bad)
+        assert exc.value.wire_code == 5103
+
+
+def test_generator_never_reuses_and_gives_valid_numbers() -> None:
+    """Drawn 個人番号 are valid and distinct from everything already issued."""
+    issued: set[str] = set()
+    gen = NumberGenerator("kojin_bango", random.Random(1), issued.__contains__)
+    for _ in range(2000):
+        n = gen.draw()
+        assert validate_kojin_bango(n) == n and n not in issued
+        issued.add(n)
+
+
+def test_generator_gives_up_when_every_draw_is_used() -> None:
+    """When every candidate is taken the generator raises instead of looping forever."""
+    gen = NumberGenerator("juminhyo_code", random.Random(1), lambda _: True, max_attempts=5)
+    with pytest.raises(Exception, match="no unused"):
+        gen.draw()
+
+
+def test_pool_hands_out_at_random_and_warns_when_low() -> None:
+    """The pool returns each code once, in a non-sequential order, and reports low water."""
+    codes = NumberGenerator("juminhyo_code", random.Random(2), lambda _: False).draw_many(50)
+    pool = JuminhyoCodePool(codes, random.Random(3), low_water=10)
+    taken = [pool.take() for _ in range(40)]
+    assert len(set(taken)) == 40 and taken != codes[:40] and taken != codes[::-1][:40]
+    assert pool.is_low and len(pool) == 10
+    for _ in range(10):
+        pool.take()
+    with pytest.raises(PoolExhausted):
+        pool.take()
+
+
+RESIDENT = Candidate("24727059608", "123456789018", "髙橋 太郎", "タカハシ タロウ", "19800101", "1",
+                     "石川県金沢市広坂1丁目1番1号")
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        SearchCriteria(name="髙橋太郎"),
+        SearchCriteria(birth_date="19800101", sex="1"),
+        SearchCriteria(address="石川県金沢市", sex="1"),
+        SearchCriteria(),
+    ],
+)
+def test_search_needs_two_basic_items_sex_not_counting(criteria: SearchCriteria) -> None:
+    """Fewer than two of 氏名/生年月日/住所 without an identifier is refused with 5102."""
+    with pytest.raises(SearchTooBroad) as exc:
+        check_narrow(criteria)
+    assert exc.value.wire_code == 5102
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        SearchCriteria(juminhyo_code="24727059608"),
+        SearchCriteria(kojin_bango="123456789018"),
+        SearchCriteria(name="高橋太郎", birth_date="19800101"),
+        SearchCriteria(name="たかはしたろう", address="石川県金沢市広坂"),
+        SearchCriteria(name="ﾀｶﾊｼ ﾀﾛｳ", birth_date="19800101", sex="1"),
+    ],
+)
+def test_narrow_searches_match_on_seion_kana_and_substitutes(criteria: SearchCriteria) -> None:
+    """Identifier or two basic items pass R3 and match on kana folding and 外字 substitutes."""
+    check_narrow(criteria)
+    assert matches(criteria, RESIDENT)
+
+
+def test_seion_kana_ignores_voicing_marks() -> None:
+    """A kana query with voicing marks dropped still finds the resident (清音化かな)."""
+    other = Candidate("24846016224", "", "鈴木 次郎", "スズキ ジロウ", "19900202", "1", "石川県金沢市")
+    assert matches(SearchCriteria(name="すすきしろう", birth_date="19900202"), other)
+    assert not matches(SearchCriteria(name="すずきたろう", birth_date="19900202"), other)
+
+
+def test_search_with_bad_identifier_is_refused() -> None:
+    """An identifier with a wrong check digit is refused, not searched."""
+    with pytest.raises(BadCheckDigit):
+        check_narrow(SearchCriteria(juminhyo_code="24727059609"))
+
+
+def test_move_in_notice_route_crosses_prefectures() -> None:
+    """A 転入通知 from 金沢市 to 千代田区 goes CS → pref-17 → 機構 → pref-13 → cs-131016."""
+    dest = "131016"
+    assert next_hop(Role.MUNICIPAL_CS, "cs-172014", dest, came_from=None) == "pref-17"
+    assert next_hop(Role.PREFECTURE, "pref-17", dest, came_from=Role.MUNICIPAL_CS) == KIKO_NODE_ID
+    assert next_hop(Role.KIKO, "kiko", dest, came_from=Role.PREFECTURE) == "pref-13"
+    assert next_hop(Role.PREFECTURE, "pref-13", dest, came_from=Role.KIKO) == "cs-131016"
+    assert next_hop(Role.MUNICIPAL_CS, "cs-131016", dest, came_from=Role.PREFECTURE) is None
+
+
+def test_routing_refuses_wrong_hops_and_unknown_codes() -> None:
+    """A misrouted notice, an unknown CS or a bad 市町村コード are refused with their own codes."""
+    with pytest.raises(WrongSender):
+        next_hop(Role.PREFECTURE, "pref-17", "131016", came_from=Role.KIKO)
+    with pytest.raises(UnknownMunicipality):
+        next_hop(Role.PREFECTURE, "pref-13", "131041", came_from=Role.KIKO,
+                 known_municipalities={"131016"})
+    with pytest.raises(BadCheckDigit):
+        next_hop(Role.KIKO, "kiko", "131017", came_from=Role.PREFECTURE)
+
+
+def _entries(codes: dict[str, bytes]) -> list[Entry]:
+    return [Entry(c, record_digest(v)) for c, v in sorted(codes.items())]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    base=st.dictionaries(st.integers(0, 10**10 - 1), st.binary(max_size=8), max_size=60),
+    drop_cs=st.sets(st.integers(0, 59)),
+    drop_peer=st.sets(st.integers(0, 59)),
+    change=st.sets(st.integers(0, 59)),
+    chunk=st.integers(1, 7),
+)
+def test_consistency_diff_finds_every_injected_difference(
+    base: dict[int, bytes], drop_cs: set[int], drop_peer: set[int], change: set[int], chunk: int
+) -> None:
+    """Records dropped on either side or changed are each reported once with the right kind."""
+    from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
+
+    codes = sorted(make_juminhyo_code(str(k).zfill(10)) for k in base)
+    data = dict(zip(codes, base.values(), strict=True))
+    cs = {c: v for i, c in enumerate(codes) if i not in drop_cs for v in [data[c]]}
+    peer = {c: (v + b"x" if i in change else v) for i, c in enumerate(codes)
+            if i not in drop_peer for v in [data[c]]}
+    expected = set()
+    for c in codes:
+        if c in cs and c not in peer:
+            expected.add(Diff(DiffKind.MISSING_AT_PEER, c))
+        elif c in peer and c not in cs:
+            expected.add(Diff(DiffKind.MISSING_AT_CS, c))
+        elif c in cs and cs[c] != peer[c]:
+            expected.add(Diff(DiffKind.DIFFERS, c))
+    got = list(diff_streams(_entries(cs), _entries(peer), chunk=chunk))
+    assert len(got) == len(set(got)) and set(got) == expected
+
+
+def test_consistency_refuses_unsorted_streams() -> None:
+    """A stream out of order on either side raises UnsortedStream."""
+    a, b = Entry("24846016224", b"1" * 16), Entry("24727059608", b"2" * 16)
+    with pytest.raises(UnsortedStream):
+        StreamComparer([]).feed([a, b])
+    with pytest.raises(UnsortedStream):
+        list(diff_streams([], [a, b]))
+
+
+def test_update_record_round_trip_and_literal_bytes() -> None:
+    """An update record encodes to the documented bytes and decodes back to the same values."""
+    values = {
+        "juminhyo_code": "24727059608", "municipality_code": "172014", "name_kanji": "髙橋太郎",
+        "name_kana": "タカハシタロウ", "birth_date": "19800101", "sex": "1",
+        "address": "石川県金沢市広坂1丁目1番1号", "kojin_bango": "", "change_reason": "13",
+        "change_date": "20260401", "record_status": "0",
+    }
+    raw = UPDATE_RECORD.encode(values)
+    assert len(raw) == UPDATE_RECORD.size == 269
+    assert raw[:17] == b"24727059608172014"
+    assert raw[17:25] == "髙橋太郎".encode("utf-16-be")
+    assert raw[25:57] == "\u3000".encode("utf-16-be") * 16
+    assert raw[UPDATE_RECORD.slice_of("kojin_bango")] == b" " * 12
+    assert UPDATE_RECORD.decode(raw) == values
+
+
+def test_layouts_refuse_bad_fields_with_specific_errors() -> None:
+    """Bad digits, unknown codes, overlong text and bad check digits are refused, never truncated."""
+    good = UPDATE_RECORD.encode({
+        "juminhyo_code": "24727059608", "municipality_code": "172014", "name_kanji": "a",
+        "name_kana": "a", "birth_date": "19800101", "sex": "1", "address": "a", "kojin_bango": "",
+        "change_reason": "13", "change_date": "20260401", "record_status": "0"})
+    cases = [
+        (slice(0, 11), b"24727059609", BadCheckDigit),
+        (UPDATE_RECORD.slice_of("sex"), b"5", BadBody),
+        (UPDATE_RECORD.slice_of("birth_date"), b"19801301", BadBody),
+        (UPDATE_RECORD.slice_of("change_reason"), b"99", BadBody),
+    ]
+    for where, patch, err in cases:
+        bad = bytearray(good)
+        bad[where] = patch
+        with pytest.raises(err):
+            UPDATE_RECORD.decode(bytes(bad))
+    notice = {"juminhyo_code": "24727059608", "new_municipality_code": "172014",
+              "old_municipality_code": "131016", "name_kanji": "長" * 21, "birth_date": "19800101",
+              "new_address": "a", "move_in_date": "20260401"}
+    with pytest.raises(BadBody, match="the field holds 40"):
+        LAYOUTS["move_in_notice"].encode(notice)
+
+
+def test_catalogue_document_is_current() -> None:
+    """docs/messages.md is exactly what the catalogue renders (regenerate with the docs module)."""
+    committed = (ROOT / "docs" / "messages.md").read_text(encoding="utf-8")
+    assert committed == render_catalogue(), "run: python -m juki_gateway.protocols.jukinet.docs"

@@ -1,0 +1,279 @@
+"""Juki-net requests and routed messages over real mutual TLS: search, numbers, 転入通知, 送付先,
+refusals, consistency check and metrics."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+from twisted.internet import defer
+
+from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.gateway.jukinet.node import NodeConfig, RemoteError
+from juki_gateway.gateway.jukinet.services import (
+    consistency_check,
+    request_kojin_bango,
+    request_pool,
+    search,
+    take_juminhyo_code,
+)
+from juki_gateway.gateway.jukinet.topology import make_chain
+from juki_gateway.protocols.jukinet.consistency import DiffKind
+from juki_gateway.protocols.jukinet.layouts import MOVE_IN_NOTICE, SOUFUSAKI_RECORD
+from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
+from juki_gateway.protocols.jukinet.search import SearchCriteria, seion_kana
+from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
+from juki_gateway.simulators.resident_events import TENKYO, encode_change, new_resident, timeline
+from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait_for
+
+FOUR = ("kizon-172014", "cs-172014", "pref-17", "kiko")
+
+
+def _rows(table: Any) -> Any:
+    return lambda conn: [dict(r._mapping) for r in conn.execute(select(table))]
+
+
+@defer.inlineCallbacks
+def _chain_with_residents(reactor: Any, cfgs: dict[str, NodeConfig], n: int) -> Generator[Any, Any, Any]:
+    nodes = yield start_nodes(reactor, cfgs, FOUR)
+    records = list(timeline(random.Random(11), "172014", n, residents=n))
+    yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, records)
+
+    def arrived() -> defer.Deferred[bool]:
+        return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= n)
+
+    yield wait_for(reactor, arrived, 30, "residents at 機構")
+    return nodes
+
+
+@pytest_twisted.inlineCallbacks
+def test_search_rule_r3_refusals_matches_and_provision_records(
+    chain_cfgs: dict[str, NodeConfig],
+) -> Generator[Any, Any, None]:
+    """A too-broad search is refused with 5102, a narrow one finds by kana and 外字 substitute;
+    both leave provision records."""
+    from twisted.internet import reactor
+
+    nodes = yield _chain_with_residents(reactor, chain_cfgs, 40)
+    try:
+        cs = nodes["cs-172014"]
+        current = yield node_read(nodes["pref-17"], st.current_records)
+        from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
+
+        target = next(UPDATE_RECORD.decode(r) for r in current.values()
+                      if "髙" in str(UPDATE_RECORD.decode(r)["name_kanji"]))
+        with pytest.raises(RemoteError) as exc:
+            yield search(cs, "pref-17", SearchCriteria(name=str(target["name_kanji"]), sex="1"))
+        assert exc.value.remote_code == 5102
+        kana = seion_kana(str(target["name_kana"]))  # hiragana, no voicing marks, no spaces
+        assert kana.startswith("たかはし")
+        by_kana = yield search(cs, "pref-17", SearchCriteria(
+            name=kana, birth_date=str(target["birth_date"])))
+        assert any(r["juminhyo_code"] == target["juminhyo_code"] for r in by_kana)
+        substituted = str(target["name_kanji"]).replace("髙", "高")
+        found = yield search(cs, "kiko", SearchCriteria(name=substituted,
+                                                          birth_date=str(target["birth_date"])))
+        assert [r["juminhyo_code"] for r in found] == [target["juminhyo_code"]]
+        by_code = yield search(cs, "pref-17", SearchCriteria(juminhyo_code=str(target["juminhyo_code"])))
+        assert len(by_code) == 1
+        records = yield node_read(nodes["pref-17"], _rows(ProvisionRecord.__table__))
+        outcomes = sorted(r["outcome"] for r in records)
+        assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
+        assert all(r["recipient"] == "cs-172014" for r in records)
+    finally:
+        yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_kojin_bango_via_prefecture_and_code_pool(chain_cfgs: dict[str, NodeConfig]) -> Generator[Any, Any, None]:
+    """機構 generates valid, distinct, stable 個人番号 relayed by the prefecture; the CS's
+    住民票コード pool is filled by 機構, handed out at random and flagged when low."""
+    from twisted.internet import reactor
+
+    nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
+    try:
+        cs = nodes["cs-172014"]
+        yield wait_for(reactor, lambda: cs.links["pref-17"].proto and cs.links["kiko"].proto, 10, "links")
+        a = yield request_kojin_bango(cs, "24727059608")
+        b = yield request_kojin_bango(cs, "24846016224")
+        again = yield request_kojin_bango(cs, "24727059608")
+        assert validate_kojin_bango(a) == a and a != b and again == a
+        at_kiko = yield node_read(nodes["kiko"], _rows(KojinBango.__table__))
+        at_cs = yield node_read(cs, _rows(KojinBango.__table__))
+        assert {r["kojin_bango"] for r in at_kiko} == {a, b} == {r["kojin_bango"] for r in at_cs}
+        got = yield request_pool(cs, 30)
+        assert got == 30 and len(cs.pool) == 30  # type: ignore[arg-type]
+        taken = []
+        for _ in range(25):
+            code = yield take_juminhyo_code(cs)
+            taken.append(code)
+        assert len(set(taken)) == 25 and all(validate_juminhyo_code(c) for c in taken)
+        assert cs.metrics.pool_size.labels("cs-172014")._value.get() == 5
+        cs.pool.low_water = 5  # type: ignore[union-attr]
+        cs._pool_metrics()
+        assert cs.metrics.pool_low.labels("cs-172014")._value.get() == 1
+        more = yield request_pool(cs, 30)
+        assert more == 30 and not set(taken) & set(cs.pool._codes)  # type: ignore[union-attr]
+    finally:
+        yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """A 転入通知 goes 金沢 CS → 石川 → 機構 → 東京 → 千代田 CS; 送付先 reach 機構 and are marked sent."""
+    from twisted.internet import reactor
+
+    names = ("kizon-172014", "cs-172014", "pref-17", "kiko", "pref-13", "cs-131016")
+    cfgs = make_chain(tmp_path, NOW, nodes=names)
+    nodes = yield start_nodes(reactor, cfgs)
+    try:
+        notice = MOVE_IN_NOTICE.encode({
+            "juminhyo_code": "24727059608", "new_municipality_code": "172014",
+            "old_municipality_code": "131016", "name_kanji": "髙橋　太郎", "birth_date": "19800101",
+            "new_address": "石川県金沢市広坂1丁目1番", "move_in_date": "20260401"})
+        sou = SOUFUSAKI_RECORD.encode({
+            "soufusaki_no": "S172014-000001", "juminhyo_code": "24727059608",
+            "municipality_code": "172014", "name_kanji": "髙橋　太郎", "postal_code": "9208577",
+            "address": "石川県金沢市広坂1丁目1番", "kojin_bango": "123456789018"})
+        kizon = nodes["kizon-172014"]
+        yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
+        yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [sou])
+
+        def delivered() -> defer.Deferred[Any]:
+            return node_read(nodes["cs-131016"], _rows(ProvisionRecord.__table__))
+
+        yield wait_for(reactor, delivered, 20, "転入通知 at 千代田区")
+        got = yield delivered()
+        assert [(r["kind"], r["subject"], r["provider"]) for r in got] == [
+            ("move_in_notice", "24727059608", "pref-13")]
+        for name in ("cs-172014", "pref-17", "kiko", "pref-13"):
+            mine = yield node_read(nodes[name], _rows(ProvisionRecord.__table__))
+            assert mine == []  # relays only
+
+        def sent_marked() -> defer.Deferred[bool]:
+            return node_read(nodes["cs-172014"], lambda c: [
+                r for r in _rows(Soufusaki.__table__)(c) if r["sent_at"] is not None])
+
+        yield wait_for(reactor, sent_marked, 20, "送付先 acknowledged by 機構")
+        at_kiko = yield node_read(nodes["kiko"], _rows(Soufusaki.__table__))
+        assert [r["soufusaki_no"] for r in at_kiko] == ["S172014-000001"]
+    finally:
+        yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
+    chain_cfgs: dict[str, NodeConfig],
+) -> Generator[Any, Any, None]:
+    """A record of another municipality is refused with 5104 (R2); later updates still apply."""
+    from twisted.internet import reactor
+
+    nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
+    try:
+        rng = random.Random(2)
+        good = new_resident(rng, 1, "172014")
+        foreign = new_resident(rng, 2, "131016")
+        kizon = nodes["kizon-172014"]
+        link = kizon.links["cs-172014"]
+        yield wait_for(reactor, lambda: link.proto is not None, 10, "the link")
+        for k, (who, muni) in enumerate([(good, "172014"), (foreign, "131016"), (good, "172014")], 1):
+            # one frame each: the refusal must hit only the foreign record
+            yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
+                                  [encode_change(who, muni, TENKYO, k, NOW.date())])
+            yield wait_for(reactor, lambda k=k: link.seq.acked == k, 20, f"record {k} settled")
+
+        def at_kiko() -> defer.Deferred[bool]:
+            return node_read(nodes["kiko"], lambda c: st.count_versions(c) == 2)
+
+        yield wait_for(reactor, at_kiko, 20, "both good records at 機構")
+        cs_link = nodes["cs-172014"].links["pref-17"]
+        yield wait_for(reactor, lambda: cs_link.seq.depth == 0, 20, "the CS outbox drained")
+        current = yield node_read(nodes["kiko"], st.current_records)
+        assert list(current) == [good.juminhyo_code]
+        errors = nodes["cs-172014"].metrics.errors.labels("cs-172014", "wrong_sender")._value.get()
+        assert errors == 1
+        text = generate_latest(nodes["cs-172014"].metrics.registry).decode()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for fam in text_string_to_metric_families(text) for s in fam.samples}
+        key = ("juki_gateway_jukinet_messages_total",
+               (("msg_type", "UPDATE_NOTIFY"), ("node", "cs-172014"), ("peer", "kizon-172014"),
+                ("result", "refused")))
+        assert samples[key] == 1
+        depth = ("juki_gateway_jukinet_outbox_depth", (("node", "cs-172014"), ("peer", "pref-17")))
+        assert samples[depth] == 0
+        hist = ("juki_gateway_jukinet_ack_latency_seconds_count",
+                (("node", "kizon-172014"), ("peer", "cs-172014")))
+        kz = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in text_string_to_metric_families(
+            generate_latest(kizon.metrics.registry).decode()) for s in fam.samples}
+        assert kz[hist] == 3
+    finally:
+        yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_consistency_check_finds_every_injected_difference(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """Records removed or altered on either side are all reported, with the differing items."""
+    from twisted.internet import reactor
+
+    cfgs = make_chain(tmp_path, NOW, nodes=FOUR)
+    nodes = yield start_nodes(reactor, cfgs)
+    try:
+        records = list(timeline(random.Random(4), "172014", 300, residents=300))
+        yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, records)
+
+        def arrived() -> defer.Deferred[bool]:
+            return node_read(nodes["pref-17"], lambda c: st.count_versions(c) == 300)
+
+        yield wait_for(reactor, arrived, 30, "prefecture file")
+        cs_codes = sorted((yield node_read(nodes["cs-172014"], st.current_records)))
+        rng = random.Random(8)
+        gone_cs, gone_pf, changed = rng.sample(cs_codes, 3), [], []
+        rest = [c for c in cs_codes if c not in gone_cs]
+        gone_pf, changed = rest[:4], rest[10:12]
+
+        def mutate(engine: Any, delete: list[str], alter: list[str]) -> None:
+            with engine.begin() as conn:
+                for code in delete:
+                    conn.exec_driver_sql("DELETE FROM honnin_kakunin WHERE juminhyo_code=?", (code,))
+                for code in alter:
+                    (rec,) = conn.exec_driver_sql(
+                        "SELECT record FROM honnin_kakunin WHERE juminhyo_code=?", (code,)).one()
+                    new = rec[:17] + "別名".encode("utf-16-be") + rec[21:]
+                    conn.exec_driver_sql("UPDATE honnin_kakunin SET record=? WHERE juminhyo_code=?",
+                                         (new, code))
+
+        yield nodes["cs-172014"].read(lambda: mutate(nodes["cs-172014"].engine, gone_cs, []))
+        yield nodes["pref-17"].read(lambda: mutate(nodes["pref-17"].engine, gone_pf, changed))
+        report = yield consistency_check(nodes["cs-172014"], "pref-17", chunk=37, window=3)
+        kinds = {(k, c) for k, c, _ in report.differences}
+        assert kinds == ({(DiffKind.MISSING_AT_CS.value, c) for c in gone_cs}
+                         | {(DiffKind.MISSING_AT_PEER.value, c) for c in gone_pf}
+                         | {(DiffKind.DIFFERS.value, c) for c in changed})
+        assert all(items == ["漢字氏名"] for k, _, items in report.differences if k == "D")
+        assert report.sent == len(cs_codes) - 3 and report.compared == report.sent
+        text = report.format()
+        assert "missing at the CS: 3" in text and "differing items: 2" in text
+    finally:
+        yield stop_nodes(nodes)
+
+
+def test_node_config_round_trips_through_json(tmp_path: Path) -> None:
+    """The node runner's JSON configuration describes exactly the configuration it came from."""
+    from juki_gateway.gateway.jukinet.topology import config_from_json, config_to_json
+
+    cfgs = make_chain(tmp_path, NOW, nodes=("cs-172014", "pref-17"))
+    for cfg in cfgs.values():
+        assert config_from_json(config_to_json(cfg)) == cfg
+

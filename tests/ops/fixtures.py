@@ -1,0 +1,114 @@
+"""Conformance targets for the tests: a correct and a broken Juki-net receiver, a broken ims.
+
+Each is the real daemon service tree (mutual TLS, role authorization, frame sessions) started
+in-process on the test reactor with port 0, with the sessions of one endpoint replaced:
+
+* ``reference``: UPDATE_NOTIFY handled by the Juki-net :class:`InboundSequencer` (R4 as the
+  protocol module defines it), committed at once;
+* ``applies-duplicates``: every UPDATE_NOTIFY frame is applied, duplicates included, and the
+  ACK names the count applied (the bug R4-duplicate must catch);
+* ``answers-flagged``: the real intermediate server, except that a query it would hold for a
+  flagged person comes back ANSWERED (the bug R7-flagged-held must catch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
+from juki_gateway.codecs.messages import MessageType, encode_error
+from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
+from juki_gateway.gateway.endpoint import SessionFactory
+from juki_gateway.gateway.metrics import GatewayMetrics
+from juki_gateway.gateway.service import GatewayService, frame_session_factory
+from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, QueryStatus
+from juki_gateway.protocols.jukinet.messages import JukinetMessage
+from juki_gateway.protocols.jukinet.sequencing import InboundSequencer
+from juki_gateway.protocols.session import FrameSession, HandlerRegistry, SessionInfo
+from juki_gateway.simulators.drivers import LINK_LENGTHS
+
+
+def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
+    if kind == "ack":
+        return encode_frame(MessageType.ACK, info.node, info.peer.name, seq=seq,
+                            timestamp=info.timestamp())
+    return encode_frame(MessageType.NACK, info.node, info.peer.name,
+                        encode_error(5101, "sequence_gap", f"expected {seq}"), record_count=1,
+                        seq=seq, timestamp=info.timestamp())
+
+
+def jukinet_registry(broken: bool) -> HandlerRegistry:
+    """UPDATE_NOTIFY handling, correct or applying duplicates twice."""
+    sequencers: dict[str, InboundSequencer] = {}
+    applied: dict[str, int] = {}
+    reg = HandlerRegistry()
+
+    def on_update(frame: Frame, info: SessionInfo) -> Iterable[bytes]:
+        sender = frame.header.sender
+        if broken:
+            applied[sender] = applied.get(sender, 0) + frame.header.record_count
+            return [_ack(info, "ack", applied[sender])]
+        seq = sequencers.setdefault(sender, InboundSequencer())
+        accepted = seq.receive(frame.header.seq, frame.header.record_count)
+        if accepted is not None:
+            seq.committed(accepted.last_seq)
+        return [_ack(info, r.kind, r.seq) for r in seq.responses()]
+
+    reg.register_handler(JukinetMessage.UPDATE_NOTIFY, on_update)
+    return reg
+
+
+def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -> GatewayService:
+    """The daemon with cs-172014's sessions answering UPDATE_NOTIFY (see module docstring)."""
+    registry = jukinet_registry(broken)
+    metrics = GatewayMetrics()
+
+    def factories(ep: EndpointConfig) -> SessionFactory:
+        if ep.name != "cs-172014":
+            return frame_session_factory(ep, reactor, metrics)
+
+        def make(conn_id: str, peer: Any) -> FrameSession:
+            session = FrameSession(node=ep.name, conn_id=conn_id, peer=peer, registry=registry,
+                                   seconds=reactor.seconds)
+            session._decoder = FrameDecoder(LINK_LENGTHS)
+            return session
+
+        return make
+
+    service = GatewayService(config, reactor, metrics=metrics, session_factories=factories,
+                             start_links=False)
+    service.startService()
+    return service
+
+
+def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
+    """The daemon with an intermediate server that answers held queries automatically."""
+    from juki_gateway.intermediate.daemon import make_gateway
+
+    service = make_gateway(config, reactor, start_links=False)
+    ims = service.ims  # type: ignore[attr-defined]
+    honest = ims.handle_queries
+
+    def leaky(bodies: list[bytes]) -> list[bytes]:
+        out = []
+        for body in honest(bodies):
+            values = QUERY_RESULT_LAYOUT.decode(body)
+            if str(values["status"]) == str(int(QueryStatus.HELD)):
+                values = {**values, "status": str(int(QueryStatus.ANSWERED)), "reason_code": "0000"}
+                body = QUERY_RESULT_LAYOUT.encode(values)
+            out.append(body)
+        return out
+
+    ims.handle_queries = leaky
+    service.startService()
+    return service
+
+
+def bound(service: GatewayService, name: str) -> int:
+    """The port endpoint ``name`` bound."""
+    return service.listeners[name].bound_port()
+
+
+__all__ = ["Path", "bound", "start_answering_ims", "start_jukinet_target"]

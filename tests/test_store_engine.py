@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
 from juki_gateway.errors import UsageError
-from juki_gateway.registry_store.engine import create_store_engine, resolve_store_url
+from juki_gateway.gateway.config import parse_config
+from juki_gateway.registry_store.engine import (
+    create_store_engine,
+    resolve_store_url,
+    store_url_from_args,
+)
 from juki_gateway.registry_store.migrate import current_revision, downgrade, head_revision, upgrade
 from juki_gateway.registry_store.models import Base
+from juki_gateway.workdir import read_toml
 
 
 def test_db_option_wins_over_config(tmp_path: Path) -> None:
@@ -28,6 +35,27 @@ def test_config_store_url_then_default_beside_config(tmp_path: Path) -> None:
     cfg.write_text("[gateway]\n")
     assert resolve_store_url(None, cfg) == f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     assert resolve_store_url(None, tmp_path / "absent.toml").endswith("registry.sqlite3")
+
+
+def test_relative_sqlite_url_is_relative_to_the_config_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative [store] url names the same file for the CLI and the daemon, from any directory."""
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    cfg = wd / "gateway.toml"
+    cfg.write_text('[store]\nurl = "sqlite:///data/reg.sqlite3"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    expected = f"sqlite:///{(wd / 'data' / 'reg.sqlite3').resolve()}"
+    args = argparse.Namespace(db=None, config="../wd/gateway.toml")
+    assert store_url_from_args(args) == expected
+    assert resolve_store_url(None, Path("../wd/gateway.toml")) == expected
+    assert parse_config(read_toml(cfg), cfg).store.url == expected
+    cfg.write_text('[store]\nurl = "sqlite:////abs/reg.sqlite3"\n')
+    assert parse_config(read_toml(cfg), cfg).store.url == "sqlite:////abs/reg.sqlite3"
+    assert resolve_store_url(None, cfg) == "sqlite:////abs/reg.sqlite3"
 
 
 @pytest.mark.parametrize("bad", ["mysql://x/y", "not a url", ""])

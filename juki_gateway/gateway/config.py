@@ -16,6 +16,7 @@ from typing import Any
 
 from juki_gateway.certs.identity import ROLES, PeerIdentity
 from juki_gateway.errors import UsageError
+from juki_gateway.registry_store.engine import resolve_store_url
 from juki_gateway.workdir import read_toml
 
 DEFAULT_PORT_BASE = 7100
@@ -226,13 +227,6 @@ def _rule(raw: Any, where: str) -> AllowRule:
     return AllowRule(role=role, org=raw.get("org"), org_prefix=raw.get("org_prefix"))
 
 
-def _store_url(raw: str, base: Path) -> str:
-    prefix = "sqlite:///"
-    if raw.startswith(prefix) and not raw.startswith(prefix + "/") and raw != prefix + ":memory:":
-        return prefix + str((base / raw[len(prefix) :]).resolve())
-    return raw
-
-
 def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     """Turn the parsed TOML of ``path`` into a :class:`GatewayConfig` (paths made absolute)."""
     base = path.parent.resolve()
@@ -311,7 +305,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
             idle=float(timeouts.get("idle", 300.0)),
             drain=float(timeouts.get("drain", 10.0)),
         ),
-        store=StoreConfig(url=_store_url(str(store.get("url", "sqlite:///registry.sqlite3")), base)),
+        store=StoreConfig(url=resolve_store_url(None, path, config={"store": store})),
         handshake_log_flush=float(flush_delay),
     )
 

@@ -15,10 +15,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from juki_gateway.intermediate.tables import (
-    ims_flag,
-    ims_held,
-)
 from juki_gateway.protocols.intermediate.answer import (
     query_result_body,
     seal_answer,
@@ -49,6 +45,10 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
 from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.ims_models import (
+    ims_flag,
+    ims_held,
+)
 from juki_gateway.registry_store.models import ProvisionRecord
 from juki_gateway.registry_store.queues import (
     enqueue,

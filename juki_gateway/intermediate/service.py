@@ -40,13 +40,6 @@ from juki_gateway.intermediate.operators import (
     OperatorIdentity,
     flag_from_row,
 )
-from juki_gateway.intermediate.tables import (
-    ensure_tables,
-    ims_flag,
-    ims_held,
-    ims_permission_list,
-    ims_used_permit,
-)
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.answer import (
     query_result_body,
@@ -101,6 +94,12 @@ from juki_gateway.protocols.intermediate.permission_list import (
 )
 from juki_gateway.protocols.intermediate.permit import decode_permit
 from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.ims_models import (
+    ims_flag,
+    ims_held,
+    ims_permission_list,
+    ims_used_permit,
+)
 from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord
 from juki_gateway.registry_store.queues import (
     OutboxItem,
@@ -201,8 +200,7 @@ class IntermediateService(OperatorActions):
 
     # -- start-up -------------------------------------------------------------------------
     def start(self) -> None:
-        """Create own tables and load the kept permission list, spent permits and 符号 map."""
-        ensure_tables(self.engine)
+        """Load the kept permission list, spent permits and 符号 map."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(ims_permission_list.c.data).order_by(ims_permission_list.c.version.desc())

@@ -2,6 +2,9 @@
 
 ``resolve_store_url`` is the one place that decides which database a command or the daemon uses:
 ``--db URL``, else ``[store] url`` of ``gateway.toml``, else ``registry.sqlite3`` beside that file.
+A relative SQLite path in ``[store] url`` is relative to the config file's directory (like every
+other path in the file), whoever reads it: the daemon's config parser and the CLI both call it.
+A relative ``--db`` path is relative to the current directory, as a command-line path is.
 
 SQLite settings, and why:
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +63,7 @@ class StoreUnavailable(StoreError):
 
 
 def resolve_store_url(
-    db: str | None, config_path: Path, *, config: dict[str, Any] | None = None
+    db: str | None, config_path: Path, *, config: Mapping[str, Any] | None = None
 ) -> str:
     """The store URL: ``db`` if given, else ``[store] url`` of the config, else SQLite beside it.
 
@@ -72,19 +76,34 @@ def resolve_store_url(
     if config is None and config_path.exists():
         config = read_toml(config_path)
     store = (config or {}).get("store", {})
-    if not isinstance(store, dict):
+    if not isinstance(store, Mapping):
         raise UsageError(f"{config_path}: [store] must be a table")
     url = store.get("url")
     if url is not None:
         if not isinstance(url, str) or not url:
             raise UsageError(f"{config_path}: [store] url must be a non-empty string")
-        prefix = "sqlite:///"
-        rel = url[len(prefix):]
-        if url.startswith(prefix) and rel and not rel.startswith("/") and rel != ":memory:":
-            # relative SQLite paths are relative to the config file, as the daemon reads them
-            url = prefix + str((config_path.parent / rel).absolute())
-        return _checked_url(url)
-    return f"sqlite:///{(config_path.parent / DEFAULT_SQLITE_NAME).absolute()}"
+        return config_store_url(url, config_path.parent)
+    return config_store_url(f"sqlite:///{DEFAULT_SQLITE_NAME}", config_path.parent)
+
+
+def config_store_url(raw: str, config_dir: Path) -> str:
+    """A ``[store] url`` written in a config file, with a relative SQLite path made absolute.
+
+    ``sqlite:///registry.sqlite3`` in ``/srv/gw/gateway.toml`` means ``/srv/gw/registry.sqlite3``
+    whatever the current directory; absolute paths, ``:memory:`` and PostgreSQL URLs are kept.
+    """
+    url = _checked_url(raw)
+    parsed = make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not Path(database).is_absolute()
+    ):
+        parsed = parsed.set(database=str((config_dir / database).resolve()))
+        return parsed.render_as_string(hide_password=False)
+    return url
 
 
 def store_url_from_args(args: argparse.Namespace) -> str:

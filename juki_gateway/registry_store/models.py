@@ -197,7 +197,8 @@ class InboxEntry(Base):
 
 
 # ---------------------------------------------------------------------------------------------
-# Intermediate server: 符号, 副本, permission list, auto-response-block flags, held queries
+# Intermediate server: 符号, 副本, provision records (its flags, held queries, permission-list
+# versions and spent permits are in ``ims_models``)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -220,67 +221,6 @@ class Fukuhon(Base):
     koban: Mapped[str] = mapped_column(String(10), primary_key=True)
     record: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
-class PermissionListEntry(Base):
-    """One row of 照会許可照会リスト: who may ask for which items under which 項番."""
-
-    __tablename__ = "permission_list"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    requester: Mapped[str] = mapped_column(String(64))
-    koban: Mapped[str] = mapped_column(String(10))
-    items: Mapped[str] = mapped_column(Text)  # comma-separated item identifiers
-    valid_from: Mapped[dt.date] = mapped_column(Date)
-    valid_until: Mapped[dt.date | None] = mapped_column(Date)
-
-    __table_args__ = (Index("ix_permission_list_requester_koban", "requester", "koban"),)
-
-
-class AutoResponseBlockFlag(Base):
-    """An active 自動応答不可フラグ on a person (``item`` = '') or on one item of a person (R7)."""
-
-    __tablename__ = "auto_response_block"
-
-    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True)
-    item: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
-    set_by: Mapped[str] = mapped_column(String(32))
-    confirmed_by: Mapped[str] = mapped_column(String(32))
-    set_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
-class PendingConfirmation(Base):
-    """A requested flag change waiting for a second, different operator (R7)."""
-
-    __tablename__ = "pending_confirmation"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    atena_no: Mapped[str] = mapped_column(String(20), index=True)
-    item: Mapped[str] = mapped_column(String(32), default="")
-    action: Mapped[str] = mapped_column(String(10))  # set | clear
-    requested_by: Mapped[str] = mapped_column(String(32))
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    state: Mapped[str] = mapped_column(String(10))  # pending | confirmed | rejected
-    decided_by: Mapped[str | None] = mapped_column(String(32))
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-
-class HeldQuery(Base):
-    """An information query held for operator review because of a block flag (R7)."""
-
-    __tablename__ = "held_query"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    query_id: Mapped[str] = mapped_column(String(64), unique=True)
-    requester: Mapped[str] = mapped_column(String(64))
-    atena_no: Mapped[str] = mapped_column(String(20), index=True)
-    koban: Mapped[str] = mapped_column(String(10))
-    items: Mapped[str] = mapped_column(Text)
-    request: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(10), index=True)  # held | released | refused
-    held_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    decided_by: Mapped[str | None] = mapped_column(String(32))
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class ProvisionRecord(Base):
@@ -348,3 +288,8 @@ class AuditChainHead(Base):
 def table_of(model: type[Base]) -> Table:
     """The Core ``Table`` of a model, typed for Core statements (insert/update/delete)."""
     return cast(Table, model.__table__)
+
+
+# The intermediate server's tables live in their own module on this metadata; importing it here
+# makes every user of ``Base.metadata`` (migrations, autogenerate, tests) see the whole schema.
+import juki_gateway.registry_store.ims_models  # noqa: E402,F401

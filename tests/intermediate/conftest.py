@@ -1,9 +1,8 @@
-"""Fixtures for the store-backed intermediate-server tests: a real SQLite file, migrated."""
+"""Fixtures for the store-backed intermediate-server tests: a migrated store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,9 +27,8 @@ def fukuhon_record(atena: str, values: dict[str, str] | None = None) -> bytes:
     return encode_fukuhon(atena, values if values is not None else FUKUHON)
 
 
-def make_service(path: Path, clock: Clock) -> IntermediateService:
-    """A started service over the SQLite store at ``path``."""
-    url = f"sqlite:///{path}"
+def make_service(url: str, clock: Clock) -> IntermediateService:
+    """A started service over the store at ``url``, migrated to head."""
     engine = create_store_engine(url)
     upgrade(url, engine=engine)
     own = ec.generate_private_key(ec.SECP256R1())
@@ -48,8 +46,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def service(tmp_path: Path, clock: Clock) -> Iterator[IntermediateService]:
-    """A service over a fresh SQLite file."""
-    svc = make_service(tmp_path / "registry.sqlite3", clock)
+def service(store_url: str, clock: Clock) -> Iterator[IntermediateService]:
+    """A service over a fresh store: a SQLite file, or a PostgreSQL schema (both params)."""
+    svc = make_service(store_url, clock)
     yield svc
     svc.engine.dispose()

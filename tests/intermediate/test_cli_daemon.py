@@ -80,7 +80,7 @@ def cli(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[i
 
 
 def test_flag_and_held_commands_against_a_running_daemon(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Set/confirm/clear a flag, review and release a held query, list provisions, audit verifies."""
     path = make_workdir(
@@ -177,9 +177,6 @@ def test_flag_and_held_commands_against_a_running_daemon(
                 raise OSError("closed without data")
     finally:
         assert daemon.stop() == 0
-    # the store CLI resolves a relative [store] url against the working directory, not the
-    # config's directory (unlike gateway.toml's parser), so run it from the working directory
-    monkeypatch.chdir(path.parent)
     rc, out, err = cli(capsys, path, "audit", "verify")
     assert rc == 0 and out.startswith("audit chain ok"), out + err
     engine = create_store_engine(config.store.url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -109,13 +108,13 @@ def test_each_refusal_is_recorded_with_its_code(service: IntermediateService) ->
     assert provision_outcomes(service)[1:] == [("refused", f"{r.wire_code:04d}") for _, r in cases]
 
 
-def test_replay_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+def test_replay_survives_a_restart(store_url: str, clock: Clock) -> None:
     """A spent permit id stays spent after the service restarts on the same store."""
-    svc = make_service(tmp_path / "r.sqlite3", clock)
+    svc = make_service(store_url, clock)
     setup_person(svc)
     assert ask(svc, make_permit("p-9")) is Reason.ANSWERED
     svc.engine.dispose()
-    again = make_service(tmp_path / "r.sqlite3", clock)
+    again = make_service(store_url, clock)
     assert again.permission_list is not None and again.permission_list.version == 1
     assert ask(again, make_permit("p-9")) is Reason.REPLAYED
     with pytest.raises(PermissionListStale):

@@ -47,7 +47,11 @@ NOW = dt.datetime(2026, 4, 1, 9, 0, 0)
 
 
 def _update(n: int, seq: int) -> HonninKakuninRow:
-    return dataclasses.replace(make_resident(n), address=f"石川県金沢市本町{seq % 90 + 1}", seq=seq)
+    """A full 本人確認情報 change of resident ``n``: new address, 更新順番号 and raw record."""
+    row = make_resident(n)
+    return dataclasses.replace(
+        row, address=f"石川県金沢市本町{seq % 90 + 1}", seq=seq,
+        record=row.record[:-11] + f"{seq:011d}".encode())
 
 
 def _residents(count: int) -> Iterator[HonninKakuninRow]:

@@ -81,6 +81,9 @@ class HonninKakunin(HonninKakuninColumns, Base):
         Index("ix_honnin_kakunin_kana_birth", "seion_kana", "birth_date"),
         Index("ix_honnin_kakunin_name_birth", "name_kanji", "birth_date"),
         Index("ix_honnin_kakunin_name_address", "name_kanji", "address"),
+        # SQLite: the rows live in the 住民票コード B-tree itself, so a lookup or an update by
+        # 住民票コード descends one tree instead of a key index and then the rowid table.
+        {"sqlite_with_rowid": False},
     )
 
 

@@ -43,7 +43,6 @@ CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
 HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
 
 
-_TEMPORAL = frozenset({"birth_date", "change_date", "updated_at", "recorded_at", "superseded_at"})
 
 
 def _sqlite_text(value: object) -> object:
@@ -55,47 +54,31 @@ def _sqlite_text(value: object) -> object:
     return value
 
 
-def _driver_params(
-    conn: Connection, columns: Sequence[str], rows: list[dict[str, object]]
-) -> list[tuple[object, ...]]:
-    """Rows as DB-API parameter tuples; psycopg takes dates as they are, sqlite3 gets text."""
-    if conn.dialect.name != "sqlite":
-        return [tuple(r[c] for c in columns) for r in rows]
-    temporal = [i for i, c in enumerate(columns) if c in _TEMPORAL]
-    out: list[tuple[object, ...]] = []
-    for r in rows:
-        values = [r[c] for c in columns]
-        for i in temporal:
-            values[i] = _sqlite_text(values[i])
-        out.append(tuple(values))
-    return out
-
-
 def _insert_many(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[dict[str, object]]
+    conn: Connection, table: Table, columns: Sequence[str], params: list[tuple[object, ...]]
 ) -> None:
-    """executemany INSERT straight on the driver: hot paths skip SQLAlchemy's per-row work."""
-    if not rows:
+    """executemany INSERT of parameter tuples already in driver form."""
+    if not params:
         return
     q = conn.dialect.identifier_preparer.quote
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))})")
-    conn.exec_driver_sql(sql, _driver_params(conn, columns, rows))
+    conn.exec_driver_sql(
+        f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})", params)
 
 
 def _update_many(
     conn: Connection, table: Table, columns: Sequence[str], key: str,
-    rows: list[dict[str, object]],
+    params: list[tuple[object, ...]],
 ) -> None:
-    """executemany UPDATE … WHERE key = ? straight on the driver."""
-    if not rows:
+    """executemany UPDATE … SET columns WHERE key = ?, parameter tuples in driver form."""
+    if not params:
         return
     q = conn.dialect.identifier_preparer.quote
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {mark}' for c in columns)} "
-           f"WHERE {q(key)} = {mark}")
-    conn.exec_driver_sql(sql, _driver_params(conn, (*columns, key), rows))
+    conn.exec_driver_sql(
+        f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {mark}' for c in columns)} "
+        f"WHERE {q(key)} = {mark}", params)
 
 
 class SearchTooBroad(StoreError):
@@ -146,6 +129,45 @@ def _row(mapping: object) -> HonninKakuninRow:
     return HonninKakuninRow(**{name: m[name] for name in LOOKUP_FIELDS})
 
 
+def _driver_row(row: HonninKakuninRow, sqlite: bool) -> tuple[object, ...]:
+    """The row's LOOKUP_FIELDS as driver parameters (dates as SQLAlchemy's SQLite text)."""
+    if not sqlite:
+        return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
+                row.birth_date, row.sex, row.municipality_code, row.address, row.change_reason,
+                row.change_date, row.seq, row.record)
+    return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
+            row.birth_date.isoformat(), row.sex, row.municipality_code, row.address,
+            row.change_reason, row.change_date.isoformat(), row.seq, row.record)
+
+
+_SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
+
+
+def _current_rows(conn: Connection, codes: list[str]) -> dict[str, tuple[object, ...]]:
+    """CURRENT_COLUMNS of the residents among ``codes``, as the driver returns them (no type
+    processing: the values go straight back to the driver as history rows)."""
+    q = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(q(c) for c in CURRENT_COLUMNS)
+    table = q(table_of(HonninKakunin).name)
+    cur = conn.connection.cursor()
+    out: dict[str, tuple[object, ...]] = {}
+    try:
+        if conn.dialect.name == "sqlite":
+            for start in range(0, len(codes), _SELECT_CHUNK):
+                chunk = codes[start : start + _SELECT_CHUNK]
+                cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code IN "
+                            f"({', '.join('?' * len(chunk))})", chunk)
+                for r in cur.fetchall():
+                    out[r[0]] = tuple(r)
+        else:
+            cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code = ANY(%s)", (codes,))
+            for r in cur.fetchall():
+                out[r[0]] = tuple(r)
+    finally:
+        cur.close()
+    return out
+
+
 def apply_honnin_kakunin(
     conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime
 ) -> list[int]:
@@ -154,52 +176,48 @@ def apply_honnin_kakunin(
 
     Rows are applied in the given order, so when a batch holds several versions of one resident
     the last one becomes current (the newest copy wins) and the others go to the history.
+
+    The hot path of update notifications (called once per group-commit batch), so it works on
+    driver tuples: one SELECT per 900 residents for their current rows, whose values go back
+    unchanged into one executemany INSERT of history rows, and one executemany UPDATE per set
+    of changed columns.
     """
     if not rows:
         return []
+    sqlite = conn.dialect.name == "sqlite"
+    stamp: object = _sqlite_text(now) if sqlite else now
     t = table_of(HonninKakunin)
-    codes = list({r.juminhyo_code for r in rows})
-    # The current version of each resident in the batch: (params, history_no, updated_at).
-    state: dict[str, tuple[dict[str, object], int, dt.datetime]] = {}
-    for start in range(0, len(codes), 500):
-        chunk = codes[start : start + 500]
-        for r in conn.execute(select(t).where(t.c.juminhyo_code.in_(chunk))):
-            m = r._mapping
-            state[r.juminhyo_code] = (
-                {name: m[name] for name in LOOKUP_FIELDS}, r.history_no, r.updated_at)
-    first_state = {code: params for code, (params, _no, _at) in state.items()}
-    history: list[dict[str, object]] = []
+    first = _current_rows(conn, list({r.juminhyo_code for r in rows}))
+    # The newest version of each resident in the batch: CURRENT_COLUMNS as driver values.
+    state: dict[str, tuple[object, ...]] = dict(first)
+    history: list[tuple[object, ...]] = []
     numbers: list[int] = []
     for row in rows:
         old = state.get(row.juminhyo_code)
         if old is None:
             hno = 1
         else:
-            params, old_no, became_current = old
-            history.append({**params, "history_no": old_no, "recorded_at": became_current,
-                            "superseded_at": now})
-            hno = old_no + 1
-        state[row.juminhyo_code] = (row.as_params(), hno, now)
+            history.append((*old, stamp))  # (…, history_no, recorded_at=updated_at, superseded_at)
+            hno = old[-2] + 1  # type: ignore[operator]
+        state[row.juminhyo_code] = (*_driver_row(row, sqlite), hno, stamp)
         numbers.append(hno)
-    touched = sorted({r.juminhyo_code for r in rows})  # key order: better page locality
-    new_rows = [{**state[c][0], "history_no": state[c][1], "updated_at": now}
-                for c in touched if c not in first_state]
     _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, history)
-    _insert_many(conn, t, CURRENT_COLUMNS, new_rows)
+    touched = sorted(state.keys() - first.keys())
+    _insert_many(conn, t, CURRENT_COLUMNS, [state[c] for c in touched])
     # Update only the columns that changed, grouped by which changed: SQLite and PostgreSQL then
     # leave the lookup indexes of unchanged columns alone (an update that rewrote every column
     # would touch every index page of the row, multiplying the pages each commit writes).
-    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
-    for c in touched:
-        if c not in first_state:
-            continue
-        params = state[c][0]
-        before = first_state[c]
-        changed = tuple(k for k in LOOKUP_FIELDS[1:] if params[k] != before[k])
+    n_fields = len(LOOKUP_FIELDS)
+    groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
+    for c in sorted(first):  # key order: better page locality
+        new, before = state[c], first[c]
+        changed = tuple(i for i in range(1, n_fields) if new[i] != before[i])
         groups.setdefault(changed, []).append(
-            {**params, "history_no": state[c][1], "updated_at": now})
-    for changed, group in groups.items():
-        _update_many(conn, t, (*changed, "history_no", "updated_at"), "juminhyo_code", group)
+            (*(new[i] for i in changed), new[-2], stamp, c))
+    for changed, params in groups.items():
+        _update_many(
+            conn, t, (*(LOOKUP_FIELDS[i] for i in changed), "history_no", "updated_at"),
+            "juminhyo_code", params)
     return numbers
 
 
@@ -215,13 +233,12 @@ def load_residents(conn: Connection, rows: Iterable[HonninKakuninRow], now: dt.d
     lookup_indexes = sorted(t.indexes, key=lambda i: str(i.name)) if empty else []
     for index in lookup_indexes:
         index.drop(conn)
-    batch: list[dict[str, object]] = []
+    sqlite = conn.dialect.name == "sqlite"
+    stamp: object = _sqlite_text(now) if sqlite else now
+    batch: list[tuple[object, ...]] = []
     total = 0
     for r in rows:
-        p = r.as_params()
-        p["history_no"] = 1
-        p["updated_at"] = now
-        batch.append(p)
+        batch.append((*_driver_row(r, sqlite), 1, stamp))
         if len(batch) >= 10_000:
             _insert_many(conn, t, CURRENT_COLUMNS, batch)
             total += len(batch)

@@ -123,7 +123,8 @@ def upgrade() -> None:
     sa.Column('change_date', sa.Date(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('record', sa.LargeBinary(), nullable=False),
-    sa.PrimaryKeyConstraint('juminhyo_code', name=op.f('pk_honnin_kakunin'))
+    sa.PrimaryKeyConstraint('juminhyo_code', name=op.f('pk_honnin_kakunin')),
+    sqlite_with_rowid=False,
     )
     with op.batch_alter_table('honnin_kakunin', schema=None) as batch_op:
         batch_op.create_index('ix_honnin_kakunin_kana_birth', ['seion_kana', 'birth_date'], unique=False)

@@ -242,7 +242,6 @@ class JukinetNode(Service):
         self.engine = create_store_engine(self.cfg.store_url)
         with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
             migrate.upgrade(self.cfg.store_url, engine=self.engine)
-            st.ensure_tables(self.engine)
         with self.engine.begin() as conn:
             outboxes = {p.node_id: st.load_outbox(conn, self._link_name(p.node_id)) for p in self.cfg.peers}
             i = InboxEntry.__table__

@@ -65,7 +65,7 @@ def test_two_prefecture_daemons_share_forwarding_across_a_sigkill(
     try:
         for p in prefs.values():
             yield p.start()
-        proxy = FlakyProxy(reactor, prefs["a"].port, rng, min_bytes=5_000, max_bytes=80_000)
+        proxy = FlakyProxy(reactor, prefs["a"].port, rng, min_bytes=200_000, max_bytes=800_000)
         proxy.targets = [prefs["a"].port, prefs["b"].port]
         port_a = reactor.listenTCP(0, proxy, interface="127.0.0.1")
         more = yield start_nodes(reactor, cfgs, ("cs-172014", "kizon-172014"),
@@ -75,26 +75,34 @@ def test_two_prefecture_daemons_share_forwarding_across_a_sigkill(
         kizon = nodes["kizon-172014"]
         killed = survivor = ""
 
-        def switch_to(port: int) -> defer.Deferred[None]:
-            before = proxy.connected_to.get(port, 0)
+        cs_link = nodes["cs-172014"].links["pref-17"]
+
+        @defer.inlineCallbacks
+        def switch_to(port: int, batch: list[bytes]) -> Generator[Any, Any, None]:
+            """Lead the CS's address to one instance and wait until that instance has acked
+            (so committed) frames of the CS: each instance takes part of the stream."""
             proxy.targets = [port]
             proxy.drop_all()
-            return wait_for(reactor, lambda: proxy.connected_to.get(port, 0) > before, 20,
-                            "the CS to reconnect through the proxy")
+            acked = cs_link.seq.acked
+            yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, batch)
+            yield wait_for(reactor, lambda: cs_link.seq.acked > acked, 30,
+                           f"the instance on port {port} to apply the CS's frames")
 
         for i in range(0, len(records), 100):
-            yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, records[i:i + 100])
-            yield task.deferLater(reactor, 0.03, lambda: None)
+            batch = records[i:i + 100]
             if i == UPDATES // 4:  # the CS now talks to the lease holder, then to the other
                 holder = yield deferToThread(_lease_holder, store_url)
                 assert holder in ("pref-17/a", "pref-17/b"), holder
                 killed = holder.rsplit("/", 1)[1]
                 survivor = "b" if killed == "a" else "a"
-                yield switch_to(prefs[killed].port)
+                yield switch_to(prefs[killed].port, batch)
             elif i == UPDATES * 2 // 5:
-                yield switch_to(prefs[survivor].port)
-            elif i == UPDATES // 2:
+                yield switch_to(prefs[survivor].port, batch)
+            else:
+                yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, batch)
+            if i == UPDATES // 2:
                 prefs[killed].kill()  # the lease holder dies; the survivor takes the link over
+            yield task.deferLater(reactor, 0.03, lambda: None)
         proxy.enabled = False  # let the run converge
 
         def kiko_count() -> defer.Deferred[bool]:

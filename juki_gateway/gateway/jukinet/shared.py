@@ -68,7 +68,8 @@ class SharedLinks:
         """Start polling leases and outbox tails."""
         self._loop = LoopingCall(self.kick)
         self._loop.clock = self.node.reactor
-        self._loop.start(self.node.cfg.link_poll, now=True)
+        self._loop.start(self.node.cfg.link_poll, now=True).addErrback(
+            lambda f: log.failure("{holder}: lease polling stopped", f, holder=self.holder))
 
     def stop(self) -> Deferred[None]:
         """Stop polling (the node stops the thread pool with its own)."""
@@ -139,7 +140,9 @@ class SharedLinks:
     def _failed(self, reason: Failure) -> None:
         log.failure("{holder}: lease/outbox poll failed", reason, holder=self.holder)
 
-    def _finished(self, _: object) -> None:
+    def _finished(self, result: object) -> None:
+        if isinstance(result, Failure):
+            log.failure("{holder}: lease/outbox poll result not applied", result, holder=self.holder)
         self._running = False
         if self._again:
             self.node.reactor.callLater(0, self.kick)
@@ -207,6 +210,8 @@ class SharedLinks:
         del self._resyncing[sender]
         if proto.closed or node.inbound_conn.get(sender) is not proto:
             return
+        log.info("{holder}: new connection from {peer}: its applied head is {head}",
+                 holder=self.holder, peer=sender, head=head)
         node.inbound[sender] = InboundSequencer(head)
         for key in [k for k in node.refused if k[0] == sender]:
             del node.refused[key]

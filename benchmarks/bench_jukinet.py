@@ -152,7 +152,6 @@ def make_file(db_url: str, n: int) -> None:
     seconds; every record still decodes and validates with the reference layout (checked on
     a sample below).
     """
-    from juki_gateway.gateway.jukinet import store as st
     from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
     from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
     from juki_gateway.protocols.jukinet.search import normalize_name
@@ -162,7 +161,6 @@ def make_file(db_url: str, n: int) -> None:
 
     engine = create_store_engine(db_url)
     migrate.upgrade(db_url, engine=engine)
-    st.ensure_tables(engine)
     rng = random.Random(3)
 
     def text(value: str, width: int) -> bytes:

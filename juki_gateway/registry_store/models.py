@@ -199,6 +199,45 @@ class InboxEntry(Base):
     applied_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class LinkLease(Base):
+    """Which daemon instance drives an outgoing link now (several instances share one store).
+
+    Taken with an atomic ``UPDATE … WHERE holder = me OR expires_at < now`` and renewed with the
+    holder's injected clock; when the holder dies its lease runs out and another instance
+    takes the link over, reloading the send state from the outbox.
+    """
+
+    __tablename__ = "link_lease"
+
+    link: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(96))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+# ---------------------------------------------------------------------------------------------
+# Juki-net link tables: 住民票コード issued by 機構, the CS's pool of unused codes
+# ---------------------------------------------------------------------------------------------
+
+
+class IssuedJuminhyoCode(Base):
+    """A 住民票コード 機構 handed out (never handed out again)."""
+
+    __tablename__ = "jukinet_issued_juminhyo_code"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(String(6))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class CodePoolEntry(Base):
+    """An unused 住民票コード in a municipal CS's pool (received from 機構)."""
+
+    __tablename__ = "jukinet_code_pool"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 # ---------------------------------------------------------------------------------------------
 # Intermediate server: 符号, 副本, provision records (its flags, held queries, permission-list
 # versions and spent permits are in ``ims_models``)

@@ -34,13 +34,15 @@ MAX_BUDGET = 100_000
 class NodeProcess:
     """A node running as a child process (so that it can be SIGKILLed)."""
 
-    def __init__(self, cfg: NodeConfig, workdir: Path, peer_ports: dict[str, int]) -> None:
-        self.cfg_path = workdir / f"{cfg.node_id}.json"
+    def __init__(self, cfg: NodeConfig, workdir: Path, peer_ports: dict[str, int],
+                 name: str | None = None) -> None:
+        name = name or cfg.node_id
+        self.cfg_path = workdir / f"{name}.json"
         self.cfg_path.write_text(config_to_json(cfg))
         self.peer_ports = peer_ports
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
-        self.log = (workdir / f"{cfg.node_id}.log").open("a")
+        self.log = (workdir / f"{name}.log").open("a")
 
     @defer.inlineCallbacks
     def start(self) -> Generator[Any, Any, None]:

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
@@ -80,6 +80,9 @@ from juki_gateway.protocols.jukinet.sequencing import (
 )
 from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
 
+if TYPE_CHECKING:
+    from juki_gateway.gateway.jukinet.shared import SharedLinks
+
 log = Logger(namespace="juki_gateway.jukinet")
 _MIGRATION_LOCK = threading.Lock()
 
@@ -126,6 +129,12 @@ class RemoteError(JukiError):
         self.remote_name = name
 
 
+class SharedStoreUnsupported(JukiError):
+    """Several instances can share only a PostgreSQL store (SQLite has one writer per file)."""
+
+    code = "shared_store_unsupported"
+
+
 class LinkDown(JukiError):
     """No connection to the peer a request needs."""
 
@@ -166,6 +175,13 @@ class NodeConfig:
     retry_initial: float = 0.05
     retry_max: float = 1.0
     send_outbox: bool = True  # False for tools (consistency-check) sharing a daemon's store
+    # Several instances of this node (same identity) share one PostgreSQL store: inbound heads
+    # are re-read from the store on each new connection, and each outbound link is driven by
+    # whichever instance holds its lease (see juki_gateway.gateway.jukinet.shared).
+    shared_store: bool = False
+    instance: str = ""  # this instance's name in link leases (default: pid and a random tag)
+    lease_ttl: float = 3.0
+    link_poll: float = 0.1
 
 
 @dataclass
@@ -180,6 +196,8 @@ class OutLink:
     sent_at: deque[tuple[int, float]] = field(default_factory=deque)
     added_at: deque[tuple[int, float]] = field(default_factory=deque)
     resent_seen: int = 0
+    active: bool = True  # shared store: this instance holds the link's lease
+    generation: int = 0
 
 
 class JukinetNode(Service):
@@ -220,6 +238,9 @@ class JukinetNode(Service):
         self.committer: GroupCommitter | None = None
         self._writer: ThreadPool | None = None
         self._reader: ThreadPool | None = None
+        self.shared: SharedLinks | None = None
+        self._ports: dict[str, int] = {}
+        self._connected = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def startService(self) -> None:
@@ -228,6 +249,10 @@ class JukinetNode(Service):
         self._reader = ThreadPool(1, 1, name=f"{self.node_id}-reader")
         self._writer.start()
         self._reader.start()
+        if self.cfg.shared_store:
+            from juki_gateway.gateway.jukinet.shared import SharedLinks
+
+            self.shared = SharedLinks(self)
         d = deferToThreadPool(self.reactor, self._writer, self._open_store)
         d.addCallback(self._loaded)
         d.addCallbacks(lambda _: self.ready.callback(None), self.ready.errback)
@@ -240,9 +265,11 @@ class JukinetNode(Service):
         from juki_gateway.registry_store.models import InboxEntry
 
         self.engine = create_store_engine(self.cfg.store_url)
+        if self.cfg.shared_store and self.engine.dialect.name != "postgresql":
+            raise SharedStoreUnsupported(
+                f"{self.node_id}: shared_store needs PostgreSQL, not {self.engine.dialect.name}")
         with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
             migrate.upgrade(self.cfg.store_url, engine=self.engine)
-            st.ensure_tables(self.engine)
         with self.engine.begin() as conn:
             outboxes = {p.node_id: st.load_outbox(conn, self._link_name(p.node_id)) for p in self.cfg.peers}
             i = InboxEntry.__table__
@@ -279,8 +306,14 @@ class JukinetNode(Service):
             link = OutLink(p, self._link_name(p.node_id), seq)
             if pending:
                 link.added_at.append((seq.last_seq, now))
+            if self.shared is not None:
+                link.active = False
+                link.seq = OutboundSequencer(window=self.cfg.window, max_batch=self.cfg.max_batch)
+                link.added_at.clear()
             self.links[p.node_id] = link
             self._link_metrics(link)
+        if self.shared is not None:
+            self.shared.start()
         if self.cfg.port is not None:
             creator = MutualTLSServerCreator(
                 cert=self.cfg.cert, key=self.cfg.key, ca=self.cfg.ca, crl=self.cfg.crl,
@@ -298,9 +331,16 @@ class JukinetNode(Service):
     def connect(self, ports: Mapping[str, int] | None = None) -> None:
         """Start the outbound links (reconnecting clients); ``ports`` overrides peer ports
         (tests whose peers listen on ephemeral ports)."""
+        self._ports.update(ports or {})
+        self._connected = True
         for link in self.links.values():
-            if link.service is None:
-                self._start_client(link, (ports or {}).get(link.peer.node_id, link.peer.port))
+            if link.service is None and link.active:
+                self.start_client(link)
+
+    def start_client(self, link: OutLink) -> None:
+        """Start the reconnecting client of one outbound link (once :meth:`connect` was called)."""
+        if self._connected and link.service is None:
+            self._start_client(link, self._ports.get(link.peer.node_id, link.peer.port))
 
     @property
     def bound_port(self) -> int:
@@ -322,6 +362,8 @@ class JukinetNode(Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         ds: list[Deferred[Any]] = []
+        if self.shared is not None:
+            ds.append(self.shared.stop())
         for link in self.links.values():
             if link.service is not None:
                 ds.append(link.service.stopService())
@@ -336,7 +378,7 @@ class JukinetNode(Service):
             d.addCallback(lambda _: self.committer.flush() if self.committer else None)
 
         def stop_pools(_: object) -> None:
-            for pool in (self._writer, self._reader):
+            for pool in (self._writer, self._reader, self.shared.pool if self.shared else None):
                 if pool is not None:
                     pool.stop()
             if self.engine is not None:
@@ -399,6 +441,9 @@ class JukinetNode(Service):
         """A connection finished its handshake."""
         if proto.outbound_peer is not None:
             link = self.links[proto.outbound_peer]
+            if not link.active:
+                proto.abort()  # the lease moved to another instance meanwhile
+                return
             if link.proto is not None and link.proto is not proto:
                 link.proto.abort()
             link.proto = proto
@@ -418,6 +463,8 @@ class JukinetNode(Service):
                 if peer == proto.outbound_peer:
                     self._fail_request(rn, LinkDown(f"link to {peer} went down"))
         else:
+            if self.shared is not None:
+                self.shared.connection_lost(proto)
             if self.inbound_conn.get(proto.peer_id) is proto:
                 del self.inbound_conn[proto.peer_id]
                 inb = self.inbound.get(proto.peer_id)
@@ -483,6 +530,8 @@ class JukinetNode(Service):
     def _sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
                    error: JukiError | None) -> None:
         sender = proto.peer_id
+        if self.shared is not None and self.shared.hold_inbound(proto, h, body, error):
+            return
         inb = self.inbound.get(sender)
         if inb is None:
             inb = self.inbound[sender] = InboundSequencer(0)
@@ -626,6 +675,11 @@ class JukinetNode(Service):
             cb(sender, msg_type, count)
         self._flush(sender)
         now = self.reactor.seconds()
+        if self.shared is not None and forwarded:
+            self.shared.kick()  # the lease holder (maybe another instance) picks them up
+            for peer, recs in forwarded.items():
+                self._msg(peer, msg_type, "forwarded", len(recs))
+            return
         for peer, recs in forwarded.items():
             link = self.links[peer]
             for r in recs:
@@ -678,6 +732,9 @@ class JukinetNode(Service):
         d = self.committer.submit(lambda conn: st.enqueue(conn, link.name, msg_type, recs, now))
 
         def queued(out: list[OutRecord]) -> list[int]:
+            if self.shared is not None:
+                self.shared.kick()
+                return [r.seq for r in out]
             for r in out:
                 link.seq.add(r)
             if out:

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="listen on this port")
     parser.add_argument("--peer", action="append", default=[], metavar="NAME=PORT")
     args = parser.parse_args(argv)
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
     cfg = config_from_json(args.config.read_text())
     if args.port is not None:
         from dataclasses import replace

@@ -4,7 +4,8 @@ Uses the registry store's tables (current 本人確認情報 + history, outbox, 
 送付先, provision records) with batched statements: one frame of N records costs a handful of
 ``executemany`` calls, not N round trips, which is what lets group commit reach thousands of
 durable notifications per second on SQLite. Two tables of the Juki-net links are defined here
-(issued 住民票コード at 機構, the CS's pool of unused codes); :func:`ensure_tables` creates them.
+(issued 住民票コード at 機構, the CS's pool of unused codes) and the link leases come from the
+registry store's migrations like the rest.
 
 Every function takes the caller's transaction (``Connection``): a frame's changes, its inbox row
 and the outbox rows that forward it commit together, so an ACK sent after the commit is never
@@ -18,17 +19,14 @@ import hashlib
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    MetaData,
-    String,
-    Table,
     delete,
     func,
     insert,
+    or_,
     select,
+    text,
     update,
 )
 
@@ -37,42 +35,28 @@ from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
 from juki_gateway.protocols.jukinet.search import normalize_name
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
+    CodePoolEntry,
     HonninKakunin,
     InboxEntry,
+    IssuedJuminhyoCode,
     KojinBango,
+    LinkLease,
     OutboxMessage,
     ProvisionRecord,
     SeqCounter,
     Soufusaki,
+    table_of,
 )
-from juki_gateway.registry_store.queues import inbox_last_seq, mark_sent_up_to
+from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore, mark_sent_up_to
 from juki_gateway.registry_store.residents import HonninKakuninRow, apply_honnin_kakunin
 
-_meta = MetaData()
-
 #: 住民票コード 機構 ever handed out (never reused).
-issued_juminhyo_code = Table(
-    "jukinet_issued_juminhyo_code",
-    _meta,
-    Column("juminhyo_code", String(11), primary_key=True),
-    Column("municipality_code", String(6), nullable=False),
-    Column("issued_at", DateTime, nullable=False),
-)
+issued_juminhyo_code = table_of(IssuedJuminhyoCode)
 
 #: The CS's pool of unused 住民票コード received from 機構.
-code_pool = Table(
-    "jukinet_code_pool",
-    _meta,
-    Column("juminhyo_code", String(11), primary_key=True),
-    Column("received_at", DateTime, nullable=False),
-)
+code_pool = table_of(CodePoolEntry)
 
 _J_SLICE = UPDATE_RECORD.slice_of("juminhyo_code")
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Create the Juki-net link tables if missing (the registry schema comes from migrations)."""
-    _meta.create_all(engine, checkfirst=True)
 
 
 def _date(s: str) -> dt.date:
@@ -117,6 +101,11 @@ def check_next(conn: Connection, receiver: str, sender: str, first_seq: int) -> 
     The reactor-side sequencer already ensures this while commits succeed; after a failed
     commit, work queued behind it must not slip in, so the store itself is the last word.
     """
+    if conn.dialect.name == "postgresql":
+        # Instances sharing the store serialize per (receiver, sender): the second waits for the
+        # first's commit, then (READ COMMITTED) sees its inbox row below.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                     {"k": f"inbox:{receiver}:{sender}"})
     applied = inbox_last_seq(conn, receiver, sender)
     if applied != first_seq - 1:
         raise OutOfOrderCommit(
@@ -177,6 +166,31 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
     c = SeqCounter.__table__
     nxt = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
     return (int(nxt) - 1 if nxt is not None else 0), []
+
+
+def outbox_after(conn: Connection, link: str, after: int, limit: int = 5000) -> list[OutRecord]:
+    """Outbox records of ``link`` numbered after ``after``, in order (another instance may have
+    queued them); numbers are handed out under the counter's row lock, so what is visible is
+    a gap-free run."""
+    o = OutboxMessage.__table__
+    rows = conn.execute(
+        select(o.c.seq, o.c.msg_type, o.c.frame)
+        .where(o.c.link == link, o.c.seq > after).order_by(o.c.seq).limit(limit)
+    ).all()
+    return [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+
+
+def take_lease(conn: Connection, link: str, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
+    """Take or renew the lease on ``link`` for ``holder`` until ``until``; False while another
+    holder's lease has not expired at ``now``."""
+    t = table_of(LinkLease)
+    if insert_ignore(conn, t, {"link": link, "holder": holder, "expires_at": until}):
+        return True
+    res = conn.execute(
+        update(t).where(t.c.link == link, or_(t.c.holder == holder, t.c.expires_at < now))
+        .values(holder=holder, expires_at=until)
+    )
+    return int(res.rowcount) == 1
 
 
 def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:

@@ -1,7 +1,7 @@
 """Juki-net link tables: link leases, issued 住民票コード, the CS's code pool
 
-Revision ID: 0002_jukinet_links
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-26 12:50:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_jukinet_links"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -75,6 +75,23 @@ def sample_honnin_kakunin(i: int, rng: random.Random | None = None) -> dict[str,
     }
 
 
+#: the 送付先情報 items that describe Kanazawa's office (市町村, 交付場所, no separate カード送付場所)
+KANAZAWA_CARD_OFFICE: dict[str, Any] = {
+    "lg_code": KANAZAWA,
+    "lg_name": "金沢市",
+    "lg_postal_code": "9208577",
+    "lg_address": "石川県金沢市広坂１丁目１番１号",
+    "issue_place_name": "金沢市役所\u3000市民課",
+    "issue_place_address": "石川県金沢市広坂１丁目１番１号",
+    "issue_place_phone": "076-220-2111",
+    "card_dest_name": None,
+    "card_dest_postal_code": None,
+    "card_dest_address": None,
+    "card_dest_phone": None,
+    "person_count": 1,
+}
+
+
 def sample_soufusaki(i: int, rng: random.Random | None = None) -> dict[str, Any]:
     """The ``i``-th sample 送付先情報 record (primary items only)."""
     rng = rng or random.Random(1000 + i)
@@ -85,18 +102,7 @@ def sample_soufusaki(i: int, rng: random.Random | None = None) -> dict[str, Any]
         "dest_postal_code": "9208577",
         "dest_address": address,
         "dest_name": name,
-        "lg_code": KANAZAWA,
-        "lg_name": "金沢市",
-        "lg_postal_code": "9208577",
-        "lg_address": "石川県金沢市広坂１丁目１番１号",
-        "issue_place_name": "金沢市役所\u3000市民課",
-        "issue_place_address": "石川県金沢市広坂１丁目１番１号",
-        "issue_place_phone": "076-220-2111",
-        "card_dest_name": None,
-        "card_dest_postal_code": None,
-        "card_dest_address": None,
-        "card_dest_phone": None,
-        "person_count": 1,
+        **KANAZAWA_CARD_OFFICE,
         "processing_date": "20260401",
         "operator_id": _operator(i % 500),
         "terminal_id": f"TERM{i % 40:03d}",

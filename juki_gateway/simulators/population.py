@@ -20,6 +20,7 @@ from typing import Any
 from faker import Faker
 
 from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
+from juki_gateway.codecs.samples import KANAZAWA_CARD_OFFICE
 
 KANAZAWA = "172014"
 KANAZAWA_NAME = "金沢市"
@@ -165,18 +166,7 @@ class Resident:
             "dest_postal_code": self.postal_code,
             "dest_address": self.address,
             "dest_name": self.kanji_name,
-            "lg_code": KANAZAWA,
-            "lg_name": KANAZAWA_NAME,
-            "lg_postal_code": "9208577",
-            "lg_address": "石川県金沢市広坂１丁目１番１号",
-            "issue_place_name": "金沢市役所\u3000市民課",
-            "issue_place_address": "石川県金沢市広坂１丁目１番１号",
-            "issue_place_phone": "076-220-2111",
-            "card_dest_name": None,
-            "card_dest_postal_code": None,
-            "card_dest_address": None,
-            "card_dest_phone": None,
-            "person_count": 1,
+            **KANAZAWA_CARD_OFFICE,
             "processing_date": processing_date,
             "operator_id": "OP0001",
             "terminal_id": "TERM001",

@@ -74,6 +74,28 @@ def _serials(conn: Any) -> dict[str, list[int]]:
     return {code: [serial_of(r) for r in recs] for code, recs in st.versions(conn).items()}
 
 
+@defer.inlineCallbacks
+def kiko_outcome(
+    reactor: Any, kiko: Any, records: list[Any]
+) -> Generator[Any, Any, tuple[dict[str, list[int]], dict[str, list[int]], int, int]]:
+    """Wait until 機構 holds every record, then (got, sent, lost, duplicated) per resident serials."""
+    total = len(records)
+
+    def kiko_count() -> defer.Deferred[bool]:
+        return node_read(kiko, lambda c: st.count_versions(c) >= total)
+
+    yield wait_for(reactor, kiko_count, 120, "機構 to receive every update")
+    yield task.deferLater(reactor, 0.5, lambda: None)  # anything extra would show up now
+    got = yield node_read(kiko, _serials)
+    sent: dict[str, list[int]] = {}
+    for rec in records:
+        sent.setdefault(st.juminhyo_of(rec), []).append(serial_of(rec))
+    flat = [s for v in got.values() for s in v]
+    lost = len(set(range(1, total + 1)) - set(flat))
+    duplicated = len(flat) - len(set(flat))
+    return got, sent, lost, duplicated
+
+
 @pytest.mark.slow
 @pytest_twisted.inlineCallbacks
 def test_random_drops_and_sigkill_lose_nothing_and_duplicate_nothing(
@@ -111,18 +133,7 @@ def test_random_drops_and_sigkill_lose_nothing_and_duplicate_nothing(
         yield task.deferLater(reactor, 1.0, lambda: None)
         proxy_a.enabled = proxy_b.enabled = False  # let the run converge
 
-        def kiko_count() -> defer.Deferred[bool]:
-            return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= UPDATES)
-
-        yield wait_for(reactor, kiko_count, 120, "機構 to receive every update")
-        yield task.deferLater(reactor, 0.5, lambda: None)  # anything extra would show up now
-        got = yield node_read(nodes["kiko"], _serials)
-        sent: dict[str, list[int]] = {}
-        for rec in records:
-            sent.setdefault(st.juminhyo_of(rec), []).append(serial_of(rec))
-        flat = [s for v in got.values() for s in v]
-        lost = len(set(range(1, UPDATES + 1)) - set(flat))
-        duplicated = len(flat) - len(set(flat))
+        got, sent, lost, duplicated = yield kiko_outcome(reactor, nodes["kiko"], records)
         faults = proxy_a.faults + proxy_b.faults + kills
         print(f"\n{UPDATES} sent, {faults} faults, {lost} lost, {duplicated} duplicated")
         assert faults >= 5 and kills == 2

@@ -14,16 +14,15 @@ import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import defer, task
 
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.topology import make_chain
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
 from juki_gateway.registry_store.models import LinkLease, table_of
-from juki_gateway.simulators.resident_events import serial_of, timeline
-from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait_for
+from juki_gateway.simulators.resident_events import timeline
+from tests.jukinet.conftest import NOW, start_nodes, stop_nodes, wait_for
 from tests.jukinet.proxy import FlakyProxy
-from tests.jukinet.test_faults import NodeProcess, _serials
+from tests.jukinet.test_faults import NodeProcess, kiko_outcome
 
 UPDATES = 2000
 LINK = "pref-17->kiko"
@@ -105,18 +104,7 @@ def test_two_prefecture_daemons_share_forwarding_across_a_sigkill(
             yield task.deferLater(reactor, 0.03, lambda: None)
         proxy.enabled = False  # let the run converge
 
-        def kiko_count() -> defer.Deferred[bool]:
-            return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= UPDATES)
-
-        yield wait_for(reactor, kiko_count, 120, "機構 to receive every update")
-        yield task.deferLater(reactor, 0.5, lambda: None)  # anything extra would show up now
-        got = yield node_read(nodes["kiko"], _serials)
-        sent: dict[str, list[int]] = {}
-        for rec in records:
-            sent.setdefault(st.juminhyo_of(rec), []).append(serial_of(rec))
-        flat = [s for v in got.values() for s in v]
-        lost = len(set(range(1, UPDATES + 1)) - set(flat))
-        duplicated = len(flat) - len(set(flat))
+        got, sent, lost, duplicated = yield kiko_outcome(reactor, nodes["kiko"], records)
         faults = proxy.faults + 3  # random drops, two switches, one SIGKILL
         print(f"\n{UPDATES} sent, {faults} faults, {lost} lost, {duplicated} duplicated "
               f"(CS connections per instance: {sorted(proxy.connected_to.values())})")

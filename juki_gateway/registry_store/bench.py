@@ -72,7 +72,7 @@ def bench_engine(
 
     upgrade(url)
     engine = create_store_engine(url)
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"loadavg_start": os.getloadavg()[0]}
     t0 = time.perf_counter()
     with engine.begin() as conn:
         load_residents(conn, _residents(residents), NOW)
@@ -115,6 +115,7 @@ def bench_engine(
             figures["wal_max_mib"] = checkpointer.max_wal_seen / 2**20
         store.stop()
         engine.dispose()
+    figures["loadavg_end"] = os.getloadavg()[0]
     if sqlite:
         figures["group_commit.vs_autocheckpoint"] = (
             figures["group_commit.updates_per_s"]
@@ -199,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{eng}: group/single commit = {ratio:.1f}x, {int(fig['group_commit.batches'])} "
               f"batches; load of {args.residents} residents "
               f"{'within' if fig['load_500k.seconds'] < 60 else 'OVER'} 60 s")
+        print(f"{eng}: 1-minute load average of this shared machine {fig['loadavg_start']:.2f} "
+              f"at the start, {fig['loadavg_end']:.2f} at the end (figures drift with it)")
         if "group_commit.vs_autocheckpoint" in fig:
             print(f"{eng}: group commit with the background checkpointer / with SQLite's "
                   f"in-commit autocheckpoint = {fig['group_commit.vs_autocheckpoint']:.2f}")

@@ -9,10 +9,10 @@ database) on top of its own WAL write and fsync, and the acks of the batch wait 
 checkpoint off on every connection (``wal_autocheckpoint=0``) and gives each SQLite file engine a
 :class:`WalCheckpointer`: its own thread and its own connection, woken after every commit, that
 
-* runs a ``PASSIVE`` checkpoint when it wakes and at least ``passive_frames`` committed frames
-  are not yet copied (read from the WAL-index header in the ``-shm`` file, see
-  :func:`pending_frames`; SQLite's own default is 1000), so that a stream of small commits does
-  not pay a checkpoint (two fsyncs) each. It never waits for a lock and never blocks a writer:
+* runs a ``PASSIVE`` checkpoint when it wakes, at most once per ``min_interval`` seconds, so
+  that a stream of small commits does not pay a checkpoint (two fsyncs) each while a batch of
+  thousands of updates is copied right after its commit. It never waits for a lock and never
+  blocks a writer:
   it copies every frame committed so far, and once all are copied the next writer
   restarts the WAL from its beginning (the file, cut back to ``journal_size_limit``, stops
   growing). Commits that arrive while it copies are taken by the next round, so under a steady
@@ -27,6 +27,10 @@ checkpoint off on every connection (``wal_autocheckpoint=0``) and gives each SQL
 * runs a final ``TRUNCATE`` checkpoint (the file is cut to zero) when stopped (``engine.dispose()`` or garbage collection
   of the engine), so a cleanly closed store leaves no WAL behind.
 
+It never opens the ``-wal`` or ``-shm`` files itself (``os.stat`` only): closing any descriptor
+of a file drops every POSIX lock the process holds on it, SQLite's WAL locks included, which
+would let another process write concurrently.
+
 Durability does not depend on it: a commit is durable once its WAL frames are fsynced
 (``synchronous=FULL``); the checkpoint only moves committed pages into the main file. A crash
 with a long WAL costs recovery time at the next open, never data.
@@ -37,39 +41,17 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import struct
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PASSIVE_FRAMES = 1000
+DEFAULT_MIN_INTERVAL = 0.1
 DEFAULT_RESTART_BYTES = 256 * 1024 * 1024
 GATE_TIMEOUT_SECONDS = 30.0  # a writer never waits longer than this for a RESTART
 IDLE_POLL_SECONDS = 1.0
-
-
-# The WAL-index header at the start of the -shm file (SQLite file format, "WAL-Index Format"):
-# two copies of a 48-byte header whose mxFrame (last valid frame) is the u32 at offset 16, then
-# the checkpoint info whose nBackfill (frames already copied) is the u32 at offset 96; both in
-# native byte order.
-_MX_FRAME = struct.Struct("=I")
-_SHM_HEADER_BYTES = 100
-
-
-def pending_frames(shm_path: Path) -> int | None:
-    """Frames committed to the WAL but not yet copied into the database file, read without
-    locks from the ``-shm`` file (a hint: may be a little stale); None if it cannot be read."""
-    try:
-        with open(shm_path, "rb") as f:
-            head = f.read(_SHM_HEADER_BYTES)
-    except OSError:
-        return None
-    if len(head) < _SHM_HEADER_BYTES:
-        return None
-    (mx_frame,) = _MX_FRAME.unpack_from(head, 16)
-    (backfilled,) = _MX_FRAME.unpack_from(head, 96)
-    return max(0, int(mx_frame) - int(backfilled))
 
 
 class WalCheckpointer:
@@ -79,7 +61,8 @@ class WalCheckpointer:
         self,
         path: Path,
         *,
-        passive_frames: int = DEFAULT_PASSIVE_FRAMES,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
         restart_bytes: int = DEFAULT_RESTART_BYTES,
         busy_timeout_ms: int = 10_000,
     ) -> None:
@@ -88,8 +71,10 @@ class WalCheckpointer:
         self.path = path
         self.wal_path = Path(f"{path}-wal")
         self.restart_bytes = restart_bytes
-        self.passive_frames = passive_frames
-        self.shm_path = Path(f"{path}-shm")
+        self.min_interval = min_interval
+        self._monotonic = monotonic
+        self._last_checkpoint = float("-inf")
+        self._stop_event = threading.Event()
         self._gate = threading.Event()
         self._gate.set()
         self._busy_timeout_ms = busy_timeout_ms
@@ -125,6 +110,7 @@ class WalCheckpointer:
     def request_stop(self) -> None:
         """Ask the thread to finish (final checkpoint) without waiting for it."""
         self._stopping = True
+        self._stop_event.set()
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -135,6 +121,7 @@ class WalCheckpointer:
         if thread is None:
             with self._lock:
                 self._stopping = False
+                self._stop_event.clear()
             return
         if thread is threading.current_thread():
             return
@@ -143,6 +130,7 @@ class WalCheckpointer:
             if not thread.is_alive():
                 self._thread = None
                 self._stopping = False
+                self._stop_event.clear()
 
     def writer_gate(self) -> None:
         """Called by a writer before BEGIN: waits (bounded) while a RESTART checkpoint runs."""
@@ -180,9 +168,11 @@ class WalCheckpointer:
 
     def _checkpoint_if_due(self, conn: sqlite3.Connection) -> None:
         self.max_wal_seen = max(self.max_wal_seen, self.wal_size())
-        pending = pending_frames(self.shm_path)
-        if pending is not None and pending < self.passive_frames:
-            return
+        delay = self._last_checkpoint + self.min_interval - self._monotonic()
+        if delay > 0 and self._stop_event.wait(delay):
+            return  # stopping: the final checkpoint follows
+        self._wake.clear()  # commits until now are covered by this checkpoint
+        self._last_checkpoint = self._monotonic()
         _busy, log_frames, _done = self._checkpoint(conn, "PASSIVE")
         if log_frames * self._page_size(conn) > self.restart_bytes:
             self._gate.clear()

@@ -44,7 +44,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A daemon whose store already holds the 符号 of the scenarios' populations."""
-    root = make_workdir(tmp_path_factory.mktemp("sim"))
+    root = make_workdir(tmp_path_factory.mktemp("sim"), links=True)
     config = load_config(root / "gateway.toml")
     for name in ("dv-protection", "bad-peers"):
         sc = load_scenario(name)

@@ -3,11 +3,12 @@
 1. the codec at work: residents with 外字 (髙橋 﨑子, 𠮷田 太郎) encoded, explained field by
    field, framed, fed to the sans-IO decoder one byte at a time and decoded back;
 2. a working directory ``juki-data/demo`` (dev CA, certificates, gateway.toml on free loopback
-   ports) unless one exists, and the 符号 of the quickstart population in its store;
-3. ``juki-gateway serve`` started as a real daemon, plus the Juki-net chain (municipal CS,
-   prefecture, 機構) as ``juki-gateway jukinet-node`` processes on the same PKI;
-4. ``juki-gateway simulate quickstart`` against them: resident events, 副本 registration,
-   information queries, DV-flagged residents, with a progress bar and the run summary;
+   ports) unless one exists;
+3. ``juki-gateway serve`` started as the one daemon: the four mTLS endpoints, with the Juki-net
+   chain (municipal CS → prefecture → 機構) hosted inside it over its own loopback links;
+4. ``juki-gateway simulate quickstart`` against it: 符号 obtained through the intermediate server,
+   resident events through the CS (checked all the way to 機構), 副本 registration, information
+   queries, DV-flagged residents, with a progress bar and the run summary;
 5. where the logs, metrics, health and audit trail are; then everything is stopped.
 
 The exit status is the simulation's: 0 when every invariant held.
@@ -123,7 +124,9 @@ def _workdir() -> Path:
         print(f"2. ports of {DEMO_DIR} are busy: re-creating it on free ports")
     base = _free_base()
     init_workdir(DEMO_DIR, dt.datetime.now(dt.UTC), port_base=base, force=True)
-    (DEMO_DIR / "registry.sqlite3").unlink(missing_ok=True)
+    for old in (DEMO_DIR / "registry.sqlite3", *DEMO_DIR.glob("jukinet-*.sqlite3*"),
+                DEMO_DIR / "links-held.json"):
+        old.unlink(missing_ok=True)
     print(f"\n2. working directory {DEMO_DIR} created: dev CA, certificates, gateway.toml "
           f"(endpoints on 127.0.0.1:{base + 1}…{base + 4}, admin {base + 10}, metrics {base + 20})")
     return config
@@ -156,40 +159,6 @@ def _wait_for(proc: subprocess.Popen[bytes], marker: str, timeout: float) -> lis
                 return lines
 
 
-def _start_jukinet(config_path: Path, logs: Path) -> tuple[list[subprocess.Popen[bytes]], int]:
-    """The CS → prefecture → 機構 chain as node processes; returns them and the CS's port."""
-    from juki_gateway.gateway.config import load_config
-    from juki_gateway.gateway.jukinet.node import NodeConfig, PeerAddress
-    from juki_gateway.gateway.jukinet.topology import ALLOW, IDENTITIES, LINKS, config_to_json
-
-    config = load_config(config_path)
-    pki = config.pki_dir
-    names = ("kiko", "pref-17", "cs-172014")
-    procs: list[subprocess.Popen[bytes]] = []
-    ports: dict[str, int] = {}
-    for name in names:
-        ident = IDENTITIES[name]
-        cfg = NodeConfig(
-            node_id=name, role=ident.role, org=ident.org,
-            store_url=f"sqlite:///{(config.workdir / f'jukinet-{name}.sqlite3').resolve()}",
-            cert=pki / f"{name}.pem", key=pki / f"{name}.key", ca=pki / "ca.pem",
-            crl=pki / "crl.pem", port=0, allow=ALLOW[name],
-            peers=tuple(PeerAddress(p, IDENTITIES[p].role, IDENTITIES[p].org, "127.0.0.1", 0)
-                        for p in LINKS.get(name, ()) if p in names),
-        )
-        node_json = config.workdir / f"jukinet-{name}.json"
-        node_json.write_text(config_to_json(cfg))
-        peer_args = [f"--peer={p}={ports[p]}" for p in LINKS.get(name, ()) if p in ports]
-        err = (logs / f"jukinet-{name}.log").open("ab")
-        proc = subprocess.Popen(_cli("jukinet-node", str(node_json), *peer_args),
-                                stdout=subprocess.PIPE, stderr=err)
-        procs.append(proc)
-        for line in _wait_for(proc, "READY", 60):
-            if line.startswith("LISTENING "):
-                ports[name] = int(line.split()[1])
-    return procs, ports["cs-172014"]
-
-
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
@@ -220,16 +189,9 @@ def main() -> int:
     workdir = config_path.parent
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    from juki_gateway.gateway.config import load_config
-    from juki_gateway.simulators.intermediate import prepare_store
-    from juki_gateway.simulators.population import build_population
     from juki_gateway.simulators.scenario import load_scenario
 
     sc = load_scenario(SCENARIO)
-    added = prepare_store(load_config(config_path).store.url,
-                          build_population(sc.population, seed=sc.seed, as_of=sc.as_of),
-                          dt.datetime.now(dt.UTC))
-    print(f"   {sc.population} synthetic Kanazawa residents; {added} new 符号 in the store")
 
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -239,15 +201,13 @@ def main() -> int:
         procs.append(serve)
         lines = _wait_for(serve, "metrics: ", 90)
         metrics_url = lines[-1].split(" ", 1)[1].strip()
-        print("3. daemon started: " + "; ".join(line for line in lines if line.startswith("listening")))
-        jukinet, cs_port = _start_jukinet(config_path, logs)
-        procs.extend(jukinet)
-        print(f"   Juki-net chain started (CS on 127.0.0.1:{cs_port} → prefecture → 機構)\n")
+        print("\n3. daemon started: " + "; ".join(line for line in lines if line.startswith("listening")))
+        print("   Juki-net chain hosted by the daemon: cs-172014 → pref-17 → kiko over mTLS links\n")
         summary_json = workdir / f"{SCENARIO}-summary.json"
         print(f"4. juki-gateway simulate {SCENARIO} (about {sc.duration:.0f} s):")
         extra = [f"--duration={os.environ[DURATION_ENV]}"] if os.environ.get(DURATION_ENV) else []
         sim = subprocess.run(_cli("simulate", SCENARIO, "--config", str(config_path),
-                                  f"--endpoint=cs-172014={cs_port}", "--json", str(summary_json),
+                                  "--json", str(summary_json),
                                   *extra),
                              timeout=sc.duration + 240)
         health_url = metrics_url.replace("/metrics", "/health")
@@ -256,7 +216,8 @@ def main() -> int:
    summary (JSON)     {summary_json}
    daemon log         {logs / 'gateway.jsonl'}  (JSON lines, resident identifiers pseudonymised)
    handshake log      {logs / 'handshakes.jsonl'}  (juki-gateway handshakes --config {config_path})
-   Juki-net node logs {logs}/jukinet-*.log
+   Juki-net stores    {workdir}/jukinet-*.sqlite3  (one per hosted node)
+   links              juki-gateway link status --config {config_path}  (hold|release NAME)
    metrics            {metrics_url}  (Prometheus; alert rules and dashboard in ops/)
    health             {health_url}  → {_health(health_url)}
    audit trail        juki-gateway audit list --config {config_path}  (verify: audit verify)
@@ -265,7 +226,7 @@ def main() -> int:
         return sim.returncode
     finally:
         _stop(procs)
-        print("daemon and Juki-net nodes stopped")
+        print("daemon stopped")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ def make_workdir(root: Path, *, links: bool = False, log_flush_delay: float | No
     topo["timeouts"]["drain"] = 3.0
     if not links:
         topo["links"] = []
+    for link in topo["links"]:
+        link["port"] = 0  # the daemon's own endpoint, on whatever port it bound
     if log_flush_delay is not None:
         topo["logs"]["flush_delay"] = log_flush_delay
     (root / "gateway.toml").write_text(tomli_w.dumps(topo))

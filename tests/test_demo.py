@@ -25,8 +25,8 @@ def test_demo_shows_gaiji_items(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.timeout(300)
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """The demo sets up a working directory, runs quickstart against serve and the Juki-net chain,
-    and every invariant holds; the processes are stopped afterwards."""
+    """The demo sets up a working directory, runs quickstart against serve alone (hosting the
+    Juki-net chain), every invariant holds end to end, and the daemon is stopped afterwards."""
     env = dict(os.environ, JUKI_DEMO_DIR=str(tmp_path / "demo"), JUKI_DEMO_DURATION="8",
                PYTHONUNBUFFERED="1")
     proc = subprocess.run([sys.executable, "-m", "juki_gateway.demo"], cwd=REPO, env=env,
@@ -35,5 +35,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = proc.stdout
     assert "RESULT: all invariants held" in out
     assert "nothing lost (R4)" in out and "no automatic answer about a flagged person (R7)" in out
-    assert "→ 200 ok" in out and "daemon and Juki-net nodes stopped" in out
+    assert "every acknowledged update reached 機構 exactly once (R4)" in out
+    assert "every resident got its 符号 through the intermediate server" in out
+    assert "jukinet-node" not in out and "→ 200 ok" in out and "daemon stopped" in out
     assert (tmp_path / "demo" / "quickstart-summary.json").exists()

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.audit",
     "juki_gateway.cli.retention",
     "juki_gateway.cli.maintenance",
+    "juki_gateway.cli.links",
     "juki_gateway.cli.simulate",
     "juki_gateway.cli.conformance",
     "juki_gateway.cli.capture",

@@ -36,8 +36,9 @@ def register(sub: Any) -> None:
                    metavar="NAME=PORT", help="where an endpoint listens, if not as configured")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--prepare", action="store_true",
-                   help="only give the scenario's residents their 符号 in the store (run this "
-                        "before 'serve': the intermediate server reads its 符号 map at start-up)")
+                   help="offline: write the 符号 ipnw would issue for the scenario's residents "
+                        "into a stopped daemon's store (runs with a [bango_renkei] table obtain "
+                        "them through the daemon instead)")
     p.set_defaults(func=run)
 
 

@@ -1,7 +1,9 @@
 """``gateway.toml``: the daemon's configuration, parsed once into typed frozen dataclasses.
 
 The file is data: endpoints (role, org, address, certificate, the allow-list of peer roles),
-outbound links, the PKI and log paths, the metrics/admin listeners, timeouts and the store.
+outbound links, the PKI and log paths, the metrics/admin listeners, timeouts and the store, and
+``[jukinet.<endpoint>]`` tables for the Juki-net nodes the daemon hosts (one per municipal-cs,
+prefecture and kiko endpoint, each with its own store).
 Relative paths are resolved against the directory holding the file. :func:`default_topology`
 is the brief's default (Kanazawa CS 172014, Ishikawa 17, 機構, Kanazawa's intermediate server)
 and is what ``juki-gateway init`` writes.
@@ -10,17 +12,19 @@ and is what ``juki-gateway init`` writes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from juki_gateway.certs.identity import ROLES, PeerIdentity
 from juki_gateway.errors import UsageError
-from juki_gateway.registry_store.engine import resolve_store_url
+from juki_gateway.registry_store.engine import config_store_url, resolve_store_url
 from juki_gateway.workdir import read_toml
 
 DEFAULT_PORT_BASE = 7100
 LOOPBACK = "127.0.0.1"
+#: Endpoint roles the daemon serves with a hosted Juki-net node (CS → prefecture → 機構).
+JUKINET_ROLES = frozenset({"municipal-cs", "prefecture", "kiko"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,10 @@ class LinkConfig:
     ping_interval: float
     backoff_initial: float
     backoff_max: float
+    #: the peer's role and organisation (checked against its certificate); needed only when the
+    #: peer is not an endpoint of this file (a deployment hosting one role links to other hosts)
+    peer_role: str | None = None
+    peer_org: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,15 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JukinetSettings:
+    """``[jukinet.<endpoint>]``: how the daemon hosts the Juki-net node of one endpoint."""
+
+    store_url: str
+    window: int = 20_000
+    commit_delay: float = 0.002
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole parsed ``gateway.toml``."""
 
@@ -108,6 +125,10 @@ class GatewayConfig:
     pki_dir: Path
     #: ``[logs] flush_delay``: seconds a handshake-log record may stay buffered (0: none)
     handshake_log_flush: float = 0.2
+    #: ``[jukinet] host``: serve municipal-cs/prefecture/kiko endpoints with hosted Juki-net nodes
+    host_jukinet: bool = True
+    #: per hosted endpoint name (every endpoint of a Juki-net role when ``host_jukinet``)
+    jukinet: Mapping[str, JukinetSettings] = field(default_factory=dict)
 
     def endpoint(self, name: str) -> EndpointConfig:
         """The endpoint called ``name``."""
@@ -165,6 +186,14 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
         "admin": {"host": LOOPBACK, "port": port_base + 10},
         "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
         "store": {"url": "sqlite:///registry.sqlite3"},
+        "jukinet": {
+            "host": True,
+            **{
+                ident.name: {"store_url": f"sqlite:///jukinet-{ident.name}.sqlite3"}
+                for ident in DEFAULT_ENDPOINTS
+                if ident.role in JUKINET_ROLES
+            },
+        },
         "endpoints": [
             {
                 "name": ident.name,
@@ -186,8 +215,8 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
                 "host": LOOPBACK,
                 "port": ports[peer],
                 "ping_interval": 30.0,
-                "backoff_initial": 1.0,
-                "backoff_max": 60.0,
+                "backoff_initial": 0.2,
+                "backoff_max": 5.0,
             }
             for local, peer in DEFAULT_LINKS
         ],
@@ -225,6 +254,40 @@ def _rule(raw: Any, where: str) -> AllowRule:
     if unknown:
         raise UsageError(f"{where}: unknown keys {sorted(unknown)}")
     return AllowRule(role=role, org=raw.get("org"), org_prefix=raw.get("org_prefix"))
+
+
+def _jukinet_tables(
+    raw: Mapping[str, Any], endpoints: list[EndpointConfig], base: Path, where: str
+) -> tuple[bool, dict[str, JukinetSettings]]:
+    """``[jukinet]``: ``host`` and one sub-table per hosted endpoint (all optional)."""
+    host = raw.get("host", True)
+    if not isinstance(host, bool):
+        raise UsageError(f"{where}: [jukinet] host must be true or false")
+    names = {e.name for e in endpoints if e.role in JUKINET_ROLES}
+    for key, value in raw.items():
+        if key == "host":
+            continue
+        if key not in names or not isinstance(value, Mapping):
+            raise UsageError(f"{where}: [jukinet.{key}] names no municipal-cs, prefecture or "
+                             "kiko endpoint of this file")
+        unknown = set(value) - {"store_url", "window", "commit_delay"}
+        if unknown:
+            raise UsageError(f"{where}: [jukinet.{key}] unknown keys {sorted(unknown)}")
+    out: dict[str, JukinetSettings] = {}
+    for name in sorted(names) if host else ():
+        t: Mapping[str, Any] = raw.get(name, {})
+        w = f"{where}: [jukinet.{name}]"
+        url = t.get("store_url", f"sqlite:///jukinet-{name}.sqlite3")
+        if not isinstance(url, str) or not url:
+            raise UsageError(f"{w}: store_url must be a non-empty string")
+        window = t.get("window", 20_000)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise UsageError(f"{w}: window must be a positive integer")
+        delay = t.get("commit_delay", 0.002)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 1:
+            raise UsageError(f"{w}: commit_delay must be seconds between 0 and 1")
+        out[name] = JukinetSettings(config_store_url(url, base), window, float(delay))
+    return host, out
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
@@ -278,13 +341,18 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
                 ping_interval=float(raw.get("ping_interval", 30.0)),
                 backoff_initial=float(raw.get("backoff_initial", 1.0)),
                 backoff_max=float(raw.get("backoff_max", 60.0)),
+                peer_role=raw.get("peer_role"),
+                peer_org=raw.get("peer_org"),
             )
         )
+        if links[-1].peer_role is not None and links[-1].peer_role not in ROLES:
+            raise UsageError(f"{w}: unknown peer_role {links[-1].peer_role!r}")
     flush_delay = logs.get("flush_delay", 0.2)
     if isinstance(flush_delay, bool) or not isinstance(flush_delay, int | float) or not (
         0 <= flush_delay <= 60
     ):
         raise UsageError(f"{where}: [logs] flush_delay must be seconds between 0 and 60")
+    host_jukinet, jukinet = _jukinet_tables(table("jukinet"), endpoints, base, where)
     metrics = table("metrics")
     admin = table("admin")
     timeouts = table("timeouts")
@@ -307,6 +375,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
         ),
         store=StoreConfig(url=resolve_store_url(None, path, config={"store": store})),
         handshake_log_flush=float(flush_delay),
+        host_jukinet=host_jukinet,
+        jukinet=jukinet,
     )
 
 

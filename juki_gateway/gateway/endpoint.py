@@ -157,6 +157,9 @@ class EndpointProtocol(Protocol):
         self._active = self.ctx.metrics.active_gauge(self.ctx.name, self.peer_role)
         self._active.inc()
         self.session = self.ctx.session_factory(state.conn_id, peer.identity)
+        attach = getattr(self.session, "attach", None)
+        if attach is not None:  # a session that writes on its own (a hosted Juki-net node)
+            attach(self.transport)
         self._last_activity = self.ctx.clock.seconds()
         if self.ctx.idle_timeout > 0:
             self._timer = self.ctx.clock.callLater(self.ctx.idle_timeout, self._idle_check)

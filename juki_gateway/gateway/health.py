@@ -85,6 +85,9 @@ def set_maintenance(workdir: Path, on: bool, *, now: dt.datetime, reason: str = 
 
 def link_established(service: Any) -> bool:
     """Whether a reconnecting link service currently holds an established connection."""
+    link_up = getattr(service, "link_up", None)
+    if link_up is not None:  # a hosted Juki-net node's link (gateway/jukinet/hosting.py)
+        return bool(link_up())
     got: list[Any] = []
     d = service.whenConnected()
     d.addCallbacks(got.append, lambda _f: None)
@@ -229,11 +232,17 @@ class HealthChecker:
             checks[f"endpoint:{name}"] = "ok" if up else "failing"
             if not up:
                 reasons.append(f"endpoint {name}: not listening")
+        for name, node in getattr(getattr(self.service, "jukinet", None), "nodes", {}).items():
+            up = node.committer is not None
+            checks[f"jukinet:{name}"] = "ok" if up else "failing"
+            if not up:
+                reasons.append(f"jukinet {name}: store not open")
         for name, link in self.service.links.items():
             up = link_established(link)
             checks[f"link:{name}"] = "ok" if up else "failing"
             if not up:
-                reasons.append(f"link {name}: down")
+                held = getattr(link, "held", False)
+                reasons.append(f"link {name}: " + ("held by operator" if held else "down"))
         maint = read_maintenance(cfg.workdir)
         if maint is not None:
             return HealthReport("maintenance", 503, tuple(reasons), checks, maint)

@@ -6,10 +6,15 @@ Tree::
     ├── ListenerService per endpoint (mutual TLS → EndpointProtocol → frame session)
     ├── ListenerService for /metrics (plain HTTP on loopback)
     ├── TimerService: CRL file watch and certificate-expiry gauges
-    └── LinkService per outbound link (reconnecting client, see gateway/links.py)
+    ├── LinkService per generic outbound link (reconnecting client, see gateway/links.py)
+    └── TimerService: the operator's held links (gateway/linkcontrol.py), when nodes are hosted
 
-Stopping the tree stops listening first, then drains live connections (bounded by the
-``[timeouts] drain`` setting). :meth:`GatewayService.reload_crl` is what SIGHUP calls.
+The municipal-cs, prefecture and kiko endpoints are served by hosted Juki-net nodes
+(gateway/jukinet/hosting.py): the same listeners feed each node's sessions, the node drives its
+own outbound links, and the nodes are started before the tree listens and stopped after the
+drain. Stopping the tree stops listening first, then drains live connections (bounded by the
+``[timeouts] drain`` setting), then stops the nodes (pending commits flushed).
+:meth:`GatewayService.reload_crl` is what SIGHUP calls.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from juki_gateway.certs.identity import PeerIdentity
@@ -48,6 +54,7 @@ from juki_gateway.gateway.tls import (
 log = Logger(namespace="juki_gateway.service")
 
 CRL_POLL_SECONDS = 2.0
+LINK_POLL_SECONDS = 0.25
 EXPIRY_REFRESH_SECONDS = 3600.0
 
 
@@ -135,7 +142,7 @@ class GatewayService(MultiService):
         reactor: Any,
         *,
         metrics: GatewayMetrics | None = None,
-        session_factories: Callable[[EndpointConfig], SessionFactory] | None = None,
+        session_factories: Callable[[EndpointConfig], SessionFactory | None] | None = None,
         start_links: bool = True,
     ) -> None:
         super().__init__()
@@ -152,12 +159,21 @@ class GatewayService(MultiService):
         self.listeners: dict[str, ListenerService] = {}
         self._crl_mtime: tuple[int, int] | None = None
         self._expiry_updated = float("-inf")
+        self.start_links = start_links
+        cache = PeerCertificateCache()
+        from juki_gateway.gateway.jukinet.hosting import JukinetHost
+
+        self.jukinet = JukinetHost(config, reactor, self.handshake_log, self.metrics, cache)
+
         def make_sessions(ep: EndpointConfig) -> SessionFactory:
-            if session_factories is not None:
-                return session_factories(ep)
+            """The caller's factory if it gives one, else a hosted node, else frame sessions."""
+            made = session_factories(ep) if session_factories is not None else None
+            if made is not None:
+                return made
+            if self.jukinet.hosts(ep):
+                return self.jukinet.session_factory(ep)  # type: ignore[no-any-return]
             return frame_session_factory(ep, reactor, self.metrics)
 
-        cache = PeerCertificateCache()
         for ep in config.endpoints:
             creator = MutualTLSServerCreator(
                 cert=ep.cert, key=ep.key, ca=config.ca, crl=config.crl,
@@ -185,7 +201,12 @@ class GatewayService(MultiService):
         self.metrics_listener.setName("metrics")
         self.metrics_listener.setServiceParent(self)
         self.links: dict[str, Any] = {}
-        for link in config.links if start_links else ():
+        for link in config.links:
+            if self.jukinet.drives(link):
+                self.links[link.name] = self.jukinet.status[link.name]
+                continue
+            if not start_links:
+                continue
             from juki_gateway.gateway.links import make_link_service
 
             svc = make_link_service(config, link, reactor, self.handshake_log, self.metrics, cache)
@@ -195,6 +216,25 @@ class GatewayService(MultiService):
         watch.clock = reactor
         watch.setName("crl-watch")
         watch.setServiceParent(self)
+        if self.jukinet.status and start_links:
+            held = TimerService(LINK_POLL_SECONDS, self._apply_held_links)
+            held.clock = reactor
+            held.setName("link-control")
+            held.setServiceParent(self)
+        self._nodes_ready: Deferred[Any] | None = None
+
+    def _apply_held_links(self) -> None:
+        """Hold or release the node-driven links as the operator's switch file says."""
+        from juki_gateway.gateway.linkcontrol import read_held
+
+        if self._nodes_ready is None or not self._nodes_ready.called:
+            return
+        held = read_held(self.config.workdir)
+        for name, status in self.jukinet.status.items():
+            if name in held and not status.held:
+                self.jukinet.hold(name)
+            elif name not in held and status.held:
+                self.jukinet.release(name)
 
     def _crl_stamp(self) -> tuple[int, int] | None:
         try:
@@ -233,17 +273,52 @@ class GatewayService(MultiService):
         self._crl_mtime = self._crl_stamp()
         self.handshake_log.open()
         self._update_expiry(self.reactor.seconds())
+        nodes = self.jukinet.start()  # stores open on their threads while we start listening
         super().startService()
+        ports = [lst.port for lst in self.listeners.values()]
+        bound: Deferred[Any] = DeferredList(ports, fireOnOneErrback=True, consumeErrors=True)
+        ready: Deferred[Any] = DeferredList([nodes, bound], fireOnOneErrback=True,
+                                            consumeErrors=True)
+
+        def connect(_: object) -> None:
+            from juki_gateway.gateway.linkcontrol import read_held
+
+            held = read_held(self.config.workdir)
+            for name, status in self.jukinet.status.items():
+                status.held = name in held
+            if self.start_links:
+                self.jukinet.connect({n: lst.bound_port() for n, lst in self.listeners.items()
+                                      if lst.listening is not None})
+                for name, status in self.jukinet.status.items():
+                    if status.held:  # held before start-up: stays cut
+                        self.jukinet.hold(name)
+
+        ready.addCallback(connect)
+        self._nodes_ready = ready
 
     def whenListening(self) -> Deferred[Any]:
-        """Fires once every listener is bound."""
+        """Fires once every listener is bound and every hosted node's store is open."""
         ports = [lst.port for lst in (*self.listeners.values(), self.metrics_listener)]
-        return DeferredList(ports, fireOnOneErrback=True, consumeErrors=True)
+        waits: list[Deferred[Any]] = [*ports]
+        if self._nodes_ready is not None:
+            mine: Deferred[Any] = Deferred()
+
+            def relay(result: Any) -> Any:
+                if isinstance(result, Failure):
+                    mine.errback(result)
+                    return None  # the failure is reported through whenListening
+                mine.callback(None)
+                return result
+
+            self._nodes_ready.addBoth(relay)
+            waits.append(mine)
+        return DeferredList(waits, fireOnOneErrback=True, consumeErrors=True)
 
     def stopService(self) -> Deferred[None]:
         """Stop listening, then drain live connections, then close the log."""
         d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
         d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
+        d.addBoth(lambda r: self.jukinet.stop().addCallback(lambda _: r))
         d.addBoth(lambda r: (self.handshake_log.close(), self.health.store.close(), r)[2])
         return d
 

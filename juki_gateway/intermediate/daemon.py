@@ -23,7 +23,6 @@ from juki_gateway.gateway.service import (
     GatewayService,
     ListenerService,
     MetricsFrameObserver,
-    frame_session_factory,
     makeService,
 )
 from juki_gateway.gateway.tls import Authorizer, MutualTLSServerCreator, wrap_server_factory
@@ -74,11 +73,11 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
     ims.start()
     peer_keys = PeerKeys(config.pki_dir)
 
-    def factories(ep: EndpointConfig) -> SessionFactory:
+    def factories(ep: EndpointConfig) -> SessionFactory | None:
         if ep.role == "intermediate":
             observer = MetricsFrameObserver(metrics, ep.name)
             return ims_session_factory(ims, ep.name, peer_keys, observer)  # type: ignore[return-value]
-        return frame_session_factory(ep, reactor, metrics)
+        return None  # the gateway's default: a hosted Juki-net node or frame sessions
 
     gateway = GatewayService(
         config, reactor, metrics=metrics, session_factories=factories, **kwargs

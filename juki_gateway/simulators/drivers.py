@@ -84,6 +84,10 @@ class Endpoints:
     host: str
     ports: dict[str, int]
     pki: Path
+    #: the daemon's working directory (its operator switches: held links), when on this machine
+    workdir: Path | None = None
+    #: the name of the daemon's hosted 機構 node, whose metrics say what reached 機構
+    kiko: str | None = None
 
     def port(self, name: str) -> int:
         """The port of endpoint ``name``."""
@@ -324,9 +328,11 @@ class BadPeers:
         kinds = [
             ("unknown_message_type", encode_frame(0x7E7E, "kizon-172014", "cs-172014",
                                                   timestamp=ts), False),
-            ("body_length_mismatch", encode_frame(JukinetMessage.UPDATE_NOTIFY, "kizon-172014",
+            # a request, not a sequenced notification: the existing system's own numbering
+            # (KizonJuki runs beside us under the same identity) stays untouched
+            ("body_length_mismatch", encode_frame(JukinetMessage.SEARCH_REQUEST, "kizon-172014",
                                                   "cs-172014", b"\x00" * 10, record_count=1,
-                                                  seq=1, timestamp=ts), False),
+                                                  request_no=i + 1, timestamp=ts), False),
             ("bad_magic", b"XXXX" + good[4:], True),
         ]
         return kinds[i % len(kinds)]

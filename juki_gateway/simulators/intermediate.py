@@ -1,9 +1,14 @@
-"""The intermediate-server side of a run: bango-renkei, ipnw, DV flags, and the 符号 map.
+r"""The intermediate-server side of a run: bango-renkei, ipnw, DV flags, and the 符号 map.
 
-* :func:`prepare_store` gives every resident of the scenario's population a 符号 in the store
-  before the daemon starts (the intermediate server reads its 符号 map at start-up; the
-  FUGO_REQUEST flow over ipnw is not on the wire yet). ``juki-gateway simulate SCENARIO
-  --prepare`` runs it.
+* :func:`obtain_fugos` gets the population its 符号 through the daemon, as the real systems do:
+  bango-renkei sends ``FUGO_REQUEST``\s (団体内統合宛名番号 + 住民票コード), the intermediate server
+  answers "pending" and queues a ``FUGO_ISSUE_REQUEST`` for ipnw; the simulated ipnw polls (PING),
+  issues each 符号 with the network's keyed rule (:func:`issue_fugo` over :data:`NETWORK_SECRET`)
+  in a ``FUGO_ISSUE_RESPONSE`` and acknowledges the deliveries; bango-renkei asks again and gets
+  them. Every scenario with a ``[bango_renkei]`` table starts this way.
+* :func:`prepare_store` (``juki-gateway simulate SCENARIO --prepare``) is the offline shortcut
+  for a run with no bango-renkei: it writes the same 符号 ipnw would issue into a stopped
+  daemon's store.
 * :class:`BangoRenkei` (番号連携システム, ``renkei-172014``) registers the population's 副本 in
   batches over its signed link and counts the per-record reports (R12).
 * :class:`Ipnw` (情報提供ネットワークシステム, ``ipnw``) distributes a signed permission list, then
@@ -18,7 +23,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +37,14 @@ from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.session import LENGTHS, sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.crypto import public_key_bytes
+from juki_gateway.protocols.intermediate.fugo import issue_fugo
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.protocols.intermediate.items import items_to_mask
 from juki_gateway.protocols.intermediate.messages import (
+    FUGO_ISSUE_REQUEST_LAYOUT,
+    FUGO_ISSUE_RESPONSE_LAYOUT,
+    FUGO_REQUEST_LAYOUT,
+    FUGO_RESPONSE_LAYOUT,
     FUKUHON_REPORT_LAYOUT,
     INFO_QUERY_LAYOUT,
     PERMISSION_LIST_RESULT_LAYOUT,
@@ -54,12 +63,10 @@ from juki_gateway.simulators.scenario import Ipnw as IpnwConfig
 from juki_gateway.simulators.summary import RunSummary
 
 IMS = "ims-172014"
+#: The simulated information provision network's secret for issuing 符号 (a test network).
+NETWORK_SECRET = b"juki-gateway simulated ipnw fugo secret"
+FUGO_PENDING = "6608"
 ASKABLE = ("shimei", "jusho", "seinengappi", "seibetsu", "setai_no")
-def fugo_for(atena_no: str) -> str:
-    """The 符号 the simulated network issued for a 団体内統合宛名番号 (32 ASCII hex digits)."""
-    return hashlib.sha256(f"juki-sim-fugo:{atena_no}".encode()).hexdigest()[:32]
-
-
 def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
     """Give every resident a 符号 in the store at ``url`` (idempotent); returns how many are new."""
     from sqlalchemy import insert, select
@@ -74,7 +81,7 @@ def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
         table = FugoMap.__table__
         with engine.begin() as conn:
             known = set(conn.execute(select(table.c.atena_no)).scalars())
-            rows = [{"fugo": fugo_for(r.atena_no), "atena_no": r.atena_no,
+            rows = [{"fugo": network_fugo(r), "atena_no": r.atena_no,
                      "created_at": now.replace(tzinfo=None)}
                     for r in population if r.atena_no not in known]
             if rows:
@@ -82,6 +89,96 @@ def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
         return len(rows)
     finally:
         engine.dispose()
+
+
+def network_fugo(r: Resident) -> str:
+    """The 符号 the simulated ipnw issues to our intermediate server for resident ``r``."""
+    return issue_fugo(NETWORK_SECRET, IMS, r.juminhyo_code)
+
+
+async def _serve_issue_requests(reactor: Any, ipnw: _SignedLink, summary: RunSummary,
+                                issued: set[str]) -> int:
+    """ipnw's side: poll the intermediate server, issue what it asked for, acknowledge it."""
+    assert ipnw.conn is not None
+    await ipnw.request(MessageType.PING, b"", 0)
+    await deferLater(reactor, 0.2, lambda: None)  # the deliveries follow the PONG
+    frames, ipnw.conn.unsolicited = ipnw.conn.unsolicited, []
+    asks = [f for f in frames if f.msg_type == ImsMessageType.FUGO_ISSUE_REQUEST]
+    if not asks:
+        return 0
+    records = []
+    for f in asks:
+        for v in FUGO_ISSUE_REQUEST_LAYOUT.decode_many(f.body):
+            fugo = issue_fugo(NETWORK_SECRET, str(v["organisation"]), str(v["juminhyo_code"]))
+            issued.add(fugo)
+            records.append(FUGO_ISSUE_RESPONSE_LAYOUT.encode({**v, "fugo": fugo}))
+    body = b"".join(records)
+    answer, latency = await ipnw.request(ImsMessageType.FUGO_ISSUE_RESPONSE, body, len(asks))
+    ok = answer.header.msg_type == MessageType.ACK
+    summary.record("FUGO_ISSUE_RESPONSE", "acked" if ok else "refused", latency,
+                   None if ok else "fugo_issue")
+    ipnw.n += 1
+    ipnw.conn.send(sign_frame(ipnw.key, MessageType.ACK, ipnw.name, IMS, b"", record_count=0,
+                              request_no=ipnw.n, seq=max(f.header.seq for f in asks),
+                              timestamp=timestamp(reactor)))
+    return len(asks)
+
+
+async def obtain_fugos(reactor: Any, endpoints: Endpoints, people: list[Resident],
+                       summary: RunSummary, *, batch: int = 100,
+                       timeout: float = 60.0) -> dict[str, str]:
+    """The 符号 of ``people`` through the daemon (see the module docstring); atena_no → 符号."""
+    renkei = _SignedLink(reactor, endpoints, "renkei-172014")
+    ipnw = _SignedLink(reactor, endpoints, "ipnw")
+    await renkei.open()
+    await ipnw.open()
+    pending = {r.atena_no: r for r in people}
+    fugos: dict[str, str] = {}
+    wrong: list[str] = []
+    issued: set[str] = set()  # what ipnw issued in this run
+    waited: set[str] = set()  # residents told "pending" at least once
+    deadline = reactor.seconds() + timeout
+    try:
+        while pending and reactor.seconds() < deadline:
+            waiting = list(pending.values())
+            for start in range(0, len(waiting), batch):
+                chunk = waiting[start:start + batch]
+                body = b"".join(FUGO_REQUEST_LAYOUT.encode(
+                    {"atena_no": r.atena_no, "juminhyo_code": r.juminhyo_code}) for r in chunk)
+                answer, latency = await renkei.request(ImsMessageType.FUGO_REQUEST, body, len(chunk))
+                if answer.header.msg_type != ImsMessageType.FUGO_RESPONSE:
+                    summary.record("FUGO_REQUEST", "refused", latency, "error_frame")
+                    continue
+                for v in FUGO_RESPONSE_LAYOUT.decode_many(answer.body):
+                    atena, code = str(v["atena_no"]), str(v["result_code"])
+                    if code == FUGO_PENDING:
+                        summary.record("FUGO_REQUEST", "pending", latency / len(chunk))
+                        waited.add(atena)
+                        continue
+                    person = pending.pop(atena, None)
+                    if code != "0000" or person is None:
+                        summary.record("FUGO_REQUEST", "refused", latency / len(chunk), f"fugo:{code}")
+                        continue
+                    summary.record("FUGO_REQUEST", "issued", latency / len(chunk))
+                    fugos[atena] = str(v["fugo"])
+                    if atena in waited and fugos[atena] not in issued:
+                        wrong.append(atena)  # not the 符号 ipnw issued for this person
+            # ipnw takes every queued request (a poll delivers up to a hundred) before we ask again
+            while pending and reactor.seconds() < deadline:
+                if not await _serve_issue_requests(reactor, ipnw, summary, issued):
+                    break
+    finally:
+        for link in (renkei, ipnw):
+            if link.conn is not None:
+                await link.conn.close()
+    shared = len(fugos) - len(set(fugos.values()))
+    summary.check(
+        "every resident got its 符号 through the intermediate server",
+        not pending and not wrong and not shared,
+        f"{len(fugos)} of {len(people)} 符号 obtained by renkei-172014, {len(issued)} of them "
+        f"issued by ipnw at {IMS}'s request in this run; {len(wrong)} differ from what ipnw "
+        f"issued, {shared} shared by two residents")
+    return fugos
 
 
 def fukuhon_items(r: Resident) -> dict[str, str]:
@@ -214,6 +311,8 @@ class Ipnw:
     summary: RunSummary
     registered: set[str]
     flagged: set[str] = field(default_factory=set)
+    #: atena_no → 符号 as bango-renkei obtained them (else: what --prepare wrote)
+    fugos: dict[str, str] = field(default_factory=dict)
     answered_wrong: list[str] = field(default_factory=list)
     bad_accepted: list[str] = field(default_factory=list)
     queries: int = 0
@@ -241,7 +340,7 @@ class Ipnw:
         self.queries += 1
         return Permit(
             f"pm-{int(self.reactor.seconds())}-{self.queries:08d}", requester[0], IMS, kouban,
-            items, fugo_for(person.atena_no), (now - dt.timedelta(minutes=1)).strftime("%Y%m%d%H%M%S"),
+            items, self.fugos.get(person.atena_no) or network_fugo(person), (now - dt.timedelta(minutes=1)).strftime("%Y%m%d%H%M%S"),
             (now + dt.timedelta(minutes=10)).strftime("%Y%m%d%H%M%S"),
             public_key_bytes(requester[1].public_key()),
         ).signed(key)
@@ -350,4 +449,5 @@ class Ipnw:
                 f"{self.bad.forged_permits} forged, {self.bad.replayed_permits} replayed: all refused")
 
 
-__all__ = ["BangoRenkei", "Ipnw", "MessageType", "flag_residents", "fugo_for", "prepare_store"]
+__all__ = ["BangoRenkei", "Ipnw", "MessageType", "flag_residents", "network_fugo",
+           "obtain_fugos", "prepare_store"]

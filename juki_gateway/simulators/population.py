@@ -266,7 +266,8 @@ class Population:
         householder: str, address: tuple[str, str, str], since: str, foreign: ForeignStatus | None,
     ) -> Resident:
         jcode, kbango = self.new_codes()
-        atena = f"{self._next_atena:015d}"
+        # unique across populations: a daemon serves several scenarios, each its own seed
+        atena = f"{self.seed % 100_000:05d}{self._next_atena:010d}"
         self._next_atena += 1
         return Resident(
             juminhyo_code=jcode, kojin_bango=kbango, atena_no=atena, setai_no=setai_no,

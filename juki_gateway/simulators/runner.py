@@ -29,9 +29,13 @@ def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | 
     """The daemon's endpoints as its gateway.toml says, with per-name port overrides."""
     ports = {ep.name: ep.port for ep in config.endpoints}
     ports["admin"] = config.admin.port
+    ports["metrics"] = config.metrics.port
     ports.update(overrides or {})
     first_host = config.endpoints[0].host if config.endpoints else "127.0.0.1"
-    return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir)
+    kiko = next((ep.name for ep in config.endpoints if ep.role == "kiko"
+                 and ep.name in config.jukinet), None)
+    return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir,
+                     workdir=config.workdir, kiko=kiko)
 
 
 def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:
@@ -69,15 +73,31 @@ async def run_scenario(
     if scenario.bad_peers.total:
         bad = BadPeers(reactor, scenario.bad_peers, population, endpoints, summary)
         tasks.append(bad.run(tick))
-    for outage in scenario.outages:
-        if kizon is None or outage.link != kizon.link:
-            summary.notes.append(
-                f"outage of {outage.link} not injected: the daemon offers no link-control "
-                "command; only the simulators' own links can be cut")
+    daemon_outages = [o for o in scenario.outages if kizon is None or o.link != kizon.link]
+    cuts = None
+    if daemon_outages and endpoints.workdir is not None:
+        from juki_gateway.simulators.daemon_links import DaemonLinkOutages
+
+        cuts = DaemonLinkOutages(reactor, endpoints.workdir, daemon_outages, summary)
+        tasks.append(cuts.run(run_for))
+    elif daemon_outages:
+        summary.notes.append("daemon link outages not injected: no working directory to switch")
+    probe = None
+    if kizon is not None and endpoints.kiko is not None and "metrics" in endpoints.ports:
+        from juki_gateway.simulators.daemon_links import ChainProbe
+
+        probe = ChainProbe(reactor, f"http://{endpoints.host}:{endpoints.port('metrics')}/metrics",
+                           endpoints.kiko)
+        await probe.start()
     ims_task = None
     ipnw = None
     if scenario.bango_renkei is not None or scenario.ipnw is not None:
-        from juki_gateway.simulators.intermediate import BangoRenkei, Ipnw, flag_residents
+        from juki_gateway.simulators.intermediate import (
+            BangoRenkei,
+            Ipnw,
+            flag_residents,
+            obtain_fugos,
+        )
 
         renkei = (BangoRenkei(reactor, scenario.bango_renkei, population, endpoints, summary,
                               people=initial)
@@ -88,6 +108,9 @@ async def run_scenario(
 
         async def intermediate() -> None:
             if renkei is not None:
+                fugos = await obtain_fugos(reactor, endpoints, renkei.people, summary)
+                if ipnw is not None:
+                    ipnw.fugos = fugos
                 await renkei.run(tick)
             if ipnw is None:
                 return
@@ -115,6 +138,7 @@ async def run_scenario(
             summary.check(f"{name} ran to the end", False, f"stopped: [{exc.code}] {exc.message}")
 
     names = ((["kizon-juki"] if kizon else []) + (["bad-peers"] if bad else [])
+             + (["daemon link outages"] if cuts else [])
              + (["bango-renkei/ipnw"] if ims_task is not None else []))
     try:
         await gatherResults([Deferred.fromCoroutine(guarded(n, t)) for n, t in zip(names, tasks, strict=True)],
@@ -125,6 +149,11 @@ async def run_scenario(
         summary.finished = reactor.seconds()
         if kizon is not None:
             await kizon.close()
+            if probe is not None:
+                await probe.check(summary, kizon.acked_upto, kizon.cs)
+        if cuts is not None:
+            summary.check("daemon links restored", not cuts.still_held(),
+                          f"held after the run: {', '.join(cuts.still_held()) or 'none'}")
         if bad is not None:
             bad.finish()
         if ipnw is not None:

@@ -33,6 +33,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -210,8 +211,12 @@ class JukinetNode(Service):
         *,
         metrics: JukinetMetrics | None = None,
         rng: random.Random | None = None,
+        wrap_client_factory: Callable[[OutLink, Factory], Factory] | None = None,
     ) -> None:
         self.cfg = cfg
+        # a daemon hosting the node wraps each outbound link's protocol factory (handshake log,
+        # link status); None: the plain factory
+        self.wrap_client_factory = wrap_client_factory
         self.node_id = cfg.node_id
         self.role = Role(cfg.role)
         self.reactor = reactor
@@ -353,7 +358,10 @@ class JukinetNode(Service):
         opts = MutualTLSClientCreator(server_name=p.node_id, cert=self.cfg.cert, key=self.cfg.key,
                                       ca=self.cfg.ca)
         ep = wrapClientTLS(opts, TCP4ClientEndpoint(self.reactor, p.host, port, timeout=5))
-        svc = ClientService(ep, JukinetClientFactory(self, p.node_id),
+        factory: Factory = JukinetClientFactory(self, p.node_id)
+        if self.wrap_client_factory is not None:
+            factory = self.wrap_client_factory(link, factory)
+        svc = ClientService(ep, factory,
                             retryPolicy=backoffPolicy(self.cfg.retry_initial, self.cfg.retry_max),
                             clock=self.reactor)
         link.service = svc

@@ -48,7 +48,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_INTERVAL = 0.1
+DEFAULT_MIN_INTERVAL = 1.0
 DEFAULT_RESTART_BYTES = 256 * 1024 * 1024
 GATE_TIMEOUT_SECONDS = 30.0  # a writer never waits longer than this for a RESTART
 IDLE_POLL_SECONDS = 1.0

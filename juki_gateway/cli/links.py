@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 from typing import Any
 
 from juki_gateway.errors import UsageError
 from juki_gateway.gateway.linkcontrol import read_held, set_held
-from juki_gateway.registry_store.cliutil import add_store_arguments
+from juki_gateway.registry_store.cliutil import (
+    add_operator_arguments,
+    add_store_arguments,
+    audit_switch,
+    operator_of,
+)
 from juki_gateway.workdir import config_path_from
 
 
@@ -27,26 +31,9 @@ def register(sub: Any) -> None:
         "link", help="hold (cut) or release (restore) one of the daemon's Juki-net links")
     p.add_argument("action", choices=("hold", "release", "status"))
     p.add_argument("name", nargs="?", help="link name as in gateway.toml, e.g. cs-172014->pref-17")
-    p.add_argument("--reason", default="", help="why (shown in /health and the audit trail)")
-    p.add_argument("--operator", default=None, metavar="ID",
-                   help="operator id for the audit trail (default: the login name)")
+    add_operator_arguments(p)
     add_store_arguments(p)
     p.set_defaults(func=run)
-
-
-def _audit(args: argparse.Namespace, operator: str, now: dt.datetime) -> bool:
-    from juki_gateway.registry_store.audit import append_audit
-    from juki_gateway.registry_store.cliutil import open_store
-    from juki_gateway.registry_store.engine import StoreError
-
-    try:
-        with open_store(args) as engine, engine.begin() as conn:
-            append_audit(conn, now=now.replace(tzinfo=None), operator_id=operator,
-                         terminal_id="cli", subject=args.name, action=f"link_{args.action}",
-                         detail={"reason": args.reason})
-    except StoreError:
-        return False
-    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if args.name not in names:
         raise UsageError(f"no link named {args.name!r} in {path} (links: {', '.join(names) or 'none'})")
     now = dt.datetime.now(dt.UTC)
-    operator = args.operator or getpass.getuser()
+    operator = operator_of(args)
     set_held(config.workdir, args.name, args.action == "hold", now=now, reason=args.reason,
              operator=operator)
-    audited = _audit(args, operator, now)
+    audited = audit_switch(args, operator=operator, now=now, subject=args.name,
+                           action=f"link_{args.action}")
     print(f"link {args.name}: {'held' if args.action == 'hold' else 'released'}"
           + ("" if audited else " (store not migrated: not audited)"))
     return 0

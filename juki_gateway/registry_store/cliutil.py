@@ -88,5 +88,38 @@ def open_store(args: argparse.Namespace, *, require_schema: bool = True) -> Iter
         engine.dispose()
 
 
-__all__ = ["SchemaOutdated", "UsageError", "add_store_arguments", "open_store", "parse_date",
-           "parse_datetime", "utc_now"]
+def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--reason`` and ``--operator``: who switched something and why, for the audit trail."""
+    parser.add_argument("--reason", default="", help="why (shown in /health and the audit trail)")
+    parser.add_argument("--operator", default=None, metavar="ID",
+                        help="operator id for the audit trail (default: the login name)")
+
+
+def operator_of(args: argparse.Namespace) -> str:
+    """The ``--operator`` given, else the login name."""
+    import getpass
+
+    return str(args.operator or getpass.getuser())
+
+
+def audit_switch(args: argparse.Namespace, *, operator: str, now: dt.datetime, subject: str,
+                 action: str) -> bool:
+    """Append an operator switch (with ``--reason``) to the audit trail (R6).
+
+    Returns False when the store is missing or not migrated: the switch itself is a file in the
+    working directory and works without a store, it is then just not audited.
+    """
+    from juki_gateway.registry_store.audit import append_audit
+
+    try:
+        with open_store(args) as engine, engine.begin() as conn:
+            append_audit(conn, now=now.replace(tzinfo=None), operator_id=operator,
+                         terminal_id="cli", subject=subject, action=action,
+                         detail={"reason": args.reason})
+    except StoreError:
+        return False
+    return True
+
+
+__all__ = ["SchemaOutdated", "UsageError", "add_operator_arguments", "add_store_arguments",
+           "audit_switch", "open_store", "operator_of", "parse_date", "parse_datetime", "utc_now"]

@@ -122,3 +122,28 @@ def test_updates_touching_different_columns_in_one_batch(store_engine: Engine) -
             changed[0]]
         assert find_by_kojin_bango(conn, "983205673214") == changed[2]
         assert find_by_kojin_bango(conn, base[2].kojin_bango or "") is None
+
+
+def test_batch_in_reverse_key_order_keeps_each_residents_newest_last(store_engine: Engine) -> None:
+    """A batch arriving out of key order, with two changes of one stored and one new resident
+    interleaved, leaves each resident's newest change current and the older ones in history."""
+    stored = make_resident(40)
+    with store_engine.begin() as conn:
+        load_residents(conn, [stored, make_resident(41)], NOW)
+    fresh = make_resident(30)
+    s2 = dataclasses.replace(stored, address="石川県金沢市本町1-1", seq=2)
+    s3 = dataclasses.replace(stored, address="石川県金沢市本町3-3", seq=3)
+    f2 = dataclasses.replace(fresh, address="石川県金沢市東山2-2", seq=2)
+    other = dataclasses.replace(make_resident(41), address="石川県金沢市片町1-1", seq=2)
+    batch = [other, s2, fresh, f2, s3]  # keys 41, 40, 30, 30, 40: descending, interleaved
+    with store_engine.begin() as conn:
+        assert apply_honnin_kakunin(conn, batch, NOW) == [2, 2, 1, 2, 3]
+    with store_engine.begin() as conn:
+        assert get_current(conn, stored.juminhyo_code) == s3
+        assert [h[2] for h in history_of(conn, stored.juminhyo_code)] == [stored, s2, s3]
+        assert get_current(conn, fresh.juminhyo_code) == f2
+        assert [(h[0], h[2]) for h in history_of(conn, fresh.juminhyo_code)] == [
+            (1, fresh), (2, f2)]
+        assert get_current(conn, other.juminhyo_code) == other
+        assert search_residents(conn, name_kanji=stored.name_kanji, address=s3.address) == [s3]
+        assert search_residents(conn, name_kanji=stored.name_kanji, address=s2.address) == []

@@ -8,10 +8,16 @@ private throwaway cluster started with fsync on), in one run so the figures comp
   digits; generation time included) through ``residents.load_residents`` (Core executemany);
 * ``single_commit.updates_per_s``: one update message per transaction, each committed durably;
 * ``group_commit.updates_per_s``: update messages submitted to a :class:`BulkCommitter` running
-  on the real reactor and the store thread pool; every Deferred fires after its batch committed,
-  the figure counts messages whose Deferred fired. On SQLite the same load also runs with
-  SQLite's in-commit autocheckpoint instead of the background checkpointer, legs in A-B-B-A
-  order (``group_commit.vs_autocheckpoint`` = background / autocheckpoint).
+  on the real reactor and the store thread pool, closed loop (``2 × max_batch`` outstanding, a
+  new update submitted as each Deferred fires, so batches are as full as a sustained load makes
+  them); every Deferred fires after its batch committed, the figure counts messages whose
+  Deferred fired. On SQLite a sweep over ``max_batch`` (2,000 … 50,000, ``max_delay`` 2 µs per
+  item) and over the bulk connection's page cache (64 MiB, 1 GiB) prints, per leg, updates/s,
+  commit latency p50/p99 (submit → Deferred fired) and batches; ``group_commit.*`` is the best
+  sustained leg (``group_commit.batch`` its ``max_batch``, ``group_commit.p99_ms`` its p99).
+  The same load at ``max_batch=5000`` also runs with SQLite's in-commit autocheckpoint instead
+  of the background checkpointer, legs in A-B-B-A order (``group_commit.vs_autocheckpoint`` =
+  background / autocheckpoint). PostgreSQL: one leg at ``max_batch=5000``.
 
 Prints a table, ratios, and ``BENCH name=value`` lines. A benchmark, not a test: never fails on
 speed. This is an entry point, so it may use the global reactor and the wall clock.
@@ -33,9 +39,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from twisted.python.failure import Failure
 
 from juki_gateway.registry_store.asyncstore import AsyncStore, BulkCommitter
 from juki_gateway.registry_store.engine import (
+    SQLITE_CACHE_KIB,
     CheckpointMode,
     create_store_engine,
     wal_checkpointer,
@@ -65,12 +73,117 @@ def _residents(count: int) -> Iterator[HonninKakuninRow]:
         yield make_resident(n)
 
 
-def bench_engine(
-    url: str, residents: int, single: int, group: int, reactor: Any
+@dataclasses.dataclass(frozen=True)
+class GroupConfig:
+    """One group-commit configuration of the sweep: batch bound, its delay, SQLite cache."""
+
+    max_batch: int
+    cache_kib: int = SQLITE_CACHE_KIB
+
+    @property
+    def max_delay(self) -> float:
+        """The batch's time bound, scaled with its size (2 µs per item: 10 ms for 5,000)."""
+        return self.max_batch * 2e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class LegResult:
+    """What one group-commit leg measured."""
+
+    updates: int
+    seconds: float
+    batches: int
+    p50_ms: float
+    p99_ms: float
+    wal_max_mib: float
+    loadavg: float
+
+    @property
+    def updates_per_s(self) -> float:
+        """Durable updates per second (Deferreds fired after COMMIT, per wall second)."""
+        return self.updates / self.seconds
+
+
+SWEEPS: dict[str, list[tuple[GroupConfig, LegResult]]] = {}
+
+
+def _from_gen(gen: Any) -> Any:
+    """Run an inlineCallbacks-style generator, returning its Deferred."""
+    from twisted.internet import defer
+
+    return defer.inlineCallbacks(lambda: gen)()
+
+
+def _group_leg(
+    url: str, residents: int, offset: int, count: int, config: GroupConfig,
+    mode: CheckpointMode, reactor: Any,
 ) -> Any:
-    """Generator for inlineCallbacks: measures one engine, returns a dict of figures."""
+    """One group-commit leg on a fresh engine, closed loop: ``2 × max_batch`` updates are
+    outstanding (one batch committing while the next fills), a new one is submitted as each
+    Deferred fires. Latency = submit → Deferred fired (after the batch's COMMIT)."""
     from twisted.internet import defer
     from twisted.python.threadpool import ThreadPool
+
+    engine = create_store_engine(url, checkpoint=mode, cache_kib=config.cache_kib)
+    pool = ThreadPool(minthreads=1, maxthreads=2, name="bench-store")
+    store = AsyncStore(engine, reactor, pool)
+    store.start()
+    committer: BulkCommitter[HonninKakuninRow, int] = BulkCommitter(
+        store, reactor, lambda conn, items: apply_honnin_kakunin(conn, items, NOW),
+        max_batch=config.max_batch, max_delay=config.max_delay,
+    )
+    updates = [_update((offset + i) * 104_729 % residents + 1, offset + i + 1)
+               for i in range(count)]
+    latencies: list[float] = []
+    finished: defer.Deferred[None] = defer.Deferred()
+    next_index = 0
+    failures: list[Any] = []
+
+    def submit_next() -> None:
+        nonlocal next_index
+        if next_index >= count:
+            return
+        update = updates[next_index]
+        next_index += 1
+        sent = time.perf_counter()
+
+        def settled(outcome: object) -> None:
+            if isinstance(outcome, Failure):
+                failures.append(outcome)
+            else:
+                latencies.append(time.perf_counter() - sent)
+            if len(latencies) + len(failures) == count:
+                finished.callback(None)
+            else:
+                submit_next()
+
+        committer.submit(update).addBoth(settled)
+
+    loadavg = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    for _ in range(min(count, 2 * config.max_batch)):
+        submit_next()
+    yield finished
+    seconds = time.perf_counter() - t0
+    checkpointer = wal_checkpointer(engine)
+    wal_max = 0.0 if checkpointer is None else checkpointer.max_wal_seen / 2**20
+    store.stop()
+    engine.dispose()
+    if failures:
+        failures[0].raiseException()
+    latencies.sort()
+    return LegResult(
+        updates=count, seconds=seconds, batches=committer.batches_committed,
+        p50_ms=latencies[len(latencies) // 2] * 1000,
+        p99_ms=latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)] * 1000,
+        wal_max_mib=wal_max, loadavg=loadavg)
+
+
+def bench_engine(
+    url: str, residents: int, single: int, group: int, reactor: Any,
+    sweep: list[GroupConfig], sweep_updates: int,
+) -> Any:
+    """Generator for inlineCallbacks: measures one engine, returns a dict of figures."""
 
     upgrade(url)
     engine = create_store_engine(url)
@@ -101,39 +214,38 @@ def bench_engine(
     spent: dict[str, float] = {}
     counted: dict[str, int] = {}
     for mode in legs:
-        engine = create_store_engine(url, checkpoint=mode)
-        pool = ThreadPool(minthreads=1, maxthreads=2, name="bench-store")
-        store = AsyncStore(engine, reactor, pool)
-        store.start()
-        committer: BulkCommitter[HonninKakuninRow, int] = BulkCommitter(
-            store, reactor, lambda conn, items: apply_honnin_kakunin(conn, items, NOW),
-            max_batch=5000, max_delay=0.01,
-        )
-        updates = [_update((offset + i) * 104_729 % residents + 1, offset + i + 1)
-                   for i in range(per_leg)]
+        leg = yield _from_gen(_group_leg(url, residents, offset, per_leg, GroupConfig(5000), mode, reactor))
         offset += per_leg
-        t0 = time.perf_counter()
-        done = [committer.submit(u) for u in updates]
-        yield defer.gatherResults(done, consumeErrors=True)
-        spent[mode] = spent.get(mode, 0.0) + time.perf_counter() - t0
+        spent[mode] = spent.get(mode, 0.0) + leg.seconds
         counted[mode] = counted.get(mode, 0) + per_leg
-        key = "group_commit" if mode == "background" else "group_commit_autocheckpoint"
-        figures[f"{key}.batches"] = (
-            figures.get(f"{key}.batches", 0) + committer.batches_committed)
-        checkpointer = wal_checkpointer(engine)
-        if checkpointer is not None:
-            figures["wal_max_mib"] = max(
-                figures.get("wal_max_mib", 0.0), checkpointer.max_wal_seen / 2**20)
-        store.stop()
-        engine.dispose()
+        key = "ab.group_commit" if mode == "background" else "group_commit_autocheckpoint"
+        figures[f"{key}.batches"] = figures.get(f"{key}.batches", 0) + leg.batches
+        figures["wal_max_mib"] = max(figures.get("wal_max_mib", 0.0), leg.wal_max_mib)
     for leg_mode, seconds in spent.items():
-        key = "group_commit" if leg_mode == "background" else "group_commit_autocheckpoint"
+        key = "ab.group_commit" if leg_mode == "background" else "group_commit_autocheckpoint"
         figures[f"{key}.updates_per_s"] = counted[leg_mode] / seconds
-    figures["loadavg_end"] = os.getloadavg()[0]
     if sqlite:
         figures["group_commit.vs_autocheckpoint"] = (
-            figures["group_commit.updates_per_s"]
+            figures["ab.group_commit.updates_per_s"]
             / figures["group_commit_autocheckpoint.updates_per_s"])
+    # The batch-size sweep (background checkpointer): sustained rate and commit latency per
+    # configuration; group_commit.* is the best sustained rate among them.
+    sweep_rows: list[tuple[GroupConfig, LegResult]] = []
+    for config in (sweep if sqlite else [GroupConfig(5000)]):
+        count = max(sweep_updates, 3 * config.max_batch)
+        leg = yield _from_gen(_group_leg(url, residents, offset, count, config, "background", reactor))
+        offset += count
+        sweep_rows.append((config, leg))
+        figures["wal_max_mib"] = max(figures.get("wal_max_mib", 0.0), leg.wal_max_mib)
+    best_config, best = max(sweep_rows, key=lambda cl: cl[1].updates_per_s)
+    figures["group_commit.updates_per_s"] = best.updates_per_s
+    figures["group_commit.batch"] = best_config.max_batch
+    figures["group_commit.cache_mib"] = best_config.cache_kib / 1024
+    figures["group_commit.p50_ms"] = best.p50_ms
+    figures["group_commit.p99_ms"] = best.p99_ms
+    figures["group_commit.batches"] = best.batches
+    figures["loadavg_end"] = os.getloadavg()[0]
+    SWEEPS[url] = sweep_rows
     return figures
 
 
@@ -159,7 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=1_000, help="single-commit updates")
     parser.add_argument("--group", type=int, default=50_000, help="group-commit updates")
     parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--sweep", default="2000,5000,20000,50000",
+                        help="SQLite BulkCommitter max_batch values to sweep")
+    parser.add_argument("--sweep-caches-mib", default=f"{SQLITE_CACHE_KIB // 1024},1024",
+                        help="SQLite page cache sizes (MiB) of the bulk connection to sweep")
+    parser.add_argument("--sweep-updates", type=int, default=40_000,
+                        help="updates per sweep leg (at least 3 batches)")
     args = parser.parse_args(argv)
+    sweep = [GroupConfig(int(b), int(c) * 1024)
+             for c in args.sweep_caches_mib.split(",") for b in args.sweep.split(",")]
+    urls: dict[str, str] = {}
 
     from twisted.internet import defer, reactor, task
 
@@ -181,16 +302,15 @@ def main(argv: list[str] | None = None) -> int:
                         cluster = start_temp_cluster(fsync=True)
                         server = cluster.url
                     url, cleanup = _pg_database(server)
+                urls[eng] = url
                 print(f"benchmarking {eng} …", file=sys.stderr, flush=True)
                 try:
-                    results[eng] = yield from_gen(bench_engine(
-                        url, args.residents, args.single, args.group, reactor))
+                    results[eng] = yield _from_gen(bench_engine(
+                        url, args.residents, args.single, args.group, reactor, sweep,
+                        args.sweep_updates))
                 finally:
                     if cleanup is not None:
                         cleanup()
-
-    def from_gen(gen: Any) -> Any:
-        return defer.inlineCallbacks(lambda: gen)()
 
     try:
         task.react(lambda _r: run(), [])
@@ -202,23 +322,47 @@ def main(argv: list[str] | None = None) -> int:
             cluster.stop()
 
     names = ["load_500k.seconds", "single_commit.updates_per_s", "group_commit.updates_per_s"]
-    extra = ["group_commit_autocheckpoint.updates_per_s", "wal_max_mib"]
-    print(f"\n{args.residents} residents, {args.single} single-commit and {args.group} "
-          f"group-commit updates (BulkCommitter max_batch=5000, max_delay=10 ms)")
+    extra = ["group_commit.batch", "group_commit.p50_ms", "group_commit.p99_ms",
+             "ab.group_commit.updates_per_s", "group_commit_autocheckpoint.updates_per_s",
+             "wal_max_mib"]
+    for eng in results:
+        print(f"\n{eng}: group commit sweep (closed loop, 2 × max_batch outstanding, "
+              "background checkpointer; latency = submit → Deferred fired after COMMIT)")
+        print(f"{'max_batch':>9} {'max_delay':>9} {'cache MiB':>9} {'updates':>8} "
+              f"{'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'batches':>7} {'WAL MiB':>8} "
+              f"{'load':>5}")
+        for config, leg in SWEEPS[urls[eng]]:
+            cache, wal = ((f"{config.cache_kib // 1024:9d}", f"{leg.wal_max_mib:8.0f}")
+                          if eng == "sqlite" else (f"{'-':>9}", f"{'-':>8}"))
+            print(f"{config.max_batch:9d} {config.max_delay * 1000:7.0f}ms {cache} "
+                  f"{leg.updates:8d} {leg.updates_per_s:10.0f} {leg.p50_ms:8.0f} "
+                  f"{leg.p99_ms:8.0f} {leg.batches:7d} {wal} {leg.loadavg:5.2f}")
+    print(f"\n{args.residents} residents, {args.single} single-commit updates; group commit = "
+          f"best of the sweep; ab.* = A-B-B-A legs of {args.group} updates at max_batch=5000")
     print(f"{'figure':42} " + " ".join(f"{e:>14}" for e in results))
     for name in names + extra:
         print(f"{name:42} " + " ".join(
             f"{results[e][name]:14.1f}" if name in results[e] else f"{'-':>14}" for e in results))
     for eng, fig in results.items():
         ratio = fig["group_commit.updates_per_s"] / fig["single_commit.updates_per_s"]
-        print(f"{eng}: group/single commit = {ratio:.1f}x, {int(fig['group_commit.batches'])} "
-              f"batches; load of {args.residents} residents "
+        print(f"{eng}: group/single commit = {ratio:.1f}x (max_batch "
+              f"{int(fig['group_commit.batch'])}, {int(fig['group_commit.batches'])} batches); "
+              f"load of {args.residents} residents "
               f"{'within' if fig['load_500k.seconds'] < 60 else 'OVER'} 60 s")
         print(f"{eng}: 1-minute load average of this shared machine {fig['loadavg_start']:.2f} "
               f"at the start, {fig['loadavg_end']:.2f} at the end (figures drift with it)")
         if "group_commit.vs_autocheckpoint" in fig:
             print(f"{eng}: group commit with the background checkpointer / with SQLite's "
                   f"in-commit autocheckpoint = {fig['group_commit.vs_autocheckpoint']:.2f}")
+        rows = SWEEPS[urls[eng]]
+        caches = sorted({c.cache_kib for c, _ in rows})
+        if len(caches) > 1:
+            by = {(c.max_batch, c.cache_kib): leg for c, leg in rows}
+            for batch in sorted({c.max_batch for c, _ in rows}):
+                if (batch, caches[0]) in by and (batch, caches[-1]) in by:
+                    print(f"{eng}: max_batch {batch}: cache {caches[-1] // 1024} MiB / "
+                          f"{caches[0] // 1024} MiB = "
+                          f"{by[batch, caches[-1]].updates_per_s / by[batch, caches[0]].updates_per_s:.2f}")
     if "sqlite" in results and "postgres" in results:
         for name in names:
             print(f"postgres/sqlite {name} = "
@@ -226,9 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     for eng, fig in results.items():
         for name in names:
             print(f"BENCH store.{eng}.{name}={fig[name]:.1f}")
+        print(f"BENCH store.{eng}.group_commit.batch={int(fig['group_commit.batch'])}")
+        print(f"BENCH store.{eng}.group_commit.p99_ms={fig['group_commit.p99_ms']:.0f}")
         if "group_commit.vs_autocheckpoint" in fig:
             print(f"BENCH store.{eng}.group_commit.vs_autocheckpoint="
                   f"{fig['group_commit.vs_autocheckpoint']:.2f}")
+        print(f"BENCH store.{eng}.loadavg={fig['loadavg_start']:.2f}")
     return 0
 
 

@@ -171,6 +171,7 @@ def create_store_engine(
     checkpoint: CheckpointMode = "background",
     wal_restart_bytes: int = DEFAULT_RESTART_BYTES,
     wal_min_interval: float = DEFAULT_MIN_INTERVAL,
+    cache_kib: int = SQLITE_CACHE_KIB,
 ) -> Engine:
     """An engine configured for the store's durability and locking rules (see module docstring).
 
@@ -179,7 +180,9 @@ def create_store_engine(
     (after a final checkpoint) by ``engine.dispose()``; ``"autocheckpoint"`` keeps SQLite's own
     checkpoint inside the committing call. ``wal_min_interval`` (seconds between PASSIVE
     checkpoints) and ``wal_restart_bytes`` (bound on the WAL) tune the checkpointer (see
-    :mod:`.checkpoint`).
+    :mod:`.checkpoint`). ``cache_kib`` is SQLite's page cache per connection (grows on use):
+    a bulk writer whose batches dirty more pages than it holds spills them into the WAL before
+    COMMIT (see :mod:`.bench`).
     """
     url = _checked_url(url)
     parsed = make_url(url)
@@ -202,7 +205,7 @@ def create_store_engine(
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False,
                           "factory": _NotifyingConnection},
         )
-        _configure_sqlite(engine, checkpointer)
+        _configure_sqlite(engine, checkpointer, cache_kib)
         return engine
     return create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -228,7 +231,9 @@ class _NotifyingConnection(sqlite3.Connection):
             self.on_commit()
 
 
-def _configure_sqlite(engine: Engine, checkpointer: WalCheckpointer | None) -> None:
+def _configure_sqlite(
+    engine: Engine, checkpointer: WalCheckpointer | None, cache_kib: int = SQLITE_CACHE_KIB
+) -> None:
     if checkpointer is not None:
         _CHECKPOINTERS[engine] = checkpointer
         # Stop the thread (final checkpoint) on dispose(), or when the engine is collected.
@@ -244,7 +249,7 @@ def _configure_sqlite(engine: Engine, checkpointer: WalCheckpointer | None) -> N
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA cache_size=-{cache_kib}")
         cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         if checkpointer is not None:
             cur.execute("PRAGMA wal_autocheckpoint=0")

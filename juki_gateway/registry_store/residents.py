@@ -243,8 +243,12 @@ def apply_honnin_kakunin(
     # History ids follow version order: stored versions first, then those of this batch.
     _move_current_to_history(conn, from_db, stamp)
     _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, superseded)
+    # Current rows are written in key order (each resident once, its newest version: the
+    # batch's own order only decides which version that is), so that consecutive writes visit
+    # neighbouring leaves of the 住民票コード B-tree.
     _insert_many(conn, t, CURRENT_COLUMNS, [
-        (*values, hno, stamp) for code, (values, hno) in state.items() if code not in before])
+        (*values, hno, stamp) for code, (values, hno) in sorted(state.items())
+        if code not in before])
     groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
     for code in sorted(from_db):  # key order: better page locality
         values, hno = state[code]

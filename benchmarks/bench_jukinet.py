@@ -148,13 +148,17 @@ def cpu_seconds(pid: int) -> float:
 def make_file(db_url: str, n: int) -> None:
     """Run in a child: fill a CS store with ``n`` residents (setup, not measured).
 
-    Records are assembled from pre-encoded pieces (names, dates) so that half a million take
-    seconds; every record still decodes and validates with the reference layout (checked on
-    a sample below).
+    Every record is a real 本人確認情報 encoded by the codec (the shared record helper); a
+    sample is decoded again below.
     """
-    from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
+    from juki_gateway.gateway.jukinet.store import row_from_record
     from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
-    from juki_gateway.protocols.jukinet.search import normalize_name
+    from juki_gateway.protocols.jukinet.records import (
+        TENNYU,
+        decode_honnin_kakunin,
+        fullwidth_digits,
+        honnin_kakunin_record,
+    )
     from juki_gateway.registry_store import migrate
     from juki_gateway.registry_store.engine import create_store_engine
     from juki_gateway.simulators.resident_events import _FAMILY, _GIVEN
@@ -162,14 +166,9 @@ def make_file(db_url: str, n: int) -> None:
     engine = create_store_engine(db_url)
     migrate.upgrade(db_url, engine=engine)
     rng = random.Random(3)
-
-    def text(value: str, width: int) -> bytes:
-        raw = value.encode("utf-16-be")
-        return raw + "\u3000".encode("utf-16-be") * ((width - len(raw)) // 2)
-
-    names = [(text(f[0] + "\u3000" + g[0], 40), text(f[1] + "\u3000" + g[1], 60),
-              f[0] + "\u3000" + g[0], normalize_name(f[1] + g[1])) for g in _GIVEN for f in _FAMILY]
-    births = [(dt.date(1940, 1, 1) + dt.timedelta(days=d)) for d in range(0, 80 * 365, 7)]
+    names = [(f[0] + "\u3000" + g[0], f[1] + "\u3000" + g[1]) for g in _GIVEN for f in _FAMILY]
+    births = [(dt.date(1940, 1, 1) + dt.timedelta(days=d)).strftime("%Y%m%d")
+              for d in range(0, 80 * 365, 7)]
     ts = "2026-04-01 00:00:00.000000"
     sql = ("INSERT INTO honnin_kakunin (juminhyo_code, history_no, updated_at, kojin_bango, "
            "name_kanji, seion_kana, birth_date, sex, municipality_code, address, change_reason, "
@@ -179,15 +178,16 @@ def make_file(db_url: str, n: int) -> None:
     cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
     cur.execute("PRAGMA synchronous=OFF")  # setup only: the measured run uses the normal settings
     for i in range(n):
-        code = make_juminhyo_code(f"1720{i:06d}")
-        kanji_b, kana_b, kanji, seion = names[i % len(names)]
-        birth = births[rng.randrange(len(births))]
-        address = f"石川県金沢市広坂1丁目{i + 1}番"
-        record = b"".join((code.encode(), b"172014", kanji_b, kana_b,
-                           birth.strftime("%Y%m%d").encode(), b"1", text(address, 120), b" " * 12,
-                           b"11", b"20260401", b"0"))
-        batch.append((code, 1, ts, None, kanji, seion, birth.isoformat(), "1", "172014", address,
-                      "11", "2026-04-01", 0, record))
+        kanji, kana = names[i % len(names)]
+        record = honnin_kakunin_record(
+            juminhyo_code=make_juminhyo_code(f"1720{i:06d}"), kanji_name=kanji, kana_name=kana,
+            birth_date=births[rng.randrange(len(births))], sex="1", lg_code="172014",
+            address=f"石川県金沢市広坂１丁目{fullwidth_digits(i + 1)}番", change_reason=TENNYU,
+            change_date="20260401")
+        r = row_from_record(record, 0)
+        batch.append((r.juminhyo_code, 1, ts, r.kojin_bango, r.name_kanji, r.seion_kana,
+                      r.birth_date.isoformat(), r.sex, r.municipality_code, r.address,
+                      r.change_reason, r.change_date.isoformat(), 0, record))
         if len(batch) == 50_000 or i == n - 1:
             cur.execute("BEGIN")
             cur.executemany(sql, batch)
@@ -196,9 +196,18 @@ def make_file(db_url: str, n: int) -> None:
     cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a compact file, as a long-running CS has
     for code, record in cur.execute("SELECT juminhyo_code, record FROM honnin_kakunin "
                                     "ORDER BY random() LIMIT 100").fetchall():
-        assert UPDATE_RECORD.decode(record)["juminhyo_code"] == code
+        assert decode_honnin_kakunin(record)["juminhyo_code"] == code
     raw.close()
     engine.dispose()
+
+
+def _status_slice() -> slice:
+    from juki_gateway.protocols.jukinet.layouts import HONNIN_KAKUNIN, field_slice
+
+    return field_slice(HONNIN_KAKUNIN, "record_status_flag")
+
+
+_STATUS = _status_slice()
 
 
 def inject(db: Path, rng: random.Random, k: int) -> dict[str, int]:
@@ -209,7 +218,8 @@ def inject(db: Path, rng: random.Random, k: int) -> dict[str, int]:
         c.executemany("delete from honnin_kakunin where juminhyo_code=?", [(x,) for x in picked[:k]])
         for code in picked[k:]:
             (rec,) = c.execute("select record from honnin_kakunin where juminhyo_code=?", (code,)).fetchone()
-            changed = bytes(rec[:-1]) + (b"1" if rec[-1:] == b"0" else b"0")  # レコード状況フラグ
+            flag = _STATUS.start  # レコード状況フラグ: 現存 ↔ 消除
+            changed = bytes(rec[:flag]) + (b"1" if rec[flag:flag + 1] == b"0" else b"0") + bytes(rec[flag + 1:])
             c.execute("update honnin_kakunin set record=? where juminhyo_code=?", (changed, code))
     return {"deleted": k, "altered": k}
 

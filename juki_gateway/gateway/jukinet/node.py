@@ -40,6 +40,7 @@ from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.codecs.frame import Frame, FrameHeader, FrameRejected, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
+from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet import store as st
@@ -63,10 +64,10 @@ from juki_gateway.protocols.jukinet.errors import (
     WrongSender,
 )
 from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
     MOVE_IN_NOTICE,
-    SOUFUSAKI_RECORD,
-    UPDATE_RECORD,
-    BodyLayout,
+    SOUFUSAKI,
+    decode_body,
 )
 from juki_gateway.protocols.jukinet.messages import SEQUENCED_TYPES, JukinetMessage
 from juki_gateway.protocols.jukinet.numbers import (
@@ -111,9 +112,9 @@ ACCEPTS: Mapping[tuple[str, int], frozenset[str]] = {
     (Role.KIKO, M.CONSISTENCY_END): frozenset({Role.MUNICIPAL_CS}),
 }
 
-_LAYOUT_OF: Mapping[int, BodyLayout] = {
-    M.UPDATE_NOTIFY: UPDATE_RECORD,
-    M.SOUFUSAKI_BATCH: SOUFUSAKI_RECORD,
+_LAYOUT_OF: Mapping[int, Layout] = {
+    M.UPDATE_NOTIFY: HONNIN_KAKUNIN,
+    M.SOUFUSAKI_BATCH: SOUFUSAKI,
     M.MOVE_IN_NOTICE: MOVE_IN_NOTICE,
 }
 
@@ -565,7 +566,7 @@ class JukinetNode(Service):
         rows: list[Any] = []
         if error is None and body is not None:
             layout = _LAYOUT_OF[h.msg_type]
-            size = layout.size
+            size = layout.record_length
             records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
             try:
                 rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
@@ -617,15 +618,15 @@ class JukinetNode(Service):
                 forwards[target] = list(records)
         elif msg_type == M.SOUFUSAKI_BATCH:
             for r in records:
-                v = SOUFUSAKI_RECORD.decode(r)
-                self._check_origin(proto, str(v["municipality_code"]))
+                v = decode_body(SOUFUSAKI, r)
+                self._check_origin(proto, str(v["lg_code"]))
             if self.role is Role.MUNICIPAL_CS:
                 forwards[self._need_peer_with_role(Role.KIKO)] = list(records)
         elif msg_type == M.MOVE_IN_NOTICE:
             came = Role(proto.peer_role)
             for r in records:
-                v = MOVE_IN_NOTICE.decode(r)
-                dest = str(v["old_municipality_code"])
+                v = decode_body(MOVE_IN_NOTICE, r)
+                dest = str(v["old_lg_code"])
                 hop = next_hop(self.role, self.node_id, dest,
                                came_from=None if came is Role.KIZON_JUKI else came,
                                known_municipalities=self._known_cs())

@@ -31,8 +31,12 @@ from sqlalchemy import (
 )
 
 from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
-from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
-from juki_gateway.protocols.jukinet.search import normalize_name
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    SOUFUSAKI,
+    decode_body,
+    field_slice,
+)
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
     CodePoolEntry,
@@ -56,7 +60,8 @@ issued_juminhyo_code = table_of(IssuedJuminhyoCode)
 #: The CS's pool of unused 住民票コード received from 機構.
 code_pool = table_of(CodePoolEntry)
 
-_J_SLICE = UPDATE_RECORD.slice_of("juminhyo_code")
+_J_SLICE = field_slice(HONNIN_KAKUNIN, "juminhyo_code")
+_SOUFUSAKI_NO = field_slice(SOUFUSAKI, "soufusaki_no")
 
 
 def _date(s: str) -> dt.date:
@@ -64,17 +69,21 @@ def _date(s: str) -> dt.date:
 
 
 def row_from_record(record: bytes, seq: int) -> HonninKakuninRow:
-    """The store row of one update record (decoded and validated)."""
-    v = UPDATE_RECORD.decode(record)
-    kana = str(v["name_kana"])
+    """The store row of one 本人確認情報 (validated once by the codec's fast path; the lookup
+    columns come from the decoded items, the record itself is kept byte for byte)."""
+    return row_from_items(decode_body(HONNIN_KAKUNIN, record), record, seq)
+
+
+def row_from_items(v: dict[str, object], record: bytes, seq: int) -> HonninKakuninRow:
+    """The store row of one decoded 本人確認情報 (``v``: the codec's items of ``record``)."""
     return HonninKakuninRow(
         juminhyo_code=str(v["juminhyo_code"]),
-        kojin_bango=str(v["kojin_bango"]) or None,
-        name_kanji=str(v["name_kanji"]),
-        seion_kana=normalize_name(kana),
+        kojin_bango=v["kojin_bango"],  # type: ignore[arg-type]
+        name_kanji=str(v["kanji_name"]),
+        seion_kana=str(v["seion_kana_name"]),
         birth_date=_date(str(v["birth_date"])),
         sex=str(v["sex"]),
-        municipality_code=str(v["municipality_code"]),
+        municipality_code=str(v["lg_code"]),
         address=str(v["address"]),
         change_reason=str(v["change_reason"]),
         change_date=_date(str(v["change_date"])),
@@ -200,13 +209,10 @@ def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
 
 def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Start the one-business-day clock of 送付先 records 機構 acknowledged (R9)."""
-    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
-
     s = Soufusaki.__table__
-    sl = SOUFUSAKI_RECORD.slice_of("soufusaki_no")
     for r in records:
         conn.execute(
-            update(s).where(s.c.soufusaki_no == r[sl].decode("ascii").rstrip()).values(sent_at=now)
+            update(s).where(s.c.soufusaki_no == r[_SOUFUSAKI_NO].decode("ascii")).values(sent_at=now)
         )
 
 
@@ -232,13 +238,11 @@ def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datet
 
 def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Keep 送付先 records (on the CS until sent; at 機構's card management as received)."""
-    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
-
     rows = []
     for r in records:
-        v = SOUFUSAKI_RECORD.decode(r)
+        v = decode_body(SOUFUSAKI, r)
         rows.append({"soufusaki_no": v["soufusaki_no"], "juminhyo_code": v["juminhyo_code"],
-                     "kojin_bango": v["kojin_bango"] or None, "created_at": now, "sent_at": None,
+                     "kojin_bango": v["kojin_bango"], "created_at": now, "sent_at": None,
                      "record": r})
     if rows:
         conn.execute(insert(Soufusaki.__table__), rows)

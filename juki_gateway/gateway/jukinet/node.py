@@ -199,6 +199,9 @@ class OutLink:
     resent_seen: int = 0
     active: bool = True  # shared store: this instance holds the link's lease
     generation: int = 0
+    settle_upto: int = 0  # highest 更新順番号 the peer acknowledged
+    settled: int = 0  # … and dropped from the durable outbox
+    settling: bool = False
 
 
 class JukinetNode(Service):
@@ -827,10 +830,29 @@ class JukinetNode(Service):
             for cb in self.ack_observers:
                 cb(peer, latency)
         self.metrics.messages.labels(self.node_id, peer, "SEQUENCED", (refused and "refused") or "acked").inc(len(done))
-        name = link.name
-        at = self.now()
+        link.settle_upto = upto
+        self._settle(link)
+
+    def _settle(self, link: OutLink) -> None:
+        """Drop acknowledged records from the durable outbox, one statement at a time per link:
+        acks that arrive meanwhile are covered by the next one (a record acked but not yet
+        dropped is merely resent after a crash, and the peer acks it as a duplicate)."""
+        if link.settling or link.settle_upto <= link.settled:
+            return
+        link.settling = True
+        name, upto, at = link.name, link.settle_upto, self.now()
         assert self.committer is not None
-        self.committer.submit(lambda conn: st.settle(conn, name, upto, at))
+
+        def done(_: object) -> None:
+            link.settling = False
+            link.settled = max(link.settled, upto)
+            self._settle(link)
+
+        def failed(f: Failure) -> None:
+            link.settling = False
+            log.failure("{node}: settling {link} failed", f, node=self.node_id, link=name)
+
+        self.committer.submit(lambda conn: st.settle(conn, name, upto, at)).addCallbacks(done, failed)
 
     # -- requests made by this node ---------------------------------------------------------------------------
     def request(self, peer: str, msg_type: int, body: bytes, record_count: int,

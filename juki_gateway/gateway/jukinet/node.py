@@ -612,10 +612,9 @@ class JukinetNode(Service):
         forwards: dict[str, list[bytes]] = {}
         rows: list[Any] = []
         if msg_type == M.UPDATE_NOTIFY:
-            for i, r in enumerate(records):
-                row = st.row_from_record(r, first_seq + i)
-                self._check_origin(proto, row.municipality_code)
-                rows.append(row)
+            rows = st.rows_from_records(records, first_seq)
+            for municipality in {row.municipality_code for row in rows}:
+                self._check_origin(proto, municipality)
             target = self._update_target()
             if target is not None:
                 forwards[target] = list(records)

@@ -15,6 +15,7 @@ for something that can still be lost (R4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 
@@ -30,12 +31,15 @@ from sqlalchemy import (
     update,
 )
 
+from juki_gateway.codecs.errors import CodecError
 from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
 from juki_gateway.protocols.jukinet.layouts import (
     HONNIN_KAKUNIN,
     SOUFUSAKI,
+    codec_of,
     decode_body,
     field_slice,
+    link_error,
 )
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
@@ -64,7 +68,9 @@ _J_SLICE = field_slice(HONNIN_KAKUNIN, "juminhyo_code")
 _SOUFUSAKI_NO = field_slice(SOUFUSAKI, "soufusaki_no")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _date(s: str) -> dt.date:
+    # validated YYYYMMDD; dates repeat (birth dates, the day's changes), so they are cached
     return dt.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
 
 
@@ -72,6 +78,20 @@ def row_from_record(record: bytes, seq: int) -> HonninKakuninRow:
     """The store row of one 本人確認情報 (validated once by the codec's fast path; the lookup
     columns come from the decoded items, the record itself is kept byte for byte)."""
     return row_from_items(decode_body(HONNIN_KAKUNIN, record), record, seq)
+
+
+def rows_from_records(records: Sequence[bytes], first_seq: int) -> list[HonninKakuninRow]:
+    """The store rows of a frame's records numbered from ``first_seq`` (each validated once by
+    the codec's fast path); a refusal names the record's index in the frame."""
+    decode = codec_of(HONNIN_KAKUNIN).decode
+    rows: list[HonninKakuninRow] = []
+    for i, r in enumerate(records):
+        try:
+            v = decode(r)
+        except CodecError as exc:
+            raise link_error(exc.located(record=i)) from None
+        rows.append(row_from_items(v, r, first_seq + i))
+    return rows
 
 
 def row_from_items(v: dict[str, object], record: bytes, seq: int) -> HonninKakuninRow:

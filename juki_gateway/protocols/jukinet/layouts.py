@@ -34,7 +34,7 @@ __all__ = [
     "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_REQUEST",
     "KOJIN_BANGO_RESPONSE", "LAYOUTS", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
     "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies", "decode_body",
-    "encode_body", "field_slice",
+    "encode_body", "field_slice", "link_error",
 ]
 
 
@@ -175,7 +175,8 @@ def codec_of(layout: Layout) -> RecordCodec:
     return c
 
 
-def _link_error(exc: CodecError) -> BadBody | BadCheckDigit:
+def link_error(exc: CodecError) -> BadBody | BadCheckDigit:
+    """The Juki-net refusal a peer is told for a codec error (5103 check digit, else 5108)."""
     if isinstance(exc, CodecBadCheckDigit):
         return BadCheckDigit(exc.message)
     return BadBody(exc.message)
@@ -186,7 +187,7 @@ def decode_body(layout: Layout, data: bytes) -> dict[str, Any]:
     try:
         return codec_of(layout).decode(data)
     except CodecError as exc:
-        raise _link_error(exc) from None
+        raise link_error(exc) from None
 
 
 def decode_bodies(layout: Layout, body: bytes) -> list[dict[str, Any]]:
@@ -194,7 +195,7 @@ def decode_bodies(layout: Layout, body: bytes) -> list[dict[str, Any]]:
     try:
         return codec_of(layout).decode_many(body)
     except CodecError as exc:
-        raise _link_error(exc) from None
+        raise link_error(exc) from None
 
 
 def encode_body(layout: Layout, values: Mapping[str, Any]) -> bytes:
@@ -202,7 +203,7 @@ def encode_body(layout: Layout, values: Mapping[str, Any]) -> bytes:
     try:
         return codec_of(layout).encode(dict(values))
     except CodecError as exc:
-        raise _link_error(exc) from None
+        raise link_error(exc) from None
 
 
 def field_slice(layout: Layout, name: str) -> slice:

@@ -155,7 +155,12 @@ def record_applied(
 def enqueue(
     conn: Connection, link: str, msg_type: int, records: Sequence[bytes], now: dt.datetime
 ) -> list[OutRecord]:
-    """Number ``records`` with the link's next 更新順番号 and put them in the outbox."""
+    """Number ``records`` with the link's next 更新順番号 and put them in the outbox.
+
+    The run goes in as ONE outbox row (``seq`` = its first number, ``frame`` = the records
+    back to back, all of the message type's record length): one B-tree insert per frame instead
+    of one per record, and the records' bytes written sequentially.
+    """
     if not records:
         return []
     c = SeqCounter.__table__
@@ -169,21 +174,52 @@ def enqueue(
     else:
         conn.execute(update(c).where(c.c.link == link).values(next_seq=first + len(records)))
     out = [OutRecord(first + i, msg_type, r) for i, r in enumerate(records)]
+    run = b"".join(records)
+    if len(run) != _record_length(msg_type) * len(records):
+        raise ValueError(f"outbox run of message type 0x{msg_type:04X} holds records of another length")
     if conn.dialect.name == "sqlite":
         ts = _sqlite_ts(now)
-        conn.exec_driver_sql(_OUTBOX_SQL, [(link, o.seq, msg_type, o.record, ts, ts) for o in out])  # type: ignore[arg-type]
+        conn.exec_driver_sql(_OUTBOX_SQL, [(link, first, msg_type, run, ts, ts)])  # type: ignore[arg-type]
         return out
     conn.execute(
         insert(OutboxMessage.__table__),
-        [{"link": link, "seq": o.seq, "msg_type": msg_type, "frame": o.record, "state": "pending",
+        [{"link": link, "seq": first, "msg_type": msg_type, "frame": run, "state": "pending",
           "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
-          "sent_at": None} for o in out],
+          "sent_at": None}],
     )
     return out
 
 
+def _record_length(msg_type: int) -> int:
+    from juki_gateway.protocols.jukinet.messages import record_lengths
+
+    n = record_lengths().get(msg_type, 0)
+    if n <= 0:
+        raise ValueError(f"message type 0x{msg_type:04X} carries no records")
+    return n
+
+
+def _split(seq: int, msg_type: int, run: bytes) -> list[OutRecord]:
+    """The records of one outbox row, numbered from its ``seq``."""
+    n = _record_length(msg_type)
+    return [OutRecord(seq + i, msg_type, run[k:k + n]) for i, k in enumerate(range(0, len(run), n))]
+
+
+def _run_start(conn: Connection, link: str, number: int) -> int | None:
+    """The first number of the outbox row holding ``number`` (or the last row before it)."""
+    o = OutboxMessage.__table__
+    start = conn.execute(
+        select(func.max(o.c.seq)).where(o.c.link == link, o.c.seq <= number)
+    ).scalar_one_or_none()
+    return None if start is None else int(start)
+
+
 def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
-    """(last acknowledged 更新順番号, unacknowledged records in order) of a link."""
+    """(last acknowledged 更新順番号, unacknowledged records in order) of a link.
+
+    A row only partly acknowledged comes back whole: its acknowledged head is resent and the
+    peer acknowledges it again as a duplicate.
+    """
     o = OutboxMessage.__table__
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
@@ -191,7 +227,10 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
         .order_by(o.c.seq)
     ).all()
     if rows:
-        return int(rows[0].seq) - 1, [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+        out: list[OutRecord] = []
+        for r in rows:
+            out += _split(int(r.seq), int(r.msg_type), r.frame)
+        return int(rows[0].seq) - 1, out
     c = SeqCounter.__table__
     nxt = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
     return (int(nxt) - 1 if nxt is not None else 0), []
@@ -199,14 +238,19 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
 
 def outbox_after(conn: Connection, link: str, after: int, limit: int = 5000) -> list[OutRecord]:
     """Outbox records of ``link`` numbered after ``after``, in order (another instance may have
-    queued them); numbers are handed out under the counter's row lock, so what is visible is
-    a gap-free run."""
+    queued them; at most ``limit`` outbox rows are read); numbers are handed out under the
+    counter's row lock, so what is visible is a gap-free run."""
     o = OutboxMessage.__table__
+    start = _run_start(conn, link, after + 1)
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
-        .where(o.c.link == link, o.c.seq > after).order_by(o.c.seq).limit(limit)
+        .where(o.c.link == link, o.c.seq >= (start if start is not None else after + 1))
+        .order_by(o.c.seq).limit(limit)
     ).all()
-    return [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+    out: list[OutRecord] = []
+    for r in rows:
+        out += [rec for rec in _split(int(r.seq), int(r.msg_type), r.frame) if rec.seq > after]
+    return out
 
 
 def take_lease(conn: Connection, link: str, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
@@ -223,13 +267,21 @@ def take_lease(conn: Connection, link: str, holder: str, now: dt.datetime, until
 
 
 def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
-    """Drop the outbox rows of ``link`` up to ``upto``: the peer acknowledged them, so they are
-    durable at the next hop (and the records stay in this node's own file). Deleting is cheaper
-    than rewriting each 898-byte row with a new state, and keeps the outbox as small as what is
-    in flight; the link's sequence counter still says what was numbered. ``now`` is unused
-    (kept for callers that settle at a given time)."""
+    """Drop the outbox rows of ``link`` whose records are all acknowledged up to ``upto``: they
+    are durable at the next hop (and the records stay in this node's own file). Deleting is
+    cheaper than rewriting each row with a new state and keeps the outbox as small as what is
+    in flight; the link's sequence counter still says what was numbered. A row acknowledged only
+    in part stays until the rest is. ``now`` is unused (callers settle at a given time)."""
     o = OutboxMessage.__table__
-    res = conn.execute(delete(o).where(o.c.link == link, o.c.seq <= upto))
+    start = _run_start(conn, link, upto + 1)
+    if start is None:
+        return 0
+    head = conn.execute(
+        select(o.c.msg_type, func.length(o.c.frame)).where(o.c.link == link, o.c.seq == start)
+    ).one()
+    last = start + int(head[1]) // _record_length(int(head[0])) - 1
+    keep_from = start if last > upto else start + 1
+    res = conn.execute(delete(o).where(o.c.link == link, o.c.seq < keep_from))
     return int(res.rowcount)
 
 

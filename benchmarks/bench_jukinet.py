@@ -72,7 +72,8 @@ def history_count(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
         try:
             return int(c.execute("select (select count(*) from honnin_kakunin_history) + "
-                                 "(select count(*) from honnin_kakunin)").fetchone()[0])
+                                 "(select count(*) from honnin_kakunin) + "
+                                 "(select count(*) from deleted_resident)").fetchone()[0])
         except sqlite3.OperationalError:
             return 0
 

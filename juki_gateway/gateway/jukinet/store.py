@@ -41,9 +41,11 @@ from juki_gateway.protocols.jukinet.layouts import (
     field_slice,
     link_error,
 )
+from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, SHIBOU
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
     CodePoolEntry,
+    DeletedResident,
     HonninKakunin,
     InboxEntry,
     IssuedJuminhyoCode,
@@ -56,7 +58,12 @@ from juki_gateway.registry_store.models import (
     table_of,
 )
 from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore
-from juki_gateway.registry_store.residents import HonninKakuninRow, apply_honnin_kakunin
+from juki_gateway.registry_store.residents import (
+    LOOKUP_FIELDS,
+    HonninKakuninRow,
+    apply_honnin_kakunin,
+    delete_resident,
+)
 
 #: 住民票コード 機構 ever handed out (never reused).
 issued_juminhyo_code = table_of(IssuedJuminhyoCode)
@@ -310,8 +317,36 @@ def _sqlite_ts(t: dt.datetime) -> str:
 
 def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
     """Apply 本人確認情報 rows in order (the registry store's batched apply: superseded
-    versions move to the history, the newest becomes current)."""
+    versions move to the history, the newest becomes current); a resident whose newest row in
+    the batch is a 消除 (転出, 死亡 …) then leaves the current file for the 消除者 table
+    (``delete_resident``: the 消除 record kept as the last version, a dead resident's 個人番号
+    marked deceased)."""
+    newest = {r.juminhyo_code: r for r in rows}
+    _restore_deleted(conn, list(newest), now)
     apply_honnin_kakunin(conn, rows, now)
+    for r in newest.values():
+        if r.change_reason in REMOVAL_REASONS:
+            delete_resident(conn, r.juminhyo_code, deleted_on=r.change_date,
+                            deceased=r.change_reason == SHIBOU, now=now)
+
+
+def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> None:
+    """消除者 who are written again (転入 back, 職権記載 …) return to the current file first, as
+    their next version, so the new record supersedes their 消除 record like any other change
+    and the history keeps one numbering per 住民票コード."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    d, h, t = DeletedResident.__table__, HonninKakuninHistory.__table__, HonninKakunin.__table__
+    back = []
+    for i in range(0, len(codes), 900):
+        back += conn.execute(select(d).where(d.c.juminhyo_code.in_(codes[i:i + 900]))).all()
+    for row in back:
+        m = row._mapping
+        last = conn.execute(select(func.max(h.c.history_no))
+                            .where(h.c.juminhyo_code == m["juminhyo_code"])).scalar_one_or_none()
+        conn.execute(insert(t), [{**{c: m[c] for c in LOOKUP_FIELDS},
+                                  "history_no": int(last or 0) + 1, "updated_at": now}])
+        conn.execute(delete(d).where(d.c.juminhyo_code == m["juminhyo_code"]))
 
 
 def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
@@ -429,7 +464,8 @@ def iter_entries(
 
 
 def versions(conn: Connection) -> dict[str, list[bytes]]:
-    """Every kept version of every resident's record, oldest first (history, then current)."""
+    """Every kept version of every resident's record, oldest first (history, then the current
+    or, for a 消除者, the final record)."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
     h = HonninKakuninHistory.__table__
@@ -438,18 +474,30 @@ def versions(conn: Connection) -> dict[str, list[bytes]]:
         select(h.c.juminhyo_code, h.c.record).order_by(h.c.juminhyo_code, h.c.history_no)
     ):
         out.setdefault(code, []).append(rec)
-    for code, rec in conn.execute(select(HonninKakunin.__table__.c.juminhyo_code,
-                                         HonninKakunin.__table__.c.record)):
-        out.setdefault(code, []).append(rec)
+    for table in (HonninKakunin.__table__, DeletedResident.__table__):
+        for code, rec in conn.execute(select(table.c.juminhyo_code, table.c.record)):
+            out.setdefault(code, []).append(rec)
     return out
 
 
 def count_versions(conn: Connection) -> int:
-    """How many versions (history + current) the file holds: one per applied change."""
+    """How many versions (history + current + 消除者) the file holds: one per applied change."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
     n = conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one()
-    return int(n) + count_current(conn)
+    return int(n) + count_current(conn) + count_deleted(conn)
+
+
+def count_deleted(conn: Connection) -> int:
+    """How many 消除者 (deleted residents) the file holds."""
+    d = DeletedResident.__table__
+    return int(conn.execute(select(func.count()).select_from(d)).scalar_one())
+
+
+def deleted_records(conn: Connection) -> dict[str, bytes]:
+    """Every 消除者's final record by 住民票コード (tests and small files only)."""
+    d = DeletedResident.__table__
+    return {r[0]: r[1] for r in conn.execute(select(d.c.juminhyo_code, d.c.record))}
 
 
 def count_current(conn: Connection) -> int:

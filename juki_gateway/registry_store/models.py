@@ -90,16 +90,23 @@ class HonninKakunin(HonninKakuninColumns, Base):
 class HonninKakuninHistory(HonninKakuninColumns, Base):
     """A superseded version of a resident's 本人確認情報: each change moves the previous current
     version here (R9: kept 5 years from ``superseded_at``). The current version is not
-    duplicated here, so an initial load writes each resident once."""
+    duplicated here, so an initial load writes each resident once.
+
+    Append-only: the clustered key ``id`` grows with every row, so the rows of a batch land
+    together at the end of the table instead of on one random page each; (住民票コード,
+    history_no) is a separate, small unique index."""
 
     __tablename__ = "honnin_kakunin_history"
 
-    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
-    history_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    juminhyo_code: Mapped[str] = mapped_column(String(11))
+    history_no: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)  # when it became current
     superseded_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (
+        Index("ix_honnin_kakunin_history_code_no", "juminhyo_code", "history_no", unique=True),
         Index("ix_honnin_kakunin_history_superseded_at", "superseded_at"),
     )
 

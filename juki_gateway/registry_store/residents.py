@@ -142,30 +142,62 @@ def _driver_row(row: HonninKakuninRow, sqlite: bool) -> tuple[object, ...]:
 
 _SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
 
+# The current table's columns that its lookup indexes cover: an UPDATE that does not SET them
+# leaves those indexes alone, so they are SET only when their value changes.
+INDEXED_FIELDS = ("kojin_bango", "name_kanji", "seion_kana", "birth_date", "address")
+_INDEXED_POS = tuple(LOOKUP_FIELDS.index(f) for f in INDEXED_FIELDS)
+_PLAIN_POS = tuple(i for i in range(1, len(LOOKUP_FIELDS)) if i not in _INDEXED_POS)
 
-def _current_rows(conn: Connection, codes: list[str]) -> dict[str, tuple[object, ...]]:
-    """CURRENT_COLUMNS of the residents among ``codes``, as the driver returns them (no type
-    processing: the values go straight back to the driver as history rows)."""
+
+def _chunks(codes: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(codes), _SELECT_CHUNK):
+        yield codes[start : start + _SELECT_CHUNK]
+
+
+def _current_keys(conn: Connection, codes: list[str]) -> dict[str, tuple[object, ...]]:
+    """(history_no, *INDEXED_FIELDS) of the residents among ``codes`` that have a current row,
+    as the driver returns them (compared with driver values, never type-processed)."""
     q = conn.dialect.identifier_preparer.quote
-    cols = ", ".join(q(c) for c in CURRENT_COLUMNS)
+    cols = ", ".join(q(c) for c in ("juminhyo_code", "history_no", *INDEXED_FIELDS))
     table = q(table_of(HonninKakunin).name)
     cur = conn.connection.cursor()
     out: dict[str, tuple[object, ...]] = {}
     try:
         if conn.dialect.name == "sqlite":
-            for start in range(0, len(codes), _SELECT_CHUNK):
-                chunk = codes[start : start + _SELECT_CHUNK]
+            for chunk in _chunks(codes):
                 cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code IN "
                             f"({', '.join('?' * len(chunk))})", chunk)
                 for r in cur.fetchall():
-                    out[r[0]] = tuple(r)
+                    out[r[0]] = tuple(r[1:])
         else:
             cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code = ANY(%s)", (codes,))
             for r in cur.fetchall():
-                out[r[0]] = tuple(r)
+                out[r[0]] = tuple(r[1:])
     finally:
         cur.close()
     return out
+
+
+def _move_current_to_history(conn: Connection, codes: list[str], stamp: object) -> None:
+    """Copy the current rows of ``codes`` into the history inside the database (the record
+    bytes never travel through Python), superseded at ``stamp``."""
+    if not codes:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    src = ", ".join(q(c) for c in (*LOOKUP_FIELDS, "history_no", "updated_at"))
+    dst = ", ".join(q(c) for c in HISTORY_COLUMNS)
+    head = (f"INSERT INTO {q(table_of(HonninKakuninHistory).name)} ({dst}) "
+            f"SELECT {src}, {{mark}} FROM {q(table_of(HonninKakunin).name)} ")
+    cur = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            for chunk in _chunks(codes):
+                cur.execute(head.format(mark="?") + "WHERE juminhyo_code IN "
+                            f"({', '.join('?' * len(chunk))})", (stamp, *chunk))
+        else:
+            cur.execute(head.format(mark="%s") + "WHERE juminhyo_code = ANY(%s)", (stamp, codes))
+    finally:
+        cur.close()
 
 
 def apply_honnin_kakunin(
@@ -178,46 +210,53 @@ def apply_honnin_kakunin(
     the last one becomes current (the newest copy wins) and the others go to the history.
 
     The hot path of update notifications (called once per group-commit batch), so it works on
-    driver tuples: one SELECT per 900 residents for their current rows, whose values go back
-    unchanged into one executemany INSERT of history rows, and one executemany UPDATE per set
-    of changed columns.
+    driver tuples: one SELECT per 900 residents of their version numbers and indexed columns;
+    one INSERT … SELECT per 900 residents that copies their current rows into the (append-only)
+    history inside the database; one executemany UPDATE per set of changed indexed columns (the
+    lookup indexes of unchanged columns are not touched); one executemany INSERT each for new
+    residents and for versions superseded within the batch.
     """
     if not rows:
         return []
     sqlite = conn.dialect.name == "sqlite"
     stamp: object = _sqlite_text(now) if sqlite else now
     t = table_of(HonninKakunin)
-    first = _current_rows(conn, list({r.juminhyo_code for r in rows}))
-    # The newest version of each resident in the batch: CURRENT_COLUMNS as driver values.
-    state: dict[str, tuple[object, ...]] = dict(first)
-    history: list[tuple[object, ...]] = []
+    before = _current_keys(conn, list({r.juminhyo_code: None for r in rows}))
+    # The newest version of each resident in the batch: (LOOKUP_FIELDS as driver values, no).
+    state: dict[str, tuple[tuple[object, ...], int]] = {}
+    from_db: list[str] = []  # residents whose stored current row goes to the history
+    superseded: list[tuple[object, ...]] = []  # versions replaced within this batch
     numbers: list[int] = []
     for row in rows:
-        old = state.get(row.juminhyo_code)
-        if old is None:
-            hno = 1
+        code = row.juminhyo_code
+        prev = state.get(code)
+        if prev is not None:
+            superseded.append((*prev[0], prev[1], stamp, stamp))
+            hno = prev[1] + 1
+        elif code in before:
+            from_db.append(code)
+            hno = before[code][0] + 1  # type: ignore[operator]
         else:
-            history.append((*old, stamp))  # (…, history_no, recorded_at=updated_at, superseded_at)
-            hno = old[-2] + 1  # type: ignore[operator]
-        state[row.juminhyo_code] = (*_driver_row(row, sqlite), hno, stamp)
+            hno = 1
+        state[code] = (_driver_row(row, sqlite), hno)
         numbers.append(hno)
-    _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, history)
-    touched = sorted(state.keys() - first.keys())
-    _insert_many(conn, t, CURRENT_COLUMNS, [state[c] for c in touched])
-    # Update only the columns that changed, grouped by which changed: SQLite and PostgreSQL then
-    # leave the lookup indexes of unchanged columns alone (an update that rewrote every column
-    # would touch every index page of the row, multiplying the pages each commit writes).
-    n_fields = len(LOOKUP_FIELDS)
+    # History ids follow version order: stored versions first, then those of this batch.
+    _move_current_to_history(conn, from_db, stamp)
+    _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, superseded)
+    _insert_many(conn, t, CURRENT_COLUMNS, [
+        (*values, hno, stamp) for code, (values, hno) in state.items() if code not in before])
     groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
-    for c in sorted(first):  # key order: better page locality
-        new, before = state[c], first[c]
-        changed = tuple(i for i in range(1, n_fields) if new[i] != before[i])
+    for code in sorted(from_db):  # key order: better page locality
+        values, hno = state[code]
+        old = before[code]
+        changed = tuple(
+            p for k, p in enumerate(_INDEXED_POS, start=1) if values[p] != old[k])
         groups.setdefault(changed, []).append(
-            (*(new[i] for i in changed), new[-2], stamp, c))
+            (*(values[p] for p in changed), *(values[p] for p in _PLAIN_POS), hno, stamp, code))
+    plain = tuple(LOOKUP_FIELDS[p] for p in _PLAIN_POS)
     for changed, params in groups.items():
-        _update_many(
-            conn, t, (*(LOOKUP_FIELDS[i] for i in changed), "history_no", "updated_at"),
-            "juminhyo_code", params)
+        _update_many(conn, t, (*(LOOKUP_FIELDS[p] for p in changed), *plain,
+                               "history_no", "updated_at"), "juminhyo_code", params)
     return numbers
 
 

@@ -133,6 +133,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_honnin_kakunin_name_birth', ['name_kanji', 'birth_date'], unique=False)
 
     op.create_table('honnin_kakunin_history',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('juminhyo_code', sa.String(length=11), nullable=False),
     sa.Column('history_no', sa.Integer(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
@@ -148,9 +149,10 @@ def upgrade() -> None:
     sa.Column('change_date', sa.Date(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('record', sa.LargeBinary(), nullable=False),
-    sa.PrimaryKeyConstraint('juminhyo_code', 'history_no', name=op.f('pk_honnin_kakunin_history'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_honnin_kakunin_history'))
     )
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
+        batch_op.create_index('ix_honnin_kakunin_history_code_no', ['juminhyo_code', 'history_no'], unique=True)
         batch_op.create_index('ix_honnin_kakunin_history_superseded_at', ['superseded_at'], unique=False)
 
     op.create_table('inbox',
@@ -297,6 +299,7 @@ def downgrade() -> None:
     op.drop_table('inbox')
     with op.batch_alter_table('honnin_kakunin_history', schema=None) as batch_op:
         batch_op.drop_index('ix_honnin_kakunin_history_superseded_at')
+        batch_op.drop_index('ix_honnin_kakunin_history_code_no')
 
     op.drop_table('honnin_kakunin_history')
     with op.batch_alter_table('honnin_kakunin', schema=None) as batch_op:

@@ -32,6 +32,9 @@ def test_removed_residents_move_to_the_deleted_table_and_may_return(store_engine
         assert st.current_records(conn) == {}
         assert st.deleted_records(conn) == {a.juminhyo_code: changes[3], b.juminhyo_code: changes[4]}
         assert kojin_bango_status(conn, a.kojin_bango) == "deceased"
+        marks = conn.exec_driver_sql("SELECT juminhyo_code, deleted_on, deceased FROM deleted_resident").all()
+        assert {(c, str(on), bool(dead)) for c, on, dead in marks} == {
+            (a.juminhyo_code, str(day), True), (b.juminhyo_code, str(day), False)}
         back = [encode_change(b, "172014", TENNYU, 6, day), encode_change(b, "172014", TENKYO, 7, day)]
         st.apply_rows(conn, st.rows_from_records(back[:1], 6), T0)
         st.apply_rows(conn, st.rows_from_records(back[1:], 7), T0)

@@ -20,8 +20,11 @@ import hashlib
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
+    Boolean,
     Connection,
+    Date,
     Engine,
+    bindparam,
     delete,
     func,
     insert,
@@ -62,7 +65,6 @@ from juki_gateway.registry_store.residents import (
     LOOKUP_FIELDS,
     HonninKakuninRow,
     apply_honnin_kakunin,
-    delete_resident,
 )
 
 #: 住民票コード 機構 ever handed out (never reused).
@@ -324,10 +326,32 @@ def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datet
     newest = {r.juminhyo_code: r for r in rows}
     _restore_deleted(conn, list(newest), now)
     apply_honnin_kakunin(conn, rows, now)
-    for r in newest.values():
-        if r.change_reason in REMOVAL_REASONS:
-            delete_resident(conn, r.juminhyo_code, deleted_on=r.change_date,
-                            deceased=r.change_reason == SHIBOU, now=now)
+    removed = [r for r in newest.values() if r.change_reason in REMOVAL_REASONS]
+    if removed:
+        delete_residents(conn, removed)
+
+
+def delete_residents(conn: Connection, finals: Sequence[HonninKakuninRow]) -> None:
+    """The batched form of ``residents.delete_resident`` for residents whose 消除 record
+    (``finals``, already applied) is current: each current row moves to 消除者 with its
+    異動年月日 as the deletion day, and a dead resident's 個人番号 is marked deceased (R10).
+    Three executemany statements for the whole batch instead of three round trips per person."""
+    d, t, k = DeletedResident.__table__, HonninKakunin.__table__, KojinBango.__table__
+    cols = [t.c[c] for c in LOOKUP_FIELDS]
+    move = insert(d).from_select(
+        [*LOOKUP_FIELDS, "deleted_on", "deceased"],
+        select(*cols, bindparam("deleted_on", type_=Date), bindparam("deceased", type_=Boolean))
+        .where(t.c.juminhyo_code == bindparam("code")),
+    )
+    conn.execute(move, [{"code": r.juminhyo_code, "deleted_on": r.change_date,
+                         "deceased": r.change_reason == SHIBOU} for r in finals])
+    conn.execute(delete(t).where(t.c.juminhyo_code == bindparam("code")),
+                 [{"code": r.juminhyo_code} for r in finals])
+    dead = [{"number": r.kojin_bango, "day": r.change_date}
+            for r in finals if r.change_reason == SHIBOU and r.kojin_bango]
+    if dead:
+        conn.execute(update(k).where(k.c.kojin_bango == bindparam("number"))
+                     .values(status="deceased", deceased_on=bindparam("day")), dead)
 
 
 def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> None:

@@ -183,6 +183,9 @@ class NodeConfig:
     instance: str = ""  # this instance's name in link leases (default: pid and a random tag)
     lease_ttl: float = 3.0
     link_poll: float = 0.1
+    # SQLite only: "background" (the store's WAL checkpointer thread, off the commit path) or
+    # "autocheckpoint" (SQLite's own checkpoint inside the committing call; benchmarks compare)
+    sqlite_checkpoint: str = "background"
 
 
 @dataclass
@@ -268,7 +271,11 @@ class JukinetNode(Service):
         from juki_gateway.registry_store.engine import create_store_engine
         from juki_gateway.registry_store.models import InboxEntry
 
-        self.engine = create_store_engine(self.cfg.store_url)
+        if self.cfg.store_url.startswith("sqlite"):
+            self.engine = create_store_engine(
+                self.cfg.store_url, checkpoint=self.cfg.sqlite_checkpoint)  # type: ignore[arg-type]
+        else:
+            self.engine = create_store_engine(self.cfg.store_url)
         if self.cfg.shared_store and self.engine.dialect.name != "postgresql":
             raise SharedStoreUnsupported(
                 f"{self.node_id}: shared_store needs PostgreSQL, not {self.engine.dialect.name}")

@@ -12,8 +12,10 @@ from juki_gateway.codecs.fields import (
     Code,
     Date,
     Digits,
+    FlagString,
     Kind,
     Number,
+    RawBytes,
     Timestamp,
     UInt,
 )
@@ -26,6 +28,7 @@ from juki_gateway.codecs.textfields import (
     Kana,
     Text,
     Utf8Text,
+    Utf16Text,
 )
 
 #: ordinary JIS X 0208 text, 外字 with and without substitutes, and an inner ideographic space
@@ -35,7 +38,10 @@ ASCII_ALPHABETS = {
     "0-9-": "0123456789-",
     "A-Z": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
     "0-9A-Za-z._-": "0123456789abcdefghijkz._-ABZ",
+    "0-9": "0123456789",
 }
+#: what double-byte fields that may hold ASCII carry: codes, country letters, names
+UTF16_POOL = "019AVNMUS 山田髙﨑𠮷\u3000"
 
 
 def _digits(n: int) -> st.SearchStrategy[str]:
@@ -73,10 +79,16 @@ def for_kind(kind: Kind, width: int) -> st.SearchStrategy[Any]:
         return st.text("abcXYZ09_- .", min_size=1, max_size=width).map(str.strip).filter(bool)
     if isinstance(kind, Utf8Text):
         return st.text("abc é漢字.", max_size=width // 3).map(str.rstrip)
+    if isinstance(kind, Utf16Text):
+        return _text(UTF16_POOL, width)
     if isinstance(kind, Kana):
         return _text(KANA_CHARS, width * 2)
     if isinstance(kind, Text):
         return _text(TEXT_POOL, width)
+    if isinstance(kind, FlagString):
+        return st.text("01", min_size=width, max_size=width)
+    if isinstance(kind, RawBytes):
+        return st.binary(min_size=width, max_size=width)
     if isinstance(kind, UInt):
         return st.integers(0, (1 << (8 * width)) - 1)
     raise NotImplementedError(type(kind).__name__)

@@ -146,3 +146,19 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     dec = subprocess.run([sys.executable, "-m", "juki_gateway", "codec", "decode", "--layout", "fukuhon-juminhyo",
                           "--profile", "intermediate"], input=enc.stdout, capture_output=True, timeout=60, check=True)
     assert json.loads(dec.stdout)["nationality"] == "VNM"
+
+
+def test_raw_bytes_fields_are_hex_in_json(monkeypatch: pytest.MonkeyPatch,
+                                          capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """An intermediate permit decodes with its key and signature as hex and encodes back to the same bytes."""
+    data = (VECTORS / "intermediate" / "permit.bin").read_bytes()
+    argv = ["--layout", "permit", "--profile", "intermediate"]
+    code, out, _err = _run(["codec", "decode", *argv], data, monkeypatch, capsysbinary)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["signature"] == data[-64:].hex() and rec["requester"] == "mhlw-000001"
+    code, back, _err = _run(["codec", "encode", *argv], out, monkeypatch, capsysbinary)
+    assert code == 0 and back == data
+    code, _out, err = _run(["codec", "encode", *argv], _jsonl([{**rec, "signature": "zz"}]),
+                           monkeypatch, capsysbinary)
+    assert code == 1 and "field signature" in err and "not hex" in err and "Traceback" not in err

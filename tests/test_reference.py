@@ -10,12 +10,18 @@ from hypothesis import strategies as st
 
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.codecs.layouts import LAYOUTS, RECORD_LAYOUTS
+from juki_gateway.codecs.messages import load_link_catalogues
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.codecs.reference import ReferenceCodec
 from tests.strategies import records
 
-CASES = [(layout, profile) for layout in (*RECORD_LAYOUTS, "frame-header", "error")
-         for profile in ("jukinet", "intermediate")]
+CODEC_LAYOUTS = (*RECORD_LAYOUTS, "frame-header", "error")
+load_link_catalogues()
+#: the body layouts the links register (the intermediate server's), run with their profile
+LINK_CASES = [(layout, "intermediate") for layout in LAYOUTS if layout not in CODEC_LAYOUTS]
+CASES = [(layout, profile) for layout in CODEC_LAYOUTS
+         for profile in ("jukinet", "intermediate")] + LINK_CASES
+VALUE_CASES = [(layout, "jukinet") for layout in RECORD_LAYOUTS] + LINK_CASES
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -58,10 +64,10 @@ def test_fast_and_reference_agree_on_corrupted_records(layout: str, profile: str
     check()
 
 
-@pytest.mark.parametrize("layout", RECORD_LAYOUTS)
-def test_random_bytes_only_raise_codec_errors(layout: str) -> None:
+@pytest.mark.parametrize(("layout", "profile"), VALUE_CASES)
+def test_random_bytes_only_raise_codec_errors(layout: str, profile: str) -> None:
     """Random bytes of any length give a record or a CodecError, the same on both paths."""
-    fast, ref = get_codec(layout), ReferenceCodec(layout)
+    fast, ref = get_codec(layout, profile), ReferenceCodec(layout, profile)
     n = fast.record_length
 
     @SETTINGS
@@ -72,15 +78,16 @@ def test_random_bytes_only_raise_codec_errors(layout: str) -> None:
     check()
 
 
-@pytest.mark.parametrize("layout", RECORD_LAYOUTS)
-def test_fast_and_reference_agree_on_bad_values(layout: str) -> None:
+@pytest.mark.parametrize(("layout", "profile"), VALUE_CASES)
+def test_fast_and_reference_agree_on_bad_values(layout: str, profile: str) -> None:
     """Records with a value of the wrong kind are refused by both paths at the same field."""
-    fast, ref = get_codec(layout), ReferenceCodec(layout)
+    fast, ref = get_codec(layout, profile), ReferenceCodec(layout, profile)
     fields = [f.name for f in LAYOUTS[layout].fields]
 
     @SETTINGS
     @given(records(LAYOUTS[layout]), st.sampled_from(fields),
-           st.one_of(st.none(), st.integers(-5, 10**13), st.text(max_size=12), st.lists(st.integers(0, 5))))
+           st.one_of(st.none(), st.integers(-5, 10**13), st.text(max_size=12), st.lists(st.integers(0, 5)),
+                     st.binary(max_size=80)))
     def check(rec: dict[str, Any], field: str, value: Any) -> None:
         rec = dict(rec, **{field: value})
         assert _outcome(fast.encode, rec) == _outcome(ref.encode, rec)

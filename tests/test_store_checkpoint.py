@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from juki_gateway.registry_store.checkpoint import pending_frames
 from juki_gateway.registry_store.engine import create_store_engine, wal_checkpointer
 from juki_gateway.registry_store.migrate import upgrade
 from juki_gateway.registry_store.residents import apply_honnin_kakunin, get_current
@@ -23,7 +24,7 @@ def test_wal_stays_bounded_and_data_survives_the_checkpoints(tmp_path: Path) -> 
     url = f"sqlite:///{db}"
     upgrade(url)
     bound = 512 * 1024
-    engine = create_store_engine(url, wal_restart_bytes=bound)
+    engine = create_store_engine(url, wal_restart_bytes=bound, wal_passive_frames=16)
     checkpointer = wal_checkpointer(engine)
     assert checkpointer is not None
     biggest = 0
@@ -48,6 +49,24 @@ def test_wal_stays_bounded_and_data_survives_the_checkpoints(tmp_path: Path) -> 
         assert raw.execute("SELECT min(seq), max(seq) FROM honnin_kakunin").fetchone() == (150, 150)
     finally:
         raw.close()
+
+
+def test_small_commits_wait_for_enough_frames(tmp_path: Path) -> None:
+    """A few one-row commits stay in the WAL (no checkpoint each); the shm header counts them."""
+    db = tmp_path / "registry.sqlite3"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    checkpointer = wal_checkpointer(engine)
+    assert checkpointer is not None
+    for k in range(1, 6):
+        with engine.begin() as conn:
+            apply_honnin_kakunin(conn, [dataclasses.replace(make_resident(1), seq=k)], NOW)
+    pending = pending_frames(Path(f"{db}-shm"))
+    assert pending is not None and 5 <= pending < checkpointer.passive_frames
+    assert checkpointer.passive_runs == 0
+    engine.dispose()
+    assert checkpointer.wal_size() == 0
 
 
 def test_engine_restarts_its_checkpointer_after_dispose(tmp_path: Path) -> None:

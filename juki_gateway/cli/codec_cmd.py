@@ -8,7 +8,8 @@
 - ``codec explain --layout NAME [--profile P] [FILE]``: item no., label, offset, width, raw hex
   and decoded value of every field, the table a reviewer reads.
 
-Bad input exits 1 with one line on stderr, never a traceback.
+Raw-bytes fields (keys, signatures, sealed boxes of the intermediate bodies) are hex strings in
+JSON. Bad input exits 1 with one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from juki_gateway.codecs.errors import BadValueType, CodecError, RecordLengthError
+from juki_gateway.codecs.fields import RawBytes
 from juki_gateway.codecs.gaiji import PROFILES
 from juki_gateway.codecs.layouts import LAYOUTS
+from juki_gateway.codecs.messages import load_link_catalogues
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.errors import UsageError
 
@@ -31,6 +34,7 @@ HEX_BYTES = 12
 
 def register(subparsers: Any) -> None:
     """Add the ``codec`` command and its sub-commands."""
+    load_link_catalogues()  # the intermediate bodies are codec layouts too
     codec = subparsers.add_parser("codec", help="fixed-length record codecs: layouts, encode, decode, explain")
     sub = codec.add_subparsers(dest="codec_command", metavar="SUBCOMMAND", required=True)
 
@@ -112,7 +116,7 @@ def cmd_encode(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: 
         if not isinstance(rec, dict):
             return _fail(f"input line {n}: a record is a JSON object", BadValueType("not an object"))
         try:
-            parts.append(codec.encode(rec))
+            parts.append(codec.encode(_from_json(codec, rec)))
         except CodecError as exc:
             return _fail(f"input line {n}: field {exc.field or '-'}: {exc.reason}", exc)
     (stdout or sys.stdout.buffer).write(b"".join(parts))
@@ -130,8 +134,29 @@ def cmd_decode(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: 
                      f"offset {exc.offset}: {exc.reason}", exc)
     out = stdout or sys.stdout.buffer
     for rec in records:
-        out.write(json.dumps(rec, ensure_ascii=False).encode("utf-8") + b"\n")
+        out.write(json.dumps(rec, ensure_ascii=False, default=_json_default).encode("utf-8") + b"\n")
     return 0
+
+
+def _json_default(value: Any) -> str:
+    """The JSON form of a value JSON has no type for: raw bytes as hex."""
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def _from_json(codec: RecordCodec, rec: dict[str, Any]) -> dict[str, Any]:
+    """``rec`` with the hex strings of raw-bytes fields turned into bytes."""
+    out = dict(rec)
+    for i, f in enumerate(codec.layout.fields):
+        value = out.get(f.name)
+        if isinstance(f.kind, RawBytes) and isinstance(value, str):
+            try:
+                out[f.name] = bytes.fromhex(value)
+            except ValueError:
+                raise BadValueType(f"{value[:20]!r}… is not hex", layout=codec.layout.name,
+                                   field=f.name, offset=codec.layout.offsets[i]) from None
+    return out
 
 
 def _pad(text: str, width: int) -> str:
@@ -173,7 +198,7 @@ def cmd_explain(args: argparse.Namespace, stdin: BinaryIO | None = None, out: Te
             try:
                 value: Any = codec.decode_field(i, raw)
                 values[f.name] = value
-                shown = json.dumps(value, ensure_ascii=False)
+                shown = json.dumps(value, ensure_ascii=False, default=_json_default)
             except CodecError as exc:
                 failure = failure or exc.located(record=r, shift=start)
                 shown = f"!! {exc.reason}"

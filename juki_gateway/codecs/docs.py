@@ -15,8 +15,8 @@ from juki_gateway.codecs.codetables import CODE_TABLES
 from juki_gateway.codecs.errors import ERROR_CLASSES, FatalFrameError
 from juki_gateway.codecs.gaiji import PROFILES, SUBSTITUTES
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.messages import CATALOGUE
-from juki_gateway.codecs.schema import Field
+from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
+from juki_gateway.codecs.schema import Field, Layout
 
 DEFAULT_PATH = Path("docs/wire-format.md")
 
@@ -32,8 +32,27 @@ def _notes(f: Field) -> str:
     return "; ".join(parts)
 
 
+def layout_section(layout: Layout, level: str = "##") -> list[str]:
+    """The Markdown section of one layout table (also used by ``docs/intermediate.md``)."""
+    out = [
+        f"{level} Layout `{layout.name}` — {layout.label}",
+        "",
+        layout.description,
+        "",
+        f"Record length: **{layout.record_length}** bytes, {len(layout.fields)} items.",
+        "",
+        "| no | field | label | offset | width | kind | notes |",
+        "|---:|---|---|---:|---:|---|---|",
+    ]
+    for f, off in zip(layout.fields, layout.offsets, strict=True):
+        out.append(f"| {f.no} | `{f.name}` | {f.label} | {off} | {f.width} | {f.kind.describe(f.width)} | {_notes(f)} |")
+    out.append("")
+    return out
+
+
 def render() -> str:
     """The whole document as Markdown."""
+    load_link_catalogues()  # the link modules register their layouts and message types
     out: list[str] = [
         "# Wire format",
         "",
@@ -68,19 +87,7 @@ def render() -> str:
         "",
     ]
     for layout in LAYOUTS.values():
-        out += [
-            f"## Layout `{layout.name}` — {layout.label}",
-            "",
-            layout.description,
-            "",
-            f"Record length: **{layout.record_length}** bytes, {len(layout.fields)} items.",
-            "",
-            "| no | field | label | offset | width | kind | notes |",
-            "|---:|---|---|---:|---:|---|---|",
-        ]
-        for f, off in zip(layout.fields, layout.offsets, strict=True):
-            out.append(f"| {f.no} | `{f.name}` | {f.label} | {off} | {f.width} | {f.kind.describe(f.width)} | {_notes(f)} |")
-        out.append("")
+        out += layout_section(layout)
     out += ["## Code tables", ""]
     for t in CODE_TABLES:
         out += [f"### `{t.name}` — {t.label}", ""]
@@ -99,11 +106,12 @@ def render() -> str:
         "",
         "## Message types",
         "",
-        "| msg_type | name | body layout | meaning |",
-        "|---|---|---|---|",
+        "| msg_type | name | body layout | profile | meaning |",
+        "|---|---|---|---|---|",
     ]
-    for msg_type, spec in CATALOGUE.items():
-        out.append(f"| 0x{msg_type:04X} | {spec.name} | {spec.body_layout or '—'} | {spec.description} |")
+    for msg_type, spec in sorted(CATALOGUE.items()):
+        body = "bytes" if spec.byte_body else spec.body_layout or "—"
+        out.append(f"| 0x{msg_type:04X} | {spec.name} | {body} | {spec.profile} | {spec.description} |")
     out += [
         "",
         "## Error codes",

@@ -567,3 +567,31 @@ class FlagString(Kind):
 
     def describe(self, width: int) -> str:
         return f"{width} flags '0'/'1'"
+
+
+class RawBytes(Kind):
+    """Opaque bytes of exactly the width: a key, a signature, a sealed box, a nested record."""
+
+    kind_name = "raw bytes"
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> bytes:
+        return bytes(raw)
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        if not isinstance(value, bytes):
+            raise BadValueType(f"expected bytes, got {type(value).__name__}")
+        if len(value) != width:
+            raise BadValueType(f"expected exactly {width} bytes, got {len(value)}")
+        return value
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"{dst} = {raw}"]
+
+    def gen_encode(self, width: int, val: str, dst: str, g: Gen) -> list[str]:
+        return [f"if type({val}) is not bytes or len({val}) != {width}: raise ValueError", f"{dst} = {val}"]
+
+    def gen_canonical(self, width: int, val: str, g: Gen) -> str:
+        return val
+
+    def describe(self, width: int) -> str:
+        return f"{width} opaque bytes"

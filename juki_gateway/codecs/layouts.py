@@ -42,6 +42,20 @@ from juki_gateway.codecs.textfields import (
     Utf8Text,
 )
 
+
+def register_layouts(*layouts: Layout) -> None:
+    """Add the body layouts of a link whose tables live with its protocol module to :data:`LAYOUTS`.
+
+    The intermediate server's bodies are tables of this module's model kept beside their
+    protocol (``protocols/intermediate/messages.py``); once registered, ``get_codec`` runs them
+    and ``docs/wire-format.md`` lists them. Registering a table twice is a no-op; a different
+    table under a taken name is refused.
+    """
+    for layout in layouts:
+        if LAYOUTS.setdefault(layout.name, layout) is not layout:
+            raise ValueError(f"layout name {layout.name!r} is already taken")
+
+
 NODE_ID = AsciiToken("0-9A-Za-z._-", "node id (ASCII letters, digits, '.', '_', '-')")
 
 FRAME_MAGIC = b"JKGW"

@@ -1,12 +1,15 @@
 """The message catalogue: every frame type, the layout of its body records, and what it means.
 
 Base types live here (ERROR, PING, PONG, ACK, NACK). Later work appends its message types (the
-Juki-net links, the intermediate server) to :class:`MessageType` and :data:`CATALOGUE`; the frame
-decoder's default "type → body record length" table is derived from the catalogue.
+Juki-net links) to :class:`MessageType` and :data:`CATALOGUE`, or keeps them beside its protocol
+and registers them with :func:`register_messages` (the intermediate server: types 0x06xx, its
+body layouts registered with ``layouts.register_layouts``; listed in :data:`LINK_CATALOGUES`).
+The frame decoder's default "type → body record length" table is derived from the catalogue.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -35,6 +38,26 @@ class MessageSpec:
     name: str
     body_layout: str | None
     description: str
+    profile: str = "jukinet"  # the link profile the body records are decoded with
+    byte_body: bool = False  # a body of bytes (record length 1) parsed by the link itself
+
+
+#: Modules that register their link's message types with :func:`register_messages` (imported
+#: by :func:`load_link_catalogues`, so the catalogue is whole whatever was imported first).
+LINK_CATALOGUES: tuple[str, ...] = ("juki_gateway.protocols.intermediate.messages",)
+
+
+def register_messages(specs: dict[int, MessageSpec]) -> None:
+    """Add a link's message types to :data:`CATALOGUE`; a type number already taken is refused."""
+    for msg_type, spec in specs.items():
+        if CATALOGUE.setdefault(int(msg_type), spec) is not spec:
+            raise ValueError(f"message type 0x{int(msg_type):04X} is already taken")
+
+
+def load_link_catalogues() -> None:
+    """Import every module of :data:`LINK_CATALOGUES` (each registers its types once)."""
+    for name in LINK_CATALOGUES:
+        importlib.import_module(name)
 
 
 CATALOGUE: dict[int, MessageSpec] = {
@@ -55,9 +78,14 @@ CATALOGUE: dict[int, MessageSpec] = {
 
 
 def body_record_lengths() -> dict[int, int]:
-    """msg_type → body record length (0 = no body), derived from :data:`CATALOGUE`."""
+    """msg_type → body record length (0 = no body, 1 = a byte body), derived from :data:`CATALOGUE`."""
+    load_link_catalogues()
     return {
-        int(t): (get_codec(spec.body_layout).record_length if spec.body_layout else 0)
+        int(t): (
+            1 if spec.byte_body
+            else get_codec(spec.body_layout, spec.profile).record_length if spec.body_layout
+            else 0
+        )
         for t, spec in CATALOGUE.items()
     }
 

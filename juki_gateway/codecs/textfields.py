@@ -232,3 +232,14 @@ class Kana(Text):
 
     def describe(self, width: int) -> str:
         return f"full-width katakana, UTF-16BE, U+3000-padded (≤ {width // 2} characters)"
+
+
+class Utf16Text(Text):
+    """Any text but controls, UTF-16BE, U+3000-padded: double-byte fields that may hold ASCII."""
+
+    kind_name = "utf-16 text"
+    _bad = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufff0-\uffff]")
+    _what = "UTF-16 text"
+
+    def describe(self, width: int) -> str:
+        return f"any text but controls, UTF-16BE, U+3000-padded (≤ {width // 2} UTF-16 units)"

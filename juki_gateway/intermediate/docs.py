@@ -6,40 +6,33 @@ file equal to :func:`render`, so the document never drifts from the code.
 
 from __future__ import annotations
 
+from juki_gateway.codecs.docs import layout_section
+from juki_gateway.codecs.layouts import LAYOUTS
+from juki_gateway.codecs.messages import CATALOGUE
 from juki_gateway.intermediate.admin import AdminMessageType, AdminRequestInvalid
 from juki_gateway.intermediate.client import AdminUnreachable
 from juki_gateway.intermediate.service import ACTION_ROLES, StoreFailure
 from juki_gateway.intermediate.session import FRAME_DOMAIN
 from juki_gateway.protocols.intermediate import crypto, errors, fugo
+from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.decision import CHECK_ORDER, Reason
 from juki_gateway.protocols.intermediate.flags import BLOCKING_STATES, TRANSITIONS, FlagState
+from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_LAYOUT
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, FUKUHON_ITEMS
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_TABLE
-from juki_gateway.protocols.intermediate.layout import Layout
 from juki_gateway.protocols.intermediate.messages import (
-    IMS_CATALOGUE,
+    PERMISSION_LIST_ENTRY_LAYOUT,
+    PERMISSION_LIST_HEADER_LAYOUT,
     PERMIT_LAYOUT,
+    ImsMessageType,
     QueryStatus,
 )
-from juki_gateway.protocols.intermediate.permission_list import (
-    _ENTRY,
-    _HEADER,
-    PERMISSION_LIST_DOMAIN,
-)
+from juki_gateway.protocols.intermediate.permission_list import PERMISSION_LIST_DOMAIN
 from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN
 
 
-def _layout(layout: Layout) -> list[str]:
-    rows = [
-        f"**`{layout.name}`** ({layout.length} bytes)",
-        "",
-        "| offset | field | width | kind |",
-        "|---:|---|---:|---|",
-    ]
-    rows += [
-        f"| {layout.offsets[f.name]} | `{f.name}` | {f.width} | {f.kind} |" for f in layout.fields
-    ]
-    return [*rows, ""]
+def _layout(body: ImsBody) -> list[str]:
+    return layout_section(body.layout, "###")
 
 
 def _error_classes() -> list[type[errors.JukiError]]:
@@ -86,26 +79,31 @@ def render() -> str:
         "| type | name | body | description |",
         "|---|---|---|---|",
     ]
-    for t, spec in IMS_CATALOGUE.items():
-        if spec.body_layout is not None:
-            body = f"`{spec.body_layout.name}` records"
-        elif spec.codec_layout is not None:
-            body = f"`{spec.codec_layout}` records (wire-format.md), intermediate profile"
-        else:
-            body = "bytes"
-        out.append(f"| `0x{t:04X}` | {spec.name} | {body} | {spec.description} |")
+    for t in ImsMessageType:
+        spec = CATALOGUE[t]
+        body = "bytes" if spec.byte_body else f"`{spec.body_layout}` records"
+        out.append(f"| `0x{int(t):04X}` | {spec.name} | {body} | {spec.description} |")
     for t in AdminMessageType:
         out.append(f"| `0x{int(t):04X}` | {t.name.lower()} | UTF-8 JSON | admin port only |")
-    out += ["", "## Record layouts", ""]
-    for spec in IMS_CATALOGUE.values():
-        if spec.body_layout is not None:
-            out += _layout(spec.body_layout)
+    out += [
+        "",
+        "## Record layouts",
+        "",
+        "Tables of the record codec (`juki_gateway/codecs`), run by its generated fast path with "
+        "the `intermediate` profile and listed in `docs/wire-format.md` too, whose conventions "
+        "apply: binary integers big-endian, ASCII kinds left-aligned and space-padded, text "
+        "UTF-16BE padded with U+3000, an optional field blank in its empty form. A mask is 16 "
+        "flags `0`/`1`, position n = 副本 item n below. `fukuhon-juminhyo` (副本 registration) "
+        "is in `docs/wire-format.md`. A body that does not follow its layout is refused with "
+        "`ims_malformed_message` (6601), naming the layout, field and offset.",
+        "",
+    ]
+    for t in ImsMessageType:
+        name = CATALOGUE[t].body_layout
+        if name is not None and name != FUKUHON_LAYOUT:
+            out += layout_section(LAYOUTS[name], "###")
     out += _layout(PERMIT_LAYOUT) + _layout(ANSWER_ITEMS_LAYOUT)
     out += [
-        "Kinds: `ascii` printable ASCII right-padded with spaces; `digits` exactly the width; "
-        "`uint` big-endian; `raw` opaque bytes; `text` UTF-16BE right-padded with U+3000; `mask` "
-        "16 characters `0`/`1`, position n = 副本 item n below.",
-        "",
         "## 副本 items",
         "",
         "| no | item | 項目 | format |",
@@ -124,8 +122,8 @@ def render() -> str:
         "signed version and refuses older, equal and badly signed ones (persisted across "
         "restarts). It may name only the 項番 below.",
         "",
-        *_layout(_HEADER),
-        *_layout(_ENTRY),
+        *_layout(PERMISSION_LIST_HEADER_LAYOUT),
+        *_layout(PERMISSION_LIST_ENTRY_LAYOUT),
         "## Answers",
         "",
         "The answer is the `answer-items` record with exactly the permitted items (others blank, "

@@ -288,7 +288,7 @@ class OperatorActions:
             tuple(row.flag_ids.split()),
             row.state,
             row.held_at,
-            {k: v for k, v in content.items() if isinstance(v, str) and v},
+            {k: v for k, v in content.items() if v is not None},
             row.decided_by,
         )
 

@@ -77,7 +77,6 @@ from juki_gateway.protocols.intermediate.items import (
     mask_record,
     mask_to_items,
 )
-from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
 from juki_gateway.protocols.intermediate.messages import (
     FUGO_ISSUE_REQUEST_LAYOUT,
     FUGO_ISSUE_RESPONSE_LAYOUT,
@@ -271,7 +270,7 @@ class IntermediateService(OperatorActions):
         """
         out = []
         for values in FUGO_REQUEST_LAYOUT.decode_many(body):
-            atena, code = get_str(values, "atena_no"), get_str(values, "juminhyo_code")
+            atena, code = values["atena_no"], values["juminhyo_code"]
             fugo, result = self.fugo_of(atena) or "", 0
             if not fugo:
                 try:
@@ -303,11 +302,11 @@ class IntermediateService(OperatorActions):
         """Record the 符号 ipnw issued (``fugo-issue-response`` records); how many were new."""
         rows = FUGO_ISSUE_RESPONSE_LAYOUT.decode_many(body)
         for values in rows:
-            org, code = get_str(values, "organisation"), get_str(values, "juminhyo_code")
+            org, code = values["organisation"], values["juminhyo_code"]
             atena = self._fugo_pending.get(code)
             if org != self.provider_id or atena is None:
                 raise UnexpectedFugo(f"ipnw sent a 符号 for {org}/{code} that was not requested")
-            self.register_fugo(atena, get_str(values, "fugo"))
+            self.register_fugo(atena, values["fugo"])
             del self._fugo_pending[code]
         return len(rows)
 
@@ -391,9 +390,8 @@ class IntermediateService(OperatorActions):
         with self.engine.begin() as conn:
             out = []
             for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
-                values = ANSWER_ITEMS_LAYOUT.decode(r.record)
-                items = {k: v for k, v in values.items() if isinstance(v, str)}
-                out.append(encode_fukuhon(r.atena_no, items))
+                items = ANSWER_ITEMS_LAYOUT.decode(r.record)
+                out.append(encode_fukuhon(r.atena_no, {k: v for k, v in items.items() if v}))
             if operator is not None:
                 append_audit(
                     conn,
@@ -497,11 +495,11 @@ class IntermediateService(OperatorActions):
     def _decode_query(body: bytes) -> InfoQuery:
         values = INFO_QUERY_LAYOUT.decode(body)
         return InfoQuery(
-            fugo=get_str(values, "fugo"),
-            kouban=int(get_str(values, "kouban")),
-            items=mask_to_items(get_str(values, "items")),
-            route=get_str(values, "route"),
-            permit=decode_permit(get_bytes(values, "permit")),
+            fugo=values["fugo"],
+            kouban=int(values["kouban"]),
+            items=mask_to_items(values["items"]),
+            route=values["route"],
+            permit=decode_permit(values["permit"]),
         )
 
     def _one_query(

@@ -46,12 +46,11 @@ from juki_gateway.protocols.intermediate.errors import (
 from juki_gateway.protocols.intermediate.messages import (
     FUKUHON_REPORT_LAYOUT,
     PERMISSION_LIST_RESULT_LAYOUT,
-    RECORD_LENGTHS,
     ImsMessageType,
 )
 
 FRAME_DOMAIN = b"JKGW frame v1\x00"
-LENGTHS: dict[int, int] = {**body_record_lengths(), **RECORD_LENGTHS}
+LENGTHS: dict[int, int] = body_record_lengths()
 ALLOWED: dict[str, frozenset[int]] = {
     "ipnw": frozenset(
         {
@@ -245,7 +244,7 @@ class ImsSession:
                     FUKUHON_REPORT_LAYOUT.encode(
                         {
                             "index": i,
-                            "atena_no": atena,
+                            "atena_no": _ascii(atena, 16).strip(),
                             "result_code": f"{exc.wire_code if exc else 0:04d}",
                             "detail": _ascii(exc.message if exc else "ok", 120),
                         }
@@ -277,7 +276,9 @@ class ImsSession:
 
 
 def _ascii(text: str, width: int) -> str:
-    return text.encode("ascii", "replace").decode("ascii")[:width].rstrip(" ")
+    """``text`` as printable ASCII ('?' for anything else), cut to ``width``."""
+    plain = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return plain[:width].rstrip(" ")
 
 
 def ims_session_factory(

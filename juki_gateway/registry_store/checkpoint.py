@@ -9,8 +9,11 @@ database) on top of its own WAL write and fsync, and the acks of the batch wait 
 checkpoint off on every connection (``wal_autocheckpoint=0``) and gives each SQLite file engine a
 :class:`WalCheckpointer`: its own thread and its own connection, woken after every commit, that
 
-* runs a ``PASSIVE`` checkpoint each time it wakes (never waits for a lock, never blocks a
-  writer): it copies every frame committed so far, and once all are copied the next writer
+* runs a ``PASSIVE`` checkpoint when it wakes and at least ``passive_frames`` committed frames
+  are not yet copied (read from the WAL-index header in the ``-shm`` file, see
+  :func:`pending_frames`; SQLite's own default is 1000), so that a stream of small commits does
+  not pay a checkpoint (two fsyncs) each. It never waits for a lock and never blocks a writer:
+  it copies every frame committed so far, and once all are copied the next writer
   restarts the WAL from its beginning (the file, cut back to ``journal_size_limit``, stops
   growing). Commits that arrive while it copies are taken by the next round, so under a steady
   stream of group-commit batches each checkpoint overlaps the next batch's work;
@@ -34,14 +37,39 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PASSIVE_FRAMES = 1000
 DEFAULT_RESTART_BYTES = 256 * 1024 * 1024
 GATE_TIMEOUT_SECONDS = 30.0  # a writer never waits longer than this for a RESTART
 IDLE_POLL_SECONDS = 1.0
+
+
+# The WAL-index header at the start of the -shm file (SQLite file format, "WAL-Index Format"):
+# two copies of a 48-byte header whose mxFrame (last valid frame) is the u32 at offset 16, then
+# the checkpoint info whose nBackfill (frames already copied) is the u32 at offset 96; both in
+# native byte order.
+_MX_FRAME = struct.Struct("=I")
+_SHM_HEADER_BYTES = 100
+
+
+def pending_frames(shm_path: Path) -> int | None:
+    """Frames committed to the WAL but not yet copied into the database file, read without
+    locks from the ``-shm`` file (a hint: may be a little stale); None if it cannot be read."""
+    try:
+        with open(shm_path, "rb") as f:
+            head = f.read(_SHM_HEADER_BYTES)
+    except OSError:
+        return None
+    if len(head) < _SHM_HEADER_BYTES:
+        return None
+    (mx_frame,) = _MX_FRAME.unpack_from(head, 16)
+    (backfilled,) = _MX_FRAME.unpack_from(head, 96)
+    return max(0, int(mx_frame) - int(backfilled))
 
 
 class WalCheckpointer:
@@ -51,6 +79,7 @@ class WalCheckpointer:
         self,
         path: Path,
         *,
+        passive_frames: int = DEFAULT_PASSIVE_FRAMES,
         restart_bytes: int = DEFAULT_RESTART_BYTES,
         busy_timeout_ms: int = 10_000,
     ) -> None:
@@ -59,6 +88,8 @@ class WalCheckpointer:
         self.path = path
         self.wal_path = Path(f"{path}-wal")
         self.restart_bytes = restart_bytes
+        self.passive_frames = passive_frames
+        self.shm_path = Path(f"{path}-shm")
         self._gate = threading.Event()
         self._gate.set()
         self._busy_timeout_ms = busy_timeout_ms
@@ -149,6 +180,9 @@ class WalCheckpointer:
 
     def _checkpoint_if_due(self, conn: sqlite3.Connection) -> None:
         self.max_wal_seen = max(self.max_wal_seen, self.wal_size())
+        pending = pending_frames(self.shm_path)
+        if pending is not None and pending < self.passive_frames:
+            return
         _busy, log_frames, _done = self._checkpoint(conn, "PASSIVE")
         if log_frames * self._page_size(conn) > self.restart_bytes:
             self._gate.clear()

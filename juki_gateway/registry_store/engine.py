@@ -49,7 +49,11 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from juki_gateway.errors import JukiError, UsageError
-from juki_gateway.registry_store.checkpoint import DEFAULT_RESTART_BYTES, WalCheckpointer
+from juki_gateway.registry_store.checkpoint import (
+    DEFAULT_PASSIVE_FRAMES,
+    DEFAULT_RESTART_BYTES,
+    WalCheckpointer,
+)
 from juki_gateway.workdir import config_path_from, read_toml
 
 DEFAULT_SQLITE_NAME = "registry.sqlite3"
@@ -166,13 +170,15 @@ def create_store_engine(
     url: str, *, pool_size: int = 8, echo: bool = False,
     checkpoint: CheckpointMode = "background",
     wal_restart_bytes: int = DEFAULT_RESTART_BYTES,
+    wal_passive_frames: int = DEFAULT_PASSIVE_FRAMES,
 ) -> Engine:
     """An engine configured for the store's durability and locking rules (see module docstring).
 
     For a SQLite file, ``checkpoint="background"`` (the default) moves WAL checkpoints to a
     :class:`~.checkpoint.WalCheckpointer` thread, started with the first connection and stopped
     (after a final checkpoint) by ``engine.dispose()``; ``"autocheckpoint"`` keeps SQLite's own
-    checkpoint inside the committing call. ``wal_restart_bytes`` bounds the WAL (see
+    checkpoint inside the committing call. ``wal_passive_frames`` (frames not yet copied before a
+    PASSIVE checkpoint) and ``wal_restart_bytes`` (bound on the WAL) tune the checkpointer (see
     :mod:`.checkpoint`).
     """
     url = _checked_url(url)
@@ -185,6 +191,7 @@ def create_store_engine(
             raise StoreUnavailable(f"directory {path.parent} for the SQLite store does not exist")
         checkpointer = (
             WalCheckpointer(path, restart_bytes=wal_restart_bytes,
+                            passive_frames=wal_passive_frames,
                             busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
             if path is not None and checkpoint == "background" else None
         )

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from juki_gateway.codecs.frame import Frame, FrameDecoder
-from juki_gateway.codecs.messages import MessageType, decode_error
+from juki_gateway.codecs.messages import CATALOGUE, MessageType, decode_error
+from juki_gateway.codecs.record import get_codec
 from juki_gateway.errors import JukiError
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
@@ -62,12 +63,10 @@ def decode_records(frame: Frame) -> list[dict[str, Any]] | None:
             from juki_gateway.protocols.jukinet.layouts import decode_bodies
 
             return [{k: _plain(v) for k, v in r.items()} for r in decode_bodies(spec.layout, frame.body)]
-        from juki_gateway.protocols.intermediate.messages import IMS_CATALOGUE, ImsMessageType
+        from juki_gateway.protocols.intermediate.answer import decode_query_result
+        from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, ImsMessageType
 
         if mt == ImsMessageType.QUERY_RESULT:
-            from juki_gateway.protocols.intermediate.answer import decode_query_result
-            from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT
-
             size = QUERY_RESULT_LAYOUT.length
             out = []
             for i in range(0, len(frame.body), size):
@@ -75,12 +74,11 @@ def decode_records(frame: Frame) -> list[dict[str, Any]] | None:
                 out.append({"permit_id": res.permit_id, "requester": res.requester,
                             "status": res.status.name, "reason": res.reason.code})
             return out
-        ims = IMS_CATALOGUE.get(mt)
-        if ims is not None and ims.body_layout is not None:
-            size = ims.body_layout.length
-            return [{k: _plain(v) for k, v in ims.body_layout.decode(frame.body[i:i + size]).items()
+        ims = CATALOGUE.get(mt)
+        if mt in {int(t) for t in ImsMessageType} and ims is not None and ims.body_layout:
+            return [{k: _plain(v) for k, v in r.items()
                      if k not in ("permit", "requester_key", "signature", "sealed")}
-                    for i in range(0, len(frame.body), size)]
+                    for r in get_codec(ims.body_layout, ims.profile).decode_many(frame.body)]
     except (JukiError, ValueError):
         return None
     return None

@@ -31,9 +31,8 @@ from juki_gateway.protocols.intermediate.items import (
 )
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_NUMBERS, KOUBAN_TABLE, kouban_row
 from juki_gateway.protocols.intermediate.messages import (
-    IMS_CATALOGUE,
     PERMIT_LAYOUT,
-    RECORD_LENGTHS,
+    ImsMessageType,
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permission_list import (
@@ -63,18 +62,22 @@ def test_kouban_table_has_the_sixty_rows_of_the_seed() -> None:
 
 
 def test_catalogue_record_lengths_match_layouts() -> None:
-    """Every message type's record length comes from its layout, byte bodies have length 1."""
+    """Every intermediate message type is in the one catalogue; its record length is its layout's."""
+    from juki_gateway.codecs.messages import CATALOGUE, body_record_lengths
     from juki_gateway.codecs.record import get_codec
 
-    for msg_type, spec in IMS_CATALOGUE.items():
-        if spec.body_layout is not None:
-            expected = spec.body_layout.length
-        elif spec.codec_layout is not None:
-            expected = get_codec(spec.codec_layout, "intermediate").record_length
-        else:
+    lengths = body_record_lengths()
+    for msg_type in ImsMessageType:
+        spec = CATALOGUE[msg_type]
+        assert spec.name == msg_type.name and spec.profile == "intermediate"
+        if spec.byte_body:
             expected = 1
-        assert RECORD_LENGTHS[msg_type] == expected
+        else:
+            assert spec.body_layout is not None
+            expected = get_codec(spec.body_layout, "intermediate").record_length
+        assert lengths[msg_type] == expected
         assert 0x0600 <= msg_type <= 0x06FF
+    assert lengths[ImsMessageType.PERMISSION_LIST] == 1
 
 
 def test_permit_round_trip_and_fixed_size() -> None:

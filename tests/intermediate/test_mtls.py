@@ -253,7 +253,7 @@ async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) ->
         [resp] = await renkei.take(1)
         assert resp.msg_type == ImsMessageType.FUGO_RESPONSE, decode_error(resp.body)
         first, second = FUGO_RESPONSE_LAYOUT.decode_many(resp.body)
-        assert first["result_code"] == "6608" and first["fugo"] == ""
+        assert first["result_code"] == "6608" and first["fugo"] is None
         assert second["result_code"] == "6609"
         ipnw.transport.write(env.frame(MessageType.PING, b"", 0))
         pong, request = await ipnw.take(2)

@@ -20,7 +20,6 @@ from juki_gateway.protocols.intermediate.items import (
     items_to_mask,
     select_items,
 )
-from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
 from juki_gateway.protocols.intermediate.messages import (
     QUERY_RESULT_LAYOUT,
     SEALED_ANSWER_LENGTH,
@@ -85,13 +84,13 @@ class QueryResult:
 def decode_query_result(body: bytes) -> QueryResult:
     """A query result from its record (the box left sealed)."""
     values = QUERY_RESULT_LAYOUT.decode(body)
-    status = QueryStatus(int(get_str(values, "status")))
-    sealed = get_bytes(values, "sealed")
+    status = QueryStatus(int(values["status"]))
+    sealed: bytes = values["sealed"]
     return QueryResult(
-        permit_id=get_str(values, "permit_id"),
-        requester=get_str(values, "requester"),
+        permit_id=values["permit_id"],
+        requester=values["requester"],
         status=status,
-        reason=Reason.from_wire(int(get_str(values, "reason_code"))),
+        reason=Reason.from_wire(int(values["reason_code"])),
         sealed=sealed if status in (QueryStatus.ANSWERED, QueryStatus.RELEASED) else None,
     )
 
@@ -99,11 +98,11 @@ def decode_query_result(body: bytes) -> QueryResult:
 def open_answer(
     result: QueryResult, key: ec.EllipticCurvePrivateKey, provider: str
 ) -> dict[str, str]:
-    """The requester's side: open the box and return the non-blank items it holds."""
+    """The requester's side: open the box and return the items it holds (blank ones left out)."""
     if result.sealed is None:
         raise ValueError(f"a {result.status.name} result carries no answer")
     plain = crypto.open_sealed(
         key, result.sealed, _aad(result.permit_id, provider, result.requester)
     )
     values = ANSWER_ITEMS_LAYOUT.decode(plain)
-    return {k: v for k, v in values.items() if isinstance(v, str) and v}
+    return {k: v for k, v in values.items() if v is not None}

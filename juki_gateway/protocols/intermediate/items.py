@@ -12,48 +12,71 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from juki_gateway.codecs import codetables as ct
+from juki_gateway.codecs.fields import Code, Date, Kind
+from juki_gateway.codecs.schema import Field, Layout
+from juki_gateway.codecs.textfields import AsciiToken, Utf16Text
+from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.errors import FukuhonFieldInvalid
-from juki_gateway.protocols.intermediate.layout import Field, Layout
 
 MASK_WIDTH = 16
 
 
 @dataclass(frozen=True, slots=True)
 class FukuhonItem:
-    """One providable item: mask position (1-based), identifier, Japanese name, wire field."""
+    """One providable item: its wire field (number = mask position) and its format (R12)."""
 
-    no: int
-    key: str
-    name_ja: str
     field: Field
     pattern: str  # the item's format (R12), checked on import and on build
 
+    @property
+    def no(self) -> int:
+        """The item's number: its 1-based position in an item mask."""
+        return self.field.no
+
+    @property
+    def key(self) -> str:
+        """The item's identifier."""
+        return self.field.name
+
+    @property
+    def name_ja(self) -> str:
+        """The item's Japanese name."""
+        return self.field.label
+
+
+def _item(no: int, key: str, name_ja: str, width: int, kind: Kind, pattern: str) -> FukuhonItem:
+    # blank (not provided, or not asked for) is every item's empty form
+    return FukuhonItem(Field(no, key, name_ja, width, kind, optional=True), pattern)
+
 
 _DATE = r"(?:\d{8})?"
+_TEXT = Utf16Text()
 FUKUHON_ITEMS: tuple[FukuhonItem, ...] = (
-    FukuhonItem(1, "setai_no", "世帯番号", Field("setai_no", 16, "ascii"), r"\d{0,16}"),
-    FukuhonItem(2, "shimei", "氏名", Field("shimei", 80, "text"), r".{0,40}"),
-    FukuhonItem(3, "seinengappi", "生年月日", Field("seinengappi", 8, "ascii"), _DATE),
-    FukuhonItem(4, "seibetsu", "性別", Field("seibetsu", 1, "ascii"), r"[0129]?"),
-    FukuhonItem(5, "zokugara", "続柄", Field("zokugara", 40, "text"), r".{0,20}"),
-    FukuhonItem(6, "jusho", "住所", Field("jusho", 200, "text"), r".{0,100}"),
-    FukuhonItem(7, "jumin_date", "住民となった年月日", Field("jumin_date", 8, "ascii"), _DATE),
-    FukuhonItem(8, "setainushi", "世帯主情報", Field("setainushi", 80, "text"), r".{0,40}"),
-    FukuhonItem(9, "jumin_kubun", "住民区分", Field("jumin_kubun", 1, "ascii"), r"[12]?"),
-    FukuhonItem(10, "kokuseki", "国籍", Field("kokuseki", 40, "text"), r".{0,20}"),
-    FukuhonItem(11, "zairyu_shikaku", "在留資格", Field("zairyu_shikaku", 40, "text"), r".{0,20}"),
-    FukuhonItem(12, "zairyu_kikan", "在留期間", Field("zairyu_kikan", 20, "text"), r".{0,10}"),
-    FukuhonItem(
-        13, "zairyu_manryo", "在留期間の満了の日", Field("zairyu_manryo", 8, "ascii"), _DATE
-    ),
-    FukuhonItem(14, "ho30_45", "法30条の45規定区分", Field("ho30_45", 20, "text"), r".{0,10}"),
+    _item(1, "setai_no", "世帯番号", 16, AsciiToken("0-9", "ASCII digits"), r"\d{0,16}"),
+    _item(2, "shimei", "氏名", 80, _TEXT, r".{0,40}"),
+    _item(3, "seinengappi", "生年月日", 8, Date(), _DATE),
+    _item(4, "seibetsu", "性別", 1, Code(ct.SEX), r"[0129]?"),
+    _item(5, "zokugara", "続柄", 40, _TEXT, r".{0,20}"),
+    _item(6, "jusho", "住所", 200, _TEXT, r".{0,100}"),
+    _item(7, "jumin_date", "住民となった年月日", 8, Date(), _DATE),
+    _item(8, "setainushi", "世帯主情報", 80, _TEXT, r".{0,40}"),
+    _item(9, "jumin_kubun", "住民区分", 1, Code(ct.RESIDENT_CLASS), r"[12]?"),
+    _item(10, "kokuseki", "国籍", 40, _TEXT, r".{0,20}"),
+    _item(11, "zairyu_shikaku", "在留資格", 40, _TEXT, r".{0,20}"),
+    _item(12, "zairyu_kikan", "在留期間", 20, _TEXT, r".{0,10}"),
+    _item(13, "zairyu_manryo", "在留期間の満了の日", 8, Date(), _DATE),
+    _item(14, "ho30_45", "法30条の45規定区分", 20, _TEXT, r".{0,10}"),
 )
 ITEM_KEYS: tuple[str, ...] = tuple(item.key for item in FUKUHON_ITEMS)
 ITEMS_BY_KEY: dict[str, FukuhonItem] = {item.key: item for item in FUKUHON_ITEMS}
 _PATTERNS = {item.key: re.compile(item.pattern, re.DOTALL) for item in FUKUHON_ITEMS}
 
-#: The items of one person as carried inside an (encrypted) answer.
-ANSWER_ITEMS_LAYOUT = Layout("answer-items", tuple(item.field for item in FUKUHON_ITEMS))
+#: The items of one person as carried inside an (encrypted) answer; blank items are None.
+ANSWER_ITEMS_LAYOUT = ImsBody(Layout(
+    "answer-items", "回答項目 (副本)", tuple(item.field for item in FUKUHON_ITEMS),
+    "The 副本 items of one person inside a sealed answer: the permitted ones, the others blank.",
+))
 
 
 def items_to_mask(items: Iterable[str]) -> str:
@@ -102,15 +125,9 @@ def select_items(fukuhon: Mapping[str, str], items: Iterable[str]) -> dict[str, 
     return {key: (fukuhon.get(key, "") if key in wanted else "") for key in ITEM_KEYS}
 
 
-_BLANKS: dict[str, bytes] = {
-    f.name: ANSWER_ITEMS_LAYOUT.encode(dict.fromkeys(ITEM_KEYS, ""))[
-        ANSWER_ITEMS_LAYOUT.offsets[f.name] : ANSWER_ITEMS_LAYOUT.offsets[f.name] + f.width
-    ]
-    for f in ANSWER_ITEMS_LAYOUT.fields
-}
-_SPANS: tuple[tuple[str, int, int], ...] = tuple(
-    (f.name, ANSWER_ITEMS_LAYOUT.offsets[f.name], ANSWER_ITEMS_LAYOUT.offsets[f.name] + f.width)
-    for f in ANSWER_ITEMS_LAYOUT.fields
+_BLANK_RECORD = ANSWER_ITEMS_LAYOUT.encode({})
+_SPANS: tuple[tuple[str, slice], ...] = tuple(
+    (key, ANSWER_ITEMS_LAYOUT.span(key)) for key in ITEM_KEYS
 )
 
 
@@ -125,5 +142,5 @@ def mask_record(record: bytes, items: frozenset[str]) -> bytes:
             f"副本 record is {len(record)} bytes, not {ANSWER_ITEMS_LAYOUT.length}"
         )
     return b"".join(
-        record[start:end] if key in items else _BLANKS[key] for key, start, end in _SPANS
+        (record if key in items else _BLANK_RECORD)[span] for key, span in _SPANS
     )

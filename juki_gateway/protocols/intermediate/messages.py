@@ -1,10 +1,13 @@
 """Message types and body layouts of the intermediate-server links (bango-renkei, ipnw).
 
-The message types extend the frame envelope's catalogue (``juki_gateway.codecs.messages``) in
-the range 0x0600–0x06FF. Each body is whole records of one fixed-width layout defined here as a
-table; :data:`RECORD_LENGTHS` gives the frame decoder the record length per type. The permission
-list, whose entry count varies inside one signed blob, is carried as a byte body (record length
-1) and parsed by :mod:`juki_gateway.protocols.intermediate.permission_list`.
+The message types take the range 0x0600–0x06FF of the one frame catalogue
+(``juki_gateway.codecs.messages.CATALOGUE``, registered here with ``register_messages``). Each
+body is whole records of one fixed-width layout: a table of the record codec's fields
+(``codecs/schema.py``), registered with the codec and run through ``get_codec`` by
+:class:`~juki_gateway.protocols.intermediate.bodies.ImsBody`. The permission list, whose entry
+count varies inside one signed blob, is a byte body (record length 1) parsed by
+:mod:`juki_gateway.protocols.intermediate.permission_list`; 副本 registration carries the
+codec's ``fukuhon-juminhyo`` records.
 
 Every frame on an intermediate-server link carries a 64-byte signature trailer (R11) made by
 :func:`juki_gateway.protocols.intermediate.crypto.sign` over the frame without its trailer.
@@ -12,13 +15,17 @@ Every frame on an intermediate-server link carries a 64-byte signature trailer (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 
+from juki_gateway.codecs.fields import Digits, FlagString, RawBytes, Timestamp, UInt
+from juki_gateway.codecs.layouts import ALNUM, NODE_ID
+from juki_gateway.codecs.messages import MessageSpec, register_messages
+from juki_gateway.codecs.schema import Field, Layout
+from juki_gateway.codecs.textfields import AsciiText, AsciiToken
+from juki_gateway.protocols.intermediate.bodies import PROFILE, ImsBody
 from juki_gateway.protocols.intermediate.crypto import SEAL_OVERHEAD, SIGNATURE_LENGTH
-from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_RECORD_LENGTH
+from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_LAYOUT
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, MASK_WIDTH
-from juki_gateway.protocols.intermediate.layout import Field, Layout
 
 
 class ImsMessageType(IntEnum):
@@ -51,143 +58,171 @@ FUGO_WIDTH = 32
 NODE_WIDTH = 16
 PERMIT_ID_WIDTH = 32
 
-PERMIT_UNSIGNED_FIELDS: tuple[Field, ...] = (
-    Field("permit_id", PERMIT_ID_WIDTH, "ascii"),
-    Field("requester", NODE_WIDTH, "ascii"),
-    Field("provider", NODE_WIDTH, "ascii"),
-    Field("kouban", 3, "digits"),
-    Field("items", MASK_WIDTH, "mask"),
-    Field("fugo", FUGO_WIDTH, "ascii"),
-    Field("issued", 14, "digits"),
-    Field("expires", 14, "digits"),
-    Field("requester_key", 65, "raw"),
-)
-PERMIT_UNSIGNED_LAYOUT = Layout("permit-unsigned", PERMIT_UNSIGNED_FIELDS)
-PERMIT_LAYOUT = Layout(
-    "permit", (*PERMIT_UNSIGNED_FIELDS, Field("signature", SIGNATURE_LENGTH, "raw"))
-)
+#: 団体内統合宛名番号 and 符号 on these links: ASCII letters and digits.
+ATENA = FUGO = ALNUM
+#: permit ids: like node ids (letters, digits, '.', '_', '-').
+PERMIT_ID = AsciiToken("0-9A-Za-z._-", "permit id (ASCII letters, digits, '.', '_', '-')")
+ITEMS_MASK = FlagString()
+KOUBAN = Digits()
+RESULT_CODE = Digits()
 
-INFO_QUERY_LAYOUT = Layout(
-    "info-query",
+
+def _permit_fields() -> tuple[Field, ...]:
+    return (
+        Field(1, "permit_id", "許可証ID", PERMIT_ID_WIDTH, PERMIT_ID),
+        Field(2, "requester", "照会者", NODE_WIDTH, NODE_ID),
+        Field(3, "provider", "提供者", NODE_WIDTH, NODE_ID),
+        Field(4, "kouban", "主務省令第2条 項番", 3, KOUBAN),
+        Field(5, "items", "照会項目", MASK_WIDTH, ITEMS_MASK, note="bit n = 副本 item n"),
+        Field(6, "fugo", "符号", FUGO_WIDTH, FUGO),
+        Field(7, "issued", "発行日時", 14, Timestamp(), note="UTC"),
+        Field(8, "expires", "有効期限", 14, Timestamp(), note="UTC"),
+        Field(9, "requester_key", "照会者公開鍵", 65, RawBytes(),
+              note="P-256 key the answer is sealed to (route information)"),
+    )
+
+
+PERMIT_UNSIGNED_LAYOUT = ImsBody(Layout(
+    "permit-unsigned", "情報提供許可証 (署名対象)", _permit_fields(),
+    "The fields of a provision permit the network signs.",
+))
+PERMIT_LAYOUT = ImsBody(Layout(
+    "permit", "情報提供許可証",
+    (*_permit_fields(), Field(10, "signature", "署名", SIGNATURE_LENGTH, RawBytes(),
+                              note="raw ECDSA P-256 r ‖ s by the network")),
+    "A provision permit: its unsigned fields, then the network's signature.",
+))
+INFO_QUERY_LAYOUT = ImsBody(Layout(
+    "info-query", "情報照会",
     (
-        Field("fugo", FUGO_WIDTH, "ascii"),
-        Field("kouban", 3, "digits"),
-        Field("items", MASK_WIDTH, "mask"),
-        Field("route", NODE_WIDTH, "ascii"),  # 経路情報: the requester node to deliver to
-        Field("permit", PERMIT_LAYOUT.length, "raw"),
+        Field(1, "fugo", "符号", FUGO_WIDTH, FUGO),
+        Field(2, "kouban", "主務省令第2条 項番", 3, KOUBAN),
+        Field(3, "items", "照会項目", MASK_WIDTH, ITEMS_MASK),
+        Field(4, "route", "経路情報", NODE_WIDTH, NODE_ID, note="the requester node to deliver to"),
+        Field(5, "permit", "情報提供許可証", PERMIT_LAYOUT.length, RawBytes(), note="a `permit` record"),
     ),
-)
+    "An information query from ipnw with its signed permit.",
+))
 
 SEALED_ANSWER_LENGTH = SEAL_OVERHEAD + ANSWER_ITEMS_LAYOUT.length
-QUERY_RESULT_LAYOUT = Layout(
-    "query-result",
+QUERY_RESULT_LAYOUT = ImsBody(Layout(
+    "query-result", "照会結果",
     (
-        Field("permit_id", PERMIT_ID_WIDTH, "ascii"),
-        Field("requester", NODE_WIDTH, "ascii"),
-        Field("status", 1, "digits"),
-        Field("reason_code", 4, "digits"),
-        Field("items", MASK_WIDTH, "mask"),
-        Field("sealed", SEALED_ANSWER_LENGTH, "raw"),  # zeros unless answered or released
+        Field(1, "permit_id", "許可証ID", PERMIT_ID_WIDTH, PERMIT_ID),
+        Field(2, "requester", "照会者", NODE_WIDTH, NODE_ID),
+        Field(3, "status", "状態", 1, Digits(), note="QueryStatus (docs/intermediate.md)"),
+        Field(4, "reason_code", "理由コード", 4, RESULT_CODE),
+        Field(5, "items", "回答項目", MASK_WIDTH, ITEMS_MASK),
+        Field(6, "sealed", "暗号化回答", SEALED_ANSWER_LENGTH, RawBytes(),
+              note="sealed `answer-items`; zeros unless answered or released"),
     ),
-)
+    "The result of one information query: answered (sealed), held, refused, released, 不開示.",
+))
 
-FUGO_REQUEST_LAYOUT = Layout(
-    "fugo-request",
-    (Field("atena_no", ATENA_WIDTH, "ascii"), Field("juminhyo_code", 11, "digits")),
-)
-FUGO_RESPONSE_LAYOUT = Layout(
-    "fugo-response",
+FUGO_REQUEST_LAYOUT = ImsBody(Layout(
+    "fugo-request", "符号取得要求",
     (
-        Field("atena_no", ATENA_WIDTH, "ascii"),
-        Field("fugo", FUGO_WIDTH, "ascii"),
-        Field("result_code", 4, "digits"),
+        Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
+        Field(2, "juminhyo_code", "住民票コード", 11, Digits(),
+              note="check digit checked per record (result 6609)"),
     ),
-)
-FUGO_ISSUE_REQUEST_LAYOUT = Layout(
-    "fugo-issue-request",
-    (Field("organisation", NODE_WIDTH, "ascii"), Field("juminhyo_code", 11, "digits")),
-)
-FUGO_ISSUE_RESPONSE_LAYOUT = Layout(
-    "fugo-issue-response",
+    "bango-renkei asks for the 符号 of a new 団体内統合宛名番号.",
+))
+FUGO_RESPONSE_LAYOUT = ImsBody(Layout(
+    "fugo-response", "符号取得応答",
     (
-        Field("organisation", NODE_WIDTH, "ascii"),
-        Field("juminhyo_code", 11, "digits"),
-        Field("fugo", FUGO_WIDTH, "ascii"),
+        Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
+        Field(2, "fugo", "符号", FUGO_WIDTH, FUGO, optional=True, note="empty unless result 0000"),
+        Field(3, "result_code", "結果コード", 4, RESULT_CODE),
     ),
-)
-FUKUHON_REPORT_LAYOUT = Layout(
-    "fukuhon-report",
+    "The 符号, or the reason there is none yet.",
+))
+FUGO_ISSUE_REQUEST_LAYOUT = ImsBody(Layout(
+    "fugo-issue-request", "符号発行要求",
     (
-        Field("index", 4, "uint"),
-        Field("atena_no", ATENA_WIDTH, "ascii"),
-        Field("result_code", 4, "digits"),
-        Field("detail", 120, "ascii"),
+        Field(1, "organisation", "団体", NODE_WIDTH, NODE_ID),
+        Field(2, "juminhyo_code", "住民票コード", 11, Digits()),
     ),
-)
-PERMISSION_LIST_RESULT_LAYOUT = Layout(
-    "permission-list-result",
+    "The intermediate server asks ipnw to issue its organisation's 符号 for a person.",
+))
+FUGO_ISSUE_RESPONSE_LAYOUT = ImsBody(Layout(
+    "fugo-issue-response", "符号発行応答",
     (
-        Field("version", 8, "uint"),
-        Field("result_code", 4, "digits"),
-        Field("kept_version", 8, "uint"),
+        Field(1, "organisation", "団体", NODE_WIDTH, NODE_ID),
+        Field(2, "juminhyo_code", "住民票コード", 11, Digits()),
+        Field(3, "fugo", "符号", FUGO_WIDTH, FUGO),
     ),
-)
+    "The 符号 ipnw issued.",
+))
+FUKUHON_REPORT_LAYOUT = ImsBody(Layout(
+    "fukuhon-report", "副本登録結果",
+    (
+        Field(1, "index", "レコード番号", 4, UInt(), note="0-based, in the registered body"),
+        Field(2, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, AsciiText(), optional=True,
+              note="as read from the record, even a malformed one"),
+        Field(3, "result_code", "結果コード", 4, RESULT_CODE),
+        Field(4, "detail", "詳細", 120, AsciiText()),
+    ),
+    "One result per registered 副本 record.",
+))
+PERMISSION_LIST_RESULT_LAYOUT = ImsBody(Layout(
+    "permission-list-result", "照会許可照会リスト受領結果",
+    (
+        Field(1, "version", "版", 8, UInt()),
+        Field(2, "result_code", "結果コード", 4, RESULT_CODE),
+        Field(3, "kept_version", "保持する版", 8, UInt()),
+    ),
+    "A distributed permission list accepted or refused, and why.",
+))
+#: The permission list (a byte body): this header, ``entry_count`` entries, the signature.
+PERMISSION_LIST_HEADER_LAYOUT = ImsBody(Layout(
+    "permission-list-header", "照会許可照会リスト ヘッダ",
+    (
+        Field(1, "version", "版", 8, UInt()),
+        Field(2, "issued", "作成日時", 14, Timestamp(), note="UTC"),
+        Field(3, "entry_count", "件数", 4, UInt()),
+    ),
+    "The head of a distributed permission list: its version, when it was made, how many entries.",
+))
+PERMISSION_LIST_ENTRY_LAYOUT = ImsBody(Layout(
+    "permission-list-entry", "照会許可照会リスト 明細",
+    (
+        Field(1, "requester", "照会者", NODE_WIDTH, NODE_ID),
+        Field(2, "kouban", "主務省令第2条 項番", 3, KOUBAN),
+        Field(3, "items", "照会可能項目", MASK_WIDTH, ITEMS_MASK),
+    ),
+    "One row: the requester may receive these items under this 項.",
+))
 
-
-@dataclass(frozen=True, slots=True)
-class ImsMessageSpec:
-    """Catalogue entry: name, body layout (None = byte body) and description."""
-
-    name: str
-    body_layout: Layout | None
-    description: str
-    codec_layout: str | None = None  # a record layout of juki_gateway.codecs instead
-
-
-IMS_CATALOGUE: dict[int, ImsMessageSpec] = {
-    ImsMessageType.FUGO_REQUEST: ImsMessageSpec(
-        "fugo-request", FUGO_REQUEST_LAYOUT, "符号 request for a new 団体内統合宛名番号"
+register_messages({
+    ImsMessageType.FUGO_REQUEST: MessageSpec(
+        "FUGO_REQUEST", FUGO_REQUEST_LAYOUT.name, "符号 request for a new 団体内統合宛名番号", PROFILE
     ),
-    ImsMessageType.FUGO_RESPONSE: ImsMessageSpec(
-        "fugo-response", FUGO_RESPONSE_LAYOUT, "the 符号 (or the reason there is none)"
+    ImsMessageType.FUGO_RESPONSE: MessageSpec(
+        "FUGO_RESPONSE", FUGO_RESPONSE_LAYOUT.name, "the 符号 (or the reason there is none)", PROFILE
     ),
-    ImsMessageType.FUGO_ISSUE_REQUEST: ImsMessageSpec(
-        "fugo-issue-request", FUGO_ISSUE_REQUEST_LAYOUT, "ask ipnw to issue our 符号"
+    ImsMessageType.FUGO_ISSUE_REQUEST: MessageSpec(
+        "FUGO_ISSUE_REQUEST", FUGO_ISSUE_REQUEST_LAYOUT.name, "ask ipnw to issue our 符号", PROFILE
     ),
-    ImsMessageType.FUGO_ISSUE_RESPONSE: ImsMessageSpec(
-        "fugo-issue-response", FUGO_ISSUE_RESPONSE_LAYOUT, "the 符号 ipnw issued"
+    ImsMessageType.FUGO_ISSUE_RESPONSE: MessageSpec(
+        "FUGO_ISSUE_RESPONSE", FUGO_ISSUE_RESPONSE_LAYOUT.name, "the 符号 ipnw issued", PROFILE
     ),
-    ImsMessageType.FUKUHON_REGISTER: ImsMessageSpec(
-        "fukuhon-register",
-        None,
-        "副本 records to register: the codec's fukuhon-juminhyo layout (R12 checked)",
-        codec_layout="fukuhon-juminhyo",
+    ImsMessageType.FUKUHON_REGISTER: MessageSpec(
+        "FUKUHON_REGISTER", FUKUHON_LAYOUT, "副本 records to register (R12 checked)", PROFILE
     ),
-    ImsMessageType.FUKUHON_REPORT: ImsMessageSpec(
-        "fukuhon-report", FUKUHON_REPORT_LAYOUT, "one result per registered 副本 record"
+    ImsMessageType.FUKUHON_REPORT: MessageSpec(
+        "FUKUHON_REPORT", FUKUHON_REPORT_LAYOUT.name, "one result per registered 副本 record", PROFILE
     ),
-    ImsMessageType.PERMISSION_LIST: ImsMessageSpec(
-        "permission-list", None, "signed, versioned 照会許可照会リスト (byte body)"
+    ImsMessageType.PERMISSION_LIST: MessageSpec(
+        "PERMISSION_LIST", None, "signed, versioned 照会許可照会リスト (byte body)", PROFILE, byte_body=True
     ),
-    ImsMessageType.PERMISSION_LIST_RESULT: ImsMessageSpec(
-        "permission-list-result", PERMISSION_LIST_RESULT_LAYOUT, "accepted or refused, and why"
+    ImsMessageType.PERMISSION_LIST_RESULT: MessageSpec(
+        "PERMISSION_LIST_RESULT", PERMISSION_LIST_RESULT_LAYOUT.name, "accepted or refused, and why", PROFILE
     ),
-    ImsMessageType.INFO_QUERY: ImsMessageSpec(
-        "info-query", INFO_QUERY_LAYOUT, "information query with its signed permit"
+    ImsMessageType.INFO_QUERY: MessageSpec(
+        "INFO_QUERY", INFO_QUERY_LAYOUT.name, "information query with its signed permit", PROFILE
     ),
-    ImsMessageType.QUERY_RESULT: ImsMessageSpec(
-        "query-result", QUERY_RESULT_LAYOUT, "answer (sealed), held, refused, released, 不開示"
+    ImsMessageType.QUERY_RESULT: MessageSpec(
+        "QUERY_RESULT", QUERY_RESULT_LAYOUT.name, "answer (sealed), held, refused, released, 不開示", PROFILE
     ),
-}
-
-#: msg_type -> record length for the frame decoder (1 = a byte body).
-RECORD_LENGTHS: dict[int, int] = {
-    int(t): (
-        spec.body_layout.length
-        if spec.body_layout is not None
-        else FUKUHON_RECORD_LENGTH
-        if spec.codec_layout == "fukuhon-juminhyo"
-        else 1
-    )
-    for t, spec in IMS_CATALOGUE.items()
-}
+})

@@ -1,10 +1,10 @@
 """The 照会許可照会リスト (query-permission list) as signed, versioned master data.
 
 ipnw distributes the list: which requester may receive which items under which 主務省令第2条 項.
-Wire form (a byte body): a header ``version`` (u64), ``issued`` (14 digits), ``entry_count``
-(u32), then ``entry_count`` entries of ``requester`` (16 ASCII), ``kouban`` (3 digits),
-``items`` (16-character mask), then the network's 64-byte signature over
-``PERMISSION_LIST_DOMAIN ‖ everything before it``. :class:`PermissionListHolder` keeps the newest
+Wire form (a byte body): a ``permission-list-header`` record (``version``, ``issued``,
+``entry_count``), ``entry_count`` ``permission-list-entry`` records (``requester``, ``kouban``,
+``items`` mask) — codec layouts defined in :mod:`.messages` — then the network's 64-byte
+signature over ``PERMISSION_LIST_DOMAIN ‖ everything before it``. :class:`PermissionListHolder` keeps the newest
 valid version and refuses an older, equal or badly signed one.
 """
 
@@ -27,24 +27,12 @@ from juki_gateway.protocols.intermediate.items import (
     mask_to_items,
 )
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_NUMBERS
-from juki_gateway.protocols.intermediate.layout import Field, Layout, get_int, get_str
-from juki_gateway.protocols.intermediate.messages import NODE_WIDTH
+from juki_gateway.protocols.intermediate.messages import (
+    PERMISSION_LIST_ENTRY_LAYOUT,
+    PERMISSION_LIST_HEADER_LAYOUT,
+)
 
 PERMISSION_LIST_DOMAIN = b"JKGW permission-list v1\x00"
-_HEADER = Layout(
-    "permission-list-header",
-    (Field("version", 8, "uint"), Field("issued", 14, "digits"), Field("entry_count", 4, "uint")),
-)
-_ENTRY = Layout(
-    "permission-list-entry",
-    (
-        Field("requester", NODE_WIDTH, "ascii"),
-        Field("kouban", 3, "digits"),
-        Field("items", 16, "mask"),
-    ),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class PermissionEntry:
     """One row: ``requester`` may receive ``items`` under 項 ``kouban``."""
@@ -76,11 +64,11 @@ class PermissionList:
 
     def canonical_bytes(self) -> bytes:
         """The bytes the network signs."""
-        head = _HEADER.encode(
+        head = PERMISSION_LIST_HEADER_LAYOUT.encode(
             {"version": self.version, "issued": self.issued, "entry_count": len(self.entries)}
         )
         rows = b"".join(
-            _ENTRY.encode(
+            PERMISSION_LIST_ENTRY_LAYOUT.encode(
                 {
                     "requester": e.requester,
                     "kouban": f"{e.kouban:03d}",
@@ -109,34 +97,28 @@ class PermissionList:
 
 def decode_permission_list(data: bytes) -> PermissionList:
     """A permission list from its wire form (layout-checked, signature not yet verified)."""
+    head_length = PERMISSION_LIST_HEADER_LAYOUT.length
     try:
-        head = _HEADER.decode(data[: _HEADER.length])
-        count = get_int(head, "entry_count")
-        end = _HEADER.length + count * _ENTRY.length
+        head = PERMISSION_LIST_HEADER_LAYOUT.decode(data[:head_length])
+        count = int(head["entry_count"])
+        end = head_length + count * PERMISSION_LIST_ENTRY_LAYOUT.length
         if len(data) != end + crypto.SIGNATURE_LENGTH:
             raise PermissionListMalformed(
                 f"permission list of {count} entries needs {end + crypto.SIGNATURE_LENGTH} "
                 f"bytes, got {len(data)}"
             )
         entries = []
-        for pos in range(_HEADER.length, end, _ENTRY.length):
-            row = _ENTRY.decode(data[pos : pos + _ENTRY.length])
-            kouban = int(get_str(row, "kouban"))
+        for row in PERMISSION_LIST_ENTRY_LAYOUT.decode_many(data[head_length:end]):
+            kouban = int(row["kouban"])
             if kouban not in KOUBAN_NUMBERS:
                 raise PermissionListMalformed(
                     f"permission list names 項 {kouban}, which is not a row this "
                     "municipality provides under (主務省令第2条)"
                 )
-            entries.append(
-                PermissionEntry(
-                    get_str(row, "requester"), kouban, mask_to_items(get_str(row, "items"))
-                )
-            )
+            entries.append(PermissionEntry(row["requester"], kouban, mask_to_items(row["items"])))
     except (MalformedMessage, FukuhonFieldInvalid) as exc:
         raise PermissionListMalformed(f"permission list malformed: {exc.message}") from None
-    return PermissionList(
-        get_int(head, "version"), get_str(head, "issued"), tuple(entries), data[end:]
-    )
+    return PermissionList(int(head["version"]), head["issued"], tuple(entries), data[end:])
 
 
 class PermissionListHolder:

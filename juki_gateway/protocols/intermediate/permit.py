@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.items import items_to_mask, mask_to_items
-from juki_gateway.protocols.intermediate.layout import get_bytes, get_str
 from juki_gateway.protocols.intermediate.messages import (
     PERMIT_LAYOUT,
     PERMIT_UNSIGNED_LAYOUT,
@@ -49,7 +48,7 @@ class Permit:
             return self.wire[: PERMIT_UNSIGNED_LAYOUT.length]
         return PERMIT_UNSIGNED_LAYOUT.encode(self._fields())
 
-    def _fields(self) -> dict[str, str | int | bytes]:
+    def _fields(self) -> dict[str, str | bytes]:
         return {
             "permit_id": self.permit_id,
             "requester": self.requester,
@@ -97,16 +96,16 @@ def decode_permit(data: bytes) -> Permit:
     """A permit from its wire form (layout-checked; the signature is not verified here)."""
     values = PERMIT_LAYOUT.decode(data)
     permit = Permit(
-        permit_id=get_str(values, "permit_id"),
-        requester=get_str(values, "requester"),
-        provider=get_str(values, "provider"),
-        kouban=int(get_str(values, "kouban")),
-        items=mask_to_items(get_str(values, "items")),
-        fugo=get_str(values, "fugo"),
-        issued=get_str(values, "issued"),
-        expires=get_str(values, "expires"),
-        requester_key=get_bytes(values, "requester_key"),
-        signature=get_bytes(values, "signature"),
+        permit_id=values["permit_id"],
+        requester=values["requester"],
+        provider=values["provider"],
+        kouban=int(values["kouban"]),
+        items=mask_to_items(values["items"]),
+        fugo=values["fugo"],
+        issued=values["issued"],
+        expires=values["expires"],
+        requester_key=values["requester_key"],
+        signature=values["signature"],
     )
     object.__setattr__(permit, "wire", data)
     return permit

@@ -1,0 +1,80 @@
+"""Sample values of every intermediate-link body layout, for the golden byte vectors.
+
+``tests/vectors/intermediate/NAME.bin`` holds the bytes of ``SAMPLES[NAME]``; they were written
+by the intermediate server's first layout engine, so the test over them proves the codec's
+layout tables kept the wire bytes identical. Blank optional items are ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KEY = bytes([4]) + bytes(range(1, 65))
+SIGNATURE = bytes(range(100, 164))
+
+PERMIT_UNSIGNED: dict[str, Any] = {
+    "permit_id": "pm-1764158400-00000042",
+    "requester": "mhlw-000001",
+    "provider": "ims-172014",
+    "kouban": "001",
+    "items": "0100010000000000",
+    "fugo": "0123456789abcdef0123456789abcdef",
+    "issued": "20261126110000",
+    "expires": "20261126130000",
+    "requester_key": KEY,
+}
+PERMIT: dict[str, Any] = {**PERMIT_UNSIGNED, "signature": SIGNATURE}
+ANSWER_ITEMS: dict[str, Any] = {
+    "setai_no": "000000123456",
+    "shimei": "髙橋　﨑子",
+    "seinengappi": "19800401",
+    "seibetsu": "2",
+    "zokugara": "01000000",
+    "jusho": "石川県金沢市広坂一丁目１番１号",
+    "jumin_date": "20100401",
+    "setainushi": "𠮷田　太郎",
+    "jumin_kubun": "2",
+    "kokuseki": "VNM",
+    "zairyu_shikaku": "05",
+    "zairyu_kikan": "0300",
+    "zairyu_manryo": None,
+    "ho30_45": "1",
+}
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "permit-unsigned": PERMIT_UNSIGNED,
+    "permit": PERMIT,
+    "info-query": {
+        "fugo": "0123456789abcdef0123456789abcdef",
+        "kouban": "001",
+        "items": "0100010000000000",
+        "route": "mhlw-000001",
+        "permit": bytes(range(256)) + bytes(16),
+    },
+    "query-result": {
+        "permit_id": "pm-1764158400-00000042",
+        "requester": "mhlw-000001",
+        "status": "1",
+        "reason_code": "6201",
+        "items": "0000000000000000",
+        "sealed": bytes(i % 251 for i in range(643)),
+    },
+    "fugo-request": {"atena_no": "172014000000002", "juminhyo_code": "24727059608"},
+    "fugo-response": {"atena_no": "A3", "fugo": None, "result_code": "6608"},
+    "fugo-issue-request": {"organisation": "ims-172014", "juminhyo_code": "24727059608"},
+    "fugo-issue-response": {
+        "organisation": "ims-172014",
+        "juminhyo_code": "24727059608",
+        "fugo": "0123456789abcdef0123456789abcdef",
+    },
+    "fukuhon-report": {
+        "index": 3,
+        "atena_no": "172014000000004",
+        "result_code": "6402",
+        "detail": "団体内統合宛名番号 172014000000004 has no 符号".encode("ascii", "replace").decode(),
+    },
+    "permission-list-result": {"version": 7, "result_code": "0000", "kept_version": 7},
+    "permission-list-header": {"version": 7, "issued": "20261126120000", "entry_count": 2},
+    "permission-list-entry": {"requester": "mhlw-000001", "kouban": "001", "items": "1110000000000000"},
+    "answer-items": ANSWER_ITEMS,
+}

@@ -72,13 +72,24 @@ def node_proc(cfg_path: Path, workdir: Path, name: str, peers: dict[str, int]) -
 
 
 def history_count(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
-        try:
-            return int(c.execute("select (select count(*) from honnin_kakunin_history) + "
-                                 "(select count(*) from honnin_kakunin) + "
-                                 "(select count(*) from deleted_resident)").fetchone()[0])
-        except sqlite3.OperationalError:
-            return 0
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(c.execute("select (select count(*) from honnin_kakunin_history) + "
+                             "(select count(*) from honnin_kakunin) + "
+                             "(select count(*) from deleted_resident)").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        c.close()
+
+
+def check_alive(procs: dict[str, Proc], deadline: float, what: str) -> None:
+    """Raise when a node process died or the phase overran its time bound."""
+    for name, p in procs.items():
+        if p.proc.poll() is not None:
+            raise RuntimeError(f"node {name} exited with {p.proc.returncode} during {what}")
+    if time.perf_counter() > deadline:
+        raise RuntimeError(f"{what} did not finish in time")
 
 
 def peak_rss_mb(out: str) -> float:
@@ -104,43 +115,50 @@ def e2e(reactor: Any, workdir: Path, n: int, latency_records: int = 2500,
                                           {"kiko": kiko_port, "cs-172014": 1})
     cs, cs_port = yield deferToThread(node_proc, paths["cs-172014"], workdir, "cs-172014",
                                       {"pref-17": pref_port, "kiko": kiko_port})
-    kizon = JukinetNode(cfgs["kizon-172014"], reactor)
-    kizon.startService()
-    yield kizon.ready
-    records = list(timeline(random.Random(1), "172014", n, residents=min(n, 20_000)))
-    for i in range(0, n, 5000):
-        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, records[i:i + 5000])
-    latencies: list[float] = []
-    kiko_db = workdir / "kiko.sqlite3"
-    cpu0 = {p: cpu_seconds(p.proc.pid) for p in (cs, pref, kiko)}
-    main0 = {p: cpu_seconds(p.proc.pid, p.proc.pid) for p in (cs, pref, kiko)}
-    t0 = time.perf_counter()
-    kizon.connect({"cs-172014": cs_port})
-    while True:
-        count = yield deferToThread(history_count, kiko_db)
-        if count >= n:
-            break
-        yield task.deferLater(reactor, 0.1, lambda: None)
-    elapsed = time.perf_counter() - t0
-    cpu = sum(cpu_seconds(p.proc.pid) - cpu0[p] for p in (cs, pref, kiko))
-    per_node = {
-        name: ((cpu_seconds(p.proc.pid, p.proc.pid) - main0[p]) / n * 1e6,
-               (cpu_seconds(p.proc.pid) - cpu0[p]) / n * 1e6)
-        for name, p in (("cs", cs), ("pref", pref), ("kiko", kiko))
-    }
-    # Latency phase: a paced load well below capacity (queueing would otherwise dominate).
-    kizon.ack_observers.append(lambda peer, s: latencies.append(s))
-    rate_frames = 10
-    paced = list(timeline(random.Random(2), "172014", latency_records, residents=1000))
-    per_frame = max(1, latency_records // (rate_frames * latency_seconds))
-    for i in range(0, len(paced), per_frame):
-        kizon.originate("cs-172014", M.UPDATE_NOTIFY, paced[i:i + per_frame])
-        yield task.deferLater(reactor, 1 / rate_frames, lambda: None)
-    while kizon.links["cs-172014"].seq.depth:
-        yield task.deferLater(reactor, 0.1, lambda: None)
-    yield kizon.stopService()
-    for p in (cs, pref, kiko):
-        p.stop()
+    try:
+        kizon = JukinetNode(cfgs["kizon-172014"], reactor)
+        kizon.startService()
+        yield kizon.ready
+        records = list(timeline(random.Random(1), "172014", n, residents=min(n, 20_000)))
+        for i in range(0, n, 5000):
+            yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, records[i:i + 5000])
+        latencies: list[float] = []
+        kiko_db = workdir / "kiko.sqlite3"
+        cpu0 = {p: cpu_seconds(p.proc.pid) for p in (cs, pref, kiko)}
+        main0 = {p: cpu_seconds(p.proc.pid, p.proc.pid) for p in (cs, pref, kiko)}
+        t0 = time.perf_counter()
+        kizon.connect({"cs-172014": cs_port})
+        procs = {"cs-172014": cs, "pref-17": pref, "kiko": kiko}
+        deadline = t0 + 60 + n / 100  # bounded even at 100/s
+        while True:
+            count = yield deferToThread(history_count, kiko_db)
+            if count >= n:
+                break
+            check_alive(procs, deadline, "the e2e run")
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        elapsed = time.perf_counter() - t0
+        cpu = sum(cpu_seconds(p.proc.pid) - cpu0[p] for p in (cs, pref, kiko))
+        per_node = {
+            name: ((cpu_seconds(p.proc.pid, p.proc.pid) - main0[p]) / n * 1e6,
+                   (cpu_seconds(p.proc.pid) - cpu0[p]) / n * 1e6)
+            for name, p in (("cs", cs), ("pref", pref), ("kiko", kiko))
+        }
+        # Latency phase: a paced load well below capacity (queueing would otherwise dominate).
+        kizon.ack_observers.append(lambda peer, s: latencies.append(s))
+        rate_frames = 10
+        paced = list(timeline(random.Random(2), "172014", latency_records, residents=1000))
+        per_frame = max(1, latency_records // (rate_frames * latency_seconds))
+        for i in range(0, len(paced), per_frame):
+            kizon.originate("cs-172014", M.UPDATE_NOTIFY, paced[i:i + per_frame])
+            yield task.deferLater(reactor, 1 / rate_frames, lambda: None)
+        deadline = time.perf_counter() + 120
+        while kizon.links["cs-172014"].seq.depth:
+            check_alive(procs, deadline, "the paced run")
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        yield kizon.stopService()
+    finally:
+        for p in (cs, pref, kiko):
+            p.stop()
     latencies.sort()
     return {
         "n": n, "seconds": elapsed, "per_s": n / elapsed, "cpu_us": cpu / n * 1e6,

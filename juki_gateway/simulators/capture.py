@@ -60,7 +60,9 @@ def decode_records(frame: Frame) -> list[dict[str, Any]] | None:
 
         spec = BY_TYPE.get(mt)
         if spec is not None and spec.layout is not None:
-            return [{k: _plain(v) for k, v in r.items()} for r in spec.layout.decode_many(frame.body)]
+            from juki_gateway.protocols.jukinet.layouts import decode_bodies
+
+            return [{k: _plain(v) for k, v in r.items()} for r in decode_bodies(spec.layout, frame.body)]
         from juki_gateway.protocols.intermediate.answer import decode_query_result
         from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, ImsMessageType
 

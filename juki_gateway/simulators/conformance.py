@@ -376,12 +376,12 @@ async def case_gap(s: Suite) -> str:
 
 
 async def _search(s: Suite, **fields: str) -> Frame:
-    from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST
+    from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
 
     values = {"juminhyo_code": "", "kojin_bango": "", "name": "", "birth_date": "",
               "address": "", "sex": "", **fields}
     frame = encode_frame(JukinetMessage.SEARCH_REQUEST, s.target.peer.name, s.target.server_name,
-                         SEARCH_REQUEST.encode(values), record_count=1, request_no=7,
+                         encode_body(SEARCH_REQUEST, values), record_count=1, request_no=7,
                          timestamp=timestamp(s.reactor))
     conn = await s.connect()
     [answer] = await conn.request(frame, 1, timeout=10.0)

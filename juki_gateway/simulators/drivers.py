@@ -29,8 +29,9 @@ from twisted.internet.task import deferLater
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import CATALOGUE, MessageType, body_record_lengths, decode_error
 from juki_gateway.errors import JukiError
-from juki_gateway.protocols.jukinet.layouts import CHANGE_REASONS, SEARCH_REQUEST, UPDATE_RECORD
+from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
 from juki_gateway.protocols.jukinet.messages import JukinetMessage, record_lengths
+from juki_gateway.protocols.jukinet.records import CHANGE_REASON_BY_NAME, honnin_kakunin_record
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
     FrameConnection,
@@ -50,7 +51,6 @@ EVENT_LABELS: dict[str, str] = {
     "tennyu": "国内転入", "tenshutsu": "国内転出", "tenkyo": "転居", "shussei": "出生",
     "shibou": "死亡", "shokken_shusei": "職権修正",
 }
-_CODE_BY_LABEL = {label: code for code, label in CHANGE_REASONS.items()}
 LINK_LENGTHS: dict[int, int] = {**body_record_lengths(), **record_lengths()}
 
 
@@ -98,15 +98,12 @@ class Endpoints:
 
 def update_record(person: Resident, kind: str, change_date: str) -> bytes:
     """The UPDATE_NOTIFY body record of one event about ``person``."""
-    code = _CODE_BY_LABEL[EVENT_LABELS[kind]]
-    removed = kind in ("tenshutsu", "shibou")
-    return UPDATE_RECORD.encode({
-        "juminhyo_code": person.juminhyo_code, "municipality_code": KANAZAWA,
-        "name_kanji": person.kanji_name, "name_kana": person.kana_name,
-        "birth_date": person.birth_date, "sex": person.sex, "address": person.address,
-        "kojin_bango": person.kojin_bango, "change_reason": code, "change_date": change_date,
-        "record_status": "1" if removed else "0",
-    })
+    return honnin_kakunin_record(
+        juminhyo_code=person.juminhyo_code, kanji_name=person.kanji_name,
+        kana_name=person.kana_name, birth_date=person.birth_date, sex=person.sex,
+        lg_code=KANAZAWA, address=person.address, kojin_bango=person.kojin_bango,
+        change_reason=CHANGE_REASON_BY_NAME[EVENT_LABELS[kind]], change_date=change_date,
+    )
 
 
 @dataclass
@@ -375,7 +372,7 @@ class BadPeers:
         for i in range(self.config.broad_searches):
             person = rng.choice(self.population.residents)
             only_name = i % 2 == 0
-            body = SEARCH_REQUEST.encode({
+            body = encode_body(SEARCH_REQUEST, {
                 "juminhyo_code": "", "kojin_bango": "",
                 "name": person.kanji_name if only_name else "",
                 "birth_date": "", "address": "" if only_name else person.address,

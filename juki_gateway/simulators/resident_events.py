@@ -13,16 +13,25 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
 from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
+from juki_gateway.protocols.jukinet.records import (
+    SHIBOU,
+    SHUSSEI,
+    TENKYO,
+    TENNYU,
+    TENSHUTSU,
+    decode_honnin_kakunin,
+    fullwidth_digits,
+    honnin_kakunin_record,
+)
 
 _FAMILY = [("髙橋", "タカハシ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("山﨑", "ヤマサキ"),
            ("田中", "タナカ"), ("吉田", "ヨシダ"), ("中村", "ナカムラ"), ("渡辺", "ワタナベ")]
 _GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("次郎", "ジロウ"), ("美咲", "ミサキ"),
           ("健", "ケン"), ("陽子", "ヨウコ")]
 
-#: 異動事由 codes used by the scripted timeline.
-TENNYU, SHUSSEI, TENKYO, SHIBOU, TENSHUTSU = "11", "13", "31", "23", "21"
+__all__ = ["SHIBOU", "SHUSSEI", "TENKYO", "TENNYU", "TENSHUTSU", "Resident", "encode_change",
+           "new_resident", "serial_of", "timeline"]
 
 
 @dataclass
@@ -44,23 +53,22 @@ def new_resident(rng: random.Random, index: int, municipality: str) -> Resident:
     code = make_juminhyo_code(f"{municipality[:4]}{index:06d}")
     birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(80 * 365))
     return Resident(code, fam[0] + "　" + given[0], fam[1] + "　" + given[1],
-                    birth.strftime("%Y%m%d"), rng.choice("12"), "石川県金沢市広坂1丁目")
+                    birth.strftime("%Y%m%d"), rng.choice("12"), "石川県金沢市広坂１丁目")
 
 
-def encode_change(r: Resident, municipality: str, reason: str, serial: int, when: dt.date,
-                  status: str = "0") -> bytes:
-    """The update record of one change (``serial`` makes every record of a run distinct)."""
-    return UPDATE_RECORD.encode({
-        "juminhyo_code": r.juminhyo_code, "municipality_code": municipality,
-        "name_kanji": r.name_kanji, "name_kana": r.name_kana, "birth_date": r.birth_date,
-        "sex": r.sex, "address": f"{r.address}{serial}番", "kojin_bango": r.kojin_bango,
-        "change_reason": reason, "change_date": when.strftime("%Y%m%d"), "record_status": status,
-    })
+def encode_change(r: Resident, municipality: str, reason: str, serial: int, when: dt.date) -> bytes:
+    """The 本人確認情報 of one change (``serial`` makes every record of a run distinct)."""
+    return honnin_kakunin_record(
+        juminhyo_code=r.juminhyo_code, kanji_name=r.name_kanji, kana_name=r.name_kana,
+        birth_date=r.birth_date, sex=r.sex, lg_code=municipality,
+        address=f"{r.address}{fullwidth_digits(serial)}番", kojin_bango=r.kojin_bango,
+        change_reason=reason, change_date=when.strftime("%Y%m%d"), seq=serial,
+    )
 
 
 def serial_of(record: bytes) -> int:
     """The running number a record's 住所 carries (for exactly-once checks)."""
-    address = str(UPDATE_RECORD.decode(record)["address"])
+    address = str(decode_honnin_kakunin(record)["address"])
     return int(address.rstrip("番").split("丁目")[-1])
 
 
@@ -86,4 +94,4 @@ def timeline(rng: random.Random, municipality: str, count: int, residents: int =
         else:
             gone.add(i)
             reason = SHIBOU if roll < 0.95 else TENSHUTSU
-            yield encode_change(people[i], municipality, reason, serial, day, status="1")
+            yield encode_change(people[i], municipality, reason, serial, day)

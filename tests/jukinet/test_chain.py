@@ -13,6 +13,7 @@ from twisted.internet import defer
 from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import NodeConfig
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, decode_honnin_kakunin
 from juki_gateway.simulators.resident_events import serial_of, timeline
 from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 
@@ -21,7 +22,8 @@ from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 def test_scripted_events_leave_all_three_files_identical(
     chain_cfgs: dict[str, NodeConfig],
 ) -> Generator[Any, Any, None]:
-    """転入/出生/転居/死亡/転出 sent by the existing system reach CS, prefecture and 機構 alike."""
+    """転入/出生/転居/死亡/転出 sent by the existing system reach CS, prefecture and 機構 alike;
+    residents who died or moved out leave every current file for the 消除者 table."""
     from twisted.internet import reactor
 
     nodes = yield start_nodes(reactor, chain_cfgs)
@@ -36,17 +38,22 @@ def test_scripted_events_leave_all_three_files_identical(
 
         yield wait_for(reactor, kiko_done, 30, "機構 to apply every update")
         files = []
+        removed = {st.juminhyo_of(r) for r in records
+                   if decode_honnin_kakunin(r)["change_reason"] in REMOVAL_REASONS}
+        assert removed  # the timeline holds 死亡 and 転出
         for name in ("cs-172014", "pref-17", "kiko"):
             current = yield node_read(nodes[name], st.current_records)
+            deleted = yield node_read(nodes[name], st.deleted_records)
             kept = yield node_read(nodes[name], st.versions)
-            files.append(current)
+            files.append((current, deleted))
+            assert set(deleted) == removed and not removed & set(current)
             assert sum(len(v) for v in kept.values()) == len(records)
             by_code = {code: [serial_of(r) for r in recs] for code, recs in kept.items()}
             sent: dict[str, list[int]] = {}
             for rec in records:
                 sent.setdefault(st.juminhyo_of(rec), []).append(serial_of(rec))
             assert by_code == sent  # every change once, in the order it happened
-        assert files[0] == files[1] == files[2] and len(files[0]) == 80
+        assert files[0] == files[1] == files[2] and len(files[0][0]) + len(files[0][1]) == 80
         assert kizon.links["cs-172014"].seq.depth == 0
         assert nodes["cs-172014"].links["pref-17"].seq.depth == 0
     finally:

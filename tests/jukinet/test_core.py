@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from juki_gateway.codecs.record import get_codec
 from juki_gateway.protocols.jukinet.consistency import (
     Diff,
     DiffKind,
@@ -26,7 +27,15 @@ from juki_gateway.protocols.jukinet.errors import (
     UnsortedStream,
     WrongSender,
 )
-from juki_gateway.protocols.jukinet.layouts import LAYOUTS, UPDATE_RECORD
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    LAYOUTS,
+    MOVE_IN_NOTICE,
+    codec_of,
+    decode_body,
+    encode_body,
+    field_slice,
+)
 from juki_gateway.protocols.jukinet.messages import render_catalogue
 from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
@@ -34,6 +43,12 @@ from juki_gateway.protocols.jukinet.numbers import (
     validate_juminhyo_code,
     validate_kojin_bango,
     validate_municipality_code,
+)
+from juki_gateway.protocols.jukinet.records import (
+    CHANGE_REASON_BY_NAME,
+    TENKYO,
+    decode_honnin_kakunin,
+    honnin_kakunin_record,
 )
 from juki_gateway.protocols.jukinet.routing import KIKO_NODE_ID, Role, next_hop
 from juki_gateway.protocols.jukinet.search import (
@@ -217,45 +232,60 @@ def test_consistency_refuses_unsorted_streams() -> None:
         list(diff_streams([], [a, b]))
 
 
-def test_update_record_round_trip_and_literal_bytes() -> None:
-    """An update record encodes to the documented bytes and decodes back to the same values."""
-    values = {
-        "juminhyo_code": "24727059608", "municipality_code": "172014", "name_kanji": "髙橋太郎",
-        "name_kana": "タカハシタロウ", "birth_date": "19800101", "sex": "1",
-        "address": "石川県金沢市広坂1丁目1番1号", "kojin_bango": "", "change_reason": "13",
-        "change_date": "20260401", "record_status": "0",
-    }
-    raw = UPDATE_RECORD.encode(values)
-    assert len(raw) == UPDATE_RECORD.size == 269
-    assert raw[:17] == b"24727059608172014"
-    assert raw[17:25] == "髙橋太郎".encode("utf-16-be")
-    assert raw[25:57] == "\u3000".encode("utf-16-be") * 16
-    assert raw[UPDATE_RECORD.slice_of("kojin_bango")] == b" " * 12
-    assert UPDATE_RECORD.decode(raw) == values
+def _record(change_reason: str = TENKYO) -> bytes:
+    return honnin_kakunin_record(
+        juminhyo_code="24727059608", kanji_name="髙橋　太郎", kana_name="タカハシ　タロウ",
+        birth_date="19800101", sex="1", lg_code="172014", address="石川県金沢市広坂１丁目１番１号",
+        change_reason=change_reason, change_date="20260401", seq=7)
+
+
+def test_update_record_is_the_codecs_honnin_kakunin_with_literal_bytes() -> None:
+    """An update notification's record is the codec's 898-byte 本人確認情報, byte for byte."""
+    raw = _record()
+    assert len(raw) == HONNIN_KAKUNIN.record_length == 898
+    assert codec_of(HONNIN_KAKUNIN) is get_codec("honnin-kakunin", "jukinet")
+    assert raw[:11] == b"24727059608"
+    assert raw[11:23] == "髙橋　太郎".encode("utf-16-be") + "\u3000".encode("utf-16-be")
+    assert raw[field_slice(HONNIN_KAKUNIN, "kanji_name_gaiji_count")] == b"01"
+    assert raw[field_slice(HONNIN_KAKUNIN, "kojin_bango")] == b" " * 12
+    assert raw[field_slice(HONNIN_KAKUNIN, "change_reason")] == b"30"
+    assert raw[field_slice(HONNIN_KAKUNIN, "seq")] == b"000000000007"
+    items = decode_honnin_kakunin(raw)
+    assert items["seion_kana_name"] == "タカハシ　タロウ" and items["gaiji_flag"] == "1"
+    assert encode_body(HONNIN_KAKUNIN, items) == raw
+
+
+def test_change_reasons_are_the_codecs_code_table() -> None:
+    """異動事由 names map to the codec's CHANGE_REASON codes; the 消除 group marks the record deleted."""
+    assert CHANGE_REASON_BY_NAME["国内転入"] == "10" and CHANGE_REASON_BY_NAME["死亡"] == "22"
+    dead = decode_honnin_kakunin(_record(change_reason=CHANGE_REASON_BY_NAME["死亡"]))
+    assert dead["record_status_flag"] == "1"
+    assert decode_honnin_kakunin(_record())["record_status_flag"] == "0"
 
 
 def test_layouts_refuse_bad_fields_with_specific_errors() -> None:
-    """Bad digits, unknown codes, overlong text and bad check digits are refused, never truncated."""
-    good = UPDATE_RECORD.encode({
-        "juminhyo_code": "24727059608", "municipality_code": "172014", "name_kanji": "a",
-        "name_kana": "a", "birth_date": "19800101", "sex": "1", "address": "a", "kojin_bango": "",
-        "change_reason": "13", "change_date": "20260401", "record_status": "0"})
+    """Bad digits, unknown codes, broken derived items and bad check digits are refused with the
+    link's error codes, never truncated."""
+    good = _record()
     cases = [
         (slice(0, 11), b"24727059609", BadCheckDigit),
-        (UPDATE_RECORD.slice_of("sex"), b"5", BadBody),
-        (UPDATE_RECORD.slice_of("birth_date"), b"19801301", BadBody),
-        (UPDATE_RECORD.slice_of("change_reason"), b"99", BadBody),
+        (field_slice(HONNIN_KAKUNIN, "sex"), b"5", BadBody),
+        (field_slice(HONNIN_KAKUNIN, "birth_date"), b"19801301", BadBody),
+        (field_slice(HONNIN_KAKUNIN, "change_reason"), b"99", BadBody),
+        (field_slice(HONNIN_KAKUNIN, "kanji_name_gaiji_count"), b"00", BadBody),
     ]
     for where, patch, err in cases:
         bad = bytearray(good)
         bad[where] = patch
-        with pytest.raises(err):
-            UPDATE_RECORD.decode(bytes(bad))
-    notice = {"juminhyo_code": "24727059608", "new_municipality_code": "172014",
-              "old_municipality_code": "131016", "name_kanji": "長" * 21, "birth_date": "19800101",
-              "new_address": "a", "move_in_date": "20260401"}
-    with pytest.raises(BadBody, match="the field holds 40"):
-        LAYOUTS["move_in_notice"].encode(notice)
+        with pytest.raises(err) as exc:
+            decode_body(HONNIN_KAKUNIN, bytes(bad))
+        assert exc.value.wire_code in (5103, 5108) and "honnin-kakunin" in exc.value.message
+    notice = {"juminhyo_code": "24727059608", "new_lg_code": "172014",
+              "old_lg_code": "131016", "kanji_name": "長" * 41, "birth_date": "19800101",
+              "new_address": "金沢", "move_in_date": "20260401"}
+    with pytest.raises(BadBody, match="do not fit in 80 bytes"):
+        encode_body(MOVE_IN_NOTICE, notice)
+    assert set(LAYOUTS) >= {"honnin-kakunin", "soufusaki", "move-in-notice", "consistency-diff"}
 
 
 def test_catalogue_document_is_current() -> None:

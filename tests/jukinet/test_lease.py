@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Engine
 
 from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.protocols.jukinet.layouts import HONNIN_KAKUNIN
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, 0)
@@ -25,17 +26,40 @@ def test_lease_goes_to_one_holder_until_it_expires(store_engine: Engine) -> None
         assert st.take_lease(conn, "other", "p/a", T0 + dt.timedelta(seconds=7), T0 + TTL * 4)
 
 
+def _rec(ch: bytes) -> bytes:
+    return ch * HONNIN_KAKUNIN.record_length
+
+
 def test_outbox_tail_follows_numbers_from_any_writer(store_engine: Engine) -> None:
     """Records queued in separate transactions come back after a given number, in order."""
+    a, b, c, x = (_rec(ch) for ch in (b"a", b"b", b"c", b"x"))
     with store_engine.begin() as conn:
-        first = st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, [b"a", b"b"], T0)
+        first = st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, [a, b], T0)
     with store_engine.begin() as conn:
-        second = st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, [b"c"], T0)
-        st.enqueue(conn, "elsewhere", M.UPDATE_NOTIFY, [b"x"], T0)
+        second = st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, [c], T0)
+        st.enqueue(conn, "elsewhere", M.UPDATE_NOTIFY, [x], T0)
     assert [r.seq for r in first + second] == [1, 2, 3]
     with store_engine.begin() as conn:
         tail = st.outbox_after(conn, "p->k", 1)
         st.settle(conn, "p->k", 2, T0)
         acked, pending = st.load_outbox(conn, "p->k")
-    assert [(r.seq, r.record) for r in tail] == [(2, b"b"), (3, b"c")]
+    assert [(r.seq, r.record) for r in tail] == [(2, b), (3, c)]
     assert (acked, [r.seq for r in pending]) == (2, [3])
+
+
+def test_outbox_rows_hold_runs_and_settle_only_whole_runs(store_engine: Engine) -> None:
+    """A run of records is one outbox row; an ack inside a run keeps the run (resent whole
+    after a restart), an ack at its end drops it."""
+    recs = [_rec(bytes([65 + i])) for i in range(5)]
+    with store_engine.begin() as conn:
+        st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, recs[:3], T0)
+        st.enqueue(conn, "p->k", M.UPDATE_NOTIFY, recs[3:], T0)
+        rows = conn.exec_driver_sql("SELECT seq FROM outbox WHERE link='p->k' ORDER BY seq").all()
+        assert [r[0] for r in rows] == [1, 4]
+        assert st.settle(conn, "p->k", 2, T0) == 0
+        acked, pending = st.load_outbox(conn, "p->k")
+        assert acked == 0 and [r.record for r in pending] == recs
+        assert st.settle(conn, "p->k", 3, T0) == 1
+        assert [r.seq for r in st.outbox_after(conn, "p->k", 4)] == [5]
+        assert st.settle(conn, "p->k", 5, T0) == 1
+        assert st.load_outbox(conn, "p->k") == (5, [])

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from twisted.internet import defer
 
+from juki_gateway.codecs.samples import sample_soufusaki
 from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import NodeConfig, RemoteError
 from juki_gateway.gateway.jukinet.services import (
@@ -26,9 +27,15 @@ from juki_gateway.gateway.jukinet.services import (
 )
 from juki_gateway.gateway.jukinet.topology import make_chain
 from juki_gateway.protocols.jukinet.consistency import DiffKind
-from juki_gateway.protocols.jukinet.layouts import MOVE_IN_NOTICE, SOUFUSAKI_RECORD
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    MOVE_IN_NOTICE,
+    SOUFUSAKI,
+    encode_body,
+)
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
+from juki_gateway.protocols.jukinet.records import decode_honnin_kakunin
 from juki_gateway.protocols.jukinet.search import SearchCriteria, seion_kana
 from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
 from juki_gateway.simulators.resident_events import TENKYO, encode_change, new_resident, timeline
@@ -66,19 +73,17 @@ def test_search_rule_r3_refusals_matches_and_provision_records(
     try:
         cs = nodes["cs-172014"]
         current = yield node_read(nodes["pref-17"], st.current_records)
-        from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
-
-        target = next(UPDATE_RECORD.decode(r) for r in current.values()
-                      if "髙" in str(UPDATE_RECORD.decode(r)["name_kanji"]))
+        target = next(v for v in map(decode_honnin_kakunin, current.values())
+                      if "髙" in str(v["kanji_name"]))
         with pytest.raises(RemoteError) as exc:
-            yield search(cs, "pref-17", SearchCriteria(name=str(target["name_kanji"]), sex="1"))
+            yield search(cs, "pref-17", SearchCriteria(name=str(target["kanji_name"]), sex="1"))
         assert exc.value.remote_code == 5102
-        kana = seion_kana(str(target["name_kana"]))  # hiragana, no voicing marks, no spaces
+        kana = seion_kana(str(target["kana_name"]))  # hiragana, no voicing marks, no spaces
         assert kana.startswith("たかはし")
         by_kana = yield search(cs, "pref-17", SearchCriteria(
             name=kana, birth_date=str(target["birth_date"])))
         assert any(r["juminhyo_code"] == target["juminhyo_code"] for r in by_kana)
-        substituted = str(target["name_kanji"]).replace("髙", "高")
+        substituted = str(target["kanji_name"]).replace("髙", "高")
         found = yield search(cs, "kiko", SearchCriteria(name=substituted,
                                                           birth_date=str(target["birth_date"])))
         assert [r["juminhyo_code"] for r in found] == [target["juminhyo_code"]]
@@ -137,14 +142,12 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
     cfgs = make_chain(tmp_path, NOW, nodes=names)
     nodes = yield start_nodes(reactor, cfgs)
     try:
-        notice = MOVE_IN_NOTICE.encode({
-            "juminhyo_code": "24727059608", "new_municipality_code": "172014",
-            "old_municipality_code": "131016", "name_kanji": "髙橋　太郎", "birth_date": "19800101",
-            "new_address": "石川県金沢市広坂1丁目1番", "move_in_date": "20260401"})
-        sou = SOUFUSAKI_RECORD.encode({
-            "soufusaki_no": "S172014-000001", "juminhyo_code": "24727059608",
-            "municipality_code": "172014", "name_kanji": "髙橋　太郎", "postal_code": "9208577",
-            "address": "石川県金沢市広坂1丁目1番", "kojin_bango": "123456789018"})
+        notice = encode_body(MOVE_IN_NOTICE, {
+            "juminhyo_code": "24727059608", "new_lg_code": "172014",
+            "old_lg_code": "131016", "kanji_name": "髙橋　太郎", "birth_date": "19800101",
+            "new_address": "石川県金沢市広坂１丁目１番", "move_in_date": "20260401"})
+        sou = encode_body(SOUFUSAKI, {**sample_soufusaki(1), "soufusaki_no": "172014000001",
+                                      "juminhyo_code": "24727059608"})
         kizon = nodes["kizon-172014"]
         yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
         yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [sou])
@@ -166,7 +169,8 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
 
         yield wait_for(reactor, sent_marked, 20, "送付先 acknowledged by 機構")
         at_kiko = yield node_read(nodes["kiko"], _rows(Soufusaki.__table__))
-        assert [r["soufusaki_no"] for r in at_kiko] == ["S172014-000001"]
+        assert [r["soufusaki_no"] for r in at_kiko] == ["172014000001"]
+        assert at_kiko[0]["record"] == sou  # 機構 keeps the 59-item record byte for byte
     finally:
         yield stop_nodes(nodes)
 
@@ -250,7 +254,9 @@ def test_consistency_check_finds_every_injected_difference(
                 for code in alter:
                     (rec,) = conn.exec_driver_sql(
                         "SELECT record FROM honnin_kakunin WHERE juminhyo_code=?", (code,)).one()
-                    new = rec[:17] + "別名".encode("utf-16-be") + rec[21:]
+                    items = decode_honnin_kakunin(rec)
+                    items["address"] = str(items["address"]).replace("広坂", "別名")
+                    new = encode_body(HONNIN_KAKUNIN, items)
                     conn.exec_driver_sql("UPDATE honnin_kakunin SET record=? WHERE juminhyo_code=?",
                                          (new, code))
 
@@ -261,7 +267,7 @@ def test_consistency_check_finds_every_injected_difference(
         assert kinds == ({(DiffKind.MISSING_AT_CS.value, c) for c in gone_cs}
                          | {(DiffKind.MISSING_AT_PEER.value, c) for c in gone_pf}
                          | {(DiffKind.DIFFERS.value, c) for c in changed})
-        assert all(items == ["漢字氏名"] for k, _, items in report.differences if k == "D")
+        assert all(items == ["住所"] for k, _, items in report.differences if k == "D")
         assert report.sent == len(cs_codes) - 3 and report.compared == report.sent
         text = report.format()
         assert "missing at the CS: 3" in text and "differing items: 2" in text

@@ -3,12 +3,14 @@
 Prints ``LISTENING <port>`` once the endpoint is bound (so a parent can find an ephemeral
 port), then ``READY``; runs until SIGTERM/SIGINT. Peer ports come from the configuration or
 from ``--peer NAME=PORT`` options. Used by the fault tests (which SIGKILL and restart a node)
-and by the benchmark.
+and by the benchmark. With ``JUKI_PROFILE_DIR`` set, the reactor thread runs under cProfile and
+``<node_id>.prof`` is written there on shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -64,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     reactor.callWhenRunning(node.startService)  # type: ignore[attr-defined]
     node.ready.addCallbacks(ready, failed)
     reactor.addSystemEventTrigger("before", "shutdown", node.stopService)  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    profile_dir = os.environ.get("JUKI_PROFILE_DIR")
+    if profile_dir:
+        # Profiling a node of a benchmark: the reactor thread's profile, one file per node.
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.runcall(reactor.run)  # type: ignore[attr-defined]
+        prof.dump_stats(str(Path(profile_dir) / f"{cfg.node_id}.prof"))
+    else:
+        reactor.run()  # type: ignore[attr-defined]
     print(f"PEAK_RSS_KB {peak_rss_kb()}", flush=True)
     return 0
 

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
+from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
@@ -37,12 +38,15 @@ from juki_gateway.protocols.jukinet.errors import BadBody, PoolExhausted
 from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
+    HONNIN_KAKUNIN,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     POOL_ENTRY,
     POOL_REQUEST,
     SEARCH_REQUEST,
-    UPDATE_RECORD,
+    decode_bodies,
+    decode_body,
+    encode_body,
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
@@ -66,10 +70,14 @@ CHUNK_ENTRIES = 2000
 CHUNK_WINDOW = 8
 
 
-def _decode_one(frame: Frame, layout: Any) -> dict[str, object]:
+def _decode_one(frame: Frame, layout: Layout) -> dict[str, Any]:
     if frame.header.record_count != 1:
         raise BadBody(f"{layout.name}: exactly one record expected, got {frame.header.record_count}")
-    return dict(layout.decode(frame.body))
+    return decode_body(layout, frame.body)
+
+
+def _given(v: object) -> str:
+    return "" if v is None else str(v)
 
 
 # -- search -------------------------------------------------------------------------------------------
@@ -82,9 +90,9 @@ def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> Non
     try:
         v = _decode_one(frame, SEARCH_REQUEST)
         criteria = SearchCriteria(
-            juminhyo_code=str(v["juminhyo_code"]), kojin_bango=str(v["kojin_bango"]),
-            name=str(v["name"]), birth_date=str(v["birth_date"]), address=str(v["address"]),
-            sex=str(v["sex"]),
+            juminhyo_code=_given(v["juminhyo_code"]), kojin_bango=_given(v["kojin_bango"]),
+            name=_given(v["name"]), birth_date=_given(v["birth_date"]),
+            address=_given(v["address"]), sex=_given(v["sex"]),
         )
         check_narrow(criteria)
     except JukiError as exc:
@@ -110,9 +118,9 @@ def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> Non
             q = q.where(t.c.birth_date == dt.date(int(b[:4]), int(b[4:6]), int(b[6:8])))
         found: list[bytes] = []
         for r in conn.execute(q):
-            rec = UPDATE_RECORD.decode(r.record)
+            rec = decode_body(HONNIN_KAKUNIN, r.record)
             cand = Candidate(r.juminhyo_code, r.kojin_bango or "", r.name_kanji,
-                             str(rec["name_kana"]), r.birth_date.strftime("%Y%m%d"), r.sex, r.address)
+                             str(rec["kana_name"]), r.birth_date.strftime("%Y%m%d"), r.sex, r.address)
             if matches(criteria, cand):
                 found.append(r.record)
                 if len(found) >= SEARCH_LIMIT:
@@ -135,13 +143,13 @@ def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> Non
 
 def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[list[dict[str, object]]]:
     """Ask ``peer`` for matching current records (refusals errback with RemoteError)."""
-    body = SEARCH_REQUEST.encode({
-        "juminhyo_code": criteria.juminhyo_code, "kojin_bango": criteria.kojin_bango,
-        "name": criteria.name, "birth_date": criteria.birth_date, "address": criteria.address,
-        "sex": criteria.sex,
+    body = encode_body(SEARCH_REQUEST, {
+        "juminhyo_code": criteria.juminhyo_code or None, "kojin_bango": criteria.kojin_bango or None,
+        "name": criteria.name or None, "birth_date": criteria.birth_date or None,
+        "address": criteria.address or None, "sex": criteria.sex or None,
     })
     d = node.request(peer, M.SEARCH_REQUEST, body, 1)
-    return d.addCallback(lambda f: UPDATE_RECORD.decode_many(f.body) if f.body else [])
+    return d.addCallback(lambda f: decode_bodies(HONNIN_KAKUNIN, f.body) if f.body else [])
 
 
 # -- 個人番号 -------------------------------------------------------------------------------------------
@@ -180,7 +188,7 @@ def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
     d.addCallbacks(
         lambda number: proto.send_frame(
             M.KOJIN_BANGO_RESPONSE,
-            KOJIN_BANGO_RESPONSE.encode({"juminhyo_code": code, "kojin_bango": number}),
+            encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
         lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
     )
@@ -190,8 +198,7 @@ def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
     """The CS asks for a new 個人番号 (via its prefecture, else 機構 directly) and records it."""
     peers = {p.role: p.node_id for p in node.cfg.peers}
     peer = peers.get(Role.PREFECTURE) or peers[Role.KIKO]
-    body = KOJIN_BANGO_REQUEST.encode({"juminhyo_code": juminhyo_code,
-                                       "municipality_code": node.cfg.org})
+    body = encode_body(KOJIN_BANGO_REQUEST, {"juminhyo_code": juminhyo_code, "lg_code": node.cfg.org})
     d = node.request(peer, M.KOJIN_BANGO_REQUEST, body, 1)
 
     def got(frame: Frame) -> Deferred[str]:
@@ -213,13 +220,13 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
     rn = frame.header.request_no
     try:
         v = _decode_one(frame, POOL_REQUEST)
-        count = int(str(v["count"]))
+        count = int(v["count"])
         if not 1 <= count <= 10_000:
             raise BadBody(f"pool_request.count must be 1–10000, got {count}")
     except JukiError as exc:
         node._send_error(proto, exc, request_no=rn)
         return
-    municipality = str(v["municipality_code"])
+    municipality = str(v["lg_code"])
     now = node.now()
 
     def work(conn: Any) -> list[str]:
@@ -236,7 +243,7 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
     d = node.committer.submit(work)
     d.addCallbacks(
         lambda codes: proto.send_frame(
-            M.POOL_RESPONSE, b"".join(POOL_ENTRY.encode({"juminhyo_code": c}) for c in codes),
+            M.POOL_RESPONSE, b"".join(encode_body(POOL_ENTRY, {"juminhyo_code": c}) for c in codes),
             record_count=len(codes), request_no=rn),
         lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
     )
@@ -245,11 +252,11 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
 def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
     """The CS asks 機構 for ``count`` unused 住民票コード and adds them to its pool."""
     kiko = node._need_peer_with_role(Role.KIKO)
-    body = POOL_REQUEST.encode({"municipality_code": node.cfg.org, "count": str(count).zfill(6)})
+    body = encode_body(POOL_REQUEST, {"lg_code": node.cfg.org, "count": count})
     d = node.request(kiko, M.POOL_REQUEST, body, 1)
 
     def got(frame: Frame) -> Deferred[int]:
-        codes = [str(r["juminhyo_code"]) for r in POOL_ENTRY.decode_many(frame.body)]
+        codes = [str(r["juminhyo_code"]) for r in decode_bodies(POOL_ENTRY, frame.body)]
         now = node.now()
         assert node.committer is not None
         d2 = node.committer.submit(lambda conn: st.pool_add(conn, codes, now))
@@ -285,7 +292,7 @@ def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
 
 
 def _entries_from_chunk(body: bytes) -> list[Entry]:
-    size = CONSISTENCY_ENTRY.size
+    size = CONSISTENCY_ENTRY.record_length
     if len(body) % size:
         raise BadBody(f"consistency chunk of {len(body)} bytes is not whole entries of {size}")
     out = []
@@ -297,7 +304,7 @@ def _entries_from_chunk(body: bytes) -> list[Entry]:
 
 
 def _diff_body(diffs: list[Diff]) -> bytes:
-    empty = b"\x00" * UPDATE_RECORD.size
+    empty = b"\x00" * HONNIN_KAKUNIN.record_length
     return b"".join(
         d.kind.value.encode("ascii") + d.juminhyo_code.encode("ascii") + (d.peer_record or empty)
         for d in diffs
@@ -377,8 +384,8 @@ class ConsistencyReport:
 def _differing_items(cs_record: bytes | None, peer_record: bytes) -> list[str]:
     if cs_record is None or not peer_record.strip(b"\x00"):
         return []
-    a, b = UPDATE_RECORD.decode(cs_record), UPDATE_RECORD.decode(peer_record)
-    return [f.jp for f in UPDATE_RECORD.fields if a[f.name] != b[f.name]]
+    a, b = decode_body(HONNIN_KAKUNIN, cs_record), decode_body(HONNIN_KAKUNIN, peer_record)
+    return [f.label for f in HONNIN_KAKUNIN.fields if a[f.name] != b[f.name]]
 
 
 def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None = None,
@@ -398,7 +405,7 @@ def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None 
 
     def on_frame(frame: Frame) -> None:
         if frame.msg_type == M.CONSISTENCY_DIFF:
-            size = CONSISTENCY_DIFF.size
+            size = CONSISTENCY_DIFF.record_length
             body = frame.body
             for i in range(0, len(body), size):
                 kind = body[i:i + 1].decode("ascii")

@@ -15,12 +15,16 @@ for something that can still be lost (R4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
+    Boolean,
     Connection,
+    Date,
     Engine,
+    bindparam,
     delete,
     func,
     insert,
@@ -30,12 +34,21 @@ from sqlalchemy import (
     update,
 )
 
+from juki_gateway.codecs.errors import CodecError
 from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
-from juki_gateway.protocols.jukinet.layouts import UPDATE_RECORD
-from juki_gateway.protocols.jukinet.search import normalize_name
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    SOUFUSAKI,
+    codec_of,
+    decode_body,
+    field_slice,
+    link_error,
+)
+from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, SHIBOU
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
     CodePoolEntry,
+    DeletedResident,
     HonninKakunin,
     InboxEntry,
     IssuedJuminhyoCode,
@@ -47,8 +60,12 @@ from juki_gateway.registry_store.models import (
     Soufusaki,
     table_of,
 )
-from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore, mark_sent_up_to
-from juki_gateway.registry_store.residents import HonninKakuninRow, apply_honnin_kakunin
+from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore
+from juki_gateway.registry_store.residents import (
+    LOOKUP_FIELDS,
+    HonninKakuninRow,
+    apply_honnin_kakunin,
+)
 
 #: 住民票コード 機構 ever handed out (never reused).
 issued_juminhyo_code = table_of(IssuedJuminhyoCode)
@@ -56,25 +73,46 @@ issued_juminhyo_code = table_of(IssuedJuminhyoCode)
 #: The CS's pool of unused 住民票コード received from 機構.
 code_pool = table_of(CodePoolEntry)
 
-_J_SLICE = UPDATE_RECORD.slice_of("juminhyo_code")
+_J_SLICE = field_slice(HONNIN_KAKUNIN, "juminhyo_code")
+_SOUFUSAKI_NO = field_slice(SOUFUSAKI, "soufusaki_no")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _date(s: str) -> dt.date:
+    # validated YYYYMMDD; dates repeat (birth dates, the day's changes), so they are cached
     return dt.date(int(s[:4]), int(s[4:6]), int(s[6:8]))
 
 
 def row_from_record(record: bytes, seq: int) -> HonninKakuninRow:
-    """The store row of one update record (decoded and validated)."""
-    v = UPDATE_RECORD.decode(record)
-    kana = str(v["name_kana"])
+    """The store row of one 本人確認情報 (validated once by the codec's fast path; the lookup
+    columns come from the decoded items, the record itself is kept byte for byte)."""
+    return row_from_items(decode_body(HONNIN_KAKUNIN, record), record, seq)
+
+
+def rows_from_records(records: Sequence[bytes], first_seq: int) -> list[HonninKakuninRow]:
+    """The store rows of a frame's records numbered from ``first_seq`` (each validated once by
+    the codec's fast path); a refusal names the record's index in the frame."""
+    decode = codec_of(HONNIN_KAKUNIN).decode
+    rows: list[HonninKakuninRow] = []
+    for i, r in enumerate(records):
+        try:
+            v = decode(r)
+        except CodecError as exc:
+            raise link_error(exc.located(record=i)) from None
+        rows.append(row_from_items(v, r, first_seq + i))
+    return rows
+
+
+def row_from_items(v: dict[str, object], record: bytes, seq: int) -> HonninKakuninRow:
+    """The store row of one decoded 本人確認情報 (``v``: the codec's items of ``record``)."""
     return HonninKakuninRow(
         juminhyo_code=str(v["juminhyo_code"]),
-        kojin_bango=str(v["kojin_bango"]) or None,
-        name_kanji=str(v["name_kanji"]),
-        seion_kana=normalize_name(kana),
+        kojin_bango=v["kojin_bango"],  # type: ignore[arg-type]
+        name_kanji=str(v["kanji_name"]),
+        seion_kana=str(v["seion_kana_name"]),
         birth_date=_date(str(v["birth_date"])),
         sex=str(v["sex"]),
-        municipality_code=str(v["municipality_code"]),
+        municipality_code=str(v["lg_code"]),
         address=str(v["address"]),
         change_reason=str(v["change_reason"]),
         change_date=_date(str(v["change_date"])),
@@ -126,7 +164,12 @@ def record_applied(
 def enqueue(
     conn: Connection, link: str, msg_type: int, records: Sequence[bytes], now: dt.datetime
 ) -> list[OutRecord]:
-    """Number ``records`` with the link's next 更新順番号 and put them in the outbox."""
+    """Number ``records`` with the link's next 更新順番号 and put them in the outbox.
+
+    The run goes in as ONE outbox row (``seq`` = its first number, ``frame`` = the records
+    back to back, all of the message type's record length): one B-tree insert per frame instead
+    of one per record, and the records' bytes written sequentially.
+    """
     if not records:
         return []
     c = SeqCounter.__table__
@@ -140,21 +183,52 @@ def enqueue(
     else:
         conn.execute(update(c).where(c.c.link == link).values(next_seq=first + len(records)))
     out = [OutRecord(first + i, msg_type, r) for i, r in enumerate(records)]
+    run = b"".join(records)
+    if len(run) != _record_length(msg_type) * len(records):
+        raise ValueError(f"outbox run of message type 0x{msg_type:04X} holds records of another length")
     if conn.dialect.name == "sqlite":
         ts = _sqlite_ts(now)
-        conn.exec_driver_sql(_OUTBOX_SQL, [(link, o.seq, msg_type, o.record, ts, ts) for o in out])  # type: ignore[arg-type]
+        conn.exec_driver_sql(_OUTBOX_SQL, [(link, first, msg_type, run, ts, ts)])  # type: ignore[arg-type]
         return out
     conn.execute(
         insert(OutboxMessage.__table__),
-        [{"link": link, "seq": o.seq, "msg_type": msg_type, "frame": o.record, "state": "pending",
+        [{"link": link, "seq": first, "msg_type": msg_type, "frame": run, "state": "pending",
           "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
-          "sent_at": None} for o in out],
+          "sent_at": None}],
     )
     return out
 
 
+def _record_length(msg_type: int) -> int:
+    from juki_gateway.protocols.jukinet.messages import record_lengths
+
+    n = record_lengths().get(msg_type, 0)
+    if n <= 0:
+        raise ValueError(f"message type 0x{msg_type:04X} carries no records")
+    return n
+
+
+def _split(seq: int, msg_type: int, run: bytes) -> list[OutRecord]:
+    """The records of one outbox row, numbered from its ``seq``."""
+    n = _record_length(msg_type)
+    return [OutRecord(seq + i, msg_type, run[k:k + n]) for i, k in enumerate(range(0, len(run), n))]
+
+
+def _run_start(conn: Connection, link: str, number: int) -> int | None:
+    """The first number of the outbox row holding ``number`` (or the last row before it)."""
+    o = OutboxMessage.__table__
+    start = conn.execute(
+        select(func.max(o.c.seq)).where(o.c.link == link, o.c.seq <= number)
+    ).scalar_one_or_none()
+    return None if start is None else int(start)
+
+
 def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
-    """(last acknowledged 更新順番号, unacknowledged records in order) of a link."""
+    """(last acknowledged 更新順番号, unacknowledged records in order) of a link.
+
+    A row only partly acknowledged comes back whole: its acknowledged head is resent and the
+    peer acknowledges it again as a duplicate.
+    """
     o = OutboxMessage.__table__
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
@@ -162,7 +236,10 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
         .order_by(o.c.seq)
     ).all()
     if rows:
-        return int(rows[0].seq) - 1, [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+        out: list[OutRecord] = []
+        for r in rows:
+            out += _split(int(r.seq), int(r.msg_type), r.frame)
+        return int(rows[0].seq) - 1, out
     c = SeqCounter.__table__
     nxt = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
     return (int(nxt) - 1 if nxt is not None else 0), []
@@ -170,14 +247,19 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
 
 def outbox_after(conn: Connection, link: str, after: int, limit: int = 5000) -> list[OutRecord]:
     """Outbox records of ``link`` numbered after ``after``, in order (another instance may have
-    queued them); numbers are handed out under the counter's row lock, so what is visible is
-    a gap-free run."""
+    queued them; at most ``limit`` outbox rows are read); numbers are handed out under the
+    counter's row lock, so what is visible is a gap-free run."""
     o = OutboxMessage.__table__
+    start = _run_start(conn, link, after + 1)
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
-        .where(o.c.link == link, o.c.seq > after).order_by(o.c.seq).limit(limit)
+        .where(o.c.link == link, o.c.seq >= (start if start is not None else after + 1))
+        .order_by(o.c.seq).limit(limit)
     ).all()
-    return [OutRecord(int(r.seq), int(r.msg_type), r.frame) for r in rows]
+    out: list[OutRecord] = []
+    for r in rows:
+        out += [rec for rec in _split(int(r.seq), int(r.msg_type), r.frame) if rec.seq > after]
+    return out
 
 
 def take_lease(conn: Connection, link: str, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
@@ -194,19 +276,30 @@ def take_lease(conn: Connection, link: str, holder: str, now: dt.datetime, until
 
 
 def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
-    """Mark the outbox rows of ``link`` up to ``upto`` as sent (the peer acknowledged them)."""
-    return mark_sent_up_to(conn, link, upto, now)
+    """Drop the outbox rows of ``link`` whose records are all acknowledged up to ``upto``: they
+    are durable at the next hop (and the records stay in this node's own file). Deleting is
+    cheaper than rewriting each row with a new state and keeps the outbox as small as what is
+    in flight; the link's sequence counter still says what was numbered. A row acknowledged only
+    in part stays until the rest is. ``now`` is unused (callers settle at a given time)."""
+    o = OutboxMessage.__table__
+    start = _run_start(conn, link, upto + 1)
+    if start is None:
+        return 0
+    head = conn.execute(
+        select(o.c.msg_type, func.length(o.c.frame)).where(o.c.link == link, o.c.seq == start)
+    ).one()
+    last = start + int(head[1]) // _record_length(int(head[0])) - 1
+    keep_from = start if last > upto else start + 1
+    res = conn.execute(delete(o).where(o.c.link == link, o.c.seq < keep_from))
+    return int(res.rowcount)
 
 
 def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Start the one-business-day clock of 送付先 records 機構 acknowledged (R9)."""
-    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
-
     s = Soufusaki.__table__
-    sl = SOUFUSAKI_RECORD.slice_of("soufusaki_no")
     for r in records:
         conn.execute(
-            update(s).where(s.c.soufusaki_no == r[sl].decode("ascii").rstrip()).values(sent_at=now)
+            update(s).where(s.c.soufusaki_no == r[_SOUFUSAKI_NO].decode("ascii")).values(sent_at=now)
         )
 
 
@@ -226,19 +319,67 @@ def _sqlite_ts(t: dt.datetime) -> str:
 
 def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
     """Apply 本人確認情報 rows in order (the registry store's batched apply: superseded
-    versions move to the history, the newest becomes current)."""
+    versions move to the history, the newest becomes current); a resident whose newest row in
+    the batch is a 消除 (転出, 死亡 …) then leaves the current file for the 消除者 table
+    (``delete_resident``: the 消除 record kept as the last version, a dead resident's 個人番号
+    marked deceased)."""
+    newest = {r.juminhyo_code: r for r in rows}
+    _restore_deleted(conn, list(newest), now)
     apply_honnin_kakunin(conn, rows, now)
+    removed = [r for r in newest.values() if r.change_reason in REMOVAL_REASONS]
+    if removed:
+        delete_residents(conn, removed)
+
+
+def delete_residents(conn: Connection, finals: Sequence[HonninKakuninRow]) -> None:
+    """The batched form of ``residents.delete_resident`` for residents whose 消除 record
+    (``finals``, already applied) is current: each current row moves to 消除者 with its
+    異動年月日 as the deletion day, and a dead resident's 個人番号 is marked deceased (R10).
+    Three executemany statements for the whole batch instead of three round trips per person."""
+    d, t, k = DeletedResident.__table__, HonninKakunin.__table__, KojinBango.__table__
+    cols = [t.c[c] for c in LOOKUP_FIELDS]
+    move = insert(d).from_select(
+        [*LOOKUP_FIELDS, "deleted_on", "deceased"],
+        select(*cols, bindparam("deleted_on", type_=Date), bindparam("deceased", type_=Boolean))
+        .where(t.c.juminhyo_code == bindparam("code")),
+    )
+    conn.execute(move, [{"code": r.juminhyo_code, "deleted_on": r.change_date,
+                         "deceased": r.change_reason == SHIBOU} for r in finals])
+    conn.execute(delete(t).where(t.c.juminhyo_code == bindparam("code")),
+                 [{"code": r.juminhyo_code} for r in finals])
+    dead = [{"number": r.kojin_bango, "day": r.change_date}
+            for r in finals if r.change_reason == SHIBOU and r.kojin_bango]
+    if dead:
+        conn.execute(update(k).where(k.c.kojin_bango == bindparam("number"))
+                     .values(status="deceased", deceased_on=bindparam("day")), dead)
+
+
+def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> None:
+    """消除者 who are written again (転入 back, 職権記載 …) return to the current file first, as
+    their next version, so the new record supersedes their 消除 record like any other change
+    and the history keeps one numbering per 住民票コード."""
+    from juki_gateway.registry_store.models import HonninKakuninHistory
+
+    d, h, t = DeletedResident.__table__, HonninKakuninHistory.__table__, HonninKakunin.__table__
+    back = []
+    for i in range(0, len(codes), 900):
+        back += conn.execute(select(d).where(d.c.juminhyo_code.in_(codes[i:i + 900]))).all()
+    for row in back:
+        m = row._mapping
+        last = conn.execute(select(func.max(h.c.history_no))
+                            .where(h.c.juminhyo_code == m["juminhyo_code"])).scalar_one_or_none()
+        conn.execute(insert(t), [{**{c: m[c] for c in LOOKUP_FIELDS},
+                                  "history_no": int(last or 0) + 1, "updated_at": now}])
+        conn.execute(delete(d).where(d.c.juminhyo_code == m["juminhyo_code"]))
 
 
 def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Keep 送付先 records (on the CS until sent; at 機構's card management as received)."""
-    from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI_RECORD
-
     rows = []
     for r in records:
-        v = SOUFUSAKI_RECORD.decode(r)
+        v = decode_body(SOUFUSAKI, r)
         rows.append({"soufusaki_no": v["soufusaki_no"], "juminhyo_code": v["juminhyo_code"],
-                     "kojin_bango": v["kojin_bango"] or None, "created_at": now, "sent_at": None,
+                     "kojin_bango": v["kojin_bango"], "created_at": now, "sent_at": None,
                      "record": r})
     if rows:
         conn.execute(insert(Soufusaki.__table__), rows)
@@ -347,7 +488,8 @@ def iter_entries(
 
 
 def versions(conn: Connection) -> dict[str, list[bytes]]:
-    """Every kept version of every resident's record, oldest first (history, then current)."""
+    """Every kept version of every resident's record, oldest first (history, then the current
+    or, for a 消除者, the final record)."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
     h = HonninKakuninHistory.__table__
@@ -356,18 +498,30 @@ def versions(conn: Connection) -> dict[str, list[bytes]]:
         select(h.c.juminhyo_code, h.c.record).order_by(h.c.juminhyo_code, h.c.history_no)
     ):
         out.setdefault(code, []).append(rec)
-    for code, rec in conn.execute(select(HonninKakunin.__table__.c.juminhyo_code,
-                                         HonninKakunin.__table__.c.record)):
-        out.setdefault(code, []).append(rec)
+    for table in (HonninKakunin.__table__, DeletedResident.__table__):
+        for code, rec in conn.execute(select(table.c.juminhyo_code, table.c.record)):
+            out.setdefault(code, []).append(rec)
     return out
 
 
 def count_versions(conn: Connection) -> int:
-    """How many versions (history + current) the file holds: one per applied change."""
+    """How many versions (history + current + 消除者) the file holds: one per applied change."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
     n = conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one()
-    return int(n) + count_current(conn)
+    return int(n) + count_current(conn) + count_deleted(conn)
+
+
+def count_deleted(conn: Connection) -> int:
+    """How many 消除者 (deleted residents) the file holds."""
+    d = DeletedResident.__table__
+    return int(conn.execute(select(func.count()).select_from(d)).scalar_one())
+
+
+def deleted_records(conn: Connection) -> dict[str, bytes]:
+    """Every 消除者's final record by 住民票コード (tests and small files only)."""
+    d = DeletedResident.__table__
+    return {r[0]: r[1] for r in conn.execute(select(d.c.juminhyo_code, d.c.record))}
 
 
 def count_current(conn: Connection) -> int:

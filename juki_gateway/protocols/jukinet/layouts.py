@@ -1,369 +1,156 @@
-"""Body layouts of the Juki-net messages, as data: one table of fields per record kind.
+"""Body layouts of the Juki-net messages, as tables of the codec's layout model.
 
-Each field has a name (the glossary identifier), its Japanese item name, a kind, a width in
-bytes and an optional check. Encoding, decoding, the offsets used by the fast key extraction
-and the tables in ``docs/messages.md`` all derive from these tables. Kinds:
+Update notifications and search answers carry the codec's 36-item 本人確認情報
+(:data:`~juki_gateway.codecs.layouts.HONNIN_KAKUNIN`, 898 bytes) and 送付先 batches the codec's
+59-item 送付先情報 (:data:`~juki_gateway.codecs.layouts.SOUFUSAKI`); the small request and answer
+bodies of the links (転入通知, 個人番号 and 住民票コード requests, search requests, the consistency
+check) are tables of the same :class:`~juki_gateway.codecs.schema.Field` rows and kinds. So one
+mechanism computes offsets, validates (the generated fast codec of :func:`codec_of`, the same
+one ``get_codec`` returns for the codec's own layouts) and renders ``docs/messages.md``.
 
-* ``digits``: ASCII digits, right-aligned with leading zeros for numbers, or all spaces for
-  "not given" when the field is ``optional``;
-* ``ascii``: printable ASCII padded with spaces;
-* ``text``: UTF-16BE double-byte text padded with U+3000 (no character is ever dropped: text
-  that does not fit is an error);
-* ``bytes``: raw bytes of exactly the width.
-
-Checks: ``kojin_bango``, ``juminhyo_code``, ``municipality_code`` (check digits), ``date``
-(YYYYMMDD), ``sex`` and ``change_reason`` (code tables below).
-
-The update-notification record here carries the items brief §3 lists for the notification; the
-codec issue's full 本人確認情報 layout (36 items) can replace it without touching the links,
-which treat records as opaque fixed-length bytes keyed by 住民票コード.
+:func:`decode_body` and :func:`encode_body` are what the links call: they turn a codec refusal
+into the Juki-net error a peer is told (5103 for a failed check digit, 5108 for anything else
+malformed), keeping the codec's message, which names the field and byte offset.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any
 
+from juki_gateway.codecs import codetables as ct
+from juki_gateway.codecs.errors import BadCheckDigit as CodecBadCheckDigit
+from juki_gateway.codecs.errors import BadValueType, CodecError
+from juki_gateway.codecs.fields import Code, CodeTable, Date, Gen, Kind, Number
+from juki_gateway.codecs.gaiji import JUKINET, Profile
+from juki_gateway.codecs.layouts import HONNIN_KAKUNIN, JUMINHYO, KOJIN, LGC, SOUFUSAKI
+from juki_gateway.codecs.layouts import LAYOUTS as CODEC_LAYOUTS
+from juki_gateway.codecs.record import RecordCodec, get_codec
+from juki_gateway.codecs.schema import Field, Layout
+from juki_gateway.codecs.textfields import Text
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
-from juki_gateway.protocols.jukinet.numbers import (
-    juminhyo_code_check_digit,
-    kojin_bango_check_digit,
-    municipality_code_check_digit,
-    validate_juminhyo_code,
-    validate_kojin_bango,
-    validate_municipality_code,
+
+__all__ = [
+    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_REQUEST",
+    "KOJIN_BANGO_RESPONSE", "LAYOUTS", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
+    "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies", "decode_body",
+    "encode_body", "field_slice", "link_error",
+]
+
+
+class RawBytes(Kind):
+    """Opaque bytes of exactly the field's width (a digest, an embedded record); empty = zeros."""
+
+    kind_name = "bytes"
+
+    def empty(self, width: int) -> bytes:
+        return b"\x00" * width
+
+    def decode(self, raw: Any, width: int, profile: Profile) -> bytes:
+        return bytes(raw)
+
+    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
+        if not isinstance(value, bytes | bytearray) or len(value) != width:
+            raise BadValueType(f"needs exactly {width} bytes")
+        return bytes(value)
+
+    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
+        return [f"{dst} = {raw}"]
+
+    def describe(self, width: int) -> str:
+        return f"{width} opaque bytes"
+
+
+DIFF_KIND = CodeTable(
+    "consistency_diff_kind", "差異区分", {"M": "相手に無し", "E": "CSに無し", "D": "項目相違"}
 )
 
-Kind = Literal["digits", "ascii", "text", "bytes"]
-
-SEX_CODES: Mapping[str, str] = {"1": "男", "2": "女", "0": "不明", "9": "適用不能"}
-
-# 異動事由, grouped as 記載 (1x), 消除 (2x) and 修正 (3x).
-CHANGE_REASONS: Mapping[str, str] = {
-    "11": "国内転入",
-    "12": "国外転入",
-    "13": "出生",
-    "19": "職権記載",
-    "21": "国内転出",
-    "22": "国外転出",
-    "23": "死亡",
-    "29": "職権消除",
-    "31": "転居",
-    "32": "職権修正",
-    "33": "誤記修正",
-    "34": "個人番号の変更請求",
-    "35": "住民票コードの変更請求",
-    "36": "世帯変更",
-}
-
-RECORD_STATUS: Mapping[str, str] = {"0": "現存", "1": "消除"}
-
-_TEXT_PAD = "\u3000"
-
-
-@dataclass(frozen=True, slots=True)
-class BodyField:
-    """One field of a body layout."""
-
-    name: str
-    jp: str
-    kind: Kind
-    width: int
-    check: str | None = None
-    optional: bool = False
-
-
-@dataclass(frozen=True)
-class BodyLayout:
-    """A fixed-length record: an ordered table of fields."""
-
-    name: str
-    jp: str
-    fields: tuple[BodyField, ...]
-    offsets: Mapping[str, int] = field(init=False)
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        offsets: dict[str, int] = {}
-        pos = 0
-        for f in self.fields:
-            offsets[f.name] = pos
-            pos += f.width
-        object.__setattr__(self, "offsets", offsets)
-        object.__setattr__(self, "size", pos)
-
-    def slice_of(self, name: str) -> slice:
-        """The byte range of one field (for fast key extraction without a full decode)."""
-        start = self.offsets[name]
-        width = next(f.width for f in self.fields if f.name == name)
-        return slice(start, start + width)
-
-    def encode(self, values: Mapping[str, object]) -> bytes:
-        """Encode one record; every field must be given (optional ones may be empty)."""
-        unknown = set(values) - set(self.offsets)
-        if unknown:
-            raise BadBody(f"{self.name}: unknown field(s) {sorted(unknown)}")
-        parts: list[bytes] = []
-        for f in self.fields:
-            if f.name not in values:
-                raise BadBody(f"{self.name}.{f.name}: missing")
-            parts.append(_encode_field(self.name, f, values[f.name]))
-        return b"".join(parts)
-
-    def decode(self, data: bytes) -> dict[str, object]:
-        """Decode and validate one record of exactly :attr:`size` bytes.
-
-        The common case (well-formed digits and text) is handled inline; anything unusual
-        goes through :func:`_decode_field`, which raises the specific error.
-        """
-        if len(data) != self.size:
-            raise BadBody(f"{self.name}: record is {len(data)} bytes, layout needs {self.size}")
-        out: dict[str, object] = {}
-        pos = 0
-        for f in self.fields:
-            raw = data[pos : pos + f.width]
-            kind = f.kind
-            if kind == "digits" and raw.isdigit() and f.check in _FAST_CHECKS:
-                text = raw.decode("ascii")
-                if f.check is None or _FAST_CHECKS[f.check](text):
-                    out[f.name] = text
-                    pos += f.width
-                    continue
-            elif kind == "text":
-                try:
-                    out[f.name] = raw.decode("utf-16-be").rstrip(_TEXT_PAD)
-                    pos += f.width
-                    continue
-                except UnicodeDecodeError:
-                    pass
-            out[f.name] = _decode_field(self.name, f, raw, pos)
-            pos += f.width
-        return out
-
-    def decode_many(self, body: bytes) -> list[dict[str, object]]:
-        """Decode a body holding a whole number of records."""
-        if self.size == 0 or len(body) % self.size:
-            raise BadBody(f"{self.name}: body of {len(body)} bytes is not whole records of {self.size}")
-        return [self.decode(body[i : i + self.size]) for i in range(0, len(body), self.size)]
-
-
-def _check(layout: str, f: BodyField, value: str, offset: int) -> None:
-    where = f"{layout}.{f.name} at offset {offset}"
-    try:
-        if f.check == "kojin_bango":
-            validate_kojin_bango(value)
-        elif f.check == "juminhyo_code":
-            validate_juminhyo_code(value)
-        elif f.check == "municipality_code":
-            validate_municipality_code(value)
-        elif f.check == "date":
-            try:
-                dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-            except ValueError:
-                raise BadBody(f"{where}: {value!r} is not a date (YYYYMMDD)") from None
-        elif f.check == "sex":
-            if value not in SEX_CODES:
-                raise BadBody(f"{where}: unknown 性別 code {value!r}")
-        elif f.check == "change_reason":
-            if value not in CHANGE_REASONS:
-                raise BadBody(f"{where}: unknown 異動事由 code {value!r}")
-        elif f.check == "record_status":
-            if value not in RECORD_STATUS:
-                raise BadBody(f"{where}: unknown レコード状況 code {value!r}")
-    except BadCheckDigit as exc:
-        raise BadCheckDigit(f"{where}: {exc.message}") from None
-
-
-def _encode_field(layout: str, f: BodyField, value: object) -> bytes:
-    where = f"{layout}.{f.name}"
-    if f.kind == "bytes":
-        if not isinstance(value, bytes) or len(value) != f.width:
-            raise BadBody(f"{where}: needs exactly {f.width} bytes")
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and f.kind == "digits":
-        value = str(value).zfill(f.width)
-    if not isinstance(value, str):
-        raise BadBody(f"{where}: needs text, got {type(value).__name__}")
-    if f.kind == "digits":
-        if value == "" and f.optional:
-            return b" " * f.width
-        if len(value) != f.width or not value.isascii() or not value.isdigit():
-            raise BadBody(f"{where}: needs {f.width} ASCII digits, got {value!r}")
-        _check(layout, f, value, 0)
-        return value.encode("ascii")
-    if f.kind == "ascii":
-        if not value.isascii() or not value.isprintable() or len(value) > f.width:
-            raise BadBody(f"{where}: needs at most {f.width} printable ASCII characters")
-        return value.ljust(f.width).encode("ascii")
-    raw = value.encode("utf-16-be")
-    if len(raw) > f.width:
-        raise BadBody(f"{where}: {value!r} needs {len(raw)} bytes, the field holds {f.width}")
-    if value.endswith(_TEXT_PAD):
-        raise BadBody(f"{where}: text may not end with U+3000 (it is the padding)")
-    return raw + _TEXT_PAD.encode("utf-16-be") * ((f.width - len(raw)) // 2)
-
-
-def _decode_field(layout: str, f: BodyField, raw: bytes, offset: int) -> object:
-    where = f"{layout}.{f.name} at offset {offset}"
-    if f.kind == "bytes":
-        return raw
-    if f.kind == "text":
-        try:
-            return raw.decode("utf-16-be").rstrip(_TEXT_PAD)
-        except UnicodeDecodeError:
-            raise BadBody(f"{where}: not UTF-16BE text") from None
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise BadBody(f"{where}: not ASCII") from None
-    if f.kind == "ascii":
-        if not text.isprintable():
-            raise BadBody(f"{where}: not printable ASCII")
-        return text.rstrip(" ")
-    if f.optional and text == " " * f.width:
-        return ""
-    if not text.isdigit():
-        raise BadBody(f"{where}: {text!r} is not {f.width} digits")
-    _check(layout, f, text, offset)
-    return text
-
-
-def _fast_check_digit(check: Callable[[str], int]) -> Callable[[str], bool]:
-    @functools.lru_cache(maxsize=1 << 16)
-    def ok(v: str) -> bool:
-        return check(v[:-1]) == ord(v[-1]) - 48
-
-    return ok
-
-
-@functools.lru_cache(maxsize=65536)
-def _is_date(v: str) -> bool:
-    try:
-        dt.date(int(v[:4]), int(v[4:6]), int(v[6:8]))
-    except ValueError:
-        return False
-    return True
-
-
-_FAST_CHECKS: dict[str | None, Callable[[str], bool]] = {
-    None: lambda v: True,
-    "date": _is_date,
-    "kojin_bango": _fast_check_digit(kojin_bango_check_digit),
-    "juminhyo_code": _fast_check_digit(juminhyo_code_check_digit),
-    "municipality_code": _fast_check_digit(municipality_code_check_digit),
-    "sex": SEX_CODES.__contains__,
-    "change_reason": CHANGE_REASONS.__contains__,
-    "record_status": RECORD_STATUS.__contains__,
-}
-
-
-def _layout(name: str, jp: str, *fields: BodyField) -> BodyLayout:
-    return BodyLayout(name, jp, fields)
-
-
-F = BodyField
-
-UPDATE_RECORD = _layout(
-    "update_record",
-    "本人確認情報(更新通知)",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("municipality_code", "市町村コード", "digits", 6, "municipality_code"),
-    F("name_kanji", "漢字氏名", "text", 40),
-    F("name_kana", "ふりがな氏名", "text", 60),
-    F("birth_date", "生年月日", "digits", 8, "date"),
-    F("sex", "性別", "digits", 1, "sex"),
-    F("address", "住所", "text", 120),
-    F("kojin_bango", "個人番号", "digits", 12, "kojin_bango", optional=True),
-    F("change_reason", "異動事由", "digits", 2, "change_reason"),
-    F("change_date", "異動年月日", "digits", 8, "date"),
-    F("record_status", "レコード状況フラグ", "digits", 1, "record_status"),
-)
-
-SOUFUSAKI_RECORD = _layout(
-    "soufusaki_record",
-    "送付先情報(カード管理への送付)",
-    F("soufusaki_no", "送付先管理番号", "ascii", 16),
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("municipality_code", "市町村コード", "digits", 6, "municipality_code"),
-    F("name_kanji", "氏名", "text", 40),
-    F("postal_code", "送付先郵便番号", "digits", 7),
-    F("address", "送付先住所", "text", 120),
-    F("kojin_bango", "個人番号", "digits", 12, "kojin_bango"),
-)
-
-MOVE_IN_NOTICE = _layout(
-    "move_in_notice",
+MOVE_IN_NOTICE = Layout(
+    "move-in-notice",
     "転入通知",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("new_municipality_code", "転入先市町村コード", "digits", 6, "municipality_code"),
-    F("old_municipality_code", "転出元市町村コード", "digits", 6, "municipality_code"),
-    F("name_kanji", "漢字氏名", "text", 40),
-    F("birth_date", "生年月日", "digits", 8, "date"),
-    F("new_address", "転入先住所", "text", 120),
-    F("move_in_date", "転入年月日", "digits", 8, "date"),
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "new_lg_code", "転入先市町村コード", 6, LGC),
+        Field(3, "old_lg_code", "転出元市町村コード", 6, LGC),
+        Field(4, "kanji_name", "漢字氏名", 80, Text()),
+        Field(5, "birth_date", "生年月日", 8, Date()),
+        Field(6, "new_address", "転入先住所", 200, Text()),
+        Field(7, "move_in_date", "転入年月日", 8, Date()),
+    ),
+    "Sent by the new municipality's CS to the old one, routed by 市町村コード.",
 )
 
-KOJIN_BANGO_REQUEST = _layout(
-    "kojin_bango_request",
+KOJIN_BANGO_REQUEST = Layout(
+    "kojin-bango-request",
     "個人番号生成要求",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("municipality_code", "市町村コード", "digits", 6, "municipality_code"),
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "lg_code", "市町村コード", 6, LGC),
+    ),
 )
 
-KOJIN_BANGO_RESPONSE = _layout(
-    "kojin_bango_response",
+KOJIN_BANGO_RESPONSE = Layout(
+    "kojin-bango-response",
     "個人番号生成応答",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("kojin_bango", "個人番号", "digits", 12, "kojin_bango"),
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "kojin_bango", "個人番号", 12, KOJIN),
+    ),
 )
 
-POOL_REQUEST = _layout(
-    "pool_request",
+POOL_REQUEST = Layout(
+    "pool-request",
     "住民票コード払出要求",
-    F("municipality_code", "市町村コード", "digits", 6, "municipality_code"),
-    F("count", "要求件数", "digits", 6),
+    (
+        Field(1, "lg_code", "市町村コード", 6, LGC),
+        Field(2, "count", "要求件数", 6, Number()),
+    ),
 )
 
-POOL_ENTRY = _layout(
-    "pool_entry",
-    "未使用住民票コード",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
+POOL_ENTRY = Layout(
+    "pool-entry", "未使用住民票コード", (Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),)
 )
 
-SEARCH_REQUEST = _layout(
-    "search_request",
+SEARCH_REQUEST = Layout(
+    "search-request",
     "本人確認情報検索要求",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code", optional=True),
-    F("kojin_bango", "個人番号", "digits", 12, "kojin_bango", optional=True),
-    F("name", "氏名(漢字又はかな)", "text", 60),
-    F("birth_date", "生年月日", "digits", 8, "date", optional=True),
-    F("address", "住所", "text", 120),
-    F("sex", "性別", "digits", 1, "sex", optional=True),
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO, optional=True),
+        Field(2, "kojin_bango", "個人番号", 12, KOJIN, optional=True),
+        Field(3, "name", "氏名(漢字又はかな)", 120, Text(), optional=True),
+        Field(4, "birth_date", "生年月日", 8, Date(), optional=True),
+        Field(5, "address", "住所", 200, Text(), optional=True),
+        Field(6, "sex", "性別", 1, Code(ct.SEX), optional=True),
+    ),
+    "Empty items are not given; R3 decides whether what is given is narrow enough.",
 )
 
-CONSISTENCY_ENTRY = _layout(
-    "consistency_entry",
+CONSISTENCY_ENTRY = Layout(
+    "consistency-entry",
     "整合性確認データ",
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("digest", "レコード要約(BLAKE2b-128)", "bytes", 16),
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "digest", "レコード要約(BLAKE2b-128)", 16, RawBytes()),
+    ),
 )
 
-CONSISTENCY_DIFF = _layout(
-    "consistency_diff",
+CONSISTENCY_DIFF = Layout(
+    "consistency-diff",
     "整合性確認結果",
-    F("kind", "差異区分 (M: 相手に無し, E: CSに無し, D: 項目相違)", "ascii", 1),
-    F("juminhyo_code", "住民票コード", "digits", 11, "juminhyo_code"),
-    F("peer_record", "相手側の本人確認情報 (D, E のとき; M は 0x00)", "bytes", UPDATE_RECORD.size),
+    (
+        Field(1, "kind", "差異区分", 1, Code(DIFF_KIND)),
+        Field(2, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(3, "peer_record", "相手側の本人確認情報", HONNIN_KAKUNIN.record_length, RawBytes(),
+              optional=True, note="the peer's honnin-kakunin record for D and E; zeros for M"),
+    ),
 )
 
-LAYOUTS: Mapping[str, BodyLayout] = {
+#: Every body layout of the links, by name (the order docs/messages.md lists them in).
+LAYOUTS: Mapping[str, Layout] = {
     lay.name: lay
     for lay in (
-        UPDATE_RECORD,
-        SOUFUSAKI_RECORD,
+        HONNIN_KAKUNIN,
+        SOUFUSAKI,
         MOVE_IN_NOTICE,
         KOJIN_BANGO_REQUEST,
         KOJIN_BANGO_RESPONSE,
@@ -374,3 +161,53 @@ LAYOUTS: Mapping[str, BodyLayout] = {
         CONSISTENCY_DIFF,
     )
 }
+
+_CODECS: dict[str, RecordCodec] = {}
+
+
+def codec_of(layout: Layout) -> RecordCodec:
+    """The generated fast codec of a body layout on the Juki-net profile (cached); for the
+    codec's own record layouts it is the very codec ``get_codec(name, "jukinet")`` returns."""
+    c = _CODECS.get(layout.name)
+    if c is None:
+        c = get_codec(layout.name) if CODEC_LAYOUTS.get(layout.name) is layout else RecordCodec(layout, JUKINET)
+        _CODECS[layout.name] = c
+    return c
+
+
+def link_error(exc: CodecError) -> BadBody | BadCheckDigit:
+    """The Juki-net refusal a peer is told for a codec error (5103 check digit, else 5108)."""
+    if isinstance(exc, CodecBadCheckDigit):
+        return BadCheckDigit(exc.message)
+    return BadBody(exc.message)
+
+
+def decode_body(layout: Layout, data: bytes) -> dict[str, Any]:
+    """Decode and validate one record; a refusal is :class:`BadCheckDigit` or :class:`BadBody`."""
+    try:
+        return codec_of(layout).decode(data)
+    except CodecError as exc:
+        raise link_error(exc) from None
+
+
+def decode_bodies(layout: Layout, body: bytes) -> list[dict[str, Any]]:
+    """Decode a body holding a whole number of records."""
+    try:
+        return codec_of(layout).decode_many(body)
+    except CodecError as exc:
+        raise link_error(exc) from None
+
+
+def encode_body(layout: Layout, values: Mapping[str, Any]) -> bytes:
+    """Encode one record (derived items computed); a refusal is BadCheckDigit or BadBody."""
+    try:
+        return codec_of(layout).encode(dict(values))
+    except CodecError as exc:
+        raise link_error(exc) from None
+
+
+def field_slice(layout: Layout, name: str) -> slice:
+    """The byte range of one field (key extraction without a full decode)."""
+    i = next(i for i, f in enumerate(layout.fields) if f.name == name)
+    start = layout.offsets[i]
+    return slice(start, start + layout.fields[i].width)

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from juki_gateway.codecs.schema import Layout
 from juki_gateway.protocols.jukinet.errors import ERROR_CLASSES
 from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
+    HONNIN_KAKUNIN,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     LAYOUTS,
@@ -23,9 +25,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     POOL_ENTRY,
     POOL_REQUEST,
     SEARCH_REQUEST,
-    SOUFUSAKI_RECORD,
-    UPDATE_RECORD,
-    BodyLayout,
+    SOUFUSAKI,
 )
 
 # The codec's base message types (frame contract); repeated here only as numbers for routing.
@@ -59,7 +59,7 @@ class MessageDef:
 
     type: JukinetMessage
     jp: str
-    layout: BodyLayout | None
+    layout: Layout | None
     direction: str
     responses: str
     sequenced: bool
@@ -69,11 +69,11 @@ class MessageDef:
 M = JukinetMessage
 
 JUKINET_MESSAGES: tuple[MessageDef, ...] = (
-    MessageDef(M.UPDATE_NOTIFY, "本人確認情報更新通知", UPDATE_RECORD,
+    MessageDef(M.UPDATE_NOTIFY, "本人確認情報更新通知", HONNIN_KAKUNIN,
                "CS → 都道府県, 都道府県 → 機構", "ACK / NACK", True,
                "A run of consecutive 更新順番号 (header seq = first); applied in order, acked after commit; "
                "the prefecture forwards each record to 機構 under its own numbering."),
-    MessageDef(M.SOUFUSAKI_BATCH, "送付先情報送付", SOUFUSAKI_RECORD,
+    MessageDef(M.SOUFUSAKI_BATCH, "送付先情報送付", SOUFUSAKI,
                "CS → 機構 (カード管理)", "ACK / NACK", True,
                "送付先 records for card management; the CS deletes its copy one business day after the ACK."),
     MessageDef(M.MOVE_IN_NOTICE, "転入通知", MOVE_IN_NOTICE,
@@ -95,7 +95,7 @@ JUKINET_MESSAGES: tuple[MessageDef, ...] = (
                "CS → 都道府県 / 機構", "SEARCH_RESPONSE / ERROR 5102", False,
                "By 住民票コード, 個人番号, or at least two of 氏名/生年月日/住所 (R3; 性別 does not count). "
                "Every search, answered or refused, leaves a provision record."),
-    MessageDef(M.SEARCH_RESPONSE, "本人確認情報検索応答", UPDATE_RECORD,
+    MessageDef(M.SEARCH_RESPONSE, "本人確認情報検索応答", HONNIN_KAKUNIN,
                "都道府県 / 機構 → CS", "—", False,
                "The matching current records (record_count may be 0)."),
     MessageDef(M.CONSISTENCY_CHUNK, "整合性確認データ", CONSISTENCY_ENTRY,
@@ -118,7 +118,7 @@ SEQUENCED_TYPES: frozenset[int] = frozenset(m.type for m in JUKINET_MESSAGES if 
 def record_lengths() -> dict[int, int]:
     """msg_type → body record length for the frame decoder (0 = no body), base types included."""
     lengths = {ERROR: _ERROR_RECORD, PING: 0, PONG: 0, ACK: 0, NACK: _ERROR_RECORD}
-    lengths.update({int(m.type): (m.layout.size if m.layout else 0) for m in JUKINET_MESSAGES})
+    lengths.update({int(m.type): (m.layout.record_length if m.layout else 0) for m in JUKINET_MESSAGES})
     return lengths
 
 
@@ -144,7 +144,7 @@ def render_catalogue() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for m in JUKINET_MESSAGES:
-        body = f"`{m.layout.name}` ({m.layout.size} B)" if m.layout else "none"
+        body = f"`{m.layout.name}` ({m.layout.record_length} B)" if m.layout else "none"
         lines.append(
             f"| 0x{m.type:04X} | {m.type.name} | {m.jp} | {m.direction} | {body} | "
             f"{m.responses} | {'yes' if m.sequenced else 'no'} |"
@@ -152,19 +152,29 @@ def render_catalogue() -> str:
     lines += ["", "## Messages", ""]
     for m in JUKINET_MESSAGES:
         lines += [f"- **{m.type.name}** (0x{m.type:04X}, {m.jp}): {m.description}"]
-    lines += ["", "## Body layouts", ""]
+    lines += [
+        "", "## Body layouts", "",
+        "Tables of the codec's layout model (`juki_gateway/codecs/schema.py`); `honnin-kakunin` and",
+        "`soufusaki` are the codec's own 本人確認情報 and 送付先情報 (their item notes, derived items",
+        "and code tables are in `docs/wire-format.md`). Every record is validated by the codec's",
+        "generated fast path; an optional item not given is all spaces (U+3000 for text, zeros",
+        "for bytes).",
+        "",
+    ]
     for lay in LAYOUTS.values():
         lines += [
-            f"### `{lay.name}`: {lay.jp} ({lay.size} bytes)",
+            f"### `{lay.name}`: {lay.label} ({lay.record_length} bytes)",
             "",
-            "| # | offset | width | field | 項目 | kind | check |",
+            "| # | offset | width | field | 項目 | kind | optional |",
             "|---|---|---|---|---|---|---|",
         ]
-        for i, f in enumerate(lay.fields, 1):
-            kind = f.kind + (", blank = not given" if f.optional else "")
+        for f, off in zip(lay.fields, lay.offsets, strict=True):
+            kind = f.kind.describe(f.width).replace("|", "/")
+            if f.derive is not None:
+                kind += f"; derived: {f.derive.describe()}"
             lines.append(
-                f"| {i} | {lay.offsets[f.name]} | {f.width} | `{f.name}` | {f.jp} | {kind} | "
-                f"{f.check or ''} |"
+                f"| {f.no} | {off} | {f.width} | `{f.name}` | {f.label} | {kind} | "
+                f"{'yes' if f.optional else ''} |"
             )
         lines.append("")
     lines += [

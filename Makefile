@@ -73,6 +73,8 @@ bench-codec: install
 # Regenerate docs/wire-format.md from the layout tables (a test fails when it is stale).
 docs: install
 	$(PY) -m juki_gateway.codecs.docs docs/wire-format.md
+	$(PY) -m juki_gateway.protocols.jukinet.docs
+	$(PY) -m juki_gateway.intermediate.docs > docs/intermediate.md
 
 # Regenerate the golden vectors in tests/vectors/ from the tables and samples.
 vectors: install

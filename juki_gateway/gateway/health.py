@@ -39,12 +39,43 @@ MAINTENANCE_FILE = "maintenance.json"
 
 
 @dataclass(frozen=True, slots=True)
-class Maintenance:
-    """Maintenance mode as recorded in the working directory."""
+class OperatorSwitch:
+    """An operator's switch recorded in the working directory: when, why and by whom.
+
+    Maintenance mode is one; a held Juki-net link (:mod:`~juki_gateway.gateway.linkcontrol`)
+    is another.
+    """
 
     since: str
     reason: str
     operator: str
+
+    @classmethod
+    def made(cls, now: dt.datetime, reason: str, operator: str) -> OperatorSwitch:
+        """The switch made at ``now``."""
+        return cls(since=now.strftime("%Y-%m-%dT%H:%M:%SZ"), reason=reason, operator=operator)
+
+    @classmethod
+    def from_json(cls, rec: object) -> OperatorSwitch:
+        """The switch as read back from its JSON object (missing items tolerated)."""
+        data = rec if isinstance(rec, dict) else {}
+        return cls(since=str(data.get("since", "?")), reason=str(data.get("reason", "")),
+                   operator=str(data.get("operator", "")))
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON object written to the working directory."""
+        return {"since": self.since, "reason": self.reason, "operator": self.operator}
+
+
+#: Maintenance mode as recorded in the working directory.
+Maintenance = OperatorSwitch
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def maintenance_path(workdir: Path) -> Path:
@@ -61,8 +92,7 @@ def read_maintenance(workdir: Path) -> Maintenance | None:
         return None
     except (OSError, ValueError):
         return Maintenance(since="?", reason=f"unreadable {path.name}", operator="?")
-    return Maintenance(since=str(data.get("since", "?")), reason=str(data.get("reason", "")),
-                       operator=str(data.get("operator", "")))
+    return OperatorSwitch.from_json(data)
 
 
 def set_maintenance(workdir: Path, on: bool, *, now: dt.datetime, reason: str = "",
@@ -72,11 +102,8 @@ def set_maintenance(workdir: Path, on: bool, *, now: dt.datetime, reason: str = 
     if not on:
         path.unlink(missing_ok=True)
         return None
-    record = Maintenance(since=now.strftime("%Y-%m-%dT%H:%M:%SZ"), reason=reason, operator=operator)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"since": record.since, "reason": record.reason,
-                               "operator": record.operator}) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    record = OperatorSwitch.made(now, reason, operator)
+    write_json_atomic(path, record.to_json())
     return record
 
 

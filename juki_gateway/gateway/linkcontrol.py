@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
+
+from juki_gateway.gateway.health import OperatorSwitch, write_json_atomic
 
 HELD_FILE = "links-held.json"
 POLL_SECONDS = 0.25
 
 
-@dataclass(frozen=True, slots=True)
-class HeldLink:
-    """Who held a link, when and why."""
-
-    since: str
-    reason: str
-    operator: str
+#: Who held a link, when and why.
+HeldLink = OperatorSwitch
 
 
 def held_path(workdir: Path) -> Path:
@@ -33,19 +29,14 @@ def held_path(workdir: Path) -> Path:
 
 
 def read_held(workdir: Path) -> dict[str, HeldLink]:
-    """The links currently held (an unreadable file holds nothing, and says so in the log)."""
+    """The links currently held (a missing or unreadable file holds nothing)."""
     try:
         data = json.loads(held_path(workdir).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError, OSError):
         return {}
     if not isinstance(data, dict):
         return {}
-    out = {}
-    for name, rec in data.items():
-        rec = rec if isinstance(rec, dict) else {}
-        out[str(name)] = HeldLink(str(rec.get("since", "?")), str(rec.get("reason", "")),
-                                  str(rec.get("operator", "")))
-    return out
+    return {str(name): OperatorSwitch.from_json(rec) for name, rec in data.items()}
 
 
 def set_held(workdir: Path, link: str, held: bool, *, now: dt.datetime, reason: str = "",
@@ -53,12 +44,8 @@ def set_held(workdir: Path, link: str, held: bool, *, now: dt.datetime, reason: 
     """Hold or release ``link``; returns the new set (written atomically)."""
     current = read_held(workdir)
     if held:
-        current[link] = HeldLink(now.strftime("%Y-%m-%dT%H:%M:%SZ"), reason, operator)
+        current[link] = OperatorSwitch.made(now, reason, operator)
     else:
         current.pop(link, None)
-    path = held_path(workdir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: {"since": v.since, "reason": v.reason, "operator": v.operator}
-                               for k, v in sorted(current.items())}) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(held_path(workdir), {k: v.to_json() for k, v in sorted(current.items())})
     return current

@@ -64,44 +64,111 @@ class LinkContext:
         return f"{self.link.local}->{self.link.peer}"
 
 
+class LinkHandshake:
+    """The client side's handshake record of one link connection, shared by every link protocol.
+
+    Captures the addresses and starts the handshake timer on connect, reads the peer and the TLS
+    details when the handshake completes, writes the one handshake-log line (``ok`` when the
+    first frame arrives, else the refusal reason when the connection is lost first) and records
+    the handshake metric.
+    """
+
+    def __init__(self, *, clock: IReactorTime, handshake_log: HandshakeLog, metrics: GatewayMetrics,
+                 cache: PeerCertificateCache, label: str, timeout: float) -> None:
+        self.clock = clock
+        self.handshake_log = handshake_log
+        self.metrics = metrics
+        self.cache = cache
+        self.label = label
+        self.timeout = timeout
+        self.state = HandshakeState(new_conn_id(), clock.seconds())
+        self.logged = False
+        self.timed_out = False
+        self._local = self._peer = "?"
+        self._tls: dict[str, str | None] = {}
+        self._timer: IDelayedCall | None = None
+
+    @property
+    def peer_role(self) -> str:
+        """The peer's role from its certificate, ``?`` before the handshake."""
+        ident = self.state.peer.identity if self.state.peer is not None else None
+        return ident.role if ident is not None else "?"
+
+    def connected(self, transport: Any) -> None:
+        """TCP is up: note the addresses and abort the connection if the handshake is too slow."""
+        self._local = format_addr(transport.getHost())
+        self._peer = format_addr(transport.getPeer())
+
+        def expire() -> None:
+            self.timed_out = True
+            transport.abortConnection()
+
+        self._timer = self.clock.callLater(self.timeout, expire)
+
+    def completed(self, transport: Any, server_name: str) -> None:
+        """Our side of the TLS handshake is done: read the peer certificate and the TLS details."""
+        handle = transport.getHandle()
+        cert = handle.get_peer_certificate()
+        if cert is not None:
+            self.state.peer = self.cache.get(cert)
+        self._tls = {"version": handle.get_protocol_version_name(),
+                     "cipher": handle.get_cipher_name(), "group": handle.get_group_name(),
+                     "server_name": server_name}
+
+    def established(self) -> None:
+        """The peer's first frame arrived: the handshake is logged ``ok``."""
+        self._cancel_timer()
+        self._write(True, "ok")
+
+    def lost(self, reason: Failure) -> bool:
+        """The connection ended; logs the refusal if it never got established. True if refused."""
+        self._cancel_timer()
+        if self.logged:
+            return False
+        self.state.alert = alert_from_failure(reason.value)
+        status = "timeout" if self.timed_out else reason_from_failure(reason.value)
+        self._write(False, status)
+        log.warn("[{conn_id}] link {link} refused: {status} ({alert})", conn_id=self.state.conn_id,
+                 link=self.label, status=status, alert=self.state.alert)
+        return True
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+
+    def _write(self, established: bool, status: str) -> None:
+        self.logged = True
+        now = self.clock.seconds()
+        self.handshake_log.write(make_record(
+            now=now, state=self.state, endpoint=self.label, local_addr=self._local,
+            peer_addr=self._peer, established=established, status=status, **self._tls))
+        self.metrics.record_handshake(self.label, status, now - self.state.started)
+
+
 @implementer(IHandshakeListener)
 class LinkProtocol(Protocol):
     """The client side of one outbound link connection."""
 
     def __init__(self, ctx: LinkContext) -> None:
         self.ctx = ctx
-        self.state = HandshakeState(new_conn_id(), ctx.clock.seconds())
+        self.handshake = LinkHandshake(
+            clock=ctx.clock, handshake_log=ctx.handshake_log, metrics=ctx.metrics, cache=ctx.cache,
+            label=ctx.label, timeout=ctx.handshake_timeout)
+        self.state = self.handshake.state
         self.session: Any = None
         self.established = False
-        self._logged = False
-        self._timed_out = False
-        self._local = self._peer = "?"
-        self._tls: dict[str, str | None] = {}
-        self._timer: IDelayedCall | None = None
         self._ping: IDelayedCall | None = None
         self.first_frame: Deferred[None] = Deferred()
 
     def connectionMade(self) -> None:
-        assert self.transport is not None
-        self._local = format_addr(self.transport.getHost())
-        self._peer = format_addr(self.transport.getPeer())
-        self._timer = self.ctx.clock.callLater(self.ctx.handshake_timeout, self._timeout)
+        self.handshake.connected(self.transport)
 
     def handshakeCompleted(self) -> None:
         from juki_gateway.codecs.messages import MessageType
         from juki_gateway.protocols.session import FrameSession, registry_for
 
         assert self.transport is not None
-        handle = self.transport.getHandle()  # type: ignore[attr-defined]
-        cert = handle.get_peer_certificate()
-        if cert is not None:
-            self.state.peer = self.ctx.cache.get(cert)
-        self._tls = {
-            "version": handle.get_protocol_version_name(),
-            "cipher": handle.get_cipher_name(),
-            "group": handle.get_group_name(),
-            "server_name": self.ctx.link.peer,
-        }
+        self.handshake.completed(self.transport, self.ctx.link.peer)
         ident = self.state.peer.identity if self.state.peer is not None else None
         peer = ident or PeerIdentity(self.ctx.link.peer, "unknown", "unknown")
         self.session = FrameSession(
@@ -113,13 +180,10 @@ class LinkProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.session is None:
             return
-        if not self._logged:
-            self._write_log(True, "ok")
+        if not self.handshake.logged:
+            self.handshake.established()
             self.established = True
-            if self._timer is not None and self._timer.active():
-                self._timer.cancel()
-            self.ctx.metrics.active.labels(self.ctx.label, self.state.peer.identity.role
-                                           if self.state.peer and self.state.peer.identity else "?").inc()
+            self.ctx.metrics.active.labels(self.ctx.label, self.handshake.peer_role).inc()
             self._schedule_ping()
             self.first_frame.callback(None)
         out = self.session.receive_data(data)
@@ -145,36 +209,14 @@ class LinkProtocol(Protocol):
             self.transport.write(self.session.frame(MessageType.PING))
         self._schedule_ping()
 
-    def _timeout(self) -> None:
-        self._timed_out = True
-        if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
-
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
-        for call in (self._timer, self._ping):
-            if call is not None and call.active():
-                call.cancel()
-        if not self._logged:
-            self.state.alert = alert_from_failure(reason.value)
-            status = "timeout" if self._timed_out else reason_from_failure(reason.value)
-            self._write_log(False, status)
-            log.warn("[{conn_id}] link {link} refused: {status} ({alert})", conn_id=self.state.conn_id,
-                     link=self.ctx.label, status=status, alert=self.state.alert)
+        if self._ping is not None and self._ping.active():
+            self._ping.cancel()
+        if self.handshake.lost(reason):
             if not self.first_frame.called:
                 self.first_frame.errback(reason)
         elif self.established:
-            role = self.state.peer.identity.role if self.state.peer and self.state.peer.identity else "?"
-            self.ctx.metrics.active.labels(self.ctx.label, role).dec()
-
-    def _write_log(self, established: bool, status: str) -> None:
-        self._logged = True
-        now = self.ctx.clock.seconds()
-        self.ctx.handshake_log.write(make_record(
-            now=now, state=self.state, endpoint=self.ctx.label,
-            local_addr=self._local, peer_addr=self._peer,
-            established=established, status=status, **self._tls,
-        ))
-        self.ctx.metrics.record_handshake(self.ctx.label, status, now - self.state.started)
+            self.ctx.metrics.active.labels(self.ctx.label, self.handshake.peer_role).dec()
 
 
 class LinkFactory(Factory):

@@ -48,19 +48,13 @@ from juki_gateway.gateway.config import (
     JukinetSettings,
     LinkConfig,
 )
-from juki_gateway.gateway.endpoint import format_addr
-from juki_gateway.gateway.handshake_log import HandshakeLog, make_record
+from juki_gateway.gateway.handshake_log import HandshakeLog
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, OutLink, PeerAddress
 from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+from juki_gateway.gateway.links import LinkHandshake
 from juki_gateway.gateway.metrics import GatewayMetrics
-from juki_gateway.gateway.tls import (
-    HandshakeState,
-    PeerCertificateCache,
-    alert_from_failure,
-    new_conn_id,
-    reason_from_failure,
-)
+from juki_gateway.gateway.tls import PeerCertificateCache
 
 log = Logger(namespace="juki_gateway.jukinet.hosting")
 
@@ -234,31 +228,21 @@ class LoggedLinkProtocol(ProtocolWrapper):
     def __init__(self, factory: LoggedLinkFactory, wrapped: Protocol) -> None:
         super().__init__(factory, wrapped)
         self.ctx = factory.ctx
-        self.state = HandshakeState(new_conn_id(), self.ctx.clock.seconds())
-        self._tls: dict[str, str | None] = {}
-        self._logged = False
+        self.handshake = LinkHandshake(
+            clock=self.ctx.clock, handshake_log=self.ctx.handshake_log, metrics=self.ctx.metrics,
+            cache=self.ctx.cache, label=f"{self.ctx.status.local}->{self.ctx.status.peer}",
+            timeout=self.ctx.handshake_timeout)
+        self.state = self.handshake.state
         self._counted = False
-        self._timed_out = False
-        self._timer: IDelayedCall | None = None
         self._ping: IDelayedCall | None = None
-        self._local = self._peer = "?"
 
     def connectionMade(self) -> None:
-        assert self.transport is not None
-        self._local = format_addr(self.transport.getHost())
-        self._peer = format_addr(self.transport.getPeer())
-        self._timer = self.ctx.clock.callLater(self.ctx.handshake_timeout, self._timeout)
+        self.handshake.connected(self.transport)
         super().connectionMade()
 
     def handshakeCompleted(self) -> None:
         assert self.transport is not None
-        handle = self.transport.getHandle()  # type: ignore[attr-defined]
-        cert = handle.get_peer_certificate()
-        if cert is not None:
-            self.state.peer = self.ctx.cache.get(cert)
-        self._tls = {"version": handle.get_protocol_version_name(),
-                     "cipher": handle.get_cipher_name(), "group": handle.get_group_name(),
-                     "server_name": self.ctx.status.peer}
+        self.handshake.completed(self.transport, self.ctx.status.peer)
         inner = self.wrappedProtocol
         if IHandshakeListener.providedBy(inner):
             inner.handshakeCompleted()
@@ -271,55 +255,24 @@ class LoggedLinkProtocol(ProtocolWrapper):
             self._ping = self.ctx.clock.callLater(self.ctx.ping_interval, self._send_ping)
 
     def dataReceived(self, data: bytes) -> None:
-        if not self._logged:
-            self._write_log(True, "ok")
-            if self._timer is not None and self._timer.active():
-                self._timer.cancel()
+        if not self.handshake.logged:
+            self.handshake.established()
             self.ctx.status.established = True
-            self.ctx.metrics.active.labels(self._label, self._peer_role).inc()
+            self.ctx.metrics.active.labels(self.handshake.label, self.handshake.peer_role).inc()
             self._counted = True
             if self.ctx.ping_interval > 0:
                 self._ping = self.ctx.clock.callLater(self.ctx.ping_interval, self._send_ping)
         super().dataReceived(data)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
-        for call in (self._timer, self._ping):
-            if call is not None and call.active():
-                call.cancel()
-        if not self._logged:
-            self.state.alert = alert_from_failure(reason.value)
-            status = "timeout" if self._timed_out else reason_from_failure(reason.value)
-            self._write_log(False, status)
-            log.warn("[{conn_id}] link {link} refused: {status} ({alert})",
-                     conn_id=self.state.conn_id, link=self._label, status=status,
-                     alert=self.state.alert)
+        if self._ping is not None and self._ping.active():
+            self._ping.cancel()
+        self.handshake.lost(reason)
         if self._counted:
-            self.ctx.metrics.active.labels(self._label, self._peer_role).dec()
+            self.ctx.metrics.active.labels(self.handshake.label, self.handshake.peer_role).dec()
             self._counted = False
         self.ctx.status.established = False
         super().connectionLost(reason)
-
-    def _timeout(self) -> None:
-        self._timed_out = True
-        if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
-
-    @property
-    def _label(self) -> str:
-        return f"{self.ctx.status.local}->{self.ctx.status.peer}"
-
-    @property
-    def _peer_role(self) -> str:
-        ident = self.state.peer.identity if self.state.peer is not None else None
-        return ident.role if ident is not None else "?"
-
-    def _write_log(self, established: bool, status: str) -> None:
-        self._logged = True
-        now = self.ctx.clock.seconds()
-        self.ctx.handshake_log.write(make_record(
-            now=now, state=self.state, endpoint=self._label, local_addr=self._local,
-            peer_addr=self._peer, established=established, status=status, **self._tls))
-        self.ctx.metrics.record_handshake(self._label, status, now - self.state.started)
 
 
 class LoggedLinkFactory(WrappingFactory):

@@ -111,3 +111,42 @@ def test_migrations_match_models(store_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_current_rows_are_a_rowid_table_without_overflow_pages(tmp_path: Path) -> None:
+    """Revision 0004 keeps the rows and stores each 898-byte-record row in one leaf page."""
+    import datetime as dt
+
+    from juki_gateway.registry_store.residents import get_current, load_residents
+    from juki_gateway.registry_store.synthetic import make_resident
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    upgrade(url, "0003")
+    engine = create_store_engine(url)
+    rows = [make_resident(n, record_size=898) for n in range(1, 301)]
+    try:
+        with engine.begin() as conn:
+            load_residents(conn, rows, dt.datetime(2026, 4, 1))
+
+        def table_sql() -> str:
+            with engine.connect() as conn:
+                return str(conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'honnin_kakunin'").scalar())
+
+        def overflow_pages() -> int:
+            with engine.connect() as conn:
+                return int(conn.exec_driver_sql(
+                    "SELECT count(*) FROM dbstat WHERE name = 'honnin_kakunin' "
+                    "AND pagetype = 'overflow'").scalar() or 0)
+
+        assert "WITHOUT ROWID" in table_sql() and overflow_pages() == 300
+        upgrade(url, engine=engine)
+        assert "WITHOUT ROWID" not in table_sql() and overflow_pages() == 0
+        with engine.connect() as conn:
+            assert [get_current(conn, r.juminhyo_code) for r in rows] == rows
+        downgrade(url, "0003", engine=engine)
+        assert "WITHOUT ROWID" in table_sql()
+        with engine.connect() as conn:
+            assert get_current(conn, rows[-1].juminhyo_code) == rows[-1]
+    finally:
+        engine.dispose()

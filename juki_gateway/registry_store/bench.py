@@ -41,6 +41,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from twisted.python.failure import Failure
 
+from juki_gateway.codecs.layouts import HONNIN_KAKUNIN
 from juki_gateway.registry_store.asyncstore import AsyncStore, BulkCommitter
 from juki_gateway.registry_store.engine import (
     SQLITE_CACHE_KIB,
@@ -60,9 +61,14 @@ from juki_gateway.registry_store.synthetic import make_resident
 NOW = dt.datetime(2026, 4, 1, 9, 0, 0)
 
 
+#: Rows carry a raw record as long as the real 本人確認情報 (898 bytes): the row size decides how
+#: many rows share a page, hence how many pages an update dirties.
+RECORD_SIZE = HONNIN_KAKUNIN.record_length
+
+
 def _update(n: int, seq: int) -> HonninKakuninRow:
     """A full 本人確認情報 change of resident ``n``: new address, 更新順番号 and raw record."""
-    row = make_resident(n)
+    row = make_resident(n, record_size=RECORD_SIZE)
     return dataclasses.replace(
         row, address=f"石川県金沢市本町{seq % 90 + 1}", seq=seq,
         record=row.record[:-11] + f"{seq:011d}".encode())
@@ -70,7 +76,7 @@ def _update(n: int, seq: int) -> HonninKakuninRow:
 
 def _residents(count: int) -> Iterator[HonninKakuninRow]:
     for n in range(1, count + 1):
-        yield make_resident(n)
+        yield make_resident(n, record_size=RECORD_SIZE)
 
 
 @dataclasses.dataclass(frozen=True)

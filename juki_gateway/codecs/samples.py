@@ -1,13 +1,17 @@
-"""Sample residents for the demo, the golden vectors and the benchmarks.
+"""Sample residents and link messages for the demo, the golden vectors and the benchmarks.
 
 The records hold only primary items: the encoder derives 外字数, 外字フラグ, 代替文字, 清音化かな
 and 項目長. Check-digit codes are drawn with :mod:`checkdigits` from a seeded ``random.Random``,
-so every run gives the same bytes.
+so every run gives the same bytes. :data:`SAMPLERS` has one sampler per body layout of the
+Juki-net links and :data:`FRAME_SAMPLES` the header of one sample frame per message type, from
+which ``vectors.py`` builds ``tests/vectors/jukinet/``.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
@@ -142,8 +146,138 @@ def sample_fukuhon_juminhyo(i: int, rng: random.Random | None = None) -> dict[st
     }
 
 
-SAMPLERS = {
+# -- the small bodies of the Juki-net links ----------------------------------------------------------
+
+#: valid 地方公共団体コード: 金沢市, 小松市, 富山市, 千代田区
+MUNICIPALITIES: tuple[str, ...] = (KANAZAWA, "172031", "162019", "131016")
+
+
+def _codes(i: int, salt: int) -> random.Random:
+    return random.Random(salt * 1000 + i)
+
+
+def sample_error(i: int) -> dict[str, Any]:
+    """The ``i``-th sample error record (the body of ERROR and NACK)."""
+    return (
+        {"error_code": 5101, "error_name": "sequence_gap",
+         "detail": f"sequence gap: expected 更新順番号 {41 + i}, got {43 + i}"},
+        {"error_code": 5102, "error_name": "search_too_broad",
+         "detail": "a search needs 住民票コード, 個人番号 or two of 氏名/生年月日/住所"},
+    )[i % 2]
+
+
+def sample_move_in_notice(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 転入通知: a resident of another municipality moved to Kanazawa."""
+    name, _kana, _sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
+    return {
+        "juminhyo_code": generate_juminhyo_code(_codes(i, 2)),
+        "new_lg_code": KANAZAWA,
+        "old_lg_code": MUNICIPALITIES[1 + i % 3],
+        "kanji_name": name,
+        "birth_date": birth,
+        "new_address": ADDRESSES[i % len(ADDRESSES)],
+        "move_in_date": "20260401",
+    }
+
+
+def sample_kojin_bango_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 個人番号生成要求."""
+    return {"juminhyo_code": generate_juminhyo_code(_codes(i, 3)), "lg_code": KANAZAWA}
+
+
+def sample_kojin_bango_response(i: int) -> dict[str, Any]:
+    """The answer to the ``i``-th sample 個人番号生成要求."""
+    return {"juminhyo_code": generate_juminhyo_code(_codes(i, 3)),
+            "kojin_bango": generate_kojin_bango(_codes(i, 4))}
+
+
+def sample_pool_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 住民票コード払出要求."""
+    return {"lg_code": MUNICIPALITIES[i % 2], "count": 500 * (i + 1)}
+
+
+def sample_pool_entry(i: int) -> dict[str, Any]:
+    """The ``i``-th unused 住民票コード of a sample pool answer."""
+    return {"juminhyo_code": generate_juminhyo_code(_codes(i, 5))}
+
+
+def sample_search_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample search: by 住民票コード, by 個人番号, then by 氏名 and 生年月日 (R3)."""
+    blank: dict[str, Any] = dict.fromkeys(
+        ("juminhyo_code", "kojin_bango", "name", "birth_date", "address", "sex"))
+    name, _kana, sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
+    return (
+        {**blank, "name": name, "birth_date": birth, "sex": sex},
+        {**blank, "juminhyo_code": generate_juminhyo_code(_codes(i, 6))},
+        {**blank, "kojin_bango": generate_kojin_bango(_codes(i, 6))},
+    )[i % 3]
+
+
+def sample_consistency_entry(i: int) -> dict[str, Any]:
+    """The ``i``-th entry of a sample consistency-check chunk (code and a 16-byte digest)."""
+    return {"juminhyo_code": generate_juminhyo_code(_codes(i, 7)),
+            "digest": bytes((i * 16 + k) % 256 for k in range(16))}
+
+
+def sample_consistency_diff(i: int) -> dict[str, Any]:
+    """The ``i``-th sample difference: missing at the peer (M), missing at the CS (E), differing (D)."""
+    from juki_gateway.codecs.record import get_codec
+
+    kind = "MED"[i % 3]
+    record = sample_honnin_kakunin(i)
+    return {
+        "kind": kind,
+        "juminhyo_code": record["juminhyo_code"],
+        "peer_record": None if kind == "M" else get_codec("honnin-kakunin").encode(record),
+    }
+
+
+SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "honnin-kakunin": sample_honnin_kakunin,
     "soufusaki": sample_soufusaki,
     "fukuhon-juminhyo": sample_fukuhon_juminhyo,
+    "error": sample_error,
+    "move-in-notice": sample_move_in_notice,
+    "kojin-bango-request": sample_kojin_bango_request,
+    "kojin-bango-response": sample_kojin_bango_response,
+    "pool-request": sample_pool_request,
+    "pool-entry": sample_pool_entry,
+    "search-request": sample_search_request,
+    "consistency-entry": sample_consistency_entry,
+    "consistency-diff": sample_consistency_diff,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSample:
+    """The header of one sample frame: who sends it to whom, how many records, which numbers."""
+
+    sender: str
+    receiver: str
+    records: int = 0
+    request_no: int = 0
+    seq: int = 0
+    recovery_seq: int = 0
+
+
+CS, PREF, KIKO = "cs-172014", "pref-17", "kiko"
+#: message name → the sample frame of ``tests/vectors/jukinet/`` (records from :data:`SAMPLERS`).
+FRAME_SAMPLES: dict[str, FrameSample] = {
+    "ERROR": FrameSample(PREF, CS, 1, request_no=9),
+    "PING": FrameSample(CS, PREF),
+    "PONG": FrameSample(PREF, CS),
+    "ACK": FrameSample(PREF, CS, seq=43),
+    "NACK": FrameSample(PREF, CS, 1, seq=41),
+    "UPDATE_NOTIFY": FrameSample(CS, PREF, 3, seq=41),
+    "SOUFUSAKI_BATCH": FrameSample(CS, KIKO, 3, seq=7, recovery_seq=2),
+    "MOVE_IN_NOTICE": FrameSample(PREF, KIKO, 1, seq=12),
+    "KOJIN_BANGO_REQUEST": FrameSample(CS, PREF, 1, request_no=5),
+    "KOJIN_BANGO_RESPONSE": FrameSample(PREF, CS, 1, request_no=5),
+    "POOL_REQUEST": FrameSample(CS, KIKO, 1, request_no=6),
+    "POOL_RESPONSE": FrameSample(KIKO, CS, 3, request_no=6),
+    "SEARCH_REQUEST": FrameSample(CS, PREF, 1, request_no=9),
+    "SEARCH_RESPONSE": FrameSample(PREF, CS, 2, request_no=9),
+    "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),
+    "CONSISTENCY_DIFF": FrameSample(KIKO, CS, 3, request_no=11),
+    "CONSISTENCY_END": FrameSample(KIKO, CS, request_no=11, seq=3),
 }

@@ -4,6 +4,12 @@
 tables and the samples in ``samples.py``; ``tests/test_vectors.py`` fails when they are stale.
 Each vector is a pair: ``NAME.bin`` (the records back to back) and ``NAME.jsonl`` (one decoded
 record per line, derived items included).
+
+``tests/vectors/jukinet/`` holds one whole frame per message type of the Juki-net links (the
+catalogue's ``jukinet``-profile types, base types included): ``NAME.bin`` is the frame (header,
+then the records the samples give), ``NAME.jsonl`` its decoded header, then each decoded record
+(bytes as hex). ``tests/test_message_vectors.py`` proves the links' encoder still writes these
+bytes and their decoder reads them back.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from juki_gateway.codecs.record import get_codec
-from juki_gateway.codecs.samples import SAMPLERS
+from juki_gateway.codecs.frame import decode_header, encode_frame
+from juki_gateway.codecs.record import RecordCodec, get_codec
+from juki_gateway.codecs.samples import FRAME_SAMPLES, SAMPLERS
 
 COUNT = 6
 DEFAULT_DIR = Path("tests/vectors")
+FRAME_DIR = "jukinet"
+FRAME_TIMESTAMP = "20261126093000"
 VECTORS: tuple[tuple[str, str], ...] = (
     ("honnin-kakunin", "jukinet"),
     ("honnin-kakunin", "intermediate"),
@@ -26,9 +35,50 @@ VECTORS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _hex(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def to_jsonl(records: list[dict[str, Any]]) -> str:
-    """One JSON object per line, non-ASCII kept readable, keys in layout order."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    """One JSON object per line, non-ASCII kept readable, keys in layout order, bytes as hex."""
+    return "".join(json.dumps(r, ensure_ascii=False, default=_hex) + "\n" for r in records)
+
+
+def vector_name(message_name: str) -> str:
+    """The file stem of a message's frame vector (``UPDATE_NOTIFY`` → ``update-notify``)."""
+    return message_name.lower().replace("_", "-")
+
+
+def link_messages() -> list[tuple[int, str, RecordCodec | None]]:
+    """(msg_type, name, body codec) of every message type of the Juki-net links."""
+    from juki_gateway.codecs.messages import CATALOGUE
+    from juki_gateway.protocols.jukinet.layouts import codec_of
+    from juki_gateway.protocols.jukinet.messages import JUKINET_MESSAGES
+
+    base = [(int(t), s.name, get_codec(s.body_layout) if s.body_layout else None)
+            for t, s in sorted(CATALOGUE.items()) if s.profile == "jukinet"]
+    return base + [(int(m.type), m.type.name, codec_of(m.layout) if m.layout else None)
+                   for m in JUKINET_MESSAGES]
+
+
+def build_frames() -> dict[str, tuple[bytes, str]]:
+    """vector name → (one whole frame, JSON lines of its header and records), per link message."""
+    out: dict[str, tuple[bytes, str]] = {}
+    for msg_type, name, codec in link_messages():
+        sample = FRAME_SAMPLES[name]
+        records = [SAMPLERS[codec.layout.name](i) for i in range(sample.records)] if codec else []
+        body = codec.encode_many(records) if codec else b""
+        frame = encode_frame(msg_type, sample.sender, sample.receiver, body,
+                             record_count=sample.records, request_no=sample.request_no,
+                             seq=sample.seq, recovery_seq=sample.recovery_seq,
+                             timestamp=FRAME_TIMESTAMP)
+        header = decode_header(frame)
+        decoded = codec.decode_many(body) if codec else []
+        head = {k: getattr(header, k) for k in header.__dataclass_fields__ if k != "magic"}
+        out[vector_name(name)] = (frame, to_jsonl([head, *decoded]))
+    return out
 
 
 def build() -> dict[str, tuple[bytes, str]]:
@@ -45,10 +95,12 @@ def write(directory: Path = DEFAULT_DIR) -> list[Path]:
     """Write every vector into ``directory``; returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for name, (data, text) in build().items():
-        (directory / f"{name}.bin").write_bytes(data)
-        (directory / f"{name}.jsonl").write_text(text, encoding="utf-8")
-        paths += [directory / f"{name}.bin", directory / f"{name}.jsonl"]
+    for sub, vectors in (("", build()), (FRAME_DIR, build_frames())):
+        (directory / sub).mkdir(exist_ok=True)
+        for name, (data, text) in vectors.items():
+            (directory / sub / f"{name}.bin").write_bytes(data)
+            (directory / sub / f"{name}.jsonl").write_text(text, encoding="utf-8")
+            paths += [directory / sub / f"{name}.bin", directory / sub / f"{name}.jsonl"]
     return paths
 
 

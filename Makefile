@@ -70,13 +70,15 @@ bench-intermediate: install
 bench-codec: install
 	$(PY) benchmarks/bench_codec.py
 
-# Regenerate docs/wire-format.md from the layout tables (a test fails when it is stale).
+# Regenerate the generated documents from the layout tables and the message catalogue (a test
+# fails when one is stale): wire format, Juki-net message catalogue, intermediate server.
 docs: install
 	$(PY) -m juki_gateway.codecs.docs docs/wire-format.md
-	$(PY) -m juki_gateway.protocols.jukinet.docs
+	$(PY) -m juki_gateway.protocols.jukinet.docs docs/messages.md
 	$(PY) -m juki_gateway.intermediate.docs > docs/intermediate.md
 
-# Regenerate the golden vectors in tests/vectors/ from the tables and samples.
+# Regenerate the golden vectors in tests/vectors/ (records, and one frame per Juki-net message
+# type in tests/vectors/jukinet/) from the tables, the message catalogue and the samples.
 vectors: install
 	$(PY) -m juki_gateway.codecs.vectors tests/vectors
 

@@ -1,4 +1,7 @@
-"""Golden Juki-net frames: the links' encoder writes them byte for byte, their decoder reads them back."""
+"""Golden Juki-net frames: the links' encoder writes them byte for byte, their decoder reads them back.
+
+(That the stored files are what ``make vectors`` builds is checked in ``test_vectors.py``.)
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,7 @@ from juki_gateway.protocols.jukinet.layouts import decode_bodies, encode_body
 from juki_gateway.protocols.jukinet.messages import BY_TYPE, JukinetMessage, record_lengths
 
 FRAME_DIR = Path(__file__).parent / "vectors" / vectors.FRAME_DIR
-BUILT = vectors.build_frames()
-NAMES = sorted(BUILT)
+NAMES = sorted(vectors.build_frames())
 ERROR_BODIES = (MessageType.ERROR, MessageType.NACK)
 
 
@@ -36,14 +38,6 @@ def test_every_link_message_type_has_a_vector() -> None:
     expected = {vectors.vector_name(t.name) for t in (*MessageType, *JukinetMessage)}
     assert expected == set(NAMES)
     assert {p.stem for p in FRAME_DIR.glob("*.bin")} == expected
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_frame_vector_files_are_current(name: str) -> None:
-    """The stored frame and its JSON equal what the catalogue and samples give (`make vectors`)."""
-    data, text = BUILT[name]
-    assert (FRAME_DIR / f"{name}.bin").read_bytes() == data
-    assert (FRAME_DIR / f"{name}.jsonl").read_text(encoding="utf-8") == text
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,17 +9,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from juki_gateway.codecs.errors import CodecError
-from juki_gateway.codecs.layouts import LAYOUTS, RECORD_LAYOUTS
-from juki_gateway.codecs.messages import load_link_catalogues
+from juki_gateway.codecs.layouts import CODEC_LAYOUT_NAMES, LAYOUTS, RECORD_LAYOUTS
+from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.codecs.reference import ReferenceCodec
 from tests.strategies import records
 
-CODEC_LAYOUTS = (*RECORD_LAYOUTS, "frame-header", "error")
 load_link_catalogues()
-#: the body layouts the links register (the intermediate server's), run with their profile
-LINK_CASES = [(layout, "intermediate") for layout in LAYOUTS if layout not in CODEC_LAYOUTS]
-CASES = [(layout, profile) for layout in CODEC_LAYOUTS
+#: the layouts a link carries as message bodies are run with its profile; the intermediate
+#: server's other tables (permits, the permission list, answer items) with "intermediate"
+BODY_PROFILE = {spec.body_layout: spec.profile for spec in CATALOGUE.values() if spec.body_layout}
+#: the body layouts the links register (Juki-net's and the intermediate server's)
+LINK_CASES = [(layout, BODY_PROFILE.get(layout, "intermediate")) for layout in LAYOUTS
+              if layout not in CODEC_LAYOUT_NAMES]
+CASES = [(layout, profile) for layout in CODEC_LAYOUT_NAMES
          for profile in ("jukinet", "intermediate")] + LINK_CASES
 VALUE_CASES = [(layout, "jukinet") for layout in RECORD_LAYOUTS] + LINK_CASES
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -22,12 +22,15 @@ VECTOR_DIR = Path(__file__).parent / "vectors"
 FREE_KINDS = (Text, Kana, AsciiToken)
 BUILT = vectors.build()
 NAMES = sorted(BUILT)
+#: the record vectors and the Juki-net frames (``jukinet/NAME``)
+ALL = vectors.build_all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(ALL))
 def test_vector_files_are_current(name: str) -> None:
-    """The stored .bin and .jsonl equal what the tables produce (run `make vectors` when not)."""
-    data, text = BUILT[name]
+    """The stored .bin and .jsonl (records, and tests/vectors/jukinet/ frames) equal what the
+    tables, the message catalogue and the samples produce (run `make vectors` when not)."""
+    data, text = ALL[name]
     assert (VECTOR_DIR / f"{name}.bin").read_bytes() == data
     assert (VECTOR_DIR / f"{name}.jsonl").read_text(encoding="utf-8") == text
 

@@ -14,7 +14,7 @@ from juki_gateway.codecs.checkdigits import CHECK_SCHEMES
 from juki_gateway.codecs.codetables import CODE_TABLES
 from juki_gateway.codecs.errors import ERROR_CLASSES, FatalFrameError
 from juki_gateway.codecs.gaiji import PROFILES, SUBSTITUTES
-from juki_gateway.codecs.layouts import LAYOUTS
+from juki_gateway.codecs.layouts import CODEC_LAYOUT_NAMES, LAYOUTS
 from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
 from juki_gateway.codecs.schema import Field, Layout
 
@@ -48,6 +48,13 @@ def layout_section(layout: Layout, level: str = "##") -> list[str]:
         out.append(f"| {f.no} | `{f.name}` | {f.label} | {off} | {f.width} | {f.kind.describe(f.width)} | {_notes(f)} |")
     out.append("")
     return out
+
+
+def documented_layouts() -> list[Layout]:
+    """The codec's own layouts in table order, then the links' registered ones by name (so the
+    order does not depend on which link module was imported first)."""
+    registered = sorted(name for name in LAYOUTS if name not in CODEC_LAYOUT_NAMES)
+    return [LAYOUTS[name] for name in (*CODEC_LAYOUT_NAMES, *registered)]
 
 
 def render() -> str:
@@ -86,7 +93,7 @@ def render() -> str:
         "the ordinance was not at hand.",
         "",
     ]
-    for layout in LAYOUTS.values():
+    for layout in documented_layouts():
         out += layout_section(layout)
     out += ["## Code tables", ""]
     for t in CODE_TABLES:
@@ -128,11 +135,16 @@ def render() -> str:
     return "\n".join(out)
 
 
+def write_document(path: Path, text: str) -> Path:
+    """Write one generated document to ``path`` (its folder made when missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def write(path: Path = DEFAULT_PATH) -> Path:
     """Write the document to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(), encoding="utf-8")
-    return path
+    return write_document(path, render())
 
 
 if __name__ == "__main__":

@@ -265,3 +265,5 @@ LAYOUTS: dict[str, Layout] = {
     for layout in (HONNIN_KAKUNIN, SOUFUSAKI, FUKUHON_JUMINHYO, FRAME_HEADER, ERROR_RECORD)
 }
 RECORD_LAYOUTS: tuple[str, ...] = (HONNIN_KAKUNIN.name, SOUFUSAKI.name, FUKUHON_JUMINHYO.name)
+#: The codec's own layouts; the others in :data:`LAYOUTS` were added by :func:`register_layouts`.
+CODEC_LAYOUT_NAMES: tuple[str, ...] = tuple(LAYOUTS)

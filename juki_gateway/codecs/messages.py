@@ -1,10 +1,12 @@
 """The message catalogue: every frame type, the layout of its body records, and what it means.
 
-Base types live here (ERROR, PING, PONG, ACK, NACK). Later work appends its message types (the
-Juki-net links) to :class:`MessageType` and :data:`CATALOGUE`, or keeps them beside its protocol
-and registers them with :func:`register_messages` (the intermediate server: types 0x06xx, its
-body layouts registered with ``layouts.register_layouts``; listed in :data:`LINK_CATALOGUES`).
-The frame decoder's default "type → body record length" table is derived from the catalogue.
+Base types live here (ERROR, PING, PONG, ACK, NACK). Each link keeps its message types beside
+its protocol and registers them with :func:`register_messages`, its body layouts with
+``layouts.register_layouts`` (the Juki-net links: types 0x01xx; the intermediate server: 0x06xx;
+both modules are listed in :data:`LINK_CATALOGUES`). Every entry says its type code, direction,
+body layout, responses and the error classes a receiver may answer it with; the links' frame
+decoders, ``docs/wire-format.md``, ``docs/messages.md`` and the golden frame vectors are all
+derived from :data:`CATALOGUE`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from juki_gateway.codecs.errors import CodecError
-from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.record import get_codec, get_layout
+from juki_gateway.codecs.schema import Layout
+from juki_gateway.errors import JukiError
 
 ERROR_LAYOUT = "error"
 _DETAIL_WIDTH = 200
@@ -33,18 +37,33 @@ class MessageType(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class MessageSpec:
-    """What a message type carries: the layout of its body records (None = no body)."""
+    """What a message type carries: the layout of its body records (None = no body), and how
+    it is used: its Japanese name, who sends it to whom, what answers it, and the error classes
+    (each with its wire code) a receiver refuses it with."""
 
     name: str
     body_layout: str | None
     description: str
     profile: str = "jukinet"  # the link profile the body records are decoded with
     byte_body: bool = False  # a body of bytes (record length 1) parsed by the link itself
+    jp: str = ""  # 名称
+    direction: str = ""
+    responses: str = ""
+    sequenced: bool = False  # carries the link's 更新順番号 (header seq), acked after commit
+    errors: tuple[type[JukiError], ...] = ()
+
+    @property
+    def layout(self) -> Layout | None:
+        """The body layout table (None when the message has no records)."""
+        return get_layout(self.body_layout) if self.body_layout else None
 
 
 #: Modules that register their link's message types with :func:`register_messages` (imported
 #: by :func:`load_link_catalogues`, so the catalogue is whole whatever was imported first).
-LINK_CATALOGUES: tuple[str, ...] = ("juki_gateway.protocols.intermediate.messages",)
+LINK_CATALOGUES: tuple[str, ...] = (
+    "juki_gateway.protocols.jukinet.messages",
+    "juki_gateway.protocols.intermediate.messages",
+)
 
 
 def register_messages(specs: dict[int, MessageSpec]) -> None:
@@ -60,34 +79,46 @@ def load_link_catalogues() -> None:
         importlib.import_module(name)
 
 
+_EITHER = "either side"
+_RECEIVER = "receiver → sender of a sequenced message"
+
 CATALOGUE: dict[int, MessageSpec] = {
     MessageType.ERROR: MessageSpec(
-        "ERROR", ERROR_LAYOUT, "a request or frame failed; body: one error record"
+        "ERROR", ERROR_LAYOUT, "a request or frame failed; body: one error record",
+        jp="エラー通知", direction=_EITHER, responses="—",
     ),
-    MessageType.PING: MessageSpec("PING", None, "liveness probe; the peer answers PONG"),
-    MessageType.PONG: MessageSpec("PONG", None, "answer to PING"),
+    MessageType.PING: MessageSpec(
+        "PING", None, "liveness probe; the peer answers PONG",
+        jp="疎通確認", direction=_EITHER, responses="PONG",
+    ),
+    MessageType.PONG: MessageSpec(
+        "PONG", None, "answer to PING", jp="疎通応答", direction=_EITHER, responses="—",
+    ),
     MessageType.ACK: MessageSpec(
-        "ACK", None, "acknowledges the update notice whose 更新順番号 is the header's seq"
+        "ACK", None, "acknowledges the update notice whose 更新順番号 is the header's seq",
+        jp="受領通知", direction=_RECEIVER, responses="—",
     ),
     MessageType.NACK: MessageSpec(
         "NACK",
         ERROR_LAYOUT,
         "refuses an update notice; header seq = the expected 更新順番号; body: one error record",
+        jp="再送要求", direction=_RECEIVER, responses="the sender resends from header seq",
     ),
 }
+
+
+def record_length(spec: MessageSpec) -> int:
+    """The length of one body record of a message type (0 = no body, 1 = a byte body)."""
+    if spec.byte_body:
+        return 1
+    layout = spec.layout
+    return layout.record_length if layout is not None else 0
 
 
 def body_record_lengths() -> dict[int, int]:
     """msg_type → body record length (0 = no body, 1 = a byte body), derived from :data:`CATALOGUE`."""
     load_link_catalogues()
-    return {
-        int(t): (
-            1 if spec.byte_body
-            else get_codec(spec.body_layout, spec.profile).record_length if spec.body_layout
-            else 0
-        )
-        for t, spec in CATALOGUE.items()
-    }
+    return {int(t): record_length(spec) for t, spec in CATALOGUE.items()}
 
 
 def _fit_utf8(text: str, width: int) -> str:

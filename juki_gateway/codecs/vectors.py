@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from juki_gateway.codecs.frame import decode_header, encode_frame
+from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.codecs.samples import FRAME_SAMPLES, SAMPLERS
 
@@ -52,15 +53,10 @@ def vector_name(message_name: str) -> str:
 
 
 def link_messages() -> list[tuple[int, str, RecordCodec | None]]:
-    """(msg_type, name, body codec) of every message type of the Juki-net links."""
-    from juki_gateway.codecs.messages import CATALOGUE
-    from juki_gateway.protocols.jukinet.layouts import codec_of
-    from juki_gateway.protocols.jukinet.messages import JUKINET_MESSAGES
-
-    base = [(int(t), s.name, get_codec(s.body_layout) if s.body_layout else None)
-            for t, s in sorted(CATALOGUE.items()) if s.profile == "jukinet"]
-    return base + [(int(m.type), m.type.name, codec_of(m.layout) if m.layout else None)
-                   for m in JUKINET_MESSAGES]
+    """(msg_type, name, body codec) of every catalogue type the Juki-net links carry."""
+    load_link_catalogues()
+    return [(int(t), spec.name, get_codec(spec.body_layout, spec.profile) if spec.body_layout else None)
+            for t, spec in sorted(CATALOGUE.items()) if spec.profile == FRAME_DIR]
 
 
 def build_frames() -> dict[str, tuple[bytes, str]]:
@@ -91,16 +87,20 @@ def build() -> dict[str, tuple[bytes, str]]:
     return out
 
 
+def build_all() -> dict[str, tuple[bytes, str]]:
+    """Path stem under the vectors folder → (bytes, JSON lines): the records, then the frames."""
+    return {**build(), **{f"{FRAME_DIR}/{name}": v for name, v in build_frames().items()}}
+
+
 def write(directory: Path = DEFAULT_DIR) -> list[Path]:
     """Write every vector into ``directory``; returns the paths written."""
-    directory.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for sub, vectors in (("", build()), (FRAME_DIR, build_frames())):
-        (directory / sub).mkdir(exist_ok=True)
-        for name, (data, text) in vectors.items():
-            (directory / sub / f"{name}.bin").write_bytes(data)
-            (directory / sub / f"{name}.jsonl").write_text(text, encoding="utf-8")
-            paths += [directory / sub / f"{name}.bin", directory / sub / f"{name}.jsonl"]
+    for stem, (data, text) in build_all().items():
+        binary, lines = directory / f"{stem}.bin", directory / f"{stem}.jsonl"
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_bytes(data)
+        lines.write_text(text, encoding="utf-8")
+        paths += [binary, lines]
     return paths
 
 

@@ -36,7 +36,6 @@ from juki_gateway.protocols.jukinet.layouts import (
     encode_body,
     field_slice,
 )
-from juki_gateway.protocols.jukinet.messages import render_catalogue
 from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
     NumberGenerator,
@@ -287,8 +286,3 @@ def test_layouts_refuse_bad_fields_with_specific_errors() -> None:
         encode_body(MOVE_IN_NOTICE, notice)
     assert set(LAYOUTS) >= {"honnin-kakunin", "soufusaki", "move-in-notice", "consistency-diff"}
 
-
-def test_catalogue_document_is_current() -> None:
-    """docs/messages.md is exactly what the catalogue renders (regenerate with the docs module)."""
-    committed = (ROOT / "docs" / "messages.md").read_text(encoding="utf-8")
-    assert committed == render_catalogue(), "run: python -m juki_gateway.protocols.jukinet.docs"

@@ -4,9 +4,10 @@ Update notifications and search answers carry the codec's 36-item 本人確認�
 (:data:`~juki_gateway.codecs.layouts.HONNIN_KAKUNIN`, 898 bytes) and 送付先 batches the codec's
 59-item 送付先情報 (:data:`~juki_gateway.codecs.layouts.SOUFUSAKI`); the small request and answer
 bodies of the links (転入通知, 個人番号 and 住民票コード requests, search requests, the consistency
-check) are tables of the same :class:`~juki_gateway.codecs.schema.Field` rows and kinds. So one
-mechanism computes offsets, validates (the generated fast codec of :func:`codec_of`, the same
-one ``get_codec`` returns for the codec's own layouts) and renders ``docs/messages.md``.
+check) are tables of the same :class:`~juki_gateway.codecs.schema.Field` rows and kinds,
+registered with the codec (``register_layouts``). So one mechanism computes offsets, validates
+(``get_codec``'s generated fast codec, cached by :func:`codec_of`) and renders
+``docs/wire-format.md``.
 
 :func:`decode_body` and :func:`encode_body` are what the links call: they turn a codec refusal
 into the Juki-net error a peer is told (5103 for a failed check digit, 5108 for anything else
@@ -19,12 +20,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from juki_gateway.codecs import codetables as ct
+from juki_gateway.codecs import fields
 from juki_gateway.codecs.errors import BadCheckDigit as CodecBadCheckDigit
-from juki_gateway.codecs.errors import BadValueType, CodecError
-from juki_gateway.codecs.fields import Code, CodeTable, Date, Gen, Kind, Number
-from juki_gateway.codecs.gaiji import JUKINET, Profile
-from juki_gateway.codecs.layouts import HONNIN_KAKUNIN, JUMINHYO, KOJIN, LGC, SOUFUSAKI
-from juki_gateway.codecs.layouts import LAYOUTS as CODEC_LAYOUTS
+from juki_gateway.codecs.errors import CodecError
+from juki_gateway.codecs.fields import Code, CodeTable, Date, Number
+from juki_gateway.codecs.layouts import (
+    HONNIN_KAKUNIN,
+    JUMINHYO,
+    KOJIN,
+    LGC,
+    SOUFUSAKI,
+    register_layouts,
+)
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.codecs.schema import Field, Layout
 from juki_gateway.codecs.textfields import Text
@@ -38,27 +45,11 @@ __all__ = [
 ]
 
 
-class RawBytes(Kind):
+class RawBytes(fields.RawBytes):
     """Opaque bytes of exactly the field's width (a digest, an embedded record); empty = zeros."""
-
-    kind_name = "bytes"
 
     def empty(self, width: int) -> bytes:
         return b"\x00" * width
-
-    def decode(self, raw: Any, width: int, profile: Profile) -> bytes:
-        return bytes(raw)
-
-    def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        if not isinstance(value, bytes | bytearray) or len(value) != width:
-            raise BadValueType(f"needs exactly {width} bytes")
-        return bytes(value)
-
-    def gen_decode(self, width: int, raw: str, dst: str, g: Gen) -> list[str]:
-        return [f"{dst} = {raw}"]
-
-    def describe(self, width: int) -> str:
-        return f"{width} opaque bytes"
 
 
 DIFF_KIND = CodeTable(
@@ -145,7 +136,7 @@ CONSISTENCY_DIFF = Layout(
     ),
 )
 
-#: Every body layout of the links, by name (the order docs/messages.md lists them in).
+#: Every body layout of the links, by name (all registered with the codec's LAYOUTS below).
 LAYOUTS: Mapping[str, Layout] = {
     lay.name: lay
     for lay in (
@@ -161,17 +152,17 @@ LAYOUTS: Mapping[str, Layout] = {
         CONSISTENCY_DIFF,
     )
 }
+register_layouts(*LAYOUTS.values())  # get_codec runs them; docs/wire-format.md lists them
 
 _CODECS: dict[str, RecordCodec] = {}
 
 
 def codec_of(layout: Layout) -> RecordCodec:
-    """The generated fast codec of a body layout on the Juki-net profile (cached); for the
-    codec's own record layouts it is the very codec ``get_codec(name, "jukinet")`` returns."""
+    """The generated fast codec of a body layout on the Juki-net profile: the very codec
+    ``get_codec(name, "jukinet")`` returns, cached here by name."""
     c = _CODECS.get(layout.name)
     if c is None:
-        c = get_codec(layout.name) if CODEC_LAYOUTS.get(layout.name) is layout else RecordCodec(layout, JUKINET)
-        _CODECS[layout.name] = c
+        c = _CODECS[layout.name] = get_codec(layout.name)
     return c
 
 

@@ -12,6 +12,7 @@ from juki_gateway.protocols.jukinet import docs as jukinet_docs
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
 from juki_gateway.protocols.jukinet import layouts as jukinet_layouts
 from juki_gateway.protocols.jukinet.messages import (
+    ACCEPTS,
     BY_TYPE,
     JUKINET_MESSAGES,
     SEQUENCED_TYPES,
@@ -82,3 +83,12 @@ def test_catalogue_error_codes_are_the_links_own() -> None:
     assert unnamed == {jukinet_errors.PoolExhausted, jukinet_errors.UnexpectedMessage}
     requests = {t for t, spec in JUKINET_MESSAGES.items() if spec.responses != "—"}
     assert all(JUKINET_MESSAGES[t].errors for t in requests)
+
+
+def test_catalogue_directions_are_the_links_authorization_table() -> None:
+    """The roles the catalogue says send each request are exactly those the Juki-net nodes accept."""
+    from juki_gateway.gateway.jukinet.node import ACCEPTS as NODE_ACCEPTS
+
+    assert dict(ACCEPTS) == dict(NODE_ACCEPTS)
+    answers = {t for t, spec in JUKINET_MESSAGES.items() if spec.responses == "—"}
+    assert answers and not answers & {t for _, t in ACCEPTS}

@@ -51,6 +51,9 @@ class MessageSpec:
     responses: str = ""
     sequenced: bool = False  # carries the link's 更新順番号 (header seq), acked after commit
     errors: tuple[type[JukiError], ...] = ()
+    #: (receiving role, the sender roles it takes this type from): the link's authorization
+    #: table for a request or notice (empty for answers, which go back to whoever asked)
+    accepts: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def layout(self) -> Layout | None:

@@ -1,11 +1,13 @@
 """The Juki-net message types, registered in the one frame catalogue (``codecs.messages``).
 
-Types 0x0101–0x0133 are registered here with ``register_messages``: type code, 名称, direction,
-body layout (tables of :mod:`.layouts`, registered with the codec there), responses, whether the
-type is sequenced, and the error classes a receiver answers it with. The links use the base
-types of the codec too (ERROR, PING, PONG, ACK, NACK). What the links read from here are views
-of :data:`~juki_gateway.codecs.messages.CATALOGUE`: :data:`JUKINET_MESSAGES` (also
-:data:`BY_TYPE`), :data:`SEQUENCED_TYPES` and :func:`record_lengths`, the frame decoder's table.
+Types 0x0101–0x0133 are registered here with ``register_messages``: type code, 名称, direction
+(for a request or notice: which role takes it from which roles), body layout (tables of
+:mod:`.layouts`, registered with the codec there), responses, whether the type is sequenced, and
+the error classes a receiver answers it with. The links use the base types of the codec too
+(ERROR, PING, PONG, ACK, NACK). What the links read from here are views of
+:data:`~juki_gateway.codecs.messages.CATALOGUE`: :data:`JUKINET_MESSAGES` (also :data:`BY_TYPE`),
+:data:`SEQUENCED_TYPES`, :data:`ACCEPTS` (receiving role, type → sender roles) and
+:func:`record_lengths`, the frame decoder's table.
 ``docs/messages.md`` (``python -m juki_gateway.protocols.jukinet.docs``), ``docs/wire-format.md``
 and ``tests/vectors/jukinet/`` are generated from the same catalogue.
 """
@@ -46,6 +48,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     SEARCH_REQUEST,
     SOUFUSAKI,
 )
+from juki_gateway.protocols.jukinet.routing import Role
 
 
 class JukinetMessage(IntEnum):
@@ -66,35 +69,58 @@ class JukinetMessage(IntEnum):
 
 
 M = JukinetMessage
+R = Role
 #: what a sequenced message is NACKed (5101) or refused (the others) with
 _SEQUENCED_ERRORS = (SequenceGap, BadCheckDigit, WrongSender, BadBody, LinkProtocolError)
 _ANSWERS = "—"
+#: how docs/messages.md names the roles
+ROLE_LABELS: Mapping[str, str] = {
+    R.KIZON_JUKI: "既存住基", R.MUNICIPAL_CS: "CS", R.PREFECTURE: "都道府県", R.KIKO: "機構",
+}
+_CS_TO_PREF_KIKO = {R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.MUNICIPAL_CS,)}
+_CS_PREF_TO_KIKO = {R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.MUNICIPAL_CS, R.PREFECTURE)}
 
 
-def _spec(name: str, jp: str, body: str | None, direction: str, responses: str, description: str,
-          *errors: type[JukiError], sequenced: bool = False) -> MessageSpec:
-    return MessageSpec(name, body, description, jp=jp, direction=direction, responses=responses,
-                       sequenced=sequenced, errors=errors)
+def _hops(accepts: Mapping[Role, tuple[Role, ...]]) -> str:
+    return "; ".join(f"{' / '.join(ROLE_LABELS[s] for s in senders)} → {ROLE_LABELS[receiver]}"
+                     for receiver, senders in accepts.items())
+
+
+def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple[Role, ...]],
+          responses: str, description: str, *errors: type[JukiError],
+          sequenced: bool = False) -> MessageSpec:
+    """One entry; ``route`` is the authorization table of a request (receiver → senders, also
+    rendered as its direction) or, for an answer, the direction it travels in."""
+    accepts = {} if isinstance(route, str) else route
+    return MessageSpec(name, body, description, jp=jp,
+                       direction=route if isinstance(route, str) else _hops(route),
+                       responses=responses, sequenced=sequenced, errors=errors,
+                       accepts=tuple((str(r), tuple(map(str, s))) for r, s in accepts.items()))
 
 
 register_messages({
     M.UPDATE_NOTIFY: _spec(
         "UPDATE_NOTIFY", "本人確認情報更新通知", HONNIN_KAKUNIN.name,
-        "CS → 都道府県, 都道府県 → 機構", "ACK / NACK",
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.PREFECTURE,)},
+        "ACK / NACK",
         "A run of consecutive 更新順番号 (header seq = first); applied in order, acked after commit; "
         "the prefecture forwards each record to 機構 under its own numbering.",
         *_SEQUENCED_ERRORS, sequenced=True),
     M.SOUFUSAKI_BATCH: _spec(
-        "SOUFUSAKI_BATCH", "送付先情報送付", SOUFUSAKI.name, "CS → 機構 (カード管理)", "ACK / NACK",
-        "送付先 records for card management; the CS deletes its copy one business day after the ACK.",
+        "SOUFUSAKI_BATCH", "送付先情報送付", SOUFUSAKI.name,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.KIKO: (R.MUNICIPAL_CS,)}, "ACK / NACK",
+        "送付先 records for card management (機構); the CS deletes its copy one business day after "
+        "the ACK.",
         *_SEQUENCED_ERRORS, sequenced=True),
     M.MOVE_IN_NOTICE: _spec(
         "MOVE_IN_NOTICE", "転入通知", MOVE_IN_NOTICE.name,
-        "CS A → 都道府県 → 機構 → 都道府県 → CS B", "ACK / NACK",
-        "Routed hop by hop by the old municipality's 市町村コード (prefecture = first 2 digits).",
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI, R.PREFECTURE), R.PREFECTURE: (R.MUNICIPAL_CS, R.KIKO),
+         R.KIKO: (R.PREFECTURE,)}, "ACK / NACK",
+        "CS A → 都道府県 → 機構 → 都道府県 → CS B: routed hop by hop by the old municipality's "
+        "市町村コード (prefecture = first 2 digits).",
         *_SEQUENCED_ERRORS, UnknownMunicipality, sequenced=True),
     M.KOJIN_BANGO_REQUEST: _spec(
-        "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, "CS → 都道府県 → 機構",
+        "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",
         "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response).",
         BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody),
@@ -104,14 +130,14 @@ register_messages({
         "A new, valid, never reused 個人番号; asking again for the same 住民票コード returns the same "
         "number."),
     M.POOL_REQUEST: _spec(
-        "POOL_REQUEST", "住民票コード払出要求", POOL_REQUEST.name, "CS → 機構",
+        "POOL_REQUEST", "住民票コード払出要求", POOL_REQUEST.name, {R.KIKO: (R.MUNICIPAL_CS,)},
         "POOL_RESPONSE / ERROR", "Ask 機構 for a batch of unused 住民票コード (1–10000).",
         BadCheckDigit, WrongSender, NumberSpaceExhausted, BadBody),
     M.POOL_RESPONSE: _spec(
         "POOL_RESPONSE", "住民票コード払出応答", POOL_ENTRY.name, "機構 → CS", _ANSWERS,
         "Unused, never issued 住民票コード; the CS hands them out at random."),
     M.SEARCH_REQUEST: _spec(
-        "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, "CS → 都道府県 / 機構",
+        "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",
         "By 住民票コード, 個人番号, or at least two of 氏名/生年月日/住所 (R3; 性別 does not count). "
         "Every search, answered or refused, leaves a provision record.",
@@ -120,7 +146,7 @@ register_messages({
         "SEARCH_RESPONSE", "本人確認情報検索応答", HONNIN_KAKUNIN.name, "都道府県 / 機構 → CS",
         _ANSWERS, "The matching current records (record_count may be 0)."),
     M.CONSISTENCY_CHUNK: _spec(
-        "CONSISTENCY_CHUNK", "整合性確認データ", CONSISTENCY_ENTRY.name, "CS → 都道府県 / 機構",
+        "CONSISTENCY_CHUNK", "整合性確認データ", CONSISTENCY_ENTRY.name, _CS_TO_PREF_KIKO,
         "CONSISTENCY_DIFF",
         "A chunk of the CS's file in ascending 住民票コード order; each chunk gets one DIFF.",
         WrongSender, BadBody, UnsortedStream),
@@ -128,10 +154,10 @@ register_messages({
         "CONSISTENCY_DIFF", "整合性確認結果", CONSISTENCY_DIFF.name, "都道府県 / 機構 → CS", _ANSWERS,
         "Differences decided so far (may be empty)."),
     M.CONSISTENCY_END: _spec(
-        "CONSISTENCY_END", "整合性確認終了", None, "CS → 都道府県 / 機構, and back",
+        "CONSISTENCY_END", "整合性確認終了", None, _CS_TO_PREF_KIKO,
         "CONSISTENCY_DIFF then CONSISTENCY_END",
-        "End of the CS's stream; the peer answers with the remaining differences, then END "
-        "with header seq = records compared.",
+        "End of the CS's stream; the peer answers with the remaining differences, then END back "
+        "to the CS with header seq = records compared.",
         WrongSender, UnsortedStream),
 })
 
@@ -140,6 +166,13 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = {int(t): CATALOGUE[t] for t in Juk
 BY_TYPE: Mapping[int, MessageSpec] = JUKINET_MESSAGES
 
 SEQUENCED_TYPES: frozenset[int] = frozenset(t for t, spec in JUKINET_MESSAGES.items() if spec.sequenced)
+
+#: (receiving role, msg_type) → the roles that role takes the type from (the catalogue's
+#: ``accepts``, as one table; answers are not in it).
+ACCEPTS: Mapping[tuple[str, int], frozenset[str]] = {
+    (receiver, t): frozenset(senders)
+    for t, spec in JUKINET_MESSAGES.items() for receiver, senders in spec.accepts
+}
 
 #: Every type a Juki-net link carries: the codec's base types, then the Juki-net ones.
 LINK_TYPES: tuple[int, ...] = (*map(int, MessageType), *JUKINET_MESSAGES)

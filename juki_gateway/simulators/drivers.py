@@ -30,7 +30,7 @@ from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import CATALOGUE, MessageType, body_record_lengths, decode_error
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
-from juki_gateway.protocols.jukinet.messages import JukinetMessage, record_lengths
+from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.records import CHANGE_REASON_BY_NAME, honnin_kakunin_record
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
@@ -51,7 +51,8 @@ EVENT_LABELS: dict[str, str] = {
     "tennyu": "国内転入", "tenshutsu": "国内転出", "tenkyo": "転居", "shussei": "出生",
     "shibou": "死亡", "shokken_shusei": "職権修正",
 }
-LINK_LENGTHS: dict[int, int] = {**body_record_lengths(), **record_lengths()}
+#: msg_type → body record length of every type the links carry (one catalogue: codec + Juki-net).
+LINK_LENGTHS: dict[int, int] = body_record_lengths()
 
 
 def type_name(msg_type: int) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import gc
 import os
 import secrets
 import sys
@@ -165,12 +166,19 @@ def _group_leg(
 
         committer.submit(update).addBoth(settled)
 
+    # What exists before the load starts (modules, engine, the pre-built updates) is never
+    # garbage: keep it out of the cyclic collector's full passes, as ``juki-gateway serve``
+    # does after start-up. Otherwise every full pass rescans it while each batch's 2 ×
+    # max_batch outstanding Deferreds churn (measured A-B-B-A at max_batch 10,000: 1.26x).
+    gc.collect()
+    gc.freeze()
     loadavg = os.getloadavg()[0]
     t0 = time.perf_counter()
     for _ in range(min(count, 2 * config.max_batch)):
         submit_next()
     yield finished
     seconds = time.perf_counter() - t0
+    gc.unfreeze()
     checkpointer = wal_checkpointer(engine)
     wal_max = 0.0 if checkpointer is None else checkpointer.max_wal_seen / 2**20
     store.stop()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, ne
 from typing import TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -138,9 +139,20 @@ def _driver_row(row: HonninKakuninRow, sqlite: bool) -> tuple[object, ...]:
         return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
                 row.birth_date, row.sex, row.municipality_code, row.address, row.change_reason,
                 row.change_date, row.seq, row.record)
+    birth, change = _DATE_TEXT.get(row.birth_date), _DATE_TEXT.get(row.change_date)
     return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
-            row.birth_date.isoformat(), row.sex, row.municipality_code, row.address,
-            row.change_reason, row.change_date.isoformat(), row.seq, row.record)
+            birth or _date_text(row.birth_date), row.sex, row.municipality_code, row.address,
+            row.change_reason, change or _date_text(row.change_date), row.seq, row.record)
+
+
+# SQLite text of the dates seen so far (at most one entry per calendar day: bounded by the
+# range of birth and change dates, some 80,000 days), so a hot row costs no isoformat().
+_DATE_TEXT: dict[dt.date, str] = {}
+
+
+def _date_text(day: dt.date) -> str:
+    text = _DATE_TEXT[day] = day.isoformat()
+    return text
 
 
 _SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
@@ -262,25 +274,24 @@ def apply_honnin_kakunin(
     _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, superseded)
     # New residents in key order: consecutive inserts visit neighbouring leaves of the
     # 住民票コード index (the batch's own order only decided which version is the newest).
-    _insert_many(conn, t, CURRENT_COLUMNS, [
-        (*values, hno, stamp) for code, (values, hno) in sorted(state.items())
-        if code not in before])
-    groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
-    unchanged: list[tuple[object, ...]] = groups.setdefault((), [])
+    if len(stored) < len(state):
+        _insert_many(conn, t, CURRENT_COLUMNS, [
+            (*values, hno, stamp) for code, (values, hno) in sorted(state.items())
+            if code not in before])
+    # One executemany per set of changed indexed columns, keyed by which of INDEXED_FIELDS
+    # changed (a tuple of booleans, compared in C by map(ne, …)).
+    groups: dict[tuple[bool, ...], list[tuple[object, ...]]] = {}
     for address, code in stored:
         values, hno = state[code]
-        old = before[code]
         indexed = _indexed_of(values)
-        if indexed == old[2:]:
-            unchanged.append((*_plain_of(values), hno, stamp, address))
-            continue
-        changed = tuple(p for p, new, was in zip(_INDEXED_POS, indexed, old[2:], strict=True)
-                        if new != was)
-        groups.setdefault(changed, []).append(
-            (*[values[p] for p in changed], *_plain_of(values), hno, stamp, address))
+        changed = tuple(map(ne, indexed, before[code][2:]))
+        params = groups.get(changed)
+        if params is None:
+            params = groups[changed] = []
+        params.append((*compress(indexed, changed), *_plain_of(values), hno, stamp, address))
     plain = tuple(LOOKUP_FIELDS[p] for p in _PLAIN_POS)
     for changed, params in groups.items():
-        _update_many(conn, t, (*(LOOKUP_FIELDS[p] for p in changed), *plain,
+        _update_many(conn, t, (*compress(INDEXED_FIELDS, changed), *plain,
                                "history_no", "updated_at"),
                      "rowid" if sqlite else "juminhyo_code", params)
     return numbers

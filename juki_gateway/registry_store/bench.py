@@ -18,6 +18,9 @@ private throwaway cluster started with fsync on), in one run so the figures comp
   The same load at ``max_batch=5000`` also runs with SQLite's in-commit autocheckpoint instead
   of the background checkpointer, legs in A-B-B-A order (``group_commit.vs_autocheckpoint`` =
   background / autocheckpoint). PostgreSQL: one leg at ``max_batch=5000``.
+  ``group_commit.harness_us_per_msg``: the best leg's closed loop once more with batches that
+  store nothing (empty transactions): what the reactor, the Deferreds and the thread hand-offs
+  cost per message on their own.
 
 Prints a table, ratios, and ``BENCH name=value`` lines. A benchmark, not a test: never fails on
 speed. This is an entry point, so it may use the global reactor and the wall clock.
@@ -124,11 +127,14 @@ def _from_gen(gen: Any) -> Any:
 
 def _group_leg(
     url: str, residents: int, offset: int, count: int, config: GroupConfig,
-    mode: CheckpointMode, reactor: Any,
+    mode: CheckpointMode, reactor: Any, *, store_nothing: bool = False,
 ) -> Any:
     """One group-commit leg on a fresh engine, closed loop: ``2 × max_batch`` updates are
     outstanding (one batch committing while the next fills), a new one is submitted as each
-    Deferred fires. Latency = submit → Deferred fired (after the batch's COMMIT)."""
+    Deferred fires. Latency = submit → Deferred fired (after the batch's COMMIT).
+
+    ``store_nothing``: the batches apply nothing (empty transactions), which measures what
+    the reactor, the Deferreds and the thread hand-offs cost per message on their own."""
     from twisted.internet import defer
     from twisted.python.threadpool import ThreadPool
 
@@ -137,7 +143,9 @@ def _group_leg(
     store = AsyncStore(engine, reactor, pool)
     store.start()
     committer: BulkCommitter[HonninKakuninRow, int] = BulkCommitter(
-        store, reactor, lambda conn, items: apply_honnin_kakunin(conn, items, NOW),
+        store, reactor,
+        (lambda conn, items: [0] * len(items)) if store_nothing
+        else (lambda conn, items: apply_honnin_kakunin(conn, items, NOW)),
         max_batch=config.max_batch, max_delay=config.max_delay,
     )
     updates = [_update((offset + i) * 104_729 % residents + 1, offset + i + 1)
@@ -260,6 +268,10 @@ def bench_engine(
     figures["group_commit.p50_ms"] = best.p50_ms
     figures["group_commit.p99_ms"] = best.p99_ms
     figures["group_commit.batches"] = best.batches
+    # The same closed loop with batches that store nothing: the harness's own cost per message.
+    idle = yield _from_gen(_group_leg(url, residents, offset, 4 * best_config.max_batch,
+                                      best_config, "background", reactor, store_nothing=True))
+    figures["group_commit.harness_us_per_msg"] = 1e6 / idle.updates_per_s
     figures["loadavg_end"] = os.getloadavg()[0]
     SWEEPS[url] = sweep_rows
     return figures
@@ -342,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["load_500k.seconds", "single_commit.updates_per_s", "group_commit.updates_per_s"]
     extra = ["group_commit.batch", "group_commit.p50_ms", "group_commit.p99_ms",
              "ab.group_commit.updates_per_s", "group_commit_autocheckpoint.updates_per_s",
+             "group_commit.harness_us_per_msg",
              "wal_max_mib"]
     for eng in results:
         print(f"\n{eng}: group commit sweep (closed loop, 2 × max_batch outstanding, "
@@ -390,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"BENCH store.{eng}.{name}={fig[name]:.1f}")
         print(f"BENCH store.{eng}.group_commit.batch={int(fig['group_commit.batch'])}")
         print(f"BENCH store.{eng}.group_commit.p99_ms={fig['group_commit.p99_ms']:.0f}")
+        print(f"BENCH store.{eng}.group_commit.harness_us_per_msg="
+              f"{fig['group_commit.harness_us_per_msg']:.1f}")
         if "group_commit.vs_autocheckpoint" in fig:
             print(f"BENCH store.{eng}.group_commit.vs_autocheckpoint="
                   f"{fig['group_commit.vs_autocheckpoint']:.2f}")

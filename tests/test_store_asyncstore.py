@@ -181,3 +181,57 @@ def test_bulk_committer_failure_acks_nothing(store_engine: Engine) -> None:
         committer.submit(seq).addErrback(lambda f: errors.append(f.trap(ValueError)))
     assert errors == [ValueError, ValueError]
     assert store._count() == 0
+
+
+class ManualStore(AsyncStore):
+    """Runs a transaction only when the test says so (or at once when ``auto`` is set)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, None, ThreadPool())  # type: ignore[arg-type]
+        self.waiting: list[tuple[Callable[[Connection], Any], Deferred[Any]]] = []
+        self.auto = False
+
+    def transact(self, work: Callable[[Connection], T]) -> Deferred[T]:
+        if self.auto:
+            return maybeDeferred(self._in_transaction, work)
+        d: Deferred[T] = Deferred()
+        self.waiting.append((work, d))
+        return d
+
+    def finish_next(self) -> None:
+        work, d = self.waiting.pop(0)
+        d.callback(self._in_transaction(work))
+
+
+def test_next_batch_starts_before_the_acks_of_the_committed_one(store_engine: Engine) -> None:
+    """When a batch commits, the queued batch is dispatched before the committed batch's
+    Deferreds fire, and every ack and the flush still fire in submission order."""
+    store, clock = ManualStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=2, max_delay=10)
+    seen: list[tuple[int, int]] = []  # (seq acked, transactions dispatched but not run)
+    for seq in (1, 2, 3, 4):
+        committer.submit(_msg(seq)).addCallback(lambda _, s=seq: seen.append((s, len(store.waiting))))
+    flushed: list[int] = []
+    committer.flush().addCallback(lambda _: flushed.append(len(seen)))
+    assert len(store.waiting) == 1
+    store.finish_next()
+    assert seen == [(1, 1), (2, 1)]  # batch 2 was already waiting when batch 1 acked
+    assert flushed == []
+    store.finish_next()
+    assert [s for s, _ in seen] == [1, 2, 3, 4]
+    assert flushed == [4]
+
+
+def test_acks_keep_batch_order_when_the_store_answers_synchronously(store_engine: Engine) -> None:
+    """If the next batch commits synchronously inside the first one's settlement, its acks still
+    fire after the first batch's acks, and the flush fires after all of them."""
+    store, clock = ManualStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=2, max_delay=10)
+    order: list[object] = []
+    for seq in (1, 2, 3, 4, 5):
+        committer.submit(_msg(seq)).addCallback(lambda _, s=seq: order.append(s))
+    committer.flush().addCallback(lambda _: order.append("flushed"))
+    store.auto = True
+    store.finish_next()
+    assert order == [1, 2, 3, 4, 5, "flushed"]
+    assert committer.batches_committed == 3

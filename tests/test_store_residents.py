@@ -147,3 +147,23 @@ def test_batch_in_reverse_key_order_keeps_each_residents_newest_last(store_engin
         assert get_current(conn, other.juminhyo_code) == other
         assert search_residents(conn, name_kanji=stored.name_kanji, address=s3.address) == [s3]
         assert search_residents(conn, name_kanji=stored.name_kanji, address=s2.address) == []
+
+
+def test_change_of_unindexed_columns_only_rewrites_record_and_keeps_lookups(
+    store_engine: Engine,
+) -> None:
+    """An update that changes only unindexed columns (更新順番号, record) replaces the current
+    row, keeps it findable by its unchanged indexed columns and moves the old one to history."""
+    base = [make_resident(n) for n in (51, 52)]
+    with store_engine.begin() as conn:
+        load_residents(conn, base, NOW)
+    same = dataclasses.replace(base[0], seq=5, record=b"x" * 40)
+    moved = dataclasses.replace(base[1], address="石川県金沢市本町5-5", seq=5)
+    with store_engine.begin() as conn:
+        assert apply_honnin_kakunin(conn, [moved, same], NOW) == [2, 2]
+    with store_engine.begin() as conn:
+        assert get_current(conn, same.juminhyo_code) == same
+        assert find_by_kojin_bango(conn, same.kojin_bango or "") == same
+        assert search_residents(conn, name_kanji=same.name_kanji, address=same.address) == [same]
+        assert [h[2] for h in history_of(conn, same.juminhyo_code)] == [base[0], same]
+        assert get_current(conn, moved.juminhyo_code) == moved

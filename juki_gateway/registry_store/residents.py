@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter, ne
+from typing import TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
@@ -41,6 +44,7 @@ LOOKUP_FIELDS = (
 )
 CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
 HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
+_K = TypeVar("_K")
 
 
 
@@ -135,9 +139,20 @@ def _driver_row(row: HonninKakuninRow, sqlite: bool) -> tuple[object, ...]:
         return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
                 row.birth_date, row.sex, row.municipality_code, row.address, row.change_reason,
                 row.change_date, row.seq, row.record)
+    birth, change = _DATE_TEXT.get(row.birth_date), _DATE_TEXT.get(row.change_date)
     return (row.juminhyo_code, row.kojin_bango, row.name_kanji, row.seion_kana,
-            row.birth_date.isoformat(), row.sex, row.municipality_code, row.address,
-            row.change_reason, row.change_date.isoformat(), row.seq, row.record)
+            birth or _date_text(row.birth_date), row.sex, row.municipality_code, row.address,
+            row.change_reason, change or _date_text(row.change_date), row.seq, row.record)
+
+
+# SQLite text of the dates seen so far (at most one entry per calendar day: bounded by the
+# range of birth and change dates, some 80,000 days), so a hot row costs no isoformat().
+_DATE_TEXT: dict[dt.date, str] = {}
+
+
+def _date_text(day: dt.date) -> str:
+    text = _DATE_TEXT[day] = day.isoformat()
+    return text
 
 
 _SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
@@ -147,41 +162,52 @@ _SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
 INDEXED_FIELDS = ("kojin_bango", "name_kanji", "seion_kana", "birth_date", "address")
 _INDEXED_POS = tuple(LOOKUP_FIELDS.index(f) for f in INDEXED_FIELDS)
 _PLAIN_POS = tuple(i for i in range(1, len(LOOKUP_FIELDS)) if i not in _INDEXED_POS)
+_indexed_of = itemgetter(*_INDEXED_POS)
+_plain_of = itemgetter(*_PLAIN_POS)
 
 
-def _chunks(codes: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(codes), _SELECT_CHUNK):
-        yield codes[start : start + _SELECT_CHUNK]
+def _chunks(keys: list[_K]) -> Iterable[list[_K]]:
+    for start in range(0, len(keys), _SELECT_CHUNK):
+        yield keys[start : start + _SELECT_CHUNK]
 
 
-def _current_keys(conn: Connection, codes: list[str]) -> dict[str, tuple[object, ...]]:
-    """(history_no, *INDEXED_FIELDS) of the residents among ``codes`` that have a current row,
-    as the driver returns them (compared with driver values, never type-processed)."""
+def _current_keys(
+    conn: Connection, codes: list[str], sqlite: bool
+) -> dict[str, tuple[object, ...]]:
+    """(address, history_no, *INDEXED_FIELDS) of the residents among ``codes`` that have a
+    current row, as the driver returns them (compared with driver values, never
+    type-processed). The address is the row's SQLite rowid, so that the history copy and the
+    UPDATE go straight to the row instead of through the 住民票コード index; on PostgreSQL it is
+    the 住民票コード itself."""
     q = conn.dialect.identifier_preparer.quote
-    cols = ", ".join(q(c) for c in ("juminhyo_code", "history_no", *INDEXED_FIELDS))
+    cols = ", ".join(q(c) for c in ("history_no", *INDEXED_FIELDS))
     table = q(table_of(HonninKakunin).name)
     cur = conn.connection.cursor()
     out: dict[str, tuple[object, ...]] = {}
     try:
-        if conn.dialect.name == "sqlite":
+        if sqlite:
             for chunk in _chunks(codes):
-                cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code IN "
-                            f"({', '.join('?' * len(chunk))})", chunk)
+                cur.execute(f"SELECT juminhyo_code, rowid, {cols} FROM {table} WHERE "
+                            f"juminhyo_code IN ({', '.join('?' * len(chunk))})", chunk)
                 for r in cur.fetchall():
-                    out[r[0]] = tuple(r[1:])
+                    out[r[0]] = r[1:]
         else:
-            cur.execute(f"SELECT {cols} FROM {table} WHERE juminhyo_code = ANY(%s)", (codes,))
+            cur.execute(f"SELECT juminhyo_code, juminhyo_code, {cols} FROM {table} "
+                        "WHERE juminhyo_code = ANY(%s)", (codes,))
             for r in cur.fetchall():
-                out[r[0]] = tuple(r[1:])
+                out[r[0]] = r[1:]
     finally:
         cur.close()
     return out
 
 
-def _move_current_to_history(conn: Connection, codes: list[str], stamp: object) -> None:
-    """Copy the current rows of ``codes`` into the history inside the database (the record
-    bytes never travel through Python), superseded at ``stamp``."""
-    if not codes:
+def _move_current_to_history(
+    conn: Connection, addresses: list[object], stamp: object, sqlite: bool
+) -> None:
+    """Copy the current rows at ``addresses`` (see :func:`_current_keys`) into the history
+    inside the database (the record bytes never travel through Python), superseded at
+    ``stamp``."""
+    if not addresses:
         return
     q = conn.dialect.identifier_preparer.quote
     src = ", ".join(q(c) for c in (*LOOKUP_FIELDS, "history_no", "updated_at"))
@@ -190,12 +216,13 @@ def _move_current_to_history(conn: Connection, codes: list[str], stamp: object) 
             f"SELECT {src}, {{mark}} FROM {q(table_of(HonninKakunin).name)} ")
     cur = conn.connection.cursor()
     try:
-        if conn.dialect.name == "sqlite":
-            for chunk in _chunks(codes):
-                cur.execute(head.format(mark="?") + "WHERE juminhyo_code IN "
+        if sqlite:
+            for chunk in _chunks(addresses):
+                cur.execute(head.format(mark="?") + "WHERE rowid IN "
                             f"({', '.join('?' * len(chunk))})", (stamp, *chunk))
         else:
-            cur.execute(head.format(mark="%s") + "WHERE juminhyo_code = ANY(%s)", (stamp, codes))
+            cur.execute(head.format(mark="%s") + "WHERE juminhyo_code = ANY(%s)",
+                        (stamp, addresses))
     finally:
         cur.close()
 
@@ -210,57 +237,63 @@ def apply_honnin_kakunin(
     the last one becomes current (the newest copy wins) and the others go to the history.
 
     The hot path of update notifications (called once per group-commit batch), so it works on
-    driver tuples: one SELECT per 900 residents of their version numbers and indexed columns;
-    one INSERT … SELECT per 900 residents that copies their current rows into the (append-only)
-    history inside the database; one executemany UPDATE per set of changed indexed columns (the
-    lookup indexes of unchanged columns are not touched); one executemany INSERT each for new
-    residents and for versions superseded within the batch.
+    driver tuples built once per row: one SELECT per 900 residents of their row addresses,
+    version numbers and indexed columns; one INSERT … SELECT per 900 residents that copies their
+    current rows into the (append-only) history inside the database; one executemany UPDATE
+    per set of changed indexed columns, addressed by rowid on SQLite (the lookup indexes of
+    unchanged columns are not touched); one executemany INSERT each for new residents and for
+    versions superseded within the batch.
     """
     if not rows:
         return []
     sqlite = conn.dialect.name == "sqlite"
     stamp: object = _sqlite_text(now) if sqlite else now
     t = table_of(HonninKakunin)
-    before = _current_keys(conn, list({r.juminhyo_code: None for r in rows}))
+    before = _current_keys(conn, list(dict.fromkeys([r.juminhyo_code for r in rows])), sqlite)
     # The newest version of each resident in the batch: (LOOKUP_FIELDS as driver values, no).
     state: dict[str, tuple[tuple[object, ...], int]] = {}
-    from_db: list[str] = []  # residents whose stored current row goes to the history
     superseded: list[tuple[object, ...]] = []  # versions replaced within this batch
     numbers: list[int] = []
+    append = numbers.append
     for row in rows:
         code = row.juminhyo_code
         prev = state.get(code)
         if prev is not None:
             superseded.append((*prev[0], prev[1], stamp, stamp))
             hno = prev[1] + 1
-        elif code in before:
-            from_db.append(code)
-            hno = before[code][0] + 1  # type: ignore[operator]
         else:
-            hno = 1
+            old = before.get(code)
+            hno = 1 if old is None else old[1] + 1  # type: ignore[operator]
         state[code] = (_driver_row(row, sqlite), hno)
-        numbers.append(hno)
+        append(hno)
+    # Residents whose stored current row goes to the history, in row order (SQLite rowids
+    # follow the table's physical order, so consecutive statements visit neighbouring pages).
+    stored = sorted((before[code][0], code) for code in state if code in before)
     # History ids follow version order: stored versions first, then those of this batch.
-    _move_current_to_history(conn, from_db, stamp)
+    _move_current_to_history(conn, [address for address, _ in stored], stamp, sqlite)
     _insert_many(conn, table_of(HonninKakuninHistory), HISTORY_COLUMNS, superseded)
-    # Current rows are written in key order (each resident once, its newest version: the
-    # batch's own order only decides which version that is), so that consecutive writes visit
-    # neighbouring leaves of the 住民票コード B-tree.
-    _insert_many(conn, t, CURRENT_COLUMNS, [
-        (*values, hno, stamp) for code, (values, hno) in sorted(state.items())
-        if code not in before])
-    groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
-    for code in sorted(from_db):  # key order: better page locality
+    # New residents in key order: consecutive inserts visit neighbouring leaves of the
+    # 住民票コード index (the batch's own order only decided which version is the newest).
+    if len(stored) < len(state):
+        _insert_many(conn, t, CURRENT_COLUMNS, [
+            (*values, hno, stamp) for code, (values, hno) in sorted(state.items())
+            if code not in before])
+    # One executemany per set of changed indexed columns, keyed by which of INDEXED_FIELDS
+    # changed (a tuple of booleans, compared in C by map(ne, …)).
+    groups: dict[tuple[bool, ...], list[tuple[object, ...]]] = {}
+    for address, code in stored:
         values, hno = state[code]
-        old = before[code]
-        changed = tuple(
-            p for k, p in enumerate(_INDEXED_POS, start=1) if values[p] != old[k])
-        groups.setdefault(changed, []).append(
-            (*(values[p] for p in changed), *(values[p] for p in _PLAIN_POS), hno, stamp, code))
+        indexed = _indexed_of(values)
+        changed = tuple(map(ne, indexed, before[code][2:]))
+        params = groups.get(changed)
+        if params is None:
+            params = groups[changed] = []
+        params.append((*compress(indexed, changed), *_plain_of(values), hno, stamp, address))
     plain = tuple(LOOKUP_FIELDS[p] for p in _PLAIN_POS)
     for changed, params in groups.items():
-        _update_many(conn, t, (*(LOOKUP_FIELDS[p] for p in changed), *plain,
-                               "history_no", "updated_at"), "juminhyo_code", params)
+        _update_many(conn, t, (*compress(INDEXED_FIELDS, changed), *plain,
+                               "history_no", "updated_at"),
+                     "rowid" if sqlite else "juminhyo_code", params)
     return numbers
 
 

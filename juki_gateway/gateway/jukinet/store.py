@@ -88,15 +88,22 @@ def row_from_record(record: bytes, seq: int) -> HonninKakuninRow:
 
 def rows_from_records(records: Sequence[bytes], first_seq: int) -> list[HonninKakuninRow]:
     """The store rows of a frame's records numbered from ``first_seq`` (each validated once by
-    the codec's fast path); a refusal names the record's index in the frame."""
+    the codec's fast path); a refusal names the record's index in the frame.
+
+    The per-record loop of every hop's reactor thread: names are bound once per frame and the
+    row is built positionally from the decoded items (what :func:`row_from_items` does)."""
     decode = codec_of(HONNIN_KAKUNIN).decode
+    date, row = _date, HonninKakuninRow
     rows: list[HonninKakuninRow] = []
+    append = rows.append
     for i, r in enumerate(records):
         try:
             v = decode(r)
         except CodecError as exc:
             raise link_error(exc.located(record=i)) from None
-        rows.append(row_from_items(v, r, first_seq + i))
+        append(row(v["juminhyo_code"], v["kojin_bango"], v["kanji_name"], v["seion_kana_name"],
+                   date(v["birth_date"]), v["sex"], v["lg_code"], v["address"],
+                   v["change_reason"], date(v["change_date"]), first_seq + i, r))
     return rows
 
 

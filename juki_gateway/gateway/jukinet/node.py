@@ -797,7 +797,8 @@ class JukinetNode(Service):
         if link.proto is not proto:
             return  # a stale connection's late frame
         mt, seq = frame.msg_type, frame.seq
-        if mt in (ACK, ERROR, NACK) and seq > link.seq.acked:
+        if mt in (ACK, ERROR, NACK) and seq > link.seq.acked and M.SOUFUSAKI_BATCH in link.seq.msg_types:
+            # (update links never carry 送付先: no per-record scan of what an ACK covers there)
             upto = seq if mt != NACK else seq - 1
             sent_soufusaki = [
                 r.record for s in range(link.seq.acked + 1, min(upto, link.seq.last_seq) + 1)

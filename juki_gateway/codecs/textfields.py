@@ -174,16 +174,21 @@ class Text(Kind):
         tails = g.const([empty[i:] for i in range(width + 1)], "tails")
         n, count, full = f"_n{dst}", f"_g{dst}", f"_s{dst}"
         g.text_bytes[dst] = n
-        # Decode the whole field and strip it with str.rstrip(), which strips any whitespace
-        # cheaply; then accept the cut only if the bytes after 2 * len(value) are exactly U+3000
-        # pairs. That proves the stripped characters were all U+3000 and that the value has no
-        # surrogate pair (its last UTF-16 unit would then be U+3000, which rstrip() removes), so
-        # 2 * len(value) is its byte length. Otherwise strip U+3000 only and measure the value.
+        # Find where the U+3000 padding starts on the bytes and decode only what is before it
+        # (UTF-16 decoding costs by length, and names fill a fraction of their field). Padding
+        # is made of 0x30 and 0x00 bytes only, so stripping those bytes never stops after its
+        # start; rounded up to a whole unit, the cut is accepted when everything after it is
+        # exactly U+3000 pairs. The unit before the cut then holds a byte other than 0x30/0x00,
+        # so it is not U+3000: the value is the decoded field with its trailing U+3000 removed,
+        # and the cut is its byte length. Otherwise (a value ending in a character such as
+        # U+3030 whose bytes are all 0x30/0x00) decode the whole field and strip U+3000.
         lines = [
-            f"{full} = {u16}({raw}, None, True)[0]",
-            f"{dst} = {full}.rstrip()",
-            f"{n} = len({dst}) * 2",
-            f"if not {raw}.endswith({tails}[{n}]):",
+            f"{n} = len({raw}.rstrip(b'0\\x00'))",
+            f"{n} += {n} & 1",
+            f"if {raw}.endswith({tails}[{n}]):",
+            f"    {dst} = {u16}({raw}[:{n}], None, True)[0]",
+            "else:",
+            f"    {full} = {u16}({raw}, None, True)[0]",
             f"    {dst} = {full}.rstrip('\\u3000')",
             f"    {n} = len({dst}.encode('utf-16-be'))",
         ]

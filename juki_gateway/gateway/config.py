@@ -103,7 +103,7 @@ class JukinetSettings:
     """``[jukinet.<endpoint>]``: how the daemon hosts the Juki-net node of one endpoint."""
 
     store_url: str
-    window: int = 20_000
+    window: int = 40_000
     commit_delay: float = 0.002
 
 
@@ -280,7 +280,7 @@ def _jukinet_tables(
         url = t.get("store_url", f"sqlite:///jukinet-{name}.sqlite3")
         if not isinstance(url, str) or not url:
             raise UsageError(f"{w}: store_url must be a non-empty string")
-        window = t.get("window", 20_000)
+        window = t.get("window", 40_000)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise UsageError(f"{w}: window must be a positive integer")
         delay = t.get("commit_delay", 0.002)

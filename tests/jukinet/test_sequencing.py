@@ -260,3 +260,10 @@ def test_long_fault_run_reports_zero_lost_zero_duplicated() -> None:
     duplicated = len(seqs) - len(set(seqs))
     print(f"{sent} sent, {link.faults} faults, {lost} lost, {duplicated} duplicated")
     assert (lost, duplicated) == (0, 0) and seqs == sorted(seqs)
+
+
+def test_sequencer_remembers_every_message_type_queued() -> None:
+    """msg_types names each message type ever added to the link, loaded or queued later."""
+    out = OutboundSequencer(pending=[OutRecord(1, 0x0101, b"a")])
+    out.add(OutRecord(2, 0x0102, b"b"))
+    assert out.msg_types == {0x0101, 0x0102}

@@ -30,6 +30,27 @@ def peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+#: The collector's first-generation threshold once the node is running (CPython's default: 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc(gen0: int = GC_GEN0_THRESHOLD) -> None:
+    """Keep the cyclic garbage collector off the per-frame path of a running node.
+
+    A frame of thousands of records allocates tens of thousands of container objects (decoded
+    items, store rows) that die young through reference counting, yet each 700 allocations
+    triggered a collection that also rescanned survivors, and every tenth one the long-lived
+    start-up objects (modules, SQLAlchemy metadata, codec tables): ~5-9 µs per notification
+    per node in the benchmark. Start-up objects are frozen out of the collector's view and the
+    first generation is collected every ``gen0`` allocations instead; cycles are still found.
+    """
+    import gc
+
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, gen2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, start the node on the global reactor, run until stopped."""
     from twisted.internet import reactor
@@ -57,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if node.port is not None:
             print(f"LISTENING {node.bound_port}", flush=True)
         node.connect(ports)
+        tune_gc()
         print("READY", flush=True)
 
     def failed(f: object) -> None:

@@ -89,6 +89,8 @@ class OutboundSequencer:
         self.connected = False
         self.resent_records = 0
         self.rewinds = 0
+        #: every message type ever queued on this link
+        self.msg_types: set[int] = set()
         for rec in pending:
             self.add(rec)
         # Records loaded from a durable outbox may have been sent before a restart.
@@ -104,6 +106,7 @@ class OutboundSequencer:
             )
         self._pending[rec.seq] = rec
         self.last_seq = rec.seq
+        self.msg_types.add(rec.msg_type)
 
     @property
     def depth(self) -> int:

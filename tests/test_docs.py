@@ -86,9 +86,14 @@ def test_catalogue_error_codes_are_the_links_own() -> None:
 
 
 def test_catalogue_directions_are_the_links_authorization_table() -> None:
-    """The roles the catalogue says send each request are exactly those the Juki-net nodes accept."""
+    """The Juki-net nodes authorize senders by the catalogue's directions, which keep R2 (the CS
+    takes 本人確認情報 only from its own existing system) and name no answer type."""
     from juki_gateway.gateway.jukinet.node import ACCEPTS as NODE_ACCEPTS
+    from juki_gateway.protocols.jukinet.messages import JukinetMessage
+    from juki_gateway.protocols.jukinet.routing import Role
 
-    assert dict(ACCEPTS) == dict(NODE_ACCEPTS)
+    assert NODE_ACCEPTS is ACCEPTS
+    assert ACCEPTS[(Role.MUNICIPAL_CS, JukinetMessage.UPDATE_NOTIFY)] == {Role.KIZON_JUKI}
+    assert ACCEPTS[(Role.KIKO, JukinetMessage.UPDATE_NOTIFY)] == {Role.PREFECTURE}
     answers = {t for t, spec in JUKINET_MESSAGES.items() if spec.responses == "—"}
     assert answers and not answers & {t for _, t in ACCEPTS}

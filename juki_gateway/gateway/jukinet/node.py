@@ -65,12 +65,16 @@ from juki_gateway.protocols.jukinet.errors import (
     WrongSender,
 )
 from juki_gateway.protocols.jukinet.layouts import (
-    HONNIN_KAKUNIN,
     MOVE_IN_NOTICE,
     SOUFUSAKI,
     decode_body,
 )
-from juki_gateway.protocols.jukinet.messages import SEQUENCED_TYPES, JukinetMessage
+from juki_gateway.protocols.jukinet.messages import (
+    ACCEPTS,
+    JUKINET_MESSAGES,
+    SEQUENCED_TYPES,
+    JukinetMessage,
+)
 from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
 )
@@ -92,32 +96,10 @@ M = JukinetMessage
 ERROR, ACK, NACK, PING, PONG = (MessageType.ERROR, MessageType.ACK, MessageType.NACK,
                                 MessageType.PING, MessageType.PONG)
 
-#: Which peer roles may send which message to which endpoint role (R2), as data.
-ACCEPTS: Mapping[tuple[str, int], frozenset[str]] = {
-    (Role.MUNICIPAL_CS, M.UPDATE_NOTIFY): frozenset({Role.KIZON_JUKI}),
-    (Role.PREFECTURE, M.UPDATE_NOTIFY): frozenset({Role.MUNICIPAL_CS}),
-    (Role.KIKO, M.UPDATE_NOTIFY): frozenset({Role.PREFECTURE}),
-    (Role.MUNICIPAL_CS, M.SOUFUSAKI_BATCH): frozenset({Role.KIZON_JUKI}),
-    (Role.KIKO, M.SOUFUSAKI_BATCH): frozenset({Role.MUNICIPAL_CS}),
-    (Role.MUNICIPAL_CS, M.MOVE_IN_NOTICE): frozenset({Role.KIZON_JUKI, Role.PREFECTURE}),
-    (Role.PREFECTURE, M.MOVE_IN_NOTICE): frozenset({Role.MUNICIPAL_CS, Role.KIKO}),
-    (Role.KIKO, M.MOVE_IN_NOTICE): frozenset({Role.PREFECTURE}),
-    (Role.PREFECTURE, M.SEARCH_REQUEST): frozenset({Role.MUNICIPAL_CS}),
-    (Role.KIKO, M.SEARCH_REQUEST): frozenset({Role.MUNICIPAL_CS, Role.PREFECTURE}),
-    (Role.PREFECTURE, M.KOJIN_BANGO_REQUEST): frozenset({Role.MUNICIPAL_CS}),
-    (Role.KIKO, M.KOJIN_BANGO_REQUEST): frozenset({Role.MUNICIPAL_CS, Role.PREFECTURE}),
-    (Role.KIKO, M.POOL_REQUEST): frozenset({Role.MUNICIPAL_CS}),
-    (Role.PREFECTURE, M.CONSISTENCY_CHUNK): frozenset({Role.MUNICIPAL_CS}),
-    (Role.KIKO, M.CONSISTENCY_CHUNK): frozenset({Role.MUNICIPAL_CS}),
-    (Role.PREFECTURE, M.CONSISTENCY_END): frozenset({Role.MUNICIPAL_CS}),
-    (Role.KIKO, M.CONSISTENCY_END): frozenset({Role.MUNICIPAL_CS}),
-}
-
+#: The body layout of each sequenced type (their records are validated and stored), from the
+#: one message catalogue, looked up once here rather than per frame.
 _LAYOUT_OF: Mapping[int, Layout] = {
-    M.UPDATE_NOTIFY: HONNIN_KAKUNIN,
-    M.SOUFUSAKI_BATCH: SOUFUSAKI,
-    M.MOVE_IN_NOTICE: MOVE_IN_NOTICE,
-}
+    t: layout for t in SEQUENCED_TYPES if (layout := JUKINET_MESSAGES[t].layout) is not None}
 
 
 class RemoteError(JukiError):

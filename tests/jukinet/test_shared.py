@@ -79,9 +79,14 @@ def test_two_prefecture_daemons_share_forwarding_across_a_sigkill(
         @defer.inlineCallbacks
         def switch_to(port: int, batch: list[bytes]) -> Generator[Any, Any, None]:
             """Lead the CS's address to one instance and wait until that instance has acked
-            (so committed) frames of the CS: each instance takes part of the stream."""
+            (so committed) frames of the CS: each instance takes part of the stream. The
+            batch goes out only once the CS has reconnected to that instance (ACKs already on
+            their way over the dropped connection must not count as the instance's)."""
             proxy.targets = [port]
+            connected = proxy.connected_to.get(port, 0)
             proxy.drop_all()
+            yield wait_for(reactor, lambda: proxy.connected_to.get(port, 0) > connected, 30,
+                           f"the CS to reconnect to the instance on port {port}")
             acked = cs_link.seq.acked
             yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, batch)
             yield wait_for(reactor, lambda: cs_link.seq.acked > acked, 30,

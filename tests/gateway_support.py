@@ -16,13 +16,11 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
-from prometheus_client.parser import text_string_to_metric_families
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.certs.pki import CertificateAuthority, write_pair
@@ -30,6 +28,7 @@ from juki_gateway.codecs.frame import FrameDecoder, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import default_topology
 from juki_gateway.gateway.initdir import init_workdir
+from juki_gateway.gateway.metrics import scrape_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
@@ -101,13 +100,7 @@ class Daemon:
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample of /metrics keyed by (name, sorted labels)."""
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
-            text = resp.read().decode()
-        out = {}
-        for fam in text_string_to_metric_families(text):
-            for s in fam.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
+        return scrape_metrics(self.metrics_url)
 
     def log_records(self) -> list[dict[str, Any]]:
         """Every handshake-log record so far."""

@@ -7,11 +7,13 @@ types and error codes only, never a resident identifier.
 from __future__ import annotations
 
 import datetime as dt
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.web.resource import Resource
 
 PREFIX = "juki_gateway"
@@ -98,3 +100,19 @@ def metrics_resource(metrics: GatewayMetrics) -> Resource:
     root = Resource()
     root.putChild(b"metrics", MetricsResource(registry=metrics.registry))
     return root
+
+
+#: A metric sample's key: (sample name, its labels sorted by name).
+SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def metric_samples(exposition: str) -> dict[SampleKey, float]:
+    """Every sample of a Prometheus text exposition, keyed by (name, sorted labels)."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(exposition) for s in fam.samples}
+
+
+def scrape_metrics(url: str, timeout: float = 5.0) -> dict[SampleKey, float]:
+    """GET a ``/metrics`` URL (blocking) and return :func:`metric_samples` of it."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return metric_samples(resp.read().decode())

@@ -13,16 +13,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from juki_gateway.gateway.linkcontrol import read_held, set_held
+from juki_gateway.gateway.metrics import scrape_metrics
 from juki_gateway.simulators.scenario import Outage
 from juki_gateway.simulators.summary import RunSummary
 
@@ -72,16 +71,6 @@ class DaemonLinkOutages:
         return sorted(read_held(self.workdir))
 
 
-def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
 @dataclass
 class ChainProbe:
     """Counts, from the daemon's metrics, the update notifications 機構 applied."""
@@ -99,7 +88,7 @@ class ChainProbe:
 
     async def start(self) -> None:
         """Read the baseline (what 機構 had applied before this run)."""
-        self.baseline = self._applied(await deferToThread(_scrape, self.metrics_url))
+        self.baseline = self._applied(await deferToThread(scrape_metrics, self.metrics_url))
 
     async def check(self, summary: RunSummary, acknowledged: int, cs: str,
                     timeout: float = 60.0) -> None:
@@ -107,7 +96,7 @@ class ChainProbe:
         deadline = self.reactor.seconds() + timeout
         applied, depth = 0.0, 0.0
         while True:
-            samples = await deferToThread(_scrape, self.metrics_url)
+            samples = await deferToThread(scrape_metrics, self.metrics_url)
             applied = self._applied(samples) - self.baseline
             depth = sum(v for (name, _), v in samples.items() if name == DEPTH)
             if (applied >= acknowledged and depth == 0) or self.reactor.seconds() > deadline:

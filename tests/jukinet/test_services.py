@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import pytest_twisted
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from twisted.internet import defer
 
@@ -26,6 +25,7 @@ from juki_gateway.gateway.jukinet.services import (
     take_juminhyo_code,
 )
 from juki_gateway.gateway.jukinet.topology import make_chain
+from juki_gateway.gateway.metrics import metric_samples
 from juki_gateway.protocols.jukinet.consistency import DiffKind
 from juki_gateway.protocols.jukinet.layouts import (
     HONNIN_KAKUNIN,
@@ -207,8 +207,7 @@ def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
         errors = nodes["cs-172014"].metrics.errors.labels("cs-172014", "wrong_sender")._value.get()
         assert errors == 1
         text = generate_latest(nodes["cs-172014"].metrics.registry).decode()
-        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                   for fam in text_string_to_metric_families(text) for s in fam.samples}
+        samples = metric_samples(text)
         key = ("juki_gateway_jukinet_messages_total",
                (("msg_type", "UPDATE_NOTIFY"), ("node", "cs-172014"), ("peer", "kizon-172014"),
                 ("result", "refused")))
@@ -217,8 +216,7 @@ def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
         assert samples[depth] == 0
         hist = ("juki_gateway_jukinet_ack_latency_seconds_count",
                 (("node", "kizon-172014"), ("peer", "cs-172014")))
-        kz = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in text_string_to_metric_families(
-            generate_latest(kizon.metrics.registry).decode()) for s in fam.samples}
+        kz = metric_samples(generate_latest(kizon.metrics.registry).decode())
         assert kz[hist] == 3
     finally:
         yield stop_nodes(nodes)

@@ -34,8 +34,12 @@ class InlineStore(AsyncStore):
         return d
 
     def _count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(table_of(InboxEntry))).scalar_one())
+        return _inbox_rows(self.engine)
+
+
+def _inbox_rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table_of(InboxEntry))).scalar_one())
 
 
 def _msg(seq: int) -> Callable[[Connection], bool]:
@@ -106,9 +110,11 @@ def test_commit_failure_fails_every_item(store_engine: Engine) -> None:
 
 
 def test_bad_parameters_rejected(store_engine: Engine) -> None:
-    """A batch size below one is refused."""
+    """A batch size or weight bound below one is refused."""
     with pytest.raises(ValueError):
         GroupCommitter(InlineStore(store_engine), Clock(), max_batch=0)
+    with pytest.raises(ValueError):
+        GroupCommitter(InlineStore(store_engine), Clock(), max_weight=0)
 
 
 @pytest_twisted.inlineCallbacks
@@ -180,7 +186,7 @@ def test_bulk_committer_failure_acks_nothing(store_engine: Engine) -> None:
     for seq in (1, 2):
         committer.submit(seq).addErrback(lambda f: errors.append(f.trap(ValueError)))
     assert errors == [ValueError, ValueError]
-    assert store._count() == 0
+    assert _inbox_rows(store_engine) == 0
 
 
 class ManualStore(AsyncStore):
@@ -235,3 +241,38 @@ def test_acks_keep_batch_order_when_the_store_answers_synchronously(store_engine
     store.finish_next()
     assert order == [1, 2, 3, 4, 5, "flushed"]
     assert committer.batches_committed == 3
+
+
+def test_batches_bounded_by_weight(store_engine: Engine) -> None:
+    """With ``max_weight``, a backlog of heavy items (frames of many records) is cut into
+    batches whose weights stay within the bound, in submission order; an item heavier than
+    the bound is a batch of its own; reaching the bound commits without waiting for the timer."""
+    store, clock = ManualStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=64, max_delay=10, max_weight=3000)
+    acked: list[int] = []
+    committer.submit(_msg(1), weight=1000).addCallback(lambda _: acked.append(1))
+    assert store.waiting == [] and len(clock.getDelayedCalls()) == 1  # below the bound: waits
+    for seq, weight in ((2, 2000), (3, 1500), (4, 1500), (5, 5000), (6, 10)):
+        committer.submit(_msg(seq), weight=weight).addCallback(lambda _, s=seq: acked.append(s))
+    assert len(store.waiting) == 1  # 1 + 2 reached 3,000 and went at once
+    sizes = []
+    while store.waiting:
+        before = _inbox_rows(store_engine)
+        store.finish_next()
+        sizes.append(_inbox_rows(store_engine) - before)
+    assert sizes == [2, 2, 1, 1]  # 1000+2000 | 1500+1500 | 5000 alone | 10
+    assert acked == [1, 2, 3, 4, 5, 6]
+    assert committer.batches_committed == 4
+
+
+def test_weight_defaults_to_one_per_item(store_engine: Engine) -> None:
+    """Items submitted without a weight count one each against ``max_weight``."""
+    store, clock = ManualStore(store_engine), Clock()
+    committer = GroupCommitter(store, clock, max_batch=64, max_delay=10, max_weight=2)
+    for seq in (1, 2, 3):
+        committer.submit(_msg(seq))
+    assert len(store.waiting) == 1
+    store.finish_next()
+    assert _inbox_rows(store_engine) == 2
+    store.finish_next()
+    assert _inbox_rows(store_engine) == 3

@@ -71,15 +71,22 @@ class AsyncStore:
 
 
 class _Pending:
-    __slots__ = ("deferred", "payload")
+    __slots__ = ("deferred", "payload", "weight")
 
-    def __init__(self, payload: Any) -> None:
+    def __init__(self, payload: Any, weight: int) -> None:
         self.payload = payload
+        self.weight = weight
         self.deferred: Deferred[Any] = Deferred()
 
 
 class _Batcher:
-    """Collects items for up to ``max_delay`` s / ``max_batch`` items, one batch in flight."""
+    """Collects items for up to ``max_delay`` s / ``max_batch`` items, one batch in flight.
+
+    ``max_weight`` (optional) also bounds a batch by the summed weights of its items (e.g. the
+    records of the frames it applies): a batch takes items in order while their weight stays
+    within it (always at least one item). Bounding by work rather than by item count keeps a
+    backlog of large items from becoming one huge transaction, so a node passes its first
+    records downstream while it applies the rest, instead of after all of them."""
 
     def __init__(
         self,
@@ -88,14 +95,17 @@ class _Batcher:
         *,
         max_batch: int = 500,
         max_delay: float = 0.005,
+        max_weight: int | None = None,
     ) -> None:
-        if max_batch < 1 or max_delay < 0:
-            raise ValueError("max_batch must be >= 1 and max_delay >= 0")
+        if max_batch < 1 or max_delay < 0 or (max_weight is not None and max_weight < 1):
+            raise ValueError("max_batch and max_weight must be >= 1 and max_delay >= 0")
         self._store = store
         self._clock = clock
         self.max_batch = max_batch
         self.max_delay = max_delay
+        self.max_weight = max_weight
         self._queue: list[_Pending] = []
+        self._queued_weight = 0
         self._timer: IDelayedCall | None = None
         self._in_flight = False
         self._drain_waiters: list[Deferred[None]] = []
@@ -104,12 +114,14 @@ class _Batcher:
         self._acks: deque[tuple[list[_Pending], list[tuple[bool, Any]]]] = deque()
         self._firing = False
 
-    def _enqueue(self, payload: Any) -> Deferred[Any]:
-        item = _Pending(payload)
+    def _enqueue(self, payload: Any, weight: int = 1) -> Deferred[Any]:
+        item = _Pending(payload, weight)
         self._queue.append(item)
+        self._queued_weight += weight
         if self._in_flight:
             pass  # the batch in flight starts the next one when it settles
-        elif len(self._queue) >= self.max_batch:
+        elif len(self._queue) >= self.max_batch or (
+                self.max_weight is not None and self._queued_weight >= self.max_weight):
             self._pump()
         elif self._timer is None:
             # (zope interface methods confuse mypy without the zope plugin)
@@ -144,7 +156,9 @@ class _Batcher:
                 for w in waiters:
                     w.callback(None)
             return
-        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        cut = self._cut()
+        batch, self._queue = self._queue[:cut], self._queue[cut:]
+        self._queued_weight -= sum(item.weight for item in batch)
         self._in_flight = True
         payloads = [item.payload for item in batch]
         d = self._store.transact(lambda conn: self._execute(conn, payloads))
@@ -162,6 +176,18 @@ class _Batcher:
             self._pump()
 
         d.addCallbacks(committed, failed).addBoth(settle)
+
+    def _cut(self) -> int:
+        """How many queued items the next batch takes (``max_batch``, ``max_weight``)."""
+        if self.max_weight is None:
+            return self.max_batch
+        taken = weight = 0
+        for item in self._queue[: self.max_batch]:
+            if taken and weight + item.weight > self.max_weight:
+                break
+            taken += 1
+            weight += item.weight
+        return taken
 
     def _settled(
         self, flight: Deferred[Any], batch: list[_Pending], outcomes: list[tuple[bool, Any]]
@@ -200,9 +226,10 @@ class _Batcher:
 class GroupCommitter(_Batcher):
     """Batches work functions into one durable transaction; each Deferred fires after the commit."""
 
-    def submit(self, work: Work) -> Deferred[Any]:
-        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed."""
-        return self._enqueue(work)
+    def submit(self, work: Work, weight: int = 1) -> Deferred[Any]:
+        """Queue ``work(conn)``; the Deferred fires with its result once its batch committed.
+        ``weight`` counts against ``max_weight`` (e.g. the number of records ``work`` applies)."""
+        return self._enqueue(work, weight)
 
     def _execute(self, conn: Connection, payloads: list[Any]) -> list[tuple[bool, Any]]:
         """Runs on a pool thread inside the batch transaction: one SAVEPOINT per item."""

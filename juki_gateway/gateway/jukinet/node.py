@@ -159,6 +159,11 @@ class NodeConfig:
     window: int = 40_000
     max_batch: int = 3000
     commit_delay: float = 0.002
+    # Records one group-commit transaction applies at most (frames are never split: a larger
+    # frame is a transaction of its own). A backlog then flows down the chain in transactions
+    # of this size, each hop applying one while the next hop applies the previous one, rather
+    # than as one transaction of everything queued (hops one after the other).
+    commit_records: int = 3000
     pool_low_water: int = 100
     retry_initial: float = 0.05
     retry_max: float = 1.0
@@ -292,7 +297,8 @@ class JukinetNode(Service):
         assert self._writer is not None
         self.store = AsyncStore(self.engine, self.reactor, self._writer)
         self.committer = GroupCommitter(self.store, self.reactor, max_batch=64,
-                                        max_delay=self.cfg.commit_delay)
+                                        max_delay=self.cfg.commit_delay,
+                                        max_weight=self.cfg.commit_records)
         for sender, last in applied.items():
             self.inbound[sender] = InboundSequencer(last)
         if self.role is Role.MUNICIPAL_CS:
@@ -602,7 +608,7 @@ class JukinetNode(Service):
                 return {peer: st.enqueue(conn, self._link_name(peer), msg_type, recs, now)
                         for peer, recs in forwards.items() if recs}
         assert self.committer is not None
-        d = self.committer.submit(work)
+        d = self.committer.submit(work, weight=max(1, len(records)))
         d.addCallbacks(self._committed, self._commit_failed,
                        callbackArgs=(sender, msg_type, last, len(records)),
                        errbackArgs=(sender,))
@@ -733,7 +739,8 @@ class JukinetNode(Service):
         now = self.now()
         recs = list(records)
         assert self.committer is not None
-        d = self.committer.submit(lambda conn: st.enqueue(conn, link.name, msg_type, recs, now))
+        d = self.committer.submit(lambda conn: st.enqueue(conn, link.name, msg_type, recs, now),
+                                  weight=max(1, len(recs)))
 
         def queued(out: list[OutRecord]) -> list[int]:
             if self.shared is not None:

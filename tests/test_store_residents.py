@@ -63,6 +63,64 @@ def test_lookups_by_number_and_by_name_pairs(store_engine: Engine) -> None:
         assert all(r.birth_date == target.birth_date for r in by_birth)
         by_addr = search_residents(conn, seion_kana=target.seion_kana, address=target.address)
         assert by_addr == [target]
+        by_kanji_addr = search_residents(conn, name_kanji=target.name_kanji, address=target.address)
+        assert by_kanji_addr == [target]
+
+
+LOOKUPS = {
+    "住民票コード": lambda conn, r: get_current(conn, r.juminhyo_code),
+    "個人番号": lambda conn, r: find_by_kojin_bango(conn, r.kojin_bango or ""),
+    "氏名+生年月日": lambda conn, r: search_residents(conn, name_kanji=r.name_kanji,
+                                                 birth_date=r.birth_date),
+    "清音化かな+生年月日": lambda conn, r: search_residents(conn, seion_kana=r.seion_kana,
+                                                   birth_date=r.birth_date),
+    "氏名+住所": lambda conn, r: search_residents(conn, name_kanji=r.name_kanji, address=r.address),
+    "清音化かな+住所": lambda conn, r: search_residents(conn, seion_kana=r.seion_kana,
+                                                 address=r.address),
+}
+
+
+@pytest.mark.parametrize("lookup", list(LOOKUPS))
+def test_every_lookup_reads_through_an_index(store_engine: Engine, lookup: str) -> None:
+    """Each lookup's statement is planned as an index search, never a scan of the current
+    table: SQLite's EXPLAIN QUERY PLAN shows SEARCH … USING INDEX / PRIMARY KEY; PostgreSQL
+    (sequential scans disabled, as a scan of a small test table would be cheaper) an index
+    scan. 氏名+住所 goes through the 氏名 prefix of (氏名, 生年月日) (revision 0005)."""
+    from sqlalchemy import event
+
+    rows = [make_resident(n) for n in range(1, 40)]
+    with store_engine.begin() as conn:
+        load_residents(conn, rows, NOW)
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object,
+                context: object, executemany: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store_engine, "before_cursor_execute", capture)
+    try:
+        with store_engine.connect() as conn:
+            assert LOOKUPS[lookup](conn, rows[12])
+    finally:
+        event.remove(store_engine, "before_cursor_execute", capture)
+    statements = [(st, p) for st, p in seen if "honnin_kakunin" in st]
+    assert statements
+    sqlite = store_engine.dialect.name == "sqlite"
+    with store_engine.begin() as conn:
+        for statement, params in statements:
+            if sqlite:
+                plan = [str(r[3]) for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement, params)]  # type: ignore[arg-type]
+                assert not any(p.startswith("SCAN honnin_kakunin") for p in plan), plan
+                assert any(p.startswith("SEARCH honnin_kakunin USING") for p in plan), plan
+            else:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = [str(r[0]) for r in conn.exec_driver_sql(
+                    "EXPLAIN " + statement, params)]  # type: ignore[arg-type]
+                assert not any("Seq Scan on honnin_kakunin" in p for p in plan), plan
+                assert any("Index" in p for p in plan), plan
+            if lookup == "氏名+住所":
+                assert any("ix_honnin_kakunin_name_birth" in p for p in plan), plan
 
 
 def test_search_needs_two_items(store_engine: Engine) -> None:

@@ -79,8 +79,9 @@ class HonninKakunin(HonninKakuninColumns, Base):
     __table_args__ = (
         Index("ix_honnin_kakunin_kojin_bango", "kojin_bango"),
         Index("ix_honnin_kakunin_kana_birth", "seion_kana", "birth_date"),
+        # Also the index of 氏名+住所 lookups (its leading column): no (氏名, 住所) index, since
+        # every 転居 would move its entry (revision 0005: a third of the pages a commit wrote).
         Index("ix_honnin_kakunin_name_birth", "name_kanji", "birth_date"),
-        Index("ix_honnin_kakunin_name_address", "name_kanji", "address"),
         # SQLite: an ordinary rowid table (the 住民票コード key is a small separate index), not
         # WITHOUT ROWID. A WITHOUT ROWID table is an index B-tree: a cell holds at most ~1,000
         # bytes of a 4 KiB page, so every ~1,100-byte row (898-byte record) spilled into an

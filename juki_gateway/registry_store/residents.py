@@ -159,7 +159,7 @@ _SELECT_CHUNK = 900  # below SQLite's historic 999 bound-parameter limit
 
 # The current table's columns that its lookup indexes cover: an UPDATE that does not SET them
 # leaves those indexes alone, so they are SET only when their value changes.
-INDEXED_FIELDS = ("kojin_bango", "name_kanji", "seion_kana", "birth_date", "address")
+INDEXED_FIELDS = ("kojin_bango", "name_kanji", "seion_kana", "birth_date")
 _INDEXED_POS = tuple(LOOKUP_FIELDS.index(f) for f in INDEXED_FIELDS)
 _PLAIN_POS = tuple(i for i in range(1, len(LOOKUP_FIELDS)) if i not in _INDEXED_POS)
 _indexed_of = itemgetter(*_INDEXED_POS)

@@ -105,6 +105,7 @@ class JukinetSettings:
     store_url: str
     window: int = 40_000
     commit_delay: float = 0.002
+    commit_records: int = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +271,7 @@ def _jukinet_tables(
         if key not in names or not isinstance(value, Mapping):
             raise UsageError(f"{where}: [jukinet.{key}] names no municipal-cs, prefecture or "
                              "kiko endpoint of this file")
-        unknown = set(value) - {"store_url", "window", "commit_delay"}
+        unknown = set(value) - {"store_url", "window", "commit_delay", "commit_records"}
         if unknown:
             raise UsageError(f"{where}: [jukinet.{key}] unknown keys {sorted(unknown)}")
     out: dict[str, JukinetSettings] = {}
@@ -280,13 +281,14 @@ def _jukinet_tables(
         url = t.get("store_url", f"sqlite:///jukinet-{name}.sqlite3")
         if not isinstance(url, str) or not url:
             raise UsageError(f"{w}: store_url must be a non-empty string")
-        window = t.get("window", 40_000)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise UsageError(f"{w}: window must be a positive integer")
+        window, records = t.get("window", 40_000), t.get("commit_records", 3000)
+        for key, number in (("window", window), ("commit_records", records)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise UsageError(f"{w}: {key} must be a positive integer")
         delay = t.get("commit_delay", 0.002)
         if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 1:
             raise UsageError(f"{w}: commit_delay must be seconds between 0 and 1")
-        out[name] = JukinetSettings(config_store_url(url, base), window, float(delay))
+        out[name] = JukinetSettings(config_store_url(url, base), window, float(delay), records)
     return host, out
 
 

@@ -52,6 +52,16 @@ def test_service_tree_gives_hosted_endpoints_nodes_and_node_links(tmp_path: Path
     assert svc.getServiceNamed("link-control") is not None
 
 
+def test_jukinet_table_tunes_the_node(tmp_path: Path) -> None:
+    """[jukinet.<endpoint>] window, commit_delay and commit_records reach that endpoint's node."""
+    config = load_config(_config(tmp_path, jukinet={
+        "pref-17": {"window": 9000, "commit_delay": 0.01, "commit_records": 500}}))
+    nodes = GatewayService(config, MemoryReactorClock()).jukinet.nodes
+    cfg = nodes["pref-17"].cfg
+    assert (cfg.window, cfg.commit_delay, cfg.commit_records) == (9000, 0.01, 500)
+    assert nodes["kiko"].cfg.commit_records == 3000  # the default elsewhere
+
+
 def test_host_false_keeps_the_generic_frame_sessions(tmp_path: Path) -> None:
     """[jukinet] host = false: no nodes, and the links are the gateway's generic LinkServices."""
     config = load_config(_config(tmp_path, jukinet={"host": False}))
@@ -64,6 +74,7 @@ def test_host_false_keeps_the_generic_frame_sessions(tmp_path: Path) -> None:
     ({"ims-172014": {"store_url": "sqlite:///x.sqlite3"}}, "[jukinet.ims-172014] names no"),
     ({"kiko": {"store": "x"}}, "unknown keys ['store']"),
     ({"kiko": {"window": 0}}, "window must be a positive integer"),
+    ({"kiko": {"commit_records": True}}, "commit_records must be a positive integer"),
     ({"host": "yes"}, "host must be true or false"),
 ])
 def test_bad_jukinet_tables_are_usage_errors(tmp_path: Path, jukinet: dict[str, Any],

@@ -348,7 +348,7 @@ class JukinetHost:
             node_id=ep.name, role=ep.role, org=ep.org, store_url=settings.store_url,
             cert=ep.cert, key=ep.key, ca=self.config.ca, crl=self.config.crl, host=ep.host,
             port=None, allow=ep.allow, peers=peers, window=settings.window,
-            commit_delay=settings.commit_delay,
+            commit_delay=settings.commit_delay, commit_records=settings.commit_records,
             retry_initial=min((lk.backoff_initial for lk in links), default=1.0),
             retry_max=min((lk.backoff_max for lk in links), default=60.0),
         )

@@ -135,6 +135,11 @@ class _Batcher:
         """Items waiting for the next batch."""
         return len(self._queue)
 
+    @property
+    def queued_weight(self) -> int:
+        """The summed weights of the items waiting for the next batch."""
+        return self._queued_weight
+
     def flush(self) -> Deferred[None]:
         """Commit everything queued now, without waiting for the timer; fires once all settled."""
         done: Deferred[None] = Deferred()

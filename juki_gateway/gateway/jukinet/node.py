@@ -224,6 +224,11 @@ class JukinetNode(Service):
         self.inbound: dict[str, InboundSequencer] = {}
         self.inbound_conn: dict[str, JukinetProtocol] = {}
         self.refused: dict[tuple[str, int], JukiError] = {}
+        # Inbound connections not read from while the next group commit is already full;
+        # how often that happened, and the most records ever queued for the next commit.
+        self._paused: set[JukinetProtocol] = set()
+        self.read_pauses = 0
+        self.max_queued_records = 0
         self.pending: dict[int, Callable[[Frame], None]] = {}
         self.pending_peer: dict[int, str] = {}
         self._request_nos = itertools.count(1)
@@ -612,6 +617,26 @@ class JukinetNode(Service):
         d.addCallbacks(self._committed, self._commit_failed,
                        callbackArgs=(sender, msg_type, last, len(records)),
                        errbackArgs=(sender,))
+        d.addBoth(self._resume_reading)
+        queued = self.committer.queued_weight
+        self.max_queued_records = max(self.max_queued_records, queued)
+        if queued >= self.cfg.commit_records:
+            # Flow control: the next transaction is full, so stop decoding what the peer sends
+            # (TCP pushes back on it) until a batch starts. Otherwise the reactor thread decodes
+            # a whole backlog ahead of the store and holds the GIL the store thread needs
+            # between SQLite calls, and the first transaction (what the next hop waits for)
+            # takes as long as decoding everything.
+            proto.pause()
+            self._paused.add(proto)
+            self.read_pauses += 1
+
+    def _resume_reading(self, passthrough: object) -> object:
+        if self._paused and self.committer is not None and (
+                self.committer.queued_weight < self.cfg.commit_records):
+            paused, self._paused = self._paused, set()
+            for proto in paused:
+                proto.resume()
+        return passthrough
 
     def _check_and_route(self, proto: JukinetProtocol, msg_type: int, records: Sequence[bytes],
                          first_seq: int) -> tuple[list[Any], dict[str, list[bytes]]]:

@@ -41,6 +41,7 @@ class JukinetProtocol(Protocol):
         self.peer_org = ""
         self.ready = False
         self.closed = False
+        self.paused = False  # reading stopped until the node's store catches up (flow control)
         self.decoder = FrameDecoder(record_lengths(), max_body=MAX_BODY)
         self._early: list[bytes] = []
         self.state: dict[str, Any] = {}  # per-connection handler state (consistency check …)
@@ -84,7 +85,11 @@ class JukinetProtocol(Protocol):
             self._early.append(data)
             return
         self.decoder.receive_data(data)
-        while not self.closed:
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle the complete frames received so far, until paused or closed."""
+        while not self.closed and not self.paused:
             try:
                 event = self.decoder.next_event()
             except FatalFrameError as exc:
@@ -102,6 +107,20 @@ class JukinetProtocol(Protocol):
             else:
                 assert isinstance(event, Frame)
                 self.node.frame_received(self, event)
+
+    def pause(self) -> None:
+        """Stop reading from the peer (TCP pushes back on it); frames already received wait."""
+        if not self.paused and not self.closed and self.transport is not None:
+            self.paused = True
+            self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def resume(self) -> None:
+        """Read again, handling the frames that arrived before the pause first."""
+        if self.paused and not self.closed and self.transport is not None:
+            self.paused = False
+            self._drain()
+            if not self.paused and not self.closed:
+                self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True

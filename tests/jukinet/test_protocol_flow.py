@@ -35,12 +35,18 @@ def _pings(*numbers: int) -> bytes:
                                  request_no=n) for n in numbers)
 
 
-def test_pause_holds_buffered_frames_until_resume() -> None:
-    node = Node(pause_after=1)
+def _connected(pause_after: int) -> tuple[Node, JukinetProtocol, StringTransport]:
+    """A protocol past its handshake on a fake transport, with a fake node."""
+    node = Node(pause_after)
     proto = JukinetProtocol(node)  # type: ignore[arg-type]
     transport = StringTransport()
     proto.makeConnection(transport)
     proto.ready = True
+    return node, proto, transport
+
+
+def test_pause_holds_buffered_frames_until_resume() -> None:
+    node, proto, transport = _connected(pause_after=1)
     proto.dataReceived(_pings(1, 2, 3))
     assert node.frames == [1] and transport.producerState == "paused"
     proto.dataReceived(_pings(4))  # bytes already in flight when reading stopped: buffered
@@ -52,11 +58,7 @@ def test_pause_holds_buffered_frames_until_resume() -> None:
 
 
 def test_resume_that_pauses_again_keeps_the_rest_buffered() -> None:
-    node = Node(pause_after=1)
-    proto = JukinetProtocol(node)  # type: ignore[arg-type]
-    transport = StringTransport()
-    proto.makeConnection(transport)
-    proto.ready = True
+    node, proto, transport = _connected(pause_after=1)
     proto.dataReceived(_pings(1, 2, 3))
     node.pause_after = 2  # the next frame handled fills the next transaction again
     proto.resume()
@@ -66,10 +68,7 @@ def test_resume_that_pauses_again_keeps_the_rest_buffered() -> None:
 
 
 def test_pause_and_resume_after_close_do_nothing() -> None:
-    node = Node(pause_after=0)
-    proto = JukinetProtocol(node)  # type: ignore[arg-type]
-    transport = StringTransport()
-    proto.makeConnection(transport)
+    _, proto, transport = _connected(pause_after=0)
     proto.closed = True
     proto.pause()
     proto.resume()

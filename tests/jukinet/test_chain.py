@@ -12,7 +12,7 @@ import pytest_twisted
 from twisted.internet import defer
 
 from juki_gateway.gateway.jukinet import store as st
-from juki_gateway.gateway.jukinet.node import NodeConfig
+from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, decode_honnin_kakunin
 from juki_gateway.simulators.resident_events import serial_of, timeline
@@ -114,16 +114,12 @@ def test_a_backlog_is_read_only_as_fast_as_it_is_committed(
     nodes = yield start_nodes(reactor, cfgs, names=("kiko", "pref-17", "cs-172014"))
     try:
         records = list(timeline(random.Random(8), "172014", 3000, residents=400))
-        kizon_cfg = cfgs["kizon-172014"]
-        from juki_gateway.gateway.jukinet.node import JukinetNode
-
-        kizon = JukinetNode(kizon_cfg, reactor)
+        kizon = nodes["kizon-172014"] = JukinetNode(cfgs["kizon-172014"], reactor)
         kizon.startService()
         yield kizon.ready
         for i in range(0, len(records), 500):  # queued before the link comes up: one backlog
             yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, records[i:i + 500])
         kizon.connect({"cs-172014": nodes["cs-172014"].bound_port})
-        nodes["kizon-172014"] = kizon
 
         def kiko_done() -> defer.Deferred[bool]:
             return node_read(nodes["kiko"], lambda c: st.count_versions(c) >= len(records))

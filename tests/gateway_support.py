@@ -194,8 +194,10 @@ def client_context(pki: Path, name: str | None, *, tls12: bool = False) -> ssl.S
 
 
 def attempt(port: int, pki: Path, name: str | None, server_name: str, *,
-            tls12: bool = False, payload: bytes | None = None, sender: str = "test") -> Attempt:
-    """Connect, send a PING frame (or ``payload``) and read what comes back within 5 s."""
+            tls12: bool = False, payload: bytes | None = None, sender: str | None = None) -> Attempt:
+    """Connect, send a PING frame (or ``payload``) and read what comes back within 5 s; the
+    PING's header names the client's certificate as its sender unless ``sender`` says else."""
+    sender = sender if sender is not None else (name or "test")
     ctx = client_context(pki, name, tls12=tls12)
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     local_port = raw.getsockname()[1]

@@ -10,8 +10,9 @@ trailer_length (u16; 0 = no signature trailer).
 :meth:`~FrameDecoder.receive_data`, pull events with :meth:`~FrameDecoder.next_event`:
 
 - a :class:`Frame`, or ``None`` when more bytes are needed;
-- a :class:`FrameRejected` when the frame's boundary is known but its content is not acceptable
-  (unknown message type, body not a whole number of records): its bytes are skipped;
+- a :class:`FrameRejected` as soon as a header shows the frame is not acceptable (unknown message
+  type, body not a whole number of records, or what the caller's ``check`` refuses): its body
+  and trailer are then skipped as they arrive, never buffered;
 - a :class:`FatalFrameError` raised when the stream lost sync (bad magic, unknown version, a
   malformed header, a length over ``max_body`` — checked from the header alone, before any body
   byte is buffered); the decoder then stays broken and raises again on each call.
@@ -19,7 +20,7 @@ trailer_length (u16; 0 = no signature trailer).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from juki_gateway.codecs.errors import (
 )
 from juki_gateway.codecs.layouts import FRAME_HEADER, FRAME_MAGIC, FRAME_VERSION
 from juki_gateway.codecs.record import get_codec
+from juki_gateway.errors import JukiError
 
 HEADER_LENGTH: int = FRAME_HEADER.record_length
 MAGIC: bytes = FRAME_MAGIC
@@ -92,7 +94,7 @@ class FrameRejected:
     """A frame whose bytes were skipped: its header, and why it was refused."""
 
     header: FrameHeader
-    error: CodecError
+    error: JukiError
 
 
 def encode_header(header: FrameHeader) -> bytes:
@@ -166,19 +168,34 @@ def encode_frame(
 
 
 class FrameDecoder:
-    """Sans-IO frame decoder: bytes in with receive_data, frames out with next_event."""
+    """Sans-IO frame decoder: bytes in with receive_data, frames out with next_event.
 
-    def __init__(self, catalogue: Mapping[int, int] | None = None, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+    Every decision about a frame is taken from its header alone, before a body byte is kept:
+    a fatal error breaks the stream; a rejected frame (unknown type, body length disagreeing
+    with ``record_count``, or whatever ``check`` refuses) is reported at once and its body and
+    trailer are then skipped as they arrive, never buffered. Only an accepted frame's bytes are
+    held, so what one connection buffers is bounded by the largest frame it may send.
+    """
+
+    def __init__(
+        self,
+        catalogue: Mapping[int, int] | None = None,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        check: Callable[[FrameHeader], JukiError | None] | None = None,
+    ) -> None:
         if catalogue is None:
             from juki_gateway.codecs.messages import body_record_lengths
 
             catalogue = body_record_lengths()
         self._lengths: dict[int, int] = dict(catalogue)
         self.max_body = max_body
+        self._check = check
         self._buf = bytearray()
         self._pos = 0  # start of the current frame in _buf
         self._consumed = 0  # stream offset of _buf[0]
         self._header: FrameHeader | None = None
+        self._skip = 0  # bytes of a rejected frame still to be skipped
         self._error: FatalFrameError | None = None
 
     @property
@@ -188,12 +205,26 @@ class FrameDecoder:
 
     def receive_data(self, data: bytes) -> None:
         """Buffer more bytes from the peer (ignored once the stream is broken)."""
-        if self._error is None and data:
-            self._buf += data
+        if self._error is not None or not data:
+            return
+        if self._skip and self._pos == len(self._buf):
+            # nothing buffered: skip a rejected frame's bytes without copying them
+            n = min(self._skip, len(data))
+            self._skip -= n
+            self._consumed += n
+            if n == len(data):
+                return
+            data = data[n:]
+        self._buf += data
 
     def buffered(self) -> int:
         """How many bytes are buffered and not yet returned as events."""
         return len(self._buf) - self._pos
+
+    @property
+    def in_frame(self) -> bool:
+        """True while part of a frame (or of a skipped frame) has been received."""
+        return bool(self._skip) or self.buffered() > 0
 
     def _fail(self, error: FatalFrameError) -> FatalFrameError:
         self._error = error
@@ -201,12 +232,51 @@ class FrameDecoder:
         self._pos = 0
         return error
 
+    def _advance(self, to: int) -> None:
+        self._pos = to
+        if to == len(self._buf):
+            self._consumed += to
+            self._buf = bytearray()
+            self._pos = 0
+        elif to >= _COMPACT_AT:
+            del self._buf[:to]
+            self._consumed += to
+            self._pos = 0
+
+    def _judge(self, header: FrameHeader, at: int) -> JukiError | None:
+        """Why the frame must be skipped (from its header alone), or None to accept it."""
+        rec_len = self._lengths.get(header.msg_type)
+        if rec_len is None:
+            return UnknownMessageType(
+                f"message type 0x{header.msg_type:04X} is not in the catalogue",
+                layout=FRAME_HEADER.name, field="msg_type", offset=at + FRAME_HEADER.offsets[2])
+        if rec_len == 0:
+            if header.body_length or header.record_count:
+                return BadBodyLength(
+                    f"message type 0x{header.msg_type:04X} has no body, got {header.body_length} bytes"
+                    f" and record_count {header.record_count}",
+                    layout=FRAME_HEADER.name, field="body_length", offset=at + HEADER_LENGTH)
+        elif header.body_length != header.record_count * rec_len:
+            return BadBodyLength(
+                f"body of {header.body_length} bytes is not record_count {header.record_count}"
+                f" × {rec_len}-byte records",
+                layout=FRAME_HEADER.name, field="body_length", offset=at + HEADER_LENGTH)
+        return self._check(header) if self._check is not None else None
+
     def next_event(self) -> Frame | FrameRejected | None:
         """The next frame or rejected frame, None if more data is needed; raises FatalFrameError."""
         if self._error is not None:
             raise self._error
         buf, start = self._buf, self._pos
         avail = len(buf) - start
+        if self._skip:
+            n = min(self._skip, avail)
+            self._skip -= n
+            self._advance(start + n)
+            if self._skip:
+                return None
+            buf, start = self._buf, self._pos
+            avail = len(buf) - start
         at = self._consumed + start
         if self._header is None:
             n = min(avail, len(MAGIC))
@@ -228,6 +298,16 @@ class FrameDecoder:
                 raise self._fail(FrameTooLarge(
                     f"body {header.body_length} + trailer {header.trailer_length} bytes exceed the maximum {self.max_body}",
                     layout=FRAME_HEADER.name, field="body_length", offset=at + FRAME_HEADER.offsets[10]))
+            refusal = self._judge(header, at)
+            if refusal is not None:
+                # skip the frame from its header on: its body is never buffered
+                self._skip = size
+                self._advance(start + HEADER_LENGTH)
+                if self._skip and self._pos < len(self._buf):
+                    n = min(self._skip, len(self._buf) - self._pos)
+                    self._skip -= n
+                    self._advance(self._pos + n)
+                return FrameRejected(header, refusal)
             self._header = header
         header = self._header
         total = HEADER_LENGTH + header.body_length + header.trailer_length
@@ -235,38 +315,15 @@ class FrameDecoder:
             return None
         body_at = start + HEADER_LENGTH
         body = bytes(buf[body_at : body_at + header.body_length])
-        trailer = bytes(buf[body_at + header.body_length : start + total])
+        trailer = bytes(buf[body_at + header.body_length : start + total]) if header.trailer_length else b""
         self._header = None
-        self._pos = start + total
-        if self._pos == len(buf):
-            self._consumed += self._pos
-            self._buf = bytearray()
-            self._pos = 0
-        elif self._pos >= _COMPACT_AT:
-            del self._buf[: self._pos]
-            self._consumed += self._pos
-            self._pos = 0
-        rec_len = self._lengths.get(header.msg_type)
-        if rec_len is None:
-            return FrameRejected(header, UnknownMessageType(
-                f"message type 0x{header.msg_type:04X} is not in the catalogue",
-                layout=FRAME_HEADER.name, field="msg_type", offset=at + FRAME_HEADER.offsets[2]))
-        if rec_len == 0:
-            if header.body_length or header.record_count:
-                return FrameRejected(header, BadBodyLength(
-                    f"message type 0x{header.msg_type:04X} has no body, got {header.body_length} bytes"
-                    f" and record_count {header.record_count}",
-                    layout=FRAME_HEADER.name, field="body_length", offset=at + HEADER_LENGTH))
-        elif header.body_length != header.record_count * rec_len:
-            return FrameRejected(header, BadBodyLength(
-                f"body of {header.body_length} bytes is not record_count {header.record_count}"
-                f" × {rec_len}-byte records",
-                layout=FRAME_HEADER.name, field="body_length", offset=at + HEADER_LENGTH))
+        self._advance(start + total)
         return Frame(header, body, trailer)
 
     def close(self) -> None:
-        """The peer closed the stream: raise TruncatedFrame if a partial frame is buffered."""
-        if self._error is None and self.buffered():
+        """The peer closed the stream: raise TruncatedFrame if it stopped inside a frame."""
+        if self._error is None and self.in_frame:
             n = self.buffered()
-            raise self._fail(TruncatedFrame(f"stream closed with {n} bytes of an unfinished frame",
+            what = f"{n} bytes of an unfinished frame" if n else f"{self._skip} bytes of a skipped frame missing"
+            raise self._fail(TruncatedFrame(f"stream closed with {what}",
                                             layout=FRAME_HEADER.name, offset=self._consumed + self._pos))

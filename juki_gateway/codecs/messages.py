@@ -54,6 +54,9 @@ class MessageSpec:
     #: (receiving role, the sender roles it takes this type from): the link's authorization
     #: table for a request or notice (empty for answers, which go back to whoever asked)
     accepts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the most records one frame of this type may carry (None: bounded only by the link's
+    #: largest frame); a frame declaring more is refused from its header, its body unread
+    max_records: int | None = None
 
     @property
     def layout(self) -> Layout | None:
@@ -88,7 +91,7 @@ _RECEIVER = "receiver → sender of a sequenced message"
 CATALOGUE: dict[int, MessageSpec] = {
     MessageType.ERROR: MessageSpec(
         "ERROR", ERROR_LAYOUT, "a request or frame failed; body: one error record",
-        jp="エラー通知", direction=_EITHER, responses="—",
+        jp="エラー通知", direction=_EITHER, responses="—", max_records=1,
     ),
     MessageType.PING: MessageSpec(
         "PING", None, "liveness probe; the peer answers PONG",
@@ -106,6 +109,7 @@ CATALOGUE: dict[int, MessageSpec] = {
         ERROR_LAYOUT,
         "refuses an update notice; header seq = the expected 更新順番号; body: one error record",
         jp="再送要求", direction=_RECEIVER, responses="the sender resends from header seq",
+        max_records=1,
     ),
 }
 
@@ -116,6 +120,17 @@ def record_length(spec: MessageSpec) -> int:
         return 1
     layout = spec.layout
     return layout.record_length if layout is not None else 0
+
+
+def body_limit(spec: MessageSpec, max_frame: int) -> int:
+    """The most body bytes one frame of ``spec`` may declare on a link whose frames are at most
+    ``max_frame`` bytes (0 for a type without a body)."""
+    size = record_length(spec)
+    if size == 0:
+        return 0
+    if spec.max_records is None:
+        return max_frame
+    return min(max_frame, size * spec.max_records)
 
 
 def body_record_lengths() -> dict[int, int]:

@@ -116,3 +116,22 @@ def scrape_metrics(url: str, timeout: float = 5.0) -> dict[SampleKey, float]:
     """GET a ``/metrics`` URL (blocking) and return :func:`metric_samples` of it."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return metric_samples(resp.read().decode())
+
+
+class MetricsFrameObserver:
+    """Moves the frame counters of one endpoint, once per read."""
+
+    def __init__(self, metrics: GatewayMetrics, endpoint: str) -> None:
+        self._metrics = metrics
+        self._endpoint = endpoint
+
+    def frames(self, received: dict[int, int], sent: dict[int, int], errors: dict[str, int]) -> None:
+        from juki_gateway.protocols.session import msg_type_name
+
+        m, ep = self._metrics, self._endpoint
+        for mt, n in received.items():
+            m.frames_in.labels(ep, msg_type_name(mt)).inc(n)
+        for mt, n in sent.items():
+            m.frames_out.labels(ep, msg_type_name(mt)).inc(n)
+        for code, n in errors.items():
+            m.frame_errors.labels(ep, code).inc(n)

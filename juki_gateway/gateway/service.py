@@ -42,7 +42,7 @@ from juki_gateway.gateway.endpoint import (
     SessionFactory,
 )
 from juki_gateway.gateway.handshake_log import HandshakeLog
-from juki_gateway.gateway.metrics import GatewayMetrics, metrics_resource
+from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver, metrics_resource
 from juki_gateway.gateway.tls import (
     Authorizer,
     MutualTLSServerCreator,
@@ -89,25 +89,6 @@ class ListenerService(Service):
         """The actual TCP port (useful when configured as 0)."""
         assert self.listening is not None
         return int(self.listening.getHost().port)  # type: ignore[attr-defined]
-
-
-class MetricsFrameObserver:
-    """Moves the frame counters of one endpoint, once per read."""
-
-    def __init__(self, metrics: GatewayMetrics, endpoint: str) -> None:
-        self._metrics = metrics
-        self._endpoint = endpoint
-
-    def frames(self, received: dict[int, int], sent: dict[int, int], errors: dict[str, int]) -> None:
-        from juki_gateway.protocols.session import msg_type_name
-
-        m, ep = self._metrics, self._endpoint
-        for mt, n in received.items():
-            m.frames_in.labels(ep, msg_type_name(mt)).inc(n)
-        for mt, n in sent.items():
-            m.frames_out.labels(ep, msg_type_name(mt)).inc(n)
-        for code, n in errors.items():
-            m.frame_errors.labels(ep, code).inc(n)
 
 
 def frame_session_factory(

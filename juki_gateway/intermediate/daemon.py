@@ -18,11 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from juki_gateway.certs.pki import load_certificate
 from juki_gateway.gateway.config import AllowRule, EndpointConfig, GatewayConfig
 from juki_gateway.gateway.endpoint import EndpointContext, EndpointFactory, SessionFactory
-from juki_gateway.gateway.metrics import GatewayMetrics
+from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver
 from juki_gateway.gateway.service import (
     GatewayService,
     ListenerService,
-    MetricsFrameObserver,
     makeService,
 )
 from juki_gateway.gateway.tls import Authorizer, MutualTLSServerCreator, wrap_server_factory

@@ -1,11 +1,13 @@
 """The sans-IO application layer of one authenticated connection: frames in, frames out.
 
-A :class:`FrameSession` feeds received bytes to the codec's :class:`FrameDecoder` and answers:
+A :class:`FrameSession` feeds received bytes to its :class:`~juki_gateway.protocols.channel.FrameChannel`
+(which owns the error policy of ``docs/sequencing.md``) and answers:
 
 * ``PING`` → ``PONG``; ``PONG`` and ``ERROR`` are taken in silently (never answered, so two
   sessions cannot bounce errors at each other);
 * a type registered in the endpoint role's :class:`HandlerRegistry` → what the handler returns;
-* any other type → an ``ERROR`` frame (:class:`UnhandledMessageType`); the connection survives;
+* any other type → an ``ERROR`` frame (:class:`UnhandledMessageType`), decided from the header
+  before the body is read; the connection survives;
 * a frame the decoder rejects (unknown type, bad body length) → an ``ERROR`` frame with the
   codec error's wire code; the connection survives;
 * a fatal frame error (bad magic, unsupported version, oversized length) → an ``ERROR`` frame,
@@ -18,16 +20,22 @@ keeps per-frame overhead (metric label look-ups) out of the hot loop.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from juki_gateway.certs.identity import PeerIdentity
-from juki_gateway.codecs.errors import CodecError, FatalFrameError
-from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
-from juki_gateway.codecs.messages import CATALOGUE, MessageType, encode_error, error_body
+from juki_gateway.codecs.frame import Frame, FrameHeader
+from juki_gateway.codecs.messages import CATALOGUE, MessageType, encode_error
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.channel import (
+    MAX_FRAME,
+    Catalogue,
+    FrameChannel,
+    Refused,
+    TimestampSource,
+    sent_type,
+)
 
 
 class UnhandledMessageType(JukiError):
@@ -98,22 +106,6 @@ class FrameObserver(Protocol):
         """Counts of frames in/out by message type and of errors by code, for one read."""
 
 
-class TimestampSource:
-    """``YYYYMMDDhhmmss`` (UTC) from an injected clock, formatted once per second."""
-
-    def __init__(self, seconds: Callable[[], float]) -> None:
-        self._seconds = seconds
-        self._cached_at = -1
-        self._cached = ""
-
-    def __call__(self) -> str:
-        now = int(self._seconds())
-        if now != self._cached_at:
-            self._cached_at = now
-            self._cached = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
-        return self._cached
-
-
 def msg_type_name(msg_type: int) -> str:
     """The catalogue name of a message type, or its hex number (for metric labels)."""
     spec = CATALOGUE.get(msg_type)
@@ -121,7 +113,7 @@ def msg_type_name(msg_type: int) -> str:
 
 
 class FrameSession:
-    """One connection's frame handling; see the module docstring."""
+    """One connection's frame handling over a :class:`FrameChannel`; see the module docstring."""
 
     SILENT: ClassVar[frozenset[int]] = frozenset({MessageType.PONG, MessageType.ERROR})
 
@@ -135,20 +127,31 @@ class FrameSession:
         seconds: Callable[[], float],
         observer: FrameObserver | None = None,
         log: Callable[[str], None] | None = None,
-        max_body: int = 1 << 20,
-        catalogue: Mapping[int, int] | None = None,
+        max_body: int = MAX_FRAME,
+        catalogue: Catalogue | Mapping[int, int] | None = None,
     ) -> None:
         self.node = node
         self.peer = peer
-        self.closing = False
         self._registry = registry
-        # pass ``catalogue`` (msg_type → record length) to avoid deriving it per connection
-        self._decoder = FrameDecoder(catalogue, max_body=max_body)
-        self._observer = observer
-        self._log = log
+        if catalogue is None or not isinstance(catalogue, Catalogue) or catalogue.max_frame != max_body:
+            lengths = catalogue.lengths if isinstance(catalogue, Catalogue) else catalogue
+            catalogue = Catalogue(lengths, max_frame=max_body)
         self.timestamp = TimestampSource(seconds)
+        self.channel = FrameChannel(local=node, peer=peer.name, timestamp=self.timestamp,
+                                    catalogue=catalogue, admit=self._admit, log=log, conn_id=conn_id)
+        self._observer = observer
         self.info = SessionInfo(node=node, conn_id=conn_id, peer=peer, timestamp=self.timestamp)
-        self._pong: tuple[str, bytes] | None = None
+
+    @property
+    def closing(self) -> bool:
+        """True once the stream broke and the connection must close."""
+        return self.channel.closing
+
+    def _admit(self, header: FrameHeader) -> JukiError | None:
+        mt = header.msg_type
+        if mt == MessageType.PING or mt in self.SILENT or self._registry.get(mt) is not None:
+            return None
+        return UnhandledMessageType(f"{self.node} has no handler for message type {msg_type_name(mt)}")
 
     # -- building frames ------------------------------------------------------------------
     def frame(
@@ -156,10 +159,8 @@ class FrameSession:
         seq: int = 0, recovery_seq: int = 0,
     ) -> bytes:
         """An encoded frame from this node to the peer."""
-        return encode_frame(
-            msg_type, self.node, self.peer.name, body, timestamp=self.timestamp(),
-            record_count=record_count, request_no=request_no, seq=seq, recovery_seq=recovery_seq,
-        )
+        return self.channel.send(msg_type, body, record_count=record_count, request_no=request_no,
+                                 seq=seq, recovery_seq=recovery_seq)
 
     def error_frame(self, code: int, name: str, detail: str, *, request_no: int = 0) -> bytes:
         """An ERROR frame with one error record."""
@@ -167,82 +168,50 @@ class FrameSession:
             MessageType.ERROR, encode_error(code, name, detail), record_count=1, request_no=request_no
         )
 
-    def _pong_frame(self) -> bytes:
-        ts = self.timestamp()
-        if self._pong is None or self._pong[0] != ts:
-            self._pong = (ts, encode_frame(MessageType.PONG, self.node, self.peer.name, timestamp=ts))
-        return self._pong[1]
+    # -- the channel's handler ------------------------------------------------------------
+    def frame_received(self, frame: Frame) -> list[bytes] | None:
+        handler = self._registry.get(frame.header.msg_type)
+        if handler is None:
+            return None  # PONG / ERROR: taken in silently
+        try:
+            answers = list(handler(frame, self.info))
+        except JukiError as exc:
+            counts = self.channel.counts
+            counts.errors[exc.code] = counts.errors.get(exc.code, 0) + 1
+            return [self.channel.error_frame(exc, request_no=frame.header.request_no)]
+        sent = self.channel.counts.sent
+        for answer in answers:  # handlers build frames themselves: count them here
+            mt = sent_type(answer)
+            sent[mt] = sent.get(mt, 0) + 1
+        return answers
+
+    def refused(self, event: Refused) -> None:
+        return None
 
     # -- receiving ------------------------------------------------------------------------
     def receive_data(self, data: bytes) -> bytes:
         """Feed bytes from the peer; return every answer as one ``bytes``."""
-        decoder = self._decoder
-        decoder.receive_data(data)
-        out: list[bytes] = []
-        received: dict[int, int] = {}
-        sent: dict[int, int] = {}
-        errors: dict[str, int] = {}
-        while not self.closing:
-            try:
-                event = decoder.next_event()
-            except FatalFrameError as exc:
-                out.append(self.error_frame(exc.wire_code, exc.code, exc.message))
-                sent[MessageType.ERROR] = sent.get(MessageType.ERROR, 0) + 1
-                errors[exc.code] = errors.get(exc.code, 0) + 1
-                self.closing = True
-                if self._log is not None:
-                    self._log(f"fatal frame error {exc.code}: {exc.message}; closing")
-                break
-            if event is None:
-                break
-            if isinstance(event, FrameRejected):
-                exc2 = event.error
-                received[event.header.msg_type] = received.get(event.header.msg_type, 0) + 1
-                errors[exc2.code] = errors.get(exc2.code, 0) + 1
-                out.append(self.frame(MessageType.ERROR, error_body(exc2), record_count=1,
-                                      request_no=event.header.request_no))
-                sent[MessageType.ERROR] = sent.get(MessageType.ERROR, 0) + 1
-                continue
-            mt = event.header.msg_type
-            received[mt] = received.get(mt, 0) + 1
-            if mt == MessageType.PING:
-                out.append(self._pong_frame())
-                sent[MessageType.PONG] = sent.get(MessageType.PONG, 0) + 1
-                continue
-            handler = self._registry.get(mt)
-            if handler is None:
-                if mt in self.SILENT:
-                    continue
-                err = UnhandledMessageType(
-                    f"{self.node} has no handler for message type {msg_type_name(mt)}"
-                )
-                errors[err.code] = errors.get(err.code, 0) + 1
-                out.append(self.error_frame(err.wire_code, err.code, err.message,
-                                            request_no=event.header.request_no))
-                sent[MessageType.ERROR] = sent.get(MessageType.ERROR, 0) + 1
-                continue
-            try:
-                answers = list(handler(event, self.info))
-            except (CodecError, JukiError) as exc3:
-                errors[exc3.code] = errors.get(exc3.code, 0) + 1
-                out.append(self.error_frame(exc3.wire_code, exc3.code, exc3.message,
-                                            request_no=event.header.request_no))
-                sent[MessageType.ERROR] = sent.get(MessageType.ERROR, 0) + 1
-                continue
-            for answer in answers:
-                out.append(answer)
-                at = int.from_bytes(answer[5:7], "big") if len(answer) >= 7 else 0
-                sent[at] = sent.get(at, 0) + 1
-        if self._observer is not None and (received or sent or errors):
-            self._observer.frames(received, sent, errors)
+        channel = self.channel
+        channel.receive_data(data)
+        out = channel.drive(_Handler(self))
+        if self._observer is not None and channel.counts:
+            c = channel.take_counts()
+            self._observer.frames(c.received, c.sent, c.errors)
         return b"".join(out)
 
     def connection_closed(self) -> None:
         """The peer closed: report a truncated frame if one was in flight."""
-        try:
-            self._decoder.close()
-        except FatalFrameError as exc:
-            if self._log is not None:
-                self._log(f"peer closed mid-frame: {exc.message}")
-            if self._observer is not None:
-                self._observer.frames({}, {}, {exc.code: 1})
+        self.channel.receive_closed()
+        if self._observer is not None and self.channel.counts:
+            c = self.channel.take_counts()
+            self._observer.frames(c.received, c.sent, c.errors)
+
+
+class _Handler:
+    """Adapts a FrameSession to the channel's handler interface."""
+
+    __slots__ = ("frame", "refused")
+
+    def __init__(self, session: FrameSession) -> None:
+        self.frame = session.frame_received
+        self.refused = session.refused

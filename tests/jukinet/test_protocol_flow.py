@@ -10,6 +10,7 @@ from twisted.internet.testing import StringTransport
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+from juki_gateway.protocols.channel import FrameChannel
 
 TS = "20261126120000"
 
@@ -26,12 +27,22 @@ class Node:
         if len(self.frames) == self.pause_after:
             proto.pause()
 
+    def open_channel(self, proto: JukinetProtocol) -> FrameChannel:
+        return FrameChannel(local="cs-172014", peer=proto.peer_id, timestamp=lambda: TS)
+
+    def connection_ready(self, proto: JukinetProtocol) -> None:
+        pass
+
+    def frames_counted(self, counts: Any) -> None:
+        pass
+
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"unexpected node call {name}")
 
 
 def _pings(*numbers: int) -> bytes:
-    return b"".join(encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp=TS,
+    """Frames the channel hands to the node (ACKs: no body), numbered by request_no."""
+    return b"".join(encode_frame(MessageType.ACK, "kizon-172014", "cs-172014", timestamp=TS,
                                  request_no=n) for n in numbers)
 
 
@@ -39,9 +50,10 @@ def _connected(pause_after: int) -> tuple[Node, JukinetProtocol, StringTransport
     """A protocol past its handshake on a fake transport, with a fake node."""
     node = Node(pause_after)
     proto = JukinetProtocol(node)  # type: ignore[arg-type]
+    proto.peer_id = "kizon-172014"
     transport = StringTransport()
     proto.makeConnection(transport)
-    proto.ready = True
+    proto.start()
     return node, proto, transport
 
 

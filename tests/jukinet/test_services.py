@@ -176,10 +176,12 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
 
 
 @pytest_twisted.inlineCallbacks
-def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
+def test_a_refused_record_blocks_its_number_and_is_refused_again_on_resend(
     chain_cfgs: dict[str, NodeConfig],
 ) -> Generator[Any, Any, None]:
-    """A record of another municipality is refused with 5104 (R2); later updates still apply."""
+    """A record of another municipality is refused with 5104 (R2) and stays expected: the
+    sender's link blocks at it, nothing after it is applied, and a resend after reconnecting
+    gets the refusal again, never an ACK."""
     from twisted.internet import reactor
 
     nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
@@ -188,36 +190,50 @@ def test_refused_records_get_error_frames_and_the_link_keeps_flowing(
         good = new_resident(rng, 1, "172014")
         foreign = new_resident(rng, 2, "131016")
         kizon = nodes["kizon-172014"]
+        cs = nodes["cs-172014"]
         link = kizon.links["cs-172014"]
         yield wait_for(reactor, lambda: link.proto is not None, 10, "the link")
-        for k, (who, muni) in enumerate([(good, "172014"), (foreign, "131016"), (good, "172014")], 1):
-            # one frame each: the refusal must hit only the foreign record
-            yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
-                                  [encode_change(who, muni, TENKYO, k, NOW.date())])
-            yield wait_for(reactor, lambda k=k: link.seq.acked == k, 20, f"record {k} settled")
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
+                              [encode_change(good, "172014", TENKYO, 1, NOW.date())])
+        yield wait_for(reactor, lambda: link.seq.acked == 1, 20, "record 1 acknowledged")
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
+                              [encode_change(foreign, "131016", TENKYO, 2, NOW.date())])
+        yield wait_for(reactor, lambda: link.seq.blocked == 2, 20, "the link blocked at 2")
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
+                              [encode_change(good, "172014", TENKYO, 3, NOW.date())])
+
+        def refusals() -> float:
+            return float(cs.metrics.errors.labels("cs-172014", "wrong_sender")._value.get())
+
+        assert refusals() == 1
+        assert link.seq.acked == 1 and link.seq.depth == 2  # 2 and 3 wait in the outbox
+        assert cs.inbound["kizon-172014"].expected == 2
+        kz = metric_samples(generate_latest(kizon.metrics.registry).decode())
+        assert kz[("juki_gateway_jukinet_link_blocked",
+                   (("node", "kizon-172014"), ("peer", "cs-172014")))] == 1
+
+        # a reconnection tries the refused number again: refused again, still not acknowledged
+        assert link.proto is not None
+        link.proto.abort()
+        yield wait_for(reactor, lambda: refusals() == 2, 20, "the resend refused again")
+        assert link.seq.acked == 1 and link.seq.blocked == 2
+        assert cs.inbound["kizon-172014"].expected == 2
 
         def at_kiko() -> defer.Deferred[bool]:
-            return node_read(nodes["kiko"], lambda c: st.count_versions(c) == 2)
+            return node_read(nodes["kiko"], lambda c: st.count_versions(c) == 1)
 
-        yield wait_for(reactor, at_kiko, 20, "both good records at 機構")
-        cs_link = nodes["cs-172014"].links["pref-17"]
-        yield wait_for(reactor, lambda: cs_link.seq.depth == 0, 20, "the CS outbox drained")
+        yield wait_for(reactor, at_kiko, 20, "record 1 at 機構")
         current = yield node_read(nodes["kiko"], st.current_records)
         assert list(current) == [good.juminhyo_code]
-        errors = nodes["cs-172014"].metrics.errors.labels("cs-172014", "wrong_sender")._value.get()
-        assert errors == 1
-        text = generate_latest(nodes["cs-172014"].metrics.registry).decode()
-        samples = metric_samples(text)
+        samples = metric_samples(generate_latest(cs.metrics.registry).decode())
         key = ("juki_gateway_jukinet_messages_total",
                (("msg_type", "UPDATE_NOTIFY"), ("node", "cs-172014"), ("peer", "kizon-172014"),
                 ("result", "refused")))
-        assert samples[key] == 1
-        depth = ("juki_gateway_jukinet_outbox_depth", (("node", "cs-172014"), ("peer", "pref-17")))
-        assert samples[depth] == 0
-        hist = ("juki_gateway_jukinet_ack_latency_seconds_count",
-                (("node", "kizon-172014"), ("peer", "cs-172014")))
-        kz = metric_samples(generate_latest(kizon.metrics.registry).decode())
-        assert kz[hist] == 3
+        assert samples[key] == 2
+        applied = ("juki_gateway_jukinet_messages_total",
+                   (("msg_type", "UPDATE_NOTIFY"), ("node", "cs-172014"), ("peer", "kizon-172014"),
+                    ("result", "applied")))
+        assert samples[applied] == 1
     finally:
         yield stop_nodes(nodes)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
+from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
 from juki_gateway.gateway.endpoint import SessionFactory
@@ -70,10 +70,8 @@ def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -
             return frame_session_factory(ep, reactor, metrics)
 
         def make(conn_id: str, peer: Any) -> FrameSession:
-            session = FrameSession(node=ep.name, conn_id=conn_id, peer=peer, registry=registry,
-                                   seconds=reactor.seconds)
-            session._decoder = FrameDecoder(LINK_LENGTHS)
-            return session
+            return FrameSession(node=ep.name, conn_id=conn_id, peer=peer, registry=registry,
+                                seconds=reactor.seconds, catalogue=LINK_LENGTHS)
 
         return make
 

@@ -7,7 +7,8 @@ the working directory) and serves the endpoint with it:
 
 * **inbound**: the gateway's own listener (its ``MutualTLSServerCreator``, authorizer, handshake
   log, CRL reload, handshake/idle timeouts and SIGTERM drain) hands each authenticated connection
-  to a :class:`NodeSession`, which binds a ``JukinetProtocol`` to the connection's TLS transport.
+  to a :class:`NodeSession`, which binds a ``JukinetProtocol`` (frames counted per endpoint) to
+  the connection's TLS transport.
   The node writes ACKs when its store has committed, not per read, so the session returns no
   bytes itself. Bytes that arrive before the node's store is open wait in the session.
 * **outbound**: each ``[[links]]`` entry whose local end is a hosted node and whose peer has a
@@ -53,7 +54,7 @@ from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, OutLink, PeerAddress
 from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
 from juki_gateway.gateway.links import LinkHandshake
-from juki_gateway.gateway.metrics import GatewayMetrics
+from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver
 from juki_gateway.gateway.tls import PeerCertificateCache
 
 log = Logger(namespace="juki_gateway.jukinet.hosting")
@@ -62,89 +63,16 @@ log = Logger(namespace="juki_gateway.jukinet.hosting")
 # -- inbound ---------------------------------------------------------------------------------
 
 
-def _type_name(msg_type: int) -> str:
-    from juki_gateway.protocols.jukinet.messages import JukinetMessage
-    from juki_gateway.protocols.session import msg_type_name
-
-    try:
-        return JukinetMessage(msg_type).name
-    except ValueError:
-        return msg_type_name(msg_type)
-
-
-class FrameCounter:
-    """The gateway's per-endpoint frame counters for a hosted endpoint (children cached)."""
-
-    def __init__(self, metrics: GatewayMetrics, endpoint: str) -> None:
-        self._metrics = metrics
-        self._endpoint = endpoint
-        self._in: dict[int, Any] = {}
-        self._out: dict[int, Any] = {}
-
-    def received(self, msg_type: int) -> None:
-        """Count one frame received."""
-        c = self._in.get(msg_type)
-        if c is None:
-            c = self._in[msg_type] = self._metrics.frames_in.labels(self._endpoint,
-                                                                    _type_name(msg_type))
-        c.inc()
-
-    def sent(self, msg_type: int) -> None:
-        """Count one frame sent."""
-        c = self._out.get(msg_type)
-        if c is None:
-            c = self._out[msg_type] = self._metrics.frames_out.labels(self._endpoint,
-                                                                      _type_name(msg_type))
-        c.inc()
-
-    def error(self, code: str) -> None:
-        """Count one frame refused by the codec."""
-        self._metrics.frame_errors.labels(self._endpoint, code).inc()
-
-
-class _CountingNode:
-    """What a hosted connection's protocol sees as its node: the node, with frames counted."""
-
-    def __init__(self, node: JukinetNode, counter: FrameCounter) -> None:
-        self._node = node
-        self._counter = counter
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._node, name)
-
-    def frame_received(self, proto: JukinetProtocol, frame: Any) -> None:
-        self._counter.received(frame.msg_type)
-        self._node.frame_received(proto, frame)
-
-    def frame_rejected(self, proto: JukinetProtocol, event: Any) -> None:
-        self._counter.error(event.error.code)
-        self._node.frame_rejected(proto, event)
-
-
-class HostedProtocol(JukinetProtocol):
-    """A node's server-side protocol on a gateway connection (frames counted per endpoint)."""
-
-    def __init__(self, node: JukinetNode, counter: FrameCounter) -> None:
-        super().__init__(node)
-        self.node = _CountingNode(node, counter)  # type: ignore[assignment]
-        self._counter = counter
-
-    def send_frame(self, msg_type: int, body: bytes = b"", **header: int) -> None:
-        if not self.closed and self.transport is not None:
-            self._counter.sent(msg_type)
-        super().send_frame(msg_type, body, **header)
-
-
 class NodeSession:
     """One authenticated connection to a hosted endpoint, handed to the node's protocol."""
 
     closing = False  # the node closes the transport itself when it must
 
     def __init__(self, host: JukinetHost, node: JukinetNode, peer: PeerIdentity,
-                 counter: FrameCounter) -> None:
+                 observer: MetricsFrameObserver, conn_id: str) -> None:
         self._host = host
         self._node = node
-        self.proto = HostedProtocol(node, counter)
+        self.proto = JukinetProtocol(node, observer=observer, conn_id=conn_id)
         self.proto.peer_id, self.proto.peer_role, self.proto.peer_org = (
             peer.name, peer.role, peer.org)
         self._early: list[bytes] = []
@@ -162,8 +90,7 @@ class NodeSession:
         if self.proto.closed:
             return
         self._active = True
-        self.proto.ready = True
-        self._node.connection_ready(self.proto)
+        self.proto.start()
         early, self._early = self._early, []
         for data in early:
             self.proto.dataReceived(data)
@@ -249,8 +176,9 @@ class LoggedLinkProtocol(ProtocolWrapper):
         self._send_ping(schedule=False)
 
     def _send_ping(self, schedule: bool = True) -> None:
-        if self.transport is not None and not getattr(self.wrappedProtocol, "closed", False):
-            self.transport.write(self.ctx.node.encode(MessageType.PING, self.ctx.status.peer))
+        inner = self.wrappedProtocol
+        if isinstance(inner, JukinetProtocol):
+            inner.send_frame(MessageType.PING)
         if schedule and self.ctx.ping_interval > 0:
             self._ping = self.ctx.clock.callLater(self.ctx.ping_interval, self._send_ping)
 
@@ -331,10 +259,10 @@ class JukinetHost:
     def session_factory(self, ep: EndpointConfig) -> Any:
         """The gateway session factory of a hosted endpoint (builds its node)."""
         node = self.nodes.get(ep.name) or self._make_node(ep)
-        counter = FrameCounter(self.metrics, ep.name)
+        observer = MetricsFrameObserver(self.metrics, ep.name)
 
         def make(conn_id: str, peer: PeerIdentity) -> NodeSession:
-            return NodeSession(self, node, peer, counter)
+            return NodeSession(self, node, peer, observer, conn_id)
 
         return make
 

@@ -38,6 +38,11 @@ class JukinetMetrics:
             f"{PREFIX}_resent_records", "Records sent again after an outage or a NACK",
             ["node", "peer"], registry=r,
         )
+        self.link_blocked = Gauge(
+            f"{PREFIX}_link_blocked",
+            "1 while the peer refused a record on this link (sending stops at it until reconnect)",
+            ["node", "peer"], registry=r,
+        )
         self.gaps = Counter(
             f"{PREFIX}_sequence_gaps", "Frames that skipped ahead of the expected 更新順番号",
             ["node", "peer"], registry=r,

@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from juki_gateway.codecs.frame import Frame, FrameHeader, FrameRejected, encode_frame
+from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
@@ -57,7 +57,9 @@ from juki_gateway.gateway.tls import (
     MutualTLSServerCreator,
     wrap_server_factory,
 )
+from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
+    BadSequenceNumber,
     LinkProtocolError,
     SequenceGap,
     UnexpectedMessage,
@@ -84,6 +86,7 @@ from juki_gateway.protocols.jukinet.sequencing import (
     OutboundSequencer,
     OutRecord,
 )
+from juki_gateway.protocols.session import msg_type_name
 from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
 
 if TYPE_CHECKING:
@@ -100,6 +103,15 @@ ERROR, ACK, NACK, PING, PONG = (MessageType.ERROR, MessageType.ACK, MessageType.
 #: one message catalogue, looked up once here rather than per frame.
 _LAYOUT_OF: Mapping[int, Layout] = {
     t: layout for t in SEQUENCED_TYPES if (layout := JUKINET_MESSAGES[t].layout) is not None}
+
+
+#: Every catalogued type is decoded, so a type of another link (FUGO_REQUEST sent to a CS) gets
+#: the role's refusal (5110), not "unknown type" (2111).
+_CATALOGUE = Catalogue()
+_ANY_CONNECTION = frozenset({PING, PONG, ERROR})
+_REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
+                              M.CONSISTENCY_DIFF, M.CONSISTENCY_END})
+_REPLIES = _ANY_CONNECTION | _REQUEST_REPLIES | {ACK, NACK}
 
 
 class RemoteError(JukiError):
@@ -223,7 +235,6 @@ class JukinetNode(Service):
         self.links: dict[str, OutLink] = {}
         self.inbound: dict[str, InboundSequencer] = {}
         self.inbound_conn: dict[str, JukinetProtocol] = {}
-        self.refused: dict[tuple[str, int], JukiError] = {}
         # Inbound connections not read from while the next group commit is already full;
         # how often that happened, and the most records ever queued for the next commit.
         self._paused: set[JukinetProtocol] = set()
@@ -464,6 +475,7 @@ class JukinetNode(Service):
                 link.proto.abort()
             link.proto = proto
             link.seq.connection_made()
+            self.metrics.link_blocked.labels(self.node_id, link.peer.node_id).set(0)
             link.sent_at.clear()
             self._pump(link)
 
@@ -490,46 +502,75 @@ class JukinetNode(Service):
                 if self.pending_peer[rn] == f"<in>{id(proto)}":
                     self._fail_request(rn, LinkDown("requester went away"))
 
-    # -- dispatch ----------------------------------------------------------------------------------------
-    def frame_rejected(self, proto: JukinetProtocol, event: FrameRejected) -> None:
-        """The codec refused a frame whose boundary is known: answer ERROR, keep serving."""
+    # -- the frame channel ------------------------------------------------------------------------------
+    def open_channel(self, proto: JukinetProtocol) -> FrameChannel:
+        """The frame channel of a connection whose peer is known (docs/sequencing.md)."""
+        admit = self._admit_reply if proto.outbound_peer is not None else self._admit_for(proto.peer_role)
+
+        def say(message: str) -> None:
+            log.info("{node}: {message}", node=self.node_id, message=message)
+
+        return FrameChannel(local=self.node_id, peer=proto.peer_id, timestamp=self.timestamp,
+                            catalogue=_CATALOGUE, admit=admit, log=say, conn_id=proto.conn_id)
+
+    def _admit_for(self, peer_role: str) -> Callable[[FrameHeader], JukiError | None]:
+        """The header check of an inbound connection: the types this role takes from that role."""
+        role = self.role
+
+        def admit(h: FrameHeader) -> JukiError | None:
+            mt = h.msg_type
+            if mt in _ANY_CONNECTION:
+                return None
+            allowed = ACCEPTS.get((role, mt))
+            if allowed is None:
+                return UnexpectedMessage(f"{role} endpoint does not take message type {msg_type_name(mt)}")
+            if peer_role not in allowed:
+                return WrongSender(f"{peer_role} may not send {msg_type_name(mt)} to {role}")
+            return None
+
+        return admit
+
+    def _admit_reply(self, h: FrameHeader) -> JukiError | None:
+        """The header check of an outbound link: replies to what this node sends."""
+        if h.msg_type in _REPLIES:
+            return None
+        return UnexpectedMessage(f"{msg_type_name(h.msg_type)} is not a reply on a link to "
+                                 f"{h.sender}")
+
+    def frames_counted(self, counts: ChannelCounts) -> None:
+        """A connection's frame tallies: refused and broken frames are refusals sent."""
+        for code, n in counts.errors.items():
+            self.metrics.errors.labels(self.node_id, code).inc(n)
+
+    def frame_refused(self, proto: JukinetProtocol, event: Refused) -> list[bytes] | None:
+        """The channel refused a frame from its header: answer it (None: ERROR at once)."""
         h = event.header
-        if proto.outbound_peer is None and h.msg_type in SEQUENCED_TYPES and h.request_no == 0:
-            self._sequenced(proto, h, None, event.error)
-            return
-        self._send_error(proto, event.error, request_no=h.request_no)
+        if proto.outbound_peer is not None:
+            if h.request_no and h.request_no in self.pending:
+                self._fail_request(h.request_no, RemoteError(event.error.wire_code, event.error.code,
+                                                             event.error.message))
+                return []
+            # an unreadable reply on a sequenced link: the in-order pairing of replies to frames
+            # is lost, so drop the connection (the outbox resends on the next one)
+            log.warn("{node}: unreadable reply from {peer} [{conn}]: {msg}; reconnecting",
+                     node=self.node_id, peer=proto.peer_id, conn=proto.conn_id, msg=event.error.message)
+            proto.abort()
+            return []
+        if h.msg_type in SEQUENCED_TYPES and h.request_no == 0:
+            self._sequenced(proto, h, None, event.error)  # its ERROR waits for earlier replies
+            return []
+        return None
 
     def frame_received(self, proto: JukinetProtocol, frame: Frame) -> None:
-        """Dispatch one decoded frame."""
+        """Dispatch one frame that passed the channel's checks."""
         mt = frame.msg_type
-        if mt == PING:
-            proto.send_frame(PONG)
-            return
-        if mt == PONG:
-            return
-        if proto.outbound_peer is not None and frame.header.request_no in self.pending and mt in (
-            ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
-            M.CONSISTENCY_DIFF, M.CONSISTENCY_END,
-        ):
-            self.pending[frame.header.request_no](frame)
-            return
         if proto.outbound_peer is not None:
+            if mt == PONG:
+                return
+            if frame.header.request_no in self.pending and mt in _REQUEST_REPLIES:
+                self.pending[frame.header.request_no](frame)
+                return
             self._outbound_response(proto, frame)
-            return
-        allowed = ACCEPTS.get((self.role, mt))
-        if allowed is None:
-            if mt == ERROR:
-                return  # never answer an ERROR with an ERROR
-            self._send_error(proto, UnexpectedMessage(
-                f"{self.role} endpoint does not serve message type 0x{mt:04X}"),
-                request_no=frame.header.request_no)
-            return
-        if proto.peer_role not in allowed:
-            exc = WrongSender(f"{proto.peer_role} {proto.peer_id} may not send 0x{mt:04X} to {self.role}")
-            if mt in SEQUENCED_TYPES:
-                self._sequenced(proto, frame.header, None, exc)
-            else:
-                self._send_error(proto, exc, request_no=frame.header.request_no)
             return
         if mt in SEQUENCED_TYPES:
             self._sequenced(proto, frame.header, frame.body, None)
@@ -541,13 +582,12 @@ class JukinetNode(Service):
             self._pool_request(proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             self._consistency(proto, frame)
+        # PONG, ERROR: taken in silently (an ERROR is never answered with an ERROR)
 
     # -- receiving sequenced messages ----------------------------------------------------------------------
-    def _sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
-                   error: JukiError | None) -> None:
+    def _inbound_of(self, proto: JukinetProtocol) -> InboundSequencer:
+        """The sender's sequencer, bound to this connection (a newer connection replaces one)."""
         sender = proto.peer_id
-        if self.shared is not None and self.shared.hold_inbound(proto, h, body, error):
-            return
         inb = self.inbound.get(sender)
         if inb is None:
             inb = self.inbound[sender] = InboundSequencer(0)
@@ -557,61 +597,74 @@ class JukinetNode(Service):
                 current.abort()
             inb.connection_changed()
             self.inbound_conn[sender] = proto
-        try:
-            acc = inb.receive(h.seq, h.record_count)
-        except LinkProtocolError as exc:
-            self._send_error(proto, exc)
-            proto.abort()
+        return inb
+
+    def _sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
+                   error: JukiError | None) -> None:
+        """One sequenced frame (``error``: the channel refused it from its header)."""
+        sender = proto.peer_id
+        if self.shared is not None and self.shared.hold_inbound(proto, h, body, error):
             return
+        inb = self._inbound_of(proto)
         if h.recovery_seq:
             self._msg(sender, h.msg_type, "resent_received", h.record_count)
-        if acc is None:
-            if h.seq > inb.expected:
-                self.metrics.gaps.labels(self.node_id, sender).inc()
-                self._msg(sender, h.msg_type, "gap", h.record_count)
-                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
-                         node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
-            else:
-                self._msg(sender, h.msg_type, "duplicate", h.record_count)
-            self._flush(sender)
-            return
-        now = self.now()
+        acc = None
         records: list[bytes] = []
         forwards: dict[str, list[bytes]] = {}
         rows: list[Any] = []
-        if error is None and body is not None:
-            layout = _LAYOUT_OF[h.msg_type]
-            size = layout.record_length
+        if error is None:
+            try:
+                acc = inb.offer(h.seq, h.record_count)
+            except BadSequenceNumber as exc:
+                error = self._refusal_counted(exc)
+            else:
+                if acc is None:
+                    if h.seq > inb.expected:
+                        self.metrics.gaps.labels(self.node_id, sender).inc()
+                        self._msg(sender, h.msg_type, "gap", h.record_count)
+                        log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
+                                 node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
+                    else:
+                        self._msg(sender, h.msg_type, "duplicate", h.record_count)
+                    self._flush(sender)
+                    return
+        if acc is not None:
+            assert body is not None
+            size = _LAYOUT_OF[h.msg_type].record_length
             records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
             try:
                 rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
             except JukiError as exc:
-                error = exc
+                error = self._refusal_counted(exc)
+        if error is not None or acc is None:
+            assert error is not None
+            expected = inb.refuse(error)
+            self._msg(sender, h.msg_type, "refused", h.record_count)
+            log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
+                     "{exp} stays expected", node=self.node_id, seq=h.seq, peer=sender,
+                     conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
+            self._flush(sender)
+            return
+        inb.accept(acc)
+        now = self.now()
         first, last = acc.apply_from, acc.last_seq
         msg_type = h.msg_type
-        if error is not None:
-            self.refused[(sender, last)] = error
-            self._msg(sender, msg_type, "refused", len(records) or h.record_count)
 
-            def work(conn: Any) -> dict[str, list[OutRecord]]:
-                st.check_next(conn, self.node_id, sender, first)
-                st.record_applied(conn, self.node_id, sender, last, msg_type, now)
-                return {}
-        else:
-            def work(conn: Any) -> dict[str, list[OutRecord]]:
-                st.check_next(conn, self.node_id, sender, first)
-                if msg_type == M.UPDATE_NOTIFY:
-                    st.apply_rows(conn, rows, now)
-                elif msg_type == M.SOUFUSAKI_BATCH:
-                    st.store_soufusaki(conn, records, now)
-                elif msg_type == M.MOVE_IN_NOTICE and rows:
-                    for code in rows:
-                        st.record_provision(conn, kind="move_in_notice", provider=sender,
-                                            recipient=self.node_id, subject=code, items="転入通知",
-                                            outcome="provided", detail="", now=now)
-                st.record_applied(conn, self.node_id, sender, last, msg_type, now)
-                return {peer: st.enqueue(conn, self._link_name(peer), msg_type, recs, now)
-                        for peer, recs in forwards.items() if recs}
+        def work(conn: Any) -> dict[str, list[OutRecord]]:
+            st.check_next(conn, self.node_id, sender, first)
+            if msg_type == M.UPDATE_NOTIFY:
+                st.apply_rows(conn, rows, now)
+            elif msg_type == M.SOUFUSAKI_BATCH:
+                st.store_soufusaki(conn, records, now)
+            elif msg_type == M.MOVE_IN_NOTICE and rows:
+                for code in rows:
+                    st.record_provision(conn, kind="move_in_notice", provider=sender,
+                                        recipient=self.node_id, subject=code, items="転入通知",
+                                        outcome="provided", detail="", now=now)
+            st.record_applied(conn, self.node_id, sender, last, msg_type, now)
+            return {peer: st.enqueue(conn, self._link_name(peer), msg_type, recs, now)
+                    for peer, recs in forwards.items() if recs}
+
         assert self.committer is not None
         d = self.committer.submit(work, weight=max(1, len(records)))
         d.addCallbacks(self._committed, self._commit_failed,
@@ -629,6 +682,10 @@ class JukinetNode(Service):
             proto.pause()
             self._paused.add(proto)
             self.read_pauses += 1
+
+    def _refusal_counted(self, exc: JukiError) -> JukiError:
+        self.count_error(exc.code)
+        return exc
 
     def _resume_reading(self, passthrough: object) -> object:
         if self._paused and self.committer is not None and (
@@ -704,8 +761,7 @@ class JukinetNode(Service):
                    last: int, count: int) -> None:
         inb = self.inbound[sender]
         inb.committed(last)
-        if (sender, last) not in self.refused:
-            self._msg(sender, msg_type, "applied", count)
+        self._msg(sender, msg_type, "applied", count)
         for cb in self.on_commit:
             cb(sender, msg_type, count)
         self._flush(sender)
@@ -732,8 +788,6 @@ class JukinetNode(Service):
                         node=self.node_id, peer=sender)
         inb = self.inbound[sender]
         inb.commit_failed()
-        for key in [k for k in self.refused if k[0] == sender and k[1] > inb.durable]:
-            del self.refused[key]
         proto = self.inbound_conn.pop(sender, None)
         if proto is not None:
             proto.abort()
@@ -745,11 +799,12 @@ class JukinetNode(Service):
             if proto is None or proto.closed:
                 continue
             if r.kind == "ack":
-                err = self.refused.pop((sender, r.seq), None)
-                if err is not None:
-                    self._send_error(proto, err, seq=r.seq)
-                else:
-                    proto.send_frame(ACK, seq=r.seq)
+                proto.send_frame(ACK, seq=r.seq)
+            elif r.kind == "error":
+                err = r.error
+                assert err is not None
+                proto.send_frame(ERROR, encode_error(err.wire_code, err.code, err.message),
+                                 record_count=1, seq=r.seq)
             else:
                 gap = SequenceGap(r.seq, 0)
                 proto.send_frame(NACK, encode_error(gap.wire_code, gap.code,
@@ -813,7 +868,7 @@ class JukinetNode(Service):
         mt, seq = frame.msg_type, frame.seq
         if mt in (ACK, ERROR, NACK) and seq > link.seq.acked and M.SOUFUSAKI_BATCH in link.seq.msg_types:
             # (update links never carry 送付先: no per-record scan of what an ACK covers there)
-            upto = seq if mt != NACK else seq - 1
+            upto = seq if mt == ACK else seq - 1
             sent_soufusaki = [
                 r.record for s in range(link.seq.acked + 1, min(upto, link.seq.last_seq) + 1)
                 if (r := link.seq.pending_record(s)).msg_type == M.SOUFUSAKI_BATCH
@@ -826,11 +881,18 @@ class JukinetNode(Service):
             elif mt == NACK:
                 self.metrics.gaps.labels(self.node_id, link.peer.node_id).inc()
                 self._acked(link, link.seq.on_nack(seq))
-            elif mt == ERROR and seq > 0:
-                _code, name, detail = decode_error(frame.body)
-                log.warn("{node}: {peer} refused 更新順番号 ..{seq}: {name} {detail}", node=self.node_id,
-                         peer=link.peer.node_id, seq=seq, name=name, detail=detail)
-                self._acked(link, link.seq.on_ack(seq), refused=name)
+            elif mt == ERROR and seq > 0 and frame.header.request_no == 0:
+                code, name, detail = decode_error(frame.body)
+                blocked_before = link.seq.blocked
+                done = link.seq.on_refused(seq)
+                self._acked(link, done)
+                if link.seq.blocked is not None and blocked_before is None:
+                    log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}) {detail}; the "
+                              "link is blocked at {seq} until it reconnects", node=self.node_id,
+                              peer=link.peer.node_id, seq=seq, name=name, code=code, detail=detail)
+                    self.metrics.messages.labels(self.node_id, link.peer.node_id, "SEQUENCED",
+                                                 "refused").inc()
+                    self.metrics.link_blocked.labels(self.node_id, link.peer.node_id).set(1)
             elif mt == ERROR:
                 _code, name, detail = decode_error(frame.body)
                 log.warn("{node}: error from {peer}: {name} {detail}", node=self.node_id,
@@ -850,7 +912,7 @@ class JukinetNode(Service):
             return
         self._pump(link)
 
-    def _acked(self, link: OutLink, done: list[int], refused: str | None = None) -> None:
+    def _acked(self, link: OutLink, done: list[int]) -> None:
         if not done:
             return
         peer = link.peer.node_id
@@ -862,7 +924,7 @@ class JukinetNode(Service):
             self.metrics.ack_latency.labels(self.node_id, peer).observe(latency)
             for cb in self.ack_observers:
                 cb(peer, latency)
-        self.metrics.messages.labels(self.node_id, peer, "SEQUENCED", (refused and "refused") or "acked").inc(len(done))
+        self.metrics.messages.labels(self.node_id, peer, "SEQUENCED", "acked").inc(len(done))
         link.settle_upto = upto
         self._settle(link)
 

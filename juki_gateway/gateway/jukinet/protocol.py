@@ -3,7 +3,9 @@
 One class serves both directions: a connection a peer opened to our endpoint (``outbound_peer``
 is None; the peer's identity comes from its verified certificate) and a connection we opened
 to a peer's endpoint (``outbound_peer`` names it; the server certificate was checked against
-that name). Parsing is the codec's sans-IO :class:`FrameDecoder`; all logic is in the node.
+that name). Frames are read through the connection's sans-IO
+:class:`~juki_gateway.protocols.channel.FrameChannel` (the error policy of docs/sequencing.md);
+all logic is in the node.
 """
 
 from __future__ import annotations
@@ -16,33 +18,32 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from juki_gateway.certs.identity import identity_from_certificate
-from juki_gateway.codecs.errors import FatalFrameError
-from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected
-from juki_gateway.codecs.messages import MessageType, encode_error
+from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.tls import handshake_state
-from juki_gateway.protocols.jukinet.messages import record_lengths
+from juki_gateway.gateway.tls import handshake_state, new_conn_id
+from juki_gateway.protocols.channel import FrameChannel, Refused
+from juki_gateway.protocols.session import FrameObserver
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import JukinetNode
-
-MAX_BODY = 8 << 20
-
 
 @implementer(IHandshakeListener)
 class JukinetProtocol(Protocol):
     """One authenticated connection carrying Juki-net frames."""
 
-    def __init__(self, node: JukinetNode, outbound_peer: str | None = None) -> None:
+    def __init__(self, node: JukinetNode, outbound_peer: str | None = None, *,
+                 observer: FrameObserver | None = None, conn_id: str = "") -> None:
         self.node = node
         self.outbound_peer = outbound_peer
         self.peer_id = outbound_peer or "?"
         self.peer_role = ""
         self.peer_org = ""
+        self.conn_id = conn_id or new_conn_id()
         self.ready = False
         self.closed = False
         self.paused = False  # reading stopped until the node's store catches up (flow control)
-        self.decoder = FrameDecoder(record_lengths(), max_body=MAX_BODY)
+        self.channel: FrameChannel | None = None
+        self._observer = observer  # a hosting gateway's per-endpoint frame metrics
         self._early: list[bytes] = []
         self.state: dict[str, Any] = {}  # per-connection handler state (consistency check …)
 
@@ -54,6 +55,7 @@ class JukinetProtocol(Protocol):
                 self.abort()
                 return
             self.peer_id, self.peer_role, self.peer_org = identity.name, identity.role, identity.org
+            self.conn_id = st.conn_id if st is not None else self.conn_id
         else:
             # The TLS client creator checked the chain and the server's name; check its role and
             # organisation too, against what our configuration says that peer is.
@@ -74,6 +76,11 @@ class JukinetProtocol(Protocol):
                 self.abort()
                 return
             self.peer_role, self.peer_org = role, org
+        self.start()
+
+    def start(self) -> None:
+        """The peer is known: open the frame channel and hand the connection to the node."""
+        self.channel = self.node.open_channel(self)
         self.ready = True
         self.node.connection_ready(self)
         early, self._early = self._early, []
@@ -84,29 +91,43 @@ class JukinetProtocol(Protocol):
         if not self.ready:
             self._early.append(data)
             return
-        self.decoder.receive_data(data)
+        assert self.channel is not None
+        self.channel.receive_data(data)
         self._drain()
 
     def _drain(self) -> None:
         """Handle the complete frames received so far, until paused or closed."""
-        while not self.closed and not self.paused:
-            try:
-                event = self.decoder.next_event()
-            except FatalFrameError as exc:
-                self.node.count_error(exc.code)
-                self.send_frame(MessageType.ERROR, encode_error(exc.wire_code, exc.code, exc.message),
-                                record_count=1)
-                self.closed = True
-                assert self.transport is not None
-                self.transport.loseConnection()
-                return
-            if event is None:
-                return
-            if isinstance(event, FrameRejected):
-                self.node.frame_rejected(self, event)
-            else:
-                assert isinstance(event, Frame)
-                self.node.frame_received(self, event)
+        channel = self.channel
+        if self.closed or channel is None:
+            return
+        out = channel.drive(self, self._stopped)
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+        self._count()
+        if channel.closing and not self.closed:
+            self.closed = True
+            assert self.transport is not None
+            self.transport.loseConnection()
+
+    def _stopped(self) -> bool:
+        return self.paused or self.closed
+
+    def _count(self) -> None:
+        channel = self.channel
+        if channel is not None and channel.counts:
+            counts = channel.take_counts()
+            self.node.frames_counted(counts)
+            if self._observer is not None:
+                self._observer.frames(counts.received, counts.sent, counts.errors)
+
+    # -- the channel's handler ------------------------------------------------------------
+    def frame(self, frame: Frame) -> None:
+        """A frame that passed the channel's checks: the node acts on it."""
+        self.node.frame_received(self, frame)
+
+    def refused(self, event: Refused) -> list[bytes] | None:
+        """A frame the channel refused: the node answers it (in order when sequenced)."""
+        return self.node.frame_refused(self, event)
 
     def pause(self) -> None:
         """Stop reading from the peer (TCP pushes back on it); frames already received wait."""
@@ -123,15 +144,20 @@ class JukinetProtocol(Protocol):
                 self.transport.resumeProducing()  # type: ignore[attr-defined]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        if self.channel is not None and not self.closed:
+            self.channel.receive_closed()
+            self._count()
         self.closed = True
         if self.ready:
             self.node.connection_lost(self)
 
     def send_frame(self, msg_type: int, body: bytes = b"", **header: int) -> None:
         """Write one frame from this node to the peer."""
-        if self.closed or self.transport is None:
+        if self.closed or self.transport is None or self.channel is None:
             return
-        self.transport.write(self.node.encode(msg_type, self.peer_id, body, **header))
+        self.transport.write(self.channel.send(msg_type, body, **header))
+        if self._observer is not None:
+            self._count()
 
     def abort(self) -> None:
         """Drop the connection at once."""

@@ -213,8 +213,6 @@ class SharedLinks:
         log.info("{holder}: new connection from {peer}: its applied head is {head}",
                  holder=self.holder, peer=sender, head=head)
         node.inbound[sender] = InboundSequencer(head)
-        for key in [k for k in node.refused if k[0] == sender]:
-            del node.refused[key]
         for h, body, error in held[1]:
             if proto.closed:
                 break

@@ -30,8 +30,10 @@ records of the message's layout; every layout is listed, field by field, in `doc
 (section "Layout `NAME`"), and one golden frame per message type is in `tests/vectors/jukinet/`.
 Sequenced messages carry the link's 更新順番号 in the header (`seq` = first record, records
 numbered consecutively) and `recovery_seq` (異常時更新順番号) ≠ 0 when resent after an outage;
-the receiver answers every frame with ACK (`seq` = last applied, sent only after commit) or NACK
-(`seq` = expected number, body = one `error` record with code 5101). Requests carry a
+the receiver answers every frame, in order, with ACK (`seq` = last applied, sent only after
+commit), NACK (`seq` = expected number, body = one `error` record with code 5101) or ERROR
+(`seq` = expected number: the frame was refused and that number stays expected). The full
+contract, every input class with its reply, is `docs/sequencing.md`. Requests carry a
 依頼管理番号 in `request_no`, echoed by their response or ERROR.
 """
 

@@ -100,6 +100,13 @@ class LinkProtocolError(JukinetError):
     wire_code = 5111
 
 
+class BadSequenceNumber(JukinetError):
+    """A sequenced frame numbered 0, with no records, or running past the largest 更新順番号."""
+
+    code = "bad_sequence_number"
+    wire_code = 5113
+
+
 ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     SequenceGap,
     SearchTooBroad,
@@ -112,4 +119,5 @@ ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     UnsortedStream,
     UnexpectedMessage,
     LinkProtocolError,
+    BadSequenceNumber,
 )

@@ -28,6 +28,7 @@ from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     BadCheckDigit,
+    BadSequenceNumber,
     LinkProtocolError,
     NumberSpaceExhausted,
     SearchTooBroad,
@@ -71,7 +72,8 @@ class JukinetMessage(IntEnum):
 M = JukinetMessage
 R = Role
 #: what a sequenced message is NACKed (5101) or refused (the others) with
-_SEQUENCED_ERRORS = (SequenceGap, BadCheckDigit, WrongSender, BadBody, LinkProtocolError)
+_SEQUENCED_ERRORS = (SequenceGap, BadCheckDigit, WrongSender, BadBody, LinkProtocolError,
+                     BadSequenceNumber)
 _ANSWERS = "—"
 #: how docs/messages.md names the roles
 ROLE_LABELS: Mapping[str, str] = {
@@ -86,6 +88,11 @@ def _hops(accepts: Mapping[Role, tuple[Role, ...]]) -> str:
                      for receiver, senders in accepts.items())
 
 
+#: The most records one frame of a sequenced type carries (a node's frames hold up to
+#: ``NodeConfig.max_batch``, 3,000 by default, which must not exceed this).
+MAX_SEQUENCED_RECORDS = 3000
+
+
 def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple[Role, ...]],
           responses: str, description: str, *errors: type[JukiError],
           sequenced: bool = False) -> MessageSpec:
@@ -95,6 +102,7 @@ def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple
     return MessageSpec(name, body, description, jp=jp,
                        direction=route if isinstance(route, str) else _hops(route),
                        responses=responses, sequenced=sequenced, errors=errors,
+                       max_records=MAX_SEQUENCED_RECORDS if sequenced else None,
                        accepts=tuple((str(r), tuple(map(str, s))) for r, s in accepts.items()))
 
 

@@ -12,7 +12,8 @@ takes the next 更新順番号 of that link; a frame carries a run of consecutiv
 * :class:`InboundSequencer` (receiver): accepts number n only after n−1. A frame wholly
   before the expected number is a duplicate: acked again, not re-applied. A frame starting
   after it is a gap: NACK naming the expected number. A frame overlapping it is applied from
-  the expected number on. Responses are released only once the store has committed what they
+  the expected number on. A frame refused (for its content, its header, its number) gets an
+  ERROR naming the expected number, which stays expected (docs/sequencing.md). Responses are released only once the store has committed what they
   claim (``committed(upto)``), in the order the frames arrived, so an ACK never precedes the
   commit and group commit can cover many frames.
 
@@ -28,7 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from juki_gateway.protocols.jukinet.errors import LinkProtocolError
+from juki_gateway.errors import JukiError
+from juki_gateway.protocols.jukinet.errors import BadSequenceNumber, LinkProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ class OutboundSequencer:
         self.connected = False
         self.resent_records = 0
         self.rewinds = 0
+        #: the number the peer refused (ERROR): nothing is sent from it until a reconnection
+        self.blocked: int | None = None
         #: every message type ever queued on this link
         self.msg_types: set[int] = set()
         for rec in pending:
@@ -124,8 +128,10 @@ class OutboundSequencer:
 
     # -- connection lifecycle -------------------------------------------------------------------
     def connection_made(self) -> None:
-        """A (re)connection: everything unacked will be sent again, marked as a resend."""
+        """A (re)connection: everything unacked will be sent again, marked as a resend (a
+        refused number is tried again too)."""
         self.connected = True
+        self.blocked = None
         self._rewind(self.acked + 1)
 
     def connection_lost(self) -> None:
@@ -144,7 +150,7 @@ class OutboundSequencer:
     def frames_to_send(self) -> list[OutFrame]:
         """Frames to write now, within the window; empty when disconnected or nothing is due."""
         out: list[OutFrame] = []
-        if not self.connected:
+        if not self.connected or self.blocked is not None:
             return out
         while self._sent_upto < self.last_seq and self._sent_upto - self.acked < self.window:
             first = self._sent_upto + 1
@@ -199,6 +205,17 @@ class OutboundSequencer:
         self._pop_in_flight("ACK")
         return self._advance(seq)
 
+    def on_refused(self, expected: int) -> list[int]:
+        """An ERROR answering a sequenced frame: everything before ``expected`` is acked; the
+        record numbered ``expected`` was refused, so the link blocks there (resending the same
+        record would be refused again) until the next connection."""
+        flight = self._pop_in_flight("ERROR")
+        done = self._advance(expected - 1)
+        if flight.generation == self._generation:
+            self._rewind(expected)
+            self.blocked = expected
+        return done
+
     def on_nack(self, expected: int) -> list[int]:
         """A NACK naming the expected number: everything before it is acked; resend from it."""
         flight = self._pop_in_flight("NACK")
@@ -224,10 +241,12 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """An ACK (``seq`` = last applied) or a NACK (``seq`` = expected) to write back."""
+    """What to write back: an ACK (``seq`` = last applied), a NACK (``seq`` = expected) or an
+    ERROR refusing the frame (``seq`` = expected, ``error`` = why)."""
 
-    kind: Literal["ack", "nack"]
+    kind: Literal["ack", "nack", "error"]
     seq: int
+    error: JukiError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +255,16 @@ class _Queued:
     needs_durable: int
 
 
+#: The largest 更新順番号 (the header field is a u64).
+MAX_SEQ = (1 << 64) - 1
+
+
 class InboundSequencer:
-    """The receiver side of a sequenced link: apply n only after n−1, ack only after commit."""
+    """The receiver side of a sequenced link: apply n only after n−1, ack only after commit.
+
+    ``expected`` − 1 is always the last number accepted; it moves only in :meth:`accept`, so a
+    gap, a duplicate, a refused frame or a bad number never moves it (docs/sequencing.md).
+    """
 
     def __init__(self, last_applied: int = 0) -> None:
         self.durable = last_applied
@@ -245,11 +272,15 @@ class InboundSequencer:
         self._queue: deque[_Queued] = deque()
         self.duplicates = 0
         self.gaps = 0
+        self.refusals = 0
 
-    def receive(self, first_seq: int, count: int) -> Accepted | None:
-        """A frame with ``count`` records from ``first_seq``: what to apply, if anything."""
-        if first_seq < 1 or count < 0:
-            raise LinkProtocolError(f"bad sequenced frame: first {first_seq}, count {count}")
+    def offer(self, first_seq: int, count: int) -> Accepted | None:
+        """A frame with ``count`` records from ``first_seq``: what would be applied, or None for a
+        duplicate (ACK queued) or a gap (NACK queued). Nothing moves until :meth:`accept` or
+        :meth:`refuse`; raises BadSequenceNumber (nothing queued) for an impossible range."""
+        if first_seq < 1 or count < 1 or first_seq + count - 1 > MAX_SEQ:
+            raise BadSequenceNumber(
+                f"更新順番号 {first_seq} with {count} records is not a run of numbers 1…{MAX_SEQ}")
         last = first_seq + count - 1
         if last < self.expected:
             self.duplicates += count
@@ -259,11 +290,29 @@ class InboundSequencer:
             self.gaps += 1
             self._queue.append(_Queued(Response("nack", self.expected), self.expected - 1))
             return None
-        skip = self.expected - first_seq
-        self.duplicates += skip
-        self.expected = last + 1
-        self._queue.append(_Queued(Response("ack", last), last))
-        return Accepted(first_seq, skip, last)
+        return Accepted(first_seq, self.expected - first_seq, last)
+
+    def accept(self, acc: Accepted) -> None:
+        """Take the records of an offered frame: the expected number moves past them and their
+        ACK waits for their commit."""
+        if acc.apply_from != self.expected:
+            raise LinkProtocolError(f"accepting from {acc.apply_from}, but {self.expected} is expected")
+        self.duplicates += acc.skip
+        self.expected = acc.last_seq + 1
+        self._queue.append(_Queued(Response("ack", acc.last_seq), acc.last_seq))
+
+    def refuse(self, error: JukiError) -> int:
+        """Refuse a frame: ERROR naming the expected number (which stays expected), in order."""
+        self.refusals += 1
+        self._queue.append(_Queued(Response("error", self.expected, error), self.expected - 1))
+        return self.expected
+
+    def receive(self, first_seq: int, count: int) -> Accepted | None:
+        """:meth:`offer` and, when there is something to apply, :meth:`accept` at once."""
+        acc = self.offer(first_seq, count)
+        if acc is not None:
+            self.accept(acc)
+        return acc
 
     def committed(self, upto: int) -> None:
         """The store has durably applied everything up to ``upto``."""

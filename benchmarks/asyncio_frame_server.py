@@ -1,8 +1,10 @@
-"""Reference server for ``make bench-tls``: asyncio + stdlib ``ssl`` with the codec's framing.
+"""Reference server for ``make bench-tls``: asyncio + stdlib ``ssl`` with the project's framing.
 
 Same mutual-TLS requirements as a gateway endpoint (client certificate required, CA-verified,
-TLS 1.2+) and the same frame functions (``FrameDecoder``, ``encode_frame``); it answers every
-PING with a PONG, writing all answers to one read in a single ``transport.write``.
+TLS 1.2+) and the same sans-IO frame channel as the gateway's sessions
+(:class:`~juki_gateway.protocols.channel.FrameChannel`: header identity checks, PONG cache,
+the same error policy), so the benchmark compares like with like. It answers every PING with a
+PONG (``FrameChannel.drive``), writing all answers to one read in a single ``transport.write``.
 Run as ``python -m benchmarks.asyncio_frame_server PKI_DIR``; prints ``port: N`` when ready.
 """
 
@@ -12,10 +14,36 @@ import asyncio
 import ssl
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from juki_gateway.codecs.frame import FrameDecoder, encode_frame
-from juki_gateway.codecs.messages import MessageType
+from juki_gateway.codecs.frame import Frame
+from juki_gateway.protocols.channel import FrameChannel, Refused, TimestampSource
+
+NODE = "cs-172014"
+
+
+def peer_name(peercert: Any) -> str:
+    """The common name of the client certificate (``ssl.SSLObject.getpeercert()`` form)."""
+    for rdn in (peercert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return ""
+
+
+class _Ignore:
+    """The channel's handler: PING is answered by the channel; every other frame is ignored."""
+
+    def frame(self, frame: Frame) -> Iterable[bytes] | None:
+        return None
+
+    def refused(self, event: Refused) -> Iterable[bytes] | None:
+        return None  # the channel's default ERROR
+
+
+_HANDLER = _Ignore()
 
 
 class PingServer(asyncio.Protocol):
@@ -23,23 +51,23 @@ class PingServer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        self.decoder = FrameDecoder()
+        self.channel = FrameChannel(local=NODE, peer=peer_name(transport.get_extra_info("peercert")),
+                                    timestamp=TimestampSource(time.time))
 
     def data_received(self, data: bytes) -> None:
-        self.decoder.receive_data(data)
-        out = []
-        ts = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-        while (ev := self.decoder.next_event()) is not None:
-            if ev.header.msg_type == MessageType.PING:
-                out.append(encode_frame(MessageType.PONG, "cs-172014", ev.header.sender, timestamp=ts))
+        channel = self.channel
+        channel.receive_data(data)
+        out = channel.drive(_HANDLER)
         if out:
             self.transport.write(b"".join(out))  # type: ignore[attr-defined]
+        if channel.closing:
+            self.transport.close()
 
 
 async def main(pki: Path) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(pki / "cs-172014.pem", pki / "cs-172014.key")
+    ctx.load_cert_chain(pki / f"{NODE}.pem", pki / f"{NODE}.key")
     ctx.load_verify_locations(pki / "ca.pem")
     ctx.verify_mode = ssl.CERT_REQUIRED
     server = await asyncio.get_running_loop().create_server(PingServer, "127.0.0.1", 0, ssl=ctx)

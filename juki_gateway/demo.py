@@ -32,10 +32,11 @@ import urllib.request
 from pathlib import Path
 
 from juki_gateway.cli.codec_cmd import cmd_explain
-from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
+from juki_gateway.codecs.frame import encode_frame
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.codecs.samples import sample_honnin_kakunin, sample_soufusaki
+from juki_gateway.protocols.channel import Broken, FrameChannel, Received
 
 DEMO_DIR = Path(os.environ.get("JUKI_DEMO_DIR", "juki-data/demo"))
 SCENARIO = "quickstart"
@@ -83,13 +84,18 @@ def codec_section() -> int:
                                                             "gaiji_pattern")})
 
     print("\n1d. Frames (ACK, an unknown type, NACK) fed one byte at a time to the sans-IO decoder:")
-    decoder = FrameDecoder()
+    # cs-172014's channel from kiko: every connection reads its frames through one of these
+    channel = FrameChannel(local="cs-172014", peer="kiko", timestamp=lambda: ts)
     for b in frame:
-        decoder.receive_data(bytes([b]))
-        while (event := decoder.next_event()) is not None:
-            kind = "frame" if isinstance(event, Frame) else f"rejected [{event.error.code}]"
-            print(f"    {kind}: type 0x{event.header.msg_type:04X} {event.header.sender} -> "
-                  f"{event.header.receiver} seq {event.header.seq}")
+        channel.receive_data(bytes([b]))
+        while (event := channel.next_event()) is not None:
+            if isinstance(event, Broken):
+                print(f"    broken [{event.error.code}]: {event.error.message}")
+                return 1
+            header = event.frame.header if isinstance(event, Received) else event.header
+            kind = "frame" if isinstance(event, Received) else f"rejected [{event.error.code}]"
+            print(f"    {kind}: type 0x{header.msg_type:04X} {header.sender} -> "
+                  f"{header.receiver} seq {header.seq}")
     return 0
 
 

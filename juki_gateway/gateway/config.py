@@ -128,6 +128,9 @@ class GatewayConfig:
     handshake_log_flush: float = 0.2
     #: ``[jukinet] host``: serve municipal-cs/prefecture/kiko endpoints with hosted Juki-net nodes
     host_jukinet: bool = True
+    #: ``[limits] connections_per_peer``: authenticated connections one peer certificate may hold
+    #: to one endpoint at once (more are refused with ERROR 3003 after the handshake)
+    connections_per_peer: int = 8
     #: per hosted endpoint name (every endpoint of a Juki-net role when ``host_jukinet``)
     jukinet: Mapping[str, JukinetSettings] = field(default_factory=dict)
 
@@ -359,6 +362,13 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     admin = table("admin")
     timeouts = table("timeouts")
     store = table("store")
+    limits = table("limits")
+    unknown_limits = set(limits) - {"connections_per_peer"}
+    if unknown_limits:
+        raise UsageError(f"{where}: [limits] has unknown keys {sorted(unknown_limits)}")
+    per_peer = limits.get("connections_per_peer", 8)
+    if isinstance(per_peer, bool) or not isinstance(per_peer, int) or not 1 <= per_peer <= 10_000:
+        raise UsageError(f"{where}: [limits] connections_per_peer must be a whole number from 1 to 10000")
     return GatewayConfig(
         path=path.resolve(),
         workdir=base,
@@ -379,6 +389,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
         handshake_log_flush=float(flush_delay),
         host_jukinet=host_jukinet,
         jukinet=jukinet,
+        connections_per_peer=per_peer,
     )
 
 

@@ -15,13 +15,19 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHandshakeListener,
+    IPushProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from juki_gateway.certs.identity import PeerIdentity
+from juki_gateway.gateway.flow import ReadGate, close_gracefully, register_backpressure
 from juki_gateway.gateway.handshake_log import HandshakeLog, make_record
 from juki_gateway.gateway.metrics import GatewayMetrics
 from juki_gateway.gateway.tls import (
@@ -30,6 +36,7 @@ from juki_gateway.gateway.tls import (
     handshake_state,
     reason_from_failure,
 )
+from juki_gateway.protocols.channel import FrameChannel, TimestampSource, TooManyConnections
 
 log = Logger(namespace="juki_gateway.endpoint")
 
@@ -63,14 +70,31 @@ class ConnectionTracker:
 
     live: set[EndpointProtocol] = field(default_factory=set)
     _waiters: list[Deferred[None]] = field(default_factory=list)
+    #: authenticated connections by (endpoint, peer certificate name)
+    by_peer: dict[tuple[str, str], set[EndpointProtocol]] = field(default_factory=dict)
 
     def add(self, proto: EndpointProtocol) -> None:
         """Register a connection."""
         self.live.add(proto)
 
+    def admit_peer(self, key: tuple[str, str], proto: EndpointProtocol, limit: int) -> bool:
+        """Count an authenticated connection of a peer; False when it already has ``limit``."""
+        conns = self.by_peer.setdefault(key, set())
+        if len(conns) >= limit:
+            return False
+        conns.add(proto)
+        return True
+
     def remove(self, proto: EndpointProtocol) -> None:
         """Forget a connection; fire drain waiters once none is left."""
         self.live.discard(proto)
+        key = proto.peer_key
+        if key is not None:
+            conns = self.by_peer.get(key)
+            if conns is not None:
+                conns.discard(proto)
+                if not conns:
+                    del self.by_peer[key]
         if not self.live:
             waiters, self._waiters = self._waiters, []
             for d in waiters:
@@ -106,9 +130,11 @@ class EndpointContext:
     handshake_timeout: float
     idle_timeout: float
     tracker: ConnectionTracker
+    #: authenticated connections one peer may hold to this endpoint at once
+    connections_per_peer: int = 8
 
 
-@implementer(IHandshakeListener)
+@implementer(IHandshakeListener, IPushProducer)
 class EndpointProtocol(Protocol):
     """The server side of one mutual-TLS connection of an endpoint."""
 
@@ -123,6 +149,8 @@ class EndpointProtocol(Protocol):
         self._logged = False
         self._local = self._peer = "?"
         self._active: Any = None
+        self.peer_key: tuple[str, str] | None = None
+        self.gate: ReadGate | None = None
 
     # -- connection lifecycle -------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -154,15 +182,54 @@ class EndpointProtocol(Protocol):
             server_name=_decode(handle.get_servername()),
         )
         self.peer_role = peer.identity.role
+        key = (self.ctx.name, peer.identity.name)
+        if not self.ctx.tracker.admit_peer(key, self, self.ctx.connections_per_peer):
+            self._refuse_over_cap(peer.identity)
+            return
+        self.peer_key = key
         self._active = self.ctx.metrics.active_gauge(self.ctx.name, self.peer_role)
         self._active.inc()
         self.session = self.ctx.session_factory(state.conn_id, peer.identity)
+        # write-side backpressure: while the peer does not read what we queued for it, we stop
+        # reading from it (the transport pauses us as a producer above its high-water mark)
+        assert self.transport is not None
+        self.gate = ReadGate(self.transport)
+        register_backpressure(self.transport, self)
         attach = getattr(self.session, "attach", None)
         if attach is not None:  # a session that writes on its own (a hosted Juki-net node)
-            attach(self.transport)
+            attach(self.transport, self.gate)
         self._last_activity = self.ctx.clock.seconds()
         if self.ctx.idle_timeout > 0:
             self._timer = self.ctx.clock.callLater(self.ctx.idle_timeout, self._idle_check)
+
+    def _refuse_over_cap(self, identity: PeerIdentity) -> None:
+        err = TooManyConnections(
+            f"{identity.name} already holds {self.ctx.connections_per_peer} connections to "
+            f"{self.ctx.name}")
+        log.info("[{conn_id}] {peer} refused: {code} ({wire}): {msg}", conn_id=self.conn_id,
+                 peer=identity.name, code=err.code, wire=err.wire_code, msg=err.message)
+        self.ctx.metrics.frame_errors.labels(self.ctx.name, err.code).inc()
+        channel = FrameChannel(local=self.ctx.name, peer=identity.name,
+                               timestamp=TimestampSource(self.ctx.clock.seconds))
+        assert self.transport is not None
+        self.transport.write(channel.error_frame(err))
+        close_gracefully(self.transport)
+
+    # -- IPushProducer --------------------------------------------------------------------
+    def pauseProducing(self) -> None:
+        if self.gate is not None:
+            self.gate.hold("write")
+
+    def resumeProducing(self) -> None:
+        resume = getattr(self.session, "resume_reading", None)
+        if resume is not None:  # a hosted node handles the frames buffered meanwhile first
+            resume()
+        elif self.gate is not None:
+            self.gate.drop("write")
+            self.gate.reopen()
+
+    def stopProducing(self) -> None:
+        pass  # the connection is going away; connectionLost follows
 
     def dataReceived(self, data: bytes) -> None:
         session = self.session
@@ -174,7 +241,7 @@ class EndpointProtocol(Protocol):
         if out:
             self.transport.write(out)
         if session.closing:
-            self.transport.loseConnection()
+            close_gracefully(self.transport)
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
         if self._timer is not None and self._timer.active():
@@ -204,14 +271,14 @@ class EndpointProtocol(Protocol):
         if idle_for >= self.ctx.idle_timeout:
             log.info("[{conn_id}] idle for {s:.0f}s, closing", conn_id=self.conn_id, s=idle_for)
             assert self.transport is not None
-            self.transport.loseConnection()
+            close_gracefully(self.transport)
         else:
             self._timer = self.ctx.clock.callLater(self.ctx.idle_timeout - idle_for, self._idle_check)
 
     def close_gracefully(self) -> None:
         """Send what is pending and close (used when the daemon drains)."""
         if self.transport is not None:
-            self.transport.loseConnection()
+            close_gracefully(self.transport)
 
     def abort(self) -> None:
         """Drop the connection at once."""

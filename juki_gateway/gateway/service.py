@@ -165,7 +165,7 @@ class GatewayService(MultiService):
                 name=ep.name, clock=reactor, handshake_log=self.handshake_log,
                 metrics=self.metrics, session_factory=make_sessions(ep),
                 handshake_timeout=config.timeouts.handshake, idle_timeout=config.timeouts.idle,
-                tracker=self.tracker,
+                tracker=self.tracker, connections_per_peer=config.connections_per_peer,
             )
             listener = ListenerService(
                 reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx), reactor)

@@ -19,11 +19,12 @@ from dataclasses import asdict
 from enum import IntEnum
 from typing import Any
 
-from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
-from juki_gateway.codecs.messages import MessageType, body_record_lengths, encode_error
+from juki_gateway.codecs.frame import Frame
+from juki_gateway.codecs.messages import body_record_lengths
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
 from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.protocols.channel import Catalogue, FrameChannel, Refused
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
 
@@ -40,6 +41,8 @@ ADMIN_LENGTHS: dict[int, int] = {
     AdminMessageType.ADMIN_REQUEST: 1,
     AdminMessageType.ADMIN_RESPONSE: 1,
 }
+#: What the admin port decodes: the catalogue plus the admin types (byte bodies).
+ADMIN_CATALOGUE = Catalogue(ADMIN_LENGTHS)
 
 
 class AdminRequestInvalid(IntermediateError):
@@ -151,64 +154,43 @@ class AdminSession:
         self.node = node
         self.operator = operator
         self.peer_name = peer_name
-        self.closing = False
-        self._decoder = FrameDecoder(ADMIN_LENGTHS)
+        self.channel = FrameChannel(
+            local=node, peer=peer_name, timestamp=ims.now14, catalogue=ADMIN_CATALOGUE
+        )
         self._actions = _actions(ims)
 
-    def _frame(self, msg_type: int, body: bytes, request_no: int) -> bytes:
-        return encode_frame(
-            msg_type,
-            self.node,
-            self.peer_name,
-            body,
-            record_count=len(body),
-            request_no=request_no,
-            timestamp=self.ims.now14(),
-        )
+    @property
+    def closing(self) -> bool:
+        """True once the stream broke and the connection must close."""
+        return self.channel.closing
 
     def _reply(self, payload: dict[str, Any], request_no: int) -> bytes:
         body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-        return self._frame(AdminMessageType.ADMIN_RESPONSE, body, request_no)
+        return self.channel.send(
+            AdminMessageType.ADMIN_RESPONSE, body, record_count=len(body), request_no=request_no
+        )
 
     def receive_data(self, data: bytes) -> bytes:
-        """Feed bytes; return the response frames."""
-        self._decoder.receive_data(data)
-        out: list[bytes] = []
-        while True:
-            try:
-                event = self._decoder.next_event()
-            except JukiError as exc:
-                body = encode_error(exc.wire_code, exc.code, exc.message)
-                out.append(
-                    encode_frame(
-                        MessageType.ERROR,
-                        self.node,
-                        self.peer_name,
-                        body,
-                        record_count=1,
-                        timestamp=self.ims.now14(),
-                    )
-                )
-                self.closing = True
-                break
-            if event is None:
-                break
-            if isinstance(event, FrameRejected):
-                out.append(self._reply(_error(event.error), event.header.request_no))
-                continue
-            out.append(self._handle(event))
-        return b"".join(out)
+        """Feed bytes; return the response frames (PING is answered with PONG by the channel;
+        a broken stream with an ERROR frame, then the connection closes)."""
+        self.channel.receive_data(data)
+        return b"".join(self.channel.drive(self))
+
+    def connection_closed(self) -> None:
+        """The peer closed the connection."""
+        self.channel.receive_closed()
+
+    # -- the channel's handler ------------------------------------------------------------
+    def frame(self, frame: Frame) -> list[bytes]:
+        """An admin request: its ADMIN_RESPONSE."""
+        return [self._handle(frame)]
+
+    def refused(self, event: Refused) -> list[bytes]:
+        """A refused frame is answered as a failed request (JSON), not with an ERROR frame."""
+        return [self._reply(_error(event.error), event.header.request_no)]
 
     def _handle(self, frame: Frame) -> bytes:
         req = frame.header.request_no
-        if frame.msg_type == MessageType.PING:
-            return encode_frame(
-                MessageType.PONG,
-                self.node,
-                self.peer_name,
-                timestamp=self.ims.now14(),
-                request_no=req,
-            )
         try:
             if frame.msg_type != AdminMessageType.ADMIN_REQUEST:
                 raise AdminRequestInvalid(

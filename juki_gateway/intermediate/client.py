@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
+from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.admin import ADMIN_LENGTHS, AdminMessageType
+from juki_gateway.intermediate.admin import ADMIN_CATALOGUE, AdminMessageType
+from juki_gateway.protocols.channel import Broken, FrameChannel, Received
 
 
 class AdminUnreachable(JukiError):
@@ -71,14 +72,15 @@ class AdminClient:
         """Run one admin action; returns its result or raises :class:`RemoteActionFailed`."""
         self._n += 1
         body = json.dumps({"action": action, "args": args or {}}, ensure_ascii=False).encode()
-        frame = encode_frame(
-            AdminMessageType.ADMIN_REQUEST,
-            self.operator,
-            self.server_name,
-            body,
-            record_count=len(body),
-            request_no=self._n,
-            timestamp=self._timestamp(),
+        # we are the operator, the daemon's admin endpoint is the peer (its node name)
+        channel = FrameChannel(
+            local=self.operator,
+            peer=self.server_name,
+            timestamp=self._timestamp,
+            catalogue=ADMIN_CATALOGUE,
+        )
+        frame = channel.send(
+            AdminMessageType.ADMIN_REQUEST, body, record_count=len(body), request_no=self._n
         )
         try:
             with (
@@ -86,7 +88,7 @@ class AdminClient:
                 self._ctx.wrap_socket(raw, server_hostname=self.server_name) as sock,
             ):
                 sock.sendall(frame)
-                reply = self._read_one(sock)
+                reply = self._read_one(sock, channel)
         except (OSError, ssl.SSLError) as exc:
             raise AdminUnreachable(
                 f"admin port {self.host}:{self.port} unreachable or refused us: {exc}"
@@ -102,15 +104,17 @@ class AdminClient:
         return payload["result"]
 
     @staticmethod
-    def _read_one(sock: ssl.SSLSocket) -> Frame:
-        decoder = FrameDecoder(ADMIN_LENGTHS)
+    def _read_one(sock: ssl.SSLSocket, channel: FrameChannel) -> Frame:
+        """The first whole frame the daemon sends (its answer)."""
         while True:
-            event = decoder.next_event()
-            if isinstance(event, Frame):
-                return event
+            event = channel.next_event()
+            if isinstance(event, Received):
+                return event.frame
+            if isinstance(event, Broken):
+                raise event.error
             if event is not None:
                 raise AdminUnreachable(f"daemon sent an unreadable frame: {event.error.message}")
             data = sock.recv(65536)
             if not data:
                 raise AdminUnreachable("daemon closed the connection without answering")
-            decoder.receive_data(data)
+            channel.receive_data(data)

@@ -99,6 +99,7 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
         handshake_timeout=config.timeouts.handshake,
         idle_timeout=config.timeouts.idle,
         tracker=gateway.tracker,
+        connections_per_peer=config.connections_per_peer,
     )
     admin = ListenerService(
         reactor,

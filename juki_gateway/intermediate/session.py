@@ -17,6 +17,11 @@ Per peer role (R2 is enforced by the TLS layer; this is what each role may send)
   last delivery received; unacknowledged deliveries are sent again after their lease);
 * ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
   ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
+
+Frames are read and written through a :class:`~juki_gateway.protocols.channel.FrameChannel`
+(the error policy of ``docs/sequencing.md``; its signer adds the trailer to every frame sent):
+a type the peer's role may not send, a header naming other identities than the connection's,
+or a frame the catalogue refuses is answered with ERROR from its header alone, body unread.
 """
 
 from __future__ import annotations
@@ -27,16 +32,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from juki_gateway.codecs.frame import (
-    Frame,
-    FrameDecoder,
-    FrameRejected,
-    encode_frame,
-    encode_header,
-)
-from juki_gateway.codecs.messages import MessageType, body_record_lengths, encode_error
+from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame, encode_header
+from juki_gateway.codecs.messages import MessageType, body_record_lengths
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.protocols.channel import Broken, Catalogue, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
     BadFrameSignature,
@@ -51,6 +51,8 @@ from juki_gateway.protocols.intermediate.messages import (
 
 FRAME_DOMAIN = b"JKGW frame v1\x00"
 LENGTHS: dict[int, int] = body_record_lengths()
+#: What an intermediate-server link decodes (every catalogued type, frames up to MAX_FRAME).
+CATALOGUE = Catalogue(LENGTHS)
 ALLOWED: dict[str, frozenset[int]] = {
     "ipnw": frozenset(
         {
@@ -116,53 +118,69 @@ class ImsSession:
     peer_role: str
     peer_key: ec.EllipticCurvePublicKey
     observer: Any = None  # a gateway FrameObserver: per-read frame counts for metrics
-    closing: bool = False
+    conn_id: str = ""
 
     def __post_init__(self) -> None:
-        self._decoder = FrameDecoder(LENGTHS)
         self._allowed = ALLOWED.get(self.peer_role, frozenset())
+        self.channel = FrameChannel(
+            local=self.own_name,
+            peer=self.peer_name,
+            timestamp=self.service.now14,
+            catalogue=CATALOGUE,
+            admit=self._admit,
+            signer=self._sign,
+            signature_length=crypto.SIGNATURE_LENGTH,
+            conn_id=self.conn_id,
+        )
+
+    @property
+    def closing(self) -> bool:
+        """True once the stream broke and the connection must close."""
+        return self.channel.closing
+
+    def _sign(self, unsigned: bytes) -> bytes:
+        # the key is looked up per frame: the service owns it (and may rotate it)
+        return crypto.sign(self.service.keys.signing_key, FRAME_DOMAIN, unsigned)
+
+    def _admit(self, header: FrameHeader) -> JukiError | None:
+        """R2 per peer role, from the header alone (the body of a refused type is never read)."""
+        if header.msg_type in self._allowed:
+            return None
+        return UnexpectedMessage(
+            f"{self.peer_role} may not send message type {header.msg_type:#06x}"
+        )
 
     def _frame(
         self, msg_type: int, body: bytes, count: int, request_no: int, seq: int = 0
     ) -> bytes:
-        return sign_frame(
-            self.service.keys.signing_key,
-            msg_type,
-            self.own_name,
-            self.peer_name,
-            body,
-            record_count=count,
-            request_no=request_no,
-            seq=seq,
-            timestamp=self.service.now14(),
+        return self.channel.send(
+            msg_type, body, record_count=count, request_no=request_no, seq=seq
         )
 
     def _error(self, exc: JukiError, request_no: int) -> bytes:
-        body = encode_error(exc.wire_code, exc.code, exc.message)
-        return self._frame(MessageType.ERROR, body, 1, request_no)
+        errors = self.channel.counts.errors
+        errors[exc.code] = errors.get(exc.code, 0) + 1
+        return self.channel.error_frame(exc, request_no=request_no)
 
     def receive_data(self, data: bytes) -> bytes:
         """Feed bytes; return the signed frames to send."""
-        self._decoder.receive_data(data)
+        channel = self.channel
+        channel.receive_data(data)
         out: list[bytes] = []
         queries: list[Frame] = []
-        received: dict[int, int] = {}
-        while True:
-            try:
-                event = self._decoder.next_event()
-            except JukiError as exc:  # lost sync: say why, then close
-                out.append(self._error(exc, 0))
-                self.closing = True
+        # the INFO_QUERY frames of one read are one batch, so the channel is read here rather
+        # than through drive(); PING gets PONG plus the pending deliveries (see _dispatch)
+        while (event := channel.next_event()) is not None:
+            if isinstance(event, Broken):  # lost sync: say why, then close
+                out.append(channel.error_frame(event.error))
                 break
-            if event is None:
-                break
-            if isinstance(event, FrameRejected):
-                out.append(self._error(event.error, event.header.request_no))
+            if isinstance(event, Refused):
+                out.append(channel.refusal(event))
                 continue
-            req = event.header.request_no
-            received[event.msg_type] = received.get(event.msg_type, 0) + 1
-            unsigned_ping = event.msg_type == MessageType.PING and not event.trailer
-            if not unsigned_ping and not frame_signature_valid(self.peer_key, event):
+            frame = event.frame
+            req = frame.header.request_no
+            unsigned_ping = frame.msg_type == MessageType.PING and not frame.trailer
+            if not unsigned_ping and not frame_signature_valid(self.peer_key, frame):
                 out.append(
                     self._error(
                         BadFrameSignature(
@@ -172,26 +190,25 @@ class ImsSession:
                     )
                 )
                 continue
-            if event.msg_type not in self._allowed:
-                out.append(
-                    self._error(
-                        UnexpectedMessage(
-                            f"{self.peer_role} may not send message type {event.msg_type:#06x}"
-                        ),
-                        req,
-                    )
-                )
-                continue
-            if event.msg_type == ImsMessageType.INFO_QUERY:
-                queries.append(event)
+            if frame.msg_type == ImsMessageType.INFO_QUERY:
+                queries.append(frame)
                 continue
             out.extend(self._answer_queries(queries))
             queries = []
-            out.append(self._dispatch(event))
+            out.append(self._dispatch(frame))
         out.extend(self._answer_queries(queries))
-        if self.observer is not None and received:
-            self.observer.frames(received, {}, {})
+        self._report()
         return b"".join(out)
+
+    def connection_closed(self) -> None:
+        """The peer closed: count a frame cut short, if one was in flight."""
+        self.channel.receive_closed()
+        self._report()
+
+    def _report(self) -> None:
+        if self.observer is not None and self.channel.counts:
+            c = self.channel.take_counts()
+            self.observer.frames(c.received, c.sent, c.errors)
 
     def _answer_queries(self, frames: list[Frame]) -> list[bytes]:
         if not frames:
@@ -292,6 +309,6 @@ def ims_session_factory(
     def make(conn_id: str, identity: object) -> ImsSession:
         name = str(identity.name)
         role = str(identity.role)
-        return ImsSession(service, own_name, name, role, peer_keys(name), observer)
+        return ImsSession(service, own_name, name, role, peer_keys(name), observer, conn_id)
 
     return make

@@ -67,8 +67,16 @@ class TooManyRecords(JukiError):
     wire_code = 2114
 
 
-#: The refusals a channel decides itself (documented in docs/sequencing.md).
-CHANNEL_ERRORS: tuple[type[JukiError], ...] = (WrongHeaderIdentity, TooManyRecords)
+class TooManyConnections(JukiError):
+    """A peer opened more connections to one endpoint than ``[limits] connections_per_peer``."""
+
+    code = "too_many_connections"
+    wire_code = 3003
+
+
+#: The refusals a channel or its adapter decides itself (documented in docs/sequencing.md).
+CHANNEL_ERRORS: tuple[type[JukiError], ...] = (WrongHeaderIdentity, TooManyRecords,
+                                               TooManyConnections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +118,19 @@ class ChannelHandler(Protocol):
 
 
 class Catalogue:
-    """The message types one kind of link decodes: record length and body limit per type."""
+    """The message types one kind of link decodes: record length and body limit per type.
 
-    def __init__(self, lengths: Mapping[int, int] | None = None, *, max_frame: int = MAX_FRAME) -> None:
+    ``record_limits=False`` drops the per-type record limits (2114), keeping only ``max_frame``:
+    for a reader that only inspects frames (the capture recorder), never for a link.
+    """
+
+    def __init__(self, lengths: Mapping[int, int] | None = None, *, max_frame: int = MAX_FRAME,
+                 record_limits: bool = True) -> None:
         self.lengths: dict[int, int] = dict(lengths if lengths is not None else body_record_lengths())
         self.max_frame = max_frame
         self.limits: dict[int, int] = {}
         for t, size in self.lengths.items():
-            spec = CATALOGUE.get(t)
+            spec = CATALOGUE.get(t) if record_limits else None
             self.limits[t] = body_limit(spec, max_frame) if spec is not None else (0 if size == 0 else max_frame)
 
 

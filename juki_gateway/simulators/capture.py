@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from juki_gateway.codecs.frame import Frame, FrameDecoder
+from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import CATALOGUE, MessageType, decode_error
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.channel import Catalogue, FrameChannel, Received
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
     FrameConnection,
@@ -47,6 +48,20 @@ def _lengths() -> dict[int, int]:
     from juki_gateway.simulators.drivers import LINK_LENGTHS
 
     return {**LINK_LENGTHS, **LENGTHS}
+
+
+_CATALOGUE: Catalogue | None = None
+
+
+def _reader() -> FrameChannel:
+    """A channel that only reads one recorded byte string: it checks no header identity (a
+    recording holds every peer's frames, deliberately misnamed ones included) and no per-type
+    record limit, so whatever the simulator sent is recorded field by field."""
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        _CATALOGUE = Catalogue(_lengths(), record_limits=False)
+    return FrameChannel(local="", peer="", timestamp=lambda: "", catalogue=_CATALOGUE,
+                        check_identity=False)
 
 
 def decode_records(frame: Frame) -> list[dict[str, Any]] | None:
@@ -123,13 +138,10 @@ class Recorder:
                     "endpoint": endpoint, "reason": reason})
 
     def sent(self, conn: str, data: bytes) -> None:
-        dec = FrameDecoder(_lengths())
-        dec.receive_data(data)
-        try:
-            ev = dec.next_event()
-        except JukiError:
-            ev = None
-        self.write(frame_event(conn, "sent", ev if isinstance(ev, Frame) else None, data))
+        reader = _reader()
+        reader.receive_data(data)
+        ev = reader.next_event()
+        self.write(frame_event(conn, "sent", ev.frame if isinstance(ev, Received) else None, data))
 
     def received(self, conn: str, frame: Frame, raw: bytes) -> None:
         self.write(frame_event(conn, "received", frame, raw))

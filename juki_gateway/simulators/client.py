@@ -26,11 +26,18 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from juki_gateway.codecs.errors import CodecError
-from juki_gateway.codecs.frame import Frame, FrameDecoder, FrameRejected, encode_frame
+from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.tls import MutualTLSClientCreator, alert_from_failure
+from juki_gateway.protocols.channel import (
+    Broken,
+    Catalogue,
+    FrameChannel,
+    Refused,
+    TimestampSource,
+    default_catalogue,
+)
 
 
 class PeerRefused(JukiError):
@@ -107,12 +114,15 @@ class FrameConnection(Protocol):
     conn_id: str = ""
 
     def __init__(self, reactor: Any, lengths: Mapping[int, int] | None,
-                 trailer_length: int = 0) -> None:
+                 trailer_length: int = 0, *, local: str, peer: str) -> None:
         self.reactor = reactor
-        self._decoder = FrameDecoder(lengths) if lengths is not None else FrameDecoder()
+        # we are ``local`` (our certificate's name); the endpoint we connected to is ``peer``
+        self.channel = FrameChannel(
+            local=local, peer=peer, timestamp=TimestampSource(reactor.seconds),
+            catalogue=Catalogue(lengths) if lengths is not None else default_catalogue())
         self._waiters: list[tuple[int, Deferred[list[Frame]], list[Frame]]] = []
         self.unsolicited: list[Frame] = []
-        self.rejected: list[FrameRejected] = []
+        self.rejected: list[Refused] = []
         self.closed: Deferred[None] = Deferred()
         self.is_closed = False
         self.close_reason: Failure | None = None
@@ -120,22 +130,20 @@ class FrameConnection(Protocol):
 
     # -- twisted ------------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
-        self._decoder.receive_data(data)
-        while True:
-            try:
-                event = self._decoder.next_event()
-            except CodecError as exc:
-                self._fail_waiters(PeerRefused(f"undecodable answer: {exc.message}"))
+        channel = self.channel
+        channel.receive_data(data)
+        # not drive(): a simulator hands every frame, PING included, to whoever awaits it
+        while (event := channel.next_event()) is not None:
+            if isinstance(event, Broken):
+                self._fail_waiters(PeerRefused(f"undecodable answer: {event.error.message}"))
                 if self.transport is not None:
                     self.transport.loseConnection()
                 return
-            if event is None:
-                return
-            if isinstance(event, FrameRejected):
+            if isinstance(event, Refused):
                 self.rejected.append(event)
                 continue
             self.received += 1
-            self._deliver(event)
+            self._deliver(event.frame)
 
     def _deliver(self, frame: Frame) -> None:
         if self.recorder is not None:
@@ -221,7 +229,7 @@ async def open_connection(
         creator = MutualTLSClientCreator(server_name=server_name, cert=identity.cert,
                                          key=identity.key, ca=identity.ca)
     endpoint = wrapClientTLS(creator, TCP4ClientEndpoint(reactor, host, port, timeout=timeout))
-    conn = FrameConnection(reactor, lengths)
+    conn = FrameConnection(reactor, lengths, local=identity.name, peer=server_name)
     try:
         await connectProtocol(endpoint, conn)
     except Exception as exc:
@@ -233,9 +241,7 @@ async def open_connection(
         conn.recorder = RECORDER
         conn.conn_id = RECORDER.opened(identity, server_name, host, port)
     if probe:
-        ping = probe_frame or encode_frame(
-            MessageType.PING, identity.name, server_name,
-            timestamp=time.strftime("%Y%m%d%H%M%S", time.gmtime(reactor.seconds())))
+        ping = probe_frame or conn.channel.send(MessageType.PING)
         try:
             answers = await conn.request(ping, 1, timeout)
         except (PeerRefused, ExchangeTimeout) as exc:

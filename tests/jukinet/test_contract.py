@@ -475,3 +475,32 @@ def test_a_header_naming_another_sender_or_receiver_is_refused(
         yield conn.close()
     finally:
         yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_ack_invariant_holds_on_a_gateway_hosted_endpoint(tmp_path: Path) -> Generator[Any, Any, None]:
+    """The same hostile sender against the CS as ``juki-gateway serve`` hosts it (the gateway's
+    listener, per-peer cap and read gate in front of the node): the invariant holds there too."""
+    from twisted.internet import reactor
+
+    from juki_gateway.gateway.config import load_config
+    from juki_gateway.intermediate.daemon import make_gateway
+    from juki_gateway.registry_store.migrate import upgrade
+    from tests.gateway_support import make_workdir
+
+    root = make_workdir(tmp_path, links=True)
+    config = load_config(root / "gateway.toml")
+    upgrade(config.store.url)
+    gateway = make_gateway(config, reactor)
+    gateway.startService()
+    try:
+        yield gateway.whenListening()
+        node = gateway.jukinet.nodes[CS]
+        yield wait_for(reactor, lambda: node.committer is not None, 20, "the CS store open")
+        wire = Wire(reactor, node, gateway.listeners[CS].bound_port(), root / "pki",
+                    next_hop_down=False)
+        cfg = settings(max_examples=6, stateful_step_count=10, deadline=None, derandomize=True,
+                       suppress_health_check=list(HealthCheck))
+        yield threads.deferToThread(run_state_machine_as_test, make_machine(wire), settings=cfg)
+    finally:
+        yield gateway.stopService()

@@ -139,13 +139,14 @@ def test_a_connection_before_the_node_store_is_open_waits_then_is_served(tmp_pat
     from juki_gateway.certs.identity import PeerIdentity
     from juki_gateway.codecs.frame import FrameDecoder, encode_frame
     from juki_gateway.codecs.messages import MessageType
+    from juki_gateway.gateway.flow import ReadGate
 
     config = load_config(_config(tmp_path))
     svc = GatewayService(config, MemoryReactorClock())
     make = svc.jukinet.session_factory(config.endpoint("cs-172014"))
     session = make("C1", PeerIdentity("kizon-172014", "kizon-juki", "172014"))
     transport = StringTransport()
-    session.attach(transport)
+    session.attach(transport, ReadGate(transport))
     ping = encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp="20261126120000")
     assert session.receive_data(ping) == b"" and transport.value() == b""  # store not open yet
     node = svc.jukinet.nodes["cs-172014"]

@@ -49,6 +49,7 @@ from juki_gateway.gateway.config import (
     JukinetSettings,
     LinkConfig,
 )
+from juki_gateway.gateway.flow import ReadGate
 from juki_gateway.gateway.handshake_log import HandshakeLog
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, OutLink, PeerAddress
@@ -78,9 +79,11 @@ class NodeSession:
         self._early: list[bytes] = []
         self._active = False
 
-    def attach(self, transport: Any) -> None:
-        """Bind the protocol to the connection's TLS transport; start once the node is ready."""
+    def attach(self, transport: Any, gate: ReadGate) -> None:
+        """Bind the protocol to the connection's TLS transport and read gate; start once the
+        node is ready."""
         self.proto.transport = transport
+        self.proto.attach_gate(gate)
         if self._node.committer is not None:
             self._activate()
         else:
@@ -94,6 +97,11 @@ class NodeSession:
         early, self._early = self._early, []
         for data in early:
             self.proto.dataReceived(data)
+
+    def resume_reading(self) -> None:
+        """The peer reads our replies again: handle the frames buffered meanwhile."""
+        if self._active:
+            self.proto.resume("write")
 
     def receive_data(self, data: bytes) -> bytes:
         """Feed the node's protocol; its answers are written when the node has committed."""

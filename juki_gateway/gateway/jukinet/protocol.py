@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -20,6 +20,7 @@ from zope.interface import implementer
 from juki_gateway.certs.identity import identity_from_certificate
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
+from juki_gateway.gateway.flow import ReadGate, close_gracefully, register_backpressure
 from juki_gateway.gateway.tls import handshake_state, new_conn_id
 from juki_gateway.protocols.channel import FrameChannel, Refused
 from juki_gateway.protocols.session import FrameObserver
@@ -27,7 +28,7 @@ from juki_gateway.protocols.session import FrameObserver
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import JukinetNode
 
-@implementer(IHandshakeListener)
+@implementer(IHandshakeListener, IPushProducer)
 class JukinetProtocol(Protocol):
     """One authenticated connection carrying Juki-net frames."""
 
@@ -41,11 +42,29 @@ class JukinetProtocol(Protocol):
         self.conn_id = conn_id or new_conn_id()
         self.ready = False
         self.closed = False
-        self.paused = False  # reading stopped until the node's store catches up (flow control)
+        #: reading stops while the node's store catches up ("store") or the peer does not read
+        #: our replies ("write"); a hosting gateway connection hands its own gate in
+        self.gate: ReadGate | None = None
         self.channel: FrameChannel | None = None
         self._observer = observer  # a hosting gateway's per-endpoint frame metrics
         self._early: list[bytes] = []
         self.state: dict[str, Any] = {}  # per-connection handler state (consistency check …)
+
+    def connectionMade(self) -> None:
+        # a connection of the node's own (its listener, an outbound link); a gateway-hosted
+        # connection gets the gateway's gate through attach_gate instead
+        self.attach_gate(ReadGate(self.transport))
+        if self.outbound_peer is None:  # a peer that does not read its replies is throttled
+            register_backpressure(self.transport, self)
+
+    def attach_gate(self, gate: ReadGate) -> None:
+        """Use ``gate`` for this connection's read-side flow control."""
+        self.gate = gate
+
+    @property
+    def paused(self) -> bool:
+        """Whether reading and handling frames wait (store flow control or write backpressure)."""
+        return self.gate is not None and self.gate.held
 
     def handshakeCompleted(self) -> None:
         if self.outbound_peer is None:
@@ -107,7 +126,7 @@ class JukinetProtocol(Protocol):
         if channel.closing and not self.closed:
             self.closed = True
             assert self.transport is not None
-            self.transport.loseConnection()
+            close_gracefully(self.transport)
 
     def _stopped(self) -> bool:
         return self.paused or self.closed
@@ -129,19 +148,30 @@ class JukinetProtocol(Protocol):
         """A frame the channel refused: the node answers it (in order when sequenced)."""
         return self.node.frame_refused(self, event)
 
-    def pause(self) -> None:
+    def pause(self, reason: str = "store") -> None:
         """Stop reading from the peer (TCP pushes back on it); frames already received wait."""
-        if not self.paused and not self.closed and self.transport is not None:
-            self.paused = True
-            self.transport.pauseProducing()  # type: ignore[attr-defined]
+        if not self.closed and self.gate is not None:
+            self.gate.hold(reason)
 
-    def resume(self) -> None:
+    def resume(self, reason: str = "store") -> None:
         """Read again, handling the frames that arrived before the pause first."""
-        if self.paused and not self.closed and self.transport is not None:
-            self.paused = False
-            self._drain()
-            if not self.paused and not self.closed:
-                self.transport.resumeProducing()  # type: ignore[attr-defined]
+        gate = self.gate
+        if self.closed or gate is None or reason not in gate.reasons:
+            return
+        gate.drop(reason)
+        self._drain()
+        if not self.closed:
+            gate.reopen()
+
+    # -- IPushProducer: the transport's send buffer is full, or has drained --------------------
+    def pauseProducing(self) -> None:
+        self.pause("write")
+
+    def resumeProducing(self) -> None:
+        self.resume("write")
+
+    def stopProducing(self) -> None:
+        pass  # the connection is going away; connectionLost follows
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self.channel is not None and not self.closed:

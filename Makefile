@@ -83,5 +83,6 @@ vectors: install
 	$(PY) -m juki_gateway.codecs.vectors tests/vectors
 
 # Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
+# BASELINE=REV: the nodes also run REV's code in alternating legs, and the rate ratio is printed.
 bench-jukinet: install
-	$(PY) -m benchmarks.bench_jukinet
+	$(PY) -m benchmarks.bench_jukinet $(if $(BASELINE),--baseline $(BASELINE))

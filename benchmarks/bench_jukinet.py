@@ -6,7 +6,10 @@
    store holds all N. Ack latency = time from writing a frame on the existing system → CS link
    to its ACK (sent by the CS only after its commit).
    Run twice: with the store's background WAL checkpointer (the default; the headline figures)
-   and with SQLite's in-commit autocheckpoint, for comparison.
+   and with SQLite's in-commit autocheckpoint, for comparison. With ``--baseline REV``
+   (``make bench-jukinet BASELINE=REV``) the three node processes also run REV's code (a git
+   worktree first on their PYTHONPATH) in legs alternating with this tree's, A-B-B-A, and the
+   ratio of the two rates is printed (median of the per-pair ratios).
 2. Consistency check of a 500,000-record file against the prefecture (separate processes),
    with differences injected on both sides: wall time and peak RSS of both sides.
 
@@ -42,9 +45,13 @@ from juki_gateway.simulators.resident_events import timeline
 class Proc:
     """A node (or CLI) child process."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, code: Path | None = None) -> None:
         self.log = log.open("w")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        env = None
+        if code is not None:  # run another revision's package (a worktree) in this child
+            env = {**os.environ, "PYTHONPATH": str(code)}
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=env)
 
     def expect(self, prefix: str) -> str:
         assert self.proc.stdout is not None
@@ -62,10 +69,11 @@ class Proc:
         return out
 
 
-def node_proc(cfg_path: Path, workdir: Path, name: str, peers: dict[str, int]) -> tuple[Proc, int]:
+def node_proc(cfg_path: Path, workdir: Path, name: str, peers: dict[str, int],
+              code: Path | None = None) -> tuple[Proc, int]:
     args = [sys.executable, "-m", "juki_gateway.gateway.jukinet.run", str(cfg_path)]
     args += [f"--peer={k}={v}" for k, v in peers.items()]
-    p = Proc(args, workdir / f"{name}.log")
+    p = Proc(args, workdir / f"{name}.log", code)
     port = int(p.expect("LISTENING").split()[1])
     p.expect("READY")
     return p, port
@@ -101,7 +109,7 @@ def peak_rss_mb(out: str) -> float:
 
 @defer.inlineCallbacks
 def e2e(reactor: Any, workdir: Path, n: int, latency_records: int = 2500,
-        latency_seconds: int = 5, checkpoint: str = "background") -> Any:
+        latency_seconds: int = 5, checkpoint: str = "background", code: Path | None = None) -> Any:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     workdir.mkdir(parents=True, exist_ok=True)
     cfgs = {name: replace(cfg, sqlite_checkpoint=checkpoint)
@@ -110,11 +118,11 @@ def e2e(reactor: Any, workdir: Path, n: int, latency_records: int = 2500,
     for name, cfg in cfgs.items():
         paths[name] = workdir / f"{name}.json"
         paths[name].write_text(config_to_json(cfg))
-    kiko, kiko_port = yield deferToThread(node_proc, paths["kiko"], workdir, "kiko", {})
+    kiko, kiko_port = yield deferToThread(node_proc, paths["kiko"], workdir, "kiko", {}, code)
     pref, pref_port = yield deferToThread(node_proc, paths["pref-17"], workdir, "pref-17",
-                                          {"kiko": kiko_port, "cs-172014": 1})
+                                          {"kiko": kiko_port, "cs-172014": 1}, code)
     cs, cs_port = yield deferToThread(node_proc, paths["cs-172014"], workdir, "cs-172014",
-                                      {"pref-17": pref_port, "kiko": kiko_port})
+                                      {"pref-17": pref_port, "kiko": kiko_port}, code)
     try:
         kizon = JukinetNode(cfgs["kizon-172014"], reactor)
         kizon.startService()
@@ -290,6 +298,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--updates", type=int, default=int(os.environ.get("BENCH_UPDATES", 40_000)))
     parser.add_argument("--records", type=int, default=int(os.environ.get("BENCH_RECORDS", 500_000)))
+    parser.add_argument("--baseline", default=os.environ.get("BENCH_BASELINE") or None,
+                        help="a git revision whose nodes run in alternating e2e legs beside this tree's")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-jukinet-") as tmp:
@@ -302,6 +312,21 @@ def main() -> int:
         # autocheckpoint, one after the other in the same run.
         d = e2e(_reactor, work / "e2e", args.updates)
         d.addCallback(lambda r: results.update(e2e=r))
+        if args.baseline:
+            base = work / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline],
+                           check=True)
+            results["pairs"] = []
+
+            @defer.inlineCallbacks
+            def side_by_side(_: object) -> Any:
+                # A (this tree, above) B B A: each pair's ratio, drift cancelling out
+                b1 = yield e2e(_reactor, work / "b1", args.updates, code=base)
+                b2 = yield e2e(_reactor, work / "b2", args.updates, code=base)
+                a2 = yield e2e(_reactor, work / "a2", args.updates)
+                results["pairs"] = [(results["e2e"], b1), (a2, b2)]
+
+            d.addCallback(side_by_side)
         d.addCallback(lambda _: e2e(_reactor, work / "e2e-autockpt", args.updates,
                                     checkpoint="autocheckpoint"))
         d.addCallback(lambda r: results.update(e2e_auto=r))
@@ -310,6 +335,9 @@ def main() -> int:
         _reactor.run()  # type: ignore[attr-defined]
         if "e2e" not in results:
             return 1
+        if args.baseline:
+            subprocess.run(["git", "worktree", "remove", "--force", str(work / "baseline")],
+                           check=False)
         results["cc"] = consistency(work / "cc", args.records)
     e, c, a = results["e2e"], results["cc"], results.get("e2e_auto")
     peak = max(c["cs_rss"], c["peer_rss"])
@@ -346,6 +374,15 @@ def main() -> int:
     if a is not None:
         print(f"BENCH jukinet.e2e_autocheckpoint.notifications_per_s={a['per_s']:.0f}")
         print(f"BENCH jukinet.e2e_autocheckpoint.cpu_us_per_notification={a['cpu_us']:.0f}")
+    pairs = results.get("pairs") or []
+    if pairs:
+        ratios = [x["per_s"] / y["per_s"] for x, y in pairs]
+        ours = ",".join(f"{x['per_s']:.0f}" for x, _ in pairs)
+        theirs = ",".join(f"{y['per_s']:.0f}" for _, y in pairs)
+        print(f"BENCH jukinet.e2e.legs_this_tree={ours}")
+        print(f"BENCH jukinet.e2e.legs_baseline_{args.baseline}={theirs}")
+        print(f"BENCH jukinet.e2e.vs_baseline={statistics.median(ratios):.2f} "
+              f"(pairs {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"BENCH jukinet.consistency_500k.seconds={c['seconds']:.1f}")
     print(f"BENCH jukinet.consistency_500k.peak_rss_mb={peak:.0f}")
     return 0

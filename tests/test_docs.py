@@ -97,3 +97,14 @@ def test_catalogue_directions_are_the_links_authorization_table() -> None:
     assert ACCEPTS[(Role.KIKO, JukinetMessage.UPDATE_NOTIFY)] == {Role.PREFECTURE}
     answers = {t for t, spec in JUKINET_MESSAGES.items() if spec.responses == "—"}
     assert answers and not answers & {t for _, t in ACCEPTS}
+
+
+def test_sequencing_contract_names_every_code_the_channel_decides() -> None:
+    """docs/sequencing.md lists each refusal the frame channel and its adapters decide
+    (code and wire code), and the sequencing refusal 5113, so a peer can implement them."""
+    from juki_gateway.protocols.channel import CHANNEL_ERRORS
+    from juki_gateway.protocols.jukinet.errors import BadSequenceNumber
+
+    text = (DOCS / "sequencing.md").read_text(encoding="utf-8")
+    for cls in (*CHANNEL_ERRORS, BadSequenceNumber):
+        assert f"{cls.wire_code} `{cls.code}`" in text, cls

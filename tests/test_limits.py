@@ -17,7 +17,15 @@ import pytest
 from juki_gateway.codecs.frame import HEADER_LENGTH, encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
-from tests.gateway_support import TS, Daemon, attempt, client_context, decode_frames, make_workdir, start_daemon
+from tests.gateway_support import (
+    TS,
+    Daemon,
+    attempt,
+    client_context,
+    decode_frames,
+    make_workdir,
+    start_daemon,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -67,7 +75,7 @@ def test_a_peer_that_never_reads_is_throttled_not_buffered(daemon: Daemon) -> No
         while sent < 400_000 and time.monotonic() < deadline:
             tls.sendall(burst)
             sent += 1000
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         pass  # the daemon stopped reading: TCP pushes back on us
     grown = rss_mb(daemon) - before
     still_served(daemon)

@@ -124,14 +124,23 @@ class MetricsFrameObserver:
     def __init__(self, metrics: GatewayMetrics, endpoint: str) -> None:
         self._metrics = metrics
         self._endpoint = endpoint
+        # labelled children, looked up once each: a hosted node reports after every ACK it sends
+        self._in: dict[int, Any] = {}
+        self._out: dict[int, Any] = {}
+
+    def _child(self, cache: dict[int, Any], counter: Any, mt: int) -> Any:
+        child = cache.get(mt)
+        if child is None:
+            from juki_gateway.protocols.session import msg_type_name
+
+            child = cache[mt] = counter.labels(self._endpoint, msg_type_name(mt))
+        return child
 
     def frames(self, received: dict[int, int], sent: dict[int, int], errors: dict[str, int]) -> None:
-        from juki_gateway.protocols.session import msg_type_name
-
-        m, ep = self._metrics, self._endpoint
+        m = self._metrics
         for mt, n in received.items():
-            m.frames_in.labels(ep, msg_type_name(mt)).inc(n)
+            self._child(self._in, m.frames_in, mt).inc(n)
         for mt, n in sent.items():
-            m.frames_out.labels(ep, msg_type_name(mt)).inc(n)
+            self._child(self._out, m.frames_out, mt).inc(n)
         for code, n in errors.items():
-            m.frame_errors.labels(ep, code).inc(n)
+            m.frame_errors.labels(self._endpoint, code).inc(n)

@@ -95,12 +95,12 @@ def frame_session_factory(
     endpoint: EndpointConfig, reactor: Any, metrics: GatewayMetrics
 ) -> SessionFactory:
     """Sessions of :mod:`juki_gateway.protocols.session` using the role's handler registry."""
-    from juki_gateway.codecs.messages import body_record_lengths
+    from juki_gateway.protocols.channel import default_catalogue
     from juki_gateway.protocols.session import FrameSession, registry_for
 
     registry = registry_for(endpoint.role)
     observer = MetricsFrameObserver(metrics, endpoint.name)
-    lengths = body_record_lengths()  # once per endpoint, not per connection
+    catalogue = default_catalogue()  # built once, not per connection
 
     def make(conn_id: str, peer: PeerIdentity) -> Session:
         def say(message: str) -> None:
@@ -108,7 +108,7 @@ def frame_session_factory(
 
         return FrameSession(
             node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
-            seconds=reactor.seconds, observer=observer, log=say, catalogue=lengths,
+            seconds=reactor.seconds, observer=observer, log=say, catalogue=catalogue,
         )
 
     return make

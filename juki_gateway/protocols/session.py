@@ -20,7 +20,7 @@ keeps per-frame overhead (metric label look-ups) out of the hot loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -29,7 +29,6 @@ from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import CATALOGUE, MessageType, encode_error
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.channel import (
-    MAX_FRAME,
     Catalogue,
     FrameChannel,
     Refused,
@@ -127,15 +126,11 @@ class FrameSession:
         seconds: Callable[[], float],
         observer: FrameObserver | None = None,
         log: Callable[[str], None] | None = None,
-        max_body: int = MAX_FRAME,
-        catalogue: Catalogue | Mapping[int, int] | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.node = node
         self.peer = peer
         self._registry = registry
-        if catalogue is None or not isinstance(catalogue, Catalogue) or catalogue.max_frame != max_body:
-            lengths = catalogue.lengths if isinstance(catalogue, Catalogue) else catalogue
-            catalogue = Catalogue(lengths, max_frame=max_body)
         self.timestamp = TimestampSource(seconds)
         self.channel = FrameChannel(local=node, peer=peer.name, timestamp=self.timestamp,
                                     catalogue=catalogue, admit=self._admit, log=log, conn_id=conn_id)

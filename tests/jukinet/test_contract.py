@@ -104,11 +104,11 @@ class Wire:
         rec[10] = ord("0") + (rec[10] - ord("0") + 1) % 10
         return bytes(rec)
 
-    def frame(self, seq: int, records: list[bytes], *, count: int | None = None,
-              sender: str = SENDER, msg_type: int = M.UPDATE_NOTIFY) -> bytes:
-        return encode_frame(msg_type, sender, CS, b"".join(records),
-                            record_count=len(records) if count is None else count, seq=seq,
-                            timestamp=TS)
+def _update(seq: int, records: list[bytes], *, count: int | None = None, sender: str = SENDER,
+            receiver: str = CS) -> bytes:
+    """An UPDATE_NOTIFY frame (``count`` overrides the header's record_count: a lying header)."""
+    return encode_frame(M.UPDATE_NOTIFY, sender, receiver, b"".join(records),
+                        record_count=len(records) if count is None else count, seq=seq, timestamp=TS)
 
 
 def _refusal(frame: Frame) -> tuple[str, int, int]:
@@ -143,7 +143,7 @@ def make_machine(wire: Wire) -> type[RuleBasedStateMachine]:
                 self.applied += recs
                 self.expected += n
                 self.refused = None
-                return wire.frame(e, recs), ("ACK", e + n - 1, 0)
+                return _update(e, recs), ("ACK", e + n - 1, 0)
             if kind == "overlap":
                 first = max(1, e - n)
                 old = [wire.good() for _ in range(e - first)]  # skipped unread by the CS
@@ -151,30 +151,30 @@ def make_machine(wire: Wire) -> type[RuleBasedStateMachine]:
                 self.applied += new
                 self.expected += n
                 self.refused = None
-                return wire.frame(first, [*old, *new]), ("ACK", e + n - 1, 0)
+                return _update(first, [*old, *new]), ("ACK", e + n - 1, 0)
             if kind == "duplicate":
-                return wire.frame(max(1, e - n), [wire.good()]), ("ACK", e - 1, 0)
+                return _update(max(1, e - n), [wire.good()]), ("ACK", e - 1, 0)
             if kind == "gap":
-                return wire.frame(e + n, [wire.good()]), ("NACK", e, 5101)
+                return _update(e + n, [wire.good()]), ("NACK", e, 5101)
             if kind == "lying_header":
-                return wire.frame(e, [wire.good()], count=[0xFFFFFFFF, 5, 0][n % 3]), ("ERROR", e, 2112)
+                return _update(e, [wire.good()], count=[0xFFFFFFFF, 5, 0][n % 3]), ("ERROR", e, 2112)
             if kind == "wrong_sender":
                 self.refused = wire.foreign()
-                return wire.frame(e, [self.refused]), ("ERROR", e, 5104)
+                return _update(e, [self.refused]), ("ERROR", e, 5104)
             if kind == "check_digit":
                 self.refused = wire.bad_check_digit()
-                return wire.frame(e, [self.refused]), ("ERROR", e, 5103)
+                return _update(e, [self.refused]), ("ERROR", e, 5103)
             if kind == "resend_refused":
                 if self.refused is None:
                     return self._predict("gap", n)
                 code = 5104 if self.refused[302:308] == b"131016" else 5103
-                return wire.frame(e, [self.refused]), ("ERROR", e, code)
+                return _update(e, [self.refused]), ("ERROR", e, code)
             if kind == "seq_zero":
-                return wire.frame(0, [wire.good()]), ("ERROR", e, 5113)
+                return _update(0, [wire.good()]), ("ERROR", e, 5113)
             if kind == "wrong_identity":
-                return wire.frame(e, [wire.good()], sender="kizon-131016"), ("ERROR", e, 2113)
+                return _update(e, [wire.good()], sender="kizon-131016"), ("ERROR", e, 2113)
             assert kind == "too_many"
-            return wire.frame(e, [wire.good()] * 3001), ("ERROR", e, 2114)
+            return _update(e, [wire.good()] * 3001), ("ERROR", e, 2114)
 
         @rule(kinds=hs.lists(hs.tuples(hs.sampled_from(FRAME_KINDS), hs.integers(1, 3)),
                              min_size=1, max_size=4))
@@ -200,7 +200,7 @@ def make_machine(wire: Wire) -> type[RuleBasedStateMachine]:
             """The refused number resent with a corrected record is applied and ACKed."""
             e = self.expected
             rec = wire.good()
-            [reply] = wire.exchange([wire.frame(e, [rec])])
+            [reply] = wire.exchange([_update(e, [rec])])
             assert _refusal(reply) == ("ACK", e, 0)
             self.applied.append(rec)
             self.expected += 1
@@ -309,12 +309,6 @@ def _endpoint(reactor: Any, tmp_path: Path, names: tuple[str, ...] = (CS,),
         reactor, "127.0.0.1", nodes[server].bound_port, Identity.from_pki(tmp_path / "pki", client),
         server))
     return nodes, conn
-
-
-def _update(seq: int, records: list[bytes], *, count: int | None = None, sender: str = SENDER,
-            receiver: str = CS) -> bytes:
-    return encode_frame(M.UPDATE_NOTIFY, sender, receiver, b"".join(records),
-                        record_count=len(records) if count is None else count, seq=seq, timestamp=TS)
 
 
 def _record(serial: int, municipality: str = "172014") -> bytes:

@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame
+from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
@@ -434,10 +434,6 @@ class JukinetNode(Service):
     def now(self) -> dt.datetime:
         """The reactor's time as a naive UTC datetime (store columns)."""
         return dt.datetime.fromtimestamp(self.reactor.seconds(), dt.UTC).replace(tzinfo=None)
-
-    def encode(self, msg_type: int, peer: str, body: bytes = b"", **header: int) -> bytes:
-        """One frame from this node to ``peer``."""
-        return encode_frame(msg_type, self.node_id, peer, body, timestamp=self.timestamp(), **header)
 
     def count_error(self, code: str) -> None:
         """Count a refusal sent by this node."""

@@ -604,42 +604,31 @@ class JukinetNode(Service):
         inb = self._inbound_of(proto)
         if h.recovery_seq:
             self._msg(sender, h.msg_type, "resent_received", h.record_count)
-        acc = None
-        records: list[bytes] = []
-        forwards: dict[str, list[bytes]] = {}
-        rows: list[Any] = []
-        if error is None:
-            try:
-                acc = inb.offer(h.seq, h.record_count)
-            except BadSequenceNumber as exc:
-                error = self._refusal_counted(exc)
+        if error is not None:  # refused from its header: counted by the channel
+            self._refuse(proto, inb, h, error)
+            return
+        try:
+            acc = inb.offer(h.seq, h.record_count)
+        except BadSequenceNumber as exc:
+            self._refuse(proto, inb, h, exc, count=True)
+            return
+        if acc is None:
+            if h.seq > inb.expected:
+                self.metrics.gaps.labels(self.node_id, sender).inc()
+                self._msg(sender, h.msg_type, "gap", h.record_count)
+                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
+                         node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
             else:
-                if acc is None:
-                    if h.seq > inb.expected:
-                        self.metrics.gaps.labels(self.node_id, sender).inc()
-                        self._msg(sender, h.msg_type, "gap", h.record_count)
-                        log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
-                                 node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
-                    else:
-                        self._msg(sender, h.msg_type, "duplicate", h.record_count)
-                    self._flush(sender)
-                    return
-        if acc is not None:
-            assert body is not None
-            size = _LAYOUT_OF[h.msg_type].record_length
-            records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
-            try:
-                rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
-            except JukiError as exc:
-                error = self._refusal_counted(exc)
-        if error is not None or acc is None:
-            assert error is not None
-            expected = inb.refuse(error)
-            self._msg(sender, h.msg_type, "refused", h.record_count)
-            log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
-                     "{exp} stays expected", node=self.node_id, seq=h.seq, peer=sender,
-                     conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
+                self._msg(sender, h.msg_type, "duplicate", h.record_count)
             self._flush(sender)
+            return
+        assert body is not None
+        size = _LAYOUT_OF[h.msg_type].record_length
+        records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
+        try:
+            rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
+        except JukiError as exc:
+            self._refuse(proto, inb, h, exc, count=True)
             return
         inb.accept(acc)
         now = self.now()
@@ -679,9 +668,18 @@ class JukinetNode(Service):
             self._paused.add(proto)
             self.read_pauses += 1
 
-    def _refusal_counted(self, exc: JukiError) -> JukiError:
-        self.count_error(exc.code)
-        return exc
+    def _refuse(self, proto: JukinetProtocol, inb: InboundSequencer, h: FrameHeader,
+                error: JukiError, *, count: bool = False) -> None:
+        """Refuse a sequenced frame: its ERROR names the expected number, which stays expected,
+        and waits behind the replies to earlier frames."""
+        if count:
+            self.count_error(error.code)
+        expected = inb.refuse(error)
+        self._msg(proto.peer_id, h.msg_type, "refused", h.record_count)
+        log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
+                 "{exp} stays expected", node=self.node_id, seq=h.seq, peer=proto.peer_id,
+                 conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
+        self._flush(proto.peer_id)
 
     def _resume_reading(self, passthrough: object) -> object:
         if self._paused and self.committer is not None and (

@@ -80,6 +80,7 @@ def test_a_peer_that_never_reads_is_throttled_not_buffered(daemon: Daemon) -> No
     grown = rss_mb(daemon) - before
     still_served(daemon)
     tls.close()
+    print(f"\nunread PINGs: {sent} written before the daemon stopped reading; RSS +{grown:.1f} MiB")
     assert sent < 400_000, "the daemon read every PING while its PONGs were not read"
     assert grown < RSS_BOUND_MB, f"RSS grew by {grown:.1f} MiB for {sent} unread PINGs"
 
@@ -114,6 +115,8 @@ def test_connections_per_peer_are_capped_and_maximal_frames_stay_bounded(daemon:
     finally:
         for tls in conns:
             tls.close()
+    print(f"\n40 maximal frames from one peer: {len(conns)} served, {refused} refused; "
+          f"RSS +{grown:.1f} MiB")
     assert len(conns) == 8 and refused == 32
     assert grown < RSS_BOUND_MB, f"RSS grew by {grown:.1f} MiB"
 
@@ -134,4 +137,6 @@ def test_a_thousand_pipelined_frames_are_answered_in_order(daemon: Daemon) -> No
         data += chunk
     tls.close()
     assert [f.msg_type for f in decode_frames(data)] == [MessageType.PONG] * 1000
-    assert rss_mb(daemon) - before < RSS_BOUND_MB
+    grown = rss_mb(daemon) - before
+    print(f"\n1,000 pipelined PINGs: RSS +{grown:.1f} MiB")
+    assert grown < RSS_BOUND_MB

@@ -52,7 +52,8 @@ from juki_gateway.gateway.config import (
 from juki_gateway.gateway.flow import ReadGate
 from juki_gateway.gateway.handshake_log import HandshakeLog
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
-from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, OutLink, PeerAddress
+from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, PeerAddress
+from juki_gateway.gateway.jukinet.outbound import OutLink
 from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
 from juki_gateway.gateway.links import LinkHandshake
 from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver

@@ -22,16 +22,14 @@ import itertools
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.internet.threads import deferToThreadPool
@@ -46,21 +44,19 @@ from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
+from juki_gateway.gateway.jukinet.outbound import Outbound, OutLink
 from juki_gateway.gateway.jukinet.protocol import (
-    JukinetClientFactory,
     JukinetProtocol,
     JukinetServerFactory,
 )
 from juki_gateway.gateway.tls import (
     Authorizer,
-    MutualTLSClientCreator,
     MutualTLSServerCreator,
     wrap_server_factory,
 )
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
-    LinkProtocolError,
     SequenceGap,
     UnexpectedMessage,
     UnknownMunicipality,
@@ -83,7 +79,6 @@ from juki_gateway.protocols.jukinet.numbers import (
 from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
 from juki_gateway.protocols.jukinet.sequencing import (
     InboundSequencer,
-    OutboundSequencer,
     OutRecord,
 )
 from juki_gateway.protocols.session import msg_type_name
@@ -192,25 +187,6 @@ class NodeConfig:
     sqlite_checkpoint: str = "background"
 
 
-@dataclass
-class OutLink:
-    """One outbound link: its sequencer, current connection and timing bookkeeping."""
-
-    peer: PeerAddress
-    name: str
-    seq: OutboundSequencer
-    proto: JukinetProtocol | None = None
-    service: ClientService | None = None
-    sent_at: deque[tuple[int, float]] = field(default_factory=deque)
-    added_at: deque[tuple[int, float]] = field(default_factory=deque)
-    resent_seen: int = 0
-    active: bool = True  # shared store: this instance holds the link's lease
-    generation: int = 0
-    settle_upto: int = 0  # highest 更新順番号 the peer acknowledged
-    settled: int = 0  # … and dropped from the durable outbox
-    settling: bool = False
-
-
 class JukinetNode(Service):
     """The domain service of one Juki-net node; see the module docstring."""
 
@@ -232,7 +208,8 @@ class JukinetNode(Service):
         self.reactor = reactor
         self.metrics = metrics if metrics is not None else JukinetMetrics()
         self.rng = rng if rng is not None else random.SystemRandom()
-        self.links: dict[str, OutLink] = {}
+        self.outbound = Outbound(self)
+        self.links = self.outbound.links  # (the same dict: tests and the host read it)
         self.inbound: dict[str, InboundSequencer] = {}
         self.inbound_conn: dict[str, JukinetProtocol] = {}
         # Inbound connections not read from while the next group commit is already full;
@@ -258,8 +235,6 @@ class JukinetNode(Service):
         self._writer: ThreadPool | None = None
         self._reader: ThreadPool | None = None
         self.shared: SharedLinks | None = None
-        self._ports: dict[str, int] = {}
-        self._connected = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def startService(self) -> None:
@@ -294,7 +269,7 @@ class JukinetNode(Service):
         with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
             migrate.upgrade(self.cfg.store_url, engine=self.engine)
         with self.engine.begin() as conn:
-            outboxes = {p.node_id: st.load_outbox(conn, self._link_name(p.node_id)) for p in self.cfg.peers}
+            outboxes = {p.node_id: st.load_outbox(conn, self.link_name(p.node_id)) for p in self.cfg.peers}
             i = InboxEntry.__table__
             applied = {
                 str(s): int(m)
@@ -320,22 +295,7 @@ class JukinetNode(Service):
         if self.role is Role.MUNICIPAL_CS:
             self.pool = JuminhyoCodePool(pool, self.rng, low_water=self.cfg.pool_low_water)
             self._pool_metrics()
-        now = self.reactor.seconds()
-        for p in self.cfg.peers:
-            acked, pending = outboxes[p.node_id]
-            if not self.cfg.send_outbox:
-                acked, pending = 0, []
-            seq = OutboundSequencer(acked=acked, pending=pending, window=self.cfg.window,
-                                    max_batch=self.cfg.max_batch)
-            link = OutLink(p, self._link_name(p.node_id), seq)
-            if pending:
-                link.added_at.append((seq.last_seq, now))
-            if self.shared is not None:
-                link.active = False
-                link.seq = OutboundSequencer(window=self.cfg.window, max_batch=self.cfg.max_batch)
-                link.added_at.clear()
-            self.links[p.node_id] = link
-            self._link_metrics(link)
+        self.outbound.load(outboxes)
         if self.shared is not None:
             self.shared.start()
         if self.cfg.port is not None:
@@ -355,16 +315,11 @@ class JukinetNode(Service):
     def connect(self, ports: Mapping[str, int] | None = None) -> None:
         """Start the outbound links (reconnecting clients); ``ports`` overrides peer ports
         (tests whose peers listen on ephemeral ports)."""
-        self._ports.update(ports or {})
-        self._connected = True
-        for link in self.links.values():
-            if link.service is None and link.active:
-                self.start_client(link)
+        self.outbound.connect(ports)
 
     def start_client(self, link: OutLink) -> None:
         """Start the reconnecting client of one outbound link (once :meth:`connect` was called)."""
-        if self._connected and link.service is None:
-            self._start_client(link, self._ports.get(link.peer.node_id, link.peer.port))
+        self.outbound.start_client(link)
 
     @property
     def bound_port(self) -> int:
@@ -372,28 +327,12 @@ class JukinetNode(Service):
         assert self.port is not None
         return int(self.port.getHost().port)  # type: ignore[attr-defined]
 
-    def _start_client(self, link: OutLink, port: int) -> None:
-        p = link.peer
-        opts = MutualTLSClientCreator(server_name=p.node_id, cert=self.cfg.cert, key=self.cfg.key,
-                                      ca=self.cfg.ca)
-        ep = wrapClientTLS(opts, TCP4ClientEndpoint(self.reactor, p.host, port, timeout=5))
-        factory: Factory = JukinetClientFactory(self, p.node_id)
-        if self.wrap_client_factory is not None:
-            factory = self.wrap_client_factory(link, factory)
-        svc = ClientService(ep, factory,
-                            retryPolicy=backoffPolicy(self.cfg.retry_initial, self.cfg.retry_max),
-                            clock=self.reactor)
-        link.service = svc
-        svc.startService()
-
     def stopService(self) -> Deferred[None]:
         super().stopService()
         ds: list[Deferred[Any]] = []
         if self.shared is not None:
             ds.append(self.shared.stop())
-        for link in self.links.values():
-            if link.service is not None:
-                ds.append(link.service.stopService())
+        ds.extend(self.outbound.stop())
         for proto in list(self.inbound_conn.values()):
             proto.abort()
         if self.port is not None:
@@ -415,7 +354,8 @@ class JukinetNode(Service):
         return d  # type: ignore[return-value]
 
     # -- helpers --------------------------------------------------------------------------------------
-    def _link_name(self, peer: str) -> str:
+    def link_name(self, peer: str) -> str:
+        """The name of the link from this node to ``peer`` (outbox rows, metrics)."""
         return f"{self.node_id}->{peer}"
 
     def peer_role_org(self, peer: str) -> tuple[str, str]:
@@ -439,7 +379,7 @@ class JukinetNode(Service):
         """Count a refusal sent by this node."""
         self.metrics.errors.labels(self.node_id, code).inc()
 
-    def _send_error(self, proto: JukinetProtocol, exc: JukiError, *, request_no: int = 0,
+    def send_error(self, proto: JukinetProtocol, exc: JukiError, *, request_no: int = 0,
                     seq: int = 0) -> None:
         self.count_error(exc.code)
         log.info("{node}: refused {peer}: [{code}] {msg}", node=self.node_id, peer=proto.peer_id,
@@ -452,7 +392,8 @@ class JukinetNode(Service):
         log.warn("{node}: refused connection to {peer}: {why}", node=self.node_id,
                  peer=proto.peer_id, why=why)
 
-    def _msg(self, peer: str, msg_type: int, result: str, n: int = 1) -> None:
+    def msg(self, peer: str, msg_type: int, result: str, n: int = 1) -> None:
+        """Count records or messages by peer, type and result."""
         try:
             name = JukinetMessage(msg_type).name
         except ValueError:
@@ -463,26 +404,12 @@ class JukinetNode(Service):
     def connection_ready(self, proto: JukinetProtocol) -> None:
         """A connection finished its handshake."""
         if proto.outbound_peer is not None:
-            link = self.links[proto.outbound_peer]
-            if not link.active:
-                proto.abort()  # the lease moved to another instance meanwhile
-                return
-            if link.proto is not None and link.proto is not proto:
-                link.proto.abort()
-            link.proto = proto
-            link.seq.connection_made()
-            self.metrics.link_blocked.labels(self.node_id, link.peer.node_id).set(0)
-            link.sent_at.clear()
-            self._pump(link)
+            self.outbound.connection_ready(proto)
 
     def connection_lost(self, proto: JukinetProtocol) -> None:
         """A connection closed: outbound links queue; requests waiting on it fail."""
         if proto.outbound_peer is not None:
-            link = self.links.get(proto.outbound_peer)
-            if link is not None and link.proto is proto:
-                link.proto = None
-                link.seq.connection_lost()
-                link.sent_at.clear()
+            self.outbound.connection_lost(proto)
             for rn, peer in list(self.pending_peer.items()):
                 if peer == proto.outbound_peer:
                     self._fail_request(rn, LinkDown(f"link to {peer} went down"))
@@ -566,7 +493,7 @@ class JukinetNode(Service):
             if frame.header.request_no in self.pending and mt in _REQUEST_REPLIES:
                 self.pending[frame.header.request_no](frame)
                 return
-            self._outbound_response(proto, frame)
+            self.outbound.reply(proto, frame)
             return
         if mt in SEQUENCED_TYPES:
             self._sequenced(proto, frame.header, frame.body, None)
@@ -603,7 +530,7 @@ class JukinetNode(Service):
             return
         inb = self._inbound_of(proto)
         if h.recovery_seq:
-            self._msg(sender, h.msg_type, "resent_received", h.record_count)
+            self.msg(sender, h.msg_type, "resent_received", h.record_count)
         if error is not None:  # refused from its header: counted by the channel
             self._refuse(proto, inb, h, error)
             return
@@ -615,11 +542,11 @@ class JukinetNode(Service):
         if acc is None:
             if h.seq > inb.expected:
                 self.metrics.gaps.labels(self.node_id, sender).inc()
-                self._msg(sender, h.msg_type, "gap", h.record_count)
+                self.msg(sender, h.msg_type, "gap", h.record_count)
                 log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
                          node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
             else:
-                self._msg(sender, h.msg_type, "duplicate", h.record_count)
+                self.msg(sender, h.msg_type, "duplicate", h.record_count)
             self._flush(sender)
             return
         assert body is not None
@@ -647,7 +574,7 @@ class JukinetNode(Service):
                                         recipient=self.node_id, subject=code, items="転入通知",
                                         outcome="provided", detail="", now=now)
             st.record_applied(conn, self.node_id, sender, last, msg_type, now)
-            return {peer: st.enqueue(conn, self._link_name(peer), msg_type, recs, now)
+            return {peer: st.enqueue(conn, self.link_name(peer), msg_type, recs, now)
                     for peer, recs in forwards.items() if recs}
 
         assert self.committer is not None
@@ -675,7 +602,7 @@ class JukinetNode(Service):
         if count:
             self.count_error(error.code)
         expected = inb.refuse(error)
-        self._msg(proto.peer_id, h.msg_type, "refused", h.record_count)
+        self.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
         log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
                  "{exp} stays expected", node=self.node_id, seq=h.seq, peer=proto.peer_id,
                  conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
@@ -755,23 +682,11 @@ class JukinetNode(Service):
                    last: int, count: int) -> None:
         inb = self.inbound[sender]
         inb.committed(last)
-        self._msg(sender, msg_type, "applied", count)
+        self.msg(sender, msg_type, "applied", count)
         for cb in self.on_commit:
             cb(sender, msg_type, count)
         self._flush(sender)
-        now = self.reactor.seconds()
-        if self.shared is not None and forwarded:
-            self.shared.kick()  # the lease holder (maybe another instance) picks them up
-            for peer, recs in forwarded.items():
-                self._msg(peer, msg_type, "forwarded", len(recs))
-            return
-        for peer, recs in forwarded.items():
-            link = self.links[peer]
-            for r in recs:
-                link.seq.add(r)
-            link.added_at.append((recs[-1].seq, now))
-            self._msg(peer, msg_type, "forwarded", len(recs))
-            self._pump(link)
+        self.outbound.forward(forwarded, msg_type)
 
     def _commit_failed(self, reason: Failure, sender: str) -> None:
         if reason.check(st.OutOfOrderCommit):
@@ -809,139 +724,7 @@ class JukinetNode(Service):
     def originate(self, peer: str, msg_type: int, records: Sequence[bytes]) -> Deferred[list[int]]:
         """Queue records of this node's own on the link to ``peer`` (durably first); fires with
         their 更新順番号 once committed."""
-        link = self.links[peer]
-        now = self.now()
-        recs = list(records)
-        assert self.committer is not None
-        d = self.committer.submit(lambda conn: st.enqueue(conn, link.name, msg_type, recs, now),
-                                  weight=max(1, len(recs)))
-
-        def queued(out: list[OutRecord]) -> list[int]:
-            if self.shared is not None:
-                self.shared.kick()
-                return [r.seq for r in out]
-            for r in out:
-                link.seq.add(r)
-            if out:
-                link.added_at.append((out[-1].seq, self.reactor.seconds()))
-            self._pump(link)
-            return [r.seq for r in out]
-
-        return d.addCallback(queued)
-
-    def _pump(self, link: OutLink) -> None:
-        if not self.cfg.send_outbox:
-            return
-        if link.proto is None or link.proto.closed:
-            self._link_metrics(link)
-            return
-        now = self.reactor.seconds()
-        for f in link.seq.frames_to_send():
-            link.proto.send_frame(f.msg_type, b"".join(f.records), record_count=len(f.records),
-                                  seq=f.first_seq, recovery_seq=f.recovery_seq)
-            link.sent_at.append((f.last_seq, now))
-        if link.seq.resent_records != link.resent_seen:
-            self.metrics.resends.labels(self.node_id, link.peer.node_id).inc(
-                link.seq.resent_records - link.resent_seen)
-            link.resent_seen = link.seq.resent_records
-        self._link_metrics(link)
-
-    def _link_metrics(self, link: OutLink) -> None:
-        peer = link.peer.node_id
-        self.metrics.outbox_depth.labels(self.node_id, peer).set(link.seq.depth)
-        while link.added_at and link.added_at[0][0] <= link.seq.acked:
-            link.added_at.popleft()
-        age = self.reactor.seconds() - link.added_at[0][1] if link.added_at else 0.0
-        self.metrics.oldest_unacked.labels(self.node_id, peer).set(age)
-
-    def _outbound_response(self, proto: JukinetProtocol, frame: Frame) -> None:
-        assert proto.outbound_peer is not None
-        link = self.links[proto.outbound_peer]
-        if link.proto is not proto:
-            return  # a stale connection's late frame
-        mt, seq = frame.msg_type, frame.seq
-        if mt in (ACK, ERROR, NACK) and seq > link.seq.acked and M.SOUFUSAKI_BATCH in link.seq.msg_types:
-            # (update links never carry 送付先: no per-record scan of what an ACK covers there)
-            upto = seq if mt == ACK else seq - 1
-            sent_soufusaki = [
-                r.record for s in range(link.seq.acked + 1, min(upto, link.seq.last_seq) + 1)
-                if (r := link.seq.pending_record(s)).msg_type == M.SOUFUSAKI_BATCH
-            ]
-        else:
-            sent_soufusaki = []
-        try:
-            if mt == ACK:
-                self._acked(link, link.seq.on_ack(seq))
-            elif mt == NACK:
-                self.metrics.gaps.labels(self.node_id, link.peer.node_id).inc()
-                self._acked(link, link.seq.on_nack(seq))
-            elif mt == ERROR and seq > 0 and frame.header.request_no == 0:
-                code, name, detail = decode_error(frame.body)
-                blocked_before = link.seq.blocked
-                done = link.seq.on_refused(seq)
-                self._acked(link, done)
-                if link.seq.blocked is not None and blocked_before is None:
-                    log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}) {detail}; the "
-                              "link is blocked at {seq} until it reconnects", node=self.node_id,
-                              peer=link.peer.node_id, seq=seq, name=name, code=code, detail=detail)
-                    self.metrics.messages.labels(self.node_id, link.peer.node_id, "SEQUENCED",
-                                                 "refused").inc()
-                    self.metrics.link_blocked.labels(self.node_id, link.peer.node_id).set(1)
-            elif mt == ERROR:
-                _code, name, detail = decode_error(frame.body)
-                log.warn("{node}: error from {peer}: {name} {detail}", node=self.node_id,
-                         peer=link.peer.node_id, name=name, detail=detail)
-                return
-            else:
-                raise LinkProtocolError(f"unexpected message 0x{mt:04X} on an outbound link")
-            if sent_soufusaki:
-                at = self.now()
-                assert self.committer is not None
-                self.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
-        except JukiError as exc:
-            log.error("{node}: link to {peer} broken: {msg}", node=self.node_id,
-                      peer=link.peer.node_id, msg=exc.message)
-            self._send_error(proto, exc)
-            proto.abort()
-            return
-        self._pump(link)
-
-    def _acked(self, link: OutLink, done: list[int]) -> None:
-        if not done:
-            return
-        peer = link.peer.node_id
-        now = self.reactor.seconds()
-        upto = done[-1]
-        while link.sent_at and link.sent_at[0][0] <= upto:
-            _, t = link.sent_at.popleft()
-            latency = now - t
-            self.metrics.ack_latency.labels(self.node_id, peer).observe(latency)
-            for cb in self.ack_observers:
-                cb(peer, latency)
-        self.metrics.messages.labels(self.node_id, peer, "SEQUENCED", "acked").inc(len(done))
-        link.settle_upto = upto
-        self._settle(link)
-
-    def _settle(self, link: OutLink) -> None:
-        """Drop acknowledged records from the durable outbox, one statement at a time per link:
-        acks that arrive meanwhile are covered by the next one (a record acked but not yet
-        dropped is merely resent after a crash, and the peer acks it as a duplicate)."""
-        if link.settling or link.settle_upto <= link.settled:
-            return
-        link.settling = True
-        name, upto, at = link.name, link.settle_upto, self.now()
-        assert self.committer is not None
-
-        def done(_: object) -> None:
-            link.settling = False
-            link.settled = max(link.settled, upto)
-            self._settle(link)
-
-        def failed(f: Failure) -> None:
-            link.settling = False
-            log.failure("{node}: settling {link} failed", f, node=self.node_id, link=name)
-
-        self.committer.submit(lambda conn: st.settle(conn, name, upto, at)).addCallbacks(done, failed)
+        return self.outbound.originate(peer, msg_type, records)
 
     # -- requests made by this node ---------------------------------------------------------------------------
     def request(self, peer: str, msg_type: int, body: bytes, record_count: int,

@@ -97,7 +97,7 @@ def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> Non
         check_narrow(criteria)
     except JukiError as exc:
         node.metrics.search_refusals.labels(node.node_id, exc.code).inc()
-        node._send_error(proto, exc, request_no=rn)
+        node.send_error(proto, exc, request_no=rn)
         assert node.committer is not None
         reason = exc.code
         node.committer.submit(lambda conn: st.record_provision(
@@ -138,7 +138,7 @@ def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> Non
     def answer(found: list[bytes]) -> None:
         proto.send_frame(M.SEARCH_RESPONSE, b"".join(found), record_count=len(found), request_no=rn)
 
-    d.addCallbacks(answer, lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn))
+    d.addCallbacks(answer, lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
 
 
 def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[list[dict[str, object]]]:
@@ -161,14 +161,14 @@ def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
     try:
         v = _decode_one(frame, KOJIN_BANGO_REQUEST)
     except JukiError as exc:
-        node._send_error(proto, exc, request_no=rn)
+        node.send_error(proto, exc, request_no=rn)
         return
     if node.role is Role.PREFECTURE:
         kiko = node._need_peer_with_role(Role.KIKO)
         d = node.request(kiko, M.KOJIN_BANGO_REQUEST, frame.body, 1)
         d.addCallbacks(
             lambda f: proto.send_frame(M.KOJIN_BANGO_RESPONSE, f.body, record_count=1, request_no=rn),
-            lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+            lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
         )
         return
     code = str(v["juminhyo_code"])
@@ -190,7 +190,7 @@ def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
             M.KOJIN_BANGO_RESPONSE,
             encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
-        lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
     )
 
 
@@ -224,7 +224,7 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
         if not 1 <= count <= 10_000:
             raise BadBody(f"pool_request.count must be 1–10000, got {count}")
     except JukiError as exc:
-        node._send_error(proto, exc, request_no=rn)
+        node.send_error(proto, exc, request_no=rn)
         return
     municipality = str(v["lg_code"])
     now = node.now()
@@ -245,7 +245,7 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
         lambda codes: proto.send_frame(
             M.POOL_RESPONSE, b"".join(encode_body(POOL_ENTRY, {"juminhyo_code": c}) for c in codes),
             record_count=len(codes), request_no=rn),
-        lambda f: node._send_error(proto, _as_juki(f.value), request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
     )
 
 
@@ -324,7 +324,7 @@ def serve_consistency(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
         try:
             entries = _entries_from_chunk(frame.body)
         except JukiError as exc:
-            node._send_error(proto, exc, request_no=rn)
+            node.send_error(proto, exc, request_no=rn)
             proto.state.pop(("cc", rn), None)
             return
 
@@ -341,7 +341,7 @@ def serve_consistency(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
             proto.state.pop(("cc", rn), None)
 
     def failed(f: Any) -> None:
-        node._send_error(proto, _as_juki(f.value), request_no=rn)
+        node.send_error(proto, _as_juki(f.value), request_no=rn)
         proto.state.pop(("cc", rn), None)
 
     state["chain"] = state["chain"].addCallback(step).addCallbacks(reply, failed)

@@ -38,7 +38,8 @@ from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutboundSequencer, OutRecord
 
 if TYPE_CHECKING:
-    from juki_gateway.gateway.jukinet.node import JukinetNode, OutLink
+    from juki_gateway.gateway.jukinet.node import JukinetNode
+    from juki_gateway.gateway.jukinet.outbound import OutLink
 
 log = Logger(namespace="juki_gateway.jukinet.shared")
 
@@ -133,7 +134,7 @@ class SharedLinks:
                     added += 1
             if added:
                 link.added_at.append((link.seq.last_seq, node.reactor.seconds()))
-                node._pump(link)
+                node.outbound.pump(link)
             if len(recs) >= _TAIL_LIMIT:
                 self._again = True
 
@@ -161,7 +162,7 @@ class SharedLinks:
         log.info("{holder}: took over link {link} (acked {acked}, {n} unacknowledged)",
                  holder=self.holder, link=link.name, acked=acked, n=len(pending))
         node.start_client(link)
-        node._link_metrics(link)
+        node.outbound.link_metrics(link)
 
     def _deactivate(self, link: OutLink) -> None:
         node = self.node

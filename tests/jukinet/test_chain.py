@@ -127,13 +127,13 @@ def test_a_backlog_is_read_only_as_fast_as_it_is_committed(
         yield wait_for(reactor, kiko_done, 60, "機構 to apply every update")
         for name in ("cs-172014", "pref-17", "kiko"):
             node = nodes[name]
-            assert node.max_queued_records < 200 + 100, (name, node.max_queued_records)
+            assert node.receiving.max_queued_records < 200 + 100, (name, node.receiving.max_queued_records)
             kept = yield node_read(node, st.versions)
             by_code = {code: [serial_of(r) for r in recs] for code, recs in kept.items()}
             sent: dict[str, list[int]] = {}
             for rec in records:
                 sent.setdefault(st.juminhyo_of(rec), []).append(serial_of(rec))
             assert by_code == sent  # every change once, in the order it happened
-        assert nodes["cs-172014"].read_pauses > 0  # the 3,000-record backlog was paced
+        assert nodes["cs-172014"].receiving.read_pauses > 0  # the 3,000-record backlog was paced
     finally:
         yield stop_nodes(nodes)

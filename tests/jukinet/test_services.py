@@ -123,7 +123,7 @@ def test_kojin_bango_via_prefecture_and_code_pool(chain_cfgs: dict[str, NodeConf
         assert len(set(taken)) == 25 and all(validate_juminhyo_code(c) for c in taken)
         assert cs.metrics.pool_size.labels("cs-172014")._value.get() == 5
         cs.pool.low_water = 5  # type: ignore[union-attr]
-        cs._pool_metrics()
+        cs.pool_metrics()
         assert cs.metrics.pool_low.labels("cs-172014")._value.get() == 1
         more = yield request_pool(cs, 30)
         assert more == 30 and not set(taken) & set(cs.pool._codes)  # type: ignore[union-attr]

@@ -34,7 +34,6 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
@@ -43,6 +42,7 @@ from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.gateway.jukinet.inbound import Inbound
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.outbound import Outbound, OutLink
 from juki_gateway.gateway.jukinet.protocol import (
@@ -56,19 +56,10 @@ from juki_gateway.gateway.tls import (
 )
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
-    BadSequenceNumber,
-    SequenceGap,
     UnexpectedMessage,
     UnknownMunicipality,
-    WrongSender,
-)
-from juki_gateway.protocols.jukinet.layouts import (
-    MOVE_IN_NOTICE,
-    SOUFUSAKI,
-    decode_body,
 )
 from juki_gateway.protocols.jukinet.messages import (
-    ACCEPTS,
     JUKINET_MESSAGES,
     SEQUENCED_TYPES,
     JukinetMessage,
@@ -76,9 +67,8 @@ from juki_gateway.protocols.jukinet.messages import (
 from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
 )
-from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
+from juki_gateway.protocols.jukinet.routing import Role
 from juki_gateway.protocols.jukinet.sequencing import (
-    InboundSequencer,
     OutRecord,
 )
 from juki_gateway.protocols.session import msg_type_name
@@ -210,13 +200,10 @@ class JukinetNode(Service):
         self.rng = rng if rng is not None else random.SystemRandom()
         self.outbound = Outbound(self)
         self.links = self.outbound.links  # (the same dict: tests and the host read it)
-        self.inbound: dict[str, InboundSequencer] = {}
-        self.inbound_conn: dict[str, JukinetProtocol] = {}
-        # Inbound connections not read from while the next group commit is already full;
-        # how often that happened, and the most records ever queued for the next commit.
-        self._paused: set[JukinetProtocol] = set()
-        self.read_pauses = 0
-        self.max_queued_records = 0
+        self.receiving = Inbound(self)
+        # (the same dicts: tests, the host and shared links read them)
+        self.inbound = self.receiving.sequencers
+        self.inbound_conn = self.receiving.conns
         self.pending: dict[int, Callable[[Frame], None]] = {}
         self.pending_peer: dict[int, str] = {}
         self._request_nos = itertools.count(1)
@@ -225,7 +212,7 @@ class JukinetNode(Service):
         self.pool: JuminhyoCodePool | None = None
         self.port: IListeningPort | None = None
         self.ready: Deferred[None] = Deferred()
-        self.on_commit: list[Callable[[str, int, int], None]] = []  # (sender, msg_type, count)
+        self.on_commit = self.receiving.on_commit
         self.ack_observers: list[Callable[[str, float], None]] = []
         self._ts_at = -1
         self._ts = ""
@@ -290,11 +277,10 @@ class JukinetNode(Service):
         self.committer = GroupCommitter(self.store, self.reactor, max_batch=64,
                                         max_delay=self.cfg.commit_delay,
                                         max_weight=self.cfg.commit_records)
-        for sender, last in applied.items():
-            self.inbound[sender] = InboundSequencer(last)
+        self.receiving.load(applied)
         if self.role is Role.MUNICIPAL_CS:
             self.pool = JuminhyoCodePool(pool, self.rng, low_water=self.cfg.pool_low_water)
-            self._pool_metrics()
+            self.pool_metrics()
         self.outbound.load(outboxes)
         if self.shared is not None:
             self.shared.start()
@@ -333,8 +319,7 @@ class JukinetNode(Service):
         if self.shared is not None:
             ds.append(self.shared.stop())
         ds.extend(self.outbound.stop())
-        for proto in list(self.inbound_conn.values()):
-            proto.abort()
+        self.receiving.stop()
         if self.port is not None:
             ds.append(self.port.stopListening())  # type: ignore[arg-type]
         from twisted.internet.defer import DeferredList
@@ -416,11 +401,7 @@ class JukinetNode(Service):
         else:
             if self.shared is not None:
                 self.shared.connection_lost(proto)
-            if self.inbound_conn.get(proto.peer_id) is proto:
-                del self.inbound_conn[proto.peer_id]
-                inb = self.inbound.get(proto.peer_id)
-                if inb is not None:
-                    inb.connection_changed()
+            self.receiving.connection_lost(proto)
             for rn in list(self.pending_peer):
                 if self.pending_peer[rn] == f"<in>{id(proto)}":
                     self._fail_request(rn, LinkDown("requester went away"))
@@ -428,7 +409,8 @@ class JukinetNode(Service):
     # -- the frame channel ------------------------------------------------------------------------------
     def open_channel(self, proto: JukinetProtocol) -> FrameChannel:
         """The frame channel of a connection whose peer is known (docs/sequencing.md)."""
-        admit = self._admit_reply if proto.outbound_peer is not None else self._admit_for(proto.peer_role)
+        admit = (self._admit_reply if proto.outbound_peer is not None
+                 else self.receiving.admit_for(proto.peer_role))
 
         def say(message: str) -> None:
             log.info("{node}: {message}", node=self.node_id, message=message)
@@ -436,22 +418,12 @@ class JukinetNode(Service):
         return FrameChannel(local=self.node_id, peer=proto.peer_id, timestamp=self.timestamp,
                             catalogue=_CATALOGUE, admit=admit, log=say, conn_id=proto.conn_id)
 
-    def _admit_for(self, peer_role: str) -> Callable[[FrameHeader], JukiError | None]:
-        """The header check of an inbound connection: the types this role takes from that role."""
-        role = self.role
-
-        def admit(h: FrameHeader) -> JukiError | None:
-            mt = h.msg_type
-            if mt in _ANY_CONNECTION:
-                return None
-            allowed = ACCEPTS.get((role, mt))
-            if allowed is None:
-                return UnexpectedMessage(f"{role} endpoint does not take message type {msg_type_name(mt)}")
-            if peer_role not in allowed:
-                return WrongSender(f"{peer_role} may not send {msg_type_name(mt)} to {role}")
-            return None
-
-        return admit
+    def peer_with_role(self, role: Role) -> str:
+        """The configured peer with ``role`` (UnknownMunicipality when there is none)."""
+        for p in self.cfg.peers:
+            if p.role == role:
+                return p.node_id
+        raise UnknownMunicipality(f"{self.node_id} has no link to a {role}")
 
     def _admit_reply(self, h: FrameHeader) -> JukiError | None:
         """The header check of an outbound link: replies to what this node sends."""
@@ -480,7 +452,7 @@ class JukinetNode(Service):
             proto.abort()
             return []
         if h.msg_type in SEQUENCED_TYPES and h.request_no == 0:
-            self._sequenced(proto, h, None, event.error)  # its ERROR waits for earlier replies
+            self.receiving.sequenced(proto, h, None, event.error)  # its ERROR waits in order
             return []
         return None
 
@@ -496,7 +468,7 @@ class JukinetNode(Service):
             self.outbound.reply(proto, frame)
             return
         if mt in SEQUENCED_TYPES:
-            self._sequenced(proto, frame.header, frame.body, None)
+            self.receiving.sequenced(proto, frame.header, frame.body, None)
         elif mt == M.SEARCH_REQUEST:
             self._search(proto, frame)
         elif mt == M.KOJIN_BANGO_REQUEST:
@@ -506,219 +478,6 @@ class JukinetNode(Service):
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             self._consistency(proto, frame)
         # PONG, ERROR: taken in silently (an ERROR is never answered with an ERROR)
-
-    # -- receiving sequenced messages ----------------------------------------------------------------------
-    def _inbound_of(self, proto: JukinetProtocol) -> InboundSequencer:
-        """The sender's sequencer, bound to this connection (a newer connection replaces one)."""
-        sender = proto.peer_id
-        inb = self.inbound.get(sender)
-        if inb is None:
-            inb = self.inbound[sender] = InboundSequencer(0)
-        current = self.inbound_conn.get(sender)
-        if current is not proto:
-            if current is not None:
-                current.abort()
-            inb.connection_changed()
-            self.inbound_conn[sender] = proto
-        return inb
-
-    def _sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
-                   error: JukiError | None) -> None:
-        """One sequenced frame (``error``: the channel refused it from its header)."""
-        sender = proto.peer_id
-        if self.shared is not None and self.shared.hold_inbound(proto, h, body, error):
-            return
-        inb = self._inbound_of(proto)
-        if h.recovery_seq:
-            self.msg(sender, h.msg_type, "resent_received", h.record_count)
-        if error is not None:  # refused from its header: counted by the channel
-            self._refuse(proto, inb, h, error)
-            return
-        try:
-            acc = inb.offer(h.seq, h.record_count)
-        except BadSequenceNumber as exc:
-            self._refuse(proto, inb, h, exc, count=True)
-            return
-        if acc is None:
-            if h.seq > inb.expected:
-                self.metrics.gaps.labels(self.node_id, sender).inc()
-                self.msg(sender, h.msg_type, "gap", h.record_count)
-                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
-                         node=self.node_id, peer=sender, exp=inb.expected, got=h.seq)
-            else:
-                self.msg(sender, h.msg_type, "duplicate", h.record_count)
-            self._flush(sender)
-            return
-        assert body is not None
-        size = _LAYOUT_OF[h.msg_type].record_length
-        records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
-        try:
-            rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
-        except JukiError as exc:
-            self._refuse(proto, inb, h, exc, count=True)
-            return
-        inb.accept(acc)
-        now = self.now()
-        first, last = acc.apply_from, acc.last_seq
-        msg_type = h.msg_type
-
-        def work(conn: Any) -> dict[str, list[OutRecord]]:
-            st.check_next(conn, self.node_id, sender, first)
-            if msg_type == M.UPDATE_NOTIFY:
-                st.apply_rows(conn, rows, now)
-            elif msg_type == M.SOUFUSAKI_BATCH:
-                st.store_soufusaki(conn, records, now)
-            elif msg_type == M.MOVE_IN_NOTICE and rows:
-                for code in rows:
-                    st.record_provision(conn, kind="move_in_notice", provider=sender,
-                                        recipient=self.node_id, subject=code, items="転入通知",
-                                        outcome="provided", detail="", now=now)
-            st.record_applied(conn, self.node_id, sender, last, msg_type, now)
-            return {peer: st.enqueue(conn, self.link_name(peer), msg_type, recs, now)
-                    for peer, recs in forwards.items() if recs}
-
-        assert self.committer is not None
-        d = self.committer.submit(work, weight=max(1, len(records)))
-        d.addCallbacks(self._committed, self._commit_failed,
-                       callbackArgs=(sender, msg_type, last, len(records)),
-                       errbackArgs=(sender,))
-        d.addBoth(self._resume_reading)
-        queued = self.committer.queued_weight
-        self.max_queued_records = max(self.max_queued_records, queued)
-        if queued >= self.cfg.commit_records:
-            # Flow control: the next transaction is full, so stop decoding what the peer sends
-            # (TCP pushes back on it) until a batch starts. Otherwise the reactor thread decodes
-            # a whole backlog ahead of the store and holds the GIL the store thread needs
-            # between SQLite calls, and the first transaction (what the next hop waits for)
-            # takes as long as decoding everything.
-            proto.pause()
-            self._paused.add(proto)
-            self.read_pauses += 1
-
-    def _refuse(self, proto: JukinetProtocol, inb: InboundSequencer, h: FrameHeader,
-                error: JukiError, *, count: bool = False) -> None:
-        """Refuse a sequenced frame: its ERROR names the expected number, which stays expected,
-        and waits behind the replies to earlier frames."""
-        if count:
-            self.count_error(error.code)
-        expected = inb.refuse(error)
-        self.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
-        log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
-                 "{exp} stays expected", node=self.node_id, seq=h.seq, peer=proto.peer_id,
-                 conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
-        self._flush(proto.peer_id)
-
-    def _resume_reading(self, passthrough: object) -> object:
-        if self._paused and self.committer is not None and (
-                self.committer.queued_weight < self.cfg.commit_records):
-            paused, self._paused = self._paused, set()
-            for proto in paused:
-                proto.resume()
-        return passthrough
-
-    def _check_and_route(self, proto: JukinetProtocol, msg_type: int, records: Sequence[bytes],
-                         first_seq: int) -> tuple[list[Any], dict[str, list[bytes]]]:
-        """Validate records (layout, check digits, R2 content) and decide where they go next."""
-        forwards: dict[str, list[bytes]] = {}
-        rows: list[Any] = []
-        if msg_type == M.UPDATE_NOTIFY:
-            rows = st.rows_from_records(records, first_seq)
-            for municipality in {row.municipality_code for row in rows}:
-                self._check_origin(proto, municipality)
-            target = self._update_target()
-            if target is not None:
-                forwards[target] = list(records)
-        elif msg_type == M.SOUFUSAKI_BATCH:
-            for r in records:
-                v = decode_body(SOUFUSAKI, r)
-                self._check_origin(proto, str(v["lg_code"]))
-            if self.role is Role.MUNICIPAL_CS:
-                forwards[self._need_peer_with_role(Role.KIKO)] = list(records)
-        elif msg_type == M.MOVE_IN_NOTICE:
-            came = Role(proto.peer_role)
-            for r in records:
-                v = decode_body(MOVE_IN_NOTICE, r)
-                dest = str(v["old_lg_code"])
-                hop = next_hop(self.role, self.node_id, dest,
-                               came_from=None if came is Role.KIZON_JUKI else came,
-                               known_municipalities=self._known_cs())
-                if hop is None:
-                    rows.append(str(v["juminhyo_code"]))
-                else:
-                    if hop not in self.links:
-                        raise UnknownMunicipality(f"{self.node_id} has no link to {hop} for {dest}")
-                    forwards.setdefault(hop, []).append(r)
-        return rows, forwards
-
-    def _check_origin(self, proto: JukinetProtocol, municipality: str) -> None:
-        """R2 on content: a CS speaks only for its own residents, a prefecture for its own CSs."""
-        role = proto.peer_role
-        if role in (Role.KIZON_JUKI, Role.MUNICIPAL_CS) and municipality != proto.peer_org:
-            raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) sent a record of 市町村 {municipality}")
-        if role == Role.PREFECTURE and prefecture_of(municipality) != proto.peer_org:
-            raise WrongSender(f"{proto.peer_id} (prefecture {proto.peer_org}) sent a record of 市町村 {municipality}")
-        if self.role is Role.MUNICIPAL_CS and municipality != self.cfg.org:
-            raise WrongSender(f"{self.node_id} keeps only 市町村 {self.cfg.org}, not {municipality}")
-        if self.role is Role.PREFECTURE and prefecture_of(municipality) != self.cfg.org:
-            raise WrongSender(f"{self.node_id} serves prefecture {self.cfg.org}, not {municipality}")
-
-    def _update_target(self) -> str | None:
-        if self.role is Role.MUNICIPAL_CS:
-            return self._need_peer_with_role(Role.PREFECTURE)
-        if self.role is Role.PREFECTURE:
-            return self._need_peer_with_role(Role.KIKO)
-        return None
-
-    def _need_peer_with_role(self, role: Role) -> str:
-        for p in self.cfg.peers:
-            if p.role == role:
-                return p.node_id
-        raise UnknownMunicipality(f"{self.node_id} has no link to a {role}")
-
-    def _known_cs(self) -> set[str]:
-        return {p.org for p in self.cfg.peers if p.role == Role.MUNICIPAL_CS}
-
-    def _committed(self, forwarded: dict[str, list[OutRecord]], sender: str, msg_type: int,
-                   last: int, count: int) -> None:
-        inb = self.inbound[sender]
-        inb.committed(last)
-        self.msg(sender, msg_type, "applied", count)
-        for cb in self.on_commit:
-            cb(sender, msg_type, count)
-        self._flush(sender)
-        self.outbound.forward(forwarded, msg_type)
-
-    def _commit_failed(self, reason: Failure, sender: str) -> None:
-        if reason.check(st.OutOfOrderCommit):
-            log.info("{node}: dropped work queued behind a failed commit from {peer}",
-                     node=self.node_id, peer=sender)
-        else:
-            log.failure("{node}: commit failed for frames from {peer}", reason,
-                        node=self.node_id, peer=sender)
-        inb = self.inbound[sender]
-        inb.commit_failed()
-        proto = self.inbound_conn.pop(sender, None)
-        if proto is not None:
-            proto.abort()
-
-    def _flush(self, sender: str) -> None:
-        inb = self.inbound[sender]
-        proto = self.inbound_conn.get(sender)
-        for r in inb.responses():
-            if proto is None or proto.closed:
-                continue
-            if r.kind == "ack":
-                proto.send_frame(ACK, seq=r.seq)
-            elif r.kind == "error":
-                err = r.error
-                assert err is not None
-                proto.send_frame(ERROR, encode_error(err.wire_code, err.code, err.message),
-                                 record_count=1, seq=r.seq)
-            else:
-                gap = SequenceGap(r.seq, 0)
-                proto.send_frame(NACK, encode_error(gap.wire_code, gap.code,
-                                                    f"expected 更新順番号 {r.seq}"),
-                                 record_count=1, seq=r.seq)
 
     # -- sending sequenced messages -------------------------------------------------------------------------
     def originate(self, peer: str, msg_type: int, records: Sequence[bytes]) -> Deferred[list[int]]:
@@ -796,7 +555,8 @@ class JukinetNode(Service):
 
         serve_consistency(self, proto, frame)
 
-    def _pool_metrics(self) -> None:
+    def pool_metrics(self) -> None:
+        """The 住民票コード pool gauges."""
         if self.pool is not None:
             self.metrics.pool_size.labels(self.node_id).set(len(self.pool))
             self.metrics.pool_low.labels(self.node_id).set(1 if self.pool.is_low else 0)

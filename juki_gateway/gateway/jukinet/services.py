@@ -164,7 +164,7 @@ def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -
         node.send_error(proto, exc, request_no=rn)
         return
     if node.role is Role.PREFECTURE:
-        kiko = node._need_peer_with_role(Role.KIKO)
+        kiko = node.peer_with_role(Role.KIKO)
         d = node.request(kiko, M.KOJIN_BANGO_REQUEST, frame.body, 1)
         d.addCallbacks(
             lambda f: proto.send_frame(M.KOJIN_BANGO_RESPONSE, f.body, record_count=1, request_no=rn),
@@ -251,7 +251,7 @@ def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
 
 def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
     """The CS asks 機構 for ``count`` unused 住民票コード and adds them to its pool."""
-    kiko = node._need_peer_with_role(Role.KIKO)
+    kiko = node.peer_with_role(Role.KIKO)
     body = encode_body(POOL_REQUEST, {"lg_code": node.cfg.org, "count": count})
     d = node.request(kiko, M.POOL_REQUEST, body, 1)
 
@@ -264,7 +264,7 @@ def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
         def added(_: object) -> int:
             assert node.pool is not None
             node.pool.add(codes)
-            node._pool_metrics()
+            node.pool_metrics()
             return len(codes)
 
         return d2.addCallback(added)
@@ -281,7 +281,7 @@ def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
         from twisted.internet.defer import fail
 
         return fail(exc)
-    node._pool_metrics()
+    node.pool_metrics()
     if node.pool.is_low:
         log.warn("{node}: 住民票コード pool low: {n} left (low water {lw}); ask 機構 for more",
                  node=node.node_id, n=len(node.pool), lw=node.pool.low_water)

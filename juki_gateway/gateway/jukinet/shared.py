@@ -217,7 +217,7 @@ class SharedLinks:
         for h, body, error in held[1]:
             if proto.closed:
                 break
-            node._sequenced(proto, h, body, error)
+            node.receiving.sequenced(proto, h, body, error)
 
     def _head_failed(self, reason: Failure, sender: str, proto: JukinetProtocol) -> None:
         log.failure("{holder}: could not read the inbox head of {peer}", reason,

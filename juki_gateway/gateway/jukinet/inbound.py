@@ -1,0 +1,313 @@
+"""A Juki-net node's inbound side: sequencing, flow control and group commit of what peers send.
+
+Every sequenced frame (docs/sequencing.md) goes through :meth:`Inbound.sequenced`: the
+sender's :class:`InboundSequencer` offers it (duplicate → ACK, gap → NACK, a bad number →
+ERROR), its records are validated (layouts, check digits, R2 on content) and routed, and one
+group-commit work item applies them with the inbox row and the outbox rows for the next hop.
+Only after COMMIT does :meth:`Inbound._committed` release the ACK and hand the forwarded
+records to the outbound side. A refusal keeps the expected number and its ERROR waits behind
+the replies to earlier frames. While the next transaction is already full, the connection
+stops being read (flow control).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from juki_gateway.codecs.frame import FrameHeader
+from juki_gateway.codecs.messages import MessageType, encode_error
+from juki_gateway.codecs.schema import Layout
+from juki_gateway.errors import JukiError
+from juki_gateway.gateway.jukinet import store as st
+from juki_gateway.protocols.jukinet.errors import (
+    BadSequenceNumber,
+    SequenceGap,
+    UnexpectedMessage,
+    UnknownMunicipality,
+    WrongSender,
+)
+from juki_gateway.protocols.jukinet.layouts import MOVE_IN_NOTICE, SOUFUSAKI, decode_body
+from juki_gateway.protocols.jukinet.messages import (
+    ACCEPTS,
+    JUKINET_MESSAGES,
+    SEQUENCED_TYPES,
+)
+from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
+from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecord
+from juki_gateway.protocols.session import msg_type_name
+
+if TYPE_CHECKING:
+    from juki_gateway.gateway.jukinet.node import JukinetNode
+    from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+
+log = Logger(namespace="juki_gateway.jukinet")
+ACK, NACK, ERROR, PING, PONG = (MessageType.ACK, MessageType.NACK, MessageType.ERROR,
+                                MessageType.PING, MessageType.PONG)
+_ANY_CONNECTION = frozenset({PING, PONG, ERROR})
+
+#: The body layout of each sequenced type (their records are validated and stored), from the
+#: one message catalogue, looked up once here rather than per frame.
+_LAYOUT_OF: Mapping[int, Layout] = {
+    t: layout for t in SEQUENCED_TYPES if (layout := JUKINET_MESSAGES[t].layout) is not None}
+
+
+class Inbound:
+    """The inbound side of one node (see the module docstring)."""
+
+    def __init__(self, node: JukinetNode) -> None:
+        self.node = node
+        self.sequencers: dict[str, InboundSequencer] = {}  # by sender
+        self.conns: dict[str, JukinetProtocol] = {}  # each sender's current connection
+        # Inbound connections not read from while the next group commit is already full;
+        # how often that happened, and the most records ever queued for the next commit.
+        self._paused: set[JukinetProtocol] = set()
+        self.read_pauses = 0
+        self.max_queued_records = 0
+        self.on_commit: list[Callable[[str, int, int], None]] = []  # (sender, msg_type, count)
+
+    def load(self, applied: Mapping[str, int]) -> None:
+        """Each sender's last applied number, read from the store at start-up."""
+        for sender, last in applied.items():
+            self.sequencers[sender] = InboundSequencer(last)
+
+    def connection_lost(self, proto: JukinetProtocol) -> None:
+        """A sender's connection closed: its pending replies are moot."""
+        if self.conns.get(proto.peer_id) is proto:
+            del self.conns[proto.peer_id]
+            inb = self.sequencers.get(proto.peer_id)
+            if inb is not None:
+                inb.connection_changed()
+
+    def stop(self) -> None:
+        """Drop every sender's connection."""
+        for proto in list(self.conns.values()):
+            proto.abort()
+
+    def admit_for(self, peer_role: str) -> Callable[[FrameHeader], JukiError | None]:
+        """The header check of an inbound connection: the types this role takes from that role."""
+        role = self.node.role
+
+        def admit(h: FrameHeader) -> JukiError | None:
+            mt = h.msg_type
+            if mt in _ANY_CONNECTION:
+                return None
+            allowed = ACCEPTS.get((role, mt))
+            if allowed is None:
+                return UnexpectedMessage(f"{role} endpoint does not take message type {msg_type_name(mt)}")
+            if peer_role not in allowed:
+                return WrongSender(f"{peer_role} may not send {msg_type_name(mt)} to {role}")
+            return None
+
+        return admit
+
+    # -- sequenced frames ----------------------------------------------------------------------
+    def sequencer_of(self, proto: JukinetProtocol) -> InboundSequencer:
+        """The sender's sequencer, bound to this connection (a newer connection replaces one)."""
+        sender = proto.peer_id
+        inb = self.sequencers.get(sender)
+        if inb is None:
+            inb = self.sequencers[sender] = InboundSequencer(0)
+        current = self.conns.get(sender)
+        if current is not proto:
+            if current is not None:
+                current.abort()
+            inb.connection_changed()
+            self.conns[sender] = proto
+        return inb
+
+    def sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
+                   error: JukiError | None) -> None:
+        """One sequenced frame (``error``: the channel refused it from its header)."""
+        sender = proto.peer_id
+        if self.node.shared is not None and self.node.shared.hold_inbound(proto, h, body, error):
+            return
+        inb = self.sequencer_of(proto)
+        if h.recovery_seq:
+            self.node.msg(sender, h.msg_type, "resent_received", h.record_count)
+        if error is not None:  # refused from its header: counted by the channel
+            self._refuse(proto, inb, h, error)
+            return
+        try:
+            acc = inb.offer(h.seq, h.record_count)
+        except BadSequenceNumber as exc:
+            self._refuse(proto, inb, h, exc, count=True)
+            return
+        if acc is None:
+            if h.seq > inb.expected:
+                self.node.metrics.gaps.labels(self.node.node_id, sender).inc()
+                self.node.msg(sender, h.msg_type, "gap", h.record_count)
+                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
+                         node=self.node.node_id, peer=sender, exp=inb.expected, got=h.seq)
+            else:
+                self.node.msg(sender, h.msg_type, "duplicate", h.record_count)
+            self.flush(sender)
+            return
+        assert body is not None
+        size = _LAYOUT_OF[h.msg_type].record_length
+        records = [body[i * size:(i + 1) * size] for i in range(acc.skip, h.record_count)]
+        try:
+            rows, forwards = self._check_and_route(proto, h.msg_type, records, acc.apply_from)
+        except JukiError as exc:
+            self._refuse(proto, inb, h, exc, count=True)
+            return
+        inb.accept(acc)
+        now = self.node.now()
+        first, last = acc.apply_from, acc.last_seq
+        msg_type = h.msg_type
+
+        def work(conn: Any) -> dict[str, list[OutRecord]]:
+            st.check_next(conn, self.node.node_id, sender, first)
+            if msg_type == M.UPDATE_NOTIFY:
+                st.apply_rows(conn, rows, now)
+            elif msg_type == M.SOUFUSAKI_BATCH:
+                st.store_soufusaki(conn, records, now)
+            elif msg_type == M.MOVE_IN_NOTICE and rows:
+                for code in rows:
+                    st.record_provision(conn, kind="move_in_notice", provider=sender,
+                                        recipient=self.node.node_id, subject=code, items="転入通知",
+                                        outcome="provided", detail="", now=now)
+            st.record_applied(conn, self.node.node_id, sender, last, msg_type, now)
+            return {peer: st.enqueue(conn, self.node.link_name(peer), msg_type, recs, now)
+                    for peer, recs in forwards.items() if recs}
+
+        assert self.node.committer is not None
+        d = self.node.committer.submit(work, weight=max(1, len(records)))
+        d.addCallbacks(self._committed, self._commit_failed,
+                       callbackArgs=(sender, msg_type, last, len(records)),
+                       errbackArgs=(sender,))
+        d.addBoth(self._resume_reading)
+        queued = self.node.committer.queued_weight
+        self.max_queued_records = max(self.max_queued_records, queued)
+        if queued >= self.node.cfg.commit_records:
+            # Flow control: the next transaction is full, so stop decoding what the peer sends
+            # (TCP pushes back on it) until a batch starts. Otherwise the reactor thread decodes
+            # a whole backlog ahead of the store and holds the GIL the store thread needs
+            # between SQLite calls, and the first transaction (what the next hop waits for)
+            # takes as long as decoding everything.
+            proto.pause()
+            self._paused.add(proto)
+            self.read_pauses += 1
+
+    def _refuse(self, proto: JukinetProtocol, inb: InboundSequencer, h: FrameHeader,
+                error: JukiError, *, count: bool = False) -> None:
+        """Refuse a sequenced frame: its ERROR names the expected number, which stays expected,
+        and waits behind the replies to earlier frames."""
+        if count:
+            self.node.count_error(error.code)
+        expected = inb.refuse(error)
+        self.node.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
+        log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
+                 "{exp} stays expected", node=self.node.node_id, seq=h.seq, peer=proto.peer_id,
+                 conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
+        self.flush(proto.peer_id)
+
+    def _resume_reading(self, passthrough: object) -> object:
+        if self._paused and self.node.committer is not None and (
+                self.node.committer.queued_weight < self.node.cfg.commit_records):
+            paused, self._paused = self._paused, set()
+            for proto in paused:
+                proto.resume()
+        return passthrough
+
+    def _check_and_route(self, proto: JukinetProtocol, msg_type: int, records: Sequence[bytes],
+                         first_seq: int) -> tuple[list[Any], dict[str, list[bytes]]]:
+        """Validate records (layout, check digits, R2 content) and decide where they go next."""
+        forwards: dict[str, list[bytes]] = {}
+        rows: list[Any] = []
+        if msg_type == M.UPDATE_NOTIFY:
+            rows = st.rows_from_records(records, first_seq)
+            for municipality in {row.municipality_code for row in rows}:
+                self._check_origin(proto, municipality)
+            target = self._update_target()
+            if target is not None:
+                forwards[target] = list(records)
+        elif msg_type == M.SOUFUSAKI_BATCH:
+            for r in records:
+                v = decode_body(SOUFUSAKI, r)
+                self._check_origin(proto, str(v["lg_code"]))
+            if self.node.role is Role.MUNICIPAL_CS:
+                forwards[self.node.peer_with_role(Role.KIKO)] = list(records)
+        elif msg_type == M.MOVE_IN_NOTICE:
+            came = Role(proto.peer_role)
+            for r in records:
+                v = decode_body(MOVE_IN_NOTICE, r)
+                dest = str(v["old_lg_code"])
+                hop = next_hop(self.node.role, self.node.node_id, dest,
+                               came_from=None if came is Role.KIZON_JUKI else came,
+                               known_municipalities=self._known_cs())
+                if hop is None:
+                    rows.append(str(v["juminhyo_code"]))
+                else:
+                    if hop not in self.node.links:
+                        raise UnknownMunicipality(f"{self.node.node_id} has no link to {hop} for {dest}")
+                    forwards.setdefault(hop, []).append(r)
+        return rows, forwards
+
+    def _check_origin(self, proto: JukinetProtocol, municipality: str) -> None:
+        """R2 on content: a CS speaks only for its own residents, a prefecture for its own CSs."""
+        role = proto.peer_role
+        if role in (Role.KIZON_JUKI, Role.MUNICIPAL_CS) and municipality != proto.peer_org:
+            raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) sent a record of 市町村 {municipality}")
+        if role == Role.PREFECTURE and prefecture_of(municipality) != proto.peer_org:
+            raise WrongSender(f"{proto.peer_id} (prefecture {proto.peer_org}) sent a record of 市町村 {municipality}")
+        if self.node.role is Role.MUNICIPAL_CS and municipality != self.node.cfg.org:
+            raise WrongSender(f"{self.node.node_id} keeps only 市町村 {self.node.cfg.org}, not {municipality}")
+        if self.node.role is Role.PREFECTURE and prefecture_of(municipality) != self.node.cfg.org:
+            raise WrongSender(f"{self.node.node_id} serves prefecture {self.node.cfg.org}, not {municipality}")
+
+    def _update_target(self) -> str | None:
+        if self.node.role is Role.MUNICIPAL_CS:
+            return self.node.peer_with_role(Role.PREFECTURE)
+        if self.node.role is Role.PREFECTURE:
+            return self.node.peer_with_role(Role.KIKO)
+        return None
+
+    def _known_cs(self) -> set[str]:
+        return {p.org for p in self.node.cfg.peers if p.role == Role.MUNICIPAL_CS}
+
+    def _committed(self, forwarded: dict[str, list[OutRecord]], sender: str, msg_type: int,
+                   last: int, count: int) -> None:
+        inb = self.sequencers[sender]
+        inb.committed(last)
+        self.node.msg(sender, msg_type, "applied", count)
+        for cb in self.on_commit:
+            cb(sender, msg_type, count)
+        self.flush(sender)
+        self.node.outbound.forward(forwarded, msg_type)
+
+    def _commit_failed(self, reason: Failure, sender: str) -> None:
+        if reason.check(st.OutOfOrderCommit):
+            log.info("{node}: dropped work queued behind a failed commit from {peer}",
+                     node=self.node.node_id, peer=sender)
+        else:
+            log.failure("{node}: commit failed for frames from {peer}", reason,
+                        node=self.node.node_id, peer=sender)
+        inb = self.sequencers[sender]
+        inb.commit_failed()
+        proto = self.conns.pop(sender, None)
+        if proto is not None:
+            proto.abort()
+
+    def flush(self, sender: str) -> None:
+        inb = self.sequencers[sender]
+        proto = self.conns.get(sender)
+        for r in inb.responses():
+            if proto is None or proto.closed:
+                continue
+            if r.kind == "ack":
+                proto.send_frame(ACK, seq=r.seq)
+            elif r.kind == "error":
+                err = r.error
+                assert err is not None
+                proto.send_frame(ERROR, encode_error(err.wire_code, err.code, err.message),
+                                 record_count=1, seq=r.seq)
+            else:
+                gap = SequenceGap(r.seq, 0)
+                proto.send_frame(NACK, encode_error(gap.wire_code, gap.code,
+                                                    f"expected 更新順番号 {r.seq}"),
+                                 record_count=1, seq=r.seq)

@@ -18,7 +18,6 @@ connection.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import random
 import threading
 import time
@@ -37,7 +36,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
-from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
+from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
@@ -49,6 +48,7 @@ from juki_gateway.gateway.jukinet.protocol import (
     JukinetProtocol,
     JukinetServerFactory,
 )
+from juki_gateway.gateway.jukinet.requests import REQUEST_REPLIES, RemoteError, Requests
 from juki_gateway.gateway.tls import (
     Authorizer,
     MutualTLSServerCreator,
@@ -94,32 +94,13 @@ _LAYOUT_OF: Mapping[int, Layout] = {
 #: the role's refusal (5110), not "unknown type" (2111).
 _CATALOGUE = Catalogue()
 _ANY_CONNECTION = frozenset({PING, PONG, ERROR})
-_REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
-                              M.CONSISTENCY_DIFF, M.CONSISTENCY_END})
-_REPLIES = _ANY_CONNECTION | _REQUEST_REPLIES | {ACK, NACK}
-
-
-class RemoteError(JukiError):
-    """The peer answered a request with an ERROR frame."""
-
-    code = "remote_error"
-
-    def __init__(self, wire_code: int, name: str, detail: str) -> None:
-        super().__init__(f"peer refused: {name} ({wire_code}): {detail}")
-        self.remote_code = wire_code
-        self.remote_name = name
+_REPLIES = _ANY_CONNECTION | REQUEST_REPLIES | {ACK, NACK}
 
 
 class SharedStoreUnsupported(JukiError):
     """Several instances can share only a PostgreSQL store (SQLite has one writer per file)."""
 
     code = "shared_store_unsupported"
-
-
-class LinkDown(JukiError):
-    """No connection to the peer a request needs."""
-
-    code = "link_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +185,8 @@ class JukinetNode(Service):
         # (the same dicts: tests, the host and shared links read them)
         self.inbound = self.receiving.sequencers
         self.inbound_conn = self.receiving.conns
-        self.pending: dict[int, Callable[[Frame], None]] = {}
-        self.pending_peer: dict[int, str] = {}
-        self._request_nos = itertools.count(1)
-        self._req_d: dict[int, Deferred[Frame]] = {}
-        self.last_request_no = 0
+        self.requests = Requests(self)
+        self.pending = self.requests.pending  # (the same dict)
         self.pool: JuminhyoCodePool | None = None
         self.port: IListeningPort | None = None
         self.ready: Deferred[None] = Deferred()
@@ -395,16 +373,11 @@ class JukinetNode(Service):
         """A connection closed: outbound links queue; requests waiting on it fail."""
         if proto.outbound_peer is not None:
             self.outbound.connection_lost(proto)
-            for rn, peer in list(self.pending_peer.items()):
-                if peer == proto.outbound_peer:
-                    self._fail_request(rn, LinkDown(f"link to {peer} went down"))
+            self.requests.link_down(proto.outbound_peer)
         else:
             if self.shared is not None:
                 self.shared.connection_lost(proto)
             self.receiving.connection_lost(proto)
-            for rn in list(self.pending_peer):
-                if self.pending_peer[rn] == f"<in>{id(proto)}":
-                    self._fail_request(rn, LinkDown("requester went away"))
 
     # -- the frame channel ------------------------------------------------------------------------------
     def open_channel(self, proto: JukinetProtocol) -> FrameChannel:
@@ -442,7 +415,7 @@ class JukinetNode(Service):
         h = event.header
         if proto.outbound_peer is not None:
             if h.request_no and h.request_no in self.pending:
-                self._fail_request(h.request_no, RemoteError(event.error.wire_code, event.error.code,
+                self.requests.fail(h.request_no, RemoteError(event.error.wire_code, event.error.code,
                                                              event.error.message))
                 return []
             # an unreadable reply on a sequenced link: the in-order pairing of replies to frames
@@ -462,21 +435,14 @@ class JukinetNode(Service):
         if proto.outbound_peer is not None:
             if mt == PONG:
                 return
-            if frame.header.request_no in self.pending and mt in _REQUEST_REPLIES:
-                self.pending[frame.header.request_no](frame)
+            if self.requests.answer(frame):
                 return
             self.outbound.reply(proto, frame)
             return
         if mt in SEQUENCED_TYPES:
             self.receiving.sequenced(proto, frame.header, frame.body, None)
-        elif mt == M.SEARCH_REQUEST:
-            self._search(proto, frame)
-        elif mt == M.KOJIN_BANGO_REQUEST:
-            self._kojin_bango(proto, frame)
-        elif mt == M.POOL_REQUEST:
-            self._pool_request(proto, frame)
-        elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
-            self._consistency(proto, frame)
+        else:
+            self.requests.serve(proto, frame)
         # PONG, ERROR: taken in silently (an ERROR is never answered with an ERROR)
 
     # -- sending sequenced messages -------------------------------------------------------------------------
@@ -485,75 +451,21 @@ class JukinetNode(Service):
         their 更新順番号 once committed."""
         return self.outbound.originate(peer, msg_type, records)
 
-    # -- requests made by this node ---------------------------------------------------------------------------
+    # -- requests ------------------------------------------------------------------------------------------
     def request(self, peer: str, msg_type: int, body: bytes, record_count: int,
                 on_frame: Callable[[Frame], None] | None = None) -> Deferred[Frame]:
-        """Send a request on the link to ``peer``; fires with the response frame.
-
-        With ``on_frame`` every response frame with this request's number goes to it (streams),
-        and the Deferred fires only through :meth:`finish_request`.
-        """
-        link = self.links.get(peer)
-        if link is None or link.proto is None or link.proto.closed:
-            from twisted.internet.defer import fail
-
-            return fail(LinkDown(f"{self.node_id} has no connection to {peer}"))
-        rn = self.last_request_no = next(self._request_nos)
-        d: Deferred[Frame] = Deferred()
-
-        def got(frame: Frame) -> None:
-            if on_frame is not None and frame.msg_type != ERROR:
-                on_frame(frame)
-                return
-            self.pending.pop(rn, None)
-            self.pending_peer.pop(rn, None)
-            if frame.msg_type == ERROR:
-                code, name, detail = decode_error(frame.body)
-                d.errback(RemoteError(code, name, detail))
-            else:
-                d.callback(frame)
-
-        self.pending[rn] = got
-        self.pending_peer[rn] = peer
-        self._req_d[rn] = d
-        link.proto.send_frame(msg_type, body, record_count=record_count, request_no=rn)
-        return d
+        """Send a request on the link to ``peer``; fires with the response frame (see
+        :meth:`Requests.send`)."""
+        return self.requests.send(peer, msg_type, body, record_count, on_frame)
 
     def finish_request(self, rn: int, frame: Frame) -> None:
         """Complete a streaming request."""
-        self.pending.pop(rn, None)
-        self.pending_peer.pop(rn, None)
-        d = self._req_d.pop(rn, None)
-        if d is not None and not d.called:
-            d.callback(frame)
+        self.requests.finish(rn, frame)
 
-    def _fail_request(self, rn: int, exc: Exception) -> None:
-        self.pending.pop(rn, None)
-        self.pending_peer.pop(rn, None)
-        d = self._req_d.pop(rn, None)
-        if d is not None and not d.called:
-            d.errback(exc)
-
-    # -- serving requests -------------------------------------------------------------------------------------
-    def _search(self, proto: JukinetProtocol, frame: Frame) -> None:
-        from juki_gateway.gateway.jukinet.services import serve_search
-
-        serve_search(self, proto, frame)
-
-    def _kojin_bango(self, proto: JukinetProtocol, frame: Frame) -> None:
-        from juki_gateway.gateway.jukinet.services import serve_kojin_bango
-
-        serve_kojin_bango(self, proto, frame)
-
-    def _pool_request(self, proto: JukinetProtocol, frame: Frame) -> None:
-        from juki_gateway.gateway.jukinet.services import serve_pool
-
-        serve_pool(self, proto, frame)
-
-    def _consistency(self, proto: JukinetProtocol, frame: Frame) -> None:
-        from juki_gateway.gateway.jukinet.services import serve_consistency
-
-        serve_consistency(self, proto, frame)
+    @property
+    def last_request_no(self) -> int:
+        """The number of the request sent last."""
+        return self.requests.last_request_no
 
     def pool_metrics(self) -> None:
         """The 住民票コード pool gauges."""

@@ -150,7 +150,7 @@ def test_a_connection_before_the_node_store_is_open_waits_then_is_served(tmp_pat
     ping = encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp="20261126120000")
     assert session.receive_data(ping) == b"" and transport.value() == b""  # store not open yet
     node = svc.jukinet.nodes["cs-172014"]
-    node.committer = object()  # type: ignore[assignment]  # what the store's opening sets
+    node.storage.committer = object()  # type: ignore[assignment]  # what opening the store sets
     svc.jukinet._ready(None, "cs-172014")
     decoder = FrameDecoder()
     decoder.receive_data(transport.value())

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,18 +30,16 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.inbound import Inbound
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
+from juki_gateway.gateway.jukinet.nodestore import NodeStore, Resume
 from juki_gateway.gateway.jukinet.outbound import Outbound, OutLink
 from juki_gateway.gateway.jukinet.protocol import (
     JukinetProtocol,
@@ -68,17 +65,13 @@ from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
 )
 from juki_gateway.protocols.jukinet.routing import Role
-from juki_gateway.protocols.jukinet.sequencing import (
-    OutRecord,
-)
 from juki_gateway.protocols.session import msg_type_name
-from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
+from juki_gateway.registry_store.asyncstore import GroupCommitter
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.shared import SharedLinks
 
 log = Logger(namespace="juki_gateway.jukinet")
-_MIGRATION_LOCK = threading.Lock()
 
 M = JukinetMessage
 ERROR, ACK, NACK, PING, PONG = (MessageType.ERROR, MessageType.ACK, MessageType.NACK,
@@ -95,12 +88,6 @@ _LAYOUT_OF: Mapping[int, Layout] = {
 _CATALOGUE = Catalogue()
 _ANY_CONNECTION = frozenset({PING, PONG, ERROR})
 _REPLIES = _ANY_CONNECTION | REQUEST_REPLIES | {ACK, NACK}
-
-
-class SharedStoreUnsupported(JukiError):
-    """Several instances can share only a PostgreSQL store (SQLite has one writer per file)."""
-
-    code = "shared_store_unsupported"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,72 +181,27 @@ class JukinetNode(Service):
         self.ack_observers: list[Callable[[str, float], None]] = []
         self._ts_at = -1
         self._ts = ""
-        self.engine: Any = None
-        self.store: AsyncStore | None = None
-        self.committer: GroupCommitter | None = None
-        self._writer: ThreadPool | None = None
-        self._reader: ThreadPool | None = None
+        self.storage = NodeStore(cfg, reactor)
         self.shared: SharedLinks | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def startService(self) -> None:
         super().startService()
-        self._writer = ThreadPool(1, 1, name=f"{self.node_id}-store")
-        self._reader = ThreadPool(1, 1, name=f"{self.node_id}-reader")
-        self._writer.start()
-        self._reader.start()
         if self.cfg.shared_store:
             from juki_gateway.gateway.jukinet.shared import SharedLinks
 
             self.shared = SharedLinks(self)
-        d = deferToThreadPool(self.reactor, self._writer, self._open_store)
+        links = {p.node_id: self.link_name(p.node_id) for p in self.cfg.peers}
+        d = self.storage.open(links, with_pool=self.role is Role.MUNICIPAL_CS)
         d.addCallback(self._loaded)
         d.addCallbacks(lambda _: self.ready.callback(None), self.ready.errback)
 
-    def _open_store(self) -> tuple[dict[str, tuple[int, list[OutRecord]]], dict[str, int], list[str]]:
-        from sqlalchemy import func, select
-
-        from juki_gateway.registry_store import migrate
-        from juki_gateway.registry_store.engine import create_store_engine
-        from juki_gateway.registry_store.models import InboxEntry
-
-        if self.cfg.store_url.startswith("sqlite"):
-            self.engine = create_store_engine(
-                self.cfg.store_url, checkpoint=self.cfg.sqlite_checkpoint)  # type: ignore[arg-type]
-        else:
-            self.engine = create_store_engine(self.cfg.store_url)
-        if self.cfg.shared_store and self.engine.dialect.name != "postgresql":
-            raise SharedStoreUnsupported(
-                f"{self.node_id}: shared_store needs PostgreSQL, not {self.engine.dialect.name}")
-        with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
-            migrate.upgrade(self.cfg.store_url, engine=self.engine)
-        with self.engine.begin() as conn:
-            outboxes = {p.node_id: st.load_outbox(conn, self.link_name(p.node_id)) for p in self.cfg.peers}
-            i = InboxEntry.__table__
-            applied = {
-                str(s): int(m)
-                for s, m in conn.execute(
-                    select(i.c.sender, func.max(i.c.seq)).where(i.c.receiver == self.node_id)
-                    .group_by(i.c.sender)
-                )
-            }
-            pool = st.pool_codes(conn) if self.role is Role.MUNICIPAL_CS else []
-        return outboxes, applied, pool
-
-    def _loaded(
-        self, loaded: tuple[dict[str, tuple[int, list[OutRecord]]], dict[str, int], list[str]]
-    ) -> Deferred[None] | None:
-        outboxes, applied, pool = loaded
-        assert self._writer is not None
-        self.store = AsyncStore(self.engine, self.reactor, self._writer)
-        self.committer = GroupCommitter(self.store, self.reactor, max_batch=64,
-                                        max_delay=self.cfg.commit_delay,
-                                        max_weight=self.cfg.commit_records)
-        self.receiving.load(applied)
+    def _loaded(self, resume: Resume) -> Deferred[None] | None:
+        self.receiving.load(resume.applied)
         if self.role is Role.MUNICIPAL_CS:
-            self.pool = JuminhyoCodePool(pool, self.rng, low_water=self.cfg.pool_low_water)
+            self.pool = JuminhyoCodePool(resume.pool, self.rng, low_water=self.cfg.pool_low_water)
             self.pool_metrics()
-        self.outbound.load(outboxes)
+        self.outbound.load(resume.outboxes)
         if self.shared is not None:
             self.shared.start()
         if self.cfg.port is not None:
@@ -272,6 +214,16 @@ class JukinetNode(Service):
             d = endpoint.listen(wrap_server_factory(creator, JukinetServerFactory(self), self.reactor))
             return d.addCallback(self._listening)
         return None
+
+    @property
+    def engine(self) -> Any:
+        """The store's SQLAlchemy engine (None until opened)."""
+        return self.storage.engine
+
+    @property
+    def committer(self) -> GroupCommitter | None:
+        """Every write of the node goes through this group committer (None until opened)."""
+        return self.storage.committer
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
@@ -303,15 +255,12 @@ class JukinetNode(Service):
         from twisted.internet.defer import DeferredList
 
         d: Deferred[Any] = DeferredList(ds)
-        if self.committer is not None:
-            d.addCallback(lambda _: self.committer.flush() if self.committer else None)
+        d.addCallback(lambda _: self.storage.flush())
 
         def stop_pools(_: object) -> None:
-            for pool in (self._writer, self._reader, self.shared.pool if self.shared else None):
-                if pool is not None:
-                    pool.stop()
-            if self.engine is not None:
-                self.engine.dispose()
+            if self.shared is not None:
+                self.shared.pool.stop()
+            self.storage.stop()
 
         d.addCallback(stop_pools)
         return d  # type: ignore[return-value]
@@ -475,5 +424,4 @@ class JukinetNode(Service):
 
     def read(self, fn: Callable[[], Any]) -> Deferred[Any]:
         """Run a blocking read on the node's reader thread."""
-        assert self._reader is not None
-        return deferToThreadPool(self.reactor, self._reader, fn)
+        return self.storage.read(fn)

@@ -88,7 +88,7 @@ def test_catalogue_error_codes_are_the_links_own() -> None:
 def test_catalogue_directions_are_the_links_authorization_table() -> None:
     """The Juki-net nodes authorize senders by the catalogue's directions, which keep R2 (the CS
     takes 本人確認情報 only from its own existing system) and name no answer type."""
-    from juki_gateway.gateway.jukinet.node import ACCEPTS as NODE_ACCEPTS
+    from juki_gateway.gateway.jukinet.inbound import ACCEPTS as NODE_ACCEPTS
     from juki_gateway.protocols.jukinet.messages import JukinetMessage
     from juki_gateway.protocols.jukinet.routing import Role
 

@@ -86,11 +86,12 @@ class NodeSession:
         self.proto.transport = transport
         self.proto.attach_gate(gate)
         if self._node.committer is not None:
-            self._activate()
+            self.activate()
         else:
             self._host.waiting.setdefault(self._node.node_id, []).append(self)
 
-    def _activate(self) -> None:
+    def activate(self) -> None:
+        """The node's store is open: start the protocol and feed it the bytes that waited."""
         if self.proto.closed:
             return
         self._active = True
@@ -321,7 +322,7 @@ class JukinetHost:
 
     def _ready(self, _: object, name: str) -> None:
         for session in self.waiting.pop(name, []):
-            session._activate()
+            session.activate()
 
     def connect(self, bound: Mapping[str, int]) -> None:
         """Start the node-driven links; a link to a local endpoint on port 0 uses its bound port."""

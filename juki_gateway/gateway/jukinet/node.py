@@ -1,18 +1,21 @@
 """The Juki-net node: one endpoint (municipal CS, prefecture, 機構, or the existing system's
-client) wired to its store, its links and its metrics.
+client) assembled from its parts, one module each:
 
+* :mod:`.nodestore` — the store: engine, migrations, the writer and reader threads, and what
+  the node resumes from after a restart;
+* :mod:`.inbound` — what peers send: sequencing, validation and routing, flow control, group
+  commit, replies in order (docs/sequencing.md);
+* :mod:`.outbound` — the links: outbox, pump, replies to what it sent, settling;
+* :mod:`.requests` — requests it sends (correlated by ``request_no``) and serves
+  (:mod:`.services`).
+
+This module builds them, opens each connection's frame channel, and dispatches frames to them.
 Flow of a sequenced message (update notification, 送付先 batch, 転入通知)::
 
-    peer frame → JukinetProtocol → node.frame_received → InboundSequencer.receive
-      → records validated on the reactor thread (layouts, check digits, R2 content rules)
+    peer frame → JukinetProtocol → FrameChannel (header checks) → node.frame_received
+      → Inbound.sequenced: InboundSequencer.offer, records validated (layouts, check digits, R2)
       → GroupCommitter: apply + inbox row + outbox rows for the next hop, one transaction
-      → after COMMIT: InboundSequencer.committed → ACK back; OutboundSequencer.add → pump
-
-The store runs on ONE writer thread so batches commit in submission order (the sequencers rely
-on it); reads for the consistency check run on a second, read-only thread. Requests (search,
-個人番号, 住民票コード pool, consistency check) carry a non-zero ``request_no`` that their
-response echoes; sequenced frames carry ``request_no`` 0, so the two never get mixed up on one
-connection.
+      → after COMMIT: ACK back; Outbound.forward → OutboundSequencer.add → pump
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from twisted.test.iosim import FakeTransport, connect
 from juki_gateway.codecs.frame import encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import LinkConfig, load_config
-from juki_gateway.gateway.endpoint import ConnectionTracker, EndpointContext, EndpointFactory
+from juki_gateway.gateway.connection import ChannelFactory, ConnectionTracker, EndpointContext
 from juki_gateway.gateway.handshake_log import HandshakeLog
 from juki_gateway.gateway.links import make_link_service
-from juki_gateway.gateway.metrics import GatewayMetrics
-from juki_gateway.gateway.service import frame_session_factory
+from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver
+from juki_gateway.gateway.service import frame_app_factory
 from juki_gateway.gateway.tls import (
     Authorizer,
     MutualTLSClientCreator,
@@ -89,10 +89,11 @@ class Setup:
         )
         ctx = EndpointContext(
             name=ep.name, clock=self.clock, handshake_log=self.log, metrics=self.metrics,
-            session_factory=frame_session_factory(ep, self.clock, self.metrics),
+            app_factory=frame_app_factory(ep, self.clock),
             handshake_timeout=5.0, idle_timeout=idle, tracker=ConnectionTracker(),
+            observer=MetricsFrameObserver(self.metrics, ep.name),
         )
-        self.server_factory = wrap_server_factory(self.creator, EndpointFactory(ctx), self.clock)
+        self.server_factory = wrap_server_factory(self.creator, ChannelFactory(ctx), self.clock)
 
     def connect(self, client: Collect, name: str | None, *, tls: bool = True) -> Any:
         """Connect ``client`` in memory (TLS as ``name`` unless ``tls`` is false)."""
@@ -306,3 +307,35 @@ def test_server_tls_transport_declares_transport_interfaces(workdir: Path, tmp_p
     assert proto.wrappedProtocol.transport is proto
     assert proto in setup.server_factory.protocols and proto.getHandle() is not None
     proto.abortConnection()
+
+
+def test_a_connection_before_the_node_store_is_open_waits_then_is_served(
+        workdir: Path, tmp_path: Path) -> None:
+    """A peer of a hosted endpoint whose node's store is not open yet is authenticated, its
+    frames wait (reading paused), and they are answered once the node is ready, and counted."""
+    from juki_gateway.gateway.service import GatewayService
+
+    config = load_config(workdir / "gateway.toml")
+    reactor = MemoryReactorClock()
+    reactor.advance(1_800_000_000)
+    svc = GatewayService(config, reactor, start_links=False)
+    node = svc.jukinet.nodes["cs-172014"]
+    server = svc.listeners["cs-172014"].factory.buildProtocol(ADDR)
+    pki = config.pki_dir
+    creator = MutualTLSClientCreator(server_name="cs-172014", cert=pki / "kizon-172014.pem",
+                                     key=pki / "kizon-172014.key", ca=config.ca)
+    client = Collect()
+    proto = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(lambda: client),
+                                clock=reactor).buildProtocol(ADDR)
+    svc.creators["cs-172014"].load()
+    pump = Pump(connect(server, FakeTransport(server, isServer=True), proto,
+                        FakeTransport(proto, isServer=False), greet=True), reactor)
+    proto.write(encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp=TS))
+    pump.flush()
+    assert client.data == b"" and client.lost is None  # held, not refused
+    node.ready.callback(None)  # what opening the store fires
+    pump.flush()
+    assert [f.msg_type for f in decode_frames(client.data)] == [MessageType.PONG]
+    sample = svc.metrics.registry.get_sample_value
+    assert sample("juki_gateway_frames_in_total", {"endpoint": "cs-172014", "msg_type": "PING"}) == 1
+    assert sample("juki_gateway_frames_out_total", {"endpoint": "cs-172014", "msg_type": "PONG"}) == 1

@@ -3,7 +3,7 @@
 Tree::
 
     GatewayService (MultiService: handshake log, metrics, CRL watch, drain on stop)
-    ├── ListenerService per endpoint (mutual TLS → EndpointProtocol → frame session)
+    ├── ListenerService per endpoint (mutual TLS → ChannelProtocol → the endpoint's application)
     ├── ListenerService for /metrics (plain HTTP on loopback)
     ├── TimerService: CRL file watch and certificate-expiry gauges
     ├── LinkService per generic outbound link (reconnecting client, see gateway/links.py)
@@ -20,7 +20,7 @@ drain. Stopping the tree stops listening first, then drains live connections (bo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -34,14 +34,14 @@ from twisted.web.server import Site
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
-from juki_gateway.gateway.endpoint import (
+from juki_gateway.gateway.connection import (
+    AppFactory,
+    ChannelFactory,
     ConnectionTracker,
     EndpointContext,
-    EndpointFactory,
-    Session,
-    SessionFactory,
 )
 from juki_gateway.gateway.handshake_log import HandshakeLog
+from juki_gateway.gateway.jukinet.node import NodeConfig
 from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver, metrics_resource
 from juki_gateway.gateway.tls import (
     Authorizer,
@@ -63,13 +63,13 @@ class ListenerService(Service):
 
     def __init__(self, reactor: Any, host: str, port: int, factory: IProtocolFactory) -> None:
         self._endpoint = TCP4ServerEndpoint(reactor, port, interface=host)
-        self._factory = factory
+        self.factory = factory
         self.listening: IListeningPort | None = None
         self.port: Deferred[IListeningPort] = Deferred()
 
     def startService(self) -> None:
         super().startService()
-        d = self._endpoint.listen(self._factory)
+        d = self._endpoint.listen(self.factory)
 
         def listening(port: IListeningPort) -> IListeningPort:
             self.listening = port
@@ -91,25 +91,20 @@ class ListenerService(Service):
         return int(self.listening.getHost().port)  # type: ignore[attr-defined]
 
 
-def frame_session_factory(
-    endpoint: EndpointConfig, reactor: Any, metrics: GatewayMetrics
-) -> SessionFactory:
+def frame_app_factory(endpoint: EndpointConfig, reactor: Any) -> AppFactory:
     """Sessions of :mod:`juki_gateway.protocols.session` using the role's handler registry."""
     from juki_gateway.protocols.channel import default_catalogue
     from juki_gateway.protocols.session import FrameSession, registry_for
 
     registry = registry_for(endpoint.role)
-    observer = MetricsFrameObserver(metrics, endpoint.name)
     catalogue = default_catalogue()  # built once, not per connection
 
-    def make(conn_id: str, peer: PeerIdentity) -> Session:
+    def make(conn_id: str, peer: PeerIdentity) -> FrameSession:
         def say(message: str) -> None:
             log.info("[{conn_id}] {message}", conn_id=conn_id, message=message)
 
-        return FrameSession(
-            node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
-            seconds=reactor.seconds, observer=observer, log=say, catalogue=catalogue,
-        )
+        return FrameSession(node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
+                            seconds=reactor.seconds, log=say, catalogue=catalogue)
 
     return make
 
@@ -123,8 +118,9 @@ class GatewayService(MultiService):
         reactor: Any,
         *,
         metrics: GatewayMetrics | None = None,
-        session_factories: Callable[[EndpointConfig], SessionFactory | None] | None = None,
+        app_factories: Callable[[EndpointConfig], AppFactory | None] | None = None,
         start_links: bool = True,
+        node_configs: Mapping[str, NodeConfig] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -144,16 +140,17 @@ class GatewayService(MultiService):
         cache = PeerCertificateCache()
         from juki_gateway.gateway.jukinet.hosting import JukinetHost
 
-        self.jukinet = JukinetHost(config, reactor, self.handshake_log, self.metrics, cache)
+        self.jukinet = JukinetHost(config, reactor, self.handshake_log, self.metrics, cache,
+                                   node_configs=dict(node_configs or {}))
 
-        def make_sessions(ep: EndpointConfig) -> SessionFactory:
+        def make_apps(ep: EndpointConfig) -> AppFactory:
             """The caller's factory if it gives one, else a hosted node, else frame sessions."""
-            made = session_factories(ep) if session_factories is not None else None
+            made = app_factories(ep) if app_factories is not None else None
             if made is not None:
                 return made
             if self.jukinet.hosts(ep):
-                return self.jukinet.session_factory(ep)  # type: ignore[no-any-return]
-            return frame_session_factory(ep, reactor, self.metrics)
+                return self.jukinet.app_factory(ep)
+            return frame_app_factory(ep, reactor)
 
         for ep in config.endpoints:
             creator = MutualTLSServerCreator(
@@ -163,12 +160,13 @@ class GatewayService(MultiService):
             self.creators[ep.name] = creator
             ctx = EndpointContext(
                 name=ep.name, clock=reactor, handshake_log=self.handshake_log,
-                metrics=self.metrics, session_factory=make_sessions(ep),
+                metrics=self.metrics, app_factory=make_apps(ep),
                 handshake_timeout=config.timeouts.handshake, idle_timeout=config.timeouts.idle,
                 tracker=self.tracker, connections_per_peer=config.connections_per_peer,
+                observer=MetricsFrameObserver(self.metrics, ep.name),
             )
             listener = ListenerService(
-                reactor, ep.host, ep.port, wrap_server_factory(creator, EndpointFactory(ctx), reactor)
+                reactor, ep.host, ep.port, wrap_server_factory(creator, ChannelFactory(ctx), reactor)
             )
             listener.setName(f"endpoint:{ep.name}")
             listener.setServiceParent(self)
@@ -267,9 +265,11 @@ class GatewayService(MultiService):
             held = read_held(self.config.workdir)
             for name, status in self.jukinet.status.items():
                 status.held = name in held
+            bound = {n: lst.bound_port() for n, lst in self.listeners.items()
+                     if lst.listening is not None}
+            self.jukinet.listening(bound)
             if self.start_links:
-                self.jukinet.connect({n: lst.bound_port() for n, lst in self.listeners.items()
-                                      if lst.listening is not None})
+                self.jukinet.connect(bound)
                 for name, status in self.jukinet.status.items():
                     if status.held:  # held before start-up: stays cut
                         self.jukinet.hold(name)

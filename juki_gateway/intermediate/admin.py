@@ -24,7 +24,7 @@ from juki_gateway.codecs.messages import body_record_lengths
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
 from juki_gateway.intermediate.service import IntermediateService
-from juki_gateway.protocols.channel import Catalogue, FrameChannel, Refused
+from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
 
@@ -144,7 +144,7 @@ def _actions(
     }
 
 
-class AdminSession:
+class AdminSession(ChannelApp):
     """One operator's connection to the admin port (sans-IO)."""
 
     def __init__(
@@ -159,26 +159,11 @@ class AdminSession:
         )
         self._actions = _actions(ims)
 
-    @property
-    def closing(self) -> bool:
-        """True once the stream broke and the connection must close."""
-        return self.channel.closing
-
     def _reply(self, payload: dict[str, Any], request_no: int) -> bytes:
         body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
         return self.channel.send(
             AdminMessageType.ADMIN_RESPONSE, body, record_count=len(body), request_no=request_no
         )
-
-    def receive_data(self, data: bytes) -> bytes:
-        """Feed bytes; return the response frames (PING is answered with PONG by the channel;
-        a broken stream with an ERROR frame, then the connection closes)."""
-        self.channel.receive_data(data)
-        return b"".join(self.channel.drive(self))
-
-    def connection_closed(self) -> None:
-        """The peer closed the connection."""
-        self.channel.receive_closed()
 
     # -- the channel's handler ------------------------------------------------------------
     def frame(self, frame: Frame) -> list[bytes]:
@@ -225,7 +210,7 @@ def _error(exc: JukiError) -> dict[str, Any]:
 def admin_session_factory(
     ims: IntermediateService, node: str
 ) -> Callable[[str, Any], AdminSession]:
-    """``(conn_id, PeerIdentity) -> AdminSession`` for the endpoint adapter."""
+    """``(conn_id, PeerIdentity) -> AdminSession`` for the connection adapter."""
 
     def make(conn_id: str, identity: Any) -> AdminSession:
         operator = OperatorIdentity(str(identity.name), frozenset(identity.operator_roles))

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from juki_gateway.certs.pki import load_certificate
 from juki_gateway.gateway.config import AllowRule, EndpointConfig, GatewayConfig
-from juki_gateway.gateway.endpoint import EndpointContext, EndpointFactory, SessionFactory
-from juki_gateway.gateway.metrics import GatewayMetrics, MetricsFrameObserver
+from juki_gateway.gateway.connection import AppFactory, ChannelFactory, EndpointContext
+from juki_gateway.gateway.metrics import GatewayMetrics
 from juki_gateway.gateway.service import (
     GatewayService,
     ListenerService,
@@ -72,14 +72,13 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
     ims.start()
     peer_keys = PeerKeys(config.pki_dir)
 
-    def factories(ep: EndpointConfig) -> SessionFactory | None:
+    def factories(ep: EndpointConfig) -> AppFactory | None:
         if ep.role == "intermediate":
-            observer = MetricsFrameObserver(metrics, ep.name)
-            return ims_session_factory(ims, ep.name, peer_keys, observer)  # type: ignore[return-value]
+            return ims_session_factory(ims, ep.name, peer_keys)
         return None  # the gateway's default: a hosted Juki-net node or frame sessions
 
     gateway = GatewayService(
-        config, reactor, metrics=metrics, session_factories=factories, **kwargs
+        config, reactor, metrics=metrics, app_factories=factories, **kwargs
     )
     creator = MutualTLSServerCreator(
         cert=ims_ep.cert,
@@ -95,7 +94,7 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
         clock=reactor,
         handshake_log=gateway.handshake_log,
         metrics=metrics,
-        session_factory=admin_session_factory(ims, ims_ep.name),  # type: ignore[arg-type]
+        app_factory=admin_session_factory(ims, ims_ep.name),  # type: ignore[arg-type]
         handshake_timeout=config.timeouts.handshake,
         idle_timeout=config.timeouts.idle,
         tracker=gateway.tracker,
@@ -105,7 +104,7 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
         reactor,
         config.admin.host,
         config.admin.port,
-        wrap_server_factory(creator, EndpointFactory(ctx), reactor),
+        wrap_server_factory(creator, ChannelFactory(ctx), reactor),
     )
     admin.setName("admin")
     admin.setServiceParent(gateway)

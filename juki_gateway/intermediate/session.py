@@ -1,7 +1,7 @@
 r"""The frame session of the intermediate endpoint: signed frames in, signed frames out.
 
-Sans-IO (the endpoint adapter of :mod:`juki_gateway.gateway.endpoint` feeds it bytes and writes
-what it returns). Every frame on an intermediate-server link carries a 64-byte ECDSA P-256
+Sans-IO: a :class:`~juki_gateway.protocols.channel.ChannelApp` that the daemon's one connection
+adapter (:mod:`juki_gateway.gateway.connection`) drives. Every frame on an intermediate-server link carries a 64-byte ECDSA P-256
 signature trailer over ``FRAME_DOMAIN ‖ header ‖ body`` by the sender's certificate key (R11);
 a frame without a valid one is answered with an ERROR frame and never acted on. ``PING`` is the
 one exception: it carries nothing, and its ``PONG`` (signed) only proves liveness to a peer the
@@ -13,7 +13,7 @@ Per peer role (R2 is enforced by the TLS layer; this is what each role may send)
   together before any answer is returned), ``PERMISSION_LIST``, ``FUGO_ISSUE_RESPONSE`` (ACK),
   ``PING`` (answered with ``PONG`` followed by what waits for delivery to ipnw: released /
   不開示 results and ``FUGO_ISSUE_REQUEST``\s, each with its outbox 更新順番号 in the header's
-  ``seq`` — the endpoint adapter cannot push, so ipnw polls), ``ACK`` (header ``seq`` = the
+  ``seq`` — the connection cannot push, so ipnw polls), ``ACK`` (header ``seq`` = the
   last delivery received; unacknowledged deliveries are sent again after their lease);
 * ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
   ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
@@ -28,15 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame, encode_header
 from juki_gateway.codecs.messages import MessageType, body_record_lengths
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.service import IntermediateService
-from juki_gateway.protocols.channel import Broken, Catalogue, FrameChannel, Refused
+from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
     BadFrameSignature,
@@ -109,7 +109,7 @@ def frame_signature_valid(key: ec.EllipticCurvePublicKey, frame: Frame) -> bool:
 
 
 @dataclass
-class ImsSession:
+class ImsSession(ChannelApp):
     """One authenticated connection to the intermediate endpoint."""
 
     service: IntermediateService
@@ -117,11 +117,11 @@ class ImsSession:
     peer_name: str
     peer_role: str
     peer_key: ec.EllipticCurvePublicKey
-    observer: Any = None  # a gateway FrameObserver: per-read frame counts for metrics
     conn_id: str = ""
 
     def __post_init__(self) -> None:
         self._allowed = ALLOWED.get(self.peer_role, frozenset())
+        self._queries: list[Frame] = []
         self.channel = FrameChannel(
             local=self.own_name,
             peer=self.peer_name,
@@ -131,12 +131,8 @@ class ImsSession:
             signer=self._sign,
             signature_length=crypto.SIGNATURE_LENGTH,
             conn_id=self.conn_id,
+            answer_ping=False,
         )
-
-    @property
-    def closing(self) -> bool:
-        """True once the stream broke and the connection must close."""
-        return self.channel.closing
 
     def _sign(self, unsigned: bytes) -> bytes:
         # the key is looked up per frame: the service owns it (and may rotate it)
@@ -162,53 +158,29 @@ class ImsSession:
         errors[exc.code] = errors.get(exc.code, 0) + 1
         return self.channel.error_frame(exc, request_no=request_no)
 
-    def receive_data(self, data: bytes) -> bytes:
-        """Feed bytes; return the signed frames to send."""
-        channel = self.channel
-        channel.receive_data(data)
-        out: list[bytes] = []
-        queries: list[Frame] = []
-        # the INFO_QUERY frames of one read are one batch, so the channel is read here rather
-        # than through drive(); PING gets PONG plus the pending deliveries (see _dispatch)
-        while (event := channel.next_event()) is not None:
-            if isinstance(event, Broken):  # lost sync: say why, then close
-                out.append(channel.error_frame(event.error))
-                break
-            if isinstance(event, Refused):
-                out.append(channel.refusal(event))
-                continue
-            frame = event.frame
-            req = frame.header.request_no
-            unsigned_ping = frame.msg_type == MessageType.PING and not frame.trailer
-            if not unsigned_ping and not frame_signature_valid(self.peer_key, frame):
-                out.append(
-                    self._error(
-                        BadFrameSignature(
-                            f"frame {req} from {self.peer_name} has no valid signature trailer"
-                        ),
-                        req,
-                    )
-                )
-                continue
-            if frame.msg_type == ImsMessageType.INFO_QUERY:
-                queries.append(frame)
-                continue
-            out.extend(self._answer_queries(queries))
-            queries = []
-            out.append(self._dispatch(frame))
-        out.extend(self._answer_queries(queries))
-        self._report()
-        return b"".join(out)
+    # -- the channel's handler ------------------------------------------------------------
+    # The INFO_QUERY frames of one read are one batch (flush), answered before any later answer
+    # so that answers stay in request order; PING gets PONG plus the pending deliveries.
+    def frame(self, frame: Frame) -> list[bytes]:
+        """Verify the trailer signature, then batch a query or answer the frame."""
+        req = frame.header.request_no
+        unsigned_ping = frame.msg_type == MessageType.PING and not frame.trailer
+        if not unsigned_ping and not frame_signature_valid(self.peer_key, frame):
+            return [*self.flush(), self._error(BadFrameSignature(
+                f"frame {req} from {self.peer_name} has no valid signature trailer"), req)]
+        if frame.msg_type == ImsMessageType.INFO_QUERY:
+            self._queries.append(frame)
+            return []
+        return [*self.flush(), self._dispatch(frame)]
 
-    def connection_closed(self) -> None:
-        """The peer closed: count a frame cut short, if one was in flight."""
-        self.channel.receive_closed()
-        self._report()
+    def refused(self, event: Refused) -> list[bytes]:
+        """The channel's refusal, after the answers to the queries before it."""
+        return [*self.flush(), self.channel.refusal(event)]
 
-    def _report(self) -> None:
-        if self.observer is not None and self.channel.counts:
-            c = self.channel.take_counts()
-            self.observer.frames(c.received, c.sent, c.errors)
+    def flush(self) -> list[bytes]:
+        """Answer the queries batched so far."""
+        queries, self._queries = self._queries, []
+        return self._answer_queries(queries)
 
     def _answer_queries(self, frames: list[Frame]) -> list[bytes]:
         if not frames:
@@ -302,13 +274,12 @@ def ims_session_factory(
     service: IntermediateService,
     own_name: str,
     peer_keys: Callable[[str], ec.EllipticCurvePublicKey],
-    observer: Any = None,
-) -> Callable[[str, object], ImsSession]:
-    """A session factory for the endpoint adapter: ``(conn_id, PeerIdentity) -> ImsSession``."""
+) -> Callable[[str, PeerIdentity], ImsSession]:
+    """A session factory for the connection adapter: ``(conn_id, PeerIdentity) -> ImsSession``."""
 
-    def make(conn_id: str, identity: object) -> ImsSession:
+    def make(conn_id: str, identity: PeerIdentity) -> ImsSession:
         name = str(identity.name)
         role = str(identity.role)
-        return ImsSession(service, own_name, name, role, peer_keys(name), observer, conn_id)
+        return ImsSession(service, own_name, name, role, peer_keys(name), conn_id)
 
     return make

@@ -116,6 +116,89 @@ class ChannelHandler(Protocol):
     def refused(self, event: Refused) -> Iterable[bytes] | None:
         """A frame was refused; return the frames to write, or None for the default ERROR."""
 
+    def flush(self) -> Iterable[bytes] | None:
+        """The frames of this read are handled: return what was held back to answer them
+        together (a batch of queries), or None."""
+
+
+class Connection(Protocol):
+    """What an application sees of the connection it runs on (the Twisted adapter)."""
+
+    @property
+    def conn_id(self) -> str:
+        """The connection's id (as in the handshake log)."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closing or gone (writes are dropped)."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue encoded frames for the peer."""
+
+    def pause(self, reason: str) -> None:
+        """Stop reading and handling frames for ``reason`` (frames already received wait)."""
+
+    def resume(self, reason: str) -> None:
+        """Drop ``reason``; once none is left, handle the waiting frames, then read again."""
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+
+
+class ChannelApp:
+    """The application of one connection: its channel and what it does with the frames.
+
+    The one Twisted adapter (:class:`juki_gateway.gateway.connection.ChannelProtocol`) feeds
+    the channel, drives it with this object as the handler, writes what comes back, reports
+    the channel's counts to :meth:`counted` and calls :meth:`started` / :meth:`lost` around
+    the connection's life. :meth:`receive_data` does the same without any I/O, for unit tests
+    and sans-IO callers.
+    """
+
+    channel: FrameChannel
+
+    def started(self, conn: Connection) -> None:
+        """The connection is authenticated and frames may flow (override to keep ``conn``)."""
+
+    def frame(self, frame: Frame) -> Iterable[bytes] | None:
+        """Act on a frame; return the frames to write at once (or None)."""
+        return None
+
+    def refused(self, event: Refused) -> Iterable[bytes] | None:
+        """A frame was refused; None answers with the channel's default ERROR."""
+        return None
+
+    def flush(self) -> Iterable[bytes] | None:
+        """Frames held back until the end of a read (none by default)."""
+        return None
+
+    def counted(self, counts: ChannelCounts) -> None:
+        """The channel's counts since the last report (override to keep node metrics)."""
+
+    def lost(self) -> None:
+        """The connection is gone."""
+
+    @property
+    def closing(self) -> bool:
+        """True once the stream broke and the connection must close."""
+        return self.channel.closing
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Sans-IO: feed bytes from the peer; return every answer as one ``bytes``."""
+        self.channel.receive_data(data)
+        out = self.channel.drive(self)
+        if self.channel.counts:
+            self.counted(self.channel.take_counts())
+        return b"".join(out)
+
+    def connection_closed(self) -> None:
+        """Sans-IO: the peer closed; a frame cut short is counted."""
+        self.channel.receive_closed()
+        if self.channel.counts:
+            self.counted(self.channel.take_counts())
+
 
 class Catalogue:
     """The message types one kind of link decodes: record length and body limit per type.
@@ -179,6 +262,8 @@ class FrameChannel:
     ``local`` is this node's id (the header receiver it expects, the sender of what it sends);
     ``peer`` is the name in the peer's certificate. ``signer``, when given, appends its
     signature trailer to every frame sent (the intermediate server's links, R11).
+    ``answer_ping=False`` hands PINGs to the handler instead of answering them here (the
+    intermediate server answers a network PING with PONG and the deliveries waiting for it).
     """
 
     def __init__(
@@ -194,6 +279,7 @@ class FrameChannel:
         signature_length: int = 0,
         log: Callable[[str], None] | None = None,
         conn_id: str = "",
+        answer_ping: bool = True,
     ) -> None:
         self.local = local
         self.peer = peer
@@ -205,6 +291,7 @@ class FrameChannel:
         self._signer = signer
         self._sig_len = signature_length
         self._log = log
+        self._answer_ping = answer_ping
         self._limits = self.catalogue.limits
         self._decoder = FrameDecoder(self.catalogue.lengths, max_body=self.catalogue.max_frame,
                                      check=self._check)
@@ -285,7 +372,7 @@ class FrameChannel:
                 break
             if type(event) is Received:
                 frame = event.frame
-                if frame.header.msg_type == PING:
+                if frame.header.msg_type == PING and self._answer_ping:
                     out.append(self.pong(frame.header.request_no))
                     continue
                 answers = handler.frame(frame)
@@ -297,6 +384,9 @@ class FrameChannel:
             else:
                 assert isinstance(event, Broken)
                 out.append(self.error_frame(event.error))
+        held = handler.flush()
+        if held:
+            out.extend(held)
         return out
 
     # -- sending --------------------------------------------------------------------------

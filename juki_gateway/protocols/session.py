@@ -1,7 +1,8 @@
 """The sans-IO application layer of one authenticated connection: frames in, frames out.
 
-A :class:`FrameSession` feeds received bytes to its :class:`~juki_gateway.protocols.channel.FrameChannel`
-(which owns the error policy of ``docs/sequencing.md``) and answers:
+A :class:`FrameSession` is the :class:`~juki_gateway.protocols.channel.ChannelApp` of an endpoint
+or link without a hosted node: its :class:`~juki_gateway.protocols.channel.FrameChannel` (which
+owns the error policy of ``docs/sequencing.md``) hands it the frames, and it answers:
 
 * ``PING`` → ``PONG``; ``PONG`` and ``ERROR`` are taken in silently (never answered, so two
   sessions cannot bounce errors at each other);
@@ -13,9 +14,9 @@ A :class:`FrameSession` feeds received bytes to its :class:`~juki_gateway.protoc
 * a fatal frame error (bad magic, unsupported version, oversized length) → an ``ERROR`` frame,
   then ``closing`` becomes true and the adapter closes the connection.
 
-All answers to one read are returned as one ``bytes`` so the adapter writes once per read.
-Frame counts are tallied locally and handed to a :class:`FrameObserver` once per read, which
-keeps per-frame overhead (metric label look-ups) out of the hot loop.
+All answers to one read are written at once by the adapter. Frame counts are tallied in the
+channel and handed to a :class:`FrameObserver` once per read, which keeps per-frame overhead
+(metric label look-ups) out of the hot loop.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from typing import ClassVar, Protocol
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, FrameHeader
-from juki_gateway.codecs.messages import CATALOGUE, MessageType, encode_error
+from juki_gateway.codecs.messages import CATALOGUE, MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.channel import (
     Catalogue,
+    ChannelApp,
+    ChannelCounts,
     FrameChannel,
-    Refused,
     TimestampSource,
     sent_type,
 )
@@ -111,7 +113,7 @@ def msg_type_name(msg_type: int) -> str:
     return spec.name if spec is not None else f"0x{msg_type:04X}"
 
 
-class FrameSession:
+class FrameSession(ChannelApp):
     """One connection's frame handling over a :class:`FrameChannel`; see the module docstring."""
 
     SILENT: ClassVar[frozenset[int]] = frozenset({MessageType.PONG, MessageType.ERROR})
@@ -137,37 +139,18 @@ class FrameSession:
         self._observer = observer
         self.info = SessionInfo(node=node, conn_id=conn_id, peer=peer, timestamp=self.timestamp)
 
-    @property
-    def closing(self) -> bool:
-        """True once the stream broke and the connection must close."""
-        return self.channel.closing
-
     def _admit(self, header: FrameHeader) -> JukiError | None:
         mt = header.msg_type
         if mt == MessageType.PING or mt in self.SILENT or self._registry.get(mt) is not None:
             return None
         return UnhandledMessageType(f"{self.node} has no handler for message type {msg_type_name(mt)}")
 
-    # -- building frames ------------------------------------------------------------------
-    def frame(
-        self, msg_type: int, body: bytes = b"", *, record_count: int = 0, request_no: int = 0,
-        seq: int = 0, recovery_seq: int = 0,
-    ) -> bytes:
-        """An encoded frame from this node to the peer."""
-        return self.channel.send(msg_type, body, record_count=record_count, request_no=request_no,
-                                 seq=seq, recovery_seq=recovery_seq)
-
-    def error_frame(self, code: int, name: str, detail: str, *, request_no: int = 0) -> bytes:
-        """An ERROR frame with one error record."""
-        return self.frame(
-            MessageType.ERROR, encode_error(code, name, detail), record_count=1, request_no=request_no
-        )
-
     # -- the channel's handler ------------------------------------------------------------
-    def frame_received(self, frame: Frame) -> list[bytes] | None:
+    def frame(self, frame: Frame) -> list[bytes] | None:
+        """Run the registered handler (PONG and ERROR are taken in silently)."""
         handler = self._registry.get(frame.header.msg_type)
         if handler is None:
-            return None  # PONG / ERROR: taken in silently
+            return None
         try:
             answers = list(handler(frame, self.info))
         except JukiError as exc:
@@ -180,33 +163,7 @@ class FrameSession:
             sent[mt] = sent.get(mt, 0) + 1
         return answers
 
-    def refused(self, event: Refused) -> None:
-        return None
-
-    # -- receiving ------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> bytes:
-        """Feed bytes from the peer; return every answer as one ``bytes``."""
-        channel = self.channel
-        channel.receive_data(data)
-        out = channel.drive(_Handler(self))
-        if self._observer is not None and channel.counts:
-            c = channel.take_counts()
-            self._observer.frames(c.received, c.sent, c.errors)
-        return b"".join(out)
-
-    def connection_closed(self) -> None:
-        """The peer closed: report a truncated frame if one was in flight."""
-        self.channel.receive_closed()
-        if self._observer is not None and self.channel.counts:
-            c = self.channel.take_counts()
-            self._observer.frames(c.received, c.sent, c.errors)
-
-
-class _Handler:
-    """Adapts a FrameSession to the channel's handler interface."""
-
-    __slots__ = ("frame", "refused")
-
-    def __init__(self, session: FrameSession) -> None:
-        self.frame = session.frame_received
-        self.refused = session.refused
+    def counted(self, counts: ChannelCounts) -> None:
+        """Hand the counts to the observer given (sans-IO use; the adapter has its own)."""
+        if self._observer is not None:
+            self._observer.frames(counts.received, counts.sent, counts.errors)

@@ -20,9 +20,9 @@ from typing import Any
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
-from juki_gateway.gateway.endpoint import SessionFactory
+from juki_gateway.gateway.connection import AppFactory
 from juki_gateway.gateway.metrics import GatewayMetrics
-from juki_gateway.gateway.service import GatewayService, frame_session_factory
+from juki_gateway.gateway.service import GatewayService, frame_app_factory
 from juki_gateway.protocols.channel import Catalogue
 from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, QueryStatus
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
@@ -66,9 +66,9 @@ def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -
     registry = jukinet_registry(broken)
     metrics = GatewayMetrics()
 
-    def factories(ep: EndpointConfig) -> SessionFactory:
+    def factories(ep: EndpointConfig) -> AppFactory:
         if ep.name != "cs-172014":
-            return frame_session_factory(ep, reactor, metrics)
+            return frame_app_factory(ep, reactor)
 
         def make(conn_id: str, peer: Any) -> FrameSession:
             return FrameSession(node=ep.name, conn_id=conn_id, peer=peer, registry=registry,
@@ -76,7 +76,7 @@ def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -
 
         return make
 
-    service = GatewayService(config, reactor, metrics=metrics, session_factories=factories,
+    service = GatewayService(config, reactor, metrics=metrics, app_factories=factories,
                              start_links=False)
     service.startService()
     return service

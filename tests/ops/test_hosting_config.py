@@ -130,35 +130,3 @@ def test_link_cli_holds_releases_and_refuses_unknown_links(tmp_path: Path) -> No
     assert code == 0 and read_held(tmp_path) == {}
     code, _, err = run("hold", "cs-172014->nowhere")
     assert code == 2 and "no link named 'cs-172014->nowhere'" in err and "Traceback" not in err
-
-
-def test_a_connection_before_the_node_store_is_open_waits_then_is_served(tmp_path: Path) -> None:
-    """Bytes that arrive before the node is ready are held, then answered once it is, and counted."""
-    from twisted.internet.testing import StringTransport
-
-    from juki_gateway.certs.identity import PeerIdentity
-    from juki_gateway.codecs.frame import FrameDecoder, encode_frame
-    from juki_gateway.codecs.messages import MessageType
-    from juki_gateway.gateway.flow import ReadGate
-
-    config = load_config(_config(tmp_path))
-    svc = GatewayService(config, MemoryReactorClock())
-    make = svc.jukinet.session_factory(config.endpoint("cs-172014"))
-    session = make("C1", PeerIdentity("kizon-172014", "kizon-juki", "172014"))
-    transport = StringTransport()
-    session.attach(transport, ReadGate(transport))
-    ping = encode_frame(MessageType.PING, "kizon-172014", "cs-172014", timestamp="20261126120000")
-    assert session.receive_data(ping) == b"" and transport.value() == b""  # store not open yet
-    node = svc.jukinet.nodes["cs-172014"]
-    node.storage.committer = object()  # type: ignore[assignment]  # what opening the store sets
-    svc.jukinet._ready(None, "cs-172014")
-    decoder = FrameDecoder()
-    decoder.receive_data(transport.value())
-    answer = decoder.next_event()
-    assert answer is not None and answer.header.msg_type == MessageType.PONG
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for m in svc.metrics.registry.collect() for s in m.samples}
-    assert samples[("juki_gateway_frames_in_total",
-                    (("endpoint", "cs-172014"), ("msg_type", "PING")))] == 1
-    assert samples[("juki_gateway_frames_out_total",
-                    (("endpoint", "cs-172014"), ("msg_type", "PONG")))] == 1

@@ -42,8 +42,8 @@ from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecor
 from juki_gateway.protocols.session import msg_type_name
 
 if TYPE_CHECKING:
+    from juki_gateway.gateway.jukinet.connection import NodeConnection
     from juki_gateway.gateway.jukinet.node import JukinetNode
-    from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
 
 log = Logger(namespace="juki_gateway.jukinet")
 ACK, NACK, ERROR, PING, PONG = (MessageType.ACK, MessageType.NACK, MessageType.ERROR,
@@ -62,10 +62,10 @@ class Inbound:
     def __init__(self, node: JukinetNode) -> None:
         self.node = node
         self.sequencers: dict[str, InboundSequencer] = {}  # by sender
-        self.conns: dict[str, JukinetProtocol] = {}  # each sender's current connection
+        self.conns: dict[str, NodeConnection] = {}  # each sender's current connection
         # Inbound connections not read from while the next group commit is already full;
         # how often that happened, and the most records ever queued for the next commit.
-        self._paused: set[JukinetProtocol] = set()
+        self._paused: set[NodeConnection] = set()
         self.read_pauses = 0
         self.max_queued_records = 0
         self.on_commit: list[Callable[[str, int, int], None]] = []  # (sender, msg_type, count)
@@ -75,7 +75,7 @@ class Inbound:
         for sender, last in applied.items():
             self.sequencers[sender] = InboundSequencer(last)
 
-    def connection_lost(self, proto: JukinetProtocol) -> None:
+    def connection_lost(self, proto: NodeConnection) -> None:
         """A sender's connection closed: its pending replies are moot."""
         if self.conns.get(proto.peer_id) is proto:
             del self.conns[proto.peer_id]
@@ -106,7 +106,7 @@ class Inbound:
         return admit
 
     # -- sequenced frames ----------------------------------------------------------------------
-    def sequencer_of(self, proto: JukinetProtocol) -> InboundSequencer:
+    def sequencer_of(self, proto: NodeConnection) -> InboundSequencer:
         """The sender's sequencer, bound to this connection (a newer connection replaces one)."""
         sender = proto.peer_id
         inb = self.sequencers.get(sender)
@@ -120,7 +120,7 @@ class Inbound:
             self.conns[sender] = proto
         return inb
 
-    def sequenced(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
+    def sequenced(self, proto: NodeConnection, h: FrameHeader, body: bytes | None,
                    error: JukiError | None) -> None:
         """One sequenced frame (``error``: the channel refused it from its header)."""
         sender = proto.peer_id
@@ -193,7 +193,7 @@ class Inbound:
             self._paused.add(proto)
             self.read_pauses += 1
 
-    def _refuse(self, proto: JukinetProtocol, inb: InboundSequencer, h: FrameHeader,
+    def _refuse(self, proto: NodeConnection, inb: InboundSequencer, h: FrameHeader,
                 error: JukiError, *, count: bool = False) -> None:
         """Refuse a sequenced frame: its ERROR names the expected number, which stays expected,
         and waits behind the replies to earlier frames."""
@@ -214,7 +214,7 @@ class Inbound:
                 proto.resume()
         return passthrough
 
-    def _check_and_route(self, proto: JukinetProtocol, msg_type: int, records: Sequence[bytes],
+    def _check_and_route(self, proto: NodeConnection, msg_type: int, records: Sequence[bytes],
                          first_seq: int) -> tuple[list[Any], dict[str, list[bytes]]]:
         """Validate records (layout, check digits, R2 content) and decide where they go next."""
         forwards: dict[str, list[bytes]] = {}
@@ -248,7 +248,7 @@ class Inbound:
                     forwards.setdefault(hop, []).append(r)
         return rows, forwards
 
-    def _check_origin(self, proto: JukinetProtocol, municipality: str) -> None:
+    def _check_origin(self, proto: NodeConnection, municipality: str) -> None:
         """R2 on content: a CS speaks only for its own residents, a prefecture for its own CSs."""
         role = proto.peer_role
         if role in (Role.KIZON_JUKI, Role.MUNICIPAL_CS) and municipality != proto.peer_org:

@@ -12,7 +12,7 @@ client) assembled from its parts, one module each:
 This module builds them, opens each connection's frame channel, and dispatches frames to them.
 Flow of a sequenced message (update notification, 送付先 batch, 転入通知)::
 
-    peer frame → JukinetProtocol → FrameChannel (header checks) → node.frame_received
+    peer frame → NodeConnection → FrameChannel (header checks) → node.frame_received
       → Inbound.sequenced: InboundSequencer.offer, records validated (layouts, check digits, R2)
       → GroupCommitter: apply + inbox row + outbox rows for the next hop, one transaction
       → after COMMIT: ACK back; Outbound.forward → OutboundSequencer.add → pump
@@ -30,9 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
@@ -40,20 +37,12 @@ from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import AllowRule
+from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.gateway.jukinet.inbound import Inbound
 from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.nodestore import NodeStore, Resume
 from juki_gateway.gateway.jukinet.outbound import Outbound, OutLink
-from juki_gateway.gateway.jukinet.protocol import (
-    JukinetProtocol,
-    JukinetServerFactory,
-)
 from juki_gateway.gateway.jukinet.requests import REQUEST_REPLIES, RemoteError, Requests
-from juki_gateway.gateway.tls import (
-    Authorizer,
-    MutualTLSServerCreator,
-    wrap_server_factory,
-)
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
     UnexpectedMessage,
@@ -72,6 +61,7 @@ from juki_gateway.protocols.session import msg_type_name
 from juki_gateway.registry_store.asyncstore import GroupCommitter
 
 if TYPE_CHECKING:
+    from juki_gateway.gateway.connection import LinkReporting
     from juki_gateway.gateway.jukinet.shared import SharedLinks
 
 log = Logger(namespace="juki_gateway.jukinet")
@@ -116,8 +106,10 @@ class NodeConfig:
     key: Path
     ca: Path
     crl: Path
+    # the endpoint a hosting gateway serves for the node (see gateway/jukinet/standalone.py);
+    # None: no endpoint (a pure client such as kizon-juki)
     host: str = "127.0.0.1"
-    port: int | None = None  # None: no listening endpoint (a pure client such as kizon-juki)
+    port: int | None = None
     allow: tuple[AllowRule, ...] = ()
     peers: tuple[PeerAddress, ...] = ()
     # Records in flight per outbound link, and records per frame. Large frames make large
@@ -158,12 +150,12 @@ class JukinetNode(Service):
         *,
         metrics: JukinetMetrics | None = None,
         rng: random.Random | None = None,
-        wrap_client_factory: Callable[[OutLink, Factory], Factory] | None = None,
+        link_reporting: Callable[[OutLink], LinkReporting] | None = None,
     ) -> None:
         self.cfg = cfg
-        # a daemon hosting the node wraps each outbound link's protocol factory (handshake log,
-        # link status); None: the plain factory
-        self.wrap_client_factory = wrap_client_factory
+        # where a hosting daemon has each outbound link report (handshake log, link status,
+        # liveness PINGs); None: the links report nothing beyond the node's own metrics
+        self.link_reporting = link_reporting
         self.node_id = cfg.node_id
         self.role = Role(cfg.role)
         self.reactor = reactor
@@ -178,7 +170,8 @@ class JukinetNode(Service):
         self.requests = Requests(self)
         self.pending = self.requests.pending  # (the same dict)
         self.pool: JuminhyoCodePool | None = None
-        self.port: IListeningPort | None = None
+        #: the port the hosting gateway's listener bound for this node's endpoint (None: none)
+        self.endpoint_port: int | None = None
         self.ready: Deferred[None] = Deferred()
         self.on_commit = self.receiving.on_commit
         self.ack_observers: list[Callable[[str, float], None]] = []
@@ -199,7 +192,7 @@ class JukinetNode(Service):
         d.addCallback(self._loaded)
         d.addCallbacks(lambda _: self.ready.callback(None), self.ready.errback)
 
-    def _loaded(self, resume: Resume) -> Deferred[None] | None:
+    def _loaded(self, resume: Resume) -> None:
         self.receiving.load(resume.applied)
         if self.role is Role.MUNICIPAL_CS:
             self.pool = JuminhyoCodePool(resume.pool, self.rng, low_water=self.cfg.pool_low_water)
@@ -207,16 +200,6 @@ class JukinetNode(Service):
         self.outbound.load(resume.outboxes)
         if self.shared is not None:
             self.shared.start()
-        if self.cfg.port is not None:
-            creator = MutualTLSServerCreator(
-                cert=self.cfg.cert, key=self.cfg.key, ca=self.cfg.ca, crl=self.cfg.crl,
-                authorizer=Authorizer(self.cfg.allow), seconds=self.reactor.seconds,
-            )
-            endpoint = TCP4ServerEndpoint(self.reactor, self.cfg.port, interface=self.cfg.host)
-            creator.load()
-            d = endpoint.listen(wrap_server_factory(creator, JukinetServerFactory(self), self.reactor))
-            return d.addCallback(self._listening)
-        return None
 
     @property
     def engine(self) -> Any:
@@ -227,9 +210,6 @@ class JukinetNode(Service):
     def committer(self) -> GroupCommitter | None:
         """Every write of the node goes through this group committer (None until opened)."""
         return self.storage.committer
-
-    def _listening(self, port: IListeningPort) -> None:
-        self.port = port
 
     def connect(self, ports: Mapping[str, int] | None = None) -> None:
         """Start the outbound links (reconnecting clients); ``ports`` overrides peer ports
@@ -242,9 +222,9 @@ class JukinetNode(Service):
 
     @property
     def bound_port(self) -> int:
-        """The port the endpoint listens on (useful with port 0)."""
-        assert self.port is not None
-        return int(self.port.getHost().port)  # type: ignore[attr-defined]
+        """The port the hosting gateway listens on for this node (useful with port 0)."""
+        assert self.endpoint_port is not None, f"{self.node_id} is not served by a gateway"
+        return self.endpoint_port
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -253,8 +233,6 @@ class JukinetNode(Service):
             ds.append(self.shared.stop())
         ds.extend(self.outbound.stop())
         self.receiving.stop()
-        if self.port is not None:
-            ds.append(self.port.stopListening())  # type: ignore[arg-type]
         from twisted.internet.defer import DeferredList
 
         d: Deferred[Any] = DeferredList(ds)
@@ -273,11 +251,6 @@ class JukinetNode(Service):
         """The name of the link from this node to ``peer`` (outbox rows, metrics)."""
         return f"{self.node_id}->{peer}"
 
-    def peer_role_org(self, peer: str) -> tuple[str, str]:
-        """The configured role and organisation of an outbound peer."""
-        p = self.links[peer].peer
-        return p.role, p.org
-
     def timestamp(self) -> str:
         """The header timestamp (UTC, from the reactor's clock)."""
         now = int(self.reactor.seconds())
@@ -294,18 +267,13 @@ class JukinetNode(Service):
         """Count a refusal sent by this node."""
         self.metrics.errors.labels(self.node_id, code).inc()
 
-    def send_error(self, proto: JukinetProtocol, exc: JukiError, *, request_no: int = 0,
+    def send_error(self, proto: NodeConnection, exc: JukiError, *, request_no: int = 0,
                     seq: int = 0) -> None:
         self.count_error(exc.code)
         log.info("{node}: refused {peer}: [{code}] {msg}", node=self.node_id, peer=proto.peer_id,
                  code=exc.code, msg=exc.message)
         proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
                          request_no=request_no, seq=seq)
-
-    def log_refusal(self, proto: JukinetProtocol, why: str) -> None:
-        """Log a refused connection or frame."""
-        log.warn("{node}: refused connection to {peer}: {why}", node=self.node_id,
-                 peer=proto.peer_id, why=why)
 
     def msg(self, peer: str, msg_type: int, result: str, n: int = 1) -> None:
         """Count records or messages by peer, type and result."""
@@ -316,12 +284,12 @@ class JukinetNode(Service):
         self.metrics.messages.labels(self.node_id, peer, name, result).inc(n)
 
     # -- connections ---------------------------------------------------------------------------------
-    def connection_ready(self, proto: JukinetProtocol) -> None:
+    def connection_ready(self, proto: NodeConnection) -> None:
         """A connection finished its handshake."""
         if proto.outbound_peer is not None:
             self.outbound.connection_ready(proto)
 
-    def connection_lost(self, proto: JukinetProtocol) -> None:
+    def connection_lost(self, proto: NodeConnection) -> None:
         """A connection closed: outbound links queue; requests waiting on it fail."""
         if proto.outbound_peer is not None:
             self.outbound.connection_lost(proto)
@@ -332,7 +300,7 @@ class JukinetNode(Service):
             self.receiving.connection_lost(proto)
 
     # -- the frame channel ------------------------------------------------------------------------------
-    def open_channel(self, proto: JukinetProtocol) -> FrameChannel:
+    def open_channel(self, proto: NodeConnection) -> FrameChannel:
         """The frame channel of a connection whose peer is known (docs/sequencing.md)."""
         admit = (self._admit_reply if proto.outbound_peer is not None
                  else self.receiving.admit_for(proto.peer_role))
@@ -362,7 +330,7 @@ class JukinetNode(Service):
         for code, n in counts.errors.items():
             self.metrics.errors.labels(self.node_id, code).inc(n)
 
-    def frame_refused(self, proto: JukinetProtocol, event: Refused) -> list[bytes] | None:
+    def frame_refused(self, proto: NodeConnection, event: Refused) -> list[bytes] | None:
         """The channel refused a frame from its header: answer it (None: ERROR at once)."""
         h = event.header
         if proto.outbound_peer is not None:
@@ -381,7 +349,7 @@ class JukinetNode(Service):
             return []
         return None
 
-    def frame_received(self, proto: JukinetProtocol, frame: Frame) -> None:
+    def frame_received(self, proto: NodeConnection, frame: Frame) -> None:
         """Dispatch one frame that passed the channel's checks."""
         mt = frame.msg_type
         if proto.outbound_peer is not None:

@@ -16,19 +16,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
+from juki_gateway.gateway.connection import LinkContext, link_service
 from juki_gateway.gateway.jukinet import store as st
-from juki_gateway.gateway.jukinet.protocol import JukinetClientFactory, JukinetProtocol
-from juki_gateway.gateway.tls import MutualTLSClientCreator
+from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.errors import LinkProtocolError
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.sequencing import OutboundSequencer, OutRecord
@@ -47,7 +46,7 @@ class OutLink:
     peer: PeerAddress
     name: str
     seq: OutboundSequencer
-    proto: JukinetProtocol | None = None
+    proto: NodeConnection | None = None
     service: ClientService | None = None
     sent_at: deque[tuple[int, float]] = field(default_factory=deque)
     added_at: deque[tuple[int, float]] = field(default_factory=deque)
@@ -102,15 +101,17 @@ class Outbound:
         if not self._connected or link.service is not None:
             return
         node, cfg, p = self.node, self.node.cfg, link.peer
-        opts = MutualTLSClientCreator(server_name=p.node_id, cert=cfg.cert, key=cfg.key, ca=cfg.ca)
-        port = self._ports.get(p.node_id, p.port)
-        ep = wrapClientTLS(opts, TCP4ClientEndpoint(node.reactor, p.host, port, timeout=5))
-        factory: Factory = JukinetClientFactory(node, p.node_id)
-        if node.wrap_client_factory is not None:
-            factory = node.wrap_client_factory(link, factory)
-        svc = ClientService(ep, factory,
-                            retryPolicy=backoffPolicy(cfg.retry_initial, cfg.retry_max),
-                            clock=node.reactor)
+
+        def app(conn_id: str, peer: PeerIdentity) -> NodeConnection:
+            return NodeConnection(node, peer, conn_id, outbound_peer=p.node_id)
+
+        reporting = node.link_reporting(link) if node.link_reporting is not None else None
+        ctx = LinkContext(label=link.name, peer=p.node_id, clock=node.reactor, app_factory=app,
+                          peer_role=p.role, peer_org=p.org, reporting=reporting)
+        svc = link_service(ctx, reactor=node.reactor, host=p.host,
+                           port=self._ports.get(p.node_id, p.port), cert=cfg.cert, key=cfg.key,
+                           ca=cfg.ca, backoff_initial=cfg.retry_initial, backoff_max=cfg.retry_max,
+                           cache=reporting.cache if reporting is not None else None)
         link.service = svc
         svc.startService()
 
@@ -120,7 +121,7 @@ class Outbound:
                 if link.service is not None]
 
     # -- connections ------------------------------------------------------------------------
-    def connection_ready(self, proto: JukinetProtocol) -> None:
+    def connection_ready(self, proto: NodeConnection) -> None:
         """A link connection finished its handshake: resend everything unacknowledged."""
         assert proto.outbound_peer is not None
         link = self.links[proto.outbound_peer]
@@ -135,7 +136,7 @@ class Outbound:
         link.sent_at.clear()
         self.pump(link)
 
-    def connection_lost(self, proto: JukinetProtocol) -> None:
+    def connection_lost(self, proto: NodeConnection) -> None:
         """A link connection closed: the link queues until the next one."""
         assert proto.outbound_peer is not None
         link = self.links.get(proto.outbound_peer)
@@ -215,7 +216,7 @@ class Outbound:
         node.metrics.oldest_unacked.labels(node.node_id, peer).set(age)
 
     # -- replies ----------------------------------------------------------------------------
-    def reply(self, proto: JukinetProtocol, frame: Frame) -> None:
+    def reply(self, proto: NodeConnection, frame: Frame) -> None:
         """ACK, NACK or ERROR answering a sequenced frame on a link."""
         node = self.node
         assert proto.outbound_peer is not None

@@ -22,8 +22,8 @@ from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 
 if TYPE_CHECKING:
+    from juki_gateway.gateway.jukinet.connection import NodeConnection
     from juki_gateway.gateway.jukinet.node import JukinetNode
-    from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
 
 ERROR = MessageType.ERROR
 
@@ -123,7 +123,7 @@ class Requests:
         return self._deferreds.pop(rn, None)
 
     # -- serving ----------------------------------------------------------------------------
-    def serve(self, proto: JukinetProtocol, frame: Frame) -> None:
+    def serve(self, proto: NodeConnection, frame: Frame) -> None:
         """A request a peer sent this node: the service of its type answers it."""
         from juki_gateway.gateway.jukinet import services
 

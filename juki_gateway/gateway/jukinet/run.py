@@ -1,6 +1,8 @@
 """Run one Juki-net node as a process: ``python -m juki_gateway.gateway.jukinet.run CONFIG.json``.
 
-Prints ``LISTENING <port>`` once the endpoint is bound (so a parent can find an ephemeral
+A node with an endpoint is served by a one-endpoint gateway
+(:mod:`juki_gateway.gateway.jukinet.standalone`). Prints ``LISTENING <port>`` once the endpoint
+is bound (so a parent can find an ephemeral
 port), then ``READY``; runs until SIGTERM/SIGINT. Peer ports come from the configuration or
 from ``--peer NAME=PORT`` options. Used by the fault tests (which SIGKILL and restart a node)
 and by the benchmark. With ``JUKI_PROFILE_DIR`` set, the reactor thread runs under cProfile and
@@ -13,6 +15,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 
 def peak_rss_kb() -> int:
@@ -56,12 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     from twisted.internet import reactor
 
     from juki_gateway.gateway.jukinet.node import JukinetNode
+    from juki_gateway.gateway.jukinet.standalone import hosted_node, node_gateway
     from juki_gateway.gateway.jukinet.topology import config_from_json
 
-    parser = argparse.ArgumentParser(prog="jukinet-node")
-    parser.add_argument("config", type=Path)
+    parser = argparse.ArgumentParser(
+        prog="jukinet-node",
+        description="Run one Juki-net node: its endpoint is served by a one-endpoint gateway "
+                    "(mutual TLS, handshake log, metrics on an ephemeral loopback port).")
+    parser.add_argument("config", type=Path, help="the node's configuration (JSON)")
     parser.add_argument("--port", type=int, default=None, help="listen on this port")
-    parser.add_argument("--peer", action="append", default=[], metavar="NAME=PORT")
+    parser.add_argument("--peer", action="append", default=[], metavar="NAME=PORT",
+                        help="the port of a peer's endpoint (repeatable)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the handshake log goes (default: the configuration's folder)")
     args = parser.parse_args(argv)
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
@@ -72,22 +85,35 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = replace(cfg, port=args.port)
     ports = {k: int(v) for k, v in (p.split("=", 1) for p in args.peer)}
-    node = JukinetNode(cfg, reactor)
+    service: Any
+    ready: Deferred[Any]
+    if cfg.port is None:  # a pure client (the existing system's): no endpoint to serve
+        node = service = JukinetNode(cfg, reactor)
+        ready = node.ready
+        start = node.startService
+    else:
+        service = node_gateway(cfg, reactor, args.workdir or args.config.resolve().parent)
+        node = hosted_node(service)
+        ready = Deferred()
 
-    def ready(_: object) -> None:
-        if node.port is not None:
-            print(f"LISTENING {node.bound_port}", flush=True)
+        def start() -> None:
+            service.startService()
+            service.whenListening().chainDeferred(ready)
+
+    def started(_: object) -> None:
+        if node.endpoint_port is not None:
+            print(f"LISTENING {node.endpoint_port}", flush=True)
         node.connect(ports)
         tune_gc()
         print("READY", flush=True)
 
-    def failed(f: object) -> None:
-        print(f"FAILED {f}", file=sys.stderr, flush=True)
+    def failed(f: Failure) -> None:
+        print(f"FAILED {f.getErrorMessage()}", file=sys.stderr, flush=True)
         reactor.stop()  # type: ignore[attr-defined]
 
-    reactor.callWhenRunning(node.startService)  # type: ignore[attr-defined]
-    node.ready.addCallbacks(ready, failed)
-    reactor.addSystemEventTrigger("before", "shutdown", node.stopService)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    ready.addCallbacks(started, failed)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
     profile_dir = os.environ.get("JUKI_PROFILE_DIR")
     if profile_dir:
         # Profiling a node of a benchmark: the reactor thread's profile, one file per node.

@@ -26,7 +26,7 @@ from juki_gateway.codecs.messages import MessageType
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.jukinet import store as st
-from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.consistency import (
     DIGEST_SIZE,
     Diff,
@@ -83,7 +83,7 @@ def _given(v: object) -> str:
 # -- search -------------------------------------------------------------------------------------------
 
 
-def serve_search(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     """Answer a 本人確認情報 search, or refuse it; either way leave a provision record (R5)."""
     rn = frame.header.request_no
     now = node.now()
@@ -155,7 +155,7 @@ def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[l
 # -- 個人番号 -------------------------------------------------------------------------------------------
 
 
-def serve_kojin_bango(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     """機構 generates a 個人番号 (same number again for the same resident); a prefecture relays."""
     rn = frame.header.request_no
     try:
@@ -215,7 +215,7 @@ def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
 # -- 住民票コード pools ---------------------------------------------------------------------------------
 
 
-def serve_pool(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+def serve_pool(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     """機構 hands out unused, never-issued 住民票コード."""
     rn = frame.header.request_no
     try:
@@ -311,7 +311,7 @@ def _diff_body(diffs: list[Diff]) -> bytes:
     )
 
 
-def serve_consistency(node: JukinetNode, proto: JukinetProtocol, frame: Frame) -> None:
+def serve_consistency(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     """The peer's side of 整合性確認: compare each chunk against the local file, answer DIFFs."""
     rn = frame.header.request_no
     state = proto.state.get(("cc", rn))

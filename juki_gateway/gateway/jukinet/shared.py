@@ -34,7 +34,7 @@ from twisted.python.threadpool import ThreadPool
 from juki_gateway.codecs.frame import FrameHeader
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.jukinet import store as st
-from juki_gateway.gateway.jukinet.protocol import JukinetProtocol
+from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutboundSequencer, OutRecord
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class SharedLinks:
         self._loop: LoopingCall | None = None
         self._running = False
         self._again = False
-        self._resyncing: dict[str, tuple[JukinetProtocol, list[tuple[FrameHeader, bytes | None, JukiError | None]]]] = {}
+        self._resyncing: dict[str, tuple[NodeConnection, list[tuple[FrameHeader, bytes | None, JukiError | None]]]] = {}
         self.takeovers = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class SharedLinks:
             proto.abort()
 
     # -- inbound: re-read the head on a new connection ----------------------------------------------
-    def hold_inbound(self, proto: JukinetProtocol, h: FrameHeader, body: bytes | None,
+    def hold_inbound(self, proto: NodeConnection, h: FrameHeader, body: bytes | None,
                      error: JukiError | None) -> bool:
         """Whether a sequenced frame waits for its connection's head re-read (True: held here)."""
         node = self.node
@@ -203,7 +203,7 @@ class SharedLinks:
                        errbackArgs=(sender, proto))
         return True
 
-    def _head_read(self, head: int, sender: str, proto: JukinetProtocol) -> None:
+    def _head_read(self, head: int, sender: str, proto: NodeConnection) -> None:
         node = self.node
         held = self._resyncing.get(sender)
         if held is None or held[0] is not proto:
@@ -219,7 +219,7 @@ class SharedLinks:
                 break
             node.receiving.sequenced(proto, h, body, error)
 
-    def _head_failed(self, reason: Failure, sender: str, proto: JukinetProtocol) -> None:
+    def _head_failed(self, reason: Failure, sender: str, proto: NodeConnection) -> None:
         log.failure("{holder}: could not read the inbox head of {peer}", reason,
                     holder=self.holder, peer=sender)
         held = self._resyncing.get(sender)
@@ -227,7 +227,7 @@ class SharedLinks:
             del self._resyncing[sender]
         proto.abort()
 
-    def connection_lost(self, proto: JukinetProtocol) -> None:
+    def connection_lost(self, proto: NodeConnection) -> None:
         """Forget frames held for a connection that went away."""
         held = self._resyncing.get(proto.peer_id)
         if held is not None and held[0] is proto:

@@ -14,12 +14,10 @@ import asyncio
 import ssl
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from juki_gateway.codecs.frame import Frame
-from juki_gateway.protocols.channel import FrameChannel, Refused, TimestampSource
+from juki_gateway.protocols.channel import ChannelApp, FrameChannel, TimestampSource
 
 NODE = "cs-172014"
 
@@ -33,17 +31,9 @@ def peer_name(peercert: Any) -> str:
     return ""
 
 
-class _Ignore:
-    """The channel's handler: PING is answered by the channel; every other frame is ignored."""
-
-    def frame(self, frame: Frame) -> Iterable[bytes] | None:
-        return None
-
-    def refused(self, event: Refused) -> Iterable[bytes] | None:
-        return None  # the channel's default ERROR
-
-
-_HANDLER = _Ignore()
+#: The channel's handler: PING is answered by the channel; every other frame is ignored (the
+#: base application's defaults), a refused one gets the channel's default ERROR.
+_HANDLER = ChannelApp()
 
 
 class PingServer(asyncio.Protocol):

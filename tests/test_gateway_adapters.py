@@ -339,3 +339,39 @@ def test_a_connection_before_the_node_store_is_open_waits_then_is_served(
     sample = svc.metrics.registry.get_sample_value
     assert sample("juki_gateway_frames_in_total", {"endpoint": "cs-172014", "msg_type": "PING"}) == 1
     assert sample("juki_gateway_frames_out_total", {"endpoint": "cs-172014", "msg_type": "PONG"}) == 1
+
+
+def test_link_drops_a_server_whose_role_is_not_the_configured_one(
+        workdir: Path, tmp_path: Path) -> None:
+    """The server's certificate chains and names the peer dialled, but says another role than
+    the link's configuration: the client drops it, sends no frame, and logs why."""
+    from juki_gateway.certs.identity import PeerIdentity
+    from juki_gateway.gateway.connection import ChannelFactory, LinkContext, LinkReporting
+    from juki_gateway.gateway.tls import PeerCertificateCache
+    from juki_gateway.protocols.session import FrameSession, HandlerRegistry
+
+    s = Setup(workdir, tmp_path)
+    started: list[PeerIdentity] = []
+
+    def app(conn_id: str, peer: PeerIdentity) -> FrameSession:
+        started.append(peer)
+        return FrameSession(node="kizon-172014", conn_id=conn_id, peer=peer,
+                            registry=HandlerRegistry(), seconds=s.clock.seconds)
+
+    link_log = HandshakeLog(tmp_path / "link.jsonl")
+    ctx = LinkContext(label="kizon-172014->cs-172014", peer="cs-172014", clock=s.clock,
+                      app_factory=app, peer_role="prefecture", peer_org="17",
+                      reporting=LinkReporting(link_log, s.metrics, PeerCertificateCache(), 5.0))
+    pki = s.config.pki_dir
+    creator = MutualTLSClientCreator(server_name="cs-172014", cert=pki / "kizon-172014.pem",
+                                     key=pki / "kizon-172014.key", ca=s.config.ca)
+    client = TLSMemoryBIOFactory(creator, True, ChannelFactory(ctx), clock=s.clock).buildProtocol(ADDR)
+    server = s.server_factory.buildProtocol(ADDR)
+    pump = Pump(connect(server, FakeTransport(server, isServer=True), client,
+                        FakeTransport(client, isServer=False), greet=True), s.clock)
+    pump.flush()
+    link_log.close()
+    (line,) = [json.loads(x) for x in link_log.path.read_text().splitlines()]
+    assert line["validation_status"] == "wrong_peer_identity" and line["established"] is False
+    assert started == []  # no application, so no PING either
+    assert s.value("juki_gateway_frames_in_total", endpoint="cs-172014", msg_type="PING") == 0

@@ -84,7 +84,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.node is not None:
         try:
-            cfg = config_from_json(args.node.read_text())
+            cfg = config_from_json(args.node.read_text(), str(args.node))
         except FileNotFoundError:
             raise UsageError(f"no node configuration at {args.node}") from None
     else:

@@ -1,36 +1,99 @@
 """``juki-gateway serve [--config PATH]``: run the daemon until SIGTERM/SIGINT.
 
-SIGTERM stops listening, drains live connections and exits 0; SIGHUP reloads the CRL.
+Start-up either completes or fails cleanly: the working directory is locked first
+(``serve.lock``: a second ``serve`` on the same directory is refused before it opens any file of
+the first one's), the configuration is validated, then the service tree starts inside the
+running reactor; a listener that cannot bind or any other start-up failure stops every
+listener already bound and ends the process with one line on stderr and exit 3.
+
+SIGTERM (or SIGINT) stops listening, drains live connections (``[timeouts] drain``), stops the
+hosted nodes and exits 0. If that shutdown has not finished ``drain`` + 15 seconds later, or
+another SIGTERM/SIGINT arrives 2 seconds or more after the first, the process exits at once with
+status 1: SIGTERM always ends the daemon. SIGHUP reloads the CRL.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from juki_gateway.errors import JukiError
 from juki_gateway.workdir import add_config_argument, config_path_from
 
+#: Seconds a shutdown may take beyond the drain before the process exits regardless.
+SHUTDOWN_GRACE = 15.0
+#: A stop request this many seconds after the first is a second one (sooner: the same one,
+#: delivered to the process group and to the process).
+REPEAT_AFTER = 2.0
+LOCK_NAME = "serve.lock"
 
-class ListenError(JukiError):
-    """An endpoint or the metrics listener could not bind its address."""
 
-    code = "listen"
+class StartupFailed(JukiError):
+    """The daemon could not start: a listener could not bind, a store could not open …"""
+
+    code = "startup_failed"
+    exit_code = 3
+
+
+class WorkdirBusy(JukiError):
+    """Another ``juki-gateway serve`` already runs on this working directory."""
+
+    code = "workdir_busy"
     exit_code = 3
 
 
 def register(sub: Any) -> None:
     """Add the ``serve`` sub-command."""
-    p: argparse.ArgumentParser = sub.add_parser("serve", help="run the gateway daemon")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the gateway daemon",
+        description="Run the gateway daemon until SIGTERM/SIGINT (SIGHUP reloads the CRL).")
     add_config_argument(p)
     p.set_defaults(func=run)
 
 
+def lock_workdir(workdir: Path) -> IO[str]:
+    """Hold ``<workdir>/serve.lock`` for the life of the process (WorkdirBusy if taken).
+
+    An advisory ``flock``: the kernel drops it when the process ends, however it ends, so a
+    crashed daemon never leaves a stale lock behind. The file says which process holds it.
+    """
+    import fcntl
+
+    path = workdir / LOCK_NAME
+    fh = path.open("a+", encoding="ascii")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise WorkdirBusy(f"another juki-gateway serve (pid {holder}) runs on {workdir}; "
+                          f"stop it first (its lock is {path})") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the service tree on the global reactor (the one place that imports it)."""
+    from juki_gateway.gateway.config import load_config
+
+    config = load_config(config_path_from(args))
+    lock = lock_workdir(config.workdir)
+    try:
+        return _serve(config)
+    finally:
+        lock.close()
+
+
+def _serve(config: Any) -> int:
     from twisted.internet import reactor
     from twisted.logger import (
         FilteringLogObserver,
@@ -39,13 +102,16 @@ def run(args: argparse.Namespace) -> int:
         globalLogBeginner,
     )
 
-    from juki_gateway.gateway.config import load_config
+    from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
+    from juki_gateway.gateway.service import startup_error
     from juki_gateway.intermediate.daemon import make_gateway
 
-    config = load_config(config_path_from(args))
-    service = make_gateway(config, reactor)
-    from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
-
+    try:
+        service = make_gateway(config, reactor)
+    except JukiError:
+        raise
+    except Exception as exc:  # a store that cannot open, a file that cannot be read …
+        raise StartupFailed(f"could not start: {type(exc).__name__}: {exc}") from None
     # JSON lines on stderr and in logs/gateway.jsonl, resident identifiers pseudonymised;
     # info and above only: per-connection debug events would cost on the handshake path
     log_file = (config.workdir / "logs" / "gateway.jsonl")
@@ -57,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
-    failed: list[str] = []
+    failed: list[JukiError] = []
+    stopping: list[float] = []
 
     def started(_: Any) -> None:
         for ep in config.endpoints:
@@ -69,27 +136,61 @@ def run(args: argparse.Namespace) -> int:
         print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",
               flush=True)
 
-    def startup_failed(f: Any) -> None:
-        failed.append(f.getErrorMessage())
+    def fail(exc: BaseException) -> None:
+        if not failed:
+            failed.append(exc if isinstance(exc, JukiError)
+                          else StartupFailed(f"could not start: {type(exc).__name__}: {exc}"))
+        stop()
+
+    def start() -> None:
+        try:
+            service.startService()
+        except Exception as exc:  # certificates, keys, log files that cannot be opened …
+            fail(exc)
+            return
+        service.whenListening().addCallbacks(started, lambda f: fail(startup_error(f)))
+
+    def stop() -> None:
+        now = reactor.seconds()  # type: ignore[attr-defined]
+        if stopping:
+            if now - stopping[0] >= REPEAT_AFTER:  # asked again, later: leave now
+                _exit_now(log_stream, "second stop request: exiting without finishing the shutdown")
+            return  # the same request delivered twice (to the process group and to us)
+        stopping.append(now)
+        deadline = config.timeouts.drain + SHUTDOWN_GRACE
+        reactor.callLater(  # type: ignore[attr-defined]
+            deadline, _exit_now, log_stream, f"shutdown still running after {deadline:.0f} s")
         reactor.stop()  # type: ignore[attr-defined]
 
     def on_hup(signum: int, frame: Any) -> None:
         reactor.callFromThread(service.reload_crl)  # type: ignore[attr-defined]
 
     def on_term(signum: int, frame: Any) -> None:
-        reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
+        reactor.callFromThread(stop)  # type: ignore[attr-defined]
 
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
-    service.startService()
-    service.whenListening().addCallbacks(started, startup_failed)
+    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     signal.signal(signal.SIGHUP, on_hup)
+    # installed once the reactor runs, replacing Twisted's own (which would stop without a
+    # deadline): SIGTERM and SIGINT both stop gracefully, a second one exits at once
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(signal.signal, signal.SIGINT, on_term)  # type: ignore[attr-defined]
     # what start-up allocated (modules, contexts, config) is never garbage: keep it out of the
     # cyclic collector's full passes, which otherwise rescan it while connections churn
     gc.collect()
     gc.freeze()
     reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
     log_stream.close()
-    if failed:
-        raise ListenError(f"could not start: {failed[0]}")
+    if failed:  # the error that stopped start-up, with its own code and exit status
+        raise failed[0]
     return 0
+
+
+def _exit_now(log_stream: IO[str], why: str) -> None:
+    """End the process at once (status 1), saying why on stderr and in the log."""
+    print(f"juki-gateway: {why}", file=sys.stderr, flush=True)
+    try:
+        log_stream.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(1)

@@ -1,4 +1,5 @@
-"""``gateway.toml``: the daemon's configuration, parsed once into typed frozen dataclasses.
+"""``gateway.toml``: the daemon's configuration, validated against a schema and parsed once into
+typed frozen dataclasses.
 
 The file is data: endpoints (role, org, address, certificate, the allow-list of peer roles),
 outbound links, the PKI and log paths, the metrics/admin listeners, timeouts and the store, and
@@ -14,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from juki_gateway.certs.identity import ROLES, PeerIdentity
 from juki_gateway.errors import UsageError
-from juki_gateway.registry_store.engine import config_store_url, resolve_store_url
+from juki_gateway.registry_store.engine import DEFAULT_SQLITE_NAME, config_store_url
 from juki_gateway.workdir import read_toml
 
 DEFAULT_PORT_BASE = 7100
@@ -106,6 +109,12 @@ class JukinetSettings:
     window: int = 40_000
     commit_delay: float = 0.002
     commit_records: int = 3000
+    #: several daemons (``instance`` names each) share this node's PostgreSQL store; each
+    #: outbound link is driven by the daemon holding its lease (``lease_ttl``, ``link_poll``)
+    shared_store: bool = False
+    instance: str = ""
+    lease_ttl: float = 3.0
+    link_poll: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,70 +237,157 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
 
 
 # -- parsing ----------------------------------------------------------------------------------
+#
+# The file's shape is a msgspec schema: msgspec validates a decoded TOML document against typed
+# structs in one pass, refuses unknown keys anywhere (``forbid_unknown_fields``), checks ranges
+# from ``Meta`` constraints (NaN fails every one of them), and says where it failed
+# (``$.timeouts.handshake``), so every error is one line naming the key. It is small, has no
+# dependencies and is well kept; the structs below are the file's contract, and what is
+# checked across tables (roles, names, links) follows them.
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-def _need(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in table:
-        raise UsageError(f"{where}: missing '{key}'")
-    value = table[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise UsageError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
-    return value
+#: A duration: positive, finite, at most a week.
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)]
+#: A batching delay, where 0 means none.
+FlushDelay = Annotated[float, msgspec.Meta(ge=0, le=60)]
+CommitDelay = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
-def _port(table: Mapping[str, Any], where: str) -> int:
-    port: int = _need(table, "port", int, where)
-    if not 0 <= port <= 65535:
-        raise UsageError(f"{where}: port {port} out of range")
-    return port
+class _Table(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A table of the file: unknown keys are refused."""
 
 
-def _rule(raw: Any, where: str) -> AllowRule:
-    if not isinstance(raw, Mapping):
-        raise UsageError(f"{where}: allow entries must be tables")
-    role = _need(raw, "role", str, where)
-    if role not in ROLES:
-        raise UsageError(f"{where}: unknown role {role!r}")
-    unknown = set(raw) - {"role", "org", "org_prefix"}
-    if unknown:
-        raise UsageError(f"{where}: unknown keys {sorted(unknown)}")
-    return AllowRule(role=role, org=raw.get("org"), org_prefix=raw.get("org_prefix"))
+class PkiTable(_Table):
+    dir: Text = "pki"
+    ca: Text = "pki/ca.pem"
+    crl: Text = "pki/crl.pem"
+
+
+class LogsTable(_Table):
+    handshakes: Text = "logs/handshakes.jsonl"
+    flush_delay: FlushDelay = 0.2
+
+
+class ListenerTable(_Table):
+    host: Text = LOOPBACK
+    port: Port = 0
+
+
+class TimeoutsTable(_Table):
+    handshake: Seconds = 10.0
+    idle: Seconds = 300.0
+    drain: Seconds = 10.0
+
+
+class StoreTable(_Table):
+    url: Text | None = None
+
+
+class LimitsTable(_Table):
+    connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 8
+
+
+class AllowTable(_Table):
+    role: Text
+    org: Text | None = None
+    org_prefix: Text | None = None
+
+
+class EndpointTable(_Table):
+    name: Text
+    role: Text
+    org: Text
+    port: Port
+    cert: Text
+    key: Text
+    host: Text = LOOPBACK
+    allow: tuple[AllowTable, ...] = ()
+
+
+class LinkTable(_Table):
+    local: Text
+    peer: Text
+    port: Port
+    name: Text | None = None
+    host: Text = LOOPBACK
+    ping_interval: Seconds = 30.0
+    backoff_initial: Seconds = 1.0
+    backoff_max: Seconds = 60.0
+    peer_role: Text | None = None
+    peer_org: Text | None = None
+
+
+class NodeTable(_Table):
+    """``[jukinet.<endpoint>]``."""
+
+    store_url: Text | None = None
+    window: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 40_000
+    commit_delay: CommitDelay = 0.002
+    commit_records: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 3000
+    shared_store: bool = False
+    instance: str = ""
+    lease_ttl: Seconds = 3.0
+    link_poll: Seconds = 0.1
+
+
+class FileSchema(_Table):
+    """The whole file (``[jukinet]`` is checked apart: its sub-tables are named by endpoints)."""
+
+    pki: PkiTable = PkiTable()
+    logs: LogsTable = LogsTable()
+    metrics: ListenerTable = ListenerTable()
+    admin: ListenerTable = ListenerTable()
+    timeouts: TimeoutsTable = TimeoutsTable()
+    store: StoreTable = StoreTable()
+    limits: LimitsTable = LimitsTable()
+    endpoints: tuple[EndpointTable, ...] = ()
+    links: tuple[LinkTable, ...] = ()
+    jukinet: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def _convert(value: Any, kind: Any, where: str, prefix: str = "") -> Any:
+    """``value`` as ``kind``, or a one-line UsageError naming the offending key."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        message, _, at = text.partition(" - at `$")
+        key = (prefix + at.rstrip("`")).lstrip(".")
+        raise UsageError(f"{where}: {key + ': ' if key else ''}{message}") from None
+
+
+def _check_role(role: str | None, where: str, key: str) -> None:
+    if role is not None and role not in ROLES:
+        raise UsageError(f"{where}: {key}: unknown role {role!r} (known: {', '.join(sorted(ROLES))})")
 
 
 def _jukinet_tables(
     raw: Mapping[str, Any], endpoints: list[EndpointConfig], base: Path, where: str
 ) -> tuple[bool, dict[str, JukinetSettings]]:
     """``[jukinet]``: ``host`` and one sub-table per hosted endpoint (all optional)."""
-    host = raw.get("host", True)
-    if not isinstance(host, bool):
-        raise UsageError(f"{where}: [jukinet] host must be true or false")
+    host = _convert(raw.get("host", True), bool, where, "jukinet.host")
     names = {e.name for e in endpoints if e.role in JUKINET_ROLES}
+    tables: dict[str, NodeTable] = {}
     for key, value in raw.items():
         if key == "host":
             continue
-        if key not in names or not isinstance(value, Mapping):
-            raise UsageError(f"{where}: [jukinet.{key}] names no municipal-cs, prefecture or "
-                             "kiko endpoint of this file")
-        unknown = set(value) - {"store_url", "window", "commit_delay", "commit_records"}
-        if unknown:
-            raise UsageError(f"{where}: [jukinet.{key}] unknown keys {sorted(unknown)}")
+        if key not in names:
+            raise UsageError(f"{where}: jukinet.{key}: names no municipal-cs, prefecture or kiko "
+                             "endpoint of this file")
+        tables[key] = _convert(value, NodeTable, where, f"jukinet.{key}")
     out: dict[str, JukinetSettings] = {}
     for name in sorted(names) if host else ():
-        t: Mapping[str, Any] = raw.get(name, {})
-        w = f"{where}: [jukinet.{name}]"
-        url = t.get("store_url", f"sqlite:///jukinet-{name}.sqlite3")
-        if not isinstance(url, str) or not url:
-            raise UsageError(f"{w}: store_url must be a non-empty string")
-        window, records = t.get("window", 40_000), t.get("commit_records", 3000)
-        for key, number in (("window", window), ("commit_records", records)):
-            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-                raise UsageError(f"{w}: {key} must be a positive integer")
-        delay = t.get("commit_delay", 0.002)
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 1:
-            raise UsageError(f"{w}: commit_delay must be seconds between 0 and 1")
-        out[name] = JukinetSettings(config_store_url(url, base), window, float(delay), records)
+        t = tables.get(name, NodeTable())
+        url = config_store_url(t.store_url or f"sqlite:///jukinet-{name}.sqlite3", base)
+        if t.shared_store and not url.startswith("postgresql"):
+            raise UsageError(f"{where}: jukinet.{name}: shared_store needs a PostgreSQL store_url "
+                             "(several daemons share one store)")
+        out[name] = JukinetSettings(url, t.window, t.commit_delay, t.commit_records,
+                                    shared_store=t.shared_store, instance=t.instance,
+                                    lease_ttl=t.lease_ttl, link_poll=t.link_poll)
     return host, out
 
 
@@ -299,97 +395,51 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     """Turn the parsed TOML of ``path`` into a :class:`GatewayConfig` (paths made absolute)."""
     base = path.parent.resolve()
     where = str(path)
-
-    def table(name: str) -> Mapping[str, Any]:
-        value = data.get(name, {})
-        if not isinstance(value, Mapping):
-            raise UsageError(f"{where}: [{name}] must be a table")
-        return value
-
-    pki = table("pki")
-    logs = table("logs")
+    f: FileSchema = _convert(data, FileSchema, where)
     endpoints: list[EndpointConfig] = []
-    for i, raw in enumerate(data.get("endpoints", [])):
-        w = f"{where}: endpoints[{i}]"
-        role = _need(raw, "role", str, w)
-        if role not in ROLES:
-            raise UsageError(f"{w}: unknown role {role!r}")
-        endpoints.append(
-            EndpointConfig(
-                name=_need(raw, "name", str, w),
-                role=role,
-                org=_need(raw, "org", str, w),
-                host=raw.get("host", LOOPBACK),
-                port=_port(raw, w),
-                cert=base / _need(raw, "cert", str, w),
-                key=base / _need(raw, "key", str, w),
-                allow=tuple(_rule(r, w) for r in raw.get("allow", [])),
-            )
-        )
+    for i, e in enumerate(f.endpoints):
+        _check_role(e.role, where, f"endpoints[{i}].role")
+        for j, r in enumerate(e.allow):
+            _check_role(r.role, where, f"endpoints[{i}].allow[{j}].role")
+        endpoints.append(EndpointConfig(
+            name=e.name, role=e.role, org=e.org, host=e.host, port=e.port, cert=base / e.cert,
+            key=base / e.key,
+            allow=tuple(AllowRule(role=r.role, org=r.org, org_prefix=r.org_prefix)
+                        for r in e.allow)))
     names = [e.name for e in endpoints]
     if len(set(names)) != len(names):
-        raise UsageError(f"{where}: endpoint names must be unique")
+        raise UsageError(f"{where}: endpoints: names must be unique")
     links: list[LinkConfig] = []
-    for i, raw in enumerate(data.get("links", [])):
-        w = f"{where}: links[{i}]"
-        local = _need(raw, "local", str, w)
-        if local not in names:
-            raise UsageError(f"{w}: local node {local!r} is not an endpoint of this file")
-        peer = _need(raw, "peer", str, w)
-        links.append(
-            LinkConfig(
-                name=raw.get("name", f"{local}->{peer}"),
-                local=local,
-                peer=peer,
-                host=raw.get("host", LOOPBACK),
-                port=_port(raw, w),
-                ping_interval=float(raw.get("ping_interval", 30.0)),
-                backoff_initial=float(raw.get("backoff_initial", 1.0)),
-                backoff_max=float(raw.get("backoff_max", 60.0)),
-                peer_role=raw.get("peer_role"),
-                peer_org=raw.get("peer_org"),
-            )
-        )
-        if links[-1].peer_role is not None and links[-1].peer_role not in ROLES:
-            raise UsageError(f"{w}: unknown peer_role {links[-1].peer_role!r}")
-    flush_delay = logs.get("flush_delay", 0.2)
-    if isinstance(flush_delay, bool) or not isinstance(flush_delay, int | float) or not (
-        0 <= flush_delay <= 60
-    ):
-        raise UsageError(f"{where}: [logs] flush_delay must be seconds between 0 and 60")
-    host_jukinet, jukinet = _jukinet_tables(table("jukinet"), endpoints, base, where)
-    metrics = table("metrics")
-    admin = table("admin")
-    timeouts = table("timeouts")
-    store = table("store")
-    limits = table("limits")
-    unknown_limits = set(limits) - {"connections_per_peer"}
-    if unknown_limits:
-        raise UsageError(f"{where}: [limits] has unknown keys {sorted(unknown_limits)}")
-    per_peer = limits.get("connections_per_peer", 8)
-    if isinstance(per_peer, bool) or not isinstance(per_peer, int) or not 1 <= per_peer <= 10_000:
-        raise UsageError(f"{where}: [limits] connections_per_peer must be a whole number from 1 to 10000")
+    for i, lk in enumerate(f.links):
+        w = f"links[{i}]"
+        if lk.local not in names:
+            raise UsageError(f"{where}: {w}.local: {lk.local!r} is not an endpoint of this file")
+        _check_role(lk.peer_role, where, f"{w}.peer_role")
+        if lk.backoff_max < lk.backoff_initial:
+            raise UsageError(f"{where}: {w}.backoff_max: {lk.backoff_max} is below backoff_initial "
+                             f"{lk.backoff_initial}")
+        links.append(LinkConfig(
+            name=lk.name or f"{lk.local}->{lk.peer}", local=lk.local, peer=lk.peer, host=lk.host,
+            port=lk.port, ping_interval=lk.ping_interval, backoff_initial=lk.backoff_initial,
+            backoff_max=lk.backoff_max, peer_role=lk.peer_role, peer_org=lk.peer_org))
+    host_jukinet, jukinet = _jukinet_tables(f.jukinet, endpoints, base, where)
     return GatewayConfig(
         path=path.resolve(),
         workdir=base,
-        pki_dir=base / pki.get("dir", "pki"),
-        ca=base / pki.get("ca", "pki/ca.pem"),
-        crl=base / pki.get("crl", "pki/crl.pem"),
-        handshake_log=base / logs.get("handshakes", "logs/handshakes.jsonl"),
+        pki_dir=base / f.pki.dir,
+        ca=base / f.pki.ca,
+        crl=base / f.pki.crl,
+        handshake_log=base / f.logs.handshakes,
         endpoints=tuple(endpoints),
         links=tuple(links),
-        metrics=ListenerConfig(metrics.get("host", LOOPBACK), _port({"port": 0, **metrics}, where)),
-        admin=ListenerConfig(admin.get("host", LOOPBACK), _port({"port": 0, **admin}, where)),
-        timeouts=TimeoutConfig(
-            handshake=float(timeouts.get("handshake", 10.0)),
-            idle=float(timeouts.get("idle", 300.0)),
-            drain=float(timeouts.get("drain", 10.0)),
-        ),
-        store=StoreConfig(url=resolve_store_url(None, path, config={"store": store})),
-        handshake_log_flush=float(flush_delay),
+        metrics=ListenerConfig(f.metrics.host, f.metrics.port),
+        admin=ListenerConfig(f.admin.host, f.admin.port),
+        timeouts=TimeoutConfig(f.timeouts.handshake, f.timeouts.idle, f.timeouts.drain),
+        store=StoreConfig(url=config_store_url(f.store.url or f"sqlite:///{DEFAULT_SQLITE_NAME}", base)),
+        handshake_log_flush=f.logs.flush_delay,
         host_jukinet=host_jukinet,
         jukinet=jukinet,
-        connections_per_peer=per_peer,
+        connections_per_peer=f.limits.connections_per_peer,
     )
 
 

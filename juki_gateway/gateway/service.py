@@ -25,14 +25,16 @@ from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, FirstError, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from juki_gateway.certs.identity import PeerIdentity
+from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
 from juki_gateway.gateway.connection import (
     AppFactory,
@@ -58,11 +60,27 @@ LINK_POLL_SECONDS = 0.25
 EXPIRY_REFRESH_SECONDS = 3600.0
 
 
+class ListenError(JukiError):
+    """A listener could not bind its address (in use, not ours, no permission …)."""
+
+    code = "listen"
+    exit_code = 3
+
+
+def startup_error(failure: Failure) -> BaseException:
+    """What made start-up fail: the first failure inside the DeferredLists that waited on it."""
+    while isinstance(failure.value, FirstError):
+        failure = failure.value.subFailure
+    return failure.value
+
+
 class ListenerService(Service):
-    """Listens on a TCP endpoint while running; ``port`` fires with the listening port."""
+    """Listens on a TCP endpoint while running; ``port`` fires with the listening port (or
+    fails with :class:`ListenError` naming the listener and the address)."""
 
     def __init__(self, reactor: Any, host: str, port: int, factory: IProtocolFactory) -> None:
         self._endpoint = TCP4ServerEndpoint(reactor, port, interface=host)
+        self._address = f"{host}:{port}"
         self.factory = factory
         self.listening: IListeningPort | None = None
         self.port: Deferred[IListeningPort] = Deferred()
@@ -76,7 +94,12 @@ class ListenerService(Service):
             self.port.callback(port)
             return port
 
-        d.addCallbacks(listening, self.port.errback)
+        def refused(f: Failure) -> None:
+            reason = f.value.socketError if isinstance(f.value, CannotListenError) else f.value
+            self.port.errback(ListenError(
+                f"{self.name or 'a listener'} cannot listen on {self._address}: {reason}"))
+
+        d.addCallbacks(listening, refused)
 
     def stopService(self) -> Deferred[None] | None:
         super().stopService()
@@ -297,6 +320,8 @@ class GatewayService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         """Stop listening, then drain live connections, then close the log."""
+        if not self.running:  # start-up failed before anything started
+            return succeed(None)
         d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
         d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
         d.addBoth(lambda r: self.jukinet.stop().addCallback(lambda _: r))

@@ -71,11 +71,12 @@ def test_host_false_keeps_the_generic_frame_sessions(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("jukinet", "message"), [
-    ({"ims-172014": {"store_url": "sqlite:///x.sqlite3"}}, "[jukinet.ims-172014] names no"),
-    ({"kiko": {"store": "x"}}, "unknown keys ['store']"),
-    ({"kiko": {"window": 0}}, "window must be a positive integer"),
-    ({"kiko": {"commit_records": True}}, "commit_records must be a positive integer"),
-    ({"host": "yes"}, "host must be true or false"),
+    ({"ims-172014": {"store_url": "sqlite:///x.sqlite3"}}, "jukinet.ims-172014: names no"),
+    ({"kiko": {"store": "x"}}, "jukinet.kiko: Object contains unknown field `store`"),
+    ({"kiko": {"window": 0}}, "jukinet.kiko.window: Expected `int` >= 1"),
+    ({"kiko": {"commit_records": True}}, "jukinet.kiko.commit_records: Expected `int`, got `bool`"),
+    ({"host": "yes"}, "jukinet.host: Expected `bool`, got `str`"),
+    ({"kiko": {"shared_store": True}}, "jukinet.kiko: shared_store needs a PostgreSQL store_url"),
 ])
 def test_bad_jukinet_tables_are_usage_errors(tmp_path: Path, jukinet: dict[str, Any],
                                              message: str) -> None:

@@ -119,6 +119,8 @@ class JukinetHost:
             cert=ep.cert, key=ep.key, ca=self.config.ca, crl=self.config.crl, host=ep.host,
             port=None, allow=ep.allow, peers=peers, window=settings.window,
             commit_delay=settings.commit_delay, commit_records=settings.commit_records,
+            shared_store=settings.shared_store, instance=settings.instance,
+            lease_ttl=settings.lease_ttl, link_poll=settings.link_poll,
             retry_initial=min((lk.backoff_initial for lk in links), default=1.0),
             retry_max=min((lk.backoff_max for lk in links), default=60.0),
         )

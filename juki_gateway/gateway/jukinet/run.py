@@ -20,6 +20,8 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from juki_gateway.errors import JukiError, exit_code_for
+
 
 def peak_rss_kb() -> int:
     """This process's peak resident set (VmHWM; unlike ru_maxrss it does not count the RSS
@@ -79,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
-    cfg = config_from_json(args.config.read_text())
+    try:
+        cfg = config_from_json(args.config.read_text(), str(args.config))
+    except (OSError, JukiError) as exc:
+        print(f"jukinet-node: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return exit_code_for(exc) if isinstance(exc, JukiError) else 2
     if args.port is not None:
         from dataclasses import replace
 

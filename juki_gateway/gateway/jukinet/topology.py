@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.certs.pki import CRL_FILE, CertificateAuthority
+from juki_gateway.errors import UsageError
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet.node import NodeConfig, PeerAddress
 
@@ -101,11 +104,25 @@ def config_to_json(cfg: NodeConfig) -> str:
     return json.dumps(data)
 
 
-def config_from_json(text: str) -> NodeConfig:
-    """The inverse of :func:`config_to_json`."""
-    data = json.loads(text)
-    for k in ("cert", "key", "ca", "crl"):
-        data[k] = Path(data[k])
-    data["allow"] = tuple(AllowRule(**r) for r in data["allow"])
-    data["peers"] = tuple(PeerAddress(**p) for p in data["peers"])
-    return replace(NodeConfig(**{k: v for k, v in data.items()}))
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def config_from_json(text: str, where: str = "node configuration") -> NodeConfig:
+    """The inverse of :func:`config_to_json`, validated: an unknown key, a missing one or a
+    wrong type is one :class:`UsageError` naming it (docs/configuration.md lists the keys)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: must be a JSON object")
+    unknown = sorted(set(data) - {f.name for f in fields(NodeConfig)})
+    if unknown:
+        raise UsageError(f"{where}: unknown keys {unknown}")
+    try:
+        return msgspec.convert(data, NodeConfig, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise UsageError(f"{where}: {exc}") from None

@@ -57,7 +57,7 @@ bench-tls: install
 # Durable update rates with and without group commit, and the 500k-resident load, on SQLite and
 # PostgreSQL ($$JUKI_BENCH_PG_URL / $$JUKI_TEST_PG_URL, else a throwaway cluster with fsync on).
 bench-store: install
-	$(PY) -m juki_gateway.registry_store.bench
+	$(PY) -m benchmarks.bench_store
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

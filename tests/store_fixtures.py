@@ -2,7 +2,7 @@
 
 PostgreSQL comes from ``JUKI_TEST_PG_URL`` (CI sets it after starting the machine's cluster),
 else from a private throwaway cluster started for this test session (see
-``juki_gateway.registry_store.pgcluster``). Either way the session works in its own, newly
+``tests/pgcluster.py``). Either way the session works in its own, newly
 created database, and each test in its own schema (``search_path``), so parallel runs by other
 people on the same server never collide. With ``CI=true`` a missing PostgreSQL fails the
 PostgreSQL tests instead of skipping them.
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
-from juki_gateway.registry_store.pgcluster import PgClusterUnavailable, start_temp_cluster
+from tests.pgcluster import PgClusterUnavailable, start_temp_cluster
 
 PG_ENV = "JUKI_TEST_PG_URL"
 _schema_counter = itertools.count(1)

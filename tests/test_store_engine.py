@@ -8,33 +8,42 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from juki_gateway.cli.storeopts import store_url_from_args
 from juki_gateway.errors import UsageError
 from juki_gateway.gateway.config import parse_config
-from juki_gateway.registry_store.engine import (
-    create_store_engine,
-    resolve_store_url,
-    store_url_from_args,
-)
+from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import current_revision, downgrade, head_revision, upgrade
 from juki_gateway.registry_store.models import Base
 from juki_gateway.workdir import read_toml
+
+
+def _url(db: str | None, config: Path) -> str:
+    return store_url_from_args(argparse.Namespace(db=db, config=str(config)))
 
 
 def test_db_option_wins_over_config(tmp_path: Path) -> None:
     """--db is used as given even when the config names another store."""
     cfg = tmp_path / "gateway.toml"
     cfg.write_text('[store]\nurl = "sqlite:////elsewhere.sqlite3"\n')
-    assert resolve_store_url("sqlite:////x.sqlite3", cfg) == "sqlite:////x.sqlite3"
+    assert _url("sqlite:////x.sqlite3", cfg) == "sqlite:////x.sqlite3"
 
 
 def test_config_store_url_then_default_beside_config(tmp_path: Path) -> None:
     """[store] url is used when set, else registry.sqlite3 in the config's directory."""
     cfg = tmp_path / "gateway.toml"
     cfg.write_text('[store]\nurl = "postgresql://u@h/db"\n')
-    assert resolve_store_url(None, cfg) == "postgresql+psycopg://u@h/db"
-    cfg.write_text("[gateway]\n")
-    assert resolve_store_url(None, cfg) == f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-    assert resolve_store_url(None, tmp_path / "absent.toml").endswith("registry.sqlite3")
+    assert _url(None, cfg) == "postgresql+psycopg://u@h/db"
+    cfg.write_text("[timeouts]\n")
+    assert _url(None, cfg) == f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    assert _url(None, tmp_path / "absent.toml").endswith("registry.sqlite3")
+
+
+def test_a_store_command_reads_a_validated_config(tmp_path: Path) -> None:
+    """A store sub-command refuses a config the daemon would refuse (one line, the key named)."""
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text('[gateway]\n')
+    with pytest.raises(UsageError, match="unknown field `gateway`"):
+        _url(None, cfg)
 
 
 def test_relative_sqlite_url_is_relative_to_the_config_everywhere(
@@ -49,13 +58,11 @@ def test_relative_sqlite_url_is_relative_to_the_config_everywhere(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     expected = f"sqlite:///{(wd / 'data' / 'reg.sqlite3').resolve()}"
-    args = argparse.Namespace(db=None, config="../wd/gateway.toml")
-    assert store_url_from_args(args) == expected
-    assert resolve_store_url(None, Path("../wd/gateway.toml")) == expected
+    assert _url(None, Path("../wd/gateway.toml")) == expected
     assert parse_config(read_toml(cfg), cfg).store.url == expected
     cfg.write_text('[store]\nurl = "sqlite:////abs/reg.sqlite3"\n')
     assert parse_config(read_toml(cfg), cfg).store.url == "sqlite:////abs/reg.sqlite3"
-    assert resolve_store_url(None, cfg) == "sqlite:////abs/reg.sqlite3"
+    assert _url(None, cfg) == "sqlite:////abs/reg.sqlite3"
 
 
 @pytest.mark.parametrize("bad", ["mysql://x/y", "not a url", ""])
@@ -64,7 +71,7 @@ def test_bad_urls_are_usage_errors(tmp_path: Path, bad: str) -> None:
     cfg = tmp_path / "gateway.toml"
     cfg.write_text(f"[store]\nurl = {bad!r}\n".replace("'", '"'))
     with pytest.raises(UsageError):
-        resolve_store_url(None, cfg)
+        _url(None, cfg)
 
 
 def test_sqlite_pragmas_are_durable(tmp_path: Path) -> None:

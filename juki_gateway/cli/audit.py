@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from juki_gateway.cli.storeopts import add_store_arguments, open_store, parse_datetime
 from juki_gateway.registry_store.audit import list_audit, verify_chain
-from juki_gateway.registry_store.cliutil import add_store_arguments, open_store, parse_datetime
 
 
 def register(subparsers: Any) -> None:

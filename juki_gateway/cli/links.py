@@ -14,14 +14,14 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from juki_gateway.errors import UsageError
-from juki_gateway.gateway.linkcontrol import read_held, set_held
-from juki_gateway.registry_store.cliutil import (
+from juki_gateway.cli.storeopts import (
     add_operator_arguments,
     add_store_arguments,
     audit_switch,
     operator_of,
 )
+from juki_gateway.errors import UsageError
+from juki_gateway.gateway.linkcontrol import read_held, set_held
 from juki_gateway.workdir import config_path_from
 
 

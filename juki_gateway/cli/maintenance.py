@@ -11,13 +11,13 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from juki_gateway.gateway.health import read_maintenance, set_maintenance
-from juki_gateway.registry_store.cliutil import (
+from juki_gateway.cli.storeopts import (
     add_operator_arguments,
     add_store_arguments,
     audit_switch,
     operator_of,
 )
+from juki_gateway.gateway.health import read_maintenance, set_maintenance
 from juki_gateway.workdir import config_path_from
 
 

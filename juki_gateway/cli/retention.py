@@ -6,7 +6,7 @@ import argparse
 import socket
 from typing import Any
 
-from juki_gateway.registry_store.cliutil import (
+from juki_gateway.cli.storeopts import (
     add_store_arguments,
     open_store,
     parse_date,

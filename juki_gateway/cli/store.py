@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from juki_gateway.cli.storeopts import add_store_arguments, open_store, store_url_from_args
 from juki_gateway.registry_store.backup import backup_sqlite, restore_sqlite
-from juki_gateway.registry_store.cliutil import add_store_arguments, open_store
-from juki_gateway.registry_store.engine import StoreUnavailable, store_url_from_args
+from juki_gateway.registry_store.engine import StoreUnavailable
 from juki_gateway.registry_store.migrate import current_revision, upgrade
 
 

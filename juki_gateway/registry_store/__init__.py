@@ -2,7 +2,7 @@
 
 Modules (see docs/store.md):
 
-* :mod:`.engine` — ``resolve_store_url``, ``create_store_engine`` (SQLite WAL/FULL or PostgreSQL);
+* :mod:`.engine` — ``config_store_url``, ``create_store_engine`` (SQLite WAL/FULL or PostgreSQL);
 * :mod:`.models` — the typed SQLAlchemy models; :mod:`.migrate` — ``upgrade(url)``/``downgrade(url)``;
 * :mod:`.residents` — 本人確認情報 current/history, 消除者, 個人番号 (R10), 送付先情報;
 * :mod:`.queues` — outbox (``enqueue``, ``claim_due``, ``mark_sent``) and exactly-once inbox;

@@ -1,10 +1,10 @@
 """Where the store is and how to open it: URL resolution and engine creation for both back ends.
 
-``resolve_store_url`` is the one place that decides which database a command or the daemon uses:
-``--db URL``, else ``[store] url`` of ``gateway.toml``, else ``registry.sqlite3`` beside that file.
-A relative SQLite path in ``[store] url`` is relative to the config file's directory (like every
-other path in the file), whoever reads it: the daemon's config parser and the CLI both call it.
-A relative ``--db`` path is relative to the current directory, as a command-line path is.
+The URL comes from the caller: the daemon's parsed configuration (``[store] url``, made absolute
+by :func:`config_store_url` when the file is parsed) or a command's ``--db`` option
+(``juki_gateway.cli.storeopts``); this module reads no configuration file. A relative SQLite
+path in ``[store] url`` is relative to the config file's directory (like every other path in the
+file); a relative ``--db`` path is relative to the current directory, as a command-line path is.
 
 SQLite settings, and why:
 
@@ -37,10 +37,8 @@ PostgreSQL URLs are used as given (``postgresql+psycopg://…``); row locks and
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import weakref
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +53,6 @@ from juki_gateway.registry_store.checkpoint import (
     DEFAULT_RESTART_BYTES,
     WalCheckpointer,
 )
-from juki_gateway.workdir import config_path_from, read_toml
 
 DEFAULT_SQLITE_NAME = "registry.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -79,30 +76,6 @@ class StoreUnavailable(StoreError):
     exit_code = 3
 
 
-def resolve_store_url(
-    db: str | None, config_path: Path, *, config: Mapping[str, Any] | None = None
-) -> str:
-    """The store URL: ``db`` if given, else ``[store] url`` of the config, else SQLite beside it.
-
-    ``config`` is the already-parsed TOML (the daemon passes it); otherwise the file at
-    ``config_path`` is read when it exists. A missing config file is not an error here: the
-    default SQLite file then sits in the directory the config would be in.
-    """
-    if db:
-        return _checked_url(db)
-    if config is None and config_path.exists():
-        config = read_toml(config_path)
-    store = (config or {}).get("store", {})
-    if not isinstance(store, Mapping):
-        raise UsageError(f"{config_path}: [store] must be a table")
-    url = store.get("url")
-    if url is not None:
-        if not isinstance(url, str) or not url:
-            raise UsageError(f"{config_path}: [store] url must be a non-empty string")
-        return config_store_url(url, config_path.parent)
-    return config_store_url(f"sqlite:///{DEFAULT_SQLITE_NAME}", config_path.parent)
-
-
 def config_store_url(raw: str, config_dir: Path) -> str:
     """A ``[store] url`` written in a config file, with a relative SQLite path made absolute.
 
@@ -123,20 +96,9 @@ def config_store_url(raw: str, config_dir: Path) -> str:
     return url
 
 
-def store_url_from_args(args: argparse.Namespace) -> str:
-    """The store URL for a CLI sub-command that has ``--db`` and ``--config`` options."""
-    return resolve_store_url(getattr(args, "db", None), config_path_from(args))
-
-
-def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    """Add the ``--db URL`` option shared by the store sub-commands."""
-    parser.add_argument(
-        "--db",
-        default=None,
-        metavar="URL",
-        help="database URL (sqlite:///PATH or postgresql+psycopg://…); "
-        "default: [store] url of the config, else registry.sqlite3 beside it",
-    )
+def checked_store_url(url: str) -> str:
+    """``url`` checked to be an SQLite or PostgreSQL URL (PostgreSQL through psycopg 3)."""
+    return _checked_url(url)
 
 
 def _checked_url(url: str) -> str:

@@ -54,13 +54,13 @@ from juki_gateway.registry_store.engine import (
     wal_checkpointer,
 )
 from juki_gateway.registry_store.migrate import upgrade
-from juki_gateway.registry_store.pgcluster import TempCluster, start_temp_cluster
 from juki_gateway.registry_store.residents import (
     HonninKakuninRow,
     apply_honnin_kakunin,
     load_residents,
 )
 from juki_gateway.registry_store.synthetic import make_resident
+from tests.pgcluster import TempCluster, start_temp_cluster
 
 NOW = dt.datetime(2026, 4, 1, 9, 0, 0)
 

@@ -1,4 +1,5 @@
-"""Opening the store from a CLI sub-command: URL resolution, schema check, wall-clock time.
+"""The store sub-commands' options: which store (``--db``, else the validated ``[store] url`` of
+``--config``, else ``registry.sqlite3`` beside it), its schema check, and wall-clock time.
 
 The command line is the edge of the program, so this is where the real clock is read
 (``utc_now``); library functions receive the time as an argument.
@@ -16,15 +17,16 @@ from sqlalchemy.exc import OperationalError
 
 from juki_gateway.errors import UsageError
 from juki_gateway.registry_store.engine import (
+    DEFAULT_SQLITE_NAME,
     StoreError,
     StoreUnavailable,
-    add_db_argument,
+    checked_store_url,
+    config_store_url,
     create_store_engine,
     sqlite_path,
-    store_url_from_args,
 )
 from juki_gateway.registry_store.migrate import current_revision, head_revision
-from juki_gateway.workdir import add_config_argument
+from juki_gateway.workdir import add_config_argument, config_path_from
 
 
 class SchemaOutdated(StoreError):
@@ -32,6 +34,31 @@ class SchemaOutdated(StoreError):
 
     code = "schema_outdated"
     exit_code = 3
+
+
+def store_url_from_args(args: argparse.Namespace) -> str:
+    """The store a sub-command with ``--db`` and ``--config`` uses: ``--db`` as given, else
+    ``[store] url`` of the (validated) configuration, else SQLite beside where it would be."""
+    db = getattr(args, "db", None)
+    if db:
+        return checked_store_url(db)
+    path = config_path_from(args)
+    if path.exists():
+        from juki_gateway.gateway.config import load_config
+
+        return load_config(path).store.url
+    return config_store_url(f"sqlite:///{DEFAULT_SQLITE_NAME}", path.parent)
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--db URL`` option shared by the store sub-commands."""
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="database URL (sqlite:///PATH or postgresql+psycopg://…); "
+        "default: [store] url of the config, else registry.sqlite3 beside it",
+    )
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:

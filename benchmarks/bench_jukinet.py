@@ -191,7 +191,6 @@ def make_file(db_url: str, n: int) -> None:
     Every record is a real 本人確認情報 encoded by the codec (the shared record helper); a
     sample is decoded again below.
     """
-    from juki_gateway.gateway.jukinet.store import row_from_record
     from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
     from juki_gateway.protocols.jukinet.records import (
         TENNYU,
@@ -201,6 +200,7 @@ def make_file(db_url: str, n: int) -> None:
     )
     from juki_gateway.registry_store import migrate
     from juki_gateway.registry_store.engine import create_store_engine
+    from juki_gateway.registry_store.jukinet import row_from_record
     from juki_gateway.simulators.resident_events import _FAMILY, _GIVEN
 
     engine = create_store_engine(db_url)

@@ -182,24 +182,17 @@ class StoreProbe:
 
     def outbox(self, now: dt.datetime) -> dict[str, tuple[int, float]]:
         """Per link: pending messages and the age in seconds of the oldest one."""
-        from sqlalchemy import func, select
-
-        from juki_gateway.registry_store.models import OutboxMessage
+        from juki_gateway.registry_store.queues import pending_by_link
 
         if self.check():
             return {}
-        stmt = (
-            select(OutboxMessage.link, func.count(), func.min(OutboxMessage.created_at))
-            .where(OutboxMessage.state == "pending")
-            .group_by(OutboxMessage.link)
-        )
         out: dict[str, tuple[int, float]] = {}
         with self._get_engine().connect() as conn:
-            for link, count, oldest in conn.execute(stmt):
+            for link, (count, oldest) in pending_by_link(conn).items():
                 if oldest is not None and oldest.tzinfo is None:
                     oldest = oldest.replace(tzinfo=dt.UTC)
                 age = (now - oldest).total_seconds() if oldest is not None else 0.0
-                out[str(link)] = (int(count), max(age, 0.0))
+                out[link] = (count, max(age, 0.0))
         return out
 
     def close(self) -> None:

@@ -137,6 +137,14 @@ def pending_count(conn: Connection, link: str) -> int:
     )
 
 
+def pending_by_link(conn: Connection) -> dict[str, tuple[int, dt.datetime | None]]:
+    """Per link: how many messages are pending, and when the oldest of them was queued."""
+    rows = conn.execute(
+        select(OutboxMessage.link, func.count(), func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.state == "pending").group_by(OutboxMessage.link))
+    return {str(link): (int(count), oldest) for link, count, oldest in rows}
+
+
 def inbox_apply(
     conn: Connection, receiver: str, sender: str, seq: int, msg_type: int, now: dt.datetime
 ) -> bool:

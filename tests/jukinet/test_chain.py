@@ -11,10 +11,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, decode_honnin_kakunin
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.simulators.resident_events import serial_of, timeline
 from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 

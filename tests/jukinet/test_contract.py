@@ -33,11 +33,11 @@ from twisted.internet.threads import blockingCallFromThread
 
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, body_record_lengths, decode_error
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import JukinetNode
 from juki_gateway.gateway.jukinet.topology import make_chain
 from juki_gateway.protocols.intermediate.messages import ImsMessageType
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.simulators.client import FrameConnection, Identity, open_connection
 from juki_gateway.simulators.resident_events import TENKYO, encode_change, new_resident, serial_of
 from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait_for

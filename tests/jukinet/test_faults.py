@@ -17,10 +17,10 @@ import pytest_twisted
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import NodeConfig
 from juki_gateway.gateway.jukinet.topology import config_to_json
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.simulators.resident_events import serial_of, timeline
 from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 from tests.jukinet.proxy import FlakyProxy

@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import Engine
 
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.protocols.jukinet.layouts import HONNIN_KAKUNIN
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.registry_store import jukinet as st
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, 0)
 TTL = dt.timedelta(seconds=3)

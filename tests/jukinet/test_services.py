@@ -15,7 +15,6 @@ from sqlalchemy import select
 from twisted.internet import defer
 
 from juki_gateway.codecs.samples import sample_soufusaki
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.node import NodeConfig, RemoteError
 from juki_gateway.gateway.jukinet.services import (
     consistency_check,
@@ -37,6 +36,7 @@ from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
 from juki_gateway.protocols.jukinet.records import decode_honnin_kakunin
 from juki_gateway.protocols.jukinet.search import SearchCriteria, seion_kana
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
 from juki_gateway.simulators.resident_events import TENKYO, encode_change, new_resident, timeline
 from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait_for

@@ -7,8 +7,8 @@ import random
 
 from sqlalchemy import Engine
 
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.protocols.jukinet.records import SHIBOU, TENKYO, TENNYU, TENSHUTSU
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.residents import kojin_bango_status, register_kojin_bango
 from juki_gateway.simulators.resident_events import encode_change, new_resident, serial_of
 

@@ -22,7 +22,6 @@ from juki_gateway.codecs.frame import FrameHeader
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
     SequenceGap,
@@ -40,6 +39,7 @@ from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecord
 from juki_gateway.protocols.session import msg_type_name
+from juki_gateway.registry_store import jukinet as st
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.connection import NodeConnection

@@ -20,8 +20,8 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
 
 if TYPE_CHECKING:
@@ -69,11 +69,8 @@ class NodeStore:
         return d.addCallback(self._ready)
 
     def _open(self, links: Mapping[str, str], with_pool: bool) -> Resume:
-        from sqlalchemy import func, select
-
         from juki_gateway.registry_store import migrate
         from juki_gateway.registry_store.engine import create_store_engine
-        from juki_gateway.registry_store.models import InboxEntry
 
         cfg = self.cfg
         if cfg.store_url.startswith("sqlite"):
@@ -88,14 +85,7 @@ class NodeStore:
             migrate.upgrade(cfg.store_url, engine=self.engine)
         with self.engine.begin() as conn:
             outboxes = {peer: st.load_outbox(conn, name) for peer, name in links.items()}
-            i = InboxEntry.__table__
-            applied = {
-                str(s): int(m)
-                for s, m in conn.execute(
-                    select(i.c.sender, func.max(i.c.seq)).where(i.c.receiver == cfg.node_id)
-                    .group_by(i.c.sender)
-                )
-            }
+            applied = st.applied_heads(conn, cfg.node_id)
             pool = st.pool_codes(conn) if with_pool else []
         return Resume(outboxes, applied, pool)
 

@@ -26,11 +26,11 @@ from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.connection import LinkContext, link_service
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.errors import LinkProtocolError
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.sequencing import OutboundSequencer, OutRecord
+from juki_gateway.registry_store import jukinet as st
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import JukinetNode, PeerAddress

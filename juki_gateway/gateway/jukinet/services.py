@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
@@ -25,7 +24,6 @@ from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.consistency import (
     DIGEST_SIZE,
@@ -57,7 +55,7 @@ from juki_gateway.protocols.jukinet.search import (
     check_narrow,
     matches,
 )
-from juki_gateway.registry_store.models import HonninKakunin
+from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.residents import register_kojin_bango
 
 if TYPE_CHECKING:
@@ -105,19 +103,13 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
             subject="-", items="search", outcome="refused", detail=reason, now=now))
         return
 
+    b = criteria.birth_date
+    born = dt.date(int(b[:4]), int(b[4:6]), int(b[6:8])) if b else None
+
     def work(conn: Any) -> list[bytes]:
-        t = HonninKakunin.__table__
-        q = select(t.c.juminhyo_code, t.c.kojin_bango, t.c.name_kanji, t.c.seion_kana,
-                   t.c.birth_date, t.c.sex, t.c.address, t.c.record)
-        if criteria.juminhyo_code:
-            q = q.where(t.c.juminhyo_code == criteria.juminhyo_code)
-        elif criteria.kojin_bango:
-            q = q.where(t.c.kojin_bango == criteria.kojin_bango)
-        elif criteria.birth_date:
-            b = criteria.birth_date
-            q = q.where(t.c.birth_date == dt.date(int(b[:4]), int(b[4:6]), int(b[6:8])))
         found: list[bytes] = []
-        for r in conn.execute(q):
+        for r in st.search_rows(conn, juminhyo_code=criteria.juminhyo_code,
+                                kojin_bango=criteria.kojin_bango, birth_date=born):
             rec = decode_body(HONNIN_KAKUNIN, r.record)
             cand = Candidate(r.juminhyo_code, r.kojin_bango or "", r.name_kanji,
                              str(rec["kana_name"]), r.birth_date.strftime("%Y%m%d"), r.sex, r.address)
@@ -230,12 +222,8 @@ def serve_pool(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     now = node.now()
 
     def work(conn: Any) -> list[str]:
-        def used(c: str) -> bool:
-            t = HonninKakunin.__table__
-            return st.juminhyo_code_used(conn, c) or conn.execute(
-                select(t.c.juminhyo_code).where(t.c.juminhyo_code == c)).first() is not None
-
-        codes = NumberGenerator("juminhyo_code", node.rng, used).draw_many(count)
+        codes = NumberGenerator("juminhyo_code", node.rng,
+                                lambda c: st.juminhyo_code_known(conn, c)).draw_many(count)
         st.record_issued_codes(conn, codes, municipality, now)
         return codes
 
@@ -460,13 +448,8 @@ def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None 
             return
 
         def load() -> dict[str, bytes]:
-            t = HonninKakunin.__table__
-            out: dict[str, bytes] = {}
             with node.engine.connect() as conn:
-                for i in range(0, len(codes), 500):
-                    q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code.in_(codes[i:i + 500]))
-                    out.update({r[0]: r[1] for r in conn.execute(q)})
-            return out
+                return st.records_of(conn, codes)
 
         def build(mine: dict[str, bytes]) -> None:
             report.differences = [

@@ -33,9 +33,9 @@ from twisted.python.threadpool import ThreadPool
 
 from juki_gateway.codecs.frame import FrameHeader
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.jukinet import store as st
 from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutboundSequencer, OutRecord
+from juki_gateway.registry_store import jukinet as st
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import JukinetNode

@@ -14,6 +14,7 @@ for something that can still be lost (R4).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -596,3 +597,60 @@ def current_records(conn: Connection) -> dict[str, bytes]:
 def juminhyo_of(record: bytes) -> str:
     """The 住民票コード of an update record without decoding the rest."""
     return record[_J_SLICE].decode("ascii")
+
+
+# -- reads of the services (search, pool, consistency check) ----------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SearchRow:
+    """One 本人確認情報 row as a search sees it."""
+
+    juminhyo_code: str
+    kojin_bango: str | None
+    name_kanji: str
+    seion_kana: str
+    birth_date: dt.date
+    sex: str
+    address: str
+    record: bytes
+
+
+def search_rows(conn: Connection, *, juminhyo_code: str = "", kojin_bango: str = "",
+                birth_date: dt.date | None = None) -> Iterator[SearchRow]:
+    """The current 本人確認情報 rows narrowed by one indexed key (R3: the caller gives one)."""
+    t = HonninKakunin.__table__
+    q = select(t.c.juminhyo_code, t.c.kojin_bango, t.c.name_kanji, t.c.seion_kana,
+               t.c.birth_date, t.c.sex, t.c.address, t.c.record)
+    if juminhyo_code:
+        q = q.where(t.c.juminhyo_code == juminhyo_code)
+    elif kojin_bango:
+        q = q.where(t.c.kojin_bango == kojin_bango)
+    elif birth_date is not None:
+        q = q.where(t.c.birth_date == birth_date)
+    for r in conn.execute(q):
+        yield SearchRow(*r)
+
+
+def juminhyo_code_known(conn: Connection, code: str) -> bool:
+    """Whether this 住民票コード was ever issued by 機構 or is held by a current resident."""
+    t = HonninKakunin.__table__
+    return juminhyo_code_used(conn, code) or conn.execute(
+        select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first() is not None
+
+
+def records_of(conn: Connection, codes: Sequence[str], chunk: int = 500) -> dict[str, bytes]:
+    """The current 本人確認情報 record of each 住民票コード found, read ``chunk`` codes at a time."""
+    t = HonninKakunin.__table__
+    out: dict[str, bytes] = {}
+    for i in range(0, len(codes), chunk):
+        q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code.in_(codes[i:i + chunk]))
+        out.update({r[0]: r[1] for r in conn.execute(q)})
+    return out
+
+
+def applied_heads(conn: Connection, receiver: str) -> dict[str, int]:
+    """The highest 更新順番号 applied from each sender at ``receiver`` (what a node resumes from)."""
+    i = InboxEntry.__table__
+    return {str(s): int(m) for s, m in conn.execute(
+        select(i.c.sender, func.max(i.c.seq)).where(i.c.receiver == receiver).group_by(i.c.sender))}

@@ -168,7 +168,7 @@ def _pad(text: str, width: int) -> str:
 def _hex(raw: Any, width: int) -> str:
     if isinstance(raw, int):
         return f"{raw:0{2 * width}x}"
-    shown = raw[:HEX_BYTES].hex(" ")
+    shown = str(raw[:HEX_BYTES].hex(" "))
     return shown + (f" … ({width} bytes)" if width > HEX_BYTES else "")
 
 

@@ -117,12 +117,12 @@ def run_check(args: argparse.Namespace) -> int:
         if hasattr(result, "value"):
             outcome["error"] = result.value
         d = node.stopService()
-        d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+        d.addBoth(lambda _: reactor.stop())
 
     from twisted.internet.defer import Deferred
 
-    reactor.callWhenRunning(lambda: Deferred.fromCoroutine(go()).addBoth(finished))  # type: ignore[attr-defined]
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.callWhenRunning(lambda: Deferred.fromCoroutine(go()).addBoth(finished))
+    reactor.run()
     if args.report_rss:
         from juki_gateway.gateway.jukinet.run import peak_rss_kb
 

@@ -151,16 +151,16 @@ def _serve(config: Any) -> int:
         service.whenListening().addCallbacks(started, lambda f: fail(startup_error(f)))
 
     def stop() -> None:
-        now = reactor.seconds()  # type: ignore[attr-defined]
+        now = reactor.seconds()
         if stopping:
             if now - stopping[0] >= REPEAT_AFTER:  # asked again, later: leave now
                 _exit_now(log_stream, "second stop request: exiting without finishing the shutdown")
             return  # the same request delivered twice (to the process group and to us)
         stopping.append(now)
         deadline = config.timeouts.drain + SHUTDOWN_GRACE
-        reactor.callLater(  # type: ignore[attr-defined]
+        reactor.callLater(
             deadline, _exit_now, log_stream, f"shutdown still running after {deadline:.0f} s")
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
     def on_hup(signum: int, frame: Any) -> None:
         reactor.callFromThread(service.reload_crl)  # type: ignore[attr-defined]
@@ -168,18 +168,18 @@ def _serve(config: Any) -> int:
     def on_term(signum: int, frame: Any) -> None:
         reactor.callFromThread(stop)  # type: ignore[attr-defined]
 
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.callWhenRunning(start)
     signal.signal(signal.SIGHUP, on_hup)
     # installed once the reactor runs, replacing Twisted's own (which would stop without a
     # deadline): SIGTERM and SIGINT both stop gracefully, a second one exits at once
-    reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)  # type: ignore[attr-defined]
-    reactor.callWhenRunning(signal.signal, signal.SIGINT, on_term)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, on_term)
+    reactor.callWhenRunning(signal.signal, signal.SIGINT, on_term)
     # what start-up allocated (modules, contexts, config) is never garbage: keep it out of the
     # cyclic collector's full passes, which otherwise rescan it while connections churn
     gc.collect()
     gc.freeze()
-    reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
+    reactor.run()
     log_stream.close()
     if failed:  # the error that stopped start-up, with its own code and exit status
         raise failed[0]

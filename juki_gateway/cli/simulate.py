@@ -53,10 +53,10 @@ def run_on_reactor(work: Any) -> Any:
     def go() -> None:
         d = Deferred.fromCoroutine(work(reactor))
         d.addBoth(box.append)
-        d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+        d.addBoth(lambda _: reactor.stop())
 
-    reactor.callWhenRunning(go)  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=True)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(go)
+    reactor.run()
     if not box:
         raise KeyboardInterrupt
     if isinstance(box[0], Failure):

@@ -260,43 +260,43 @@ class _Table(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A table of the file: unknown keys are refused."""
 
 
-class PkiTable(_Table):
+class PkiTable(_Table, frozen=True):
     dir: Text = "pki"
     ca: Text = "pki/ca.pem"
     crl: Text = "pki/crl.pem"
 
 
-class LogsTable(_Table):
+class LogsTable(_Table, frozen=True):
     handshakes: Text = "logs/handshakes.jsonl"
     flush_delay: FlushDelay = 0.2
 
 
-class ListenerTable(_Table):
+class ListenerTable(_Table, frozen=True):
     host: Text = LOOPBACK
     port: Port = 0
 
 
-class TimeoutsTable(_Table):
+class TimeoutsTable(_Table, frozen=True):
     handshake: Seconds = 10.0
     idle: Seconds = 300.0
     drain: Seconds = 10.0
 
 
-class StoreTable(_Table):
+class StoreTable(_Table, frozen=True):
     url: Text | None = None
 
 
-class LimitsTable(_Table):
+class LimitsTable(_Table, frozen=True):
     connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 8
 
 
-class AllowTable(_Table):
+class AllowTable(_Table, frozen=True):
     role: Text
     org: Text | None = None
     org_prefix: Text | None = None
 
 
-class EndpointTable(_Table):
+class EndpointTable(_Table, frozen=True):
     name: Text
     role: Text
     org: Text
@@ -307,7 +307,7 @@ class EndpointTable(_Table):
     allow: tuple[AllowTable, ...] = ()
 
 
-class LinkTable(_Table):
+class LinkTable(_Table, frozen=True):
     local: Text
     peer: Text
     port: Port
@@ -320,7 +320,7 @@ class LinkTable(_Table):
     peer_org: Text | None = None
 
 
-class NodeTable(_Table):
+class NodeTable(_Table, frozen=True):
     """``[jukinet.<endpoint>]``."""
 
     store_url: Text | None = None
@@ -333,7 +333,7 @@ class NodeTable(_Table):
     link_poll: Seconds = 0.1
 
 
-class FileSchema(_Table):
+class FileSchema(_Table, frozen=True):
     """The whole file (``[jukinet]`` is checked apart: its sub-tables are named by endpoints)."""
 
     pki: PkiTable = PkiTable()

@@ -129,7 +129,13 @@ class ConnectionTracker:
                 proto.abort()
 
         call = clock.callLater(timeout, abort)
-        d.addBoth(lambda r: (call.cancel() if call.active() else None, r)[1])
+
+        def done(result: None) -> None:
+            if call.active():
+                call.cancel()
+            return result
+
+        d.addBoth(done)
         return d
 
 
@@ -531,11 +537,12 @@ class ChannelProtocol(Protocol):
 
     def _log_refused(self, record: HandshakeRecord, reason: Failure) -> None:
         """The connection ended before it was established: one line saying why."""
-        alert = record.state.alert or alert_from_failure(reason.value)
+        error = reason.value if reason.value is not None else ConnectionError()
+        alert = record.state.alert or alert_from_failure(error)
         if self._timed_out:
             status = "timeout"
         else:
-            status = self._refusal or record.state.reason or reason_from_failure(reason.value)
+            status = self._refusal or record.state.reason or reason_from_failure(error)
         record.write(self.clock.seconds(), False, status, alert)
         if self.server:
             log.info("[{conn_id}] handshake refused: {status} from {peer}",

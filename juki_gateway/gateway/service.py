@@ -71,7 +71,7 @@ def startup_error(failure: Failure) -> BaseException:
     """What made start-up fail: the first failure inside the DeferredLists that waited on it."""
     while isinstance(failure.value, FirstError):
         failure = failure.value.subFailure
-    return failure.value
+    return failure.value if failure.value is not None else RuntimeError("start-up failed")
 
 
 class ListenerService(Service):
@@ -105,7 +105,7 @@ class ListenerService(Service):
         super().stopService()
         if self.listening is not None:
             port, self.listening = self.listening, None
-            return port.stopListening()  # type: ignore[return-value]
+            return port.stopListening()
         return None
 
     def bound_port(self) -> int:
@@ -325,7 +325,13 @@ class GatewayService(MultiService):
         d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
         d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
         d.addBoth(lambda r: self.jukinet.stop().addCallback(lambda _: r))
-        d.addBoth(lambda r: (self.handshake_log.close(), self.health.store.close(), r)[2])
+
+        def close(result: Any) -> Any:
+            self.handshake_log.close()
+            self.health.store.close()
+            return result
+
+        d.addBoth(close)
         return d
 
 

@@ -199,7 +199,7 @@ def _restrict_groups(ctx: SSL.Context) -> None:
     """Offer/accept only :data:`GATEWAY_GROUPS` for (EC)DHE (pyOpenSSL has no wrapper)."""
     from OpenSSL._util import lib
 
-    if lib.SSL_CTX_set1_curves_list(ctx._context, GATEWAY_GROUPS.encode("ascii")) != 1:  # type: ignore[attr-defined]
+    if lib.SSL_CTX_set1_curves_list(ctx._context, GATEWAY_GROUPS.encode("ascii")) != 1:
         raise TLSConfigError(f"this OpenSSL does not support the groups {GATEWAY_GROUPS}")
 
 
@@ -254,7 +254,7 @@ class MutualTLSServerCreator:
         cert, key = _load_pem_pair(self._cert_path, self._key_path)
         options = ssl.CertificateOptions(
             privateKey=key,
-            certificate=cert,
+            certificate=crypto.X509.from_cryptography(cert),
             trustRoot=_trust_root(self._ca_path),
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
@@ -308,6 +308,7 @@ class MutualTLSServerCreator:
         if self._context is None:
             self.load()
         tlsProtocol.juki_handshake = HandshakeState(new_conn_id(), self._seconds())
+        assert self._context is not None
         return SSL.Connection(self._context, None)
 
 
@@ -371,7 +372,7 @@ class MutualTLSClientCreator:
             own, pkey = _load_pem_pair(cert, key)
             options = ssl.CertificateOptions(
                 privateKey=pkey,
-                certificate=own,
+                certificate=crypto.X509.from_cryptography(own),
                 trustRoot=_trust_root(ca),
                 raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
                 acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),

@@ -94,7 +94,7 @@ def make_gateway(config: GatewayConfig, reactor: Any, **kwargs: Any) -> GatewayS
         clock=reactor,
         handshake_log=gateway.handshake_log,
         metrics=metrics,
-        app_factory=admin_session_factory(ims, ims_ep.name),  # type: ignore[arg-type]
+        app_factory=admin_session_factory(ims, ims_ep.name),
         handshake_timeout=config.timeouts.handshake,
         idle_timeout=config.timeouts.idle,
         tracker=gateway.tracker,

@@ -49,7 +49,7 @@ from juki_gateway.registry_store.ims_models import (
     ims_flag,
     ims_held,
 )
-from juki_gateway.registry_store.models import ProvisionRecord
+from juki_gateway.registry_store.models import ProvisionRecord, table_of
 from juki_gateway.registry_store.queues import (
     enqueue,
 )
@@ -337,7 +337,7 @@ class OperatorActions:
                 .values(state=new_state, decided_by=operator.name, decided_at=now)
             )
             conn.execute(
-                insert(ProvisionRecord.__table__),
+                insert(table_of(ProvisionRecord)),
                 self._provision(
                     now,
                     permit.requester,
@@ -383,7 +383,7 @@ class OperatorActions:
     ) -> list[dict[str, Any]]:
         """Provision records of the intermediate server, newest first."""
         self._authorise(operator, "provisions.list")
-        pr = ProvisionRecord.__table__
+        pr = table_of(ProvisionRecord)
         q = select(pr).where(pr.c.kind == "intermediate").order_by(pr.c.id.desc()).limit(limit)
         if person is not None:
             q = q.where(pr.c.subject == person)

@@ -99,7 +99,7 @@ from juki_gateway.registry_store.ims_models import (
     ims_permission_list,
     ims_used_permit,
 )
-from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord
+from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord, table_of
 from juki_gateway.registry_store.queues import (
     OutboxItem,
     claim_due,
@@ -207,7 +207,7 @@ class IntermediateService(OperatorActions):
             if row is not None:
                 self._holder.current = decode_permission_list(row.data)
             self._used = set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
-            fm = FugoMap.__table__
+            fm = table_of(FugoMap)
             self._fugo = {
                 r.fugo: r.atena_no for r in conn.execute(select(fm.c.fugo, fm.c.atena_no))
             }
@@ -255,7 +255,7 @@ class IntermediateService(OperatorActions):
             return
         with self.engine.begin() as conn:
             conn.execute(
-                insert(FugoMap.__table__),
+                insert(table_of(FugoMap)),
                 {"fugo": fugo, "atena_no": atena_no, "created_at": self.now()},
             )
         self._fugo[fugo] = atena_no
@@ -358,7 +358,7 @@ class IntermediateService(OperatorActions):
             results.append((index, atena, None))
         now = self.now()
         with self.engine.begin() as conn:
-            fk = Fukuhon.__table__
+            fk = table_of(Fukuhon)
             for row in rows:
                 conn.execute(fk.delete().where(fk.c.atena_no == row["atena_no"]))
                 conn.execute(
@@ -386,7 +386,7 @@ class IntermediateService(OperatorActions):
         """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original."""
         if operator is not None:
             self._authorise(operator, "fukuhon.export")
-        fk = Fukuhon.__table__
+        fk = table_of(Fukuhon)
         with self.engine.begin() as conn:
             out = []
             for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
@@ -418,7 +418,7 @@ class IntermediateService(OperatorActions):
         return found
 
     def _read_fukuhon_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, bytes]:
-        fk = Fukuhon.__table__
+        fk = table_of(Fukuhon)
         found: dict[str, bytes] = {}
         wanted = sorted(set(atenas))
         for i in range(0, len(wanted), 500):
@@ -475,7 +475,7 @@ class IntermediateService(OperatorActions):
                 if batch.used:
                     conn.execute(insert(ims_used_permit), batch.used)
                 if batch.provisions:
-                    conn.execute(insert(ProvisionRecord.__table__), batch.provisions)
+                    conn.execute(insert(table_of(ProvisionRecord)), batch.provisions)
                 if batch.held:
                     conn.execute(insert(ims_held), batch.held)
         except JukiError:
@@ -601,12 +601,12 @@ class IntermediateService(OperatorActions):
         """Recount flags and held queries by state (counts only, never identifiers)."""
         try:
             with self.engine.connect() as conn:
-                flags = dict(
+                flags: dict[str, int] = dict(
                     conn.execute(
                         select(ims_flag.c.state, func.count()).group_by(ims_flag.c.state)
                     ).all()
                 )
-                held = dict(
+                held: dict[str, int] = dict(
                     conn.execute(
                         select(ims_held.c.state, func.count()).group_by(ims_held.c.state)
                     ).all()
@@ -615,8 +615,8 @@ class IntermediateService(OperatorActions):
             return  # metrics never break the service
         for s in FlagState:
             self.metrics.flags.labels(str(s)).set(flags.get(str(s), 0))
-        for s in ("held", "released", "refused"):
-            self.metrics.held.labels(s).set(held.get(s, 0))
+        for h in ("held", "released", "refused"):
+            self.metrics.held.labels(h).set(held.get(h, 0))
 
 
 __all__ = [

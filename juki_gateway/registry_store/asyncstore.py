@@ -126,7 +126,7 @@ class _Batcher:
         elif self._timer is None:
             # (zope interface methods confuse mypy without the zope plugin)
             self._timer = self._clock.callLater(
-                self.max_delay, self._pump  # type: ignore[arg-type]
+                self.max_delay, self._pump
             )
         return item.deferred
 
@@ -150,8 +150,8 @@ class _Batcher:
     def _pump(self, *, drain: bool = True) -> None:
         """Start the next batch unless one is in flight; called by submit, timer and settle.
         With nothing queued, fires the :meth:`flush` waiters unless ``drain`` is false."""
-        if self._timer is not None and self._timer.active():  # type: ignore[misc]
-            self._timer.cancel()  # type: ignore[misc]
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
         self._timer = None
         if self._in_flight:
             return

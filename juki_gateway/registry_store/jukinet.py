@@ -161,7 +161,7 @@ def record_applied(
 ) -> None:
     """Note that everything up to ``last_seq`` from ``sender`` is applied (one row per frame)."""
     conn.execute(
-        insert(InboxEntry.__table__),
+        insert(table_of(InboxEntry)),
         [{"receiver": receiver, "sender": sender, "seq": last_seq, "msg_type": msg_type,
           "applied_at": now}],
     )
@@ -178,7 +178,7 @@ def enqueue(
     """
     if not records:
         return []
-    c = SeqCounter.__table__
+    c = table_of(SeqCounter)
     stmt = select(c.c.next_seq).where(c.c.link == link)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -195,10 +195,10 @@ def enqueue(
     run = pack_run(run)
     if conn.dialect.name == "sqlite":
         ts = _sqlite_ts(now)
-        conn.exec_driver_sql(_OUTBOX_SQL, [(link, first, msg_type, run, ts, ts)])  # type: ignore[arg-type]
+        conn.exec_driver_sql(_OUTBOX_SQL, [(link, first, msg_type, run, ts, ts)])
         return out
     conn.execute(
-        insert(OutboxMessage.__table__),
+        insert(table_of(OutboxMessage)),
         [{"link": link, "seq": first, "msg_type": msg_type, "frame": run, "state": "pending",
           "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
           "sent_at": None}],
@@ -248,7 +248,7 @@ def _split(seq: int, msg_type: int, stored: bytes) -> list[OutRecord]:
 
 def _run_start(conn: Connection, link: str, number: int) -> int | None:
     """The first number of the outbox row holding ``number`` (or the last row before it)."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     start = conn.execute(
         select(func.max(o.c.seq)).where(o.c.link == link, o.c.seq <= number)
     ).scalar_one_or_none()
@@ -261,7 +261,7 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
     A row only partly acknowledged comes back whole: its acknowledged head is resent and the
     peer acknowledges it again as a duplicate.
     """
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
         .where(o.c.link == link, o.c.state == "pending")
@@ -272,7 +272,7 @@ def load_outbox(conn: Connection, link: str) -> tuple[int, list[OutRecord]]:
         for r in rows:
             out += _split(int(r.seq), int(r.msg_type), r.frame)
         return int(rows[0].seq) - 1, out
-    c = SeqCounter.__table__
+    c = table_of(SeqCounter)
     nxt = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
     return (int(nxt) - 1 if nxt is not None else 0), []
 
@@ -281,7 +281,7 @@ def outbox_after(conn: Connection, link: str, after: int, limit: int = 5000) -> 
     """Outbox records of ``link`` numbered after ``after``, in order (another instance may have
     queued them; at most ``limit`` outbox rows are read); numbers are handed out under the
     counter's row lock, so what is visible is a gap-free run."""
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     start = _run_start(conn, link, after + 1)
     rows = conn.execute(
         select(o.c.seq, o.c.msg_type, o.c.frame)
@@ -317,7 +317,7 @@ def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
     A row's last number is the next row's first minus one (a link's numbers are handed out
     without gaps, one row per run), or, for the newest row, the counter's next number minus one.
     """
-    o = OutboxMessage.__table__
+    o = table_of(OutboxMessage)
     start = _run_start(conn, link, upto + 1)
     if start is None:
         return 0
@@ -325,7 +325,7 @@ def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
         select(func.min(o.c.seq)).where(o.c.link == link, o.c.seq > start)
     ).scalar_one_or_none()
     if following is None:
-        c = SeqCounter.__table__
+        c = table_of(SeqCounter)
         following = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one()
     last = int(following) - 1
     keep_from = start if last > upto else start + 1
@@ -335,7 +335,7 @@ def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
 
 def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Start the one-business-day clock of 送付先 records 機構 acknowledged (R9)."""
-    s = Soufusaki.__table__
+    s = table_of(Soufusaki)
     for r in records:
         conn.execute(
             update(s).where(s.c.soufusaki_no == r[_SOUFUSAKI_NO].decode("ascii")).values(sent_at=now)
@@ -408,7 +408,7 @@ def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> No
     handled row by row."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
-    d, h, t = DeletedResident.__table__, HonninKakuninHistory.__table__, HonninKakunin.__table__
+    d, h, t = table_of(DeletedResident), table_of(HonninKakuninHistory), table_of(HonninKakunin)
     sqlite = conn.dialect.name == "sqlite"
     found: list[str] = []
     if sqlite:
@@ -441,7 +441,7 @@ def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime
                      "kojin_bango": v["kojin_bango"], "created_at": now, "sent_at": None,
                      "record": r})
     if rows:
-        conn.execute(insert(Soufusaki.__table__), rows)
+        conn.execute(insert(table_of(Soufusaki)), rows)
 
 
 def record_provision(
@@ -450,7 +450,7 @@ def record_provision(
 ) -> None:
     """One 情報提供等記録 (R5): every search answered or refused, every notice delivered."""
     conn.execute(
-        insert(ProvisionRecord.__table__),
+        insert(table_of(ProvisionRecord)),
         [{"occurred_at": now, "kind": kind, "provider": provider, "recipient": recipient,
           "operator_id": None, "subject": subject[:20], "items": items, "outcome": outcome,
           "detail": detail}],
@@ -462,7 +462,7 @@ def record_provision(
 
 def kojin_bango_of(conn: Connection, juminhyo_code: str) -> str | None:
     """The 個人番号 already generated for a resident, if any."""
-    k = KojinBango.__table__
+    k = table_of(KojinBango)
     return conn.execute(
         select(k.c.kojin_bango).where(k.c.juminhyo_code == juminhyo_code, k.c.status == "active")
     ).scalar_one_or_none()
@@ -470,7 +470,7 @@ def kojin_bango_of(conn: Connection, juminhyo_code: str) -> str | None:
 
 def kojin_bango_used(conn: Connection, kojin_bango: str) -> bool:
     """Whether a 個人番号 was ever issued."""
-    k = KojinBango.__table__
+    k = table_of(KojinBango)
     return conn.execute(select(k.c.kojin_bango).where(k.c.kojin_bango == kojin_bango)).first() is not None
 
 
@@ -515,7 +515,7 @@ def iter_entries(
     Reads in ``batch``-sized key ranges (keyset pagination) so memory stays flat and no
     long-lived cursor holds a read transaction open.
     """
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     last = ""
     blake = hashlib.blake2b
     while True:
@@ -551,13 +551,13 @@ def versions(conn: Connection) -> dict[str, list[bytes]]:
     or, for a 消除者, the final record)."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
-    h = HonninKakuninHistory.__table__
+    h = table_of(HonninKakuninHistory)
     out: dict[str, list[bytes]] = {}
     for code, rec in conn.execute(
         select(h.c.juminhyo_code, h.c.record).order_by(h.c.juminhyo_code, h.c.history_no)
     ):
         out.setdefault(code, []).append(rec)
-    for table in (HonninKakunin.__table__, DeletedResident.__table__):
+    for table in (table_of(HonninKakunin), table_of(DeletedResident)):
         for code, rec in conn.execute(select(table.c.juminhyo_code, table.c.record)):
             out.setdefault(code, []).append(rec)
     return out
@@ -567,30 +567,30 @@ def count_versions(conn: Connection) -> int:
     """How many versions (history + current + 消除者) the file holds: one per applied change."""
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
-    n = conn.execute(select(func.count()).select_from(HonninKakuninHistory.__table__)).scalar_one()
+    n = conn.execute(select(func.count()).select_from(table_of(HonninKakuninHistory))).scalar_one()
     return int(n) + count_current(conn) + count_deleted(conn)
 
 
 def count_deleted(conn: Connection) -> int:
     """How many 消除者 (deleted residents) the file holds."""
-    d = DeletedResident.__table__
+    d = table_of(DeletedResident)
     return int(conn.execute(select(func.count()).select_from(d)).scalar_one())
 
 
 def deleted_records(conn: Connection) -> dict[str, bytes]:
     """Every 消除者's final record by 住民票コード (tests and small files only)."""
-    d = DeletedResident.__table__
+    d = table_of(DeletedResident)
     return {r[0]: r[1] for r in conn.execute(select(d.c.juminhyo_code, d.c.record))}
 
 
 def count_current(conn: Connection) -> int:
     """How many residents the current file holds."""
-    return int(conn.execute(select(func.count()).select_from(HonninKakunin.__table__)).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(table_of(HonninKakunin))).scalar_one())
 
 
 def current_records(conn: Connection) -> dict[str, bytes]:
     """Every current record by 住民票コード (tests and small files only)."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     return {r[0]: r[1] for r in conn.execute(select(t.c.juminhyo_code, t.c.record))}
 
 
@@ -619,7 +619,7 @@ class SearchRow:
 def search_rows(conn: Connection, *, juminhyo_code: str = "", kojin_bango: str = "",
                 birth_date: dt.date | None = None) -> Iterator[SearchRow]:
     """The current 本人確認情報 rows narrowed by one indexed key (R3: the caller gives one)."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     q = select(t.c.juminhyo_code, t.c.kojin_bango, t.c.name_kanji, t.c.seion_kana,
                t.c.birth_date, t.c.sex, t.c.address, t.c.record)
     if juminhyo_code:
@@ -634,14 +634,14 @@ def search_rows(conn: Connection, *, juminhyo_code: str = "", kojin_bango: str =
 
 def juminhyo_code_known(conn: Connection, code: str) -> bool:
     """Whether this 住民票コード was ever issued by 機構 or is held by a current resident."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     return juminhyo_code_used(conn, code) or conn.execute(
         select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first() is not None
 
 
 def records_of(conn: Connection, codes: Sequence[str], chunk: int = 500) -> dict[str, bytes]:
     """The current 本人確認情報 record of each 住民票コード found, read ``chunk`` codes at a time."""
-    t = HonninKakunin.__table__
+    t = table_of(HonninKakunin)
     out: dict[str, bytes] = {}
     for i in range(0, len(codes), chunk):
         q = select(t.c.juminhyo_code, t.c.record).where(t.c.juminhyo_code.in_(codes[i:i + chunk]))
@@ -651,6 +651,6 @@ def records_of(conn: Connection, codes: Sequence[str], chunk: int = 500) -> dict
 
 def applied_heads(conn: Connection, receiver: str) -> dict[str, int]:
     """The highest 更新順番号 applied from each sender at ``receiver`` (what a node resumes from)."""
-    i = InboxEntry.__table__
+    i = table_of(InboxEntry)
     return {str(s): int(m) for s, m in conn.execute(
         select(i.c.sender, func.max(i.c.seq)).where(i.c.receiver == receiver).group_by(i.c.sender))}

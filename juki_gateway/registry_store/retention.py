@@ -194,7 +194,7 @@ class RetentionService(TimerService):
         self.runs: list[RetentionReport | int] = []
 
     def _tick(self) -> Deferred[object]:
-        seconds = self._clock.seconds()  # type: ignore[misc]
+        seconds = self._clock.seconds()
         now = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
         month = (now.year, now.month)
         full = month != self._last_full_month

@@ -159,7 +159,7 @@ class FrameConnection(Protocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:  # noqa: B008
         self.is_closed = True
         self.close_reason = reason
-        alert = alert_from_failure(reason.value)
+        alert = alert_from_failure(reason.value) if reason.value is not None else None
         self._fail_waiters(PeerRefused(
             f"connection closed{': ' + alert if alert else ''}", alert=alert))
         if not self.closed.called:
@@ -212,7 +212,12 @@ class FrameConnection(Protocol):
         if not self.is_closed and self.transport is not None:
             self.transport.loseConnection()
         d: Deferred[None] = Deferred()
-        self.closed.addBoth(lambda r: (d.callback(None), r)[1])
+
+        def relay(result: object) -> object:
+            d.callback(None)
+            return result
+
+        self.closed.addBoth(relay)
         return d
 
 

@@ -324,7 +324,7 @@ def _describe(frame: Frame) -> str:
     if mt in (MessageType.ERROR, MessageType.NACK):
         code, name = _error_of(frame)
         return f"{'ERROR' if mt == MessageType.ERROR else 'NACK'} {code} {name} (seq {frame.header.seq})"
-    return f"{MessageType(mt).name if mt in iter(MessageType) else hex(mt)} seq {frame.header.seq}"
+    return f"{MessageType(mt).name if mt in MessageType._value2member_map_ else hex(mt)} seq {frame.header.seq}"
 
 
 async def case_in_order(s: Suite) -> str:
@@ -487,7 +487,7 @@ def junit_xml(target: Target, results: list[CaseResult]) -> bytes:
             ET.SubElement(tc, "system-out").text = r.detail
     root = ET.Element("testsuites")
     root.append(suite)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def parse_target(text: str) -> tuple[str, int]:

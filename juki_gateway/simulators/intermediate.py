@@ -73,12 +73,12 @@ def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
 
     from juki_gateway.registry_store.engine import create_store_engine
     from juki_gateway.registry_store.migrate import upgrade
-    from juki_gateway.registry_store.models import FugoMap
+    from juki_gateway.registry_store.models import FugoMap, table_of
 
     engine = create_store_engine(url)
     try:
         upgrade(url, engine=engine)
-        table = FugoMap.__table__
+        table = table_of(FugoMap)
         with engine.begin() as conn:
             known = set(conn.execute(select(table.c.atena_no)).scalars())
             rows = [{"fugo": network_fugo(r), "atena_no": r.atena_no,

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from juki_gateway.errors import JukiError
 from juki_gateway.workdir import read_toml
@@ -144,14 +144,15 @@ class _Table:
             if default is ...:
                 raise ScenarioError(f"{self.where}: missing '{key}'")
             return default
-        value = self.raw[key]
+        value: Any = self.raw[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             raise ScenarioError(f"{self.where}: '{key}' must be a {kind.__name__}, got {value!r}")
-        if minimum is not None and value < minimum:
+        number = cast(float, value)
+        if minimum is not None and number < minimum:
             raise ScenarioError(f"{self.where}: '{key}' must be at least {minimum}, got {value!r}")
-        if maximum is not None and value > maximum:
+        if maximum is not None and number > maximum:
             raise ScenarioError(f"{self.where}: '{key}' must be at most {maximum}, got {value!r}")
         return value
 

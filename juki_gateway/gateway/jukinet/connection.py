@@ -35,7 +35,8 @@ class NodeConnection(ChannelApp):
         self.conn_id = conn_id
         self.ready = False
         self.conn: Connection | None = None
-        self.state: dict[str, Any] = {}  # per-connection handler state (consistency check …)
+        #: per-connection handler state, by (handler, request number): a consistency check …
+        self.state: dict[tuple[str, int], Any] = {}
         self.channel = node.open_channel(self)
 
     @property

@@ -183,7 +183,7 @@ class JukinetHost:
             out.proto.abort()
         log.info("link {link} held: connection dropped, outbox queues", link=name)
         if svc is not None:
-            return svc.stopService()  # type: ignore[no-any-return]
+            return svc.stopService()
         return succeed(None)
 
     def release(self, name: str) -> None:

@@ -244,7 +244,7 @@ class JukinetNode(Service):
             self.storage.stop()
 
         d.addCallback(stop_pools)
-        return d  # type: ignore[return-value]
+        return d
 
     # -- helpers --------------------------------------------------------------------------------------
     def link_name(self, peer: str) -> str:

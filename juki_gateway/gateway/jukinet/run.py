@@ -115,21 +115,21 @@ def main(argv: list[str] | None = None) -> int:
 
     def failed(f: Failure) -> None:
         print(f"FAILED {f.getErrorMessage()}", file=sys.stderr, flush=True)
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
-    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(start)
     ready.addCallbacks(started, failed)
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     profile_dir = os.environ.get("JUKI_PROFILE_DIR")
     if profile_dir:
         # Profiling a node of a benchmark: the reactor thread's profile, one file per node.
         import cProfile
 
         prof = cProfile.Profile()
-        prof.runcall(reactor.run)  # type: ignore[attr-defined]
+        prof.runcall(reactor.run)
         prof.dump_stats(str(Path(profile_dir) / f"{cfg.node_id}.prof"))
     else:
-        reactor.run()  # type: ignore[attr-defined]
+        reactor.run()
     print(f"PEAK_RSS_KB {peak_rss_kb()}", flush=True)
     return 0
 

@@ -198,8 +198,12 @@ def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
         number = str(v["kojin_bango"])
         now = node.now()
         assert node.committer is not None
-        return node.committer.submit(
-            lambda conn: (register_kojin_bango(conn, number, juminhyo_code, now), number)[1])
+
+        def work(conn: Any) -> str:
+            register_kojin_bango(conn, number, juminhyo_code, now)
+            return number
+
+        return node.committer.submit(work)
 
     return d.addCallback(got)
 

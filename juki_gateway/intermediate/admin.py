@@ -16,7 +16,6 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from enum import IntEnum
 from typing import Any
 
 from juki_gateway.codecs.frame import Frame
@@ -25,16 +24,9 @@ from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
 from juki_gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
+from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
-
-
-class AdminMessageType(IntEnum):
-    """Admin-port message types (byte bodies of UTF-8 JSON)."""
-
-    ADMIN_REQUEST = 0x06A1
-    ADMIN_RESPONSE = 0x06A2
-
 
 ADMIN_LENGTHS: dict[int, int] = {
     **body_record_lengths(),

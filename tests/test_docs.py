@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from juki_gateway import docs as generated
 from juki_gateway.codecs import docs
 from juki_gateway.codecs.errors import ERROR_CLASSES
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.codecs.messages import CATALOGUE, body_record_lengths, load_link_catalogues
-from juki_gateway.protocols.jukinet import docs as jukinet_docs
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
 from juki_gateway.protocols.jukinet import layouts as jukinet_layouts
 from juki_gateway.protocols.jukinet.messages import (
@@ -20,17 +24,52 @@ from juki_gateway.protocols.jukinet.messages import (
     record_lengths,
 )
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 
 
-def test_wire_format_doc_is_current() -> None:
-    """The committed document equals what the tables produce (run `make docs` when not)."""
-    assert (DOCS / "wire-format.md").read_text(encoding="utf-8") == docs.render()
+def _docs_command(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "juki_gateway.docs", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_message_catalogue_doc_is_current() -> None:
-    """docs/messages.md equals what the catalogue renders (run `make docs` when not)."""
-    assert (DOCS / "messages.md").read_text(encoding="utf-8") == jukinet_docs.render()
+@pytest.mark.parametrize("doc", generated.DOCUMENTS, ids=lambda d: d.path)
+def test_generated_document_is_current(doc: generated.Document) -> None:
+    """Each committed generated document equals what its tables render (run `make docs` when not)."""
+    assert (ROOT / doc.path).read_text(encoding="utf-8") == doc.render()
+
+
+def test_docs_check_passes_on_the_committed_documents() -> None:
+    """`python -m juki_gateway.docs --check` exits 0 on the repository and writes nothing."""
+    before = {d.path: (ROOT / d.path).stat().st_mtime_ns for d in generated.DOCUMENTS}
+    done = _docs_command("--check")
+    assert done.returncode == 0, done.stderr
+    assert {d.path: (ROOT / d.path).stat().st_mtime_ns for d in generated.DOCUMENTS} == before
+
+
+def test_docs_command_writes_every_document_and_check_names_the_stale_ones(tmp_path: Path) -> None:
+    """The one command writes every generated document under --root; --check then exits 0, and
+    once a document is edited or removed it exits 1 naming exactly those files."""
+    written = _docs_command("--root", str(tmp_path))
+    assert written.returncode == 0, written.stderr
+    for doc in generated.DOCUMENTS:
+        assert (tmp_path / doc.path).read_text(encoding="utf-8") == doc.render()
+    assert _docs_command("--check", "--root", str(tmp_path)).returncode == 0
+    edited, removed, *kept = generated.DOCUMENTS
+    (tmp_path / edited.path).write_text("hand edit\n", encoding="utf-8")
+    (tmp_path / removed.path).unlink()
+    checked = _docs_command("--check", "--root", str(tmp_path))
+    assert checked.returncode == 1
+    assert edited.path in checked.stderr and removed.path in checked.stderr
+    assert not any(doc.path in checked.stderr for doc in kept)
+
+
+def test_docs_command_help_names_every_document() -> None:
+    """`--help` describes --check and lists every generated document."""
+    done = _docs_command("--help")
+    assert done.returncode == 0
+    assert "--check" in done.stdout
+    assert all(doc.path in done.stdout for doc in generated.DOCUMENTS)
 
 
 def test_wire_codes_are_unique_four_digit_numbers() -> None:

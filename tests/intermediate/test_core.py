@@ -254,18 +254,6 @@ def test_fugo_differs_per_organisation_and_needs_a_valid_code() -> None:
         issue_fugo(b"s", "ims-172014", "24727059609")
 
 
-def test_docs_are_generated_from_the_code() -> None:
-    """docs/intermediate.md equals what the layouts, codes and rules render to."""
-    from pathlib import Path
-
-    from juki_gateway.intermediate.docs import render
-
-    path = Path(__file__).resolve().parents[2] / "docs" / "intermediate.md"
-    assert path.read_text(encoding="utf-8") == render(), (
-        "run: python -m juki_gateway.intermediate.docs > docs/intermediate.md"
-    )
-
-
 def test_wire_codes_are_unique() -> None:
     """No two error classes or outcome reasons share a wire code."""
     from juki_gateway.intermediate.docs import _error_classes

@@ -78,7 +78,7 @@ docs: install
 # Regenerate the golden vectors in tests/vectors/ (records, and one frame per Juki-net message
 # type in tests/vectors/jukinet/) from the tables, the message catalogue and the samples.
 vectors: install
-	$(PY) -m juki_gateway.codecs.vectors tests/vectors
+	$(PY) -m juki_gateway.protocols.vectors tests/vectors
 
 # Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
 # BASELINE=REV: the nodes also run REV's code in alternating legs, and the rate ratio is printed.

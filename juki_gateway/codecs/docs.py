@@ -1,18 +1,21 @@
-"""Generate ``docs/wire-format.md`` from the layout tables, code tables, errors and messages.
+"""Renders ``docs/wire-format.md`` from the layout tables, code tables, errors and messages.
 
-``python -m juki_gateway.docs`` (``make docs``) writes it and ``--check`` fails when the committed
-file differs from what the tables produce. Nothing in the document is written by hand, so
-offsets, widths and codes can never drift from the codec.
+:func:`render` is given the message catalogue and the layouts to list (the codec knows neither
+the links' message types nor their body layouts: ``protocols/catalogue.py`` builds both);
+``python -m juki_gateway.docs`` (``make docs``) writes the document and ``--check`` fails when the
+committed file differs. Nothing in the document is written by hand, so offsets, widths and codes
+can never drift from the codec.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 from juki_gateway.codecs.checkdigits import CHECK_SCHEMES
 from juki_gateway.codecs.codetables import CODE_TABLES
 from juki_gateway.codecs.errors import ERROR_CLASSES, FatalFrameError
 from juki_gateway.codecs.gaiji import PROFILES, SUBSTITUTES
-from juki_gateway.codecs.layouts import CODEC_LAYOUT_NAMES, LAYOUTS
-from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
+from juki_gateway.codecs.messages import MessageSpec
 from juki_gateway.codecs.schema import Field, Layout
 
 
@@ -45,16 +48,9 @@ def layout_section(layout: Layout, level: str = "##") -> list[str]:
     return out
 
 
-def documented_layouts() -> list[Layout]:
-    """The codec's own layouts in table order, then the links' registered ones by name (so the
-    order does not depend on which link module was imported first)."""
-    registered = sorted(name for name in LAYOUTS if name not in CODEC_LAYOUT_NAMES)
-    return [LAYOUTS[name] for name in (*CODEC_LAYOUT_NAMES, *registered)]
-
-
-def render() -> str:
-    """The whole document as Markdown."""
-    load_link_catalogues()  # the link modules register their layouts and message types
+def render(catalogue: Mapping[int, MessageSpec], layouts: Iterable[Layout]) -> str:
+    """The whole document as Markdown: ``layouts`` in the order given, every message type of
+    ``catalogue``."""
     out: list[str] = [
         "# Wire format",
         "",
@@ -88,7 +84,7 @@ def render() -> str:
         "the ordinance was not at hand.",
         "",
     ]
-    for layout in documented_layouts():
+    for layout in layouts:
         out += layout_section(layout)
     out += ["## Code tables", ""]
     for t in CODE_TABLES:
@@ -111,7 +107,7 @@ def render() -> str:
         "| msg_type | name | body layout | profile | meaning |",
         "|---|---|---|---|---|",
     ]
-    for msg_type, spec in sorted(CATALOGUE.items()):
+    for msg_type, spec in sorted(catalogue.items()):
         body = "bytes" if spec.byte_body else spec.body_layout or "—"
         out.append(f"| 0x{msg_type:04X} | {spec.name} | {body} | {spec.profile} | {spec.description} |")
     out += [

@@ -2,7 +2,9 @@
 
 ``python -m juki_gateway.docs`` (``make docs``) rewrites each document of :data:`DOCUMENTS`;
 ``--check`` writes nothing, names the stale ones and exits 1 (``tests/test_docs.py`` runs it).
-Each renderer lives beside what it documents:
+Each renderer lives beside what it documents and is handed what it needs from the layers above
+it; the codec's, for one, is given the message catalogue and the layouts built in
+``juki_gateway/protocols/catalogue.py``:
 
 * ``docs/wire-format.md``: layouts, code tables, codec errors, every message type
   (``juki_gateway/codecs/docs.py``);
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from juki_gateway.codecs import docs as wire_format
 from juki_gateway.intermediate import docs as intermediate
+from juki_gateway.protocols.catalogue import CATALOGUE, LAYOUTS
 from juki_gateway.protocols.jukinet import docs as jukinet
 
 
@@ -34,9 +37,9 @@ class Document:
 
 
 DOCUMENTS: tuple[Document, ...] = (
-    Document("docs/wire-format.md", wire_format.render,
+    Document("docs/wire-format.md", lambda: wire_format.render(CATALOGUE, LAYOUTS.values()),
              "layout and code tables, codec errors, message catalogue"),
-    Document("docs/messages.md", jukinet.render,
+    Document("docs/messages.md", lambda: jukinet.render(CATALOGUE),
              "Juki-net message catalogue, link error codes"),
     Document("docs/intermediate.md", intermediate.render,
              "intermediate-server layouts, decision, flags, roles, codes"),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from juki_gateway.codecs.docs import layout_section
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.messages import CATALOGUE
-from juki_gateway.intermediate.admin import AdminMessageType, AdminRequestInvalid
+from juki_gateway.intermediate.admin import AdminRequestInvalid
 from juki_gateway.intermediate.client import AdminUnreachable
 from juki_gateway.intermediate.service import ACTION_ROLES, StoreFailure
 from juki_gateway.intermediate.session import FRAME_DOMAIN
+from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.intermediate import crypto, errors, fugo
+from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.decision import CHECK_ORDER, Reason
 from juki_gateway.protocols.intermediate.flags import BLOCKING_STATES, TRANSITIONS, FlagState

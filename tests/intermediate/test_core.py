@@ -63,10 +63,10 @@ def test_kouban_table_has_the_sixty_rows_of_the_seed() -> None:
 
 def test_catalogue_record_lengths_match_layouts() -> None:
     """Every intermediate message type is in the one catalogue; its record length is its layout's."""
-    from juki_gateway.codecs.messages import CATALOGUE, body_record_lengths
     from juki_gateway.codecs.record import get_codec
+    from juki_gateway.protocols.catalogue import CATALOGUE, link_record_lengths
 
-    lengths = body_record_lengths()
+    lengths = link_record_lengths()
     for msg_type in ImsMessageType:
         spec = CATALOGUE[msg_type]
         assert spec.name == msg_type.name and spec.profile == "intermediate"

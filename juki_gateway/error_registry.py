@@ -64,6 +64,13 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     scenario,
 )
 
+#: Wire codes moved so that no two errors share one: (code name, old, new, why), for peers that
+#: matched on the old number.
+RENUMBERED: tuple[tuple[str, int, int, str], ...] = (
+    ("bad_identity", 9101, 9104,
+     "9101 was also `store_unavailable`'s; the certificate errors are 9102–9104"),
+)
+
 
 def defined_in(module: ModuleType) -> list[type[JukiError]]:
     """The error classes ``module`` defines itself (not those it imports), in definition order."""

@@ -12,7 +12,6 @@ import pytest
 
 from juki_gateway import docs as generated
 from juki_gateway.codecs import layouts as codec_layouts
-from juki_gateway.codecs.errors import ERROR_CLASSES
 from juki_gateway.codecs.messages import BASE_MESSAGES, record_lengths
 from juki_gateway.protocols import catalogue
 from juki_gateway.protocols.catalogue import CATALOGUE, LAYOUTS, LINK_MESSAGES, build_catalogue
@@ -75,14 +74,6 @@ def test_docs_command_help_names_every_document() -> None:
     assert done.returncode == 0
     assert "--check" in done.stdout
     assert all(doc.path in done.stdout for doc in generated.DOCUMENTS)
-
-
-def test_wire_codes_are_unique_four_digit_numbers() -> None:
-    """Every error class has its own 4-digit wire code."""
-    codes = [cls.wire_code for cls in ERROR_CLASSES]
-    assert len(set(codes)) == len(codes)
-    assert all(1000 <= c <= 9999 for c in codes)
-    assert len({cls.code for cls in ERROR_CLASSES}) == len(codes)
 
 
 def test_jukinet_messages_are_catalogue_entries() -> None:

@@ -1,4 +1,4 @@
-"""One registry of every error class: it misses none, code names are unique, the document lists all."""
+"""One registry of every error class: it misses none, and wire codes and code names are unique."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.client import RemoteActionFailed
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
+from juki_gateway.registry_store.cliutil import SchemaOutdated
 
+#: Wire codes deliberately shared, by the class that reuses another's code: the reason.
+SHARED_WIRE_CODES: dict[type[JukiError], str] = {
+    SchemaOutdated: "a store error the command line reports before it uses the store; it never "
+                    "reaches a peer and keeps the family's generic store code 9100",
+}
 #: Code names deliberately shared, by name: the reason.
 SHARED_CODES: dict[str, str] = {
     "bad_check_digit": "the Juki-net links' refusal (5103) of the codec's check-digit failure "
@@ -56,6 +62,24 @@ def test_registry_holds_every_error_class_of_the_project() -> None:
     assert len(error_registry.ERROR_MODULES) == len(modules)
 
 
+def test_wire_codes_are_unique_across_the_project() -> None:
+    """No two error classes and query outcome reasons send one wire code, except the listed,
+    deliberate reuses; every wire code has four digits."""
+    by_code: dict[int, list[str]] = defaultdict(list)
+    for cls in error_registry.error_classes():
+        code = error_registry.own_wire_code(cls)
+        if code is not None and cls not in SHARED_WIRE_CODES:
+            by_code[code].append(f"{cls.__module__}.{cls.__qualname__}")
+    for reason in Reason:
+        if reason.wire_code:  # 0 = answered, no refusal
+            by_code[reason.wire_code].append(f"Reason.{reason.name}")
+    assert {code: names for code, names in by_code.items() if len(names) > 1} == {}
+    assert all(1000 <= code <= 9999 for code in by_code)
+    for cls in SHARED_WIRE_CODES:
+        assert "wire_code" not in vars(cls), cls  # it reuses a parent's code, as its reason says
+        assert error_registry.own_wire_code(cls) in by_code
+
+
 def test_code_names_are_unique_across_the_project() -> None:
     """Every error class names its own code, and no two error classes or query outcome reasons
     share a code name, except the listed, deliberate ones (each shared by exactly two)."""
@@ -75,13 +99,22 @@ def test_code_names_are_unique_across_the_project() -> None:
 
 def test_documented_families_hold_every_class_of_their_family() -> None:
     """The error tables of docs/wire-format.md and docs/messages.md list every codec error and
-    every Juki-net link error of the registry (the base class of the links' refusals aside)."""
+    every Juki-net link error of the registry (the base class of the links' refusals aside), and
+    docs/intermediate.md every error with a 6xxx wire code."""
+    from juki_gateway.intermediate.docs import render as intermediate_doc
+
     registry = error_registry.error_classes()
     assert set(codec_errors.ERROR_CLASSES) == {
         c for c in registry if issubclass(c, codec_errors.CodecError)}
     assert set(jukinet_errors.ERROR_CLASSES) == {
         c for c in registry if issubclass(c, jukinet_errors.JukinetError)
     } - {jukinet_errors.JukinetError}
+    text = intermediate_doc()
+    family = [(c, code) for c in registry
+              if (code := error_registry.own_wire_code(c)) is not None and 6000 <= code < 7000]
+    assert family
+    for cls, code in family:
+        assert f"| {code:04d} | `{cls.code}` |" in text, cls
 
 
 def test_error_codes_document_lists_every_class_and_reason() -> None:
@@ -102,3 +135,13 @@ def test_error_codes_document_lists_every_class_and_reason() -> None:
     for reason in Reason:
         if reason.wire_code:
             assert f"| {reason.wire_code:04d} | `{reason.code}` | `Reason.{reason.name}` |" in text
+
+
+def test_renumbered_codes_name_the_current_wire_code() -> None:
+    """Each renumbered code name is sent with its new wire code now, and its old number is no
+    longer that name's."""
+    by_name = {cls.code: error_registry.own_wire_code(cls) for cls in error_registry.error_classes()
+               if cls not in NO_OWN_CODE and cls.code not in SHARED_CODES}
+    assert error_registry.RENUMBERED
+    for name, old, new, _why in error_registry.RENUMBERED:
+        assert by_name[name] == new and old != new

@@ -7,7 +7,7 @@ here; ``python -m juki_gateway.docs --check`` fails when the committed file diff
 
 from __future__ import annotations
 
-from juki_gateway.error_registry import error_classes, own_wire_code
+from juki_gateway.error_registry import RENUMBERED, error_classes, own_wire_code
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.intermediate.decision import Reason
 
@@ -71,6 +71,12 @@ def render() -> str:
         "|---|---|---|---:|---|",
         *[f"| `{cls.code}` | `{cls.__qualname__}` | `{_where(cls)}` | {cls.exit_code} | "
           f"{_meaning(cls)} |" for cls in sorted(local, key=lambda c: (c.code, c.__qualname__))],
+        "",
+        "## Renumbered wire codes",
+        "",
+        "| code | was | now | why |",
+        "|---|---:|---:|---|",
+        *[f"| `{name}` | {old:04d} | {new:04d} | {why} |" for name, old, new, why in RENUMBERED],
         "",
     ]
     return "\n".join(lines)

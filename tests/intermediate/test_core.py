@@ -252,11 +252,3 @@ def test_fugo_differs_per_organisation_and_needs_a_valid_code() -> None:
     assert a != b and len(a) == 32 and a == issue_fugo(b"s", "ims-172014", "24727059608")
     with pytest.raises(BadJuminhyoCode):
         issue_fugo(b"s", "ims-172014", "24727059609")
-
-
-def test_wire_codes_are_unique() -> None:
-    """No two error classes or outcome reasons share a wire code."""
-    from juki_gateway.intermediate.docs import _error_classes
-
-    codes = [c.wire_code for c in _error_classes()] + [r.wire_code for r in Reason if r.wire_code]
-    assert len(codes) == len(set(codes))

@@ -72,16 +72,14 @@ bench-codec: install
 	$(PY) benchmarks/bench_codec.py
 
 # Regenerate the generated documents from the layout tables and the message catalogue (a test
-# fails when one is stale): wire format, Juki-net message catalogue, intermediate server.
+# runs `python -m juki_gateway.docs --check`, which fails when one is stale; --help lists them).
 docs: install
-	$(PY) -m juki_gateway.codecs.docs docs/wire-format.md
-	$(PY) -m juki_gateway.protocols.jukinet.docs docs/messages.md
-	$(PY) -m juki_gateway.intermediate.docs > docs/intermediate.md
+	$(PY) -m juki_gateway.docs
 
 # Regenerate the golden vectors in tests/vectors/ (records, and one frame per Juki-net message
 # type in tests/vectors/jukinet/) from the tables, the message catalogue and the samples.
 vectors: install
-	$(PY) -m juki_gateway.codecs.vectors tests/vectors
+	$(PY) -m juki_gateway.protocols.vectors tests/vectors
 
 # Juki-net links: e2e durable notifications/s over mTLS and the 500k consistency check.
 # BASELINE=REV: the nodes also run REV's code in alternating legs, and the rate ratio is printed.

@@ -29,6 +29,7 @@ from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import default_topology
 from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.metrics import scrape_metrics
+from juki_gateway.protocols.catalogue import link_record_lengths
 
 REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
@@ -225,7 +226,7 @@ def attempt(port: int, pki: Path, name: str | None, server_name: str, *,
 
 def decode_frames(data: bytes) -> list[Any]:
     """The frames in ``data``."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(link_record_lengths())
     dec.receive_data(data)
     out = []
     while (ev := dec.next_event()) is not None:

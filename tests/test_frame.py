@@ -28,14 +28,17 @@ from juki_gateway.codecs.frame import (
     encode_frame,
 )
 from juki_gateway.codecs.messages import (
-    CATALOGUE,
+    BASE_MESSAGES,
     MessageType,
-    body_record_lengths,
     decode_error,
     encode_error,
+    record_lengths,
 )
+from juki_gateway.protocols.catalogue import CATALOGUE
 
 TS = "20260401093000"
+#: the decoder table of the envelope's own types (ERROR, PING, PONG, ACK, NACK)
+LENGTHS = record_lengths(BASE_MESSAGES)
 
 
 def _nack(seq: int = 7, detail: str = "expected 7") -> bytes:
@@ -73,7 +76,7 @@ def test_header_length_and_field_order() -> None:
 def test_one_byte_at_a_time_yields_each_frame() -> None:
     """Feeding a stream one byte at a time yields every frame exactly once, then None."""
     stream = _nack(1) + _ping(seq=2) + _nack(3)
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     got: list[Frame | FrameRejected] = []
     for b in stream:
         dec.receive_data(bytes([b]))
@@ -90,7 +93,7 @@ def test_any_split_gives_the_same_frames(cuts: list[int], count: int) -> None:
     frames = [_nack(i, "é" * i) if i % 2 else _ping(seq=i) for i in range(count)]
     stream = b"".join(frames)
     points = sorted({min(c, len(stream)) for c in cuts})
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     got: list[Frame | FrameRejected] = []
     prev = 0
     for p in [*points, len(stream)]:
@@ -107,7 +110,7 @@ def test_many_frames_in_one_chunk_with_trailer() -> None:
         encode_frame(MessageType.ACK, "pf-17", "cs-172014", seq=i, timestamp=TS, trailer=bytes([i]) * i)
         for i in range(50)
     )
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(chunk)
     got = _drain(dec)
     assert [(f.seq, f.trailer) for f in got if isinstance(f, Frame)] == [(i, bytes([i]) * i) for i in range(50)]
@@ -124,7 +127,7 @@ def test_error_body_round_trip() -> None:
 @pytest.mark.parametrize("first", [b"X", b"JK\x00"])
 def test_bad_magic_is_fatal_early_and_sticky(first: bytes) -> None:
     """A bad magic is fatal as soon as the first wrong byte arrives, and stays fatal."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(first)
     with pytest.raises(BadMagic) as exc:
         dec.next_event()
@@ -138,7 +141,7 @@ def test_unknown_version_is_fatal() -> None:
     """An envelope version other than 1 is fatal."""
     raw = bytearray(_ping())
     raw[4] = 2
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(bytes(raw))
     with pytest.raises(UnsupportedVersion):
         dec.next_event()
@@ -148,7 +151,7 @@ def test_malformed_header_field_is_fatal() -> None:
     """An impossible header timestamp makes the header untrustworthy: fatal, naming the field."""
     raw = bytearray(_ping())
     raw[63:77] = b"20250230000000"
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(bytes(raw))
     with pytest.raises(BadFrameHeader) as exc:
         dec.next_event()
@@ -158,7 +161,7 @@ def test_malformed_header_field_is_fatal() -> None:
 def test_oversize_rejected_from_header_before_body() -> None:
     """A body_length over max_body is fatal as soon as the header is in, before any body byte."""
     raw = encode_frame(MessageType.ERROR, "a", "b", b"x" * 236 * 5, record_count=5, timestamp=TS)
-    dec = FrameDecoder(max_body=1000)
+    dec = FrameDecoder(LENGTHS, max_body=1000)
     dec.receive_data(raw[:HEADER_LENGTH])
     with pytest.raises(FrameTooLarge) as exc:
         dec.next_event()
@@ -169,7 +172,7 @@ def test_oversize_rejected_from_header_before_body() -> None:
 def test_trailer_counts_towards_the_maximum() -> None:
     """body_length + trailer_length is what is compared with max_body."""
     raw = encode_frame(MessageType.PING, "a", "b", timestamp=TS, trailer=b"s" * 600)
-    dec = FrameDecoder(max_body=500)
+    dec = FrameDecoder(LENGTHS, max_body=500)
     dec.receive_data(raw[:HEADER_LENGTH])
     with pytest.raises(FrameTooLarge):
         dec.next_event()
@@ -177,7 +180,7 @@ def test_trailer_counts_towards_the_maximum() -> None:
 
 def test_unknown_type_is_skipped_and_decoding_continues() -> None:
     """An unknown message type is rejected with its header and the next frame still decodes."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(encode_frame(0x7FFF, "a", "b", b"whatever", timestamp=TS, seq=9) + _ping(seq=10))
     first, second = _drain(dec)
     assert isinstance(first, FrameRejected) and isinstance(first.error, UnknownMessageType)
@@ -196,7 +199,7 @@ def test_unknown_type_is_skipped_and_decoding_continues() -> None:
 )
 def test_bad_body_length_is_skipped(msg_type: int, body: bytes, count: int) -> None:
     """A body that is not record_count whole records is rejected and skipped."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(encode_frame(msg_type, "a", "b", body, record_count=count, timestamp=TS) + _ping(seq=4))
     first, second = _drain(dec)
     assert isinstance(first, FrameRejected) and isinstance(first.error, BadBodyLength)
@@ -205,19 +208,19 @@ def test_bad_body_length_is_skipped(msg_type: int, body: bytes, count: int) -> N
 
 def test_close_inside_a_frame_raises_truncated() -> None:
     """Closing with a partial frame buffered raises TruncatedFrame; closing between frames does not."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(_ping()[:50])
     assert dec.next_event() is None
     with pytest.raises(TruncatedFrame):
         dec.close()
-    clean = FrameDecoder()
+    clean = FrameDecoder(LENGTHS)
     clean.receive_data(_ping())
     assert isinstance(clean.next_event(), Frame)
     clean.close()
 
 
 def test_custom_catalogue_mapping() -> None:
-    """A caller-supplied msg_type → record length table replaces the default."""
+    """The decoder takes exactly the msg_type → record length table it is given."""
     dec = FrameDecoder({0x0100: 10})
     dec.receive_data(encode_frame(0x0100, "a", "b", b"0123456789" * 2, record_count=2, timestamp=TS))
     ev = dec.next_event()
@@ -225,10 +228,11 @@ def test_custom_catalogue_mapping() -> None:
 
 
 def test_catalogue_lengths_derive_from_layouts() -> None:
-    """The default decoder table comes from the catalogue's body layouts."""
-    lengths = body_record_lengths()
+    """The decoder table of the one catalogue comes from its entries' body layouts."""
+    lengths = record_lengths(CATALOGUE)
     assert set(lengths) == set(CATALOGUE)
     assert lengths[MessageType.ERROR] == 236 and lengths[MessageType.PING] == 0
+    assert lengths[0x0621] == 1 and lengths[0x06A1] == 1  # byte bodies
 
 
 @pytest.mark.parametrize(
@@ -254,7 +258,7 @@ def test_encode_frame_rejects_bad_header_values(kwargs: dict[str, object], field
 @given(st.binary(max_size=400))
 def test_random_bytes_never_escape_as_other_exceptions(data: bytes) -> None:
     """Whatever the bytes, the decoder yields events, None, or raises a CodecError."""
-    dec = FrameDecoder(max_body=300)
+    dec = FrameDecoder(LENGTHS, max_body=300)
     dec.receive_data(b"JKGW\x01" + data)
     try:
         _drain(dec)
@@ -265,7 +269,7 @@ def test_random_bytes_never_escape_as_other_exceptions(data: bytes) -> None:
 
 def test_frame_records_decode_the_body() -> None:
     """Frame.records decodes the body with the named layout."""
-    dec = FrameDecoder()
+    dec = FrameDecoder(LENGTHS)
     dec.receive_data(_nack(3, "seq 3 expected"))
     frame = dec.next_event()
     assert isinstance(frame, Frame)

@@ -15,11 +15,12 @@ from juki_gateway.codecs import vectors
 from juki_gateway.codecs.frame import Frame, FrameDecoder, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error, encode_error
 from juki_gateway.codecs.samples import FRAME_SAMPLES, SAMPLERS
+from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.jukinet.layouts import decode_bodies, encode_body
 from juki_gateway.protocols.jukinet.messages import BY_TYPE, JukinetMessage, record_lengths
 
 FRAME_DIR = Path(__file__).parent / "vectors" / vectors.FRAME_DIR
-NAMES = sorted(vectors.build_frames())
+NAMES = sorted(vectors.build_frames(CATALOGUE))
 ERROR_BODIES = (MessageType.ERROR, MessageType.NACK)
 
 

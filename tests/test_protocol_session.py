@@ -10,6 +10,7 @@ from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.catalogue import LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue
 from juki_gateway.protocols.session import (
     FrameSession,
@@ -102,7 +103,7 @@ def test_unknown_and_unhandled_types_get_error_and_session_survives() -> None:
 def test_oversized_length_sends_error_and_closes() -> None:
     """A header announcing a body over the limit gets one ERROR frame and closes the session."""
     s = FrameSession(node="cs-172014", conn_id="C1", peer=PEER, registry=HandlerRegistry(),
-                     seconds=lambda: 0.0, catalogue=Catalogue(max_frame=100))
+                     seconds=lambda: 0.0, catalogue=Catalogue(LINK_MESSAGES, max_frame=100))
     big = encode_frame(MessageType.PING, "kizon-172014", "cs-172014", b"x" * 200, timestamp=TS)
     out = decode_frames(s.receive_data(big[:120]))
     assert [f.msg_type for f in out] == [MessageType.ERROR]

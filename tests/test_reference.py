@@ -9,13 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from juki_gateway.codecs.errors import CodecError
-from juki_gateway.codecs.layouts import CODEC_LAYOUT_NAMES, LAYOUTS, RECORD_LAYOUTS
-from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
+from juki_gateway.codecs.layouts import CODEC_LAYOUT_NAMES, RECORD_LAYOUTS
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.codecs.reference import ReferenceCodec
+from juki_gateway.protocols.catalogue import CATALOGUE, LAYOUTS
 from tests.strategies import records
 
-load_link_catalogues()
 #: the layouts a link carries as message bodies are run with its profile; the intermediate
 #: server's other tables (permits, the permission list, answer items) with "intermediate"
 BODY_PROFILE = {spec.body_layout: spec.profile for spec in CATALOGUE.values() if spec.body_layout}

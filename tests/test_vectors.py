@@ -16,6 +16,7 @@ from juki_gateway.codecs.textfields import (
     Kana,
     Text,
 )
+from juki_gateway.protocols.catalogue import CATALOGUE
 
 VECTOR_DIR = Path(__file__).parent / "vectors"
 #: kinds where another value of the same alphabet is indistinguishable from the original
@@ -23,7 +24,7 @@ FREE_KINDS = (Text, Kana, AsciiToken)
 BUILT = vectors.build()
 NAMES = sorted(BUILT)
 #: the record vectors and the Juki-net frames (``jukinet/NAME``)
-ALL = vectors.build_all()
+ALL = vectors.build_all(CATALOGUE)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -39,7 +39,7 @@ class IdentityError(JukiError):
     """A certificate does not say, or says badly, which role and organisation it is for."""
 
     code = "bad_identity"
-    wire_code = 9101
+    wire_code = 9104
 
 
 @dataclass(frozen=True, slots=True)

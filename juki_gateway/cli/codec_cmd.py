@@ -24,17 +24,15 @@ from typing import Any, BinaryIO, TextIO
 from juki_gateway.codecs.errors import BadValueType, CodecError, RecordLengthError
 from juki_gateway.codecs.fields import RawBytes
 from juki_gateway.codecs.gaiji import PROFILES
-from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.codecs.messages import load_link_catalogues
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.errors import UsageError
+from juki_gateway.protocols.catalogue import LAYOUTS
 
 HEX_BYTES = 12
 
 
 def register(subparsers: Any) -> None:
     """Add the ``codec`` command and its sub-commands."""
-    load_link_catalogues()  # the intermediate bodies are codec layouts too
     codec = subparsers.add_parser("codec", help="fixed-length record codecs: layouts, encode, decode, explain")
     sub = codec.add_subparsers(dest="codec_command", metavar="SUBCOMMAND", required=True)
 

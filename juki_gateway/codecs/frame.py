@@ -175,20 +175,20 @@ class FrameDecoder:
     with ``record_count``, or whatever ``check`` refuses) is reported at once and its body and
     trailer are then skipped as they arrive, never buffered. Only an accepted frame's bytes are
     held, so what one connection buffers is bounded by the largest frame it may send.
+
+    ``lengths`` maps each message type the connection takes to its body record length (0 = no
+    body), as :func:`~juki_gateway.codecs.messages.record_lengths` derives it from catalogue
+    entries; any other type is rejected as unknown.
     """
 
     def __init__(
         self,
-        catalogue: Mapping[int, int] | None = None,
+        lengths: Mapping[int, int],
         *,
         max_body: int = DEFAULT_MAX_BODY,
         check: Callable[[FrameHeader], JukiError | None] | None = None,
     ) -> None:
-        if catalogue is None:
-            from juki_gateway.codecs.messages import body_record_lengths
-
-            catalogue = body_record_lengths()
-        self._lengths: dict[int, int] = dict(catalogue)
+        self._lengths: dict[int, int] = dict(lengths)
         self.max_body = max_body
         self._check = check
         self._buf = bytearray()

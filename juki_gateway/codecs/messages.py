@@ -1,19 +1,20 @@
-"""The message catalogue: every frame type, the layout of its body records, and what it means.
+"""Message entries: what a frame type carries and means, and the envelope's own types.
 
-Base types live here (ERROR, PING, PONG, ACK, NACK). Each link keeps its message types beside
-its protocol and registers them with :func:`register_messages`, its body layouts with
-``layouts.register_layouts`` (the Juki-net links: types 0x01xx; the intermediate server: 0x06xx;
-both modules are listed in :data:`LINK_CATALOGUES`). Every entry says its type code, direction,
-body layout, responses and the error classes a receiver may answer it with; the links' frame
-decoders, ``docs/wire-format.md``, ``docs/messages.md`` and the golden frame vectors are all
-derived from :data:`CATALOGUE`.
+The codec defines the entry (:class:`MessageSpec`: type name, body layout, direction, responses,
+the error classes a receiver answers with) and the frame envelope's generic types (ERROR, PING,
+PONG, ACK, NACK: :data:`BASE_MESSAGES`). Each link keeps its table of entries beside its
+protocol; the one message catalogue is built from all of them in the protocol layer
+(``juki_gateway/protocols/catalogue.py``) and handed to the frame decoders, the generated
+documents and the golden vectors. Nothing here knows the links: a function that needs entries
+is given them.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.codecs.record import get_codec, get_layout
@@ -64,31 +65,16 @@ class MessageSpec:
         return get_layout(self.body_layout) if self.body_layout else None
 
 
-#: Modules that register their link's message types with :func:`register_messages` (imported
-#: by :func:`load_link_catalogues`, so the catalogue is whole whatever was imported first).
-LINK_CATALOGUES: tuple[str, ...] = (
-    "juki_gateway.protocols.jukinet.messages",
-    "juki_gateway.protocols.intermediate.messages",
-)
-
-
-def register_messages(specs: dict[int, MessageSpec]) -> None:
-    """Add a link's message types to :data:`CATALOGUE`; a type number already taken is refused."""
-    for msg_type, spec in specs.items():
-        if CATALOGUE.setdefault(int(msg_type), spec) is not spec:
-            raise ValueError(f"message type 0x{int(msg_type):04X} is already taken")
-
-
-def load_link_catalogues() -> None:
-    """Import every module of :data:`LINK_CATALOGUES` (each registers its types once)."""
-    for name in LINK_CATALOGUES:
-        importlib.import_module(name)
+def message_table(entries: Mapping[int, MessageSpec]) -> Mapping[int, MessageSpec]:
+    """An immutable table of message entries keyed by plain ``int`` types, in type order."""
+    return MappingProxyType({int(t): entries[t] for t in sorted(entries)})
 
 
 _EITHER = "either side"
 _RECEIVER = "receiver → sender of a sequenced message"
 
-CATALOGUE: dict[int, MessageSpec] = {
+#: The frame envelope's own types, which every link carries (an immutable table).
+BASE_MESSAGES: Mapping[int, MessageSpec] = message_table({
     MessageType.ERROR: MessageSpec(
         "ERROR", ERROR_LAYOUT, "a request or frame failed; body: one error record",
         jp="エラー通知", direction=_EITHER, responses="—", max_records=1,
@@ -111,7 +97,7 @@ CATALOGUE: dict[int, MessageSpec] = {
         jp="再送要求", direction=_RECEIVER, responses="the sender resends from header seq",
         max_records=1,
     ),
-}
+})
 
 
 def record_length(spec: MessageSpec) -> int:
@@ -133,10 +119,10 @@ def body_limit(spec: MessageSpec, max_frame: int) -> int:
     return min(max_frame, size * spec.max_records)
 
 
-def body_record_lengths() -> dict[int, int]:
-    """msg_type → body record length (0 = no body, 1 = a byte body), derived from :data:`CATALOGUE`."""
-    load_link_catalogues()
-    return {int(t): record_length(spec) for t, spec in CATALOGUE.items()}
+def record_lengths(specs: Mapping[int, MessageSpec]) -> dict[int, int]:
+    """msg_type → body record length (0 = no body, 1 = a byte body) of each entry of ``specs``:
+    the table a :class:`~juki_gateway.codecs.frame.FrameDecoder` is given."""
+    return {int(t): record_length(spec) for t, spec in specs.items()}
 
 
 def _fit_utf8(text: str, width: int) -> str:

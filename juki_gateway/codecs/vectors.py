@@ -1,7 +1,8 @@
 """Golden test vectors: sample records encoded per layout and profile, written to tests/vectors/.
 
-``python -m juki_gateway.codecs.vectors [DIR]`` (``make vectors``) rewrites them from the layout
-tables and the samples in ``samples.py``; ``tests/test_vectors.py`` fails when they are stale.
+``python -m juki_gateway.protocols.vectors [DIR]`` (``make vectors``) rewrites them from the layout
+tables, the samples in ``samples.py`` and the message catalogue it hands to :func:`write`;
+``tests/test_vectors.py`` fails when they are stale.
 Each vector is a pair: ``NAME.bin`` (the records back to back) and ``NAME.jsonl`` (one decoded
 record per line, derived items included).
 
@@ -15,12 +16,12 @@ bytes and their decoder reads them back.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from juki_gateway.codecs.frame import decode_header, encode_frame
-from juki_gateway.codecs.messages import CATALOGUE, load_link_catalogues
+from juki_gateway.codecs.messages import MessageSpec
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.codecs.samples import FRAME_SAMPLES, SAMPLERS
 
@@ -52,17 +53,16 @@ def vector_name(message_name: str) -> str:
     return message_name.lower().replace("_", "-")
 
 
-def link_messages() -> list[tuple[int, str, RecordCodec | None]]:
-    """(msg_type, name, body codec) of every catalogue type the Juki-net links carry."""
-    load_link_catalogues()
+def link_messages(catalogue: Mapping[int, MessageSpec]) -> list[tuple[int, str, RecordCodec | None]]:
+    """(msg_type, name, body codec) of every type of ``catalogue`` the Juki-net links carry."""
     return [(int(t), spec.name, get_codec(spec.body_layout, spec.profile) if spec.body_layout else None)
-            for t, spec in sorted(CATALOGUE.items()) if spec.profile == FRAME_DIR]
+            for t, spec in sorted(catalogue.items()) if spec.profile == FRAME_DIR]
 
 
-def build_frames() -> dict[str, tuple[bytes, str]]:
+def build_frames(catalogue: Mapping[int, MessageSpec]) -> dict[str, tuple[bytes, str]]:
     """vector name → (one whole frame, JSON lines of its header and records), per link message."""
     out: dict[str, tuple[bytes, str]] = {}
-    for msg_type, name, codec in link_messages():
+    for msg_type, name, codec in link_messages(catalogue):
         sample = FRAME_SAMPLES[name]
         records = [SAMPLERS[codec.layout.name](i) for i in range(sample.records)] if codec else []
         body = codec.encode_many(records) if codec else b""
@@ -87,23 +87,18 @@ def build() -> dict[str, tuple[bytes, str]]:
     return out
 
 
-def build_all() -> dict[str, tuple[bytes, str]]:
+def build_all(catalogue: Mapping[int, MessageSpec]) -> dict[str, tuple[bytes, str]]:
     """Path stem under the vectors folder → (bytes, JSON lines): the records, then the frames."""
-    return {**build(), **{f"{FRAME_DIR}/{name}": v for name, v in build_frames().items()}}
+    return {**build(), **{f"{FRAME_DIR}/{name}": v for name, v in build_frames(catalogue).items()}}
 
 
-def write(directory: Path = DEFAULT_DIR) -> list[Path]:
+def write(directory: Path, catalogue: Mapping[int, MessageSpec]) -> list[Path]:
     """Write every vector into ``directory``; returns the paths written."""
     paths: list[Path] = []
-    for stem, (data, text) in build_all().items():
+    for stem, (data, text) in build_all(catalogue).items():
         binary, lines = directory / f"{stem}.bin", directory / f"{stem}.jsonl"
         binary.parent.mkdir(parents=True, exist_ok=True)
         binary.write_bytes(data)
         lines.write_text(text, encoding="utf-8")
         paths += [binary, lines]
     return paths
-
-
-if __name__ == "__main__":
-    for p in write(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR):
-        print(p)

@@ -16,33 +16,20 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from enum import IntEnum
 from typing import Any
 
 from juki_gateway.codecs.frame import Frame
-from juki_gateway.codecs.messages import body_record_lengths
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
 from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
+from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
 
-
-class AdminMessageType(IntEnum):
-    """Admin-port message types (byte bodies of UTF-8 JSON)."""
-
-    ADMIN_REQUEST = 0x06A1
-    ADMIN_RESPONSE = 0x06A2
-
-
-ADMIN_LENGTHS: dict[int, int] = {
-    **body_record_lengths(),
-    AdminMessageType.ADMIN_REQUEST: 1,
-    AdminMessageType.ADMIN_RESPONSE: 1,
-}
-#: What the admin port decodes: the catalogue plus the admin types (byte bodies).
-ADMIN_CATALOGUE = Catalogue(ADMIN_LENGTHS)
+#: What the admin port decodes: the whole catalogue, the admin types (byte bodies) included.
+ADMIN_CATALOGUE = Catalogue(CATALOGUE)
 
 
 class AdminRequestInvalid(IntermediateError):

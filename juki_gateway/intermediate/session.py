@@ -33,9 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame, encode_header
-from juki_gateway.codecs.messages import MessageType, body_record_lengths
+from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.protocols.catalogue import LINK_MESSAGES, link_record_lengths
 from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
@@ -50,9 +51,9 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 
 FRAME_DOMAIN = b"JKGW frame v1\x00"
-LENGTHS: dict[int, int] = body_record_lengths()
-#: What an intermediate-server link decodes (every catalogued type, frames up to MAX_FRAME).
-CATALOGUE = Catalogue(LENGTHS)
+LENGTHS: dict[int, int] = link_record_lengths()
+#: What an intermediate-server link decodes (every type a link carries, frames up to MAX_FRAME).
+CATALOGUE = Catalogue(LINK_MESSAGES)
 ALLOWED: dict[str, frozenset[int]] = {
     "ipnw": frozenset(
         {

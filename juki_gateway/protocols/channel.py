@@ -39,13 +39,14 @@ from juki_gateway.codecs.frame import (
     encode_frame,
 )
 from juki_gateway.codecs.messages import (
-    CATALOGUE,
+    MessageSpec,
     MessageType,
     body_limit,
-    body_record_lengths,
     encode_error,
+    record_lengths,
 )
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.catalogue import LINK_MESSAGES
 
 #: The largest frame (body + trailer) any link takes: 3,000 送付先 records are 6.1 MB.
 MAX_FRAME = 8 << 20
@@ -201,30 +202,33 @@ class ChannelApp:
 
 
 class Catalogue:
-    """The message types one kind of link decodes: record length and body limit per type.
+    """The message types one kind of connection decodes: record length and body limit per type,
+    from the catalogue entries it is given (``protocols/catalogue.py`` builds them).
 
     ``record_limits=False`` drops the per-type record limits (2114), keeping only ``max_frame``:
     for a reader that only inspects frames (the capture recorder), never for a link.
     """
 
-    def __init__(self, lengths: Mapping[int, int] | None = None, *, max_frame: int = MAX_FRAME,
+    def __init__(self, specs: Mapping[int, MessageSpec], *, max_frame: int = MAX_FRAME,
                  record_limits: bool = True) -> None:
-        self.lengths: dict[int, int] = dict(lengths if lengths is not None else body_record_lengths())
+        self.specs = specs
+        self.lengths: dict[int, int] = record_lengths(specs)
         self.max_frame = max_frame
-        self.limits: dict[int, int] = {}
-        for t, size in self.lengths.items():
-            spec = CATALOGUE.get(t) if record_limits else None
-            self.limits[t] = body_limit(spec, max_frame) if spec is not None else (0 if size == 0 else max_frame)
+        self.limits: dict[int, int] = {
+            t: body_limit(spec, max_frame) if record_limits
+            else (0 if self.lengths[t] == 0 else max_frame)
+            for t, spec in specs.items()
+        }
 
 
 _DEFAULT: Catalogue | None = None
 
 
 def default_catalogue() -> Catalogue:
-    """Every catalogued type (Juki-net, intermediate server), built once."""
+    """Every type a link carries (Juki-net, intermediate server), built once."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Catalogue()
+        _DEFAULT = Catalogue(LINK_MESSAGES)
     return _DEFAULT
 
 

@@ -27,8 +27,9 @@ from typing import ClassVar, Protocol
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame, FrameHeader
-from juki_gateway.codecs.messages import CATALOGUE, MessageType
+from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.channel import (
     Catalogue,
     ChannelApp,

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from juki_gateway.codecs.frame import Frame
-from juki_gateway.codecs.messages import CATALOGUE, MessageType, decode_error
+from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.catalogue import CATALOGUE, LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue, FrameChannel, Received
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
@@ -43,13 +44,6 @@ class CaptureError(JukiError):
     exit_code = 2
 
 
-def _lengths() -> dict[int, int]:
-    from juki_gateway.intermediate.session import LENGTHS
-    from juki_gateway.simulators.drivers import LINK_LENGTHS
-
-    return {**LINK_LENGTHS, **LENGTHS}
-
-
 _CATALOGUE: Catalogue | None = None
 
 
@@ -59,7 +53,7 @@ def _reader() -> FrameChannel:
     record limit, so whatever the simulator sent is recorded field by field."""
     global _CATALOGUE
     if _CATALOGUE is None:
-        _CATALOGUE = Catalogue(_lengths(), record_limits=False)
+        _CATALOGUE = Catalogue(LINK_MESSAGES, record_limits=False)
     return FrameChannel(local="", peer="", timestamp=lambda: "", catalogue=_CATALOGUE,
                         check_identity=False)
 
@@ -217,7 +211,7 @@ async def replay(reactor: Any, events: list[dict[str, Any]], host: str, ports: d
         try:
             conn: FrameConnection = await open_connection(
                 reactor, host, ports[endpoint], Identity.from_pki(pki, head["as"]), endpoint,
-                lengths=_lengths(), probe=False)
+                probe=False)
         except (PeerRefused, ExchangeTimeout) as exc:
             report.differences.append(f"{conn_id} ({head['as']} → {endpoint}): refused: {exc.message}")
             continue

@@ -14,7 +14,6 @@ The reactor is passed in; nothing here imports the global reactor.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,13 +112,13 @@ class FrameConnection(Protocol):
     recorder: Any = None
     conn_id: str = ""
 
-    def __init__(self, reactor: Any, lengths: Mapping[int, int] | None,
+    def __init__(self, reactor: Any, catalogue: Catalogue | None,
                  trailer_length: int = 0, *, local: str, peer: str) -> None:
         self.reactor = reactor
         # we are ``local`` (our certificate's name); the endpoint we connected to is ``peer``
         self.channel = FrameChannel(
             local=local, peer=peer, timestamp=TimestampSource(reactor.seconds),
-            catalogue=Catalogue(lengths) if lengths is not None else default_catalogue())
+            catalogue=catalogue if catalogue is not None else default_catalogue())
         self._waiters: list[tuple[int, Deferred[list[Frame]], list[Frame]]] = []
         self.unsolicited: list[Frame] = []
         self.rejected: list[Refused] = []
@@ -223,7 +222,7 @@ class FrameConnection(Protocol):
 
 async def open_connection(
     reactor: Any, host: str, port: int, identity: Identity, server_name: str, *,
-    lengths: Mapping[int, int] | None = None, timeout: float = 10.0, probe: bool = True,
+    catalogue: Catalogue | None = None, timeout: float = 10.0, probe: bool = True,
     probe_frame: bytes | None = None,
 ) -> FrameConnection:
     """Connect as ``identity`` to ``server_name`` at host:port; PING-probe unless told not to."""
@@ -234,7 +233,7 @@ async def open_connection(
         creator = MutualTLSClientCreator(server_name=server_name, cert=identity.cert,
                                          key=identity.key, ca=identity.ca)
     endpoint = wrapClientTLS(creator, TCP4ClientEndpoint(reactor, host, port, timeout=timeout))
-    conn = FrameConnection(reactor, lengths, local=identity.name, peer=server_name)
+    conn = FrameConnection(reactor, catalogue, local=identity.name, peer=server_name)
     try:
         await connectProtocol(endpoint, conn)
     except Exception as exc:

@@ -37,7 +37,7 @@ from juki_gateway.simulators.client import (
     open_connection,
     timestamp,
 )
-from juki_gateway.simulators.drivers import LINK_LENGTHS, update_record
+from juki_gateway.simulators.drivers import update_record
 from juki_gateway.simulators.population import build_population
 
 #: Roles the suite can test, the node name it expects by default, and the role it refuses.
@@ -112,7 +112,7 @@ class Suite:
         """A connection as ``ident`` (default: the accepted peer)."""
         t = self.target
         return await open_connection(self.reactor, t.host, t.port, ident or t.peer, t.server_name,
-                                     lengths=LINK_LENGTHS, timeout=8.0, probe=probe,
+                                     timeout=8.0, probe=probe,
                                      probe_frame=self.ping(ident or t.peer))
 
     def ping(self, ident: Identity) -> bytes:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
-from juki_gateway.intermediate.session import LENGTHS, sign_frame
+from juki_gateway.intermediate.session import sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result
 from juki_gateway.protocols.intermediate.crypto import SIGNATURE_LENGTH, public_key_bytes
 from juki_gateway.protocols.intermediate.items import items_to_mask
@@ -57,7 +57,7 @@ class _Ipnw:
     async def connect(self) -> FrameConnection:
         t = self.s.target
         return await open_connection(self.s.reactor, t.host, t.port, t.peer, t.server_name,
-                                     lengths=LENGTHS, timeout=8.0)
+                                     timeout=8.0)
 
     def frame(self, msg_type: int, body: bytes, count: int, *, unsigned: bool = False) -> bytes:
         self.n += 1

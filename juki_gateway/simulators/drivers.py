@@ -27,8 +27,9 @@ from typing import Any
 from twisted.internet.task import deferLater
 
 from juki_gateway.codecs.frame import Frame, encode_frame
-from juki_gateway.codecs.messages import CATALOGUE, MessageType, body_record_lengths, decode_error
+from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
+from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.records import CHANGE_REASON_BY_NAME, honnin_kakunin_record
@@ -51,8 +52,6 @@ EVENT_LABELS: dict[str, str] = {
     "tennyu": "国内転入", "tenshutsu": "国内転出", "tenkyo": "転居", "shussei": "出生",
     "shibou": "死亡", "shokken_shusei": "職権修正",
 }
-#: msg_type → body record length of every type the links carry (one catalogue: codec + Juki-net).
-LINK_LENGTHS: dict[int, int] = body_record_lengths()
 
 
 def type_name(msg_type: int) -> str:
@@ -178,8 +177,7 @@ class KizonJuki:
     async def _connect(self, below: int) -> FrameConnection:
         ident = Identity.from_pki(self.endpoints.pki, self.name)
         conn = await open_connection(self.reactor, self.endpoints.host,
-                                     self.endpoints.port(self.cs), ident, self.cs,
-                                     lengths=LINK_LENGTHS)
+                                     self.endpoints.port(self.cs), ident, self.cs)
         if self._base is None and 1 in self.sent:
             await self._learn_base(conn, self.sent[1])
         # R4: after a reconnect, everything unacknowledged is resent in order
@@ -308,8 +306,7 @@ class BadPeers:
             started = self.reactor.seconds()
             try:
                 conn = await open_connection(self.reactor, self.endpoints.host,
-                                             self.endpoints.port(ep), ident, ep,
-                                             lengths=LINK_LENGTHS, timeout=5.0)
+                                             self.endpoints.port(ep), ident, ep, timeout=5.0)
             except (PeerRefused, ExchangeTimeout):
                 self.summary.record(f"HANDSHAKE ({kind})", "refused",
                                     self.reactor.seconds() - started, f"tls:{kind}")
@@ -343,7 +340,7 @@ class BadPeers:
             if conn is None or conn.is_closed:
                 conn = await open_connection(self.reactor, self.endpoints.host,
                                              self.endpoints.port("cs-172014"), ident,
-                                             "cs-172014", lengths=LINK_LENGTHS)
+                                             "cs-172014")
             started = self.reactor.seconds()
             try:
                 [answer] = await conn.request(data, 1, timeout=5.0)
@@ -367,8 +364,7 @@ class BadPeers:
         # a CS of the same prefecture (金沢市 → 野々市市 172031 is in the dev PKI) asks pref-17
         ident = Identity.from_pki(self.endpoints.pki, "cs-172031")
         conn = await open_connection(self.reactor, self.endpoints.host,
-                                     self.endpoints.port("pref-17"), ident, "pref-17",
-                                     lengths=LINK_LENGTHS)
+                                     self.endpoints.port("pref-17"), ident, "pref-17")
         rng = self.population.rng
         for i in range(self.config.broad_searches):
             person = rng.choice(self.population.residents)

@@ -34,7 +34,7 @@ from twisted.internet.threads import deferToThread
 
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.session import LENGTHS, sign_frame
+from juki_gateway.intermediate.session import sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.crypto import public_key_bytes
 from juki_gateway.protocols.intermediate.fugo import issue_fugo
@@ -217,7 +217,7 @@ class _SignedLink:
     async def open(self) -> FrameConnection:
         self.conn = await open_connection(
             self.reactor, self.endpoints.host, self.endpoints.port(IMS),
-            Identity.from_pki(self.endpoints.pki, self.name), IMS, lengths=LENGTHS)
+            Identity.from_pki(self.endpoints.pki, self.name), IMS)
         return self.conn
 
     def frame(self, msg_type: int, body: bytes, count: int,

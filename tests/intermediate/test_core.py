@@ -63,10 +63,10 @@ def test_kouban_table_has_the_sixty_rows_of_the_seed() -> None:
 
 def test_catalogue_record_lengths_match_layouts() -> None:
     """Every intermediate message type is in the one catalogue; its record length is its layout's."""
-    from juki_gateway.codecs.messages import CATALOGUE, body_record_lengths
     from juki_gateway.codecs.record import get_codec
+    from juki_gateway.protocols.catalogue import CATALOGUE, link_record_lengths
 
-    lengths = body_record_lengths()
+    lengths = link_record_lengths()
     for msg_type in ImsMessageType:
         spec = CATALOGUE[msg_type]
         assert spec.name == msg_type.name and spec.profile == "intermediate"
@@ -252,23 +252,3 @@ def test_fugo_differs_per_organisation_and_needs_a_valid_code() -> None:
     assert a != b and len(a) == 32 and a == issue_fugo(b"s", "ims-172014", "24727059608")
     with pytest.raises(BadJuminhyoCode):
         issue_fugo(b"s", "ims-172014", "24727059609")
-
-
-def test_docs_are_generated_from_the_code() -> None:
-    """docs/intermediate.md equals what the layouts, codes and rules render to."""
-    from pathlib import Path
-
-    from juki_gateway.intermediate.docs import render
-
-    path = Path(__file__).resolve().parents[2] / "docs" / "intermediate.md"
-    assert path.read_text(encoding="utf-8") == render(), (
-        "run: python -m juki_gateway.intermediate.docs > docs/intermediate.md"
-    )
-
-
-def test_wire_codes_are_unique() -> None:
-    """No two error classes or outcome reasons share a wire code."""
-    from juki_gateway.intermediate.docs import _error_classes
-
-    codes = [c.wire_code for c in _error_classes()] + [r.wire_code for r in Reason if r.wire_code]
-    assert len(codes) == len(set(codes))

@@ -32,9 +32,10 @@ from twisted.internet import defer, threads
 from twisted.internet.threads import blockingCallFromThread
 
 from juki_gateway.codecs.frame import Frame, encode_frame
-from juki_gateway.codecs.messages import MessageType, body_record_lengths, decode_error
+from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.gateway.jukinet.node import JukinetNode
 from juki_gateway.gateway.jukinet.topology import make_chain
+from juki_gateway.protocols.catalogue import link_record_lengths
 from juki_gateway.protocols.intermediate.messages import ImsMessageType
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.registry_store import jukinet as st
@@ -191,7 +192,7 @@ def make_machine(wire: Wire) -> type[RuleBasedStateMachine]:
         @rule()
         def foreign_type(self) -> None:
             """A catalogued type the CS does not take (FUGO_REQUEST) gets the role refusal 5110."""
-            size = body_record_lengths()[ImsMessageType.FUGO_REQUEST]
+            size = link_record_lengths()[ImsMessageType.FUGO_REQUEST]
             frame = encode_frame(ImsMessageType.FUGO_REQUEST, SENDER, CS, b"\x00" * size,
                                  record_count=1, request_no=9, timestamp=TS)
             [reply] = wire.exchange([frame])
@@ -443,7 +444,7 @@ def test_a_type_this_role_does_not_take_gets_the_role_refusal(tmp_path: Path) ->
 
     nodes, conn = yield _endpoint(reactor, tmp_path)
     try:
-        size = body_record_lengths()[ImsMessageType.FUGO_REQUEST]
+        size = link_record_lengths()[ImsMessageType.FUGO_REQUEST]
         fugo = encode_frame(ImsMessageType.FUGO_REQUEST, SENDER, CS, b"\x00" * size,
                             record_count=1, request_no=4, timestamp=TS)
         unknown = encode_frame(0x7E7E, SENDER, CS, timestamp=TS, request_no=5)

@@ -23,12 +23,12 @@ from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
 from juki_gateway.gateway.connection import AppFactory
 from juki_gateway.gateway.metrics import GatewayMetrics
 from juki_gateway.gateway.service import GatewayService, frame_app_factory
+from juki_gateway.protocols.catalogue import LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue
 from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, QueryStatus
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer
 from juki_gateway.protocols.session import FrameSession, HandlerRegistry, SessionInfo
-from juki_gateway.simulators.drivers import LINK_LENGTHS
 
 
 def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
@@ -72,7 +72,7 @@ def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -
 
         def make(conn_id: str, peer: Any) -> FrameSession:
             return FrameSession(node=ep.name, conn_id=conn_id, peer=peer, registry=registry,
-                                seconds=reactor.seconds, catalogue=Catalogue(LINK_LENGTHS))
+                                seconds=reactor.seconds, catalogue=Catalogue(LINK_MESSAGES))
 
         return make
 

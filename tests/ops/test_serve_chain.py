@@ -27,7 +27,7 @@ from juki_gateway.codecs.messages import MessageType
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.registry_store.models import HonninKakunin, InboxEntry
 from juki_gateway.simulators.client import Identity, open_connection, timestamp
-from juki_gateway.simulators.drivers import LINK_LENGTHS, update_record
+from juki_gateway.simulators.drivers import update_record
 from juki_gateway.simulators.population import build_population
 from juki_gateway.workdir import read_toml
 from tests.gateway_support import Daemon, make_workdir, start_daemon
@@ -78,7 +78,7 @@ async def test_update_from_kizon_reaches_kiko_through_one_serve_process(chain: D
     people = build_population(30, seed=5, as_of=dt.date(2026, 4, 1)).residents[:30]
     conn = await open_connection(reactor, "127.0.0.1", chain.ports["cs-172014"],
                                  Identity.from_pki(chain.workdir / "pki", "kizon-172014"),
-                                 "cs-172014", lengths=LINK_LENGTHS)
+                                 "cs-172014")
     try:
         for seq, person in enumerate(people, start=1):
             frame = encode_frame(JukinetMessage.UPDATE_NOTIFY, "kizon-172014", "cs-172014",

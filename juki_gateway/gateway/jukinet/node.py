@@ -43,6 +43,7 @@ from juki_gateway.gateway.jukinet.metrics import JukinetMetrics
 from juki_gateway.gateway.jukinet.nodestore import NodeStore, Resume
 from juki_gateway.gateway.jukinet.outbound import Outbound, OutLink
 from juki_gateway.gateway.jukinet.requests import REQUEST_REPLIES, RemoteError, Requests
+from juki_gateway.protocols.catalogue import LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
     UnexpectedMessage,
@@ -78,7 +79,7 @@ _LAYOUT_OF: Mapping[int, Layout] = {
 
 #: Every catalogued type is decoded, so a type of another link (FUGO_REQUEST sent to a CS) gets
 #: the role's refusal (5110), not "unknown type" (2111).
-_CATALOGUE = Catalogue()
+_CATALOGUE = Catalogue(LINK_MESSAGES)
 _ANY_CONNECTION = frozenset({PING, PONG, ERROR})
 _REPLIES = _ANY_CONNECTION | REQUEST_REPLIES | {ACK, NACK}
 

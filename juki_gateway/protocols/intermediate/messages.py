@@ -1,7 +1,8 @@
 """Message types and body layouts of the intermediate-server links (bango-renkei, ipnw).
 
-The message types take the range 0x0600–0x06FF of the one frame catalogue
-(``juki_gateway.codecs.messages.CATALOGUE``, registered here with ``register_messages``). Each
+The message types take the range 0x0600–0x06FF of the one message catalogue, which
+``juki_gateway/protocols/catalogue.py`` builds from :data:`IMS_MESSAGES` and the other tables
+(the admin port's types, 0x06A1–0x06A2, are in :mod:`.admin_messages`). Each
 body is whole records of one fixed-width layout: a table of the record codec's fields
 (``codecs/schema.py``), registered with the codec and run through ``get_codec`` by
 :class:`~juki_gateway.protocols.intermediate.bodies.ImsBody`. The permission list, whose entry
@@ -15,11 +16,12 @@ Every frame on an intermediate-server link carries a 64-byte signature trailer (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 from juki_gateway.codecs.fields import Digits, FlagString, RawBytes, Timestamp, UInt
 from juki_gateway.codecs.layouts import ALNUM, NODE_ID
-from juki_gateway.codecs.messages import MessageSpec, register_messages
+from juki_gateway.codecs.messages import MessageSpec, message_table
 from juki_gateway.codecs.schema import Field, Layout
 from juki_gateway.codecs.textfields import AsciiText, AsciiToken
 from juki_gateway.protocols.intermediate.bodies import PROFILE, ImsBody
@@ -194,7 +196,8 @@ PERMISSION_LIST_ENTRY_LAYOUT = ImsBody(Layout(
     "One row: the requester may receive these items under this 項.",
 ))
 
-register_messages({
+#: The intermediate-server entries of the catalogue, by type (an immutable table).
+IMS_MESSAGES: Mapping[int, MessageSpec] = message_table({
     ImsMessageType.FUGO_REQUEST: MessageSpec(
         "FUGO_REQUEST", FUGO_REQUEST_LAYOUT.name, "符号 request for a new 団体内統合宛名番号", PROFILE
     ),

@@ -1,14 +1,14 @@
-"""The Juki-net message types, registered in the one frame catalogue (``codecs.messages``).
+"""The Juki-net message types: the links' table of entries for the one message catalogue.
 
-Types 0x0101–0x0133 are registered here with ``register_messages``: type code, 名称, direction
+Types 0x0101–0x0133 are defined here in :data:`JUKINET_MESSAGES`: type code, 名称, direction
 (for a request or notice: which role takes it from which roles), body layout (tables of
 :mod:`.layouts`, registered with the codec there), responses, whether the type is sequenced, and
 the error classes a receiver answers it with. The links use the base types of the codec too
-(ERROR, PING, PONG, ACK, NACK). What the links read from here are views of
-:data:`~juki_gateway.codecs.messages.CATALOGUE`: :data:`JUKINET_MESSAGES` (also :data:`BY_TYPE`),
-:data:`SEQUENCED_TYPES`, :data:`ACCEPTS` (receiving role, type → sender roles) and
-:func:`record_lengths`, the frame decoder's table.
-``docs/messages.md`` (``python -m juki_gateway.protocols.jukinet.docs``), ``docs/wire-format.md``
+(ERROR, PING, PONG, ACK, NACK). ``juki_gateway/protocols/catalogue.py`` builds the one catalogue
+from this table and the other links'; what the links read from here are views of the same
+entries: :data:`JUKINET_MESSAGES` (also :data:`BY_TYPE`), :data:`SEQUENCED_TYPES`,
+:data:`ACCEPTS` (receiving role, type → sender roles) and :func:`record_lengths`, the frame
+decoder's table. ``docs/messages.md``, ``docs/wire-format.md`` (``python -m juki_gateway.docs``)
 and ``tests/vectors/jukinet/`` are generated from the same catalogue.
 """
 
@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from enum import IntEnum
 
 from juki_gateway.codecs.messages import (
-    CATALOGUE,
+    BASE_MESSAGES,
     MessageSpec,
-    MessageType,
+    message_table,
     record_length,
-    register_messages,
 )
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.errors import (
@@ -106,7 +105,8 @@ def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple
                        accepts=tuple((str(r), tuple(map(str, s))) for r, s in accepts.items()))
 
 
-register_messages({
+#: The Juki-net entries of the catalogue, by type (an immutable table).
+JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.UPDATE_NOTIFY: _spec(
         "UPDATE_NOTIFY", "本人確認情報更新通知", HONNIN_KAKUNIN.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.PREFECTURE,)},
@@ -169,8 +169,6 @@ register_messages({
         WrongSender, UnsortedStream),
 })
 
-#: The Juki-net entries of the catalogue, by type (a view: the catalogue holds them).
-JUKINET_MESSAGES: Mapping[int, MessageSpec] = {int(t): CATALOGUE[t] for t in JukinetMessage}
 BY_TYPE: Mapping[int, MessageSpec] = JUKINET_MESSAGES
 
 SEQUENCED_TYPES: frozenset[int] = frozenset(t for t, spec in JUKINET_MESSAGES.items() if spec.sequenced)
@@ -183,8 +181,9 @@ ACCEPTS: Mapping[tuple[str, int], frozenset[str]] = {
 }
 
 #: Every type a Juki-net link carries: the codec's base types, then the Juki-net ones.
-LINK_TYPES: tuple[int, ...] = (*map(int, MessageType), *JUKINET_MESSAGES)
-_LENGTHS: dict[int, int] = {t: record_length(CATALOGUE[t]) for t in LINK_TYPES}
+LINK_TYPES: tuple[int, ...] = (*BASE_MESSAGES, *JUKINET_MESSAGES)
+_LENGTHS: dict[int, int] = {t: record_length(spec)
+                            for t, spec in {**BASE_MESSAGES, **JUKINET_MESSAGES}.items()}
 
 
 def record_lengths() -> dict[int, int]:

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from twisted.internet import defer, task
 
 from juki_gateway.gateway.config import load_config
-from juki_gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
+from juki_gateway.gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
 from juki_gateway.protocols.intermediate.messages import ImsMessageType
 from juki_gateway.protocols.intermediate.permission_list import PermissionEntry
 from juki_gateway.registry_store.engine import create_store_engine

@@ -201,12 +201,12 @@ def make_file(db_url: str, n: int) -> None:
     from juki_gateway.registry_store import migrate
     from juki_gateway.registry_store.engine import create_store_engine
     from juki_gateway.registry_store.jukinet import row_from_record
-    from juki_gateway.simulators.resident_events import _FAMILY, _GIVEN
+    from juki_gateway.simulators.resident_events import FAMILY_NAMES, GIVEN_NAMES
 
     engine = create_store_engine(db_url)
     migrate.upgrade(db_url, engine=engine)
     rng = random.Random(3)
-    names = [(f[0] + "\u3000" + g[0], f[1] + "\u3000" + g[1]) for g in _GIVEN for f in _FAMILY]
+    names = [(f[0] + "\u3000" + g[0], f[1] + "\u3000" + g[1]) for g in GIVEN_NAMES for f in FAMILY_NAMES]
     births = [(dt.date(1940, 1, 1) + dt.timedelta(days=d)).strftime("%Y%m%d")
               for d in range(0, 80 * 365, 7)]
     ts = "2026-04-01 00:00:00.000000"

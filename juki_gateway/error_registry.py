@@ -18,16 +18,15 @@ from types import ModuleType
 
 from juki_gateway import errors
 from juki_gateway.certs import identity, pki
+from juki_gateway.cli import admin_client, storeopts
 from juki_gateway.cli import jukinet as cli_jukinet
 from juki_gateway.cli import serve as cli_serve
-from juki_gateway.cli import storeopts
 from juki_gateway.codecs import errors as codec_errors
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway import service as gateway_service
 from juki_gateway.gateway import tls
+from juki_gateway.gateway.intermediate import admin, service
 from juki_gateway.gateway.jukinet import nodestore, requests
-from juki_gateway.intermediate import admin, service
-from juki_gateway.intermediate import client as admin_client
 from juki_gateway.protocols import channel, session
 from juki_gateway.protocols.intermediate import crypto, fugo
 from juki_gateway.protocols.intermediate import errors as ims_errors

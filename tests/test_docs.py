@@ -167,7 +167,7 @@ def test_links_carry_every_type_but_the_admin_ports() -> None:
     """Every link decodes the whole catalogue except the admin port's two types, which the admin
     port (and only it) decodes too, as byte bodies."""
     assert set(CATALOGUE) - set(LINK_MESSAGES) == {int(t) for t in AdminMessageType}
-    from juki_gateway.intermediate.admin import ADMIN_CATALOGUE
+    from juki_gateway.gateway.intermediate.admin import ADMIN_CATALOGUE
     from juki_gateway.protocols.channel import default_catalogue
 
     assert ADMIN_CATALOGUE.lengths == record_lengths(CATALOGUE)
@@ -178,7 +178,7 @@ def test_links_carry_every_type_but_the_admin_ports() -> None:
 def test_catalogue_layouts_are_every_layout_the_codec_runs() -> None:
     """The catalogue's layout list holds every layout registered with the codec, the codec's own
     first in table order, then the links' by name."""
-    import juki_gateway.intermediate.daemon
+    import juki_gateway.gateway.intermediate.host
     import juki_gateway.simulators.runner  # noqa: F401
 
     assert dict(LAYOUTS) == dict(codec_layouts.LAYOUTS)

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import juki_gateway
 from juki_gateway import error_registry
+from juki_gateway.cli.admin_client import RemoteActionFailed
 from juki_gateway.cli.storeopts import SchemaOutdated
 from juki_gateway.codecs import errors as codec_errors
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.client import RemoteActionFailed
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
 
@@ -101,7 +101,7 @@ def test_documented_families_hold_every_class_of_their_family() -> None:
     """The error tables of docs/wire-format.md and docs/messages.md list every codec error and
     every Juki-net link error of the registry (the base class of the links' refusals aside), and
     docs/intermediate.md every error with a 6xxx wire code."""
-    from juki_gateway.intermediate.docs import render as intermediate_doc
+    from juki_gateway.docs.intermediate import render as intermediate_doc
 
     registry = error_registry.error_classes()
     assert set(codec_errors.ERROR_CLASSES) == {

@@ -103,12 +103,11 @@ def register(sub: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
+    from juki_gateway.cli.admin_client import AdminClient
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.intermediate.client import AdminClient
-    from juki_gateway.intermediate.daemon import intermediate_endpoint
 
     config = load_config(config_path_from(args))
-    ep = intermediate_endpoint(config)
+    ep = config.intermediate_endpoint()
     if ep is None:
         raise UsageError(f"{config.path} has no intermediate endpoint")
     name = args.operator or os.environ.get(OPERATOR_ENV)

@@ -103,11 +103,10 @@ def _serve(config: Any) -> int:
     )
 
     from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
-    from juki_gateway.gateway.service import startup_error
-    from juki_gateway.intermediate.daemon import make_gateway
+    from juki_gateway.gateway.service import makeService, startup_error
 
     try:
-        service = make_gateway(config, reactor)
+        service = makeService(config, reactor)
     except JukiError:
         raise
     except Exception as exc:  # a store that cannot open, a file that cannot be read …
@@ -130,7 +129,7 @@ def _serve(config: Any) -> int:
         for ep in config.endpoints:
             print(f"listening: {ep.name} ({ep.role}) on {ep.host}:{service.listeners[ep.name].bound_port()}",
                   flush=True)
-        admin = getattr(service, "admin_listener", None)
+        admin = service.admin_listener
         if admin is not None and admin.listening is not None:
             print(f"admin: {config.admin.host}:{admin.bound_port()} (operators, mutual TLS)", flush=True)
         print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",

@@ -114,7 +114,7 @@ class Kind:
         return self.kind_name
 
 
-def _need_str(value: Any) -> str:
+def need_str(value: Any) -> str:
     if not isinstance(value, str):
         raise BadValueType(f"expected a string, got {type(value).__name__}")
     return value
@@ -141,7 +141,7 @@ class Digits(Kind):
         return _ascii_digits(raw, "digits")
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if len(s) != width or not (s.isascii() and s.isdigit()):
             raise BadDigits(f"must be exactly {width} ASCII digits, got {s!r}")
         return s.encode("ascii")
@@ -214,7 +214,7 @@ class CheckDigitCode(Kind):
         return s
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if len(s) != width or not (s.isascii() and s.isdigit()):
             raise BadDigits(f"{self.scheme.label} must be {width} ASCII digits, got {s!r}")
         return self.decode(s.encode("ascii"), width, profile).encode("ascii")
@@ -276,7 +276,7 @@ class Code(Kind):
         return code
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if s not in self.table.codes:
             raise UnknownCode(f"{s!r} is not a {self.table.label} code ({self.table.name})")
         return s.encode("ascii")
@@ -348,7 +348,7 @@ class Date(Kind):
         return s
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if len(s) != 8 or not (s.isascii() and s.isdigit()):
             raise BadDigits(f"a date is YYYYMMDD, got {s!r}")
         _check_date(s)
@@ -390,7 +390,7 @@ class Timestamp(Kind):
         return s
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if len(s) != 14 or not (s.isascii() and s.isdigit()):
             raise BadDigits(f"a timestamp is YYYYMMDDhhmmss, got {s!r}")
         _check_timestamp(s)
@@ -545,7 +545,7 @@ class FlagString(Kind):
         return str(raw.decode("ascii"))
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if len(s) != width or self._pat.fullmatch(s.encode("ascii", "replace")) is None:
             raise BadDigits(f"{s!r} is not {width} 0/1 flags")
         return s.encode("ascii")

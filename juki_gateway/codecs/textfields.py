@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from juki_gateway.codecs.errors import BadPadding, BadText, MissingField, ValueTooLong
-from juki_gateway.codecs.fields import IDEOGRAPHIC_SPACE, Gen, Kind, _need_str
+from juki_gateway.codecs.fields import IDEOGRAPHIC_SPACE, Gen, Kind, need_str
 from juki_gateway.codecs.gaiji import TEXT_BAD, Profile
 from juki_gateway.codecs.kana import KANA_BAD
 
@@ -38,7 +38,7 @@ class AsciiToken(Kind):
         return str(s.decode("ascii"))
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if not s:
             raise MissingField("field is empty")
         if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
@@ -83,7 +83,7 @@ class AsciiText(Kind):
         return str(s.decode("ascii"))
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if not s:
             raise MissingField("field is empty")
         if not s.isascii() or self._pat.fullmatch(s.encode("ascii")) is None:
@@ -111,7 +111,7 @@ class Utf8Text(Kind):
         return s
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if UTF8_BAD.search(s) or s.endswith(" "):
             raise BadText("control character or trailing space in text")
         try:
@@ -151,7 +151,7 @@ class Text(Kind):
         return s
 
     def encode(self, value: Any, width: int, profile: Profile) -> bytes:
-        s = _need_str(value)
+        s = need_str(value)
         if not s:
             raise MissingField("field is empty")
         m = self._bad.search(s)

@@ -11,7 +11,7 @@ it; the codec's, for one, is given the message catalogue and the layouts built i
 * ``docs/messages.md``: the Juki-net message catalogue and the links' error codes
   (``juki_gateway/protocols/jukinet/docs.py``);
 * ``docs/intermediate.md``: the intermediate server's wire format, decision, flags and codes
-  (``juki_gateway/intermediate/docs.py``);
+  (``juki_gateway/docs/intermediate.py``);
 * ``docs/error-codes.md``: every wire code of the project, from the one error registry
   (:mod:`.error_codes`, ``juki_gateway/error_registry.py``).
 """
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from juki_gateway.codecs import docs as wire_format
-from juki_gateway.docs import error_codes
-from juki_gateway.intermediate import docs as intermediate
+from juki_gateway.docs import error_codes, intermediate
 from juki_gateway.protocols.catalogue import CATALOGUE, LAYOUTS
 from juki_gateway.protocols.jukinet import docs as jukinet
 

@@ -150,6 +150,10 @@ class GatewayConfig:
                 return ep
         raise UsageError(f"{self.path}: no endpoint named {name!r}")
 
+    def intermediate_endpoint(self) -> EndpointConfig | None:
+        """The intermediate server's endpoint, if the file has one."""
+        return next((ep for ep in self.endpoints if ep.role == "intermediate"), None)
+
 
 # -- the default topology ---------------------------------------------------------------------
 

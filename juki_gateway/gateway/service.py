@@ -3,17 +3,20 @@
 Tree::
 
     GatewayService (MultiService: handshake log, metrics, CRL watch, drain on stop)
+    ├── JukinetHost: a Juki-net node per municipal-cs/prefecture/kiko endpoint (jukinet/hosting.py)
+    ├── IntermediateHost: the intermediate server, when configured (intermediate/host.py)
     ├── ListenerService per endpoint (mutual TLS → ChannelProtocol → the endpoint's application)
+    ├── ListenerService "admin": the intermediate server's operators (mutual TLS), when configured
     ├── ListenerService for /metrics (plain HTTP on loopback)
     ├── TimerService: CRL file watch and certificate-expiry gauges
     ├── LinkService per generic outbound link (reconnecting client, see gateway/links.py)
     └── TimerService: the operator's held links (gateway/linkcontrol.py), when nodes are hosted
 
-The municipal-cs, prefecture and kiko endpoints are served by hosted Juki-net nodes
-(gateway/jukinet/hosting.py): the same listeners feed each node's sessions, the node drives its
-own outbound links, and the nodes are started before the tree listens and stopped after the
-drain. Stopping the tree stops listening first, then drains live connections (bounded by the
-``[timeouts] drain`` setting), then stops the nodes (pending commits flushed).
+The two hosts have one interface (``hosts(ep)``, ``app_factory(ep)``, ``ready``, start and
+stop): an endpoint is served by the host that hosts it, else by the generic frame sessions. The
+hosts start first (their stores open while the listeners bind) and stop last: stopping the
+tree stops listening, then drains live connections (bounded by ``[timeouts] drain``), then
+stops the hosts (pending commits flushed, stores closed).
 :meth:`GatewayService.reload_crl` is what SIGHUP calls.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -35,7 +39,7 @@ from twisted.web.server import Site
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.config import EndpointConfig, GatewayConfig
+from juki_gateway.gateway.config import AllowRule, EndpointConfig, GatewayConfig
 from juki_gateway.gateway.connection import (
     AppFactory,
     ChannelFactory,
@@ -160,40 +164,39 @@ class GatewayService(MultiService):
         self._crl_mtime: tuple[int, int] | None = None
         self._expiry_updated = float("-inf")
         self.start_links = start_links
-        cache = PeerCertificateCache()
+        self._cache = cache = PeerCertificateCache()
+        from juki_gateway.gateway.intermediate.host import ADMIN_NAME, IntermediateHost
         from juki_gateway.gateway.jukinet.hosting import JukinetHost
 
+        # the domain services first: they start before the listeners and stop after the drain
         self.jukinet = JukinetHost(config, reactor, self.handshake_log, self.metrics, cache,
                                    node_configs=dict(node_configs or {}))
+        self.intermediate = IntermediateHost(config, reactor, self.metrics)
+        self.hosts: tuple[JukinetHost, IntermediateHost] = (self.jukinet, self.intermediate)
+        for host in self.hosts:
+            host.setServiceParent(self)
 
         def make_apps(ep: EndpointConfig) -> AppFactory:
-            """The caller's factory if it gives one, else a hosted node, else frame sessions."""
+            """The caller's factory if it gives one, else a hosted domain's, else frame sessions."""
             made = app_factories(ep) if app_factories is not None else None
             if made is not None:
                 return made
-            if self.jukinet.hosts(ep):
-                return self.jukinet.app_factory(ep)
+            for host in self.hosts:
+                if host.hosts(ep):
+                    return host.app_factory(ep)
             return frame_app_factory(ep, reactor)
 
         for ep in config.endpoints:
-            creator = MutualTLSServerCreator(
-                cert=ep.cert, key=ep.key, ca=config.ca, crl=config.crl,
-                authorizer=Authorizer(ep.allow), seconds=reactor.seconds, cache=cache,
-            )
-            self.creators[ep.name] = creator
-            ctx = EndpointContext(
-                name=ep.name, clock=reactor, handshake_log=self.handshake_log,
-                metrics=self.metrics, app_factory=make_apps(ep),
-                handshake_timeout=config.timeouts.handshake, idle_timeout=config.timeouts.idle,
-                tracker=self.tracker, connections_per_peer=config.connections_per_peer,
-                observer=MetricsFrameObserver(self.metrics, ep.name),
-            )
-            listener = ListenerService(
-                reactor, ep.host, ep.port, wrap_server_factory(creator, ChannelFactory(ctx), reactor)
-            )
-            listener.setName(f"endpoint:{ep.name}")
-            listener.setServiceParent(self)
-            self.listeners[ep.name] = listener
+            self.listeners[ep.name] = self._endpoint(
+                ep.name, ep.host, ep.port, ep.cert, ep.key, ep.allow, make_apps(ep),
+                MetricsFrameObserver(self.metrics, ep.name))
+        #: the intermediate server's admin port (operators, mutual TLS), when there is one
+        self.admin_listener: ListenerService | None = None
+        ims_ep = self.intermediate.endpoint
+        if ims_ep is not None:
+            self.admin_listener = self._endpoint(
+                ADMIN_NAME, config.admin.host, config.admin.port, ims_ep.cert, ims_ep.key,
+                self.intermediate.admin_allow(), self.intermediate.admin_app_factory(), None)
         site = Site(metrics_resource(self.metrics))
         site.noisy = False
         from juki_gateway.gateway.health import install_health
@@ -224,6 +227,28 @@ class GatewayService(MultiService):
             held.setName("link-control")
             held.setServiceParent(self)
         self._nodes_ready: Deferred[Any] | None = None
+
+    def _endpoint(self, name: str, host: str, port: int, cert: Path, key: Path,
+                  allow: tuple[AllowRule, ...], apps: AppFactory,
+                  observer: MetricsFrameObserver | None) -> ListenerService:
+        """A mutual-TLS listener of this tree: its certificate, its allow-list, its application."""
+        config, reactor = self.config, self.reactor
+        creator = MutualTLSServerCreator(
+            cert=cert, key=key, ca=config.ca, crl=config.crl, authorizer=Authorizer(allow),
+            seconds=reactor.seconds, cache=self._cache,
+        )
+        self.creators[name] = creator
+        ctx = EndpointContext(
+            name=name, clock=reactor, handshake_log=self.handshake_log, metrics=self.metrics,
+            app_factory=apps, handshake_timeout=config.timeouts.handshake,
+            idle_timeout=config.timeouts.idle, tracker=self.tracker,
+            connections_per_peer=config.connections_per_peer, observer=observer,
+        )
+        listener = ListenerService(
+            reactor, host, port, wrap_server_factory(creator, ChannelFactory(ctx), reactor))
+        listener.setName(name if name == "admin" else f"endpoint:{name}")
+        listener.setServiceParent(self)
+        return listener
 
     def _apply_held_links(self) -> None:
         """Hold or release the node-driven links as the operator's switch file says."""
@@ -275,12 +300,12 @@ class GatewayService(MultiService):
         self._crl_mtime = self._crl_stamp()
         self.handshake_log.open()
         self._update_expiry(self.reactor.seconds())
-        nodes = self.jukinet.start()  # stores open on their threads while we start listening
+        # the hosts start first (node stores open on their threads while the listeners bind)
         super().startService()
         ports = [lst.port for lst in self.listeners.values()]
         bound: Deferred[Any] = DeferredList(ports, fireOnOneErrback=True, consumeErrors=True)
-        ready: Deferred[Any] = DeferredList([nodes, bound], fireOnOneErrback=True,
-                                            consumeErrors=True)
+        ready: Deferred[Any] = DeferredList([*(h.ready for h in self.hosts), bound],
+                                            fireOnOneErrback=True, consumeErrors=True)
 
         def connect(_: object) -> None:
             from juki_gateway.gateway.linkcontrol import read_held
@@ -302,7 +327,10 @@ class GatewayService(MultiService):
 
     def whenListening(self) -> Deferred[Any]:
         """Fires once every listener is bound and every hosted node's store is open."""
-        ports = [lst.port for lst in (*self.listeners.values(), self.metrics_listener)]
+        listeners = [*self.listeners.values(), self.metrics_listener]
+        if self.admin_listener is not None:
+            listeners.append(self.admin_listener)
+        ports = [lst.port for lst in listeners]
         waits: list[Deferred[Any]] = [*ports]
         if self._nodes_ready is not None:
             mine: Deferred[Any] = Deferred()
@@ -322,9 +350,16 @@ class GatewayService(MultiService):
         """Stop listening, then drain live connections, then close the log."""
         if not self.running:  # start-up failed before anything started
             return succeed(None)
-        d: Deferred[Any] = maybeDeferred(MultiService.stopService, self)
+        Service.stopService(self)
+        others = [svc for svc in reversed(list(self)) if svc not in self.hosts]
+        d: Deferred[Any] = DeferredList([maybeDeferred(svc.stopService) for svc in others])
         d.addCallback(lambda _: self.tracker.drain(self.reactor, self.config.timeouts.drain))
-        d.addBoth(lambda r: self.jukinet.stop().addCallback(lambda _: r))
+
+        def stop_hosts(result: Any) -> Deferred[Any]:
+            hosts = [maybeDeferred(h.stopService) for h in reversed(self.hosts) if h.running]
+            return DeferredList(hosts).addCallback(lambda _: result)
+
+        d.addBoth(stop_hosts)
 
         def close(result: Any) -> Any:
             self.handshake_log.close()

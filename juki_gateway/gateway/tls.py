@@ -203,7 +203,7 @@ def _restrict_groups(ctx: SSL.Context) -> None:
         raise TLSConfigError(f"this OpenSSL does not support the groups {GATEWAY_GROUPS}")
 
 
-def _trust_root(ca_path: Path) -> Any:
+def trust_root(ca_path: Path) -> Any:
     try:
         return ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(ca_path.read_bytes())])
     except FileNotFoundError:
@@ -257,7 +257,7 @@ class MutualTLSServerCreator:
             # pyOpenSSL wants cryptography certificates now (X509 objects are deprecated);
             # Twisted's annotation still names X509
             certificate=cert,  # type: ignore[arg-type]
-            trustRoot=_trust_root(self._ca_path),
+            trustRoot=trust_root(self._ca_path),
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
         )
@@ -375,7 +375,7 @@ class MutualTLSClientCreator:
             options = ssl.CertificateOptions(
                 privateKey=pkey,
                 certificate=own,  # type: ignore[arg-type]  # (as above)
-                trustRoot=_trust_root(ca),
+                trustRoot=trust_root(ca),
                 raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
                 acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
             )

@@ -2,10 +2,13 @@
 
 The migration scripts ship inside the package (``migrations/``), so an installed gateway can
 create or upgrade its database with ``juki-gateway store migrate`` and no alembic.ini. Blocking:
-called at start-up and from the CLI, before the reactor runs.
+called at start-up (a node's store thread, the intermediate server's start) and from the CLI;
+one migration runs at a time in a process.
 """
 
 from __future__ import annotations
+
+import threading
 
 from alembic import command
 from alembic.config import Config
@@ -26,11 +29,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+#: Alembic keeps its running environment in module globals: one migration at a time per process
+#: (the daemon migrates its node stores on their threads and the intermediate server's store).
+_LOCK = threading.Lock()
+
+
 def _run(url: str, engine: Engine | None, fn: str, revision: str) -> None:
     own = engine is None
     eng = engine if engine is not None else create_store_engine(url)
     try:
-        with eng.connect() as conn:
+        with _LOCK, eng.connect() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             getattr(command, fn)(cfg, revision)

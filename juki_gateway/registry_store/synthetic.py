@@ -13,7 +13,7 @@ from juki_gateway.registry_store.residents import HonninKakuninRow
 _JUMIN_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _KOJIN_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _SURNAMES = ("山田", "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "中村")
-_GIVEN = ("太郎", "花子", "一郎", "陽子", "健", "美咲", "翔", "結衣")
+GIVEN_NAMES = ("太郎", "花子", "一郎", "陽子", "健", "美咲", "翔", "結衣")
 _KANA_S = ("ヤマダ", "サトウ", "スズキ", "タカハシ", "タナカ", "イトウ", "ワタナヘ", "ナカムラ")
 _KANA_G = ("タロウ", "ハナコ", "イチロウ", "ヨウコ", "ケン", "ミサキ", "シヨウ", "ユイ")
 
@@ -44,12 +44,12 @@ def make_resident(
     record_size: int = 512,
 ) -> HonninKakuninRow:
     """Resident ``n``: deterministic name, birth date and address; a ``record_size``-byte record."""
-    s, g = n % len(_SURNAMES), (n // len(_SURNAMES)) % len(_GIVEN)
+    s, g = n % len(_SURNAMES), (n // len(_SURNAMES)) % len(GIVEN_NAMES)
     birth = dt.date(1940, 1, 1) + dt.timedelta(days=(n * 37) % 29_000)
     return HonninKakuninRow(
         juminhyo_code=juminhyo_code(n),
         kojin_bango=kojin_bango(n),
-        name_kanji=_SURNAMES[s] + _GIVEN[g],
+        name_kanji=_SURNAMES[s] + GIVEN_NAMES[g],
         seion_kana=_KANA_S[s] + _KANA_G[g],
         birth_date=birth,
         sex="1" if n % 2 else "2",

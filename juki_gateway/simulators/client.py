@@ -81,10 +81,10 @@ class _NoCertificateCreator(MutualTLSClientCreator):
 
     def _context(self) -> Any:
         if self._ctx is None:
-            from juki_gateway.gateway.tls import AEAD_CIPHERS, _trust_root
+            from juki_gateway.gateway.tls import AEAD_CIPHERS, trust_root
 
             options = ssl.CertificateOptions(
-                trustRoot=_trust_root(self._ca), raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+                trustRoot=trust_root(self._ca), raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
                 acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(AEAD_CIPHERS),
             )
             ctx = options.getContext()

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
-from juki_gateway.intermediate.session import sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result
 from juki_gateway.protocols.intermediate.crypto import SIGNATURE_LENGTH, public_key_bytes
 from juki_gateway.protocols.intermediate.items import items_to_mask
@@ -33,6 +32,7 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 from juki_gateway.protocols.intermediate.permission_list import PermissionEntry, PermissionList
 from juki_gateway.protocols.intermediate.permit import Permit
+from juki_gateway.protocols.intermediate.signing import sign_frame
 from juki_gateway.simulators.client import FrameConnection, open_connection, timestamp
 from juki_gateway.simulators.conformance import Case, CaseFailed, CaseSkipped, Suite, register_cases
 

@@ -34,7 +34,6 @@ from twisted.internet.threads import deferToThread
 
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.session import sign_frame
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.crypto import public_key_bytes
 from juki_gateway.protocols.intermediate.fugo import issue_fugo
@@ -53,6 +52,7 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 from juki_gateway.protocols.intermediate.permission_list import PermissionEntry, PermissionList
 from juki_gateway.protocols.intermediate.permit import Permit
+from juki_gateway.protocols.intermediate.signing import sign_frame
 from juki_gateway.simulators.client import FrameConnection, Identity, open_connection, timestamp
 from juki_gateway.simulators.drivers import Endpoints
 from juki_gateway.simulators.population import Population, Resident
@@ -276,7 +276,7 @@ class BangoRenkei:
 async def flag_residents(reactor: Any, endpoints: Endpoints, admin_port: int,
                          people: list[Resident], review: str) -> list[str]:
     """Flag ``people`` through the admin port: op-alice requests, op-bob confirms."""
-    from juki_gateway.intermediate.client import AdminClient
+    from juki_gateway.cli.admin_client import AdminClient
 
     def client(op: str) -> AdminClient:
         return AdminClient(

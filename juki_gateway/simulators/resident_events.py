@@ -25,9 +25,9 @@ from juki_gateway.protocols.jukinet.records import (
     honnin_kakunin_record,
 )
 
-_FAMILY = [("髙橋", "タカハシ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("山﨑", "ヤマサキ"),
+FAMILY_NAMES = [("髙橋", "タカハシ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("山﨑", "ヤマサキ"),
            ("田中", "タナカ"), ("吉田", "ヨシダ"), ("中村", "ナカムラ"), ("渡辺", "ワタナベ")]
-_GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("次郎", "ジロウ"), ("美咲", "ミサキ"),
+GIVEN_NAMES = [("太郎", "タロウ"), ("花子", "ハナコ"), ("次郎", "ジロウ"), ("美咲", "ミサキ"),
           ("健", "ケン"), ("陽子", "ヨウコ")]
 
 __all__ = ["SHIBOU", "SHUSSEI", "TENKYO", "TENNYU", "TENSHUTSU", "Resident", "encode_change",
@@ -49,7 +49,7 @@ class Resident:
 
 def new_resident(rng: random.Random, index: int, municipality: str) -> Resident:
     """A resident with a valid, run-unique 住民票コード."""
-    fam, given = _FAMILY[index % len(_FAMILY)], _GIVEN[(index // len(_FAMILY)) % len(_GIVEN)]
+    fam, given = FAMILY_NAMES[index % len(FAMILY_NAMES)], GIVEN_NAMES[(index // len(FAMILY_NAMES)) % len(GIVEN_NAMES)]
     code = make_juminhyo_code(f"{municipality[:4]}{index:06d}")
     birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(80 * 365))
     return Resident(code, fam[0] + "　" + given[0], fam[1] + "　" + given[1],

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.task import Clock
 
-from juki_gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
+from juki_gateway.gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade

@@ -23,8 +23,9 @@ from twisted.internet.protocol import Protocol
 from juki_gateway.certs.pki import load_certificate
 from juki_gateway.codecs.frame import Frame, FrameDecoder
 from juki_gateway.gateway.initdir import init_workdir
+from juki_gateway.gateway.intermediate.session import LENGTHS
 from juki_gateway.gateway.tls import MutualTLSClientCreator
-from juki_gateway.intermediate.session import LENGTHS, sign_frame
+from juki_gateway.protocols.intermediate.signing import sign_frame
 
 
 def free_port() -> int:

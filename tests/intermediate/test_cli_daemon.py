@@ -16,8 +16,8 @@ from juki_gateway.cli import main
 from juki_gateway.codecs.frame import Frame, FrameDecoder
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.gateway.config import load_config
-from juki_gateway.intermediate.service import ImsKeys, IntermediateService
-from juki_gateway.intermediate.session import LENGTHS
+from juki_gateway.gateway.intermediate.service import ImsKeys, IntermediateService
+from juki_gateway.gateway.intermediate.session import LENGTHS
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.intermediate.messages import ImsMessageType, QueryStatus

@@ -14,9 +14,8 @@ from sqlalchemy import text
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.gateway.config import load_config
-from juki_gateway.intermediate.daemon import make_gateway
-from juki_gateway.intermediate.service import IntermediateService
-from juki_gateway.intermediate.session import frame_signature_valid
+from juki_gateway.gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.service import makeService
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.intermediate.messages import (
@@ -25,6 +24,7 @@ from juki_gateway.protocols.intermediate.messages import (
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permit import Permit
+from juki_gateway.protocols.intermediate.signing import frame_signature_valid
 
 from .conftest import ALICE, BOB, fukuhon_record
 from .helpers import FUKUHON, PROVIDER, REQUESTER_KEY
@@ -38,16 +38,20 @@ NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
 class Env:
-    """A daemon tree (make_gateway) on a fresh working directory, and the network's key."""
+    """A daemon tree (makeService) on a fresh working directory, and the network's key."""
 
     def __init__(self, tmp: Path, reactor: Any) -> None:
         config = load_config(make_workdir(tmp / "wd", NOW - dt.timedelta(days=1)))
         self.pki = config.pki_dir
         self.network = private_key(self.pki, "ipnw")
-        self.gateway = make_gateway(config, reactor)
-        self.service: IntermediateService = self.gateway.ims  # type: ignore[attr-defined]
+        self.gateway = makeService(config, reactor)
         self.reactor = reactor
         self.n = 0
+
+    @property
+    def service(self) -> IntermediateService:
+        """The daemon's intermediate server (once the tree is started)."""
+        return self.gateway.intermediate.service
 
     def permit(self, permit_id: str, **kw: Any) -> Permit:
         """A permit signed by ipnw's key, valid around the real clock's now."""
@@ -79,8 +83,7 @@ class Env:
 
     async def stop(self) -> None:
         """Stop the tree and release the store."""
-        await self.gateway.stopService()
-        self.service.engine.dispose()
+        await self.gateway.stopService()  # the host closes the store
 
 
 @pytest.fixture
@@ -88,10 +91,21 @@ def env(tmp_path: Path) -> Any:
     """A daemon tree with one person, a 副本 and permission list version 1 (not yet started)."""
     from twisted.internet import reactor
 
+    from juki_gateway.gateway.intermediate.service import ImsKeys
+    from juki_gateway.registry_store.engine import create_store_engine
+    from juki_gateway.registry_store.migrate import upgrade
+
     e = Env(tmp_path, reactor)
-    e.service.register_fugo(ATENA, FUGO)
-    e.service.import_fukuhon(fukuhon_record(ATENA))
-    e.service.offer_permission_list(_make_list(1, key=e.network).to_bytes())
+    config = e.gateway.config
+    engine = create_store_engine(config.store.url)
+    upgrade(config.store.url, engine=engine)
+    keys = ImsKeys.from_pki(config.pki_dir, own="ims-172014", network="ipnw")
+    ims = IntermediateService(engine, keys, "ims-172014", reactor)
+    ims.start()
+    ims.register_fugo(ATENA, FUGO)
+    ims.import_fukuhon(fukuhon_record(ATENA))
+    ims.offer_permission_list(_make_list(1, key=e.network).to_bytes())
+    engine.dispose()  # the daemon reads all of it from the store when it starts
     return e
 
 
@@ -297,6 +311,7 @@ async def test_randomized_queries_over_mutual_tls(env: Env, tmp_path: Path) -> N
     from .helpers import REQUESTER
 
     rng = random.Random(6)
+    port = await env.start()  # the setup below goes through the running daemon's server
     svc = env.service
     items_all = ("shimei", "jusho", "seinengappi")
     svc.offer_permission_list(
@@ -319,7 +334,6 @@ async def test_randomized_queries_over_mutual_tls(env: Env, tmp_path: Path) -> N
         if rng.random() < 0.5:
             svc.flag_confirm(BOB, flag.flag_id)
         covered[atena] = scope
-    port = await env.start()
     try:
         ipnw = await connect(reactor, env.pki, port, "ipnw")
         answered_flagged = answered = 0

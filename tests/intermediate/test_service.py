@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 from twisted.internet.task import Clock
 
-from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.intermediate.errors import (

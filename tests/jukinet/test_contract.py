@@ -482,14 +482,14 @@ def test_ack_invariant_holds_on_a_gateway_hosted_endpoint(tmp_path: Path) -> Gen
     from twisted.internet import reactor
 
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.intermediate.daemon import make_gateway
+    from juki_gateway.gateway.service import makeService
     from juki_gateway.registry_store.migrate import upgrade
     from tests.gateway_support import make_workdir
 
     root = make_workdir(tmp_path, links=True)
     config = load_config(root / "gateway.toml")
     upgrade(config.store.url)
-    gateway = make_gateway(config, reactor)
+    gateway = makeService(config, reactor)
     gateway.startService()
     try:
         yield gateway.whenListening()

@@ -84,10 +84,11 @@ def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -
 
 def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
     """The daemon with an intermediate server that answers held queries automatically."""
-    from juki_gateway.intermediate.daemon import make_gateway
+    from juki_gateway.gateway.service import makeService
 
-    service = make_gateway(config, reactor, start_links=False)
-    ims = service.ims  # type: ignore[attr-defined]
+    service = makeService(config, reactor, start_links=False)
+    service.startService()
+    ims = service.intermediate.service
     honest = ims.handle_queries
 
     def leaky(bodies: list[bytes]) -> list[bytes]:
@@ -100,8 +101,7 @@ def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
             out.append(body)
         return out
 
-    ims.handle_queries = leaky
-    service.startService()
+    ims.handle_queries = leaky  # type: ignore[method-assign]
     return service
 
 

@@ -127,7 +127,7 @@ async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tm
     from twisted.internet import reactor
 
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.intermediate.daemon import make_gateway
+    from juki_gateway.gateway.service import makeService
     from juki_gateway.registry_store.migrate import upgrade
 
     pref_port = _free_port()
@@ -155,7 +155,7 @@ async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tm
     (pref_root / "gateway.toml").write_text(tomli_w.dumps(topo2))
     cs_config = load_config(cs_root / "gateway.toml")
     upgrade(cs_config.store.url)
-    cs = make_gateway(cs_config, reactor)
+    cs = makeService(cs_config, reactor)
     cs.startService()
     pref = None
     try:
@@ -167,7 +167,7 @@ async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tm
         assert body["checks"]["jukinet:cs-172014"] == "ok"
         pref_config = load_config(pref_root / "gateway.toml")
         upgrade(pref_config.store.url)
-        pref = make_gateway(pref_config, reactor)
+        pref = makeService(pref_config, reactor)
         pref.startService()
         await pref.whenListening()
         for _ in range(100):

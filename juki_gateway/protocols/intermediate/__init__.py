@@ -2,5 +2,5 @@
 the information-query decision and the auto-response-block (DV) flags.
 
 Everything in this package is sans-IO: values and bytes in, values and bytes out. The
-store-backed service and the Twisted adapters live in :mod:`juki_gateway.intermediate`.
+store-backed service and the Twisted adapters live in :mod:`juki_gateway.gateway.intermediate`.
 """

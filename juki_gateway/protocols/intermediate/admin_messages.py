@@ -5,8 +5,8 @@ the ``ADMIN_RESPONSE`` frame answers it with ``{"ok": true, "result": …}`` or 
 "code": …, "wire_code": …, "message": …}``. These types travel on the admin port only, never on
 a link; their entries (:data:`ADMIN_MESSAGES`) join the one message catalogue built in
 ``juki_gateway/protocols/catalogue.py``. The session that serves them is
-``juki_gateway/intermediate/admin.py``; the command line's client is
-``juki_gateway/intermediate/client.py``.
+``juki_gateway/gateway/intermediate/admin.py``; the command line's client is
+``juki_gateway/cli/admin_client.py``.
 """
 
 from __future__ import annotations

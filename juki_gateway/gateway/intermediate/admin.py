@@ -20,8 +20,8 @@ from typing import Any
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.operators import HeldView, OperatorIdentity
-from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.intermediate.operators import HeldView, OperatorIdentity
+from juki_gateway.gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
 from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
@@ -192,15 +192,3 @@ def _error(exc: JukiError) -> dict[str, Any]:
         "message": exc.message,
         "exit_code": exc.exit_code,
     }
-
-
-def admin_session_factory(
-    ims: IntermediateService, node: str
-) -> Callable[[str, Any], AdminSession]:
-    """``(conn_id, PeerIdentity) -> AdminSession`` for the connection adapter."""
-
-    def make(conn_id: str, identity: Any) -> AdminSession:
-        operator = OperatorIdentity(str(identity.name), frozenset(identity.operator_roles))
-        return AdminSession(ims, node, operator, str(identity.name))
-
-    return make

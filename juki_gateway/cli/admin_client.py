@@ -17,7 +17,7 @@ from typing import Any
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.admin import ADMIN_CATALOGUE
+from juki_gateway.gateway.intermediate.admin import ADMIN_CATALOGUE
 from juki_gateway.protocols.channel import Broken, FrameChannel, Received
 from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 

@@ -32,7 +32,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.operators import (
+from juki_gateway.gateway.intermediate.operators import (
     ACTION_ROLES,
     TERMINAL,
     HeldView,

@@ -6,12 +6,12 @@ when the committed file differs from :func:`render`, so the document never drift
 
 from __future__ import annotations
 
+from juki_gateway.cli.admin_client import AdminUnreachable
 from juki_gateway.codecs.docs import layout_section
 from juki_gateway.codecs.layouts import LAYOUTS
-from juki_gateway.intermediate.admin import AdminRequestInvalid
-from juki_gateway.intermediate.client import AdminUnreachable
-from juki_gateway.intermediate.service import ACTION_ROLES, StoreFailure
-from juki_gateway.intermediate.session import FRAME_DOMAIN
+from juki_gateway.gateway.intermediate.admin import AdminRequestInvalid
+from juki_gateway.gateway.intermediate.service import ACTION_ROLES, StoreFailure
+from juki_gateway.gateway.intermediate.session import FRAME_DOMAIN
 from juki_gateway.protocols.catalogue import CATALOGUE
 from juki_gateway.protocols.intermediate import crypto, errors, fugo
 from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType

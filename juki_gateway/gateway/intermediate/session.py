@@ -26,16 +26,14 @@ or a frame the catalogue refuses is answered with ERROR from its header alone, b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from juki_gateway.certs.identity import PeerIdentity
-from juki_gateway.codecs.frame import Frame, FrameHeader, encode_frame, encode_header
+from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
-from juki_gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.intermediate.service import IntermediateService
 from juki_gateway.protocols.catalogue import LINK_MESSAGES, link_record_lengths
 from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
@@ -49,8 +47,8 @@ from juki_gateway.protocols.intermediate.messages import (
     PERMISSION_LIST_RESULT_LAYOUT,
     ImsMessageType,
 )
+from juki_gateway.protocols.intermediate.signing import FRAME_DOMAIN, frame_signature_valid
 
-FRAME_DOMAIN = b"JKGW frame v1\x00"
 LENGTHS: dict[int, int] = link_record_lengths()
 #: What an intermediate-server link decodes (every type a link carries, frames up to MAX_FRAME).
 CATALOGUE = Catalogue(LINK_MESSAGES)
@@ -72,41 +70,6 @@ ALLOWED: dict[str, frozenset[int]] = {
         }
     ),
 }
-
-
-def sign_frame(
-    key: ec.EllipticCurvePrivateKey,
-    msg_type: int,
-    sender: str,
-    receiver: str,
-    body: bytes,
-    *,
-    record_count: int,
-    request_no: int = 0,
-    seq: int = 0,
-    timestamp: str,
-) -> bytes:
-    """A whole frame with its signature trailer."""
-    unsigned = encode_frame(
-        msg_type,
-        sender,
-        receiver,
-        body,
-        record_count=record_count,
-        request_no=request_no,
-        seq=seq,
-        timestamp=timestamp,
-        trailer=bytes(crypto.SIGNATURE_LENGTH),
-    )[: -crypto.SIGNATURE_LENGTH]
-    return unsigned + crypto.sign(key, FRAME_DOMAIN, unsigned)
-
-
-def frame_signature_valid(key: ec.EllipticCurvePublicKey, frame: Frame) -> bool:
-    """Whether ``frame`` carries a valid trailer signature by ``key``."""
-    if len(frame.trailer) != crypto.SIGNATURE_LENGTH:
-        return False
-    signed = encode_header(frame.header) + frame.body
-    return crypto.verify(key, FRAME_DOMAIN, signed, frame.trailer)
 
 
 @dataclass
@@ -269,18 +232,3 @@ def _ascii(text: str, width: int) -> str:
     """``text`` as printable ASCII ('?' for anything else), cut to ``width``."""
     plain = "".join(c if " " <= c <= "~" else "?" for c in text)
     return plain[:width].rstrip(" ")
-
-
-def ims_session_factory(
-    service: IntermediateService,
-    own_name: str,
-    peer_keys: Callable[[str], ec.EllipticCurvePublicKey],
-) -> Callable[[str, PeerIdentity], ImsSession]:
-    """A session factory for the connection adapter: ``(conn_id, PeerIdentity) -> ImsSession``."""
-
-    def make(conn_id: str, identity: PeerIdentity) -> ImsSession:
-        name = str(identity.name)
-        role = str(identity.role)
-        return ImsSession(service, own_name, name, role, peer_keys(name), conn_id)
-
-    return make

@@ -2,7 +2,7 @@
 
 Every action checks the operator's certificate roles against :data:`ACTION_ROLES` and writes an
 audit entry (R6) in the same transaction as the action itself. :class:`OperatorActions` is the
-part of :class:`~juki_gateway.intermediate.service.IntermediateService` the admin endpoint
+part of :class:`~juki_gateway.gateway.intermediate.service.IntermediateService` the admin endpoint
 drives; it relies on the service's engine, clock and provision-record builder.
 """
 

@@ -1,0 +1,134 @@
+"""The intermediate server hosted by the daemon, as the Juki-net nodes are (``IntermediateHost``).
+
+When the configuration has an ``intermediate`` endpoint, the daemon's service tree
+(:class:`~juki_gateway.gateway.service.GatewayService`) has an :class:`IntermediateHost` child
+beside its :class:`~juki_gateway.gateway.jukinet.hosting.JukinetHost`, with the same interface:
+
+* :meth:`hosts` / :meth:`app_factory`: the intermediate endpoint's connections run an
+  :class:`~.session.ImsSession` (signed frames, batched queries) and the admin port's an
+  :class:`~.admin.AdminSession` (operators of our organisation only), both over one
+  :class:`~.service.IntermediateService`;
+* ``startService``: the I/O (store migration, keys) happens here, not in the constructor;
+  ``ready`` fires once the service can answer; ``stopService`` closes the store.
+
+Everything else (listeners, TLS, handshake log, drain) is the gateway's, as for every endpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+
+from juki_gateway.certs.identity import PeerIdentity
+from juki_gateway.certs.pki import load_certificate
+from juki_gateway.gateway.config import AllowRule, EndpointConfig, GatewayConfig
+from juki_gateway.gateway.connection import AppFactory
+from juki_gateway.gateway.intermediate.admin import AdminSession
+from juki_gateway.gateway.intermediate.operators import OperatorIdentity
+from juki_gateway.gateway.intermediate.service import ImsKeys, ImsMetrics, IntermediateService
+from juki_gateway.gateway.intermediate.session import ImsSession
+from juki_gateway.gateway.metrics import GatewayMetrics
+from juki_gateway.protocols.intermediate.errors import IntermediateError
+
+#: The node name of the My Number network's side (its certificate signs permits and lists).
+NETWORK_NODE = "ipnw"
+#: Who may use the admin port: operators of the intermediate endpoint's organisation.
+ADMIN_NAME = "admin"
+
+
+class PeerKeys:
+    """Public keys of peers by node name, read once from the PKI directory's ``NAME.pem``."""
+
+    def __init__(self, pki: Path) -> None:
+        self._pki = pki
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+
+    def __call__(self, name: str) -> ec.EllipticCurvePublicKey:
+        key = self._keys.get(name)
+        if key is None:
+            loaded = load_certificate(self._pki / f"{name}.pem").public_key()
+            if not isinstance(loaded, ec.EllipticCurvePublicKey):
+                raise IntermediateError(f"certificate of {name} does not hold an EC key")
+            key = self._keys[name] = loaded
+        return key
+
+
+class IntermediateHost(Service):
+    """The intermediate server of one daemon (see the module docstring)."""
+
+    name = "intermediate"
+
+    def __init__(self, config: GatewayConfig, reactor: Any, metrics: GatewayMetrics) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.metrics = metrics
+        self.endpoint: EndpointConfig | None = config.intermediate_endpoint()
+        self.peer_keys = PeerKeys(config.pki_dir)
+        self._service: IntermediateService | None = None
+        self.ready: Deferred[None] = succeed(None)
+
+    @property
+    def service(self) -> IntermediateService:
+        """The running intermediate server (once started)."""
+        if self._service is None:
+            raise RuntimeError("the intermediate server is not started")
+        return self._service
+
+    # -- the host interface (as JukinetHost's) ----------------------------------------------
+    def hosts(self, ep: EndpointConfig) -> bool:
+        """Whether ``ep`` is the intermediate endpoint."""
+        return self.endpoint is not None and ep.name == self.endpoint.name
+
+    def app_factory(self, ep: EndpointConfig) -> AppFactory:
+        """The connection application of the intermediate endpoint."""
+
+        def make(conn_id: str, peer: PeerIdentity) -> ImsSession:
+            return ImsSession(self.service, ep.name, peer.name, peer.role,
+                              self.peer_keys(peer.name), conn_id)
+
+        return make
+
+    def admin_allow(self) -> tuple[AllowRule, ...]:
+        """Who the admin port accepts: operators of the intermediate endpoint's organisation."""
+        assert self.endpoint is not None
+        return (AllowRule("operator", org=self.endpoint.org),)
+
+    def admin_app_factory(self) -> AppFactory:
+        """The admin port's connection application (one operator's requests)."""
+        assert self.endpoint is not None
+        node = self.endpoint.name
+
+        def make(conn_id: str, peer: PeerIdentity) -> AdminSession:
+            operator = OperatorIdentity(peer.name, frozenset(peer.operator_roles))
+            return AdminSession(self.service, node, operator, peer.name)
+
+        return make
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def startService(self) -> None:
+        """Open and migrate the store, load the keys, and start the intermediate server."""
+        super().startService()
+        ep = self.endpoint
+        if ep is None:
+            return
+        from juki_gateway.registry_store.engine import create_store_engine
+        from juki_gateway.registry_store.migrate import upgrade
+
+        engine = create_store_engine(self.config.store.url)
+        upgrade(self.config.store.url, engine=engine)
+        keys = ImsKeys.from_pki(self.config.pki_dir, own=ep.name, network=NETWORK_NODE)
+        service = IntermediateService(engine, keys, ep.name, self.reactor,
+                                      metrics=ImsMetrics(self.metrics.registry))
+        service.start()
+        self._service = service
+
+    def stopService(self) -> Deferred[None]:
+        """Close the store."""
+        super().stopService()
+        if self._service is not None:
+            self._service.engine.dispose()
+        return succeed(None)

@@ -359,3 +359,41 @@ async def test_randomized_queries_over_mutual_tls(env: Env, tmp_path: Path) -> N
         ipnw.transport.loseConnection()
     finally:
         await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_server_runs_off_the_reactor_and_answers_in_request_order(env: Env) -> None:
+    """Over mTLS, every call of the intermediate server runs on its store thread, never on the
+    reactor's; a slow query batch does not let a later PING's PONG overtake its answer."""
+    import threading
+    import time
+
+    from twisted.internet import reactor
+
+    port = await env.start()
+    service = env.service
+    threads: set[str] = set()
+    honest_queries, honest_claims = service.handle_queries, service.claim_deliveries
+
+    def slow_queries(bodies: list[bytes]) -> list[bytes]:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.3)  # a slow store: the reactor keeps reading meanwhile
+        return honest_queries(bodies)
+
+    def claims(worker: str) -> list[Any]:
+        threads.add(threading.current_thread().name)
+        return honest_claims(worker)
+
+    service.handle_queries = slow_queries  # type: ignore[method-assign]
+    service.claim_deliveries = claims  # type: ignore[method-assign]
+    try:
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("o-1")), 1)
+                             + env.frame(MessageType.PING, b"", 0))
+        first, second = await ipnw.take(2)
+        assert (first.msg_type, second.msg_type) == (ImsMessageType.QUERY_RESULT, MessageType.PONG)
+        assert threads == {"PoolThread-ims-172014-store-0"}  # the one store thread
+        assert threading.main_thread().name not in threads
+        ipnw.transport.loseConnection()
+    finally:
+        await env.stop()

@@ -88,20 +88,25 @@ def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
 
     service = makeService(config, reactor, start_links=False)
     service.startService()
-    ims = service.intermediate.service
-    honest = ims.handle_queries
 
-    def leaky(bodies: list[bytes]) -> list[bytes]:
-        out = []
-        for body in honest(bodies):
-            values = QUERY_RESULT_LAYOUT.decode(body)
-            if str(values["status"]) == str(int(QueryStatus.HELD)):
-                values = {**values, "status": str(int(QueryStatus.ANSWERED)), "reason_code": "0000"}
-                body = QUERY_RESULT_LAYOUT.encode(values)
-            out.append(body)
-        return out
+    def corrupt(_: object) -> None:  # once the server runs, before any query can reach it
+        ims = service.intermediate.service
+        honest = ims.handle_queries
 
-    ims.handle_queries = leaky  # type: ignore[method-assign]
+        def leaky(bodies: list[bytes]) -> list[bytes]:
+            out = []
+            for body in honest(bodies):
+                values = QUERY_RESULT_LAYOUT.decode(body)
+                if str(values["status"]) == str(int(QueryStatus.HELD)):
+                    values = {**values, "status": str(int(QueryStatus.ANSWERED)),
+                              "reason_code": "0000"}
+                    body = QUERY_RESULT_LAYOUT.encode(values)
+                out.append(body)
+            return out
+
+        ims.handle_queries = leaky  # type: ignore[method-assign]
+
+    service.intermediate.ready.addCallback(corrupt)
     return service
 
 

@@ -18,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from twisted.internet.defer import Deferred
+
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.operators import HeldView, OperatorIdentity
 from juki_gateway.gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.intermediate.worker import Run, StoreBackedApp, run_here
 from juki_gateway.protocols.catalogue import CATALOGUE
-from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
+from juki_gateway.protocols.channel import Catalogue, FrameChannel, Refused
 from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.errors import IntermediateError, MalformedMessage
 from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
@@ -131,20 +134,25 @@ def _actions(
     }
 
 
-class AdminSession(ChannelApp):
-    """One operator's connection to the admin port (sans-IO)."""
+class AdminSession(StoreBackedApp):
+    """One operator's connection to the admin port: each request is carried out on the
+    server's store thread (``run``), and answered in order."""
 
     def __init__(
-        self, ims: IntermediateService, node: str, operator: OperatorIdentity, peer_name: str
+        self, server: Callable[[], IntermediateService], node: str, operator: OperatorIdentity,
+        peer_name: str, run: Run = run_here, opening: Deferred[Any] | None = None,
     ) -> None:
-        self.ims = ims
+        self.server = server  # the intermediate server (the host opens it on its store thread)
         self.node = node
         self.operator = operator
         self.peer_name = peer_name
+        self._run = run
+        self._opening = opening
         self.channel = FrameChannel(
-            local=node, peer=peer_name, timestamp=ims.now14, catalogue=ADMIN_CATALOGUE
+            local=node, peer=peer_name, timestamp=lambda: server().now14(),
+            catalogue=ADMIN_CATALOGUE,
         )
-        self._actions = _actions(ims)
+        self._actions: dict[str, Callable[[OperatorIdentity, dict[str, Any]], Any]] | None = None
 
     def _reply(self, payload: dict[str, Any], request_no: int) -> bytes:
         body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
@@ -154,15 +162,18 @@ class AdminSession(ChannelApp):
 
     # -- the channel's handler ------------------------------------------------------------
     def frame(self, frame: Frame) -> list[bytes]:
-        """An admin request: its ADMIN_RESPONSE."""
-        return [self._handle(frame)]
+        """An admin request: its ADMIN_RESPONSE, once carried out."""
+        req = frame.header.request_no
+        self.answer_later(lambda: self._handle(frame), lambda payload: [self._reply(payload, req)])
+        return []
 
     def refused(self, event: Refused) -> list[bytes]:
         """A refused frame is answered as a failed request (JSON), not with an ERROR frame."""
-        return [self._reply(_error(event.error), event.header.request_no)]
+        self.answer_now([self._reply(_error(event.error), event.header.request_no)])
+        return []
 
-    def _handle(self, frame: Frame) -> bytes:
-        req = frame.header.request_no
+    def _handle(self, frame: Frame) -> dict[str, Any]:
+        """On the store thread: the request's outcome, as the JSON payload of its answer."""
         try:
             if frame.msg_type != AdminMessageType.ADMIN_REQUEST:
                 raise AdminRequestInvalid(
@@ -174,14 +185,16 @@ class AdminSession(ChannelApp):
                 raise AdminRequestInvalid(f"admin request is not UTF-8 JSON: {exc}") from None
             if not isinstance(request, dict):
                 raise AdminRequestInvalid("admin request must be a JSON object")
+            if self._actions is None:
+                self._actions = _actions(self.server())
             action = self._actions.get(str(request.get("action")))
             args = request.get("args") or {}
             if action is None or not isinstance(args, dict):
                 raise AdminRequestInvalid(f"unknown admin action {request.get('action')!r}")
             result = action(self.operator, args)
         except (JukiError, MalformedMessage) as exc:
-            return self._reply(_error(exc), req)
-        return self._reply({"ok": True, "result": result}, req)
+            return _error(exc)
+        return {"ok": True, "result": result}
 
 
 def _error(exc: JukiError) -> dict[str, Any]:

@@ -8,16 +8,19 @@ beside its :class:`~juki_gateway.gateway.jukinet.hosting.JukinetHost`, with the 
   :class:`~.session.ImsSession` (signed frames, batched queries) and the admin port's an
   :class:`~.admin.AdminSession` (operators of our organisation only), both over one
   :class:`~.service.IntermediateService`;
-* ``startService``: the I/O (store migration, keys) happens here, not in the constructor;
-  ``ready`` fires once the service can answer; ``stopService`` closes the store.
+* ``startService``: the I/O (store migration, keys) happens here, on the server's own store
+  thread (:mod:`.worker`), not in the constructor and never on the reactor; every later call of
+  the server runs on that thread too; ``ready`` fires once the server can answer;
+  ``stopService`` lets the queued calls finish, closes the store and stops the thread.
 
 Everything else (listeners, TLS, handshake log, drain) is the gateway's, as for every endpoint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.application.service import Service
@@ -31,9 +34,11 @@ from juki_gateway.gateway.intermediate.admin import AdminSession
 from juki_gateway.gateway.intermediate.operators import OperatorIdentity
 from juki_gateway.gateway.intermediate.service import ImsKeys, ImsMetrics, IntermediateService
 from juki_gateway.gateway.intermediate.session import ImsSession
+from juki_gateway.gateway.intermediate.worker import StoreThread
 from juki_gateway.gateway.metrics import GatewayMetrics
 from juki_gateway.protocols.intermediate.errors import IntermediateError
 
+T = TypeVar("T")
 #: The node name of the My Number network's side (its certificate signs permits and lists).
 NETWORK_NODE = "ipnw"
 #: Who may use the admin port: operators of the intermediate endpoint's organisation.
@@ -69,6 +74,7 @@ class IntermediateHost(Service):
         self.endpoint: EndpointConfig | None = config.intermediate_endpoint()
         self.peer_keys = PeerKeys(config.pki_dir)
         self._service: IntermediateService | None = None
+        self._thread: StoreThread | None = None
         self.ready: Deferred[None] = succeed(None)
 
     @property
@@ -87,8 +93,9 @@ class IntermediateHost(Service):
         """The connection application of the intermediate endpoint."""
 
         def make(conn_id: str, peer: PeerIdentity) -> ImsSession:
-            return ImsSession(self.service, ep.name, peer.name, peer.role,
-                              self.peer_keys(peer.name), conn_id)
+            return ImsSession(lambda: self.service, ep.name, peer.name, peer.role,
+                              self.peer_keys(peer.name), conn_id, run=self.run,
+                              opening=self.ready)
 
         return make
 
@@ -104,17 +111,29 @@ class IntermediateHost(Service):
 
         def make(conn_id: str, peer: PeerIdentity) -> AdminSession:
             operator = OperatorIdentity(peer.name, frozenset(peer.operator_roles))
-            return AdminSession(self.service, node, operator, peer.name)
+            return AdminSession(lambda: self.service, node, operator, peer.name, run=self.run,
+                                opening=self.ready)
 
         return make
 
+    def run(self, fn: Callable[[], T]) -> Deferred[T]:
+        """Run a call of the server on its store thread (see :mod:`.worker`)."""
+        assert self._thread is not None, "the intermediate server is not started"
+        return self._thread.run(fn)
+
     # -- lifecycle ------------------------------------------------------------------------
     def startService(self) -> None:
-        """Open and migrate the store, load the keys, and start the intermediate server."""
+        """Start the store thread; on it, open and migrate the store, load the keys and start
+        the intermediate server (``ready`` fires then, or fails with why)."""
         super().startService()
         ep = self.endpoint
         if ep is None:
             return
+        self._thread = StoreThread(self.reactor, f"{ep.name}-store")
+        self._thread.start()
+        self.ready = self.run(lambda: self._open(ep))
+
+    def _open(self, ep: EndpointConfig) -> None:
         from juki_gateway.registry_store.engine import create_store_engine
         from juki_gateway.registry_store.migrate import upgrade
 
@@ -127,8 +146,16 @@ class IntermediateHost(Service):
         self._service = service
 
     def stopService(self) -> Deferred[None]:
-        """Close the store."""
+        """Finish the calls queued on the store thread, close the store, stop the thread."""
         super().stopService()
-        if self._service is not None:
-            self._service.engine.dispose()
-        return succeed(None)
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return succeed(None)
+
+        def close() -> None:
+            if self._service is not None:
+                self._service.engine.dispose()
+
+        d = thread.run(close)
+        d.addBoth(lambda _: thread.stop())
+        return d

@@ -26,16 +26,20 @@ or a frame the catalogue refuses is answered with ERROR from its header alone, b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from twisted.internet.defer import Deferred
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.service import IntermediateService
+from juki_gateway.gateway.intermediate.worker import Run, StoreBackedApp, run_here
 from juki_gateway.protocols.catalogue import LINK_MESSAGES, link_record_lengths
-from juki_gateway.protocols.channel import Catalogue, ChannelApp, FrameChannel, Refused
+from juki_gateway.protocols.channel import Catalogue, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
     BadFrameSignature,
@@ -72,24 +76,49 @@ ALLOWED: dict[str, frozenset[int]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One frame to send, decided on the store thread, encoded and signed on the reactor."""
+
+    msg_type: int = 0
+    body: bytes = b""
+    count: int = 0
+    request_no: int = 0
+    seq: int = 0
+    #: an ERROR frame naming this error instead (``msg_type`` and ``body`` unused)
+    error: JukiError | None = None
+
+
 @dataclass
-class ImsSession(ChannelApp):
+class ImsSession(StoreBackedApp):
     """One authenticated connection to the intermediate endpoint."""
 
-    service: IntermediateService
+    #: the intermediate server (a callable: the host opens it on its store thread)
+    server: Callable[[], IntermediateService]
     own_name: str
     peer_name: str
     peer_role: str
     peer_key: ec.EllipticCurvePublicKey
     conn_id: str = ""
+    #: where the server's calls run (the host's store thread; at once without one)
+    run: Run = run_here
+    #: fires once the server is open (None: it is)
+    opening: Deferred[Any] | None = None
+
+    @property
+    def service(self) -> IntermediateService:
+        """The intermediate server."""
+        return self.server()
 
     def __post_init__(self) -> None:
+        self._run = self.run
+        self._opening = self.opening
         self._allowed = ALLOWED.get(self.peer_role, frozenset())
         self._queries: list[Frame] = []
         self.channel = FrameChannel(
             local=self.own_name,
             peer=self.peer_name,
-            timestamp=self.service.now14,
+            timestamp=lambda: self.service.now14(),
             catalogue=CATALOGUE,
             admit=self._admit,
             signer=self._sign,
@@ -110,87 +139,87 @@ class ImsSession(ChannelApp):
             f"{self.peer_role} may not send message type {header.msg_type:#06x}"
         )
 
-    def _frame(
-        self, msg_type: int, body: bytes, count: int, request_no: int, seq: int = 0
-    ) -> bytes:
-        return self.channel.send(
-            msg_type, body, record_count=count, request_no=request_no, seq=seq
-        )
-
-    def _error(self, exc: JukiError, request_no: int) -> bytes:
-        errors = self.channel.counts.errors
-        errors[exc.code] = errors.get(exc.code, 0) + 1
-        return self.channel.error_frame(exc, request_no=request_no)
+    def _encode(self, answers: list[Answer]) -> list[bytes]:
+        """The signed frames of ``answers`` (on the reactor: the channel counts them)."""
+        out = []
+        for a in answers:
+            if a.error is not None:
+                errors = self.channel.counts.errors
+                errors[a.error.code] = errors.get(a.error.code, 0) + 1
+                out.append(self.channel.error_frame(a.error, request_no=a.request_no))
+            else:
+                out.append(self.channel.send(a.msg_type, a.body, record_count=a.count,
+                                             request_no=a.request_no, seq=a.seq))
+        return out
 
     # -- the channel's handler ------------------------------------------------------------
-    # The INFO_QUERY frames of one read are one batch (flush), answered before any later answer
-    # so that answers stay in request order; PING gets PONG plus the pending deliveries.
+    # The INFO_QUERY frames of one read are one batch (flush). Every answer is decided on the
+    # store thread and written in request order; PING gets PONG plus the pending deliveries.
     def frame(self, frame: Frame) -> list[bytes]:
-        """Verify the trailer signature, then batch a query or answer the frame."""
+        """Verify the trailer signature, then batch a query or have the frame answered."""
         req = frame.header.request_no
         unsigned_ping = frame.msg_type == MessageType.PING and not frame.trailer
         if not unsigned_ping and not frame_signature_valid(self.peer_key, frame):
-            return [*self.flush(), self._error(BadFrameSignature(
-                f"frame {req} from {self.peer_name} has no valid signature trailer"), req)]
+            self.flush()
+            self.answer_now(self._encode([Answer(request_no=req, error=BadFrameSignature(
+                f"frame {req} from {self.peer_name} has no valid signature trailer"))]))
+            return []
         if frame.msg_type == ImsMessageType.INFO_QUERY:
             self._queries.append(frame)
             return []
-        return [*self.flush(), self._dispatch(frame)]
+        self.flush()
+        self.answer_later(lambda: self._dispatch(frame), self._encode)
+        return []
 
     def refused(self, event: Refused) -> list[bytes]:
-        """The channel's refusal, after the answers to the queries before it."""
-        return [*self.flush(), self.channel.refusal(event)]
+        """The channel's refusal, after the answers to the requests before it."""
+        self.flush()
+        self.answer_now([self.channel.refusal(event)])
+        return []
 
     def flush(self) -> list[bytes]:
-        """Answer the queries batched so far."""
+        """Have the queries batched so far answered (one batch, one transaction)."""
         queries, self._queries = self._queries, []
-        return self._answer_queries(queries)
+        if queries:
+            self.answer_later(lambda: self._answer_queries(queries), self._encode)
+        return []
 
-    def _answer_queries(self, frames: list[Frame]) -> list[bytes]:
-        if not frames:
-            return []
+    # -- on the store thread ------------------------------------------------------------------
+    def _answer_queries(self, frames: list[Frame]) -> list[Answer]:
         size = LENGTHS[ImsMessageType.INFO_QUERY]
         bodies = [f.body[i : i + size] for f in frames for i in range(0, len(f.body), size)]
         try:
             results = self.service.handle_queries(bodies)
         except JukiError as exc:  # fail-closed: no result of this batch is sent
-            return [self._error(exc, f.header.request_no) for f in frames]
+            return [Answer(request_no=f.header.request_no, error=exc) for f in frames]
         out, pos = [], 0
         for f in frames:
             n = len(f.body) // size
-            out.append(
-                self._frame(
-                    ImsMessageType.QUERY_RESULT,
-                    b"".join(results[pos : pos + n]),
-                    n,
-                    f.header.request_no,
-                )
-            )
+            out.append(Answer(ImsMessageType.QUERY_RESULT, b"".join(results[pos : pos + n]), n,
+                              f.header.request_no))
             pos += n
         return out
 
-    def _dispatch(self, frame: Frame) -> bytes:
+    def _dispatch(self, frame: Frame) -> list[Answer]:
         req = frame.header.request_no
         try:
             if frame.msg_type == MessageType.PING:
-                frames = [self._frame(MessageType.PONG, b"", 0, req)]
+                answers = [Answer(MessageType.PONG, request_no=req)]
                 if self.peer_role == "ipnw":
                     for item in self.service.claim_deliveries(self.peer_name):
-                        frames.append(self._frame(item.msg_type, item.frame, 1, 0, item.seq))
-                return b"".join(frames)
+                        answers.append(Answer(item.msg_type, item.frame, 1, 0, item.seq))
+                return answers
             if frame.msg_type == MessageType.ACK:
                 self.service.acknowledge_deliveries(frame.header.seq)
-                return b""
+                return []
             if frame.msg_type == ImsMessageType.FUGO_REQUEST:
                 body = self.service.fugo_requests(frame.body)
-                return self._frame(
-                    ImsMessageType.FUGO_RESPONSE, body, frame.header.record_count, req
-                )
+                return [Answer(ImsMessageType.FUGO_RESPONSE, body, frame.header.record_count, req)]
             if frame.msg_type == ImsMessageType.FUGO_ISSUE_RESPONSE:
                 self.service.fugo_issued(frame.body)
-                return self._frame(MessageType.ACK, b"", 0, req)
+                return [Answer(MessageType.ACK, request_no=req)]
             if frame.msg_type == ImsMessageType.PERMISSION_LIST:
-                return self._permission_list(frame)
+                return [self._permission_list(frame)]
             if frame.msg_type == ImsMessageType.FUKUHON_REGISTER:
                 report = self.service.import_fukuhon(frame.body)
                 body = b"".join(
@@ -204,14 +233,13 @@ class ImsSession(ChannelApp):
                     )
                     for i, atena, exc in report
                 )
-                return self._frame(ImsMessageType.FUKUHON_REPORT, body, len(report), req)
+                return [Answer(ImsMessageType.FUKUHON_REPORT, body, len(report), req)]
         except JukiError as exc:
-            return self._error(exc, req)
+            return [Answer(request_no=req, error=exc)]
         raise AssertionError("unreachable: type checked against ALLOWED")
 
-    def _permission_list(self, frame: Frame) -> bytes:
+    def _permission_list(self, frame: Frame) -> Answer:
         req = frame.header.request_no
-        kept = self.service.permission_list
         try:
             accepted = self.service.offer_permission_list(frame.body)
             version, code = accepted.version, 0
@@ -225,7 +253,7 @@ class ImsSession(ChannelApp):
                 "kept_version": kept.version if kept is not None else 0,
             }
         )
-        return self._frame(ImsMessageType.PERMISSION_LIST_RESULT, body, 1, req)
+        return Answer(ImsMessageType.PERMISSION_LIST_RESULT, body, 1, req)
 
 
 def _ascii(text: str, width: int) -> str:

@@ -69,24 +69,18 @@ FUGO_PENDING = "6608"
 ASKABLE = ("shimei", "jusho", "seinengappi", "seibetsu", "setai_no")
 def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
     """Give every resident a 符号 in the store at ``url`` (idempotent); returns how many are new."""
-    from sqlalchemy import insert, select
-
+    from juki_gateway.registry_store import ims
     from juki_gateway.registry_store.engine import create_store_engine
     from juki_gateway.registry_store.migrate import upgrade
-    from juki_gateway.registry_store.models import FugoMap, table_of
 
     engine = create_store_engine(url)
     try:
         upgrade(url, engine=engine)
-        table = table_of(FugoMap)
         with engine.begin() as conn:
-            known = set(conn.execute(select(table.c.atena_no)).scalars())
-            rows = [{"fugo": network_fugo(r), "atena_no": r.atena_no,
-                     "created_at": now.replace(tzinfo=None)}
-                    for r in population if r.atena_no not in known]
-            if rows:
-                conn.execute(insert(table), rows)
-        return len(rows)
+            known = set(ims.fugo_atena_map(conn).values())
+            new = {network_fugo(r): r.atena_no for r in population if r.atena_no not in known}
+            ims.add_fugos(conn, new, now.replace(tzinfo=None))
+        return len(new)
     finally:
         engine.dispose()
 

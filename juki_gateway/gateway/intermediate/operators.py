@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from juki_gateway.protocols.intermediate.answer import (
     query_result_body,
@@ -44,12 +44,8 @@ from juki_gateway.protocols.intermediate.messages import (
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
+from juki_gateway.registry_store import ims as store
 from juki_gateway.registry_store.audit import append_audit
-from juki_gateway.registry_store.ims_models import (
-    ims_flag,
-    ims_held,
-)
-from juki_gateway.registry_store.models import ProvisionRecord, table_of
 from juki_gateway.registry_store.queues import (
     enqueue,
 )
@@ -198,7 +194,7 @@ class OperatorActions:
             self.now14(),
         )
         with self.engine.begin() as conn:
-            conn.execute(insert(ims_flag), flag_row(flag))
+            store.add_flag(conn, flag_row(flag))
             self._audit(
                 conn,
                 operator,
@@ -218,14 +214,12 @@ class OperatorActions:
         self, operator: OperatorIdentity, flag_id: str, action: FlagAction, audit_action: str
     ) -> Flag:
         with self.engine.begin() as conn:
-            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            row = store.flag_by_id(conn, flag_id)
             if row is None:
                 raise UnknownFlag(f"no flag {flag_id}")
             before = flag_from_row(row)
             after = apply_action(before, action, operator.name, self.now14())
-            conn.execute(
-                update(ims_flag).where(ims_flag.c.flag_id == flag_id).values(**flag_row(after))
-            )
+            store.update_flag(conn, flag_id, flag_row(after))
             self._audit(
                 conn,
                 operator,
@@ -256,11 +250,9 @@ class OperatorActions:
     ) -> list[Flag]:
         """Flags (blocking ones unless ``include_cleared``)."""
         self._authorise(operator, "flags.list")
-        q = select(ims_flag).order_by(ims_flag.c.requested_at, ims_flag.c.flag_id)
-        if not include_cleared:
-            q = q.where(ims_flag.c.state != str(FlagState.CLEARED))
         with self.engine.begin() as conn:
-            flags = [flag_from_row(r) for r in conn.execute(q)]
+            flags = [flag_from_row(r) for r in store.flag_rows(
+                conn, except_state=None if include_cleared else str(FlagState.CLEARED))]
             self._audit(conn, operator, "flags", "flags.list", {"count": len(flags)})
         return flags
 
@@ -268,7 +260,7 @@ class OperatorActions:
         """One flag."""
         self._authorise(operator, "flags.show")
         with self.engine.begin() as conn:
-            row = conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+            row = store.flag_by_id(conn, flag_id)
             if row is None:
                 raise UnknownFlag(f"no flag {flag_id}")
             self._audit(conn, operator, row.atena_no, "flags.show", {"flag": flag_id})
@@ -297,11 +289,8 @@ class OperatorActions:
     ) -> list[HeldView]:
         """Held queries (still waiting by default)."""
         self._authorise(operator, "held.list")
-        q = select(ims_held).order_by(ims_held.c.held_at, ims_held.c.held_id)
-        if state is not None:
-            q = q.where(ims_held.c.state == state)
         with self.engine.begin() as conn:
-            views = [self._held_view(r) for r in conn.execute(q)]
+            views = [self._held_view(r) for r in store.held_rows(conn, state=state)]
             self._audit(conn, operator, "held", "held.list", {"count": len(views)})
         return views
 
@@ -309,7 +298,7 @@ class OperatorActions:
         """One held query with the content that would be sent."""
         self._authorise(operator, "held.show")
         with self.engine.begin() as conn:
-            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            row = store.held_by_id(conn, held_id)
             if row is None:
                 raise HeldQueryError(f"no held query {held_id}")
             self._audit(conn, operator, row.atena_no, "held.show", {"held": held_id})
@@ -318,7 +307,7 @@ class OperatorActions:
     def _decide_held(self, operator: OperatorIdentity, held_id: str, release: bool) -> bytes:
         now = self.now()
         with self.engine.begin() as conn:
-            row = conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+            row = store.held_by_id(conn, held_id)
             if row is None:
                 raise HeldQueryError(f"no held query {held_id}")
             if row.state != "held":
@@ -331,13 +320,8 @@ class OperatorActions:
             else:
                 body = query_result_body(permit, QueryStatus.WITHHELD, Reason.WITHHELD)
             new_state = "released" if release else "refused"
-            conn.execute(
-                update(ims_held)
-                .where(ims_held.c.held_id == held_id)
-                .values(state=new_state, decided_by=operator.name, decided_at=now)
-            )
-            conn.execute(
-                insert(table_of(ProvisionRecord)),
+            store.decide_held(conn, held_id, new_state, operator.name, now)
+            store.add_provisions(conn, [
                 self._provision(
                     now,
                     permit.requester,
@@ -349,7 +333,7 @@ class OperatorActions:
                     f"held={held_id} permit={permit.permit_id}",
                     operator.name,
                 ),
-            )
+            ])
             self._audit(
                 conn,
                 operator,
@@ -383,14 +367,8 @@ class OperatorActions:
     ) -> list[dict[str, Any]]:
         """Provision records of the intermediate server, newest first."""
         self._authorise(operator, "provisions.list")
-        pr = table_of(ProvisionRecord)
-        q = select(pr).where(pr.c.kind == "intermediate").order_by(pr.c.id.desc()).limit(limit)
-        if person is not None:
-            q = q.where(pr.c.subject == person)
-        if since is not None:
-            q = q.where(pr.c.occurred_at >= since)
         with self.engine.begin() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
+            rows = store.provision_rows(conn, person=person, since=since, limit=limit)
             self._audit(
                 conn,
                 operator,

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509 import load_pem_x509_certificate
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Engine
 from twisted.internet.interfaces import IReactorTime
 
 from juki_gateway.codecs.errors import CodecError
@@ -92,14 +92,8 @@ from juki_gateway.protocols.intermediate.permission_list import (
     decode_permission_list,
 )
 from juki_gateway.protocols.intermediate.permit import decode_permit
+from juki_gateway.registry_store import ims as store
 from juki_gateway.registry_store.audit import append_audit
-from juki_gateway.registry_store.ims_models import (
-    ims_flag,
-    ims_held,
-    ims_permission_list,
-    ims_used_permit,
-)
-from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord, table_of
 from juki_gateway.registry_store.queues import (
     OutboxItem,
     claim_due,
@@ -201,16 +195,11 @@ class IntermediateService(OperatorActions):
     def start(self) -> None:
         """Load the kept permission list, spent permits and 符号 map."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(ims_permission_list.c.data).order_by(ims_permission_list.c.version.desc())
-            ).first()
-            if row is not None:
-                self._holder.current = decode_permission_list(row.data)
-            self._used = set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
-            fm = table_of(FugoMap)
-            self._fugo = {
-                r.fugo: r.atena_no for r in conn.execute(select(fm.c.fugo, fm.c.atena_no))
-            }
+            kept = store.latest_permission_list(conn)
+            if kept is not None:
+                self._holder.current = decode_permission_list(kept)
+            self._used = store.used_permit_ids(conn)
+            self._fugo = store.fugo_atena_map(conn)
             self._atena_fugo = {a: f for f, a in self._fugo.items()}
         self.refresh_gauges()
 
@@ -234,15 +223,8 @@ class IntermediateService(OperatorActions):
         accepted = self._holder.offer(data)
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    insert(ims_permission_list),
-                    {
-                        "version": accepted.version,
-                        "issued": accepted.issued,
-                        "data": data,
-                        "received_at": self.now(),
-                    },
-                )
+                store.keep_permission_list(conn, accepted.version, accepted.issued, data,
+                                           self.now())
         except Exception:
             self._holder.current = previous
             raise
@@ -254,10 +236,7 @@ class IntermediateService(OperatorActions):
         if self._fugo.get(fugo) == atena_no:
             return
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(table_of(FugoMap)),
-                {"fugo": fugo, "atena_no": atena_no, "created_at": self.now()},
-            )
+            store.add_fugo(conn, fugo, atena_no, self.now())
         self._fugo[fugo] = atena_no
         self._atena_fugo[atena_no] = fugo
 
@@ -358,18 +337,8 @@ class IntermediateService(OperatorActions):
             results.append((index, atena, None))
         now = self.now()
         with self.engine.begin() as conn:
-            fk = table_of(Fukuhon)
-            for row in rows:
-                conn.execute(fk.delete().where(fk.c.atena_no == row["atena_no"]))
-                conn.execute(
-                    insert(fk),
-                    {
-                        "atena_no": row["atena_no"],
-                        "koban": FUKUHON_KOBAN,
-                        "record": row["record"],
-                        "updated_at": now,
-                    },
-                )
+            store.replace_fukuhon(conn, {r["atena_no"]: r["record"] for r in rows},
+                                  FUKUHON_KOBAN, now)
             if operator is not None:
                 append_audit(
                     conn,
@@ -386,12 +355,11 @@ class IntermediateService(OperatorActions):
         """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original."""
         if operator is not None:
             self._authorise(operator, "fukuhon.export")
-        fk = table_of(Fukuhon)
         with self.engine.begin() as conn:
             out = []
-            for r in conn.execute(select(fk.c.atena_no, fk.c.record).order_by(fk.c.atena_no)):
-                items = ANSWER_ITEMS_LAYOUT.decode(r.record)
-                out.append(encode_fukuhon(r.atena_no, {k: v for k, v in items.items() if v}))
+            for atena_no, record in store.all_fukuhon(conn):
+                items = ANSWER_ITEMS_LAYOUT.decode(record)
+                out.append(encode_fukuhon(atena_no, {k: v for k, v in items.items() if v}))
             if operator is not None:
                 append_audit(
                     conn,
@@ -405,31 +373,6 @@ class IntermediateService(OperatorActions):
         return b"".join(out)
 
     # -- information queries --------------------------------------------------------------
-    def _read_flags_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, list[Flag]]:
-        """Every flag of the batch's people in one read (raises if the flag store is unreadable)."""
-        found: dict[str, list[Flag]] = {}
-        wanted = sorted(set(atenas))
-        for i in range(0, len(wanted), 500):
-            rows = conn.execute(
-                select(ims_flag).where(ims_flag.c.atena_no.in_(wanted[i : i + 500]))
-            )
-            for r in rows:
-                found.setdefault(r.atena_no, []).append(flag_from_row(r))
-        return found
-
-    def _read_fukuhon_batch(self, conn: Connection, atenas: Iterable[str]) -> dict[str, bytes]:
-        fk = table_of(Fukuhon)
-        found: dict[str, bytes] = {}
-        wanted = sorted(set(atenas))
-        for i in range(0, len(wanted), 500):
-            rows = conn.execute(
-                select(fk.c.atena_no, fk.c.record).where(
-                    fk.c.atena_no.in_(wanted[i : i + 500]), fk.c.koban == FUKUHON_KOBAN
-                )
-            )
-            found.update((r.atena_no, r.record) for r in rows)
-        return found
-
     def handle_queries(self, bodies: Sequence[bytes]) -> list[bytes]:
         """Decide, answer and record a batch of ``info-query`` bodies; one result body each.
 
@@ -450,7 +393,8 @@ class IntermediateService(OperatorActions):
                 flags: dict[str, list[Flag]] = {}
                 try:
                     with conn.begin_nested():  # a failed read rolls back to here only
-                        flags = self._read_flags_batch(conn, atenas)
+                        flags = {a: [flag_from_row(r) for r in rows]
+                                 for a, rows in store.flags_of(conn, atenas).items()}
                 except Exception as exc:  # fail-closed: the decision holds every query
                     flag_error = exc
 
@@ -468,16 +412,16 @@ class IntermediateService(OperatorActions):
                     atena_for_fugo=self._fugo.get,
                     flags_for_atena=flags_for,
                 )
-                fukuhon = self._read_fukuhon_batch(conn, atenas)
+                fukuhon = store.fukuhon_of(conn, atenas, FUKUHON_KOBAN)
                 contexts: dict[bytes, crypto.SealContext] = {}
                 for query in queries:
                     results.append(self._one_query(ctx, query, fukuhon, contexts, now, batch))
                 if batch.used:
-                    conn.execute(insert(ims_used_permit), batch.used)
+                    store.spend_permits(conn, batch.used)
                 if batch.provisions:
-                    conn.execute(insert(table_of(ProvisionRecord)), batch.provisions)
+                    store.add_provisions(conn, batch.provisions)
                 if batch.held:
-                    conn.execute(insert(ims_held), batch.held)
+                    store.add_held(conn, batch.held)
         except JukiError:
             raise
         except Exception as exc:
@@ -601,16 +545,7 @@ class IntermediateService(OperatorActions):
         """Recount flags and held queries by state (counts only, never identifiers)."""
         try:
             with self.engine.connect() as conn:
-                flags: dict[str, int] = dict(
-                    conn.execute(
-                        select(ims_flag.c.state, func.count()).group_by(ims_flag.c.state)
-                    ).all()
-                )
-                held: dict[str, int] = dict(
-                    conn.execute(
-                        select(ims_held.c.state, func.count()).group_by(ims_held.c.state)
-                    ).all()
-                )
+                flags, held = store.counts_by_state(conn)
         except Exception:
             return  # metrics never break the service
         for s in FlagState:

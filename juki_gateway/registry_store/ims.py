@@ -1,0 +1,191 @@
+"""Every statement the intermediate server runs: flags, held queries, permission lists, spent
+permits, the 符号 map, 副本 and its provision records.
+
+Blocking functions over a ``Connection`` inside a transaction the caller owns, as everywhere
+in this package. The server (``juki_gateway.gateway.intermediate``) calls them on its store
+thread; they return rows and plain values, and the server maps them to its domain objects.
+Reads of a batch's people go ``CHUNK`` identifiers at a time (bounded ``IN`` lists).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from juki_gateway.registry_store.ims_models import (
+    ims_flag,
+    ims_held,
+    ims_permission_list,
+    ims_used_permit,
+)
+from juki_gateway.registry_store.models import FugoMap, Fukuhon, ProvisionRecord, table_of
+
+CHUNK = 500
+fugo_map = table_of(FugoMap)
+fukuhon = table_of(Fukuhon)
+provision_record = table_of(ProvisionRecord)
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    wanted = sorted(set(values))
+    for i in range(0, len(wanted), CHUNK):
+        yield wanted[i : i + CHUNK]
+
+
+# -- what the server loads at start -----------------------------------------------------------
+def latest_permission_list(conn: Connection) -> bytes | None:
+    """The newest permission list kept (its signed bytes), if any."""
+    row = conn.execute(
+        select(ims_permission_list.c.data).order_by(ims_permission_list.c.version.desc())
+    ).first()
+    return bytes(row.data) if row is not None else None
+
+
+def used_permit_ids(conn: Connection) -> set[str]:
+    """Every permit id already spent (replays are refused)."""
+    return set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
+
+
+def fugo_atena_map(conn: Connection) -> dict[str, str]:
+    """符号 → 団体内統合宛名番号, for every 符号 issued."""
+    return {r.fugo: r.atena_no for r in conn.execute(select(fugo_map.c.fugo, fugo_map.c.atena_no))}
+
+
+# -- permission list, 符号 -------------------------------------------------------------------------
+def keep_permission_list(conn: Connection, version: int, issued: str, data: bytes,
+                         now: dt.datetime) -> None:
+    """Keep a distributed permission-list version."""
+    conn.execute(insert(ims_permission_list),
+                 {"version": version, "issued": issued, "data": data, "received_at": now})
+
+
+def add_fugo(conn: Connection, fugo: str, atena_no: str, now: dt.datetime) -> None:
+    """Record the 符号 issued for a 団体内統合宛名番号."""
+    add_fugos(conn, {fugo: atena_no}, now)
+
+
+def add_fugos(conn: Connection, atena_by_fugo: Mapping[str, str], now: dt.datetime) -> None:
+    """Record many issued 符号 (符号 → 団体内統合宛名番号) in one statement."""
+    if atena_by_fugo:
+        conn.execute(insert(fugo_map), [{"fugo": f, "atena_no": a, "created_at": now}
+                                        for f, a in atena_by_fugo.items()])
+
+
+# -- 副本 ------------------------------------------------------------------------------------------
+def replace_fukuhon(conn: Connection, records: Mapping[str, bytes], koban: str,
+                    now: dt.datetime) -> None:
+    """Store each 団体内統合宛名番号's 副本 record, replacing the one it had."""
+    for atena_no, record in records.items():
+        conn.execute(fukuhon.delete().where(fukuhon.c.atena_no == atena_no))
+        conn.execute(insert(fukuhon), {"atena_no": atena_no, "koban": koban, "record": record,
+                                       "updated_at": now})
+
+
+def all_fukuhon(conn: Connection) -> list[tuple[str, bytes]]:
+    """Every 副本 record, in 団体内統合宛名番号 order."""
+    rows = conn.execute(select(fukuhon.c.atena_no, fukuhon.c.record).order_by(fukuhon.c.atena_no))
+    return [(r.atena_no, bytes(r.record)) for r in rows]
+
+
+def fukuhon_of(conn: Connection, atenas: Iterable[str], koban: str) -> dict[str, bytes]:
+    """The 副本 record (項番 ``koban``) of each of these people that has one."""
+    found: dict[str, bytes] = {}
+    for chunk in _chunks(atenas):
+        rows = conn.execute(select(fukuhon.c.atena_no, fukuhon.c.record).where(
+            fukuhon.c.atena_no.in_(chunk), fukuhon.c.koban == koban))
+        found.update((r.atena_no, bytes(r.record)) for r in rows)
+    return found
+
+
+# -- flags -----------------------------------------------------------------------------------------
+def add_flag(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Store a new flag."""
+    conn.execute(insert(ims_flag), dict(row))
+
+
+def flag_by_id(conn: Connection, flag_id: str) -> Row[Any] | None:
+    """One flag's row."""
+    return conn.execute(select(ims_flag).where(ims_flag.c.flag_id == flag_id)).first()
+
+
+def update_flag(conn: Connection, flag_id: str, row: Mapping[str, Any]) -> None:
+    """Overwrite one flag's row."""
+    conn.execute(update(ims_flag).where(ims_flag.c.flag_id == flag_id).values(**row))
+
+
+def flag_rows(conn: Connection, *, except_state: str | None = None) -> list[Row[Any]]:
+    """Every flag (but those in ``except_state``), oldest request first."""
+    q = select(ims_flag).order_by(ims_flag.c.requested_at, ims_flag.c.flag_id)
+    if except_state is not None:
+        q = q.where(ims_flag.c.state != except_state)
+    return list(conn.execute(q))
+
+
+def flags_of(conn: Connection, atenas: Iterable[str]) -> dict[str, list[Row[Any]]]:
+    """Every flag row of each of these people (a batch's flags in one read per chunk)."""
+    found: dict[str, list[Row[Any]]] = {}
+    for chunk in _chunks(atenas):
+        for r in conn.execute(select(ims_flag).where(ims_flag.c.atena_no.in_(chunk))):
+            found.setdefault(r.atena_no, []).append(r)
+    return found
+
+
+# -- held queries, spent permits, provision records ----------------------------------------------
+def add_held(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store held queries (with the content that would be sent)."""
+    conn.execute(insert(ims_held), [dict(r) for r in rows])
+
+
+def held_rows(conn: Connection, *, state: str | None = None) -> list[Row[Any]]:
+    """Held queries (in ``state`` when given), oldest first."""
+    q = select(ims_held).order_by(ims_held.c.held_at, ims_held.c.held_id)
+    if state is not None:
+        q = q.where(ims_held.c.state == state)
+    return list(conn.execute(q))
+
+
+def held_by_id(conn: Connection, held_id: str) -> Row[Any] | None:
+    """One held query's row."""
+    return conn.execute(select(ims_held).where(ims_held.c.held_id == held_id)).first()
+
+
+def decide_held(conn: Connection, held_id: str, state: str, operator: str,
+                now: dt.datetime) -> None:
+    """Record an operator's decision on a held query (``released`` or ``refused``)."""
+    conn.execute(update(ims_held).where(ims_held.c.held_id == held_id)
+                 .values(state=state, decided_by=operator, decided_at=now))
+
+
+def spend_permits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record permit ids as spent."""
+    conn.execute(insert(ims_used_permit), [dict(r) for r in rows])
+
+
+def add_provisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record what was provided, held or refused, to whom (R6)."""
+    conn.execute(insert(provision_record), [dict(r) for r in rows])
+
+
+def provision_rows(conn: Connection, *, person: str | None, since: dt.datetime | None,
+                   limit: int) -> list[dict[str, Any]]:
+    """The intermediate server's provision records, newest first."""
+    pr = provision_record
+    q = select(pr).where(pr.c.kind == "intermediate").order_by(pr.c.id.desc()).limit(limit)
+    if person is not None:
+        q = q.where(pr.c.subject == person)
+    if since is not None:
+        q = q.where(pr.c.occurred_at >= since)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+# -- gauges ----------------------------------------------------------------------------------------
+def counts_by_state(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """How many flags and how many held queries are in each state (counts only)."""
+    flags = {str(s): int(n) for s, n in conn.execute(
+        select(ims_flag.c.state, func.count()).group_by(ims_flag.c.state))}
+    held = {str(s): int(n) for s, n in conn.execute(
+        select(ims_held.c.state, func.count()).group_by(ims_held.c.state))}
+    return flags, held

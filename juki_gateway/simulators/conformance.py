@@ -104,6 +104,8 @@ class Suite:
     reactor: Any
     target: Target
     results: list[CaseResult] = field(default_factory=list)
+    #: the intermediate server cases distributed their permission list (once per run)
+    permission_list_sent: bool = False
     _tmp: Path | None = None
     _seq_base: int | None = None
 

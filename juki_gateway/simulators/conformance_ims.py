@@ -67,7 +67,7 @@ class _Ipnw:
         return data[:-SIGNATURE_LENGTH] + bytes(SIGNATURE_LENGTH) if unsigned else data
 
     async def send_list(self, conn: FrameConnection) -> None:
-        if getattr(self.s, "_ims_list_sent", False):
+        if self.s.permission_list_sent:
             return
         plist = PermissionList(int(self.s.reactor.seconds()), timestamp(self.s.reactor),
                                (PermissionEntry(REQUESTER, KOUBAN, ITEMS),)).signed(self.key)
@@ -78,7 +78,7 @@ class _Ipnw:
         res = PERMISSION_LIST_RESULT_LAYOUT.decode(answer.body)
         if str(res["result_code"]) != "0000":
             raise CaseFailed(f"the permission list was refused with {res['result_code']}")
-        self.s._ims_list_sent = True  # type: ignore[attr-defined]
+        self.s.permission_list_sent = True
 
     def permit(self, fugo: str, *, kouban: int = KOUBAN, items: frozenset[str] = ITEMS,
                key: ec.EllipticCurvePrivateKey | None = None, tag: str = "") -> Permit:

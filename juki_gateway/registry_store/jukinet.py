@@ -14,7 +14,6 @@ for something that can still be lost (R4).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -59,11 +58,12 @@ from juki_gateway.registry_store.models import (
     Soufusaki,
     table_of,
 )
-from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore
+from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore, pending_outbox_row
 from juki_gateway.registry_store.residents import (
     LOOKUP_FIELDS,
     HonninKakuninRow,
     apply_honnin_kakunin,
+    honnin_row,
 )
 
 #: 住民票コード 機構 ever handed out (never reused).
@@ -197,12 +197,8 @@ def enqueue(
         ts = _sqlite_ts(now)
         conn.exec_driver_sql(_OUTBOX_SQL, [(link, first, msg_type, run, ts, ts)])
         return out
-    conn.execute(
-        insert(table_of(OutboxMessage)),
-        [{"link": link, "seq": first, "msg_type": msg_type, "frame": run, "state": "pending",
-          "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
-          "sent_at": None}],
-    )
+    conn.execute(insert(table_of(OutboxMessage)),
+                 [pending_outbox_row(link, first, msg_type, run, now)])
     return out
 
 
@@ -602,26 +598,11 @@ def juminhyo_of(record: bytes) -> str:
 # -- reads of the services (search, pool, consistency check) ----------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SearchRow:
-    """One 本人確認情報 row as a search sees it."""
-
-    juminhyo_code: str
-    kojin_bango: str | None
-    name_kanji: str
-    seion_kana: str
-    birth_date: dt.date
-    sex: str
-    address: str
-    record: bytes
-
-
 def search_rows(conn: Connection, *, juminhyo_code: str = "", kojin_bango: str = "",
-                birth_date: dt.date | None = None) -> Iterator[SearchRow]:
+                birth_date: dt.date | None = None) -> Iterator[HonninKakuninRow]:
     """The current 本人確認情報 rows narrowed by one indexed key (R3: the caller gives one)."""
     t = table_of(HonninKakunin)
-    q = select(t.c.juminhyo_code, t.c.kojin_bango, t.c.name_kanji, t.c.seion_kana,
-               t.c.birth_date, t.c.sex, t.c.address, t.c.record)
+    q = select(*(t.c[name] for name in LOOKUP_FIELDS))
     if juminhyo_code:
         q = q.where(t.c.juminhyo_code == juminhyo_code)
     elif kojin_bango:
@@ -629,7 +610,7 @@ def search_rows(conn: Connection, *, juminhyo_code: str = "", kojin_bango: str =
     elif birth_date is not None:
         q = q.where(t.c.birth_date == birth_date)
     for r in conn.execute(q):
-        yield SearchRow(*r)
+        yield honnin_row(r)
 
 
 def juminhyo_code_known(conn: Connection, code: str) -> bool:

@@ -53,6 +53,14 @@ def allocate_seq(conn: Connection, link: str) -> int:
     return int(current)
 
 
+def pending_outbox_row(link: str, seq: int, msg_type: int, frame: bytes,
+                       now: dt.datetime) -> dict[str, object]:
+    """A new outbox row: pending, never tried, due at once."""
+    return {"link": link, "seq": seq, "msg_type": msg_type, "frame": frame, "state": "pending",
+            "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
+            "sent_at": None}
+
+
 def enqueue(
     conn: Connection,
     link: str,
@@ -63,12 +71,7 @@ def enqueue(
     """Queue a frame on ``link``; ``frame`` may be a function of the allocated 更新順番号. Returns it."""
     seq = allocate_seq(conn, link)
     body = frame(seq) if callable(frame) else frame
-    conn.execute(
-        insert(table_of(OutboxMessage)),
-        [{"link": link, "seq": seq, "msg_type": msg_type, "frame": body, "state": "pending",
-          "attempts": 0, "next_try_at": now, "claimed_by": None, "created_at": now,
-          "sent_at": None}],
-    )
+    conn.execute(insert(table_of(OutboxMessage)), [pending_outbox_row(link, seq, msg_type, body, now)])
     return seq
 
 

@@ -128,7 +128,8 @@ class HonninKakuninRow:
         return {name: getattr(self, name) for name in LOOKUP_FIELDS}
 
 
-def _row(mapping: object) -> HonninKakuninRow:
+def honnin_row(mapping: object) -> HonninKakuninRow:
+    """A result row holding the LOOKUP_FIELDS columns, as a :class:`HonninKakuninRow`."""
     m = mapping._mapping  # type: ignore[attr-defined]
     return HonninKakuninRow(**{name: m[name] for name in LOOKUP_FIELDS})
 
@@ -330,14 +331,14 @@ def get_current(conn: Connection, juminhyo_code: str) -> HonninKakuninRow | None
     """The current 本人確認情報 of a resident, or None."""
     t = table_of(HonninKakunin)
     row = conn.execute(select(t).where(t.c.juminhyo_code == juminhyo_code)).first()
-    return None if row is None else _row(row)
+    return None if row is None else honnin_row(row)
 
 
 def find_by_kojin_bango(conn: Connection, kojin_bango: str) -> HonninKakuninRow | None:
     """The current resident holding a 個人番号, or None."""
     t = table_of(HonninKakunin)
     row = conn.execute(select(t).where(t.c.kojin_bango == kojin_bango)).first()
-    return None if row is None else _row(row)
+    return None if row is None else honnin_row(row)
 
 
 def search_residents(
@@ -364,7 +365,7 @@ def search_residents(
         q = q.where(t.c.birth_date == birth_date)
     if address:
         q = q.where(t.c.address == address)
-    return [_row(r) for r in conn.execute(q.order_by(t.c.juminhyo_code).limit(limit))]
+    return [honnin_row(r) for r in conn.execute(q.order_by(t.c.juminhyo_code).limit(limit))]
 
 
 def history_of(
@@ -376,11 +377,11 @@ def history_of(
     rows = conn.execute(
         select(h).where(h.c.juminhyo_code == juminhyo_code).order_by(h.c.history_no)
     )
-    out = [(r.history_no, r.recorded_at, _row(r)) for r in rows]
+    out = [(r.history_no, r.recorded_at, honnin_row(r)) for r in rows]
     t = table_of(HonninKakunin)
     cur = conn.execute(select(t).where(t.c.juminhyo_code == juminhyo_code)).first()
     if cur is not None:
-        out.append((cur.history_no, cur.updated_at, _row(cur)))
+        out.append((cur.history_no, cur.updated_at, honnin_row(cur)))
     return out
 
 

@@ -189,6 +189,9 @@ def _health(url: str) -> str:
 
 def main() -> int:
     """Run the demo (see the module docstring)."""
+    from juki_gateway.workdir import private_umask
+
+    private_umask()  # the demo's files hold (synthetic) resident data: this account only
     print("juki-gateway demo\n")
     codec_section()
     config_path = _workdir()

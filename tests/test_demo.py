@@ -38,4 +38,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "every acknowledged update reached 機構 exactly once (R4)" in out
     assert "every resident got its 符号 through the intermediate server" in out
     assert "jukinet-node" not in out and "→ 200 ok" in out and "daemon stopped" in out
+    # nothing the run left behind is readable by another account (stores, WAL, logs, keys …)
+    made = [tmp_path / "demo", *sorted((tmp_path / "demo").rglob("*"))]
+    assert len(made) > 20 and any(p.name.endswith("-wal") or p.suffix == ".sqlite3" for p in made)
+    readable = [f"{p.relative_to(tmp_path)} {p.stat().st_mode & 0o777:o}" for p in made
+                if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert readable == []
     assert (tmp_path / "demo" / "quickstart-summary.json").exists()
+
+
+def test_init_repairs_a_directory_others_could_read(tmp_path: Path) -> None:
+    """init takes group and other bits off an existing working directory and lists what it
+    changed; a second run finds nothing to change."""
+    from juki_gateway.cli import main
+
+    wd = tmp_path / "wd"
+    assert main(["init", str(wd)]) == 0
+    (wd / "registry.sqlite3").write_bytes(b"x")
+    for p in (wd, wd / "logs", wd / "registry.sqlite3", wd / "gateway.toml"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    out = subprocess.run([sys.executable, "-m", "juki_gateway", "init", str(wd)],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "restricted 4 file(s) and directories others could read" in out
+    assert all(not p.stat().st_mode & 0o077 for p in [wd, *wd.rglob("*")])
+    again = subprocess.run([sys.executable, "-m", "juki_gateway", "init", str(wd)],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert "restricted" not in again

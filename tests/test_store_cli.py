@@ -97,6 +97,7 @@ def test_backup_online_and_restore(tmp_path: Path, capsys: pytest.CaptureFixture
         assert first.wait(timeout=30)
         backup = tmp_path / "backup.sqlite3"
         assert main(["store", "backup", "--db", url, str(backup)]) == 0
+        assert backup.stat().st_mode & 0o777 == 0o600  # residents: this account only
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from juki_gateway import __version__
 from juki_gateway.errors import JukiError, exit_code_for
+from juki_gateway.workdir import private_umask
 
 COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.codec_cmd",
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``juki-gateway`` console script."""
+    private_umask()  # everything this command creates is for this account only
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

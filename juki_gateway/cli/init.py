@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
                           force=args.force)
     for path in report.created:
         print(f"created {path}")
+    if report.restricted:
+        print(f"restricted {len(report.restricted)} file(s) and directories others could read "
+              "to this account only (files 0600, directories 0700):")
+        for path in report.restricted:
+            print(f"  {path}")
     if report.kept:
         print(f"kept {len(report.kept)} existing file(s) (use --force to replace)")
     print(f"working directory ready: {args.dir}/gateway.toml")

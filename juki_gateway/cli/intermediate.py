@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from juki_gateway.errors import UsageError
-from juki_gateway.workdir import add_config_argument, config_path_from
+from juki_gateway.workdir import add_config_argument, config_path_from, write_private
 
 OPERATOR_ENV = "JUKI_GATEWAY_OPERATOR"
 
@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     result = _client(args).call(action, call)
     if action == "fukuhon.export":
         data = base64.b64decode(result)
-        args.file.write_bytes(data)
+        write_private(args.file, data)  # 副本 of residents: this account only
         print(f"exported {len(data)} bytes to {args.file}")
         return 0
     if isinstance(result, list):

@@ -1,7 +1,8 @@
 """Creating a working directory: ``gateway.toml``, the dev CA and every identity's certificate.
 
 Idempotent: an existing configuration, CA or key is kept unless ``force`` is given, so running
-``juki-gateway init DIR`` twice changes nothing the second time.
+``juki-gateway init DIR`` twice changes nothing the second time. An existing directory whose
+files others can read is repaired first (directories 0700, files 0600) and the report says so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tomli_w
 
 from juki_gateway.certs.pki import CA_CERT, CA_KEY, CertificateAuthority
 from juki_gateway.gateway.config import DEFAULT_CLIENTS, DEFAULT_ENDPOINTS, default_topology
-from juki_gateway.workdir import CONFIG_NAME
+from juki_gateway.workdir import CONFIG_NAME, restrict_tree
 
 
 @dataclass
@@ -23,6 +24,8 @@ class InitReport:
 
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    #: existing files and directories that others could read, now for this account only
+    restricted: list[str] = field(default_factory=list)
 
 
 def init_workdir(
@@ -31,6 +34,7 @@ def init_workdir(
     """Create (or complete) a working directory at ``directory``."""
     report = InitReport()
     directory.mkdir(parents=True, exist_ok=True)
+    report.restricted = [str(p) for p in restrict_tree(directory)]
     (directory / "logs").mkdir(exist_ok=True)
     config = directory / CONFIG_NAME
     if config.exists() and not force:

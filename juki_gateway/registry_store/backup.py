@@ -44,6 +44,8 @@ def backup_sqlite(url: str, target: Path) -> int:
         raise BackupError(f"directory {target.parent} does not exist")
     tmp = target.with_name(f".{target.name}.partial")
     tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # residents: 0600
+    os.chmod(tmp, 0o600)
     src = sqlite3.connect(source, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:
         dst = sqlite3.connect(tmp)

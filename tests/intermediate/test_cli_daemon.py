@@ -165,6 +165,7 @@ def test_flag_and_held_commands_against_a_running_daemon(
         export = tmp_path / "fukuhon.bin"
         rc, _, _ = cli(capsys, path, "fukuhon", "export", str(export), "--operator", "op-carol")
         assert rc == 0 and export.read_bytes() == fukuhon_record(ATENA)
+        assert export.stat().st_mode & 0o777 == 0o600  # 副本 of residents: this account only
         ipnw.sock.close()
         # the admin port admits operators only: a network peer's certificate gets nothing
         raw = socket.create_connection(("127.0.0.1", config.admin.port), timeout=10)

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the handshake log goes (default: the configuration's folder)")
     args = parser.parse_args(argv)
+    from juki_gateway.workdir import private_umask
+
+    private_umask()  # the node's store and logs are for this account only
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)

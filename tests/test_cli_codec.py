@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from juki_gateway.cli import main
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.codecs.samples import SAMPLERS
+from juki_gateway.errors import UsageError
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -162,3 +164,39 @@ def test_raw_bytes_fields_are_hex_in_json(monkeypatch: pytest.MonkeyPatch,
     code, _out, err = _run(["codec", "encode", *argv], _jsonl([{**rec, "signature": "zz"}]),
                            monkeypatch, capsysbinary)
     assert code == 1 and "field signature" in err and "not hex" in err and "Traceback" not in err
+
+
+def test_explain_reads_a_bounded_input(tmp_path: Path) -> None:
+    """codec explain refuses more than one largest frame of input, in one line, exit 2,
+    without reading the rest (a stream that never ends does not hang it)."""
+    import io
+
+    from juki_gateway.cli import codec_cmd
+
+    class Endless(io.RawIOBase):
+        read_bytes = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            n = len(b)
+            b[:n] = b"\x00" * n
+            Endless.read_bytes += n
+            return n
+
+    args = argparse.Namespace(layout="honnin-kakunin", profile="jukinet", file=None)
+    with pytest.raises(UsageError, match="explain reads at most 8388608 bytes"):
+        codec_cmd.cmd_explain(args, stdin=io.BufferedReader(Endless()), out=io.StringIO())
+    assert Endless.read_bytes <= codec_cmd.EXPLAIN_LIMIT + 64 * 1024
+
+
+def test_handshakes_table_escapes_control_characters() -> None:
+    """A certificate subject holding an escape sequence or a newline is shown escaped, so the
+    table cannot rewrite the operator's terminal or forge a row."""
+    from juki_gateway.gateway.handshake_log import format_table
+
+    table = format_table([{"ts": "2026-11-26T10:00:00.000Z", "validation_status": "unknown_ca",
+                           "subject": "CN=evil\x1b[2J\nfake row\u202e"}])
+    assert "\x1b" not in table and "\u202e" not in table and table.count("\n") == 1
+    assert "CN=evil\\x1b[2J\\nfake row\\u202e" in table

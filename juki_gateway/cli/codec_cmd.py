@@ -170,17 +170,26 @@ def _hex(raw: Any, width: int) -> str:
     return shown + (f" … ({width} bytes)" if width > HEX_BYTES else "")
 
 
+#: What ``codec explain`` reads at most: the largest frame a link carries (8 MiB). It prints
+#: several lines per field, so a larger input is a mistake (or an attack on the terminal).
+EXPLAIN_LIMIT = 8 << 20
+
+
 def cmd_explain(args: argparse.Namespace, stdin: BinaryIO | None = None, out: TextIO | None = None) -> int:
     """Print every field of every record; exit 1 after the first invalid record."""
     codec = _codec(args)
     out = out or sys.stdout
-    if args.file is not None:
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
-    else:
-        data = (stdin or sys.stdin.buffer).read()
+    try:
+        if args.file is not None:
+            with args.file.open("rb") as fh:
+                data = fh.read(EXPLAIN_LIMIT + 1)
+        else:
+            data = (stdin or sys.stdin.buffer).read(EXPLAIN_LIMIT + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    if len(data) > EXPLAIN_LIMIT:
+        raise UsageError(f"explain reads at most {EXPLAIN_LIMIT} bytes (one largest frame); "
+                         "split the input, or use 'codec decode' for bulk")
     n = codec.record_length
     layout = codec.layout
     if not data or len(data) % n:

@@ -175,10 +175,18 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (a certificate subject may hold any, an
+    escape sequence included) are shown as ``\\xNN`` / ``\\uNNNN`` escapes, not sent."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def format_table(records: list[dict[str, Any]]) -> str:
-    """Records as an aligned text table."""
+    """Records as an aligned text table (every cell made :func:`printable`)."""
     rows = [[h for _, h in TABLE_COLUMNS]]
     for rec in records:
-        rows.append(["-" if rec.get(k) is None else str(rec.get(k)) for k, _ in TABLE_COLUMNS])
+        rows.append(["-" if rec.get(k) is None else printable(str(rec.get(k)))
+                     for k, _ in TABLE_COLUMNS])
     widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -29,6 +29,18 @@ class UsageError(JukiError):
     exit_code = 2
 
 
+def loggable(exc: JukiError) -> str:
+    """What a log line says of an error a peer's input caused: its code, wire code and where in
+    the input (field, offset), never its message. Messages quote the offending value (a name,
+    an address, a kana reading): the peer that sent it gets the message in its ERROR frame; the
+    log, read by others, gets only where and why (docs/security.md, "Logs")."""
+    field = getattr(exc, "field", None)
+    offset = getattr(exc, "offset", None)
+    where = "".join((f" field {field}" if field else "",
+                     f" at offset {offset}" if offset is not None else ""))
+    return f"{exc.code} ({exc.wire_code}){where}"
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The process exit code for an error that reached the command line."""
     if isinstance(exc, JukiError):

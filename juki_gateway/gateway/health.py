@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +174,10 @@ class StoreProbe:
             engine = self._get_engine()
             current = current_revision(engine)
         except Exception as exc:  # any driver error is a health reason, never a crash
-            return [f"store: cannot connect: {type(exc).__name__}: {exc}".splitlines()[0]]
+            from juki_gateway.registry_store.engine import describe_storage_error, storage_error
+
+            described = describe_storage_error(storage_error(exc) or exc, secrets.token_hex(4))
+            return [f"store: cannot connect: {described}"]
         head = head_revision()
         if current != head:
             return [f"store: schema at {current or 'none'}, expected {head} "

@@ -6,11 +6,20 @@ that could identify a resident is replaced by a pseudonym ``pid:`` + 16 hex digi
 HMAC-SHA256 under a per-working-directory key: the same person always gets the same pseudonym
 (so an operator can follow one case through the log), but the log alone does not reveal who.
 
-What is masked: the values of fields named for resident data (住民票コード, 個人番号, 宛名番号,
-符号, names, kana, addresses, birth dates) wherever they appear, and in every text any run of
-exactly 11, 12 or 15 digits (the lengths of a 住民票コード, a 個人番号 and a 団体内統合宛名番号).
-Timestamps (14 digits), request numbers (16) and ports are left alone. The audit log (R6, in the
-store) is the one place that keeps the identifiers in clear; it is not written through here.
+Resident data stays out of the log by construction, in three ways (docs/security.md, "Logs"):
+
+* log lines about a peer's refused input name the error's code and where (field, offset), never
+  its message, which quotes the value (:func:`juki_gateway.errors.loggable`);
+* a storage or driver error is logged as its class, the database's error code and an incident id,
+  never its text, which quotes the statement's parameters;
+* the value of every event field named like a resident-data field of the record layouts (by the
+  field's kind: names, addresses, kana, check-digit codes, dates, plus 宛名番号 and 符号) is
+  pseudonymised, and, as a last net, any run of exactly 11, 12 or 15 digits in a text (the
+  lengths of a 住民票コード, a 個人番号 and a 団体内統合宛名番号; not the fraction digits of a
+  number). Timestamps (14 digits), request numbers (16) and ports are left alone.
+
+The audit log (R6, in the store) is the one place that keeps the identifiers in clear; it is not
+written through here.
 """
 
 from __future__ import annotations
@@ -29,16 +38,32 @@ from typing import IO, Any
 from twisted.logger import ILogObserver, LogEvent, formatEvent
 from zope.interface import implementer
 
+from juki_gateway.registry_store.engine import describe_storage_error, storage_error
+
 KEY_FILE = "log-pseudonym.key"
 
-#: Field names whose values are resident data and are always pseudonymised.
-RESIDENT_FIELDS: frozenset[str] = frozenset({
-    "juminhyo_code", "old_juminhyo_code", "kojin_bango", "atena_no", "fugo", "kanji_name",
-    "kana_name", "seion_kana_name", "address", "previous_address", "birth_date",
-    "householder_name", "dest_name", "dest_address", "subject_person",
-})
+#: Field kinds of the record layouts whose values are resident data: names and addresses
+#: (Japanese text, UTF-16 items of the intermediate server), kana readings, check-digit codes
+#: (住民票コード, 個人番号) and dates (birth dates among them).
+PERSONAL_KINDS = frozenset({"text", "kana", "utf-16 text", "check-digit code", "date"})
+#: Identifiers held in ASCII or digit fields, and names used only in log events.
+PERSONAL_NAMES = frozenset({"atena_no", "fugo", "setai_no", "subject_person", "subject", "person"})
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])(?:[0-9]{15}|[0-9]{11,12})(?![0-9])")
+
+def _resident_fields() -> frozenset[str]:
+    """Every field name that holds resident data: from the layouts' field kinds, plus the
+    identifiers that are ASCII or digits (so their kind alone does not say it)."""
+    from juki_gateway.protocols.catalogue import LAYOUTS
+
+    return PERSONAL_NAMES | {f.name for layout in LAYOUTS.values() for f in layout.fields
+                             if f.kind.kind_name in PERSONAL_KINDS}
+
+
+#: Field names whose values are resident data and are always pseudonymised.
+RESIDENT_FIELDS: frozenset[str] = _resident_fields()
+
+#: An identifier-length digit run (not the fraction digits of a number: no dot before it).
+_DIGIT_RUN = re.compile(r"(?<![0-9.])(?:[0-9]{15}|[0-9]{11,12})(?![0-9])")
 
 
 class Pseudonymizer:
@@ -66,7 +91,9 @@ class Pseudonymizer:
             return self.pseudonym(str(value))
         if isinstance(value, str):
             return self.mask_text(value)
-        if isinstance(value, bool | int | float):
+        if isinstance(value, bool | float):  # a delay, a ratio: never an identifier
+            return value
+        if isinstance(value, int):
             text = str(value)
             masked = self.mask_text(text)
             return value if masked == text else masked
@@ -116,7 +143,12 @@ def event_record(event: LogEvent, masker: Pseudonymizer) -> dict[str, Any]:
         record[key] = masker.mask_value(key, value)
     failure = event.get("log_failure")
     if failure is not None:
-        record["error"] = masker.mask_text(failure.getErrorMessage())
+        stored = storage_error(failure.value)
+        if stored is not None:  # its text quotes the statement's parameters: never logged
+            record["incident"] = incident = secrets.token_hex(4)
+            record["error"] = describe_storage_error(stored, incident)
+        else:
+            record["error"] = masker.mask_text(failure.getErrorMessage())
         record["error_type"] = failure.type.__name__ if failure.type else "?"
     return record
 

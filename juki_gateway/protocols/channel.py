@@ -45,7 +45,7 @@ from juki_gateway.codecs.messages import (
     encode_error,
     record_lengths,
 )
-from juki_gateway.errors import JukiError
+from juki_gateway.errors import JukiError, loggable
 from juki_gateway.protocols.catalogue import LINK_MESSAGES
 
 #: The largest frame (body + trailer) any link takes: 3,000 送付先 records are 6.1 MB.
@@ -339,7 +339,7 @@ class FrameChannel:
             counts.errors[err.code] = counts.errors.get(err.code, 0) + 1
             if self._log is not None:
                 self._log(f"[{self.conn_id}] frame 0x{mt:04X} from {self.peer} refused: "
-                          f"{err.code} ({err.wire_code}): {err.message}")
+                          f"{loggable(err)}")
             return Refused(event.header, err)
         return Received(event)
 
@@ -357,8 +357,7 @@ class FrameChannel:
         self.closing = True
         self.counts.errors[exc.code] = self.counts.errors.get(exc.code, 0) + 1
         if self._log is not None:
-            self._log(f"[{self.conn_id}] stream from {self.peer} broken: "
-                      f"{exc.code} ({exc.wire_code}): {exc.message}; closing")
+            self._log(f"[{self.conn_id}] stream from {self.peer} broken: {loggable(exc)}; closing")
         return Broken(exc)
 
     @property

@@ -115,6 +115,39 @@ def _checked_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def storage_error(exc: BaseException | None) -> BaseException | None:
+    """The database or driver error behind ``exc`` (itself, or in its cause chain), if any."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    kinds: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error)
+    try:
+        import psycopg
+
+        kinds = (*kinds, psycopg.Error)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_storage_error(exc: BaseException, incident: str) -> str:
+    """A storage error as it may be logged or told: its class, the database's own error code
+    (SQLSTATE, or SQLite's extended result code) and an incident id. Never its text, which
+    quotes the statement and its parameters (resident data)."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None)
+    name = getattr(orig, "sqlite_errorname", None)
+    label = f"SQLSTATE {code}" if code else f"SQLite {name}" if name else None
+    return f"{type(exc).__name__}{f' ({label})' if label else ''}, incident {incident}"
+
+
 def is_postgres(engine: Engine) -> bool:
     """True when the engine talks to PostgreSQL (row locks, SKIP LOCKED available)."""
     return engine.dialect.name == "postgresql"

@@ -29,6 +29,7 @@ from cryptography.x509 import load_pem_x509_certificate
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import Engine
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.errors import JukiError
@@ -94,6 +95,7 @@ from juki_gateway.protocols.intermediate.permission_list import (
 from juki_gateway.protocols.intermediate.permit import decode_permit
 from juki_gateway.registry_store import ims as store
 from juki_gateway.registry_store.audit import append_audit
+from juki_gateway.registry_store.engine import describe_storage_error, storage_error
 from juki_gateway.registry_store.queues import (
     OutboxItem,
     claim_due,
@@ -110,6 +112,9 @@ class StoreFailure(IntermediateError):
 
     code = "ims_store_failure"
     wire_code = 6605
+
+
+log = Logger(namespace="juki_gateway.intermediate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,9 +430,16 @@ class IntermediateService(OperatorActions):
         except JukiError:
             raise
         except Exception as exc:
-            # Fail-closed: nothing of this batch is sent; its permit ids stay spent.
+            # Fail-closed: nothing of this batch is sent; its permit ids stay spent. The error's
+            # text quotes the statement's parameters (residents): only its class and code are
+            # told, under an incident id that the log line of the failure carries too.
+            incident = os.urandom(4).hex()
+            stored = storage_error(exc) or exc
+            log.failure("store failure, batch of {n} not answered, incident {incident}",
+                        n=len(bodies), incident=incident)
             raise StoreFailure(
-                f"store failure, batch of {len(bodies)} not answered: {exc}"
+                f"store failure, batch of {len(bodies)} not answered: "
+                f"{describe_storage_error(stored, incident)}"
             ) from None
         for outcome, count in batch.outcomes.items():
             self.metrics.queries.labels(str(outcome)).inc(count)

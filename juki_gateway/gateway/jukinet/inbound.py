@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from juki_gateway.codecs.frame import FrameHeader
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
-from juki_gateway.errors import JukiError
+from juki_gateway.errors import JukiError, loggable
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
     SequenceGap,
@@ -201,9 +201,9 @@ class Inbound:
             self.node.count_error(error.code)
         expected = inb.refuse(error)
         self.node.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
-        log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: [{code}] {msg}; "
+        log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: {why}; "
                  "{exp} stays expected", node=self.node.node_id, seq=h.seq, peer=proto.peer_id,
-                 conn=proto.conn_id, code=error.code, msg=error.message, exp=expected)
+                 conn=proto.conn_id, why=loggable(error), exp=expected)
         self.flush(proto.peer_id)
 
     def _resume_reading(self, passthrough: object) -> object:

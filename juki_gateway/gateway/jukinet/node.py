@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
-from juki_gateway.errors import JukiError
+from juki_gateway.errors import JukiError, loggable
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.gateway.jukinet.inbound import Inbound
@@ -271,8 +271,8 @@ class JukinetNode(Service):
     def send_error(self, proto: NodeConnection, exc: JukiError, *, request_no: int = 0,
                     seq: int = 0) -> None:
         self.count_error(exc.code)
-        log.info("{node}: refused {peer}: [{code}] {msg}", node=self.node_id, peer=proto.peer_id,
-                 code=exc.code, msg=exc.message)
+        log.info("{node}: refused {peer}: {why}", node=self.node_id, peer=proto.peer_id,
+                 why=loggable(exc))
         proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
                          request_no=request_no, seq=seq)
 
@@ -341,8 +341,9 @@ class JukinetNode(Service):
                 return []
             # an unreadable reply on a sequenced link: the in-order pairing of replies to frames
             # is lost, so drop the connection (the outbox resends on the next one)
-            log.warn("{node}: unreadable reply from {peer} [{conn}]: {msg}; reconnecting",
-                     node=self.node_id, peer=proto.peer_id, conn=proto.conn_id, msg=event.error.message)
+            log.warn("{node}: unreadable reply from {peer} [{conn}]: {why}; reconnecting",
+                     node=self.node_id, peer=proto.peer_id, conn=proto.conn_id,
+                     why=loggable(event.error))
             proto.abort()
             return []
         if h.msg_type in SEQUENCED_TYPES and h.request_no == 0:

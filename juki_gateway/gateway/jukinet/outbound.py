@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType, decode_error
-from juki_gateway.errors import JukiError
+from juki_gateway.errors import JukiError, loggable
 from juki_gateway.gateway.connection import LinkContext, link_service
 from juki_gateway.gateway.jukinet.connection import NodeConnection
 from juki_gateway.protocols.jukinet.errors import LinkProtocolError
@@ -242,9 +242,9 @@ class Outbound:
             elif mt == ERROR and seq > 0 and frame.header.request_no == 0:
                 self._refused(link, frame)
             elif mt == ERROR:
-                _code, name, detail = decode_error(frame.body)
-                log.warn("{node}: error from {peer}: {name} {detail}", node=node.node_id,
-                         peer=link.peer.node_id, name=name, detail=detail)
+                code, name, _detail = decode_error(frame.body)  # its text may quote our record
+                log.warn("{node}: error from {peer}: {name} ({code})", node=node.node_id,
+                         peer=link.peer.node_id, name=name, code=code)
                 return
             else:
                 raise LinkProtocolError(f"unexpected message 0x{mt:04X} on an outbound link")
@@ -253,8 +253,8 @@ class Outbound:
                 assert node.committer is not None
                 node.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
         except JukiError as exc:
-            log.error("{node}: link to {peer} broken: {msg}", node=node.node_id,
-                      peer=link.peer.node_id, msg=exc.message)
+            log.error("{node}: link to {peer} broken: {why}", node=node.node_id,
+                      peer=link.peer.node_id, why=loggable(exc))
             node.send_error(proto, exc)
             proto.abort()
             return
@@ -263,13 +263,13 @@ class Outbound:
     def _refused(self, link: OutLink, frame: Frame) -> None:
         """The peer refused the record at ``frame.seq``: the link blocks there (docs/sequencing.md)."""
         node, seq = self.node, frame.seq
-        code, name, detail = decode_error(frame.body)
+        code, name, _detail = decode_error(frame.body)  # its text may quote our record
         blocked_before = link.seq.blocked
         self._acked(link, link.seq.on_refused(seq))
         if link.seq.blocked is not None and blocked_before is None:
-            log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}) {detail}; the "
+            log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}); the "
                       "link is blocked at {seq} until it reconnects", node=node.node_id,
-                      peer=link.peer.node_id, seq=seq, name=name, code=code, detail=detail)
+                      peer=link.peer.node_id, seq=seq, name=name, code=code)
             node.metrics.messages.labels(node.node_id, link.peer.node_id, "SEQUENCED",
                                          "refused").inc()
             node.metrics.link_blocked.labels(node.node_id, link.peer.node_id).set(1)

@@ -375,3 +375,46 @@ def test_link_drops_a_server_whose_role_is_not_the_configured_one(
     assert line["validation_status"] == "wrong_peer_identity" and line["established"] is False
     assert started == []  # no application, so no PING either
     assert s.value("juki_gateway_frames_in_total", endpoint="cs-172014", msg_type="PING") == 0
+
+
+def test_a_link_refuses_a_server_whose_certificate_is_revoked(tmp_path: Path) -> None:
+    """An outbound link checks the server's certificate against the CRL: a revoked endpoint gets
+    no frame from the link, and the refusal is logged; unrevoked, the same link connects."""
+    import datetime as dt
+
+    from juki_gateway.certs.pki import CertificateAuthority
+    from juki_gateway.gateway.connection import ChannelFactory, LinkContext, LinkReporting
+    from juki_gateway.gateway.tls import PeerCertificateCache
+    from juki_gateway.protocols.session import FrameSession, HandlerRegistry
+
+    wd = make_workdir(tmp_path / "wd")
+    s = Setup(wd, tmp_path)
+    pki = s.config.pki_dir
+
+    def attempt() -> tuple[list[str], str]:
+        started: list[str] = []
+
+        def app(conn_id: str, peer: Any) -> FrameSession:
+            started.append(peer.name)
+            return FrameSession(node="kizon-172014", conn_id=conn_id, peer=peer,
+                                registry=HandlerRegistry(), seconds=s.clock.seconds)
+
+        link_log = HandshakeLog(tmp_path / f"link{len(list(tmp_path.iterdir()))}.jsonl")
+        ctx = LinkContext(label="kizon-172014->cs-172014", peer="cs-172014", clock=s.clock,
+                          app_factory=app, reporting=LinkReporting(
+                              link_log, s.metrics, PeerCertificateCache(), 5.0))
+        creator = MutualTLSClientCreator(server_name="cs-172014", cert=pki / "kizon-172014.pem",
+                                         key=pki / "kizon-172014.key", ca=s.config.ca,
+                                         crl=s.config.crl)
+        client = TLSMemoryBIOFactory(creator, True, ChannelFactory(ctx),
+                                     clock=s.clock).buildProtocol(ADDR)
+        server = s.server_factory.buildProtocol(ADDR)
+        Pump(connect(server, FakeTransport(server, isServer=True), client,
+                     FakeTransport(client, isServer=False), greet=True), s.clock).flush()
+        link_log.close()
+        return started, json.loads(link_log.path.read_text().splitlines()[0])["validation_status"]
+
+    assert attempt() == (["cs-172014"], "ok")
+    CertificateAuthority.load(pki).revoke("cs-172014", dt.datetime.now(dt.UTC))
+    started, status = attempt()
+    assert started == [] and status != "ok"

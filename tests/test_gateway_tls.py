@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,3 +293,35 @@ def test_tls12_renegotiation_is_refused(daemon: Daemon) -> None:
     out = (proc.stdout + proc.stderr).decode(errors="replace")
     assert "RENEGOTIATING" in out
     assert "no renegotiation" in out, out[-1500:]
+
+
+def test_revoking_a_certificate_ends_its_open_session(daemon: Daemon) -> None:
+    """A peer whose certificate is revoked while it holds a session is disconnected when the
+    CRL is reloaded (SIGHUP), and the handshake log says revoked_during_session."""
+    import datetime as dt
+    import socket
+    import time
+
+    from juki_gateway.certs.identity import PeerIdentity
+    from juki_gateway.certs.pki import CertificateAuthority
+    from tests.gateway_support import TS, client_context
+
+    pki = daemon.workdir / "pki"
+    ca = CertificateAuthority.load(pki)
+    ca.issue(PeerIdentity("ipnw-3", "ipnw", "ipnw"), dt.datetime.now(dt.UTC))
+    raw = socket.create_connection(("127.0.0.1", daemon.ports["ims-172014"]), timeout=10)
+    with client_context(pki, "ipnw-3").wrap_socket(raw, server_hostname="ims-172014") as tls:
+        tls.sendall(encode_frame(MessageType.PING, "ipnw-3", "ims-172014", timestamp=TS))
+        assert tls.recv(65536)  # the session is up
+        mark = daemon.log_mark()
+        ca.revoke("ipnw-3", dt.datetime.now(dt.UTC))
+        daemon.proc.send_signal(signal.SIGHUP)
+        deadline, ended = time.monotonic() + 10, False
+        while not ended and time.monotonic() < deadline:
+            try:
+                ended = tls.recv(65536) == b""
+            except (ssl.SSLError, OSError):
+                ended = True
+    assert ended, "the revoked peer kept its session"
+    lines = [r for r in daemon.new_records(mark) if r["validation_status"] == "revoked_during_session"]
+    assert len(lines) == 1 and "ipnw-3" in lines[0]["subject"]

@@ -55,6 +55,7 @@ class AdminClient:
         operator: str,
         timestamp: Callable[[], str],
         timeout: float = 30.0,
+        crl: Path | None = None,
     ) -> None:
         self.host, self.port, self.server_name = host, port, server_name
         self.operator = operator
@@ -62,6 +63,12 @@ class AdminClient:
         self.timeout = timeout
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if crl is not None:  # a revoked daemon certificate is refused as well
+            try:
+                ctx.load_verify_locations(cafile=str(crl))
+            except (FileNotFoundError, ssl.SSLError) as exc:
+                raise AdminUnreachable(f"cannot load the CRL {crl}: {exc}") from None
+            ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         try:
             ctx.load_cert_chain(str(cert), str(key))
         except (FileNotFoundError, ssl.SSLError) as exc:

@@ -125,6 +125,7 @@ def _client(args: argparse.Namespace) -> Any:
         config.admin.host,
         config.admin.port,
         ca=config.ca,
+        crl=config.crl,
         cert=cert,
         key=key,
         server_name=ep.name,

@@ -68,7 +68,7 @@ def render() -> str:
         "",
         "The endpoint `ims-172014` accepts `bango-renkei` of its own organisation and `ipnw` "
         "(R2). Every frame on these links carries a 64-byte signature trailer: raw ECDSA P-256 "
-        f"(r ‖ s) over `{FRAME_DOMAIN!r} ‖ header ‖ body` by the sender's certificate key (R11); "
+        f"(r ‖ s) over `{FRAME_DOMAIN!r} ‖ header ‖ body` by the key of the certificate the sender presented on this connection (R11; a re-issued certificate needs no restart); "
         "only PING may come unsigned. All INFO_QUERY frames of one read are decided as one batch "
         "and their provision records committed before any result is sent. The endpoint cannot "
         "push, so what waits for ipnw (released / 不開示 results, 符号 requests) is kept in the "

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
@@ -114,6 +115,22 @@ class ConnectionTracker:
             waiters, self._waiters = self._waiters, []
             for d in waiters:
                 d.callback(None)
+
+    def close_revoked(self, revoked: frozenset[str], now: float) -> int:
+        """Close every connection whose peer certificate's serial is in ``revoked``: one
+        ``revoked_during_session`` line each in the handshake log and the daemon's log."""
+        closed = 0
+        for proto in list(self.live):
+            record = proto.record
+            peer = record.state.peer if record is not None else None
+            if record is None or peer is None or peer.serial not in revoked or proto.closed:
+                continue
+            record.write_event(now, "revoked_during_session")
+            log.warn("[{conn_id}] {peer} was revoked during its session: closing",
+                     conn_id=record.state.conn_id, peer=peer.subject)
+            proto.abort()
+            closed += 1
+        return closed
 
     def drain(self, clock: IReactorTime, timeout: float) -> Deferred[None]:
         """Ask every connection to finish and close; abort those still open after ``timeout``."""
@@ -233,6 +250,14 @@ class HandshakeRecord:
         """The peer's address (``host:port``)."""
         return self._peer
 
+    def write_event(self, now: float, status: str) -> None:
+        """One more line for an established connection that ended for ``status`` (no metric:
+        its handshake was counted when it happened)."""
+        if self.handshake_log is not None:
+            self.handshake_log.write(make_record(
+                now=now, state=self.state, endpoint=self.label, local_addr=self._local,
+                peer_addr=self._peer, established=False, status=status, **self._tls))
+
     def write(self, now: float, established: bool, status: str, alert: str | None = None) -> None:
         """Write the one line of this connection and count the handshake."""
         self.logged = True
@@ -269,6 +294,7 @@ class ChannelProtocol(Protocol):
         self._last_activity = 0.0
         self._active: Any = None
         self._observer: FrameObserver | None = ctx.observer if isinstance(ctx, EndpointContext) else None
+        self._peer_cert: x509.Certificate | None = None
 
     # -- what the application sees (juki_gateway.protocols.channel.Connection) --------------
     @property
@@ -280,6 +306,11 @@ class ChannelProtocol(Protocol):
     def closed(self) -> bool:
         """Whether the connection is closing or gone."""
         return self._closed
+
+    @property
+    def peer_certificate(self) -> x509.Certificate | None:
+        """The certificate the peer presented and the handshake verified."""
+        return self._peer_cert
 
     def write(self, data: bytes) -> None:
         """Queue encoded frames for the peer (dropped once closing)."""
@@ -401,6 +432,9 @@ class ChannelProtocol(Protocol):
         """Authenticated: build the application, hand it this connection, read what waited."""
         self.peer = identity
         assert self.transport is not None and self.record is not None
+        handle = getattr(self.transport, "getHandle", None)  # TLS; a bare transport has none
+        cert = handle().get_peer_certificate() if handle is not None else None
+        self._peer_cert = cert.to_cryptography() if cert is not None else None
         self.gate = ReadGate(self.transport)
         self.app = app = self.ctx.app_factory(self.record.state.conn_id, identity)
         self.channel = app.channel
@@ -570,9 +604,11 @@ class ChannelFactory(Factory):
 
 def link_service(ctx: LinkContext, *, reactor: Any, host: str, port: int, cert: Any, key: Any,
                  ca: Any, backoff_initial: float, backoff_max: float,
-                 cache: PeerCertificateCache | None = None) -> ClientService:
-    """A reconnecting client of one outbound link (backoff and timing from ``reactor``)."""
-    options = MutualTLSClientCreator(server_name=ctx.peer, cert=cert, key=key, ca=ca, cache=cache)
+                 cache: PeerCertificateCache | None = None, crl: Any = None) -> ClientService:
+    """A reconnecting client of one outbound link (backoff and timing from ``reactor``); the
+    server's certificate is checked against ``crl`` as well when given."""
+    options = MutualTLSClientCreator(server_name=ctx.peer, cert=cert, key=key, ca=ca, cache=cache,
+                                     crl=crl)
     endpoint = wrapClientTLS(options, TCP4ClientEndpoint(reactor, host, port, timeout=5))
     service = ClientService(
         endpoint, ChannelFactory(ctx),

@@ -48,6 +48,6 @@ def make_link_service(
                       reporting=reporting)
     service = link_service(ctx, reactor=reactor, host=link.host, port=link.port, cert=local.cert,
                            key=local.key, ca=config.ca, backoff_initial=link.backoff_initial,
-                           backoff_max=link.backoff_max, cache=cache)
+                           backoff_max=link.backoff_max, cache=cache, crl=config.crl)
     service.setName(f"link:{link.name}")
     return service

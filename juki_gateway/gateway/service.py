@@ -54,6 +54,7 @@ from juki_gateway.gateway.tls import (
     MutualTLSServerCreator,
     PeerCertificateCache,
     TLSConfigError,
+    revoked_serials,
     wrap_server_factory,
 )
 
@@ -293,6 +294,12 @@ class GatewayService(MultiService):
                 continue
         self._update_expiry(self.reactor.seconds())
         log.info("CRL reloaded from {path}", path=str(self.config.crl))
+        try:
+            revoked = revoked_serials(self.config.crl)
+        except TLSConfigError:
+            return  # already logged for each endpoint above
+        # a certificate revoked now ends the sessions it holds, not only its next handshake
+        self.tracker.close_revoked(revoked, self.reactor.seconds())
 
     def startService(self) -> None:
         for creator in self.creators.values():

@@ -210,6 +210,11 @@ def trust_root(ca_path: Path) -> Any:
         raise TLSConfigError(f"missing CA certificate {ca_path}") from None
 
 
+def revoked_serials(crl_path: Path) -> frozenset[str]:
+    """The serial numbers (hex, as the handshake log writes them) the CRL file revokes."""
+    return frozenset(format(r.serial_number, "x") for r in _load_crl(crl_path))
+
+
 def _load_crl(crl_path: Path) -> x509.CertificateRevocationList:
     try:
         return x509.load_pem_x509_crl(crl_path.read_bytes())
@@ -362,13 +367,29 @@ class MutualTLSClientCreator:
     """
 
     def __init__(self, *, server_name: str, cert: Path, key: Path, ca: Path,
-                 cache: PeerCertificateCache | None = None) -> None:
+                 cache: PeerCertificateCache | None = None, crl: Path | None = None) -> None:
         self._paths = (cert, key, ca)
         self._ctx: SSL.Context | None = None
         self._server_name = server_name
         self._cache = cache if cache is not None else PeerCertificateCache()
+        #: the server's certificate is checked against this CRL too (re-read when it changes)
+        self._crl = crl
+        self._crl_stamp: tuple[int, int] | None = None
+
+    def _crl_changed(self) -> bool:
+        if self._crl is None:
+            return False
+        try:
+            st = self._crl.stat()
+        except FileNotFoundError:
+            return False
+        stamp = (st.st_mtime_ns, st.st_size)
+        changed, self._crl_stamp = stamp != self._crl_stamp, stamp
+        return changed
 
     def _context(self) -> SSL.Context:
+        if self._crl_changed():
+            self._ctx = None  # a new CRL: the next connection checks against it
         if self._ctx is None:
             cert, key, ca = self._paths
             own, pkey = _load_pem_pair(cert, key)
@@ -382,6 +403,11 @@ class MutualTLSClientCreator:
             ctx: SSL.Context = options.getContext()
             ctx.set_verify(SSL.VERIFY_PEER, self._verify)
             _restrict_groups(ctx)
+            if self._crl is not None:
+                store = ctx.get_cert_store()
+                assert store is not None
+                store.add_crl(_load_crl(self._crl))
+                store.set_flags(crypto.X509StoreFlags.CRL_CHECK)
             self._ctx = ctx
         return self._ctx
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cryptography import x509
+
 from juki_gateway.codecs.errors import FatalFrameError
 from juki_gateway.codecs.frame import (
     HEADER_LENGTH,
@@ -133,6 +135,11 @@ class Connection(Protocol):
     @property
     def closed(self) -> bool:
         """Whether the connection is closing or gone (writes are dropped)."""
+        ...
+
+    @property
+    def peer_certificate(self) -> x509.Certificate | None:
+        """The certificate the peer presented and the handshake verified (None: no TLS)."""
         ...
 
     def write(self, data: bytes) -> None:

@@ -397,3 +397,36 @@ async def test_the_server_runs_off_the_reactor_and_answers_in_request_order(env:
         ipnw.transport.loseConnection()
     finally:
         await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reissued_key_signs_without_a_restart(env: Env) -> None:
+    """The key that checks a peer's frame signatures is the one in the certificate it presented:
+    after ipnw's certificate and key are re-issued, its next connection signs with the new key
+    and is answered (the daemon used to keep the key it first read from pki/ipnw.pem)."""
+    import datetime as dt
+
+    from twisted.internet import reactor
+
+    from juki_gateway.certs.identity import PeerIdentity
+    from juki_gateway.certs.pki import CertificateAuthority
+
+    port = await env.start()
+    try:
+        first = await connect(reactor, env.pki, port, "ipnw")
+        first.transport.write(env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("k-1")), 1))
+        [frame] = await first.take(1)
+        assert results(frame)[0].status is QueryStatus.ANSWERED
+        first.transport.loseConnection()
+        old = (env.pki / "ipnw.key").read_bytes()
+        CertificateAuthority.load(env.pki).issue(PeerIdentity("ipnw", "ipnw", "ipnw"),
+                                                 dt.datetime.now(dt.UTC))
+        assert (env.pki / "ipnw.key").read_bytes() != old
+        again = await connect(reactor, env.pki, port, "ipnw")  # presents the new certificate
+        again.transport.write(env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("k-2")), 1))
+        [frame] = await again.take(1)
+        assert frame.msg_type == ImsMessageType.QUERY_RESULT
+        assert results(frame)[0].status is QueryStatus.ANSWERED
+        again.transport.loseConnection()
+    finally:
+        await env.stop()

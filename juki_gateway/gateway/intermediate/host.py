@@ -19,15 +19,12 @@ Everything else (listeners, TLS, handshake log, drain) is the gateway's, as for 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 
 from juki_gateway.certs.identity import PeerIdentity
-from juki_gateway.certs.pki import load_certificate
 from juki_gateway.gateway.config import AllowRule, EndpointConfig, GatewayConfig
 from juki_gateway.gateway.connection import AppFactory
 from juki_gateway.gateway.intermediate.admin import AdminSession
@@ -36,30 +33,12 @@ from juki_gateway.gateway.intermediate.service import ImsKeys, ImsMetrics, Inter
 from juki_gateway.gateway.intermediate.session import ImsSession
 from juki_gateway.gateway.intermediate.worker import StoreThread
 from juki_gateway.gateway.metrics import GatewayMetrics
-from juki_gateway.protocols.intermediate.errors import IntermediateError
 
 T = TypeVar("T")
 #: The node name of the My Number network's side (its certificate signs permits and lists).
 NETWORK_NODE = "ipnw"
 #: Who may use the admin port: operators of the intermediate endpoint's organisation.
 ADMIN_NAME = "admin"
-
-
-class PeerKeys:
-    """Public keys of peers by node name, read once from the PKI directory's ``NAME.pem``."""
-
-    def __init__(self, pki: Path) -> None:
-        self._pki = pki
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
-
-    def __call__(self, name: str) -> ec.EllipticCurvePublicKey:
-        key = self._keys.get(name)
-        if key is None:
-            loaded = load_certificate(self._pki / f"{name}.pem").public_key()
-            if not isinstance(loaded, ec.EllipticCurvePublicKey):
-                raise IntermediateError(f"certificate of {name} does not hold an EC key")
-            key = self._keys[name] = loaded
-        return key
 
 
 class IntermediateHost(Service):
@@ -72,7 +51,6 @@ class IntermediateHost(Service):
         self.reactor = reactor
         self.metrics = metrics
         self.endpoint: EndpointConfig | None = config.intermediate_endpoint()
-        self.peer_keys = PeerKeys(config.pki_dir)
         self._service: IntermediateService | None = None
         self._thread: StoreThread | None = None
         self.ready: Deferred[None] = succeed(None)
@@ -94,8 +72,7 @@ class IntermediateHost(Service):
 
         def make(conn_id: str, peer: PeerIdentity) -> ImsSession:
             return ImsSession(lambda: self.service, ep.name, peer.name, peer.role,
-                              self.peer_keys(peer.name), conn_id, run=self.run,
-                              opening=self.ready)
+                              conn_id=conn_id, run=self.run, opening=self.ready)
 
         return make
 

@@ -39,7 +39,7 @@ from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.service import IntermediateService
 from juki_gateway.gateway.intermediate.worker import Run, StoreBackedApp, run_here
 from juki_gateway.protocols.catalogue import LINK_MESSAGES, link_record_lengths
-from juki_gateway.protocols.channel import Catalogue, FrameChannel, Refused
+from juki_gateway.protocols.channel import Catalogue, Connection, FrameChannel, Refused
 from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
     BadFrameSignature,
@@ -98,7 +98,9 @@ class ImsSession(StoreBackedApp):
     own_name: str
     peer_name: str
     peer_role: str
-    peer_key: ec.EllipticCurvePublicKey
+    #: the key the peer's frames are signed with: its presented, verified certificate's (set when
+    #: the connection starts; given here only without a connection)
+    peer_key: ec.EllipticCurvePublicKey | None = None
     conn_id: str = ""
     #: where the server's calls run (the host's store thread; at once without one)
     run: Run = run_here
@@ -126,6 +128,17 @@ class ImsSession(StoreBackedApp):
             conn_id=self.conn_id,
             answer_ping=False,
         )
+
+    def started(self, conn: Connection) -> None:
+        """Take the peer's signing key from the certificate it presented (verified by the
+        handshake, so a re-issued key needs no restart and no file lookup by name)."""
+        super().started(conn)
+        if self.peer_key is None:
+            cert = conn.peer_certificate
+            key = cert.public_key() if cert is not None else None
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                self.peer_key = key
+            # else: no frame of this peer can carry a valid signature; each gets ERROR 6xxx
 
     def _sign(self, unsigned: bytes) -> bytes:
         # the key is looked up per frame: the service owns it (and may rotate it)
@@ -159,7 +172,8 @@ class ImsSession(StoreBackedApp):
         """Verify the trailer signature, then batch a query or have the frame answered."""
         req = frame.header.request_no
         unsigned_ping = frame.msg_type == MessageType.PING and not frame.trailer
-        if not unsigned_ping and not frame_signature_valid(self.peer_key, frame):
+        key = self.peer_key
+        if not unsigned_ping and (key is None or not frame_signature_valid(key, frame)):
             self.flush()
             self.answer_now(self._encode([Answer(request_no=req, error=BadFrameSignature(
                 f"frame {req} from {self.peer_name} has no valid signature trailer"))]))

@@ -111,7 +111,8 @@ class Outbound:
         svc = link_service(ctx, reactor=node.reactor, host=p.host,
                            port=self._ports.get(p.node_id, p.port), cert=cfg.cert, key=cfg.key,
                            ca=cfg.ca, backoff_initial=cfg.retry_initial, backoff_max=cfg.retry_max,
-                           cache=reporting.cache if reporting is not None else None)
+                           cache=reporting.cache if reporting is not None else None,
+                           crl=cfg.crl)
         link.service = svc
         svc.startService()
 

@@ -207,3 +207,42 @@ def test_cli_without_operator_or_daemon_fails_cleanly(
     assert rc == 2 and "op-alice" in err and "Traceback" not in err
     rc, _, err = cli(capsys, path, "held", "list", "--operator", "op-bob")
     assert rc == 69 and "admin_unreachable" in err
+
+
+def test_every_admin_request_is_answered_and_audited(tmp_path: Path) -> None:
+    """A request with hostile arguments gets an answer (admin_action_failed, an incident id, no
+    traceback) on a connection that keeps working, a refused one gets its code, and both are in
+    the audit log as ACTION-failed and ACTION-refused."""
+    from juki_gateway.cli.admin_client import AdminClient, RemoteActionFailed
+
+    path = make_workdir(tmp_path / "wd", dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+                        admin_port=free_port())
+    config = load_config(path)
+    daemon = start_daemon(path.parent)
+
+    def client(op: str) -> AdminClient:
+        return AdminClient("127.0.0.1", config.admin.port, ca=config.ca, crl=config.crl,
+                           cert=config.pki_dir / f"{op}.pem", key=config.pki_dir / f"{op}.key",
+                           server_name="ims-172014", operator=op,
+                           timestamp=lambda: "20261126120000")
+
+    try:
+        alice, carol = client("op-alice"), client("op-carol")
+        with pytest.raises(RemoteActionFailed) as failed:
+            alice.call("flags.request-set", {"atena_no": ["not", "a", "number"], "scopes": 7})
+        assert failed.value.code == "admin_action_failed" and "incident" in failed.value.message
+        assert "Traceback" not in failed.value.message
+        with pytest.raises(RemoteActionFailed) as refused:
+            carol.call("flags.request-set", {"atena_no": ATENA, "scopes": [],
+                                              "reason_code": "01", "review_date": "20271231"})
+        assert refused.value.code == "not_authorised"
+        assert alice.call("flags.list", {}) == []  # the daemon still answers
+    finally:
+        assert daemon.stop() == 0
+    engine = create_store_engine(config.store.url)
+    with engine.connect() as conn:
+        entries = [(a.operator_id, a.action) for a in list_audit(conn)]
+        assert verify_chain(conn).ok
+    engine.dispose()
+    assert ("op-alice", "flags.request-set-failed") in entries
+    assert ("op-carol", "flags.request-set-refused") in entries

@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
@@ -33,6 +35,17 @@ from juki_gateway.protocols.intermediate.flags import Flag, FlagScope
 
 #: What the admin port decodes: the whole catalogue, the admin types (byte bodies) included.
 ADMIN_CATALOGUE = Catalogue(CATALOGUE)
+
+
+log = Logger(namespace="juki_gateway.intermediate.admin")
+
+
+class AdminActionFailed(IntermediateError):
+    """An admin action failed on its arguments or inside the server (see the incident id)."""
+
+    code = "admin_action_failed"
+    wire_code = 6611
+    exit_code = 1
 
 
 class AdminRequestInvalid(IntermediateError):
@@ -173,7 +186,13 @@ class AdminSession(StoreBackedApp):
         return []
 
     def _handle(self, frame: Frame) -> dict[str, Any]:
-        """On the store thread: the request's outcome, as the JSON payload of its answer."""
+        """On the store thread: the request's outcome, as the JSON payload of its answer.
+
+        Every request gets an answer and an audit entry: carried out (the action's own entry),
+        refused (``ACTION-refused``, with the error code) or failed on hostile arguments or a
+        bug (``ACTION-failed``, with an incident id; the answer says ``admin_action_failed``
+        and the log has the incident, never a traceback in the answer)."""
+        name = "admin.request"
         try:
             if frame.msg_type != AdminMessageType.ADMIN_REQUEST:
                 raise AdminRequestInvalid(
@@ -191,10 +210,25 @@ class AdminSession(StoreBackedApp):
             args = request.get("args") or {}
             if action is None or not isinstance(args, dict):
                 raise AdminRequestInvalid(f"unknown admin action {request.get('action')!r}")
+            name = str(request["action"])
             result = action(self.operator, args)
         except (JukiError, MalformedMessage) as exc:
+            self._audit(name, "refused", {"reason": exc.code})
             return _error(exc)
+        except Exception:  # hostile arguments or a bug: answered, audited, logged by incident
+            incident = secrets.token_hex(4)
+            log.failure("admin action {action} by {operator} failed, incident {incident}",
+                        action=name, operator=self.operator.name, incident=incident)
+            self._audit(name, "failed", {"incident": incident})
+            return _error(AdminActionFailed(f"{name} failed (incident {incident})"))
         return {"ok": True, "result": result}
+
+    def _audit(self, action: str, outcome: str, detail: dict[str, object]) -> None:
+        try:
+            self.server().audit_outcome(self.operator, action, outcome, detail)
+        except Exception:  # the answer still goes out; the log says the audit entry is missing
+            log.failure("audit entry of {action}-{outcome} not written", action=action,
+                        outcome=outcome)
 
 
 def _error(exc: JukiError) -> dict[str, Any]:

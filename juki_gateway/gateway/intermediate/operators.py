@@ -24,7 +24,6 @@ from juki_gateway.protocols.intermediate.decision import (
 )
 from juki_gateway.protocols.intermediate.errors import (
     HeldQueryError,
-    IntermediateError,
     NotAuthorised,
     UnknownFlag,
 )
@@ -238,12 +237,15 @@ class OperatorActions:
     def flag_confirm(self, operator: OperatorIdentity, flag_id: str) -> Flag:
         """Confirm the pending set or clear (a different operator than the requester)."""
         self._authorise(operator, "flags.confirm")
-        try:
-            return self._flag_action(operator, flag_id, FlagAction.CONFIRM, "flags.confirm")
-        except IntermediateError as exc:
-            with self.engine.begin() as conn:  # a refused confirmation is an action too
-                self._audit(conn, operator, flag_id, "flags.confirm-refused", {"reason": exc.code})
-            raise
+        return self._flag_action(operator, flag_id, FlagAction.CONFIRM, "flags.confirm")
+
+    def audit_outcome(self, operator: OperatorIdentity, action: str, outcome: str,
+                      detail: dict[str, object]) -> None:
+        """Audit an operator's request that was refused or failed (``ACTION-refused`` /
+        ``ACTION-failed``): every request is an action of the log, not only those carried out
+        (R6)."""
+        with self.engine.begin() as conn:
+            self._audit(conn, operator, "-", f"{action}-{outcome}", detail)
 
     def flags_list(
         self, operator: OperatorIdentity, *, include_cleared: bool = False

@@ -47,12 +47,24 @@ def test_claimed_rows_are_leased_then_retried(store_engine: Engine) -> None:
 
 
 def test_ack_settles_everything_up_to_its_number(store_engine: Engine) -> None:
-    """An ACK for 更新順番号 n settles rows 1..n and leaves later rows pending."""
+    """An ACK for 更新順番号 n settles the delivered rows 1..n and leaves later rows pending."""
     with store_engine.begin() as conn:
         for _ in range(5):
             enqueue(conn, "a", 1, b"x", NOW)
+        claim_due(conn, "a", "w", NOW, limit=5)
         assert mark_sent_up_to(conn, "a", 3, NOW) == 3
         assert pending_count(conn, "a") == 2
+
+
+def test_an_ack_settles_only_what_was_delivered(store_engine: Engine) -> None:
+    """An ACK naming a number never delivered (a peer that lies or is confused) settles only the
+    rows actually delivered: an undelivered answer stays pending, to be sent."""
+    with store_engine.begin() as conn:
+        for _ in range(5):
+            enqueue(conn, "a", 1, b"x", NOW)
+        claim_due(conn, "a", "w", NOW, limit=2)  # 1 and 2 delivered
+        assert mark_sent_up_to(conn, "a", 5, NOW) == 2
+        assert pending_count(conn, "a") == 3
 
 
 def test_inbox_rejects_duplicates(store_engine: Engine) -> None:

@@ -75,7 +75,8 @@ def render() -> str:
         "store's outbox (committed with the operator's decision) and sent after the PONG of "
         "ipnw's next PING, each frame with its outbox 更新順番号 in the header's `seq`; ipnw "
         "answers ACK with the last `seq` it received, and anything unacknowledged is sent again "
-        "once its 30-second lease has passed.",
+        "once its 30-second lease has passed. An ACK settles only what was delivered: a `seq` "
+        "beyond the last one sent marks nothing sent that was not.",
         "",
         "| type | name | body | description |",
         "|---|---|---|---|",

@@ -112,11 +112,13 @@ def mark_sent(conn: Connection, ids: Sequence[int], now: dt.datetime) -> None:
 
 
 def mark_sent_up_to(conn: Connection, link: str, seq: int, now: dt.datetime) -> int:
-    """Settle every pending row of ``link`` up to an acknowledged 更新順番号; returns the count."""
+    """Settle every pending row of ``link`` up to an acknowledged 更新順番号 that was delivered
+    (claimed at least once); returns the count. A number never delivered settles nothing: a
+    peer's ACK cannot mark an answer sent that it never got."""
     o = table_of(OutboxMessage)
     res = conn.execute(
         update(o)
-        .where(o.c.link == link, o.c.seq <= seq, o.c.state == "pending")
+        .where(o.c.link == link, o.c.seq <= seq, o.c.state == "pending", o.c.attempts > 0)
         .values(state="sent", sent_at=now)
     )
     return int(res.rowcount)

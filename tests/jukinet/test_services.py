@@ -215,7 +215,9 @@ def test_a_refused_record_blocks_its_number_and_is_refused_again_on_resend(
         # a reconnection tries the refused number again: refused again, still not acknowledged
         assert link.proto is not None
         link.proto.abort()
-        yield wait_for(reactor, lambda: refusals() == 2, 20, "the resend refused again")
+        # the CS counts its refusal when it writes the ERROR; the sender blocks when it reads it
+        yield wait_for(reactor, lambda: refusals() == 2 and link.seq.blocked == 2, 20,
+                       "the resend refused again, and the sender blocked at it")
         assert link.seq.acked == 1 and link.seq.blocked == 2
         assert cs.inbound["kizon-172014"].expected == 2
 

@@ -246,3 +246,31 @@ def test_every_admin_request_is_answered_and_audited(tmp_path: Path) -> None:
     engine.dispose()
     assert ("op-alice", "flags.request-set-failed") in entries
     assert ("op-carol", "flags.request-set-refused") in entries
+
+
+def test_the_admin_cli_refuses_a_daemon_whose_certificate_is_revoked(tmp_path: Path) -> None:
+    """The operator's client checks the daemon's certificate against the CRL: once the
+    intermediate endpoint's certificate is revoked, an admin call fails as unreachable instead of
+    handing the operator's request to it."""
+    from juki_gateway.certs.pki import CertificateAuthority
+    from juki_gateway.cli.admin_client import AdminClient, AdminUnreachable
+
+    path = make_workdir(tmp_path / "wd", dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+                        admin_port=free_port())
+    config = load_config(path)
+    daemon = start_daemon(path.parent)
+    client = AdminClient("127.0.0.1", config.admin.port, ca=config.ca, crl=config.crl,
+                         cert=config.pki_dir / "op-alice.pem", key=config.pki_dir / "op-alice.key",
+                         server_name="ims-172014", operator="op-alice",
+                         timestamp=lambda: "20261126120000")
+    try:
+        assert client.call("flags.list", {}) == []
+        CertificateAuthority.load(config.pki_dir).revoke("ims-172014", dt.datetime.now(dt.UTC))
+        revoked = AdminClient("127.0.0.1", config.admin.port, ca=config.ca, crl=config.crl,
+                              cert=config.pki_dir / "op-alice.pem",
+                              key=config.pki_dir / "op-alice.key", server_name="ims-172014",
+                              operator="op-alice", timestamp=lambda: "20261126120000")
+        with pytest.raises(AdminUnreachable, match="revoked"):
+            revoked.call("flags.list", {})
+    finally:
+        assert daemon.stop() == 0

@@ -250,23 +250,23 @@ class HandshakeRecord:
         """The peer's address (``host:port``)."""
         return self._peer
 
-    def write_event(self, now: float, status: str) -> None:
-        """One more line for an established connection that ended for ``status`` (no metric:
-        its handshake was counted when it happened)."""
+    def _line(self, now: float, established: bool, status: str) -> None:
         if self.handshake_log is not None:
             self.handshake_log.write(make_record(
                 now=now, state=self.state, endpoint=self.label, local_addr=self._local,
-                peer_addr=self._peer, established=False, status=status, **self._tls))
+                peer_addr=self._peer, established=established, status=status, **self._tls))
+
+    def write_event(self, now: float, status: str) -> None:
+        """One more line for an established connection that ended for ``status`` (no metric:
+        its handshake was counted when it happened)."""
+        self._line(now, False, status)
 
     def write(self, now: float, established: bool, status: str, alert: str | None = None) -> None:
         """Write the one line of this connection and count the handshake."""
         self.logged = True
         if alert is not None:
             self.state.alert = alert
-        if self.handshake_log is not None:
-            self.handshake_log.write(make_record(
-                now=now, state=self.state, endpoint=self.label, local_addr=self._local,
-                peer_addr=self._peer, established=established, status=status, **self._tls))
+        self._line(now, established, status)
         if self.metrics is not None:
             self.metrics.record_handshake(self.label, status, now - self.state.started)
 
@@ -294,7 +294,6 @@ class ChannelProtocol(Protocol):
         self._last_activity = 0.0
         self._active: Any = None
         self._observer: FrameObserver | None = ctx.observer if isinstance(ctx, EndpointContext) else None
-        self._peer_cert: x509.Certificate | None = None
 
     # -- what the application sees (juki_gateway.protocols.channel.Connection) --------------
     @property
@@ -309,8 +308,12 @@ class ChannelProtocol(Protocol):
 
     @property
     def peer_certificate(self) -> x509.Certificate | None:
-        """The certificate the peer presented and the handshake verified."""
-        return self._peer_cert
+        """The certificate the peer presented and the handshake verified (read when asked:
+        only the intermediate server's sessions need it, not every connection)."""
+        if self.transport is None:
+            return None
+        cert = self.transport.getHandle().get_peer_certificate()  # type: ignore[attr-defined]
+        return cert.to_cryptography() if cert is not None else None
 
     def write(self, data: bytes) -> None:
         """Queue encoded frames for the peer (dropped once closing)."""
@@ -432,9 +435,6 @@ class ChannelProtocol(Protocol):
         """Authenticated: build the application, hand it this connection, read what waited."""
         self.peer = identity
         assert self.transport is not None and self.record is not None
-        handle = getattr(self.transport, "getHandle", None)  # TLS; a bare transport has none
-        cert = handle().get_peer_certificate() if handle is not None else None
-        self._peer_cert = cert.to_cryptography() if cert is not None else None
         self.gate = ReadGate(self.transport)
         self.app = app = self.ctx.app_factory(self.record.state.conn_id, identity)
         self.channel = app.channel

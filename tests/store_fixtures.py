@@ -13,12 +13,14 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
@@ -61,11 +63,34 @@ def pg_database_url() -> Iterator[str]:
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin, name)
         admin.dispose()
         if cluster is not None:
             cluster.stop()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    """Drop the session's database, ending this role's own leftover sessions first.
+
+    ``DROP ... WITH (FORCE)`` would also try to signal an autovacuum worker busy in the
+    database, which a non-superuser role (CI's) may not do. A plain ``DROP DATABASE`` stops
+    autovacuum itself; only this role's sessions (leaked by a failed test) are terminated, and
+    the drop is retried for a few seconds while they go away.
+    """
+    last: Exception | None = None
+    for _attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND usename = current_user AND pid <> pg_backend_pid()"
+                ), {"name": name})
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            return
+        except OperationalError as exc:  # "being accessed by other users": retry
+            last = exc
+            time.sleep(0.25)
+    raise AssertionError(f"could not drop the test database {name}: {last}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

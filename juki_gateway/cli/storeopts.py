@@ -96,7 +96,9 @@ def open_store(args: argparse.Namespace, *, require_schema: bool = True) -> Iter
     path = sqlite_path(url)
     if require_schema and path is not None and not path.exists():
         raise StoreUnavailable(f"no store at {path}: run 'juki-gateway store migrate' first")
-    engine = create_store_engine(url)
+    # A short command: SQLite's own checkpoint, no background thread whose final TRUNCATE
+    # checkpoint would wait behind a running daemon's commits.
+    engine = create_store_engine(url, checkpoint="autocheckpoint")
     try:
         if require_schema:
             try:

@@ -30,6 +30,9 @@ SQLite settings, and why:
   writers serialize up front instead of failing with SQLITE_BUSY when a read turns into a write
   (the audit chain's read-head-then-append depends on this). pysqlite's own transaction handling
   is switched off (``isolation_level=None``) so that SAVEPOINTs work as SQLAlchemy expects.
+  A connection with the execution option :data:`READ_SNAPSHOT` begins a plain deferred
+  transaction instead: a read-only snapshot that never waits for the write lock, so a schema
+  check or a backup is not starved by a daemon committing back to back.
 
 PostgreSQL URLs are used as given (``postgresql+psycopg://…``); row locks and
 ``FOR UPDATE SKIP LOCKED`` give the multi-daemon semantics (see :mod:`.queues`, :mod:`.audit`).
@@ -56,6 +59,7 @@ from juki_gateway.registry_store.checkpoint import (
 
 DEFAULT_SQLITE_NAME = "registry.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_SNAPSHOT = "juki_read_snapshot"  # execution option: a read-only transaction (SQLite: BEGIN)
 SQLITE_CACHE_KIB = 65_536  # per connection, grows on use: keeps the lookup indexes in memory
 SQLITE_PAGE_SIZE = 4096
 CheckpointMode = Literal["background", "autocheckpoint"]
@@ -257,4 +261,7 @@ def _configure_sqlite(
     def _on_begin(conn: Any) -> None:
         if checkpointer is not None:
             checkpointer.writer_gate()
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_SNAPSHOT):
+            conn.exec_driver_sql("BEGIN")  # deferred: a WAL snapshot, no write lock
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

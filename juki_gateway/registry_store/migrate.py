@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from juki_gateway.registry_store.engine import create_store_engine
+from juki_gateway.registry_store.engine import READ_SNAPSHOT, create_store_engine
 
 SCRIPT_LOCATION = "juki_gateway.registry_store:migrations"
 
@@ -60,7 +60,7 @@ def downgrade(url: str, revision: str = "base", *, engine: Engine | None = None)
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    with engine.connect() as conn:
+    with engine.connect().execution_options(**{READ_SNAPSHOT: True}) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -19,6 +19,7 @@ from types import ModuleType
 from juki_gateway import errors
 from juki_gateway.certs import identity, pki
 from juki_gateway.cli import admin_client, storeopts
+from juki_gateway.cli import audit as cli_audit
 from juki_gateway.cli import jukinet as cli_jukinet
 from juki_gateway.cli import serve as cli_serve
 from juki_gateway.codecs import errors as codec_errors
@@ -31,7 +32,7 @@ from juki_gateway.protocols import channel, session
 from juki_gateway.protocols.intermediate import crypto, fugo
 from juki_gateway.protocols.intermediate import errors as ims_errors
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
-from juki_gateway.registry_store import backup, engine, residents
+from juki_gateway.registry_store import anchor, backup, engine, residents
 from juki_gateway.simulators import capture, scenario
 from juki_gateway.simulators import client as simulator_client
 
@@ -48,6 +49,7 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     engine,
     residents,
     backup,
+    anchor,
     storeopts,
     identity,
     pki,
@@ -58,6 +60,7 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     service,
     admin,
     admin_client,
+    cli_audit,
     cli_jukinet,
     cli_serve,
     capture,

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from sqlalchemy import Engine, delete, insert, select, update
+import pytest
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from juki_gateway.registry_store.anchor import (
+    AnchorKeyError,
+    AuditKey,
+    CheckpointError,
+    append_checkpoint,
+    ensure_key,
+    load_key,
+    read_checkpoints,
+    retired_keys,
+    rotate_key,
+)
 from juki_gateway.registry_store.audit import (
     append_audit,
+    head_state,
     list_audit,
     purge_audit_before,
     verify_chain,
 )
-from juki_gateway.registry_store.models import AuditEntry, table_of
+from juki_gateway.registry_store.models import AuditChainHead, AuditEntry, table_of
 
 T0 = dt.datetime(2026, 4, 1, 9, 0, 0)
 A = table_of(AuditEntry)
+KEY = AuditKey(bytes(range(32)))
 
 
 def _fill(engine: Engine, n: int = 6) -> list[int]:
@@ -24,7 +39,7 @@ def _fill(engine: Engine, n: int = 6) -> list[int]:
         for i in range(n):
             rec = append_audit(conn, now=T0 + dt.timedelta(minutes=i), operator_id=f"op{i % 2}",
                                terminal_id="t01", subject=f"atena-{i % 3}", action="flag_set",
-                               detail={"i": i, "note": "自動応答不可"})
+                               detail={"i": i, "note": "自動応答不可"}, key=KEY)
             ids.append(rec.id)
     return ids
 
@@ -33,7 +48,7 @@ def test_untouched_chain_verifies(store_engine: Engine) -> None:
     """A log written only through append_audit verifies, entry by entry."""
     _fill(store_engine)
     with store_engine.begin() as conn:
-        result = verify_chain(conn)
+        result = verify_chain(conn, keys=[KEY])
     assert result.ok and result.checked == 6
 
 
@@ -125,11 +140,11 @@ def test_purge_moves_anchor_and_chain_still_verifies(store_engine: Engine) -> No
     """Purging old entries (retention) keeps the rest verifiable; tampering is still caught."""
     ids = _fill(store_engine)
     with store_engine.begin() as conn:
-        assert purge_audit_before(conn, T0 + dt.timedelta(minutes=2)) == 2
-        assert verify_chain(conn).ok
+        assert purge_audit_before(conn, T0 + dt.timedelta(minutes=2), key=KEY) == 2
+        assert verify_chain(conn, keys=[KEY]).ok
         append_audit(conn, now=T0 + dt.timedelta(hours=1), operator_id="op9", terminal_id="t",
-                     subject="s", action="a")
-        assert verify_chain(conn).checked == 5
+                     subject="s", action="a", key=KEY)
+        assert verify_chain(conn, keys=[KEY]).checked == 5
         conn.execute(delete(A).where(A.c.id == ids[2]))
         assert verify_chain(conn).problem == "deleted"
 
@@ -145,7 +160,7 @@ def test_concurrent_writers_keep_one_chain(store_engine: Engine) -> None:
             for i in range(15):
                 with store_engine.begin() as conn:
                     append_audit(conn, now=T0 + dt.timedelta(seconds=i), operator_id=name,
-                                 terminal_id="t", subject=f"s{i}", action="flag_set")
+                                 terminal_id="t", subject=f"s{i}", action="flag_set", key=KEY)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -156,5 +171,117 @@ def test_concurrent_writers_keep_one_chain(store_engine: Engine) -> None:
         t.join(timeout=120)
     assert errors == []
     with store_engine.begin() as conn:
-        result = verify_chain(conn)
+        result = verify_chain(conn, keys=[KEY])
     assert result.ok and result.checked == 45
+
+
+# -- the anchor outside the database -------------------------------------------------------------
+
+H = table_of(AuditChainHead)
+
+
+def _rewrite_head_to(conn: Connection, last_id: int) -> None:
+    """What an insider with the database does: cut the chain after ``last_id`` and make the head
+    row consistent with what is left (the hash chain alone then verifies)."""
+    conn.execute(delete(A).where(A.c.id > last_id))
+    last_hash = conn.execute(select(A.c.entry_hash).where(A.c.id == last_id)).scalar_one()
+    count = conn.execute(select(func.count()).select_from(A)).scalar_one()
+    conn.execute(update(H).values(last_id=last_id, last_hash=last_hash, entry_count=count))
+
+
+def test_cut_tail_with_a_consistent_head_is_caught_by_the_anchor(store_engine: Engine) -> None:
+    """Cutting the newest entries and rewriting the head passes the bare hash chain, but not the
+    head's MAC."""
+    ids = _fill(store_engine)
+    with store_engine.begin() as conn:
+        _rewrite_head_to(conn, ids[3])
+        assert verify_chain(conn).ok  # the weakness the anchor closes
+        result = verify_chain(conn, keys=[KEY])
+    assert (result.ok, result.problem) == (False, "head_rewritten")
+
+
+def test_forged_append_with_a_moved_head_is_caught(store_engine: Engine) -> None:
+    """An entry appended with a correct hash link and the head moved past it: the MAC, computed
+    without the key, cannot be right."""
+    _fill(store_engine)
+    with store_engine.begin() as conn:
+        append_audit(conn, now=T0 + dt.timedelta(hours=2), operator_id="intruder",
+                     terminal_id="t", subject="x", action="flag_clear", key=AuditKey(b"\x07" * 32))
+        assert verify_chain(conn).ok
+        result = verify_chain(conn, keys=[KEY])
+    assert (result.ok, result.problem) == (False, "head_rewritten")
+    assert "not with the current anchor key" in result.message
+
+
+def test_head_written_without_the_key_is_reported_unanchored(store_engine: Engine) -> None:
+    """A writer without the key (or a MAC set to NULL) leaves the head unanchored."""
+    _fill(store_engine)
+    with store_engine.begin() as conn:
+        conn.execute(update(H).values(head_mac=None))
+        result = verify_chain(conn, keys=[KEY])
+    assert (result.ok, result.problem) == (False, "unanchored")
+
+
+def test_rollback_to_a_genuine_old_head_is_caught_by_a_checkpoint(store_engine: Engine,
+                                                                   tmp_path: Path) -> None:
+    """An old head row with its genuine MAC, put back after deleting newer entries, passes the
+    MAC check; a checkpoint written since catches it. Checkpoints are MAC-checked too."""
+    ids = _fill(store_engine, 4)
+    with store_engine.begin() as conn:
+        old_head = conn.execute(select(H)).one()._asdict()
+    cp_file = tmp_path / "audit-checkpoints.jsonl"
+    with store_engine.begin() as conn:
+        for i in range(2):
+            append_audit(conn, now=T0 + dt.timedelta(hours=1, minutes=i), operator_id="op",
+                         terminal_id="t", subject="s", action="flag_set", key=KEY)
+        state, mac = head_state(conn) or (None, None)
+        assert state is not None and mac is not None
+    append_checkpoint(cp_file, state, mac, T0)
+    checkpoints = read_checkpoints(cp_file, [KEY])
+    with store_engine.begin() as conn:
+        assert verify_chain(conn, keys=[KEY], checkpoints=checkpoints).ok
+        conn.execute(delete(A).where(A.c.id > ids[-1]))
+        conn.execute(update(H).values(**old_head))
+        assert verify_chain(conn, keys=[KEY]).ok  # the replayed head's MAC is genuine
+        result = verify_chain(conn, keys=[KEY], checkpoints=checkpoints)
+    assert (result.ok, result.problem) == (False, "cut")
+    assert f"saw entry {state.last_id}" in result.message
+    forged = cp_file.read_text().replace(f'"last_id": {state.last_id}', '"last_id": 2')
+    cp_file.write_text(forged)
+    with pytest.raises(CheckpointError, match="line 1 has a MAC that does not verify"):
+        read_checkpoints(cp_file, [KEY])
+
+
+def test_purge_keeps_checkpoints_valid(store_engine: Engine, tmp_path: Path) -> None:
+    """A checkpoint naming an entry that retention purged since is no alarm."""
+    _fill(store_engine)
+    cp_file = tmp_path / "cp.jsonl"
+    with store_engine.begin() as conn:
+        found = head_state(conn)
+        assert found is not None and found[1] is not None
+        append_checkpoint(cp_file, found[0], found[1], T0)
+        append_audit(conn, now=T0 + dt.timedelta(days=1), operator_id="op", terminal_id="t",
+                     subject="s", action="a", key=KEY)
+        assert purge_audit_before(conn, T0 + dt.timedelta(hours=1), key=KEY) == 6
+        result = verify_chain(conn, keys=[KEY], checkpoints=read_checkpoints(cp_file, [KEY]))
+    assert result.ok and result.checked == 1
+
+
+def test_key_file_rules(tmp_path: Path) -> None:
+    """The key is 64 hex digits in a file only this account can read; a missing key says how to
+    make one; ensure_key never overwrites; rotation keeps the old key as retired."""
+    path = tmp_path / "audit-anchor.key"
+    with pytest.raises(AnchorKeyError, match="audit anchor --new-key"):
+        load_key(path)
+    assert ensure_key(path) and not ensure_key(path)
+    key = load_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o640)
+    with pytest.raises(AnchorKeyError, match="readable by others"):
+        load_key(path)
+    path.chmod(0o600)
+    old, new = rotate_key(path)
+    assert old == key and load_key(path) == new and retired_keys(path) == [key]
+    path.write_text("not a key\n")
+    with pytest.raises(AnchorKeyError, match="64 hexadecimal"):
+        load_key(path)

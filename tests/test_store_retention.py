@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
+from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import append_audit, list_audit, verify_chain
 from juki_gateway.registry_store.models import (
     HonninKakuninHistory,
@@ -32,6 +34,9 @@ from juki_gateway.registry_store.retention import (
     run_retention,
 )
 from juki_gateway.registry_store.synthetic import make_resident
+
+KEY = AuditKey(bytes(range(32)))
+_retention = functools.partial(run_retention, key=KEY)
 
 
 @pytest.mark.parametrize(
@@ -68,9 +73,9 @@ def test_soufusaki_kept_until_next_business_day(store_engine: Engine) -> None:
     now = dt.datetime(2026, 4, 6, 1, 0)
     for day in (dt.date(2026, 4, 3), dt.date(2026, 4, 4), dt.date(2026, 4, 5)):
         with store_engine.begin() as conn:
-            assert run_retention(conn, day, now=now).counts["soufusaki"] == 0
+            assert _retention(conn, day, now=now).counts["soufusaki"] == 0
     with store_engine.begin() as conn:
-        assert run_retention(conn, dt.date(2026, 4, 6), now=now).counts["soufusaki"] == 1
+        assert _retention(conn, dt.date(2026, 4, 6), now=now).counts["soufusaki"] == 1
         assert [r.soufusaki_no for r in conn.execute(select(table_of(Soufusaki)))] == ["S2"]
 
 
@@ -79,8 +84,8 @@ def test_soufusaki_across_new_year(store_engine: Engine) -> None:
     _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 12, 28, 10, 0))
     now = dt.datetime(2027, 1, 4)
     with store_engine.begin() as conn:
-        assert run_retention(conn, dt.date(2027, 1, 3), now=now).counts["soufusaki"] == 0
-        assert run_retention(conn, dt.date(2027, 1, 4), now=now).counts["soufusaki"] == 1
+        assert _retention(conn, dt.date(2027, 1, 3), now=now).counts["soufusaki"] == 0
+        assert _retention(conn, dt.date(2027, 1, 4), now=now).counts["soufusaki"] == 1
 
 
 def test_history_purged_exactly_after_five_years(store_engine: Engine) -> None:
@@ -92,9 +97,9 @@ def test_history_purged_exactly_after_five_years(store_engine: Engine) -> None:
         apply_honnin_kakunin(conn, [dataclasses.replace(r, seq=3)], dt.datetime(2024, 6, 1))
     now = dt.datetime(2026, 3, 17)
     with store_engine.begin() as conn:
-        report = run_retention(conn, dt.date(2026, 3, 15), now=now)
+        report = _retention(conn, dt.date(2026, 3, 15), now=now)
         assert report.counts["honnin_kakunin_history"] == 0
-        report = run_retention(conn, dt.date(2026, 3, 16), now=now)
+        report = _retention(conn, dt.date(2026, 3, 16), now=now)
         assert report.counts["honnin_kakunin_history"] == 1
         assert [h[0] for h in history_of(conn, r.juminhyo_code)] == [2, 3]
 
@@ -109,12 +114,12 @@ def test_deleted_residents_and_their_history_purged_after_five_years(store_engin
                         final=dataclasses.replace(r, change_reason="B01", seq=2))
     now = dt.datetime(2026, 3, 1)
     with store_engine.begin() as conn:
-        kept = run_retention(conn, dt.date(2026, 2, 1), now=now).counts
+        kept = _retention(conn, dt.date(2026, 2, 1), now=now).counts
         assert (kept["deleted_resident"], kept["honnin_kakunin_history"]) == (0, 0)
-        dry = run_retention(conn, dt.date(2026, 2, 2), now=now, dry_run=True).counts
+        dry = _retention(conn, dt.date(2026, 2, 2), now=now, dry_run=True).counts
         assert (dry["deleted_resident"], dry["honnin_kakunin_history"]) == (1, 1)
         assert _count(conn, HonninKakuninHistory) == 1
-        gone = run_retention(conn, dt.date(2026, 2, 2), now=now).counts
+        gone = _retention(conn, dt.date(2026, 2, 2), now=now).counts
         assert (gone["deleted_resident"], gone["honnin_kakunin_history"]) == (1, 1)
         assert _count(conn, HonninKakuninHistory) == 0
 
@@ -130,9 +135,9 @@ def test_provision_records_seven_and_five_years(store_engine: Engine) -> None:
                                       "recipient": "kiko", "operator_id": None, "subject": "x",
                                       "items": "", "outcome": "provided", "detail": ""})
     with store_engine.begin() as conn:
-        assert run_retention(conn, dt.date(2026, 5, 1), now=dt.datetime(2026, 5, 2)).counts[
+        assert _retention(conn, dt.date(2026, 5, 1), now=dt.datetime(2026, 5, 2)).counts[
             "provision_record"] == 0
-        assert run_retention(conn, dt.date(2026, 5, 2), now=dt.datetime(2026, 5, 2)).counts[
+        assert _retention(conn, dt.date(2026, 5, 2), now=dt.datetime(2026, 5, 2)).counts[
             "provision_record"] == 2
         assert [r.kind for r in conn.execute(select(p))] == ["honnin_kakunin"]
 
@@ -141,24 +146,24 @@ def test_runs_are_audited_and_old_audit_entries_purged(store_engine: Engine) -> 
     """Each run appends its counts to the audit log; audit entries older than 7 years go."""
     with store_engine.begin() as conn:
         append_audit(conn, now=dt.datetime(2018, 1, 1), operator_id="op1", terminal_id="t",
-                     subject="x", action="flag_set")
+                     subject="x", action="flag_set", key=KEY)
         append_audit(conn, now=dt.datetime(2020, 1, 1), operator_id="op1", terminal_id="t",
-                     subject="x", action="flag_set")
+                     subject="x", action="flag_set", key=KEY)
     with store_engine.begin() as conn:
-        report = run_retention(conn, dt.date(2026, 6, 1), now=dt.datetime(2026, 6, 1, 3))
+        report = _retention(conn, dt.date(2026, 6, 1), now=dt.datetime(2026, 6, 1, 3))
         assert report.counts["audit_log"] == 1
         entries = list(list_audit(conn))
         assert [e.action for e in entries] == ["flag_set", "retention_purge"]
         assert '"audit_log": 1' in entries[-1].detail
-        assert verify_chain(conn).ok
+        assert verify_chain(conn, keys=[KEY]).ok  # the purge re-anchored the moved head
 
 
 def test_dry_run_changes_nothing(store_engine: Engine) -> None:
     """A dry run reports what it would purge and leaves every row in place."""
     _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 4, 3, 17, 0))
     with store_engine.begin() as conn:
-        report = run_retention(conn, dt.date(2026, 4, 10), now=dt.datetime(2026, 4, 10),
-                               dry_run=True)
+        report = _retention(conn, dt.date(2026, 4, 10), now=dt.datetime(2026, 4, 10),
+                            dry_run=True)
         assert report.counts["soufusaki"] == 1
         assert "soufusaki: would purge 1" in report.lines()
         assert _count(conn, Soufusaki) == 1

@@ -1,12 +1,43 @@
-"""``juki-gateway audit verify|list``: check the hash chain (R6) and print audit entries."""
+"""``juki-gateway audit verify|anchor|list``: check the hash chain and its anchor (R6), anchor
+the head with the key kept outside the database, and print audit entries."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from juki_gateway.cli.storeopts import add_store_arguments, open_store, parse_datetime
-from juki_gateway.registry_store.audit import list_audit, verify_chain
+from juki_gateway.cli.storeopts import (
+    add_store_arguments,
+    anchor_paths,
+    open_store,
+    operator_of,
+    parse_datetime,
+    utc_now,
+)
+from juki_gateway.errors import JukiError
+from juki_gateway.registry_store.anchor import (
+    AuditKey,
+    append_checkpoint,
+    load_key,
+    read_checkpoints,
+    retired_keys,
+    rotate_key,
+    write_key,
+)
+from juki_gateway.registry_store.audit import (
+    anchor_head,
+    append_audit,
+    head_state,
+    list_audit,
+    verify_chain,
+)
+
+
+class AnchorRefused(JukiError):
+    """``audit anchor`` will not re-anchor a head whose MAC shows it was rewritten."""
+
+    code = "audit_anchor_refused"
+    wire_code = 9132
 
 
 def register(subparsers: Any) -> None:
@@ -14,9 +45,23 @@ def register(subparsers: Any) -> None:
     audit = subparsers.add_parser("audit", help="tamper-evident audit log")
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
-    verify = sub.add_parser("verify", help="walk the hash chain; exit 1 at the first bad entry")
+    verify = sub.add_parser(
+        "verify", help="walk the hash chain, check the head against the anchor key and the "
+        "checkpoints; exit 1 at the first problem, else record a checkpoint")
     add_store_arguments(verify)
+    verify.add_argument("--no-checkpoint", action="store_true",
+                        help="do not append this verified head to the checkpoint file")
     verify.set_defaults(func=_verify)
+
+    anchor = sub.add_parser(
+        "anchor", help="anchor the head with the key (an upgraded store, or after --new-key); "
+        "the chain must verify first")
+    add_store_arguments(anchor)
+    anchor.add_argument("--new-key", action="store_true",
+                        help="create the key (or retire the current one and create a new one)")
+    anchor.add_argument("--operator", default=None, metavar="ID",
+                        help="operator id for the audit trail (default: the login name)")
+    anchor.set_defaults(func=_anchor)
 
     lst = sub.add_parser("list", help="print entries (tab-separated, chain order)")
     add_store_arguments(lst)
@@ -28,14 +73,63 @@ def register(subparsers: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    key_path, cp_path = anchor_paths(args)
     with open_store(args) as engine, engine.begin() as conn:
-        result = verify_chain(conn)
-    if result.ok:
-        print(f"audit chain ok: {result.checked} entries verified")
-        return 0
-    print(f"audit chain BROKEN ({result.problem}) at entry {result.entry_id}: {result.message}")
-    print(f"{result.checked} entries before it verified")
-    return 1
+        keys = [load_key(key_path), *retired_keys(key_path)]
+        checkpoints = read_checkpoints(cp_path, keys)
+        result = verify_chain(conn, keys=keys, checkpoints=checkpoints)
+        found = head_state(conn)
+    if not result.ok:
+        print(f"audit chain BROKEN ({result.problem}) at entry {result.entry_id}: "
+              f"{result.message}")
+        print(f"{result.checked} entries before it verified")
+        return 1
+    print(f"audit chain ok: {result.checked} entries verified, head anchored with key "
+          f"{keys[0].key_id}, {len(checkpoints)} checkpoints consistent")
+    if found is not None and found[1] is not None and not args.no_checkpoint:
+        append_checkpoint(cp_path, found[0], found[1], utc_now())
+    return 0
+
+
+def _anchor(args: argparse.Namespace) -> int:
+    key_path, cp_path = anchor_paths(args)
+    current = load_key(key_path) if key_path.exists() else None
+    with open_store(args) as engine, engine.begin() as conn:
+        walked = verify_chain(conn)  # the links only: the head's MAC is what is being set
+        if not walked.ok:
+            print(f"audit chain BROKEN ({walked.problem}) at entry {walked.entry_id}: "
+                  f"{walked.message}: not anchored")
+            return 1
+        found = head_state(conn)
+        if found is not None and found[1] is not None and (
+            current is None or not current.check(found[0], found[1])
+        ):
+            raise AnchorRefused(
+                "the head carries a MAC that the current key does not verify: it may have been "
+                "rewritten; find out why before anchoring it again (docs/security.md)")
+        old: AuditKey | None = current
+        if not args.new_key:
+            new = current if current is not None else load_key(key_path)  # no key: says so
+        elif current is None:
+            new = AuditKey.generate()
+            write_key(key_path, new)
+        else:
+            old, new = rotate_key(key_path)
+        if found is None:
+            print(f"audit chain empty; key {new.key_id} will anchor its first entry")
+            return 0
+        anchor_head(conn, new)
+        rec = append_audit(conn, now=utc_now(), operator_id=operator_of(args),
+                           terminal_id="cli", subject="audit", action="audit.anchor",
+                           detail={"key_id": new.key_id,
+                                   "previous_key_id": old.key_id if old else None},
+                           key=new)
+        state = head_state(conn)
+    assert state is not None and state[1] is not None
+    append_checkpoint(cp_path, state[0], state[1], utc_now())
+    print(f"audit chain anchored with key {new.key_id} at entry {rec.id} "
+          f"({walked.checked + 1} entries)")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

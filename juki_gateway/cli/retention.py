@@ -8,6 +8,7 @@ from typing import Any
 
 from juki_gateway.cli.storeopts import (
     add_store_arguments,
+    audit_key_of,
     open_store,
     parse_date,
     utc_now,
@@ -34,7 +35,8 @@ def _run(args: argparse.Namespace) -> int:
     as_of = args.as_of or now.date()
     with open_store(args) as engine, engine.begin() as conn:
         report = run_retention(conn, as_of, dry_run=args.dry_run, now=now,
-                               operator_id=args.operator, terminal_id=socket.gethostname()[:32])
+                               operator_id=args.operator, terminal_id=socket.gethostname()[:32],
+                               key=audit_key_of(args))
     print(f"retention as of {as_of.isoformat()}{' (dry run)' if args.dry_run else ''}:")
     for line in report.lines():
         print(f"  {line}")

@@ -8,7 +8,16 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from juki_gateway.cli.storeopts import add_store_arguments, open_store, store_url_from_args
+from juki_gateway.cli.storeopts import (
+    add_store_arguments,
+    anchor_paths,
+    audit_key_of,
+    open_store,
+    operator_of,
+    store_url_from_args,
+    utc_now,
+)
+from juki_gateway.registry_store.audit import append_audit
 from juki_gateway.registry_store.backup import backup_sqlite, restore_sqlite
 from juki_gateway.registry_store.engine import StoreUnavailable
 from juki_gateway.registry_store.migrate import current_revision, upgrade
@@ -55,4 +64,16 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     restore_sqlite(store_url_from_args(args), args.file)
     print(f"store restored from {args.file}")
+    # A restore rolls the audit chain back on purpose: the checkpoints written since would
+    # (rightly) report it as cut. They are kept aside, and the restore itself is audited.
+    _key, checkpoints = anchor_paths(args)
+    if checkpoints.exists():
+        aside = checkpoints.with_name(
+            f"{checkpoints.name}.before-restore-{utc_now():%Y%m%dT%H%M%S}")
+        checkpoints.rename(aside)
+        print(f"audit checkpoints of the replaced store kept as {aside}")
+    with open_store(args) as engine, engine.begin() as conn:
+        append_audit(conn, now=utc_now(), operator_id=operator_of(args), terminal_id="cli",
+                     subject="store", action="store.restore", detail={"from": args.file.name},
+                     key=audit_key_of(args))
     return 0

@@ -11,11 +11,14 @@ import argparse
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from juki_gateway.errors import UsageError
+from juki_gateway.registry_store.anchor import CHECKPOINTS_NAME, AuditKey, load_key
+from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
 from juki_gateway.registry_store.engine import (
     DEFAULT_SQLITE_NAME,
     StoreError,
@@ -62,9 +65,10 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--config`` and ``--db`` options every store sub-command takes."""
+    """The ``--config``, ``--db`` and ``--audit-key`` options every store sub-command takes."""
     add_config_argument(parser)
     add_db_argument(parser)
+    add_audit_key_argument(parser)
 
 
 def utc_now() -> dt.datetime:
@@ -87,6 +91,38 @@ def parse_datetime(text: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or time (ISO 8601): {text!r}") from None
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def anchor_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The audit anchor key and checkpoint file: ``--audit-key`` if given, else
+    ``audit-anchor.key`` in the configuration's PKI directory (``pki/`` beside it); the
+    checkpoints sit beside the key."""
+    given = getattr(args, "audit_key", None)
+    if given is not None:
+        key = Path(given)
+    else:
+        path = config_path_from(args)
+        pki = path.parent / "pki"
+        if path.exists():
+            from juki_gateway.gateway.config import load_config
+
+            pki = load_config(path).pki_dir
+        key = pki / ANCHOR_KEY_NAME
+    return key, key.with_name(CHECKPOINTS_NAME)
+
+
+def audit_key_of(args: argparse.Namespace) -> AuditKey | None:
+    """The anchor key every command that writes audit entries passes on (None without one:
+    the entry is then written unanchored and ``audit verify`` reports it)."""
+    key, _checkpoints = anchor_paths(args)
+    return load_key(key) if key.exists() else None
+
+
+def add_audit_key_argument(parser: argparse.ArgumentParser) -> None:
+    """``--audit-key PATH``: the audit anchor key (default: pki/audit-anchor.key)."""
+    parser.add_argument("--audit-key", type=Path, default=None, metavar="PATH",
+                        help=f"the audit anchor key (default: {ANCHOR_KEY_NAME} in the working "
+                        "directory's pki/); its checkpoints are kept beside it")
 
 
 @contextmanager
@@ -128,7 +164,7 @@ def operator_of(args: argparse.Namespace) -> str:
     """The ``--operator`` given, else the login name."""
     import getpass
 
-    return str(args.operator or getpass.getuser())
+    return str(getattr(args, "operator", None) or getpass.getuser())
 
 
 def audit_switch(args: argparse.Namespace, *, operator: str, now: dt.datetime, subject: str,
@@ -144,11 +180,11 @@ def audit_switch(args: argparse.Namespace, *, operator: str, now: dt.datetime, s
         with open_store(args) as engine, engine.begin() as conn:
             append_audit(conn, now=now.replace(tzinfo=None), operator_id=operator,
                          terminal_id="cli", subject=subject, action=action,
-                         detail={"reason": args.reason})
+                         detail={"reason": args.reason}, key=audit_key_of(args))
     except StoreError:
         return False
     return True
 
 
 __all__ = ["SchemaOutdated", "UsageError", "add_operator_arguments", "add_store_arguments",
-           "audit_switch", "open_store", "operator_of", "parse_date", "parse_datetime", "utc_now"]
+           "anchor_paths", "audit_key_of", "audit_switch", "open_store", "operator_of", "parse_date", "parse_datetime", "utc_now"]

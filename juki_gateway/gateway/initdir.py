@@ -15,6 +15,8 @@ import tomli_w
 
 from juki_gateway.certs.pki import CA_CERT, CA_KEY, CertificateAuthority
 from juki_gateway.gateway.config import DEFAULT_CLIENTS, DEFAULT_ENDPOINTS, default_topology
+from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
+from juki_gateway.registry_store.anchor import ensure_key
 from juki_gateway.workdir import CONFIG_NAME, restrict_tree
 
 
@@ -52,6 +54,8 @@ def init_workdir(
     else:
         ca = CertificateAuthority.create(pki, now, overwrite=True)
         report.created.append(str(pki / CA_CERT))
+    anchor = pki / ANCHOR_KEY_NAME
+    (report.created if ensure_key(anchor) else report.kept).append(str(anchor))
     for ident in (*DEFAULT_ENDPOINTS, *DEFAULT_CLIENTS):
         key = pki / f"{ident.name}.key"
         if key.exists() and (pki / f"{ident.name}.pem").exists() and not force:

@@ -10,6 +10,11 @@ Several writers (several daemons on one PostgreSQL) serialize on the head row: a
 it ``FOR UPDATE`` (on SQLite the ``BEGIN IMMEDIATE`` write lock does the same), so the chain
 never forks. ``append_audit`` runs in the caller's transaction: the action and its audit entry
 commit together. Blocking: run it in the store thread pool.
+
+The head row is anchored outside the database (:mod:`.anchor`): every writer given the anchor
+key stores ``head_mac``, the key's HMAC of the new head, and :func:`verify_chain` given the key
+and the checkpoints reports a head that was rewritten, written without the key, or rolled back
+behind a checkpoint.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
+from juki_gateway.registry_store.anchor import AuditKey, Checkpoint, HeadState, mac_key_id
 from juki_gateway.registry_store.models import AuditChainHead, AuditEntry, table_of
 from juki_gateway.registry_store.queues import insert_ignore
 
@@ -98,8 +104,13 @@ def append_audit(
     subject: str,
     action: str,
     detail: Mapping[str, object] | str = "",
+    key: AuditKey | None,
 ) -> AuditRecord:
-    """Append one entry at the head of the chain, inside the caller's transaction."""
+    """Append one entry at the head of the chain, inside the caller's transaction.
+
+    ``key`` is the anchor key; ``None`` leaves the head unanchored, which ``audit verify``
+    reports (every daemon and command of a working directory passes its key).
+    """
     text = detail if isinstance(detail, str) else json.dumps(
         dict(detail), sort_keys=True, ensure_ascii=False, default=str
     )
@@ -125,8 +136,11 @@ def append_audit(
          "subject": subject, "action": action, "detail": text, "prev_hash": prev,
          "entry_hash": digest},
     ).scalar_one()
+    state = HeadState(str(head.anchor_hash), int(new_id), digest, int(head.entry_count) + 1)
     conn.execute(
-        update(h).where(h.c.id == 1).values(last_id=new_id, last_hash=digest, entry_count=h.c.entry_count + 1)
+        update(h).where(h.c.id == 1).values(
+            last_id=new_id, last_hash=digest, entry_count=state.entry_count,
+            head_mac=key.mac(state) if key is not None else None)
     )
     return AuditRecord(new_id, occurred, operator_id, terminal_id, subject, action, text, prev,
                        digest)
@@ -159,8 +173,71 @@ def list_audit(
     return _records(conn, *clauses)
 
 
-def verify_chain(conn: Connection) -> VerifyResult:
-    """Walk the whole chain and report the first modified, deleted, inserted or reordered entry."""
+def verify_chain(
+    conn: Connection,
+    *,
+    keys: Sequence[AuditKey] = (),
+    checkpoints: Sequence[Checkpoint] = (),
+) -> VerifyResult:
+    """Walk the whole chain and report the first modified, deleted, inserted or reordered entry;
+    then, given the anchor key (``keys[0]``, retired keys after it), the head's MAC, and every
+    checkpoint against the chain (:func:`check_anchor`)."""
+    result = _verify_links(conn)
+    if not result.ok or not keys:
+        return result
+    return check_anchor(conn, result, keys, checkpoints)
+
+
+def check_anchor(
+    conn: Connection, walked: VerifyResult, keys: Sequence[AuditKey],
+    checkpoints: Sequence[Checkpoint],
+) -> VerifyResult:
+    """The anchor checks after a clean walk: the head's MAC is the current key's, and no
+    checkpoint names an entry the chain no longer has (or has with another hash)."""
+    found = head_state(conn)
+    if found is None:
+        if checkpoints:
+            cp = max(checkpoints, key=lambda c: c.head.last_id)
+            return VerifyResult(False, 0, "cut", None,
+                                f"the chain is empty, but checkpoint line {cp.line} ({cp.at}) "
+                                f"saw entry {cp.head.last_id}")
+        return walked
+    state, mac = found
+    key = keys[0]
+    if mac is None:
+        return VerifyResult(False, walked.checked, "unanchored", state.last_id,
+                            "the head was written without the anchor key (or its MAC removed): "
+                            "check the entries, then run 'juki-gateway audit anchor'")
+    if mac_key_id(mac) != key.key_id:
+        return VerifyResult(False, walked.checked, "head_rewritten", state.last_id,
+                            f"the head is MACed with key {mac_key_id(mac)}, not with the current "
+                            f"anchor key {key.key_id}: the head row was rewritten")
+    if not key.check(state, mac):
+        return VerifyResult(False, walked.checked, "head_rewritten", state.last_id,
+                            "the head's MAC does not verify: the head row was rewritten "
+                            "(entries cut, forged or appended without the key)")
+    a = table_of(AuditEntry)
+    first_kept = conn.execute(select(func.min(a.c.id))).scalar()
+    for cp in checkpoints:
+        seen = cp.head
+        if seen.last_id > state.last_id or (
+            seen.last_id == state.last_id and seen.last_hash != state.last_hash
+        ):
+            return VerifyResult(False, walked.checked, "cut", state.last_id,
+                                f"the chain ends at entry {state.last_id}, but checkpoint line "
+                                f"{cp.line} ({cp.at}) saw entry {seen.last_id}: newer entries "
+                                "were cut and an older head put back")
+        if first_kept is None or seen.last_id < first_kept:
+            continue  # purged by retention since
+        stored = conn.execute(select(a.c.entry_hash).where(a.c.id == seen.last_id)).scalar()
+        if stored != seen.last_hash:
+            return VerifyResult(False, walked.checked, "cut", seen.last_id,
+                                f"entry {seen.last_id}, seen by checkpoint line {cp.line} "
+                                f"({cp.at}), is missing or different")
+    return walked
+
+
+def _verify_links(conn: Connection) -> VerifyResult:
     head = conn.execute(select(table_of(AuditChainHead))).first()
     records = list(_records(conn))
     if head is None:
@@ -202,8 +279,9 @@ def verify_chain(conn: Connection) -> VerifyResult:
     return VerifyResult(True, len(records))
 
 
-def purge_audit_before(conn: Connection, cutoff: dt.datetime) -> int:
-    """Delete entries older than ``cutoff`` (retention) and move the chain's anchor past them."""
+def purge_audit_before(conn: Connection, cutoff: dt.datetime, *, key: AuditKey | None) -> int:
+    """Delete entries older than ``cutoff`` (retention) and move the chain's anchor past them
+    (re-MACed with ``key``)."""
     a = table_of(AuditEntry)
     h = table_of(AuditChainHead)
     stmt = select(h).where(h.c.id == 1)
@@ -217,8 +295,31 @@ def purge_audit_before(conn: Connection, cutoff: dt.datetime) -> int:
     ).first()
     if old is None:
         return 0
-    count = conn.execute(a.delete().where(a.c.id <= old.id)).rowcount
+    count = int(conn.execute(a.delete().where(a.c.id <= old.id)).rowcount)
+    state = HeadState(str(old.entry_hash), int(head.last_id), str(head.last_hash),
+                      int(head.entry_count) - count)
     conn.execute(
-        update(h).where(h.c.id == 1).values(anchor_hash=old.entry_hash, entry_count=h.c.entry_count - count)
+        update(h).where(h.c.id == 1).values(
+            anchor_hash=state.anchor_hash, entry_count=state.entry_count,
+            head_mac=key.mac(state) if key is not None else None)
     )
-    return int(count)
+    return count
+
+
+def head_state(conn: Connection) -> tuple[HeadState, str | None] | None:
+    """The chain head and its stored MAC (None before the first entry)."""
+    head = conn.execute(select(table_of(AuditChainHead))).first()
+    if head is None:
+        return None
+    return (HeadState(str(head.anchor_hash), int(head.last_id), str(head.last_hash),
+                      int(head.entry_count)), head.head_mac)
+
+
+def anchor_head(conn: Connection, key: AuditKey) -> HeadState | None:
+    """MAC the current head with ``key`` (``audit anchor``; the caller verified the chain)."""
+    found = head_state(conn)
+    if found is None:
+        return None
+    h = table_of(AuditChainHead)
+    conn.execute(update(h).where(h.c.id == 1).values(head_mac=key.mac(found[0])))
+    return found[0]

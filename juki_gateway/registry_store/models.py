@@ -335,6 +335,9 @@ class AuditChainHead(Base):
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
     entry_count: Mapped[int] = mapped_column(BigInteger)
+    #: ``key_id:HMAC`` of the four fields above with the anchor key kept outside the database
+    #: (:mod:`.anchor`); NULL when written without the key
+    head_mac: Mapped[str | None] = mapped_column(String(90))
 
 
 def table_of(model: type[Base]) -> Table:

@@ -32,6 +32,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import (
     SYSTEM_OPERATOR,
     append_audit,
@@ -132,6 +133,7 @@ def run_retention(
     now: dt.datetime,
     operator_id: str = SYSTEM_OPERATOR,
     terminal_id: str = "retention",
+    key: AuditKey | None,
 ) -> RetentionReport:
     """Purge (or count, for a dry run) everything past its period as of ``as_of``; audited."""
     report = RetentionReport(as_of, dry_run)
@@ -161,7 +163,7 @@ def run_retention(
             .scalar_one()
         )
     else:
-        report.counts["audit_log"] = purge_audit_before(conn, audit_cut)
+        report.counts["audit_log"] = purge_audit_before(conn, audit_cut, key=key)
     append_audit(
         conn,
         now=now,
@@ -170,6 +172,7 @@ def run_retention(
         subject="retention",
         action="retention_dry_run" if dry_run else "retention_purge",
         detail={"as_of": as_of.isoformat(), **report.counts},
+        key=key,
     )
     return report
 
@@ -184,12 +187,14 @@ class RetentionService(TimerService):
         *,
         policy: RetentionPolicy = RetentionPolicy(),
         interval: float = 86_400.0,
+        key: AuditKey | None = None,
     ) -> None:
         super().__init__(interval, self._tick)  # type: ignore[no-untyped-call]
         self.clock = clock  # TimerService schedules its calls on this clock
         self._clock = clock
         self._transact = transact
         self._policy = policy
+        self._key = key
         self._last_full_month: tuple[int, int] | None = None
         self.runs: list[RetentionReport | int] = []
 
@@ -202,7 +207,8 @@ class RetentionService(TimerService):
 
         def work(conn: Connection) -> RetentionReport | int:
             if full:
-                return run_retention(conn, now.date(), policy=self._policy, now=now)
+                return run_retention(conn, now.date(), policy=self._policy, now=now,
+                                     key=self._key)
             return purge_soufusaki(conn, now.date())
 
         d = self._transact(work)

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from juki_gateway.gateway.intermediate.service import ImsKeys, IntermediateService, OperatorIdentity
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
+from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
 
@@ -20,6 +21,9 @@ START = 1795694400.0  # 2026-11-26 12:00:00 UTC (helpers.NOW)
 ALICE = OperatorIdentity("op-alice", frozenset({"flag-operator", "reviewer"}))
 BOB = OperatorIdentity("op-bob", frozenset({"flag-operator", "reviewer"}))
 CAROL = OperatorIdentity("op-carol", frozenset({"auditor"}))
+
+#: the audit anchor key of the services built here (tests check their heads with it)
+AUDIT_KEY = AuditKey(b"\x2a" * 32)
 
 
 def fukuhon_record(atena: str, values: dict[str, str] | None = None) -> bytes:
@@ -32,7 +36,8 @@ def make_service(url: str, clock: Clock) -> IntermediateService:
     engine = create_store_engine(url)
     upgrade(url, engine=engine)
     own = ec.generate_private_key(ec.SECP256R1())
-    svc = IntermediateService(engine, ImsKeys(own, NETWORK_KEY.public_key()), PROVIDER, clock)
+    svc = IntermediateService(engine, ImsKeys(own, NETWORK_KEY.public_key(), AUDIT_KEY), PROVIDER,
+                              clock)
     svc.start()
     return svc
 

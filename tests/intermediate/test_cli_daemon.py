@@ -21,6 +21,7 @@ from juki_gateway.gateway.intermediate.session import LENGTHS
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
 from juki_gateway.protocols.intermediate.decision import Reason
 from juki_gateway.protocols.intermediate.messages import ImsMessageType, QueryStatus
+from juki_gateway.registry_store.anchor import load_key
 from juki_gateway.registry_store.audit import list_audit, verify_chain
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.registry_store.migrate import upgrade
@@ -182,7 +183,7 @@ def test_flag_and_held_commands_against_a_running_daemon(
     assert rc == 0 and out.startswith("audit chain ok"), out + err
     engine = create_store_engine(config.store.url)
     with engine.connect() as conn:
-        assert verify_chain(conn).ok
+        assert verify_chain(conn, keys=[load_key(config.pki_dir / "audit-anchor.key")]).ok
         actions = [a.action for a in list_audit(conn)]
     engine.dispose()
     for action in (
@@ -242,7 +243,7 @@ def test_every_admin_request_is_answered_and_audited(tmp_path: Path) -> None:
     engine = create_store_engine(config.store.url)
     with engine.connect() as conn:
         entries = [(a.operator_id, a.action) for a in list_audit(conn)]
-        assert verify_chain(conn).ok
+        assert verify_chain(conn, keys=[load_key(config.pki_dir / "audit-anchor.key")]).ok
     engine.dispose()
     assert ("op-alice", "flags.request-set-failed") in entries
     assert ("op-carol", "flags.request-set-refused") in entries

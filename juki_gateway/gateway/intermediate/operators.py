@@ -44,6 +44,7 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 from juki_gateway.protocols.intermediate.permit import Permit, decode_permit
 from juki_gateway.registry_store import ims as store
+from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import append_audit
 from juki_gateway.registry_store.queues import (
     enqueue,
@@ -138,6 +139,7 @@ class OperatorActions:
 
     # provided by IntermediateService
     engine: Engine
+    audit_key: AuditKey | None
     delivery_link: str
     _new_id: Callable[[], str]
     now: Callable[[], dt.datetime]
@@ -170,6 +172,7 @@ class OperatorActions:
             subject=subject,
             action=action,
             detail=detail,
+            key=self.audit_key,
         )
 
     # -- flags ----------------------------------------------------------------------------

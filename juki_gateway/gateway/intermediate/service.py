@@ -94,6 +94,8 @@ from juki_gateway.protocols.intermediate.permission_list import (
 )
 from juki_gateway.protocols.intermediate.permit import decode_permit
 from juki_gateway.registry_store import ims as store
+from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
+from juki_gateway.registry_store.anchor import AuditKey, load_key
 from juki_gateway.registry_store.audit import append_audit
 from juki_gateway.registry_store.engine import describe_storage_error, storage_error
 from juki_gateway.registry_store.queues import (
@@ -123,10 +125,13 @@ class ImsKeys:
 
     signing_key: ec.EllipticCurvePrivateKey
     network_key: ec.EllipticCurvePublicKey
+    #: the audit anchor key (``pki/audit-anchor.key``); None leaves audit heads unanchored
+    audit: AuditKey | None = None
 
     @classmethod
     def from_pki(cls, pki: Path, own: str = "ims-172014", network: str = "ipnw") -> ImsKeys:
-        """Load ``<own>.key`` and the public key of ``<network>.pem`` from a PKI directory."""
+        """Load ``<own>.key``, the public key of ``<network>.pem`` and the audit anchor key
+        (required: operator actions are audited with it) from a PKI directory."""
         key = load_pem_private_key((pki / f"{own}.key").read_bytes(), None)
         cert = load_pem_x509_certificate((pki / f"{network}.pem").read_bytes())
         pub = cert.public_key()
@@ -134,7 +139,7 @@ class ImsKeys:
             pub, ec.EllipticCurvePublicKey
         ):
             raise JukiError("intermediate-server keys must be EC P-256")
-        return cls(key, pub)
+        return cls(key, pub, load_key(pki / ANCHOR_KEY_NAME))  # no key: start-up says how
 
 
 class ImsMetrics:
@@ -182,6 +187,7 @@ class IntermediateService(OperatorActions):
     ) -> None:
         self.engine = engine
         self.keys = keys
+        self.audit_key = keys.audit
         self.provider_id = provider_id
         self.clock = clock
         self.metrics = metrics if metrics is not None else ImsMetrics()
@@ -353,6 +359,7 @@ class IntermediateService(OperatorActions):
                     subject="fukuhon",
                     action="fukuhon.import",
                     detail={"records": len(results), "accepted": len(rows)},
+                    key=self.audit_key,
                 )
         return results
 
@@ -374,6 +381,7 @@ class IntermediateService(OperatorActions):
                     subject="fukuhon",
                     action="fukuhon.export",
                     detail={"records": len(out)},
+                    key=self.audit_key,
                 )
         return b"".join(out)
 

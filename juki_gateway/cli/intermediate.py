@@ -51,6 +51,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--reason", required=True, metavar="CODE", help="reason code (2-4 digits)")
     p.add_argument("--review", required=True, metavar="YYYYMMDD", help="review date")
+    p.add_argument("--accompanying", action="append", default=[], metavar="ATENA_NO",
+                   help="併せて支援を求める者: a household member the same flag covers; repeatable")
     p.set_defaults(func=_run, action="flags.request-set")
     for name, helptext in (
         ("request-clear", "request a clear (effective when confirmed)"),
@@ -96,10 +98,21 @@ def register(sub: Any) -> None:
     _common(p)
     p.add_argument("file", type=Path)
     p.set_defaults(func=_run, action="fukuhon.import")
-    p = us.add_parser("export", help="write every 副本 record to FILE")
+    p = us.add_parser("export", help="write every 副本 record to FILE, flagged people left out")
     _common(p)
     p.add_argument("file", type=Path)
+    p.add_argument("--include-flagged", metavar="REQUEST_ID", dest="request_id",
+                   help="include flagged people (reviewer), with your export request confirmed "
+                   "by a second operator (request-export, confirm-export)")
     p.set_defaults(func=_run, action="fukuhon.export")
+    p = us.add_parser("request-export",
+                      help="ask to export flagged people too (reviewer); prints REQUEST_ID")
+    _common(p)
+    p.set_defaults(func=_run, action="fukuhon.export-request")
+    p = us.add_parser("confirm-export", help="confirm another reviewer's export request")
+    _common(p)
+    p.add_argument("request_id")
+    p.set_defaults(func=_run, action="fukuhon.export-confirm")
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -137,13 +150,16 @@ def _client(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     action: str = args.action
     call: dict[str, Any] = {}
-    for name in ("atena_no", "flag_id", "held_id", "person", "since"):
+    for name in ("atena_no", "flag_id", "held_id", "person", "since", "request_id"):
         if getattr(args, name, None):
             call[name] = getattr(args, name)
     if getattr(args, "all", False):
         call["all"] = True
     if action == "flags.request-set":
-        call.update(scopes=args.scope, reason_code=args.reason, review_date=args.review)
+        call.update(scopes=args.scope, reason_code=args.reason, review_date=args.review,
+                    accompanying=args.accompanying)
+    if action == "fukuhon.export" and args.request_id:
+        call["include_flagged"] = True
     if action == "fukuhon.import":
         try:
             call["data"] = base64.b64encode(args.file.read_bytes()).decode("ascii")
@@ -151,10 +167,14 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     result = _client(args).call(action, call)
     if action == "fukuhon.export":
-        data = base64.b64decode(result)
+        data = base64.b64decode(result["data"])
         write_private(args.file, data)  # 副本 of residents: this account only
-        print(f"exported {len(data)} bytes to {args.file}")
+        left_out = result["flagged_left_out"]
+        print(f"exported {result['records']} records ({len(data)} bytes) to {args.file}"
+              + (f"; {left_out} flagged people left out" if left_out else ""))
         return 0
+    if isinstance(result, dict) and result.get("warning"):
+        print(f"warning: {result['warning']}", file=sys.stderr)
     if isinstance(result, list):
         for row in result:
             print(json.dumps(row, ensure_ascii=False, sort_keys=True))

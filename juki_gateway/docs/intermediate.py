@@ -10,6 +10,7 @@ from juki_gateway.cli.admin_client import AdminUnreachable
 from juki_gateway.codecs.docs import layout_section
 from juki_gateway.codecs.layouts import LAYOUTS
 from juki_gateway.gateway.intermediate.admin import AdminRequestInvalid
+from juki_gateway.gateway.intermediate.operators import EXPORT_REQUEST_TTL
 from juki_gateway.gateway.intermediate.service import ACTION_ROLES, StoreFailure
 from juki_gateway.gateway.intermediate.session import FRAME_DOMAIN
 from juki_gateway.protocols.catalogue import CATALOGUE
@@ -165,6 +166,15 @@ def render() -> str:
         + ". A set request blocks at once; a clear takes effect only when a different operator "
         "confirms it; nobody confirms their own request.",
         "",
+        "A set request may name 併せて支援を求める者 (`--accompanying ATENA`, repeatable; admin "
+        "argument `accompanying`, a list): household members the victim asks to protect in the "
+        "same request. The same flag covers them (same scopes, same states, one confirmation, "
+        "one clear; `ims_flag_member`). The answer to a set request lists "
+        "`household_unflagged`: the other people whose 副本 carries the flagged person's "
+        "世帯番号 and whom no blocking flag covers; when there are any, it carries a `warning` "
+        "(printed on stderr by the CLI), because they would still be answered automatically with "
+        "the shared address and 世帯番号. The audit entry counts them.",
+        "",
         "| from | action | to |",
         "|---|---|---|",
         "| (none) | request-set | `set-pending` |",
@@ -185,7 +195,20 @@ def render() -> str:
         "juki-gateway held list [--all] | show ID | release ID | refuse ID   --operator op-bob",
         "juki-gateway provisions list [--person ATENA] [--since 2026-11-26] --operator op-carol",
         "juki-gateway fukuhon import FILE | export FILE",
+        "juki-gateway fukuhon request-export --operator op-alice        # prints REQUEST_ID",
+        "juki-gateway fukuhon confirm-export REQUEST_ID --operator op-bob",
+        "juki-gateway fukuhon export FILE --include-flagged REQUEST_ID --operator op-alice",
         "```",
+        "",
+        "`fukuhon export` leaves out everyone a blocking flag covers (flagged and accompanying "
+        "people) and says how many (`flagged_left_out`). Exporting them too takes two "
+        "operators: a reviewer asks (`fukuhon.export-request`), a different operator "
+        "(reviewer or flag-operator) confirms (`fukuhon.export-confirm`), and the asking "
+        f"reviewer exports once with the request id within {EXPORT_REQUEST_TTL:.0f} s of asking "
+        "(admin arguments `include_flagged: true`, `request_id`). Anything else is refused with "
+        "`fukuhon_export_unconfirmed` (6403) or `flag_self_confirmation` (6501). Open requests "
+        "live in the daemon's memory: a restart drops them (ask again). The export's audit "
+        "entry names the confirming operator.",
         "",
         "`--operator NAME` uses `pki/NAME.pem`/`.key` of the working directory (default "
         "`$JUKI_GATEWAY_OPERATOR`); `--operator-cert/--operator-key` name files directly. Every "

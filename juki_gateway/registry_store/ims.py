@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 
 from juki_gateway.registry_store.ims_models import (
     ims_flag,
+    ims_flag_member,
     ims_held,
     ims_permission_list,
     ims_used_permit,
@@ -76,12 +77,24 @@ def add_fugos(conn: Connection, atena_by_fugo: Mapping[str, str], now: dt.dateti
 
 # -- 副本 ------------------------------------------------------------------------------------------
 def replace_fukuhon(conn: Connection, records: Mapping[str, bytes], koban: str,
-                    now: dt.datetime) -> None:
-    """Store each 団体内統合宛名番号's 副本 record, replacing the one it had."""
+                    now: dt.datetime, setai: Mapping[str, str | None]) -> None:
+    """Store each 団体内統合宛名番号's 副本 record (with its 世帯番号 from ``setai``),
+    replacing the one it had."""
     for atena_no, record in records.items():
         conn.execute(fukuhon.delete().where(fukuhon.c.atena_no == atena_no))
         conn.execute(insert(fukuhon), {"atena_no": atena_no, "koban": koban, "record": record,
-                                       "updated_at": now})
+                                       "updated_at": now, "setai_no": setai.get(atena_no)})
+
+
+def household_of(conn: Connection, atena_no: str) -> list[str]:
+    """The other people whose 副本 carries the same 世帯番号 as ``atena_no``'s (none when it
+    has no 副本 or no 世帯番号)."""
+    setai = select(fukuhon.c.setai_no).where(fukuhon.c.atena_no == atena_no,
+                                             fukuhon.c.setai_no.is_not(None))
+    rows = conn.execute(select(fukuhon.c.atena_no).distinct().where(
+        fukuhon.c.setai_no.in_(setai.scalar_subquery()), fukuhon.c.atena_no != atena_no
+    ).order_by(fukuhon.c.atena_no))
+    return [r.atena_no for r in rows]
 
 
 def all_fukuhon(conn: Connection) -> list[tuple[str, bytes]]:
@@ -101,9 +114,33 @@ def fukuhon_of(conn: Connection, atenas: Iterable[str], koban: str) -> dict[str,
 
 
 # -- flags -----------------------------------------------------------------------------------------
-def add_flag(conn: Connection, row: Mapping[str, Any]) -> None:
-    """Store a new flag."""
+def add_flag(conn: Connection, row: Mapping[str, Any], members: Sequence[str] = ()) -> None:
+    """Store a new flag and the accompanying people it covers."""
     conn.execute(insert(ims_flag), dict(row))
+    if members:
+        conn.execute(insert(ims_flag_member),
+                     [{"flag_id": row["flag_id"], "atena_no": m} for m in members])
+
+
+def flag_members(conn: Connection, flag_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The accompanying people of each of these flags (flags without any are absent)."""
+    found: dict[str, list[str]] = {}
+    for chunk in _chunks(flag_ids):
+        rows = conn.execute(select(ims_flag_member).where(ims_flag_member.c.flag_id.in_(chunk))
+                            .order_by(ims_flag_member.c.flag_id, ims_flag_member.c.atena_no))
+        for r in rows:
+            found.setdefault(r.flag_id, []).append(r.atena_no)
+    return found
+
+
+def covered_atenas(conn: Connection, *, except_state: str) -> set[str]:
+    """Everyone a flag not in ``except_state`` covers: flagged people and accompanying ones."""
+    live = select(ims_flag.c.flag_id).where(ims_flag.c.state != except_state)
+    people = set(conn.execute(select(ims_flag.c.atena_no).where(
+        ims_flag.c.state != except_state)).scalars())
+    people.update(conn.execute(select(ims_flag_member.c.atena_no).where(
+        ims_flag_member.c.flag_id.in_(live))).scalars())
+    return people
 
 
 def flag_by_id(conn: Connection, flag_id: str) -> Row[Any] | None:
@@ -125,11 +162,19 @@ def flag_rows(conn: Connection, *, except_state: str | None = None) -> list[Row[
 
 
 def flags_of(conn: Connection, atenas: Iterable[str]) -> dict[str, list[Row[Any]]]:
-    """Every flag row of each of these people (a batch's flags in one read per chunk)."""
+    """Every flag row covering each of these people, as the flagged person or an accompanying
+    one (a batch's flags in two reads per chunk)."""
     found: dict[str, list[Row[Any]]] = {}
     for chunk in _chunks(atenas):
         for r in conn.execute(select(ims_flag).where(ims_flag.c.atena_no.in_(chunk))):
             found.setdefault(r.atena_no, []).append(r)
+        member = ims_flag_member
+        for r in conn.execute(
+            select(ims_flag, member.c.atena_no.label("member"))
+            .join(member, member.c.flag_id == ims_flag.c.flag_id)
+            .where(member.c.atena_no.in_(chunk))
+        ):
+            found.setdefault(r.member, []).append(r)
     return found
 
 

@@ -40,6 +40,15 @@ class ImsFlag(Base):
     cleared_at: Mapped[str | None] = mapped_column(String(14))
 
 
+class ImsFlagMember(Base):
+    """An accompanying person (併せて支援を求める者) a flag covers besides its ``atena_no``."""
+
+    __tablename__ = "ims_flag_member"
+
+    flag_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    atena_no: Mapped[str] = mapped_column(String(20), primary_key=True, index=True)
+
+
 class ImsHeldQuery(Base):
     """An information query held for an operator because it hit a flag; keeps what would be sent."""
 
@@ -82,6 +91,7 @@ class ImsUsedPermit(Base):
 
 
 ims_flag: Table = table_of(ImsFlag)
+ims_flag_member: Table = table_of(ImsFlagMember)
 ims_held: Table = table_of(ImsHeldQuery)
 ims_permission_list: Table = table_of(ImsPermissionList)
 ims_used_permit: Table = table_of(ImsUsedPermit)

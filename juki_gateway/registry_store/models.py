@@ -273,6 +273,8 @@ class Fukuhon(Base):
     koban: Mapped[str] = mapped_column(String(10), primary_key=True)
     record: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    #: 世帯番号 of the record (its first item), to find a flagged person's household
+    setai_no: Mapped[str | None] = mapped_column(String(16), index=True)
 
 
 class ProvisionRecord(Base):

@@ -167,6 +167,28 @@ def test_flag_and_held_commands_against_a_running_daemon(
         rc, _, _ = cli(capsys, path, "fukuhon", "export", str(export), "--operator", "op-carol")
         assert rc == 0 and export.read_bytes() == fukuhon_record(ATENA)
         assert export.stat().st_mode & 0o777 == 0o600  # 副本 of residents: this account only
+
+        # flagged again, with an accompanying person: a plain export leaves them out, and only a
+        # reviewer's request confirmed by another operator brings them back
+        rc, out, err = cli(capsys, path, "flags", "request-set", ATENA, "--reason", "01",
+                           "--review", "20991231", "--accompanying", "172014000000998",
+                           "--operator", "op-alice")
+        assert rc == 0 and json.loads(out)["accompanying"] == ["172014000000998"], err
+        rc, out, _ = cli(capsys, path, "fukuhon", "export", str(export), "--operator", "op-carol")
+        assert rc == 0 and "1 flagged people left out" in out and export.read_bytes() == b""
+        rc, out, _ = cli(capsys, path, "fukuhon", "request-export", "--operator", "op-alice")
+        request_id = json.loads(out)["request_id"]
+        rc, _, err = cli(capsys, path, "fukuhon", "export", str(export), "--include-flagged",
+                         request_id, "--operator", "op-alice")
+        assert rc == 3 and "fukuhon_export_unconfirmed" in err
+        rc, _, err = cli(capsys, path, "fukuhon", "confirm-export", request_id,
+                         "--operator", "op-alice")
+        assert rc == 3 and "flag_self_confirmation" in err
+        rc, _, _ = cli(capsys, path, "fukuhon", "confirm-export", request_id, "--operator", "op-bob")
+        assert rc == 0
+        rc, _, _ = cli(capsys, path, "fukuhon", "export", str(export), "--include-flagged",
+                       request_id, "--operator", "op-alice")
+        assert rc == 0 and export.read_bytes() == fukuhon_record(ATENA)
         ipnw.sock.close()
         # the admin port admits operators only: a network peer's certificate gets nothing
         raw = socket.create_connection(("127.0.0.1", config.admin.port), timeout=10)
@@ -195,6 +217,10 @@ def test_flag_and_held_commands_against_a_running_daemon(
         "flags.request-clear",
         "provisions.list",
         "fukuhon.export",
+        "fukuhon.export-request",
+        "fukuhon.export-confirm",
+        "fukuhon.export-confirm-refused",
+        "fukuhon.export-refused",
     ):
         assert action in actions, action
 

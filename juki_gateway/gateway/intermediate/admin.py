@@ -24,7 +24,12 @@ from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.errors import JukiError
-from juki_gateway.gateway.intermediate.operators import HeldView, OperatorIdentity
+from juki_gateway.gateway.intermediate.operators import (
+    EXPORT_REQUEST_TTL,
+    ExportRequest,
+    HeldView,
+    OperatorIdentity,
+)
 from juki_gateway.gateway.intermediate.service import IntermediateService
 from juki_gateway.gateway.intermediate.worker import Run, StoreBackedApp, run_here
 from juki_gateway.protocols.catalogue import CATALOGUE
@@ -97,11 +102,32 @@ def _actions(
 ) -> dict[str, Callable[[OperatorIdentity, dict[str, Any]], Any]]:
     def request_set(op: OperatorIdentity, a: dict[str, Any]) -> Any:
         scopes = [FlagScope.from_text(s) for s in a.get("scopes", []) if s != "all"]
-        return flag_json(
-            ims.flag_request_set(
-                op, _str(a, "atena_no"), scopes, _str(a, "reason_code"), _str(a, "review_date")
-            )
+        accompanying = a.get("accompanying", [])
+        if not isinstance(accompanying, list) or not all(isinstance(x, str) for x in accompanying):
+            raise AdminRequestInvalid("argument 'accompanying' must be a list of 宛名番号 (text)")
+        flag = ims.flag_request_set(
+            op, _str(a, "atena_no"), scopes, _str(a, "reason_code"), _str(a, "review_date"),
+            accompanying,
         )
+        out = flag_json(flag)
+        unflagged = ims.household_unflagged(flag)
+        out["household_unflagged"] = unflagged
+        if unflagged:
+            out["warning"] = (
+                f"{len(unflagged)} member(s) of this household (same 世帯番号) are not covered by "
+                "any flag and are still answered automatically, with the shared address and "
+                "世帯番号; name them with --accompanying if they asked for protection too")
+        return out
+
+    def export(op: OperatorIdentity, a: dict[str, Any]) -> Any:
+        result = ims.export_fukuhon(op, include_flagged=bool(a.get("include_flagged")),
+                                    request_id=a.get("request_id") or None)
+        return {"data": base64.b64encode(result.data).decode("ascii"),
+                "records": result.records, "flagged_left_out": result.flagged_left_out}
+
+    def export_request_json(req: ExportRequest) -> dict[str, Any]:
+        return {"request_id": req.request_id, "requested_by": req.requested_by,
+                "confirmed_by": req.confirmed_by, "valid_for_s": EXPORT_REQUEST_TTL}
 
     def since(a: dict[str, Any]) -> dt.datetime | None:
         text = a.get("since")
@@ -143,7 +169,11 @@ def _actions(
             }
             for i, atena, e in ims.import_fukuhon(base64.b64decode(_str(a, "data")), op)
         ],
-        "fukuhon.export": lambda op, a: base64.b64encode(ims.export_fukuhon(op)).decode("ascii"),
+        "fukuhon.export": export,
+        "fukuhon.export-request": lambda op, a: export_request_json(
+            ims.fukuhon_export_request(op)),
+        "fukuhon.export-confirm": lambda op, a: export_request_json(
+            ims.fukuhon_export_confirm(op, _str(a, "request_id"))),
     }
 
 

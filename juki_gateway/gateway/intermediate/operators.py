@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from twisted.internet.interfaces import IReactorTime
 
 from juki_gateway.protocols.intermediate.answer import (
     query_result_body,
@@ -23,8 +24,10 @@ from juki_gateway.protocols.intermediate.decision import (
     Reason,
 )
 from juki_gateway.protocols.intermediate.errors import (
+    ExportNotConfirmed,
     HeldQueryError,
     NotAuthorised,
+    SelfConfirmation,
     UnknownFlag,
 )
 from juki_gateway.protocols.intermediate.flags import (
@@ -66,7 +69,23 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "provisions.list": frozenset({"auditor", "reviewer"}),
     "fukuhon.import": frozenset({"flag-operator", "reviewer"}),
     "fukuhon.export": frozenset({"reviewer", "auditor"}),
+    "fukuhon.export-request": frozenset({"reviewer"}),
+    "fukuhon.export-confirm": frozenset({"reviewer", "flag-operator"}),
 }
+
+#: How long a confirmed request to export 副本 with flagged people stays usable (seconds).
+EXPORT_REQUEST_TTL = 900.0
+
+
+@dataclass
+class ExportRequest:
+    """A reviewer's request to export 副本 with flagged people: usable once, by that reviewer,
+    after another operator confirmed it, within :data:`EXPORT_REQUEST_TTL` of the request."""
+
+    request_id: str
+    requested_by: str
+    requested_at: float
+    confirmed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +133,7 @@ def flag_row(f: Flag) -> dict[str, Any]:
     }
 
 
-def flag_from_row(row: Any) -> Flag:
+def flag_from_row(row: Any, members: Sequence[str] = ()) -> Flag:
     scopes = tuple(FlagScope.from_text(t) for t in row.scopes.split())
     return Flag(
         row.flag_id,
@@ -131,6 +150,7 @@ def flag_from_row(row: Any) -> Flag:
         row.clear_requested_at,
         row.cleared_by,
         row.cleared_at,
+        tuple(members),
     )
 
 
@@ -138,6 +158,8 @@ class OperatorActions:
     """Flag, held-query and provision-record actions (mixed into the service)."""
 
     # provided by IntermediateService
+    clock: IReactorTime
+    _export_requests: dict[str, ExportRequest]
     engine: Engine
     audit_key: AuditKey | None
     delivery_link: str
@@ -183,8 +205,14 @@ class OperatorActions:
         scopes: Sequence[FlagScope],
         reason_code: str,
         review_date: str,
+        accompanying: Sequence[str] = (),
     ) -> Flag:
-        """Request a flag; it blocks from the moment this returns (before confirmation)."""
+        """Request a flag; it blocks from the moment this returns (before confirmation).
+
+        ``accompanying`` names 併せて支援を求める者: the same flag covers them. The audit entry
+        counts the household members (same 世帯番号 in the 副本) left without any flag;
+        :meth:`household_unflagged` names them for the operator's warning.
+        """
         self._authorise(operator, "flags.request-set")
         flag = request_set(
             f"fl-{self._new_id()}",
@@ -194,9 +222,10 @@ class OperatorActions:
             review_date,
             operator.name,
             self.now14(),
+            accompanying,
         )
         with self.engine.begin() as conn:
-            store.add_flag(conn, flag_row(flag))
+            store.add_flag(conn, flag_row(flag), flag.accompanying)
             self._audit(
                 conn,
                 operator,
@@ -207,10 +236,24 @@ class OperatorActions:
                     "scopes": flag_row(flag)["scopes"] or "all",
                     "reason": reason_code,
                     "review": review_date,
+                    "accompanying": list(flag.accompanying),
+                    "household_unflagged": len(self._household_unflagged(conn, flag)),
                 },
             )
         self.refresh_gauges()
         return flag
+
+    def _household_unflagged(self, conn: Connection, flag: Flag) -> list[str]:
+        covered = store.covered_atenas(conn, except_state=str(FlagState.CLEARED))
+        return [a for a in store.household_of(conn, flag.atena_no)
+                if a not in covered and a not in flag.subjects]
+
+    def household_unflagged(self, flag: Flag) -> list[str]:
+        """Members of the flagged person's household (same 世帯番号 in the 副本) that no
+        blocking flag covers: they would still be answered automatically, with the shared
+        address and 世帯番号 (the operator is warned)."""
+        with self.engine.begin() as conn:
+            return self._household_unflagged(conn, flag)
 
     def _flag_action(
         self, operator: OperatorIdentity, flag_id: str, action: FlagAction, audit_action: str
@@ -219,7 +262,7 @@ class OperatorActions:
             row = store.flag_by_id(conn, flag_id)
             if row is None:
                 raise UnknownFlag(f"no flag {flag_id}")
-            before = flag_from_row(row)
+            before = flag_from_row(row, store.flag_members(conn, [flag_id]).get(flag_id, ()))
             after = apply_action(before, action, operator.name, self.now14())
             store.update_flag(conn, flag_id, flag_row(after))
             self._audit(
@@ -256,8 +299,10 @@ class OperatorActions:
         """Flags (blocking ones unless ``include_cleared``)."""
         self._authorise(operator, "flags.list")
         with self.engine.begin() as conn:
-            flags = [flag_from_row(r) for r in store.flag_rows(
-                conn, except_state=None if include_cleared else str(FlagState.CLEARED))]
+            rows = store.flag_rows(
+                conn, except_state=None if include_cleared else str(FlagState.CLEARED))
+            members = store.flag_members(conn, [r.flag_id for r in rows])
+            flags = [flag_from_row(r, members.get(r.flag_id, ())) for r in rows]
             self._audit(conn, operator, "flags", "flags.list", {"count": len(flags)})
         return flags
 
@@ -269,7 +314,63 @@ class OperatorActions:
             if row is None:
                 raise UnknownFlag(f"no flag {flag_id}")
             self._audit(conn, operator, row.atena_no, "flags.show", {"flag": flag_id})
-        return flag_from_row(row)
+            members = store.flag_members(conn, [flag_id]).get(flag_id, ())
+        return flag_from_row(row, members)
+
+    # -- 副本 export with flagged people: two operators -------------------------------------
+    def fukuhon_export_request(self, operator: OperatorIdentity) -> ExportRequest:
+        """A reviewer asks to export 副本 *with* flagged people; another operator must confirm."""
+        self._authorise(operator, "fukuhon.export-request")
+        now = self.clock.seconds()
+        for rid, req in list(self._export_requests.items()):
+            if now - req.requested_at > EXPORT_REQUEST_TTL:
+                del self._export_requests[rid]
+        req = ExportRequest(f"fx-{self._new_id()}", operator.name, now)
+        self._export_requests[req.request_id] = req
+        with self.engine.begin() as conn:
+            self._audit(conn, operator, "fukuhon", "fukuhon.export-request",
+                        {"request": req.request_id})
+        return req
+
+    def fukuhon_export_confirm(self, operator: OperatorIdentity, request_id: str) -> ExportRequest:
+        """Confirm another reviewer's request to export 副本 with flagged people."""
+        self._authorise(operator, "fukuhon.export-confirm")
+        req = self._live_export_request(request_id)
+        if req.requested_by == operator.name:
+            raise SelfConfirmation(
+                f"operator {operator.name} requested export {request_id} and cannot confirm it: "
+                "a different operator must")
+        if req.confirmed_by is not None:
+            raise ExportNotConfirmed(f"export {request_id} was already confirmed")
+        req.confirmed_by = operator.name
+        with self.engine.begin() as conn:
+            self._audit(conn, operator, "fukuhon", "fukuhon.export-confirm",
+                        {"request": request_id, "requested_by": req.requested_by})
+        return req
+
+    def _live_export_request(self, request_id: str) -> ExportRequest:
+        req = self._export_requests.get(request_id)
+        if req is None or self.clock.seconds() - req.requested_at > EXPORT_REQUEST_TTL:
+            self._export_requests.pop(request_id, None)
+            raise ExportNotConfirmed(
+                f"no open export request {request_id} (unknown, used, or older than "
+                f"{EXPORT_REQUEST_TTL:.0f} s)")
+        return req
+
+    def _spend_export_request(self, operator: OperatorIdentity, request_id: str | None) -> str:
+        """The confirmed request that lets ``operator`` export flagged people, used up."""
+        if not request_id:
+            raise ExportNotConfirmed(
+                "exporting flagged people needs a request confirmed by a second operator: "
+                "'fukuhon request-export', then 'fukuhon confirm-export ID' by another operator")
+        req = self._live_export_request(request_id)
+        if req.requested_by != operator.name:
+            raise ExportNotConfirmed(
+                f"export {request_id} was requested by another operator")
+        if req.confirmed_by is None:
+            raise ExportNotConfirmed(f"export {request_id} is not confirmed yet")
+        del self._export_requests[request_id]
+        return req.confirmed_by
 
     # -- held queries ---------------------------------------------------------------------
     def _held_view(self, row: Any) -> HeldView:

@@ -36,6 +36,7 @@ from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.operators import (
     ACTION_ROLES,
     TERMINAL,
+    ExportRequest,
     HeldView,
     OperatorActions,
     OperatorIdentity,
@@ -142,6 +143,15 @@ class ImsKeys:
         return cls(key, pub, load_key(pki / ANCHOR_KEY_NAME))  # no key: start-up says how
 
 
+@dataclass(frozen=True, slots=True)
+class FukuhonExport:
+    """What ``fukuhon export`` produced: the records, and how many flagged people it left out."""
+
+    data: bytes
+    records: int
+    flagged_left_out: int
+
+
 class ImsMetrics:
     """Flag and held-query counts (never person identifiers) and query outcomes."""
 
@@ -201,6 +211,9 @@ class IntermediateService(OperatorActions):
         #: the store outbox link of what waits for ipnw (released/不開示 results, 符号 requests)
         self.delivery_link = f"{provider_id}>ipnw"
         self._fugo_pending: dict[str, str] = {}  # 住民票コード -> 団体内統合宛名番号
+        #: open requests to export 副本 with flagged people (kept in memory: a restart drops
+        #: them, which only means asking again)
+        self._export_requests: dict[str, ExportRequest] = {}
 
     # -- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -344,12 +357,13 @@ class IntermediateService(OperatorActions):
             except (CodecError, FukuhonRecordError) as exc:
                 results.append((index, atena, exc))
                 continue
-            rows.append({"atena_no": atena, "record": ANSWER_ITEMS_LAYOUT.encode(items)})
+            rows.append({"atena_no": atena, "record": ANSWER_ITEMS_LAYOUT.encode(items),
+                         "setai_no": items.get("setai_no") or None})
             results.append((index, atena, None))
         now = self.now()
         with self.engine.begin() as conn:
             store.replace_fukuhon(conn, {r["atena_no"]: r["record"] for r in rows},
-                                  FUKUHON_KOBAN, now)
+                                  FUKUHON_KOBAN, now, {r["atena_no"]: r["setai_no"] for r in rows})
             if operator is not None:
                 append_audit(
                     conn,
@@ -363,13 +377,34 @@ class IntermediateService(OperatorActions):
                 )
         return results
 
-    def export_fukuhon(self, operator: OperatorIdentity | None = None) -> bytes:
-        """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original."""
+    def export_fukuhon(
+        self,
+        operator: OperatorIdentity | None = None,
+        *,
+        include_flagged: bool = False,
+        request_id: str | None = None,
+    ) -> FukuhonExport:
+        """Every 副本 record, in 団体内統合宛名番号 order, for reconciliation with the original.
+
+        People covered by a blocking flag (flagged or accompanying) are left out, unless
+        ``include_flagged`` and ``request_id`` names this reviewer's export request confirmed
+        by a second operator (:meth:`fukuhon_export_request`); the request is then used up.
+        """
+        confirmed_by: str | None = None
         if operator is not None:
             self._authorise(operator, "fukuhon.export")
+            if include_flagged:
+                self._authorise(operator, "fukuhon.export-request")
+                confirmed_by = self._spend_export_request(operator, request_id)
         with self.engine.begin() as conn:
+            covered = (set() if include_flagged else
+                       store.covered_atenas(conn, except_state=str(FlagState.CLEARED)))
             out = []
+            left_out = 0
             for atena_no, record in store.all_fukuhon(conn):
+                if atena_no in covered:
+                    left_out += 1
+                    continue
                 items = ANSWER_ITEMS_LAYOUT.decode(record)
                 out.append(encode_fukuhon(atena_no, {k: v for k, v in items.items() if v}))
             if operator is not None:
@@ -380,10 +415,12 @@ class IntermediateService(OperatorActions):
                     terminal_id=TERMINAL,
                     subject="fukuhon",
                     action="fukuhon.export",
-                    detail={"records": len(out)},
+                    detail={"records": len(out), "flagged_left_out": left_out,
+                            "include_flagged": include_flagged, "request": request_id,
+                            "confirmed_by": confirmed_by},
                     key=self.audit_key,
                 )
-        return b"".join(out)
+        return FukuhonExport(b"".join(out), len(out), left_out)
 
     # -- information queries --------------------------------------------------------------
     def handle_queries(self, bodies: Sequence[bytes]) -> list[bytes]:

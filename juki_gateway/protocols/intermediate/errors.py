@@ -96,6 +96,14 @@ class FukuhonUnknownAtena(FukuhonRecordError):
     wire_code = 6402
 
 
+class ExportNotConfirmed(IntermediateError):
+    """A 副本 export with flagged people has no confirmation from a second operator."""
+
+    code = "fukuhon_export_unconfirmed"
+    wire_code = 6403
+    exit_code = 3
+
+
 # --- flags (two-person rule) -------------------------------------------------------------
 
 

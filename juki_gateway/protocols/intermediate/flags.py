@@ -117,6 +117,13 @@ class Flag:
     clear_requested_at: str | None = None
     cleared_by: str | None = None
     cleared_at: str | None = None
+    #: 併せて支援を求める者: household members named in the same request, covered by this flag
+    accompanying: tuple[str, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Everyone this flag covers: the person it is on, then the accompanying members."""
+        return (self.atena_no, *self.accompanying)
 
     @property
     def blocking(self) -> bool:
@@ -147,13 +154,22 @@ def request_set(
     review_date: str,
     operator: str,
     now: str,
+    accompanying: Iterable[str] = (),
 ) -> Flag:
-    """A new flag in ``set-pending``: it blocks from this moment, before confirmation."""
+    """A new flag in ``set-pending``: it blocks from this moment, before confirmation.
+
+    ``accompanying`` names 併せて支援を求める者 (household members the victim asks to protect
+    in the same request): the flag covers them too, with the same scopes and life.
+    """
     scopes = tuple(scopes)
     for scope in scopes:
         scope.validate()
-    if not atena_no or len(atena_no) > 16 or not atena_no.isascii() or not atena_no.isalnum():
-        raise FlagInvalid(f"団体内統合宛名番号 {atena_no!r} is not 1-16 letters/digits")
+    members = tuple(accompanying)
+    for atena in (atena_no, *members):
+        if not atena or len(atena) > 16 or not atena.isascii() or not atena.isalnum():
+            raise FlagInvalid(f"団体内統合宛名番号 {atena!r} is not 1-16 letters/digits")
+    if len(set(members)) != len(members) or atena_no in members:
+        raise FlagInvalid("an accompanying person is named twice, or is the person flagged")
     if not _REASON.fullmatch(reason_code):
         raise FlagInvalid(f"reason code {reason_code!r} must be 2-4 digits")
     if not _DATE.fullmatch(review_date) or review_date < now[:8]:
@@ -161,7 +177,8 @@ def request_set(
     if not operator:
         raise FlagInvalid("a flag request needs an operator")
     return Flag(
-        flag_id, atena_no, scopes, reason_code, review_date, FlagState.SET_PENDING, operator, now
+        flag_id, atena_no, scopes, reason_code, review_date, FlagState.SET_PENDING, operator, now,
+        accompanying=members,
     )
 
 

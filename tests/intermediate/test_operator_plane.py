@@ -113,3 +113,32 @@ def test_export_with_flagged_people_needs_a_second_operator(
     with service.engine.connect() as conn:
         exports = [json.loads(a.detail) for a in list_audit(conn) if a.action == "fukuhon.export"]
     assert [(e["flagged_left_out"], e["confirmed_by"]) for e in exports] == [(0, BOB.name)]
+
+
+def test_upgrade_fills_the_household_of_existing_records(store_url: str) -> None:
+    """Migration 0007 gives 副本 stored before it their 世帯番号 (first item of the record),
+    and down again drops it."""
+    import datetime as dt
+
+    from sqlalchemy import insert, select
+
+    from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT
+    from juki_gateway.registry_store.engine import create_store_engine
+    from juki_gateway.registry_store.migrate import downgrade, upgrade
+    from juki_gateway.registry_store.models import Fukuhon, table_of
+
+    engine = create_store_engine(store_url)
+    fukuhon = table_of(Fukuhon)
+    try:
+        upgrade(store_url, "0006", engine=engine)
+        with engine.begin() as conn:  # only the columns schema 0006 has
+            conn.execute(insert(fukuhon).values(
+                atena_no=VICTIM, koban="juminhyo", updated_at=dt.datetime(2026, 1, 1),
+                record=ANSWER_ITEMS_LAYOUT.encode(dict(FUKUHON))))
+        upgrade(store_url, engine=engine)
+        with engine.begin() as conn:
+            assert conn.execute(select(fukuhon.c.setai_no)).scalar_one() == FUKUHON["setai_no"]
+        downgrade(store_url, "0006", engine=engine)
+        upgrade(store_url, engine=engine)
+    finally:
+        engine.dispose()

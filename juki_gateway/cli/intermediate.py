@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from juki_gateway.errors import UsageError
+from juki_gateway.registry_store.provisions import KINDS
 from juki_gateway.workdir import add_config_argument, config_path_from, write_private
 
 OPERATOR_ENV = "JUKI_GATEWAY_OPERATOR"
@@ -86,11 +87,20 @@ def register(sub: Any) -> None:
 
     prov = sub.add_parser("provisions", help="provision records (情報提供等記録)")
     ps = prov.add_subparsers(dest="provisions_command", metavar="ACTION", required=True)
-    p = ps.add_parser("list", help="newest first")
+    p = ps.add_parser(
+        "list", help="--json: every store of the working directory, read directly; "
+        "else the intermediate server's records through the admin port, newest first")
     _common(p)
+    p.add_argument("--json", action="store_true",
+                   help="list every kind from every store of the working directory (one JSON "
+                   "object per record, subjects pseudonymised); no daemon or operator needed")
+    p.add_argument("--kind", choices=KINDS, help="with --json: only this kind")
+    p.add_argument("--node", metavar="NAME",
+                   help="with --json: only the store of this node ('registry' for the "
+                   "intermediate server's)")
     p.add_argument("--person", metavar="ATENA_NO")
     p.add_argument("--since", metavar="ISO-DATE")
-    p.set_defaults(func=_run, action="provisions.list")
+    p.set_defaults(func=_provisions, action="provisions.list")
 
     fuku = sub.add_parser("fukuhon", help="副本 import (format-checked) and export")
     us = fuku.add_subparsers(dest="fukuhon_command", metavar="ACTION", required=True)
@@ -113,6 +123,49 @@ def register(sub: Any) -> None:
     _common(p)
     p.add_argument("request_id")
     p.set_defaults(func=_run, action="fukuhon.export-confirm")
+
+
+def _provisions(args: argparse.Namespace) -> int:
+    if not args.json:
+        if args.kind or args.node:
+            raise UsageError("--kind and --node go with --json")
+        return _run(args)
+    from juki_gateway.cli.storeopts import open_store, parse_datetime
+    from juki_gateway.gateway.config import load_config
+    from juki_gateway.gateway.jsonlog import Pseudonymizer, load_or_create_key
+    from juki_gateway.registry_store.provisions import iter_provisions
+
+    if args.person:
+        raise UsageError("--person goes with the admin-port listing, not --json")
+    try:
+        since = parse_datetime(args.since) if args.since else None
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    config = load_config(config_path_from(args))
+    stores = {"registry": config.store.url,
+              **{name: s.store_url for name, s in config.jukinet.items()}}
+    if args.node is not None and args.node not in stores:
+        raise UsageError(f"no store for node {args.node!r}: one of {', '.join(sorted(stores))}")
+    masker = Pseudonymizer(load_or_create_key(config.pki_dir))
+    count = 0
+    for node, url in stores.items():
+        if args.node is not None and node != args.node:
+            continue
+        with open_store(argparse.Namespace(db=url, config=None)) as engine, \
+                engine.connect() as conn:
+            for row in iter_provisions(conn, kind=args.kind, since=since):
+                subject = row["subject"]
+                print(json.dumps({
+                    "kind": row["kind"], "node": node, "provider": row["provider"],
+                    "recipient": row["recipient"],
+                    "subject": subject if subject == "-" else masker.pseudonym(subject),
+                    "items": row["items"], "outcome": row["outcome"],
+                    "operator": row["operator_id"], "terminal": row["terminal_id"],
+                    "detail": row["detail"], "at": row["occurred_at"].isoformat() + "Z",
+                }, ensure_ascii=False, sort_keys=True))
+                count += 1
+    print(f"{count} provision records", file=sys.stderr)
+    return 0
 
 
 def _client(args: argparse.Namespace) -> Any:

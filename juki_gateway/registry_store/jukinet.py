@@ -18,7 +18,8 @@ import datetime as dt
 import functools
 import hashlib
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -74,6 +75,11 @@ code_pool = table_of(CodePoolEntry)
 
 _J_SLICE = field_slice(HONNIN_KAKUNIN, "juminhyo_code")
 _SOUFUSAKI_NO = field_slice(SOUFUSAKI, "soufusaki_no")
+_HK_OPERATOR = field_slice(HONNIN_KAKUNIN, "operator_id")
+_HK_TERMINAL = field_slice(HONNIN_KAKUNIN, "terminal_id")
+_SF_OPERATOR = field_slice(SOUFUSAKI, "operator_id")
+_SF_TERMINAL = field_slice(SOUFUSAKI, "terminal_id")
+_SF_JUMINHYO = field_slice(SOUFUSAKI, "juminhyo_code")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -440,17 +446,48 @@ def store_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime
         conn.execute(insert(table_of(Soufusaki)), rows)
 
 
+def provision_row(
+    *, kind: str, provider: str, recipient: str, subject: str, items: str, outcome: str,
+    detail: str, now: dt.datetime, operator: str | None = None, terminal: str | None = None,
+) -> dict[str, Any]:
+    """One 情報提供等記録 row (R5) for :func:`record_provisions`."""
+    return {"occurred_at": now, "kind": kind, "provider": provider, "recipient": recipient,
+            "operator_id": operator or None, "terminal_id": terminal or None,
+            "subject": subject[:20], "items": items, "outcome": outcome, "detail": detail}
+
+
+def record_provisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert 情報提供等記録 rows in one statement (a frame's records at once)."""
+    if rows:
+        conn.execute(insert(table_of(ProvisionRecord)), [dict(r) for r in rows])
+
+
+def received_provisions(
+    kind: str, records: Sequence[bytes], *, provider: str, recipient: str, now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """The provision rows of a sequenced frame's records as applied here: one per record,
+    subject = its 住民票コード, operator and terminal = the record's 操作者ID and 操作端末ID
+    (``kind``: ``update_notify`` for 本人確認情報, ``soufusaki`` for 送付先)."""
+    if kind == "soufusaki":
+        code, op, term, items = _SF_JUMINHYO, _SF_OPERATOR, _SF_TERMINAL, "送付先情報"
+    else:
+        code, op, term, items = _J_SLICE, _HK_OPERATOR, _HK_TERMINAL, "本人確認情報"
+    return [provision_row(
+        kind=kind, provider=provider, recipient=recipient,
+        subject=r[code].decode("ascii", "replace"), items=items, outcome="provided", detail="",
+        now=now, operator=r[op].decode("ascii", "replace").strip(),
+        terminal=r[term].decode("ascii", "replace").strip()) for r in records]
+
+
 def record_provision(
     conn: Connection, *, kind: str, provider: str, recipient: str, subject: str, items: str,
-    outcome: str, detail: str, now: dt.datetime,
+    outcome: str, detail: str, now: dt.datetime, operator: str | None = None,
+    terminal: str | None = None,
 ) -> None:
-    """One 情報提供等記録 (R5): every search answered or refused, every notice delivered."""
-    conn.execute(
-        insert(table_of(ProvisionRecord)),
-        [{"occurred_at": now, "kind": kind, "provider": provider, "recipient": recipient,
-          "operator_id": None, "subject": subject[:20], "items": items, "outcome": outcome,
-          "detail": detail}],
-    )
+    """One 情報提供等記録 (R5): a provision made or refused, with who asked where known."""
+    record_provisions(conn, [provision_row(
+        kind=kind, provider=provider, recipient=recipient, subject=subject, items=items,
+        outcome=outcome, detail=detail, now=now, operator=operator, terminal=terminal)])
 
 
 # -- 個人番号 and 住民票コード ------------------------------------------------------------------------

@@ -284,10 +284,13 @@ class ProvisionRecord(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # honnin_kakunin | soufusaki | intermediate
+    #: update_notify | soufusaki | consistency | move_in_notice | search | kojin_bango |
+    #: intermediate (older rows: honnin_kakunin for a search)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
     provider: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(64))
     operator_id: Mapped[str | None] = mapped_column(String(32))
+    terminal_id: Mapped[str | None] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(20), index=True)  # internal id, never a name
     items: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(10))  # provided | refused | held

@@ -48,6 +48,13 @@ def _rows(table: Any) -> Any:
     return lambda conn: [dict(r._mapping) for r in conn.execute(select(table))]
 
 
+def _provisions(kind: str) -> Any:
+    """A node-store read: its provision records of ``kind``, oldest first."""
+    pr = ProvisionRecord.__table__
+    return lambda conn: [dict(r._mapping) for r in conn.execute(
+        select(pr).where(pr.c.kind == kind).order_by(pr.c.id))]
+
+
 @defer.inlineCallbacks
 def _chain_with_residents(reactor: Any, cfgs: dict[str, NodeConfig], n: int) -> Generator[Any, Any, Any]:
     nodes = yield start_nodes(reactor, cfgs, FOUR)
@@ -89,7 +96,7 @@ def test_search_rule_r3_refusals_matches_and_provision_records(
         assert [r["juminhyo_code"] for r in found] == [target["juminhyo_code"]]
         by_code = yield search(cs, "pref-17", SearchCriteria(juminhyo_code=str(target["juminhyo_code"])))
         assert len(by_code) == 1
-        records = yield node_read(nodes["pref-17"], _rows(ProvisionRecord.__table__))
+        records = yield node_read(nodes["pref-17"], _provisions("honnin_kakunin"))
         outcomes = sorted(r["outcome"] for r in records)
         assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
         assert all(r["recipient"] == "cs-172014" for r in records)
@@ -114,6 +121,10 @@ def test_kojin_bango_via_prefecture_and_code_pool(chain_cfgs: dict[str, NodeConf
         at_kiko = yield node_read(nodes["kiko"], _rows(KojinBango.__table__))
         at_cs = yield node_read(cs, _rows(KojinBango.__table__))
         assert {r["kojin_bango"] for r in at_kiko} == {a, b} == {r["kojin_bango"] for r in at_cs}
+        given = yield node_read(nodes["kiko"], _provisions("kojin_bango"))
+        assert [(r["subject"], r["recipient"], r["detail"]) for r in given] == [
+            ("24727059608", "pref-17", "generated"), ("24846016224", "pref-17", "generated"),
+            ("24727059608", "pref-17", "already generated")]
         got = yield request_pool(cs, 30)
         assert got == 30 and len(cs.pool) == 30  # type: ignore[arg-type]
         taken = []
@@ -160,8 +171,17 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
         assert [(r["kind"], r["subject"], r["provider"]) for r in got] == [
             ("move_in_notice", "24727059608", "pref-13")]
         for name in ("cs-172014", "pref-17", "kiko", "pref-13"):
-            mine = yield node_read(nodes[name], _rows(ProvisionRecord.__table__))
+            mine = yield node_read(nodes[name], _provisions("move_in_notice"))
             assert mine == []  # relays only
+
+        def soufusaki_at_kiko() -> defer.Deferred[Any]:
+            return node_read(nodes["kiko"], _provisions("soufusaki"))
+
+        yield wait_for(reactor, soufusaki_at_kiko, 20, "送付先 at 機構")
+        for name, provider in (("cs-172014", "kizon-172014"), ("kiko", "cs-172014")):
+            got = yield node_read(nodes[name], _provisions("soufusaki"))
+            assert [(r["subject"], r["provider"], r["items"]) for r in got] == [
+                ("24727059608", provider, "送付先情報")]
 
         def sent_marked() -> defer.Deferred[bool]:
             return node_read(nodes["cs-172014"], lambda c: [
@@ -236,6 +256,13 @@ def test_a_refused_record_blocks_its_number_and_is_refused_again_on_resend(
                    (("msg_type", "UPDATE_NOTIFY"), ("node", "cs-172014"), ("peer", "kizon-172014"),
                     ("result", "applied")))
         assert samples[applied] == 1
+        # R5: the applied record and both refusals of the frame are provision records at the CS
+        records = yield node_read(cs, _provisions("update_notify"))
+        assert [(r["subject"], r["outcome"], r["provider"]) for r in records
+                if r["outcome"] == "provided"] == [(good.juminhyo_code, "provided", "kizon-172014")]
+        refused = [r for r in records if r["outcome"] == "refused"]
+        assert len(refused) == 2 and all(r["detail"].startswith("wrong_sender") and
+                                         r["subject"] == "-" for r in refused)
     finally:
         yield stop_nodes(nodes)
 
@@ -287,6 +314,11 @@ def test_consistency_check_finds_every_injected_difference(
         assert report.sent == len(cs_codes) - 3 and report.compared == report.sent
         text = report.format()
         assert "missing at the CS: 3" in text and "differing items: 2" in text
+        # R5: the prefecture's records that went to the CS, and the check itself, are recorded
+        given = yield node_read(nodes["pref-17"], _provisions("consistency"))
+        assert {r["subject"] for r in given if r["subject"] != "-"} == set(gone_cs) | set(changed)
+        assert [r["detail"] for r in given if r["subject"] == "-"] == [
+            f"{report.compared} compared"]
     finally:
         yield stop_nodes(nodes)
 

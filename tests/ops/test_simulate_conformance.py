@@ -87,6 +87,24 @@ def test_quickstart_scenario_against_serve_alone(served: Daemon, tmp_path: Path)
     assert summary["messages"]["FUKUHON_REGISTER"] == {"accepted": residents}
     assert summary["messages"]["UPDATE_NOTIFY"]["acked"] > 0
     assert "RESULT: all invariants held" in proc.stdout
+    # every provision left a record (R5): the CS's updates where they were applied, and the
+    # intermediate server's answers; subjects pseudonymised, never a 住民票コード
+    listed = cli("provisions", "list", "--json", "--config", str(served.workdir / "gateway.toml"))
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    keys = {"kind", "node", "provider", "recipient", "subject", "items", "outcome", "operator",
+            "at"}
+    assert all(keys <= set(r) for r in records)
+    updates = [r for r in records if r["kind"] == "update_notify" and r["provider"] == "cs-172014"]
+    assert updates and {r["node"] for r in updates} == {"pref-17"}
+    assert all(r["subject"].startswith("pid:") and r["operator"] for r in updates)
+    # each hop records what it received: 既存住基 → CS → 都道府県 → 機構
+    assert {r["node"] for r in records if r["kind"] == "update_notify"} == {
+        "cs-172014", "pref-17", "kiko"}
+    assert [r for r in records if r["kind"] == "intermediate" and r["node"] == "registry"]
+    only = cli("provisions", "list", "--json", "--kind", "intermediate", "--node", "registry",
+               "--config", str(served.workdir / "gateway.toml"))
+    assert {json.loads(line)["kind"] for line in only.stdout.splitlines()} == {"intermediate"}
 
 
 def test_dv_protection_scenario_holds_flagged_queries(served: Daemon, tmp_path: Path) -> None:

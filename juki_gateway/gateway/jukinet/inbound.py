@@ -56,6 +56,12 @@ _LAYOUT_OF: Mapping[int, Layout] = {
     t: layout for t in SEQUENCED_TYPES if (layout := JUKINET_MESSAGES[t].layout) is not None}
 
 
+#: The provision-record kind of each sequenced type (R5).
+_PROVISION_KIND: Mapping[int, str] = {
+    M.UPDATE_NOTIFY: "update_notify", M.SOUFUSAKI_BATCH: "soufusaki",
+    M.MOVE_IN_NOTICE: "move_in_notice"}
+
+
 class Inbound:
     """The inbound side of one node (see the module docstring)."""
 
@@ -160,12 +166,18 @@ class Inbound:
         first, last = acc.apply_from, acc.last_seq
         msg_type = h.msg_type
 
+        node_id = self.node.node_id
+
         def work(conn: Any) -> dict[str, list[OutRecord]]:
-            st.check_next(conn, self.node.node_id, sender, first)
+            st.check_next(conn, node_id, sender, first)
             if msg_type == M.UPDATE_NOTIFY:
                 st.apply_rows(conn, rows, now)
+                st.record_provisions(conn, st.received_provisions(
+                    "update_notify", records, provider=sender, recipient=node_id, now=now))
             elif msg_type == M.SOUFUSAKI_BATCH:
                 st.store_soufusaki(conn, records, now)
+                st.record_provisions(conn, st.received_provisions(
+                    "soufusaki", records, provider=sender, recipient=node_id, now=now))
             elif msg_type == M.MOVE_IN_NOTICE and rows:
                 for code in rows:
                     st.record_provision(conn, kind="move_in_notice", provider=sender,
@@ -199,12 +211,27 @@ class Inbound:
         and waits behind the replies to earlier frames."""
         if count:
             self.node.count_error(error.code)
+            self._record_refusal(proto.peer_id, h, error)
         expected = inb.refuse(error)
         self.node.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
         log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: {why}; "
                  "{exp} stays expected", node=self.node.node_id, seq=h.seq, peer=proto.peer_id,
                  conn=proto.conn_id, why=loggable(error), exp=expected)
         self.flush(proto.peer_id)
+
+    def _record_refusal(self, sender: str, h: FrameHeader, error: JukiError) -> None:
+        """A refused frame's provision record (R5: refused provisions are recorded too): one
+        per frame, by kind, with the refusal's code (the records are not trusted enough to name
+        their subjects)."""
+        kind = _PROVISION_KIND.get(h.msg_type)
+        committer = self.node.committer
+        if kind is None or committer is None:
+            return
+        node_id, now, code = self.node.node_id, self.node.now(), error.code
+        detail = f"{code} ({h.record_count} records from 更新順番号 {h.seq})"
+        committer.submit(lambda conn: st.record_provision(
+            conn, kind=kind, provider=sender, recipient=node_id, subject="-",
+            items=JUKINET_MESSAGES[h.msg_type].name, outcome="refused", detail=detail, now=now))
 
     def _resume_reading(self, passthrough: object) -> object:
         if self._paused and self.node.committer is not None and (

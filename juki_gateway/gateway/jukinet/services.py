@@ -154,6 +154,7 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
         v = _decode_one(frame, KOJIN_BANGO_REQUEST)
     except JukiError as exc:
         node.send_error(proto, exc, request_no=rn)
+        _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
         return
     if node.role is Role.PREFECTURE:
         kiko = node.peer_with_role(Role.KIKO)
@@ -169,10 +170,16 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
     def work(conn: Any) -> str:
         existing = st.kojin_bango_of(conn, code)
         if existing is not None:
+            st.record_provision(conn, kind="kojin_bango", provider=node.node_id,
+                                recipient=proto.peer_id, subject=code, items="個人番号",
+                                outcome="provided", detail="already generated", now=now)
             return existing
         gen = NumberGenerator("kojin_bango", node.rng, lambda n: st.kojin_bango_used(conn, n))
         number = gen.draw()
         register_kojin_bango(conn, number, code, now)
+        st.record_provision(conn, kind="kojin_bango", provider=node.node_id,
+                            recipient=proto.peer_id, subject=code, items="個人番号",
+                            outcome="provided", detail="generated", now=now)
         return number
 
     assert node.committer is not None
@@ -318,6 +325,7 @@ def serve_consistency(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
         except JukiError as exc:
             node.send_error(proto, exc, request_no=rn)
             proto.state.pop(("cc", rn), None)
+            _record(node, "consistency", proto.peer_id, "-", "整合性確認", "refused", exc.code)
             return
 
         def step(_: object) -> Deferred[list[Diff]]:
@@ -328,13 +336,26 @@ def serve_consistency(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
 
     def reply(diffs: list[Diff]) -> None:
         proto.send_frame(M.CONSISTENCY_DIFF, _diff_body(diffs), record_count=len(diffs), request_no=rn)
+        provided = [d for d in diffs if d.peer_record]
+        if provided:  # our 本人確認情報 went to the CS: one provision record each (R5)
+            now = node.now()
+            rows = [st.provision_row(
+                kind="consistency", provider=node.node_id, recipient=proto.peer_id,
+                subject=d.juminhyo_code, items="本人確認情報", outcome="provided",
+                detail=DiffKind(d.kind).name, now=now) for d in provided]
+            assert node.committer is not None
+            node.committer.submit(lambda conn: st.record_provisions(conn, rows))
         if frame.msg_type == M.CONSISTENCY_END:
             proto.send_frame(M.CONSISTENCY_END, seq=comparer.compared, request_no=rn)
             proto.state.pop(("cc", rn), None)
+            _record(node, "consistency", proto.peer_id, "-", "整合性確認", "provided",
+                    f"{comparer.compared} compared")
 
     def failed(f: Any) -> None:
-        node.send_error(proto, _as_juki(f.value), request_no=rn)
+        err = _as_juki(f.value)
+        node.send_error(proto, err, request_no=rn)
         proto.state.pop(("cc", rn), None)
+        _record(node, "consistency", proto.peer_id, "-", "整合性確認", "refused", err.code)
 
     state["chain"] = state["chain"].addCallback(step).addCallbacks(reply, failed)
 
@@ -466,6 +487,16 @@ def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None 
 
     pump()
     return done
+
+
+def _record(node: JukinetNode, kind: str, recipient: str, subject: str, items: str,
+            outcome: str, detail: str) -> None:
+    """Leave one provision record (R5) in the node's store, in the next group commit."""
+    now = node.now()
+    assert node.committer is not None
+    node.committer.submit(lambda conn: st.record_provision(
+        conn, kind=kind, provider=node.node_id, recipient=recipient, subject=subject,
+        items=items, outcome=outcome, detail=detail, now=now))
 
 
 def _as_juki(exc: BaseException) -> JukiError:

@@ -84,6 +84,16 @@ def run(args: argparse.Namespace) -> int:
                                       as_of=scenario.as_of)
         added = prepare_store(config.store.url, population, dt.datetime.now(dt.UTC))
         print(f"prepared {scenario.name}: {added} 符号 added for {len(population)} residents")
+        kiko = endpoints_from_config(config).kiko_store
+        if kiko is not None:
+            from juki_gateway.simulators.kiko_numbers import KikoNumbers
+
+            numbers = KikoNumbers(kiko)
+            try:
+                known = numbers.register(population.residents)
+            finally:
+                numbers.close()
+            print(f"prepared {scenario.name}: {known} 個人番号 recorded at 機構")
         return 0
     endpoints = endpoints_from_config(config, dict(args.endpoint))
 

@@ -35,7 +35,8 @@ def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | 
     kiko = next((ep.name for ep in config.endpoints if ep.role == "kiko"
                  and ep.name in config.jukinet), None)
     return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir,
-                     workdir=config.workdir, kiko=kiko)
+                     workdir=config.workdir, kiko=kiko,
+                     kiko_store=config.jukinet[kiko].store_url if kiko is not None else None)
 
 
 def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:
@@ -65,9 +66,19 @@ async def run_scenario(
     summary.started = reactor.seconds()
     tasks = []
     kizon = None
+    numbers = None
     if scenario.kizon_juki is not None:
         kizon = KizonJuki(reactor, scenario.kizon_juki, population, endpoints, summary,
                           outages=scenario.outages)
+        if endpoints.kiko_store is not None:
+            from juki_gateway.simulators.kiko_numbers import KikoNumbers
+
+            numbers = KikoNumbers(endpoints.kiko_store)
+            numbers.register(population.residents)
+            kizon.on_new_person = numbers.register_one
+        else:
+            summary.notes.append("no 機構 store in this working directory: the population's "
+                                 "個人番号 are unknown to 機構, which refuses them (5114)")
         tasks.append(kizon.run(run_for, tick))
     bad = None
     if scenario.bad_peers.total:
@@ -158,6 +169,8 @@ async def run_scenario(
             bad.finish()
         if ipnw is not None:
             ipnw.finish()
+        if numbers is not None:
+            numbers.close()
     return summary
 
 

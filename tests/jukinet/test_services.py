@@ -34,7 +34,7 @@ from juki_gateway.protocols.jukinet.layouts import (
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
-from juki_gateway.protocols.jukinet.records import decode_honnin_kakunin
+from juki_gateway.protocols.jukinet.records import decode_honnin_kakunin, honnin_kakunin_record
 from juki_gateway.protocols.jukinet.search import SearchCriteria, seion_kana
 from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
@@ -157,9 +157,18 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
             "juminhyo_code": "24727059608", "new_lg_code": "172014",
             "old_lg_code": "131016", "kanji_name": "髙橋　太郎", "birth_date": "19800101",
             "new_address": "石川県金沢市広坂１丁目１番", "move_in_date": "20260401"})
-        sou = encode_body(SOUFUSAKI, {**sample_soufusaki(1), "soufusaki_no": "172014000001",
-                                      "juminhyo_code": "24727059608"})
-        kizon = nodes["kizon-172014"]
+        kizon, cs = nodes["kizon-172014"], nodes["cs-172014"]
+        yield wait_for(reactor, lambda: cs.links["pref-17"].proto and cs.links["kiko"].proto,
+                       10, "links")
+        # 機構 checks a 送付先 against its own records: the person's 個人番号 and 本人確認情報
+        number = yield request_kojin_bango(cs, "24727059608")
+        card = {**sample_soufusaki(1), "soufusaki_no": "172014000001",
+                "juminhyo_code": "24727059608", "kojin_bango": number}
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, [honnin_kakunin_record(
+            juminhyo_code="24727059608", kana_name="ヨシダ　タロウ", lg_code="172014",
+            change_reason=TENKYO, change_date="20260401", kojin_bango=number,
+            **{k: card[k] for k in ("kanji_name", "birth_date", "sex", "address")})])
+        sou = encode_body(SOUFUSAKI, card)
         yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
         yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [sou])
 

@@ -24,7 +24,9 @@ from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError, loggable
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
+    KojinBangoNotAuthentic,
     SequenceGap,
+    SoufusakiMismatch,
     UnexpectedMessage,
     UnknownMunicipality,
     WrongSender,
@@ -168,14 +170,19 @@ class Inbound:
 
         node_id = self.node.node_id
 
+        at_kiko = self.node.role is Role.KIKO
+
         def work(conn: Any) -> dict[str, list[OutRecord]]:
             st.check_next(conn, node_id, sender, first)
             if msg_type == M.UPDATE_NOTIFY:
+                if at_kiko:
+                    st.check_kojin_bango(conn, rows)
                 st.apply_rows(conn, rows, now)
                 st.record_provisions(conn, st.received_provisions(
                     "update_notify", records, provider=sender, recipient=node_id, now=now))
             elif msg_type == M.SOUFUSAKI_BATCH:
-                st.store_soufusaki(conn, records, now)
+                numbers = st.check_soufusaki(conn, records) if at_kiko else None
+                st.store_soufusaki(conn, records, now, numbers)
                 st.record_provisions(conn, st.received_provisions(
                     "soufusaki", records, provider=sender, recipient=node_id, now=now))
             elif msg_type == M.MOVE_IN_NOTICE and rows:
@@ -191,7 +198,7 @@ class Inbound:
         d = self.node.committer.submit(work, weight=max(1, len(records)))
         d.addCallbacks(self._committed, self._commit_failed,
                        callbackArgs=(sender, msg_type, last, len(records)),
-                       errbackArgs=(sender,))
+                       errbackArgs=(sender, h, first))
         d.addBoth(self._resume_reading)
         queued = self.node.committer.queued_weight
         self.max_queued_records = max(self.max_queued_records, queued)
@@ -307,14 +314,28 @@ class Inbound:
         self.flush(sender)
         self.node.outbound.forward(forwarded, msg_type)
 
-    def _commit_failed(self, reason: Failure, sender: str) -> None:
+    def _commit_failed(self, reason: Failure, sender: str, h: FrameHeader, first: int) -> None:
+        inb = self.sequencers[sender]
+        error = reason.value
+        if isinstance(error, (KojinBangoNotAuthentic, SoufusakiMismatch)):
+            # refused by 機構's checks in the store: only this frame's work was rolled back
+            self.node.count_error(error.code)
+            self._record_refusal(sender, h, error)
+            inb.refuse_accepted(first, error)
+            self.node.msg(sender, h.msg_type, "refused", h.record_count)
+            log.info("{node}: refused 更新順番号 {seq} from {peer}: {why}; {exp} stays expected",
+                     node=self.node.node_id, seq=first, peer=sender, why=loggable(error),
+                     exp=first)
+            self.flush(sender)
+            return
+        if reason.check(st.OutOfOrderCommit) and first > inb.expected:
+            return  # queued behind a frame refused above: never applied, the sender resends it
         if reason.check(st.OutOfOrderCommit):
             log.info("{node}: dropped work queued behind a failed commit from {peer}",
                      node=self.node.node_id, peer=sender)
         else:
             log.failure("{node}: commit failed for frames from {peer}", reason,
                         node=self.node.node_id, peer=sender)
-        inb = self.sequencers[sender]
         inb.commit_failed()
         proto = self.conns.pop(sender, None)
         if proto is not None:

@@ -107,6 +107,20 @@ class BadSequenceNumber(JukinetError):
     wire_code = 5113
 
 
+class KojinBangoNotAuthentic(JukinetError):
+    """機構 refuses a record whose 個人番号 is not the one it generated for that 住民票コード."""
+
+    code = "kojin_bango_not_authentic"
+    wire_code = 5114
+
+
+class SoufusakiMismatch(JukinetError):
+    """機構 refuses a 送付先 whose 基本4情報 differ from its own 本人確認情報 of that person."""
+
+    code = "soufusaki_mismatch"
+    wire_code = 5115
+
+
 ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     SequenceGap,
     SearchTooBroad,
@@ -120,4 +134,6 @@ ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     UnexpectedMessage,
     LinkProtocolError,
     BadSequenceNumber,
+    KojinBangoNotAuthentic,
+    SoufusakiMismatch,
 )

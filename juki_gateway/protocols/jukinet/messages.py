@@ -28,10 +28,12 @@ from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     BadCheckDigit,
     BadSequenceNumber,
+    KojinBangoNotAuthentic,
     LinkProtocolError,
     NumberSpaceExhausted,
     SearchTooBroad,
     SequenceGap,
+    SoufusakiMismatch,
     UnknownMunicipality,
     UnsortedStream,
     WrongSender,
@@ -112,14 +114,17 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.PREFECTURE,)},
         "ACK / NACK",
         "A run of consecutive 更新順番号 (header seq = first); applied in order, acked after commit; "
-        "the prefecture forwards each record to 機構 under its own numbering.",
-        *_SEQUENCED_ERRORS, sequenced=True),
+        "the prefecture forwards each record to 機構 under its own numbering. 機構 refuses a frame "
+        "with a record whose 個人番号 is not the one it generated for that 住民票コード (5114).",
+        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, sequenced=True),
     M.SOUFUSAKI_BATCH: _spec(
         "SOUFUSAKI_BATCH", "送付先情報送付", SOUFUSAKI.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.KIKO: (R.MUNICIPAL_CS,)}, "ACK / NACK",
         "送付先 records for card management (機構); the CS deletes its copy one business day after "
-        "the ACK.",
-        *_SEQUENCED_ERRORS, sequenced=True),
+        "the ACK. 機構 refuses a frame with a record whose 個人番号 it did not generate for that "
+        "住民票コード (5114) or whose 基本4情報 (氏名, 生年月日, 性別, 住所) differ from its "
+        "本人確認情報 (5115); the card gets 機構's own 個人番号.",
+        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, SoufusakiMismatch, sequenced=True),
     M.MOVE_IN_NOTICE: _spec(
         "MOVE_IN_NOTICE", "転入通知", MOVE_IN_NOTICE.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI, R.PREFECTURE), R.PREFECTURE: (R.MUNICIPAL_CS, R.KIKO),

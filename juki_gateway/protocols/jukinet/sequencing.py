@@ -307,6 +307,21 @@ class InboundSequencer:
         self._queue.append(_Queued(Response("error", self.expected, error), self.expected - 1))
         return self.expected
 
+    def refuse_accepted(self, first: int, error: JukiError) -> int:
+        """Refuse, after all, the accepted frame whose records start at ``first``: a check that
+        needs the store (機構's 個人番号 authenticity) failed, so nothing from ``first`` on was
+        applied. ``first`` is expected again; the replies queued for it and for anything
+        accepted after it are dropped (their claims no longer hold) and one ERROR naming
+        ``first`` takes their place, in order."""
+        if not self.durable < first < self.expected:
+            raise LinkProtocolError(
+                f"refusing from {first}, but only {self.durable + 1}…{self.expected - 1} await commit")
+        self.refusals += 1
+        self.expected = first
+        self._queue = deque(q for q in self._queue if q.needs_durable < first)
+        self._queue.append(_Queued(Response("error", first, error), first - 1))
+        return first
+
     def receive(self, first_seq: int, count: int) -> Accepted | None:
         """:meth:`offer` and, when there is something to apply, :meth:`accept` at once."""
         acc = self.offer(first_seq, count)

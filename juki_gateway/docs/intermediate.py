@@ -22,9 +22,12 @@ from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_LAYOUT
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, FUKUHON_ITEMS
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_TABLE
 from juki_gateway.protocols.intermediate.messages import (
+    ANSWER_DOMAIN,
+    ANSWER_INFO_LAYOUT,
     PERMISSION_LIST_ENTRY_LAYOUT,
     PERMISSION_LIST_HEADER_LAYOUT,
     PERMIT_LAYOUT,
+    SEALED_ANSWER_LENGTH,
     ImsMessageType,
     QueryStatus,
 )
@@ -34,6 +37,11 @@ from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN
 
 def _layout(body: ImsBody) -> list[str]:
     return layout_section(body.layout, "###")
+
+
+def _width(field: str) -> int:
+    """The width of a field of the `answer-info` record."""
+    return next(f.width for f in ANSWER_INFO_LAYOUT.layout.fields if f.name == field)
 
 
 def _error_classes() -> list[type[errors.JukiError]]:
@@ -129,13 +137,32 @@ def render() -> str:
         "## Answers",
         "",
         "The answer is the `answer-items` record with exactly the permitted items (others blank, "
-        "so every answer has the same length), sealed to `requester_key`: ECDH P-256 with an "
-        "ephemeral key, HKDF-SHA256 (salt = ephemeral ‖ recipient public keys), AES-256-GCM with "
-        "the nonce SHA-256(ephemeral key ‖ 0 ‖ aad)[:12] and aad = domain ‖ permit id ‖ provider "
-        "‖ requester (unique per answer). One ephemeral key may seal several answers of one "
-        "batch to the same requester (as HPKE's multi-shot context). Box = ephemeral key (65) ‖ "
-        "ciphertext ‖ tag (16).",
+        "so every answer has the same length), sealed to `requester_key` with RFC 9180 HPKE in "
+        "base mode, single-shot (`SealBase` / `OpenBase`, no PSK, no sender key), suite "
+        f"KEM 0x{crypto.HPKE_KEM_ID:04X} DHKEM(P-256, HKDF-SHA256), "
+        f"KDF 0x{crypto.HPKE_KDF_ID:04X} HKDF-SHA256, AEAD 0x{crypto.HPKE_AEAD_ID:04X} "
+        "AES-256-GCM. Every answer has its own ephemeral key. The box in the `sealed` field of "
+        f"`query-result` ({SEALED_ANSWER_LENGTH} bytes) is `enc ‖ ct`: `enc` = its first "
+        f"{crypto.ENC_LENGTH} bytes, the encapsulated key (the ephemeral P-256 public key, "
+        "uncompressed: `04 ‖ x ‖ y`, RFC 9180 §7.1.1 `SerializePublicKey`); `ct` = the other "
+        f"{SEALED_ANSWER_LENGTH - crypto.ENC_LENGTH} bytes, the AES-256-GCM ciphertext of the "
+        f"{ANSWER_ITEMS_LAYOUT.length}-byte `answer-items` record followed by its "
+        f"{crypto.TAG_LENGTH}-byte tag. The AEAD's associated data is empty; what binds a box "
+        "to its answer is HPKE's `info` (RFC 9180 §8.1), the "
+        f"{ANSWER_INFO_LAYOUT.length}-byte `answer-info` record below, built by both sides and "
+        f"never sent: the {len(ANSWER_DOMAIN)} bytes `{ANSWER_DOMAIN!r}` (hex "
+        f"`{ANSWER_DOMAIN.hex()}`: ASCII `{ANSWER_DOMAIN.rstrip(bytes(1)).decode()}` and one "
+        f"zero byte), then, in this order, the permit id ({_width('permit_id')} bytes), the "
+        f"provider ({_width('provider')}) and the requester ({_width('requester')}) as ASCII, "
+        "each left-aligned and padded with spaces (0x20) to its "
+        "width, exactly as these fields are in the `permit` record (the permit id and "
+        "requester also as in `query-result`). To open an answer, a requester takes `enc` "
+        "and `ct` from the box, builds `info` from the result's `permit_id` and `requester` "
+        "and its permit's `provider`, and runs `OpenBase(enc, skR, info, aad = \"\", ct)` "
+        "with the private key of `requester_key` in any HPKE implementation. A box relabelled "
+        "with another permit id, provider or requester does not open.",
         "",
+        *_layout(ANSWER_INFO_LAYOUT),
         "| status | meaning |",
         "|---:|---|",
         *[f"| {int(s)} | {s.name} |" for s in QueryStatus],

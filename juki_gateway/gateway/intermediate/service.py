@@ -418,9 +418,9 @@ class IntermediateService(OperatorActions):
                     flags_for_atena=flags_for,
                 )
                 fukuhon = store.fukuhon_of(conn, atenas, FUKUHON_KOBAN)
-                contexts: dict[bytes, crypto.SealContext] = {}
+                recipients: dict[bytes, ec.EllipticCurvePublicKey] = {}
                 for query in queries:
-                    results.append(self._one_query(ctx, query, fukuhon, contexts, now, batch))
+                    results.append(self._one_query(ctx, query, fukuhon, recipients, now, batch))
                 if batch.used:
                     store.spend_permits(conn, batch.used)
                 if batch.provisions:
@@ -463,7 +463,7 @@ class IntermediateService(OperatorActions):
         ctx: DecisionContext,
         query: InfoQuery,
         fukuhon: dict[str, bytes],
-        contexts: dict[bytes, crypto.SealContext],
+        recipients: dict[bytes, ec.EllipticCurvePublicKey],
         now: dt.datetime,
         batch: _Batch,
     ) -> bytes:
@@ -479,16 +479,16 @@ class IntermediateService(OperatorActions):
             record = fukuhon.get(decision.atena_no)
             if record is None:
                 reason = Reason.NO_FUKUHON
-        seal_ctx = contexts.get(permit.requester_key)
-        if seal_ctx is None and reason.outcome is not Outcome.REFUSED:
+        recipient = recipients.get(permit.requester_key)
+        if recipient is None and reason.outcome is not Outcome.REFUSED:
             try:  # the key answers are sealed to (also for a later release of a held query)
-                seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
-                contexts[permit.requester_key] = seal_ctx
+                recipient = crypto.load_public_key(permit.requester_key)
+                recipients[permit.requester_key] = recipient
             except IntermediateError:
                 reason = Reason.BAD_REQUESTER_KEY
         if reason is Reason.ANSWERED:
-            assert record is not None and seal_ctx is not None
-            sealed = seal_answer(permit, mask_record(record, query.items), seal_ctx)
+            assert record is not None and recipient is not None
+            sealed = seal_answer(permit, mask_record(record, query.items), recipient)
             status = QueryStatus.ANSWERED
         elif reason.outcome is Outcome.HELD:
             assert record is not None and decision.atena_no is not None

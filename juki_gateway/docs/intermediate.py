@@ -6,6 +6,8 @@ when the committed file differs from :func:`render`, so the document never drift
 
 from __future__ import annotations
 
+import datetime as dt
+
 from juki_gateway.cli.admin_client import AdminUnreachable
 from juki_gateway.codecs.docs import layout_section
 from juki_gateway.codecs.layouts import LAYOUTS
@@ -32,11 +34,17 @@ from juki_gateway.protocols.intermediate.messages import (
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permission_list import PERMISSION_LIST_DOMAIN
-from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN
+from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN, SPENT_ID_GRACE
 
 
 def _layout(body: ImsBody) -> list[str]:
     return layout_section(body.layout, "###")
+
+
+def _hours(delta: dt.timedelta) -> str:
+    """``delta`` in whole hours, as prose."""
+    hours = int(delta.total_seconds() // 3600)
+    return "one hour" if hours == 1 else f"{hours} hours"
 
 
 def _width(field: str) -> int:
@@ -179,6 +187,14 @@ def render() -> str:
         "| wire code | reason | outcome | meaning |",
         "|---:|---|---|---|",
         *[f"| {r.wire_code:04d} | `{r.code}` | {r.outcome} | {r.text} |" for r in Reason],
+        "",
+        "A permit is valid from `issued` (inclusive) to `expires` (exclusive), against the "
+        "server's clock. Its id is spent once the permit passes the replay check (whatever the "
+        "outcome after it) and stays spent, in the store and across restarts, until "
+        f"{_hours(SPENT_ID_GRACE)} after the permit's `expires`; then the server forgets it "
+        "and the retention job deletes it. That reopens nothing: from `expires` on, the expiry "
+        "check refuses the permit (`permit_expired`) before the replay check is reached. The "
+        "margin covers a server clock stepped back by less than it.",
         "",
         "Every query leaves a provision record (`provision_record`, kind `intermediate`): who "
         "asked, 項番:items, outcome (provided / held / refused), the reason code and permit id, "

@@ -20,6 +20,7 @@ from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.decision import CHECK_ORDER, Reason
 from juki_gateway.protocols.intermediate.flags import BLOCKING_STATES, TRANSITIONS, FlagState
+from juki_gateway.protocols.intermediate.freshness import FRAME_TIME_WINDOW
 from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_LAYOUT
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, FUKUHON_ITEMS
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_TABLE
@@ -85,7 +86,18 @@ def render() -> str:
         "The endpoint `ims-172014` accepts `bango-renkei` of its own organisation and `ipnw` "
         "(R2). Every frame on these links carries a 64-byte signature trailer: raw ECDSA P-256 "
         f"(r ‖ s) over `{FRAME_DOMAIN!r} ‖ header ‖ body` by the key of the certificate the sender presented on this connection (R11; a re-issued certificate needs no restart); "
-        "only PING may come unsigned. All INFO_QUERY frames of one read are decided as one batch "
+        "only PING may come unsigned. Every frame's header `timestamp` is the sender's current "
+        "UTC time (`YYYYMMDDhhmmss`, covered by the signature): the server refuses a frame "
+        f"stamped more than {FRAME_TIME_WINDOW:.0f} seconds before or after its own clock "
+        "(UTC), from the header alone and before the signature is checked, with ERROR "
+        f"`{errors.FrameTimeOutsideWindow.code}` ({errors.FrameTimeOutsideWindow.wire_code}) echoing the "
+        "frame's request number; the frame is not acted on, the refusal is counted and logged "
+        "like the other refusals, and the connection stays open. A frame recorded on a link "
+        "thus cannot be played again once the window has passed (within it, a permit is still "
+        "spent once and a permission list must be newer than the one kept). PING is checked "
+        "too. Keep the peers' clocks synchronised (NTP); the server stamps its own frames "
+        "with its clock. "
+        "All INFO_QUERY frames of one read are decided as one batch "
         "and their provision records committed before any result is sent. The endpoint cannot "
         "push, so what waits for ipnw (released / 不開示 results, 符号 requests) is kept in the "
         "store's outbox (committed with the operator's decision) and sent after the PONG of "

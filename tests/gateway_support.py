@@ -35,6 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 TS = "20261126120000"
 
 
+def now_ts() -> str:
+    """The wall clock as a frame timestamp (the intermediate endpoint refuses frames stamped
+    more than 300 s from its clock)."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime())
+
+
 def make_workdir(root: Path, *, links: bool = False, log_flush_delay: float | None = 0.0) -> Path:
     """A working directory with ports 0, the default identities and the refusal-case certs.
 
@@ -209,7 +215,7 @@ def attempt(port: int, pki: Path, name: str | None, server_name: str, *,
         with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
             version = tls.version()
             tls.sendall(payload if payload is not None else
-                        encode_frame(MessageType.PING, sender, server_name, timestamp=TS))
+                        encode_frame(MessageType.PING, sender, server_name, timestamp=now_ts()))
             while True:
                 chunk = tls.recv(65536)
                 if not chunk:

@@ -14,6 +14,7 @@ from juki_gateway.codecs.fields import (
     Digits,
     FlagString,
     Kind,
+    Magic,
     Number,
     RawBytes,
     Timestamp,
@@ -89,6 +90,8 @@ def for_kind(kind: Kind, width: int) -> st.SearchStrategy[Any]:
         return st.text("01", min_size=width, max_size=width)
     if isinstance(kind, RawBytes):
         return st.binary(min_size=width, max_size=width)
+    if isinstance(kind, Magic):
+        return st.just(kind.value.decode("ascii"))
     if isinstance(kind, UInt):
         return st.integers(0, (1 << (8 * width)) - 1)
     raise NotImplementedError(type(kind).__name__)

@@ -304,14 +304,14 @@ def test_revoking_a_certificate_ends_its_open_session(daemon: Daemon) -> None:
 
     from juki_gateway.certs.identity import PeerIdentity
     from juki_gateway.certs.pki import CertificateAuthority
-    from tests.gateway_support import TS, client_context
+    from tests.gateway_support import client_context, now_ts
 
     pki = daemon.workdir / "pki"
     ca = CertificateAuthority.load(pki)
     ca.issue(PeerIdentity("ipnw-3", "ipnw", "ipnw"), dt.datetime.now(dt.UTC))
     raw = socket.create_connection(("127.0.0.1", daemon.ports["ims-172014"]), timeout=10)
     with client_context(pki, "ipnw-3").wrap_socket(raw, server_hostname="ims-172014") as tls:
-        tls.sendall(encode_frame(MessageType.PING, "ipnw-3", "ims-172014", timestamp=TS))
+        tls.sendall(encode_frame(MessageType.PING, "ipnw-3", "ims-172014", timestamp=now_ts()))
         assert tls.recv(65536)  # the session is up
         mark = daemon.log_mark()
         ca.revoke("ipnw-3", dt.datetime.now(dt.UTC))

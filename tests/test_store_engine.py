@@ -157,3 +157,28 @@ def test_current_rows_are_a_rowid_table_without_overflow_pages(tmp_path: Path) -
             assert get_current(conn, rows[-1].juminhyo_code) == rows[-1]
     finally:
         engine.dispose()
+
+
+def test_spent_permits_get_an_expiry_that_forgets_nothing(store_url: str) -> None:
+    """Revision 0009 gives ids spent before it the latest expiry a permit can state (so they
+    still refuse replays and are never purged) and its downgrade keeps the ids."""
+    import datetime as dt
+
+    upgrade(store_url, "0005")
+    engine = create_store_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO ims_used_permit (permit_id, used_at) "
+                              "VALUES ('p-before', :at)"), {"at": dt.datetime(2026, 11, 1)})
+        upgrade(store_url, engine=engine)
+        from juki_gateway.registry_store.ims import used_permits
+
+        with engine.connect() as conn:
+            assert used_permits(conn, dt.datetime(9999, 12, 31, 23, 59, 59)) == {
+                "p-before": dt.datetime(9999, 12, 31, 23, 59, 59)}
+        downgrade(store_url, "0005", engine=engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT permit_id FROM ims_used_permit")).scalars().all() \
+                == ["p-before"]
+    finally:
+        engine.dispose()

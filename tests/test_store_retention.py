@@ -188,3 +188,34 @@ def test_timer_service_daily_and_monthly(store_engine: Engine) -> None:
     assert kinds == [RetentionReport, int, RetentionReport, int, int]
     with store_engine.begin() as conn:
         assert [e.action for e in list_audit(conn)] == ["retention_purge"] * 2
+
+
+def test_spent_permit_ids_are_purged_an_hour_after_their_permit_expired(
+    store_engine: Engine,
+) -> None:
+    """Spent permit ids whose permit expired over an hour before the run go; the others stay,
+    and an --as-of in the future never purges an id whose permit is still valid."""
+    from juki_gateway.registry_store.ims import spend_permits, used_permits
+    from juki_gateway.registry_store.ims_models import ims_used_permit
+
+    used = dt.datetime(2026, 11, 26, 11)
+    with store_engine.begin() as conn:
+        spend_permits(conn, [
+            {"permit_id": "gone", "used_at": used, "expires_at": dt.datetime(2026, 11, 26, 12)},
+            {"permit_id": "grace", "used_at": used,
+             "expires_at": dt.datetime(2026, 11, 26, 13, 30)},
+            {"permit_id": "valid", "used_at": used, "expires_at": dt.datetime(2026, 11, 27, 9)},
+        ])
+    now = dt.datetime(2026, 11, 26, 14)
+    with store_engine.begin() as conn:
+        dry = _retention(conn, now.date(), now=now, dry_run=True)
+        assert dry.counts["ims_used_permit"] == 1
+        assert "ims_used_permit: would purge 1" in dry.lines()
+        assert int(conn.execute(select(func.count()).select_from(ims_used_permit))
+                   .scalar_one()) == 3
+    with store_engine.begin() as conn:  # as of a later day, but it is only 14:00 today
+        report = _retention(conn, dt.date(2026, 12, 31), now=now)
+        assert report.counts["ims_used_permit"] == 1
+        assert set(used_permits(conn, dt.datetime(2000, 1, 1))) == {"grace", "valid"}
+        assert set(used_permits(conn, now - dt.timedelta(hours=1))) == {"grace", "valid"}
+        assert set(used_permits(conn, dt.datetime(2026, 11, 26, 13, 45))) == {"valid"}

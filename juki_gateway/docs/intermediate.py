@@ -6,6 +6,8 @@ when the committed file differs from :func:`render`, so the document never drift
 
 from __future__ import annotations
 
+import datetime as dt
+
 from juki_gateway.cli.admin_client import AdminUnreachable
 from juki_gateway.codecs.docs import layout_section
 from juki_gateway.codecs.layouts import LAYOUTS
@@ -19,22 +21,37 @@ from juki_gateway.protocols.intermediate.admin_messages import AdminMessageType
 from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.decision import CHECK_ORDER, Reason
 from juki_gateway.protocols.intermediate.flags import BLOCKING_STATES, TRANSITIONS, FlagState
+from juki_gateway.protocols.intermediate.freshness import FRAME_TIME_WINDOW
 from juki_gateway.protocols.intermediate.fukuhon import FUKUHON_LAYOUT
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT, FUKUHON_ITEMS
 from juki_gateway.protocols.intermediate.kouban import KOUBAN_TABLE
 from juki_gateway.protocols.intermediate.messages import (
+    ANSWER_DOMAIN,
+    ANSWER_INFO_LAYOUT,
     PERMISSION_LIST_ENTRY_LAYOUT,
     PERMISSION_LIST_HEADER_LAYOUT,
     PERMIT_LAYOUT,
+    SEALED_ANSWER_LENGTH,
     ImsMessageType,
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permission_list import PERMISSION_LIST_DOMAIN
-from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN
+from juki_gateway.protocols.intermediate.permit import PERMIT_DOMAIN, SPENT_ID_GRACE
 
 
 def _layout(body: ImsBody) -> list[str]:
     return layout_section(body.layout, "###")
+
+
+def _hours(delta: dt.timedelta) -> str:
+    """``delta`` in whole hours, as prose."""
+    hours = int(delta.total_seconds() // 3600)
+    return "one hour" if hours == 1 else f"{hours} hours"
+
+
+def _width(field: str) -> int:
+    """The width of a field of the `answer-info` record."""
+    return next(f.width for f in ANSWER_INFO_LAYOUT.layout.fields if f.name == field)
 
 
 def _error_classes() -> list[type[errors.JukiError]]:
@@ -70,7 +87,18 @@ def render() -> str:
         "The endpoint `ims-172014` accepts `bango-renkei` of its own organisation and `ipnw` "
         "(R2). Every frame on these links carries a 64-byte signature trailer: raw ECDSA P-256 "
         f"(r ‖ s) over `{FRAME_DOMAIN!r} ‖ header ‖ body` by the key of the certificate the sender presented on this connection (R11; a re-issued certificate needs no restart); "
-        "only PING may come unsigned. All INFO_QUERY frames of one read are decided as one batch "
+        "only PING may come unsigned. Every frame's header `timestamp` is the sender's current "
+        "UTC time (`YYYYMMDDhhmmss`, covered by the signature): the server refuses a frame "
+        f"stamped more than {FRAME_TIME_WINDOW:.0f} seconds before or after its own clock "
+        "(UTC), from the header alone and before the signature is checked, with ERROR "
+        f"`{errors.FrameTimeOutsideWindow.code}` ({errors.FrameTimeOutsideWindow.wire_code}) echoing the "
+        "frame's request number; the frame is not acted on, the refusal is counted and logged "
+        "like the other refusals, and the connection stays open. A frame recorded on a link "
+        "thus cannot be played again once the window has passed (within it, a permit is still "
+        "spent once and a permission list must be newer than the one kept). PING is checked "
+        "too. Keep the peers' clocks synchronised (NTP); the server stamps its own frames "
+        "with its clock. "
+        "All INFO_QUERY frames of one read are decided as one batch "
         "and their provision records committed before any result is sent. The endpoint cannot "
         "push, so what waits for ipnw (released / 不開示 results, 符号 requests) is kept in the "
         "store's outbox (committed with the operator's decision) and sent after the PONG of "
@@ -130,13 +158,32 @@ def render() -> str:
         "## Answers",
         "",
         "The answer is the `answer-items` record with exactly the permitted items (others blank, "
-        "so every answer has the same length), sealed to `requester_key`: ECDH P-256 with an "
-        "ephemeral key, HKDF-SHA256 (salt = ephemeral ‖ recipient public keys), AES-256-GCM with "
-        "the nonce SHA-256(ephemeral key ‖ 0 ‖ aad)[:12] and aad = domain ‖ permit id ‖ provider "
-        "‖ requester (unique per answer). One ephemeral key may seal several answers of one "
-        "batch to the same requester (as HPKE's multi-shot context). Box = ephemeral key (65) ‖ "
-        "ciphertext ‖ tag (16).",
+        "so every answer has the same length), sealed to `requester_key` with RFC 9180 HPKE in "
+        "base mode, single-shot (`SealBase` / `OpenBase`, no PSK, no sender key), suite "
+        f"KEM 0x{crypto.HPKE_KEM_ID:04X} DHKEM(P-256, HKDF-SHA256), "
+        f"KDF 0x{crypto.HPKE_KDF_ID:04X} HKDF-SHA256, AEAD 0x{crypto.HPKE_AEAD_ID:04X} "
+        "AES-256-GCM. Every answer has its own ephemeral key. The box in the `sealed` field of "
+        f"`query-result` ({SEALED_ANSWER_LENGTH} bytes) is `enc ‖ ct`: `enc` = its first "
+        f"{crypto.ENC_LENGTH} bytes, the encapsulated key (the ephemeral P-256 public key, "
+        "uncompressed: `04 ‖ x ‖ y`, RFC 9180 §7.1.1 `SerializePublicKey`); `ct` = the other "
+        f"{SEALED_ANSWER_LENGTH - crypto.ENC_LENGTH} bytes, the AES-256-GCM ciphertext of the "
+        f"{ANSWER_ITEMS_LAYOUT.length}-byte `answer-items` record followed by its "
+        f"{crypto.TAG_LENGTH}-byte tag. The AEAD's associated data is empty; what binds a box "
+        "to its answer is HPKE's `info` (RFC 9180 §8.1), the "
+        f"{ANSWER_INFO_LAYOUT.length}-byte `answer-info` record below, built by both sides and "
+        f"never sent: the {len(ANSWER_DOMAIN)} bytes `{ANSWER_DOMAIN!r}` (hex "
+        f"`{ANSWER_DOMAIN.hex()}`: ASCII `{ANSWER_DOMAIN.rstrip(bytes(1)).decode()}` and one "
+        f"zero byte), then, in this order, the permit id ({_width('permit_id')} bytes), the "
+        f"provider ({_width('provider')}) and the requester ({_width('requester')}) as ASCII, "
+        "each left-aligned and padded with spaces (0x20) to its "
+        "width, exactly as these fields are in the `permit` record (the permit id and "
+        "requester also as in `query-result`). To open an answer, a requester takes `enc` "
+        "and `ct` from the box, builds `info` from the result's `permit_id` and `requester` "
+        "and its permit's `provider`, and runs `OpenBase(enc, skR, info, aad = \"\", ct)` "
+        "with the private key of `requester_key` in any HPKE implementation. A box relabelled "
+        "with another permit id, provider or requester does not open.",
         "",
+        *_layout(ANSWER_INFO_LAYOUT),
         "| status | meaning |",
         "|---:|---|",
         *[f"| {int(s)} | {s.name} |" for s in QueryStatus],
@@ -153,6 +200,14 @@ def render() -> str:
         "| wire code | reason | outcome | meaning |",
         "|---:|---|---|---|",
         *[f"| {r.wire_code:04d} | `{r.code}` | {r.outcome} | {r.text} |" for r in Reason],
+        "",
+        "A permit is valid from `issued` (inclusive) to `expires` (exclusive), against the "
+        "server's clock. Its id is spent once the permit passes the replay check (whatever the "
+        "outcome after it) and stays spent, in the store and across restarts, until "
+        f"{_hours(SPENT_ID_GRACE)} after the permit's `expires`; then the server forgets it "
+        "and the retention job deletes it. That reopens nothing: from `expires` on, the expiry "
+        "check refuses the permit (`permit_expired`) before the replay check is reached. The "
+        "margin covers a server clock stepped back by less than it.",
         "",
         "Every query leaves a provision record (`provision_record`, kind `intermediate`): who "
         "asked, 項番:items, outcome (provided / held / refused), the reason code and permit id, "

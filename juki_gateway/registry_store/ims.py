@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from juki_gateway.registry_store.ims_models import (
     ims_flag,
@@ -45,9 +45,12 @@ def latest_permission_list(conn: Connection) -> bytes | None:
     return bytes(row.data) if row is not None else None
 
 
-def used_permit_ids(conn: Connection) -> set[str]:
-    """Every permit id already spent (replays are refused)."""
-    return set(conn.execute(select(ims_used_permit.c.permit_id)).scalars())
+def used_permits(conn: Connection, not_before: dt.datetime) -> dict[str, dt.datetime]:
+    """Spent permit ids whose permit expires at or after ``not_before``, with that expiry
+    (replays of them are refused; the others' permits have expired)."""
+    u = ims_used_permit
+    rows = conn.execute(select(u.c.permit_id, u.c.expires_at).where(u.c.expires_at >= not_before))
+    return {r.permit_id: r.expires_at for r in rows}
 
 
 def fugo_atena_map(conn: Connection) -> dict[str, str]:
@@ -205,8 +208,18 @@ def decide_held(conn: Connection, held_id: str, state: str, operator: str,
 
 
 def spend_permits(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Record permit ids as spent."""
+    """Record permit ids as spent (``permit_id``, ``used_at``, the permit's ``expires_at``)."""
     conn.execute(insert(ims_used_permit), [dict(r) for r in rows])
+
+
+def purge_used_permits(conn: Connection, before: dt.datetime, *, dry_run: bool = False) -> int:
+    """Delete (or with ``dry_run`` count) the spent permit ids whose permit expired before
+    ``before``."""
+    u = ims_used_permit
+    where = u.c.expires_at < before
+    if dry_run:
+        return int(conn.execute(select(func.count()).select_from(u).where(where)).scalar_one())
+    return int(conn.execute(delete(u).where(where)).rowcount)
 
 
 def add_provisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

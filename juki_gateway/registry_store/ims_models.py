@@ -4,8 +4,8 @@ The intermediate server uses the store's ``fugo_map``, ``fukuhon``, ``provision_
 audit log as they are. These four tables hold what R7 and R8 need beyond them: flags with 項番
 scopes, a reason code, a review date and the pending-set / pending-clear states (fail-closed),
 held queries with the content that would be sent, every distributed permission-list version,
-and the spent permit ids (replay). They belong to the one store schema: Alembic revision
-``0002`` creates them on both engines; :mod:`.models` imports this module so that the metadata
+and the spent permit ids (replay) until their permits expire. They belong to the one store
+schema: Alembic revision ``0002`` creates them on both engines (``0009`` adds the expiry); :mod:`.models` imports this module so that the metadata
 (and autogenerate) sees them. The service runs Core statements on the ``ims_*`` Table objects.
 """
 
@@ -82,12 +82,18 @@ class ImsPermissionList(Base):
 
 
 class ImsUsedPermit(Base):
-    """A spent 情報提供許可証 id: a permit answers one query only (R8 replay check)."""
+    """A spent 情報提供許可証 id: a permit answers one query only (R8 replay check).
+
+    Kept until its permit expires (``expires_at``, revision ``0009``): after that a replay is
+    refused as expired before the replay check is reached, so the row may go (the retention job
+    deletes it, and the server no longer loads it).
+    """
 
     __tablename__ = "ims_used_permit"
 
     permit_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     used_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
 ims_flag: Table = table_of(ImsFlag)

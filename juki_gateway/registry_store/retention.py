@@ -6,7 +6,9 @@ Periods (configurable through :class:`RetentionPolicy`):
 * 送付先情報: deleted one business day after it was sent — weekends, national holidays
   (``jpholiday``) and 12/29–1/3 are not business days;
 * provision records: 7 years (本人確認情報 and intermediate server), 5 years (送付先);
-* audit entries: 7 years (the chain's anchor moves past purged entries, see :mod:`.audit`).
+* audit entries: 7 years (the chain's anchor moves past purged entries, see :mod:`.audit`);
+* the intermediate server's spent permit ids: until their permit has expired (plus
+  ``SPENT_ID_GRACE``); a replay of an expired permit is refused as expired anyway.
 
 Boundary rule: a record is kept for the whole period and purged once the period has fully
 elapsed: on the anniversary itself it is still kept, it goes from the day after
@@ -32,12 +34,14 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from juki_gateway.protocols.intermediate.permit import SPENT_ID_GRACE
 from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import (
     SYSTEM_OPERATOR,
     append_audit,
     purge_audit_before,
 )
+from juki_gateway.registry_store.ims import purge_used_permits
 from juki_gateway.registry_store.models import (
     AuditEntry,
     DeletedResident,
@@ -154,6 +158,12 @@ def run_retention(
         ((p.c.kind != "soufusaki") & (p.c.occurred_at < prov_cut))
         | ((p.c.kind == "soufusaki") & (p.c.occurred_at < souf_cut)),
         dry_run,
+    )
+    # Spent permit ids: those whose permit expired before the end of ``as_of`` — never later
+    # than ``now``, whatever ``as_of`` says, so no id is forgotten while its permit is valid.
+    spent_cut = min(now, dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    report.counts["ims_used_permit"] = purge_used_permits(
+        conn, spent_cut - SPENT_ID_GRACE, dry_run=dry_run
     )
     audit_cut = dt.datetime.combine(years_before(as_of, policy.audit_years), dt.time())
     if dry_run:

@@ -4,7 +4,8 @@ The tester connects as the information provision network: ``--cert``/``--key`` a
 the key also signs frames, the permission list and permits, as the network does. The cases
 distribute a permission list naming a conformance requester, then ask under it:
 
-* R11: a frame without a valid signature is refused, never acted on;
+* R11: a frame without a valid signature is refused, never acted on; so is a validly signed
+  frame stamped ten minutes ago (outside the ±300 s window), with ERROR 6612;
 * R8: a permit not signed by the network, a replayed permit id, and a (requester, 項番, items)
   missing from the list are refused with their codes;
 * R7: a query about the person of ``--flagged-fugo`` is held, never answered automatically.
@@ -20,9 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from juki_gateway.codecs.frame import Frame
-from juki_gateway.codecs.messages import MessageType
+from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.protocols.intermediate.answer import decode_query_result
 from juki_gateway.protocols.intermediate.crypto import SIGNATURE_LENGTH, public_key_bytes
+from juki_gateway.protocols.intermediate.errors import FrameTimeOutsideWindow
 from juki_gateway.protocols.intermediate.items import items_to_mask
 from juki_gateway.protocols.intermediate.messages import (
     INFO_QUERY_LAYOUT,
@@ -59,11 +61,13 @@ class _Ipnw:
         return await open_connection(self.s.reactor, t.host, t.port, t.peer, t.server_name,
                                      timeout=8.0)
 
-    def frame(self, msg_type: int, body: bytes, count: int, *, unsigned: bool = False) -> bytes:
+    def frame(self, msg_type: int, body: bytes, count: int, *, unsigned: bool = False,
+              stamp: str | None = None) -> bytes:
         self.n += 1
         t = self.s.target
         data = sign_frame(self.key, msg_type, t.peer.name, t.server_name, body,
-                          record_count=count, request_no=self.n, timestamp=timestamp(self.s.reactor))
+                          record_count=count, request_no=self.n,
+                          timestamp=stamp or timestamp(self.s.reactor))
         return data[:-SIGNATURE_LENGTH] + bytes(SIGNATURE_LENGTH) if unsigned else data
 
     async def send_list(self, conn: FrameConnection) -> None:
@@ -91,12 +95,13 @@ class _Ipnw:
             public_key_bytes(_REQUESTER_KEY.public_key()),
         ).signed(key or self.key)
 
-    async def ask(self, conn: FrameConnection, permit: Permit, *, unsigned: bool = False) -> Frame:
+    async def ask(self, conn: FrameConnection, permit: Permit, *, unsigned: bool = False,
+                  stamp: str | None = None) -> Frame:
         body = INFO_QUERY_LAYOUT.encode({"fugo": permit.fugo, "kouban": f"{permit.kouban:03d}",
                                          "items": items_to_mask(permit.items),
                                          "route": permit.requester, "permit": permit.to_bytes()})
         [answer] = await conn.request(self.frame(ImsMessageType.INFO_QUERY, body, 1,
-                                                 unsigned=unsigned), 1, timeout=10.0)
+                                                 unsigned=unsigned, stamp=stamp), 1, timeout=10.0)
         return answer
 
 
@@ -141,6 +146,22 @@ async def case_unsigned_frame(s: Suite) -> str:
     return "a frame with an invalid signature got ERROR, not an answer"
 
 
+async def case_stale_frame(s: Suite) -> str:
+    ip = _Ipnw(s)
+    conn = await ip.connect()
+    then = dt.datetime.fromtimestamp(s.reactor.seconds(), dt.UTC) - dt.timedelta(minutes=10)
+    answer = await ip.ask(conn, ip.permit(_fugo(s)), stamp=then.strftime("%Y%m%d%H%M%S"))
+    await conn.close()
+    if answer.header.msg_type != MessageType.ERROR:
+        raise CaseFailed("a frame stamped 10 minutes ago was answered with "
+                         f"0x{answer.header.msg_type:04X}")
+    code = decode_error(answer.body)[0]
+    if code != FrameTimeOutsideWindow.wire_code:
+        raise CaseFailed(f"a frame stamped 10 minutes ago got ERROR {code}, expected "
+                         f"{FrameTimeOutsideWindow.wire_code}")
+    return f"a frame stamped 10 minutes ago got ERROR {code}, not an answer"
+
+
 async def case_forged_permit(s: Suite) -> str:
     forger = ec.generate_private_key(ec.SECP256R1())
     return await _refused_with(s, lambda ip: ip.permit(_fugo(s), key=forger), "permit_bad_signature",
@@ -175,6 +196,9 @@ register_cases([
     Case("R11-unsigned-frame", "R11", "I 2 中間サーバ機能8",
          "a frame without a valid signature is never acted on", frozenset({"intermediate"}),
          case_unsigned_frame),
+    Case("R11-stale-frame", "R11", "I 2 中間サーバ機能8",
+         "a signed frame stamped outside the ±300 s window is never acted on",
+         frozenset({"intermediate"}), case_stale_frame),
     Case("R8-forged-permit", "R8", "III(1)6 リスク5",
          "a permit not signed by the network is refused", frozenset({"intermediate"}),
          case_forged_permit),

@@ -2,7 +2,8 @@
 
 ``tests/vectors/intermediate/NAME.bin`` holds the bytes of ``SAMPLES[NAME]``; they were written
 by the intermediate server's first layout engine, so the test over them proves the codec's
-layout tables kept the wire bytes identical. Blank optional items are ``None``.
+layout tables kept the wire bytes identical (``answer-info.bin``, which came later, was written
+by hand from the byte description in ``docs/intermediate.md``). Blank optional items are ``None``.
 """
 
 from __future__ import annotations
@@ -77,4 +78,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "permission-list-header": {"version": 7, "issued": "20261126120000", "entry_count": 2},
     "permission-list-entry": {"requester": "mhlw-000001", "kouban": "001", "items": "1110000000000000"},
     "answer-items": ANSWER_ITEMS,
+    "answer-info": {
+        "domain": "JKGW answer v2\x00",
+        "permit_id": "pm-1764158400-00000042",
+        "provider": "ims-172014",
+        "requester": "mhlw-000001",
+    },
 }

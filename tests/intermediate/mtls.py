@@ -49,6 +49,13 @@ def make_workdir(directory: Path, now: dt.datetime, *, admin_port: int = 0) -> P
     return path
 
 
+def now14(offset: float = 0.0) -> str:
+    """The wall clock (what a daemon on the real reactor reads), plus ``offset`` seconds, as a
+    frame timestamp: the intermediate endpoint refuses frames stamped far from its clock."""
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
+    return at.strftime("%Y%m%d%H%M%S")
+
+
 def private_key(pki: Path, name: str) -> ec.EllipticCurvePrivateKey:
     """``<name>.key`` of the PKI."""
     key = load_pem_private_key((pki / f"{name}.key").read_bytes(), None)

@@ -29,7 +29,7 @@ from juki_gateway.registry_store.migrate import upgrade
 from ..gateway_support import client_context, start_daemon
 from .conftest import fukuhon_record
 from .helpers import FUKUHON, REQUESTER_KEY, make_list, make_permit
-from .mtls import frame_from, free_port, make_workdir, private_key
+from .mtls import frame_from, free_port, make_workdir, now14, private_key
 from .test_service import ATENA, FUGO, query_body
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,7 +49,7 @@ class Ipnw:
         """Send one signed frame and read ``expect`` frames back."""
         self.n += 1
         self.sock.sendall(
-            frame_from(self.key, "ipnw", msg_type, body, count, self.n, "20261126120000")
+            frame_from(self.key, "ipnw", msg_type, body, count, self.n, now14())
         )
         got: list[Frame] = []
         while len(got) < expect:

@@ -30,7 +30,7 @@ from .conftest import ALICE, BOB, fukuhon_record
 from .helpers import FUKUHON, PROVIDER, REQUESTER_KEY
 from .helpers import make_list as _make_list
 from .helpers import make_permit as _make_permit
-from .mtls import connect, frame_from, make_workdir, private_key, public_key
+from .mtls import connect, frame_from, make_workdir, now14, private_key, public_key
 from .test_service import ATENA, FUGO, query_body
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,11 +69,12 @@ class Env:
         *,
         sender: str = "ipnw",
         key: ec.EllipticCurvePrivateKey | None = None,
+        timestamp: str | None = None,
     ) -> bytes:
-        """A frame signed by ``sender``'s key."""
+        """A frame signed by ``sender``'s key, stamped now (or ``timestamp``)."""
         self.n += 1
         k = key if key is not None else private_key(self.pki, sender)
-        return frame_from(k, sender, msg_type, body, count, self.n, "20261126120000")
+        return frame_from(k, sender, msg_type, body, count, self.n, timestamp or now14())
 
     async def start(self) -> int:
         """Start the tree; the intermediate endpoint's bound port."""
@@ -177,7 +178,7 @@ async def test_matrix_over_mutual_tls(env: Env, tmp_path: Path) -> None:
                 b"",
                 0,
                 0,
-                "20261126120000",
+                now14(),
                 seq=withheld.header.seq,
             )
         )
@@ -428,5 +429,34 @@ async def test_a_reissued_key_signs_without_a_restart(env: Env) -> None:
         assert frame.msg_type == ImsMessageType.QUERY_RESULT
         assert results(frame)[0].status is QueryStatus.ANSWERED
         again.transport.loseConnection()
+    finally:
+        await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_frame_stamped_outside_the_window_is_refused_and_the_link_kept(env: Env) -> None:
+    """Over mTLS, a validly signed query stamped 10 minutes in the past or the future gets
+    ERROR 6612 for its request number, is not acted on (its permit stays unspent) and is
+    counted; the same query stamped now is then answered on the same connection."""
+    from twisted.internet import reactor
+
+    port = await env.start()
+    try:
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
+        body = query_body(env.permit("t-1"))
+        for offset in (-600, 600):
+            ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, body, 1,
+                                           timestamp=now14(offset)))
+            [err] = await ipnw.take(1)
+            assert err.msg_type == MessageType.ERROR and err.header.request_no == env.n
+            assert decode_error(err.body)[:2] == (6612, "ims_frame_time_outside_window")
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, body, 1))
+        [frame] = await ipnw.take(1)
+        assert results(frame)[0].status is QueryStatus.ANSWERED
+        counted = env.gateway.metrics.registry.get_sample_value(
+            "juki_gateway_frame_errors_total",
+            {"endpoint": "ims-172014", "code": "ims_frame_time_outside_window"})
+        assert counted == 2
+        ipnw.transport.loseConnection()
     finally:
         await env.stop()

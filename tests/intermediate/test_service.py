@@ -122,6 +122,49 @@ def test_replay_survives_a_restart(store_url: str, clock: Clock) -> None:
     again.engine.dispose()
 
 
+def test_a_restart_remembers_only_permits_that_can_still_be_replayed(
+    store_url: str, clock: Clock
+) -> None:
+    """After a restart, an unexpired spent permit is still refused as replayed; one whose
+    permit expired (over the hour's margin ago) is not loaded, and is refused as expired."""
+    svc = make_service(store_url, clock)
+    setup_person(svc)
+    short = make_permit("p-short", expires="20261126121000")
+    long = make_permit("p-long", expires="20261126180000")
+    assert [ask(svc, short), ask(svc, long)] == [Reason.ANSWERED, Reason.ANSWERED]
+    svc.engine.dispose()
+    clock.advance(2 * 3600)  # 14:00: p-short expired 1 h 50 min ago
+    again = make_service(store_url, clock)
+    try:
+        assert again.spent_permit_count == 1
+        assert ask(again, long) is Reason.REPLAYED
+        assert ask(again, short) is Reason.EXPIRED
+    finally:
+        again.engine.dispose()
+
+
+def test_spent_permits_are_forgotten_once_expired(service: IntermediateService,
+                                                  clock: Clock) -> None:
+    """The server's memory of spent permits shrinks as their permits expire (plus an hour),
+    while the store keeps the rows for the retention job; a replay in between is refused."""
+    from juki_gateway.registry_store.ims_models import ims_used_permit
+
+    setup_person(service)
+    for i, expires in enumerate(("20261126121000", "20261126122000", "20261126235959")):
+        assert ask(service, make_permit(f"p-{i}", expires=expires)) is Reason.ANSWERED
+    assert service.spent_permit_count == 3
+    clock.advance(3600 + 5 * 60)  # 13:05: p-0 expired 55 min ago, inside the margin
+    assert ask(service, make_permit("p-0", expires="20261126121000")) is Reason.EXPIRED
+    assert service.spent_permit_count == 3
+    clock.advance(20 * 60)  # 13:25: p-0 and p-1 are past the margin
+    assert ask(service, make_permit("p-2", expires="20261126235959")) is Reason.REPLAYED
+    assert service.spent_permit_count == 1
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(ims_used_permit.c.permit_id, ims_used_permit.c.expires_at))
+        assert {r.permit_id: r.expires_at.strftime("%Y%m%d%H%M%S") for r in rows} == {
+            "p-0": "20261126121000", "p-1": "20261126122000", "p-2": "20261126235959"}
+
+
 def test_set_pending_blocks_and_clear_pending_does_not_unblock(
     service: IntermediateService,
 ) -> None:

@@ -112,6 +112,10 @@ def test_a_matching_soufusaki_is_kept_for_the_card(
         code = "24727059608"
         number = yield request_kojin_bango(cs, code)
         yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, [_update(code, number, 1)])
+        # (the 送付先 goes CS → 機構 directly, the update through the prefecture: 機構 must
+        # have the 本人確認情報 first, or it refuses the 送付先)
+        yield wait_for(reactor, lambda: node_read(kiko, lambda c: st.count_versions(c) == 1),
+                       20, "the update at 機構")
         yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [_soufusaki(code, number, 1)])
 
         def kept() -> Any:

@@ -168,6 +168,8 @@ def test_move_in_notice_routed_across_prefectures_and_soufusaki_to_kiko(
             juminhyo_code="24727059608", kana_name="ヨシダ　タロウ", lg_code="172014",
             change_reason=TENKYO, change_date="20260401", kojin_bango=number,
             **{k: card[k] for k in ("kanji_name", "birth_date", "sex", "address")})])
+        yield wait_for(reactor, lambda: node_read(nodes["kiko"], lambda c: st.count_versions(c)),
+                       20, "the person's 本人確認情報 at 機構")
         sou = encode_body(SOUFUSAKI, card)
         yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
         yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [sou])

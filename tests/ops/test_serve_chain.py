@@ -28,6 +28,7 @@ from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.registry_store.models import HonninKakunin, InboxEntry
 from juki_gateway.simulators.client import Identity, open_connection, timestamp
 from juki_gateway.simulators.drivers import update_record
+from juki_gateway.simulators.kiko_numbers import KikoNumbers
 from juki_gateway.simulators.population import build_population
 from juki_gateway.workdir import read_toml
 from tests.gateway_support import Daemon, make_workdir, start_daemon
@@ -76,6 +77,12 @@ async def test_update_from_kizon_reaches_kiko_through_one_serve_process(chain: D
     stores = {n: f"sqlite:///{chain.workdir / f'jukinet-{n}.sqlite3'}"
               for n in ("cs-172014", "pref-17", "kiko")}
     people = build_population(30, seed=5, as_of=dt.date(2026, 4, 1)).residents[:30]
+    # residents from before the run: 機構 generated their 個人番号 (its check refuses others)
+    numbers = KikoNumbers(stores["kiko"])
+    try:
+        assert await deferToThread(numbers.register, people) == len(people)
+    finally:
+        numbers.close()
     conn = await open_connection(reactor, "127.0.0.1", chain.ports["cs-172014"],
                                  Identity.from_pki(chain.workdir / "pki", "kizon-172014"),
                                  "cs-172014")

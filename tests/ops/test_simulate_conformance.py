@@ -222,6 +222,7 @@ def test_conformance_intermediate_passes_against_daemon(served: Daemon, tmp_path
     cases = junit_cases(junit)
     assert cases["R7-flagged-held"] == "pass" and cases["R8-replayed-permit"] == "pass"
     assert cases["R11-unsigned-frame"] == "pass" and cases["R1-expired"] == "pass"
+    assert cases["R11-stale-frame"] == "pass"
     assert set(cases.values()) <= {"pass", "skip"}
     assert [k for k, v in cases.items() if v == "skip"] == ["R2-wrong-organisation"]
 

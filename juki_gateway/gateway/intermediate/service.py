@@ -11,11 +11,18 @@ ONE short transaction on the reactor thread — the reads are indexed point look
 leaves, so an answer is never sent without its provision record (group commit). Operator actions
 are single short transactions. Fail-closed: a flag read that fails holds the query; a failed
 commit sends no answer at all.
+
+Spent permit ids (replay, R8) are kept in the store with their permit's expiry; the server
+loads only those not yet expired at start and forgets each from memory once its permit has
+expired (plus :data:`~juki_gateway.protocols.intermediate.permit.SPENT_ID_GRACE`), so a restart
+reopens no replay and memory holds only what can still be replayed. The retention job deletes
+the expired rows (:func:`juki_gateway.registry_store.retention.run_retention`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -93,7 +100,7 @@ from juki_gateway.protocols.intermediate.permission_list import (
     PermissionListHolder,
     decode_permission_list,
 )
-from juki_gateway.protocols.intermediate.permit import decode_permit
+from juki_gateway.protocols.intermediate.permit import SPENT_ID_GRACE, decode_permit
 from juki_gateway.registry_store import ims as store
 from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
 from juki_gateway.registry_store.anchor import AuditKey, load_key
@@ -203,7 +210,10 @@ class IntermediateService(OperatorActions):
         self.metrics = metrics if metrics is not None else ImsMetrics()
         self._new_id = id_factory or (lambda: os.urandom(8).hex())
         self._holder = PermissionListHolder(keys.network_key)
-        self._used: set[str] = set()
+        #: spent permit ids not yet forgotten -> their permit's expiry (naive UTC), and the
+        #: same as a heap, soonest expiry first, to forget them once it has passed
+        self._used: dict[str, dt.datetime] = {}
+        self._expiries: list[tuple[dt.datetime, str]] = []
         self._fugo: dict[str, str] = {}
         self._atena_fugo: dict[str, str] = {}
         self._counts = {o: 0 for o in Outcome}
@@ -217,12 +227,14 @@ class IntermediateService(OperatorActions):
 
     # -- start-up -------------------------------------------------------------------------
     def start(self) -> None:
-        """Load the kept permission list, spent permits and 符号 map."""
+        """Load the kept permission list, the spent permits not yet expired and the 符号 map."""
         with self.engine.connect() as conn:
             kept = store.latest_permission_list(conn)
             if kept is not None:
                 self._holder.current = decode_permission_list(kept)
-            self._used = store.used_permit_ids(conn)
+            self._used = store.used_permits(conn, self.now() - SPENT_ID_GRACE)
+            self._expiries = [(at, pid) for pid, at in self._used.items()]
+            heapq.heapify(self._expiries)
             self._fugo = store.fugo_atena_map(conn)
             self._atena_fugo = {a: f for f, a in self._fugo.items()}
         self.refresh_gauges()
@@ -234,6 +246,25 @@ class IntermediateService(OperatorActions):
     def now14(self) -> str:
         """The injected clock's time as a 14-digit UTC timestamp."""
         return self.now().strftime("%Y%m%d%H%M%S")
+
+    def forget_expired_permits(self, now: dt.datetime) -> int:
+        """Drop from memory the spent permit ids whose permit expired more than
+        :data:`SPENT_ID_GRACE` before ``now``; how many. Safe: a query with such a permit is
+        refused as expired before the replay check (the store keeps them until the retention
+        job purges them)."""
+        cut = now - SPENT_ID_GRACE
+        heap, used, n = self._expiries, self._used, 0
+        while heap and heap[0][0] < cut:
+            _, pid = heapq.heappop(heap)
+            if pid in used and used[pid] < cut:
+                del used[pid]
+                n += 1
+        return n
+
+    @property
+    def spent_permit_count(self) -> int:
+        """How many spent permit ids the server remembers (their permits not yet expired)."""
+        return len(self._used)
 
     @property
     def permission_list(self) -> PermissionList | None:
@@ -434,6 +465,7 @@ class IntermediateService(OperatorActions):
         now = self.now()
         now14 = now.strftime("%Y%m%d%H%M%S")
         queries = [self._decode_query(body) for body in bodies]
+        self.forget_expired_permits(now)
         batch = _Batch()
         results: list[bytes] = []
         atenas = [a for a in (self._fugo.get(q.fugo) for q in queries) if a is not None]
@@ -463,9 +495,9 @@ class IntermediateService(OperatorActions):
                     flags_for_atena=flags_for,
                 )
                 fukuhon = store.fukuhon_of(conn, atenas, FUKUHON_KOBAN)
-                contexts: dict[bytes, crypto.SealContext] = {}
+                recipients: dict[bytes, ec.EllipticCurvePublicKey] = {}
                 for query in queries:
-                    results.append(self._one_query(ctx, query, fukuhon, contexts, now, batch))
+                    results.append(self._one_query(ctx, query, fukuhon, recipients, now, batch))
                 if batch.used:
                     store.spend_permits(conn, batch.used)
                 if batch.provisions:
@@ -508,15 +540,19 @@ class IntermediateService(OperatorActions):
         ctx: DecisionContext,
         query: InfoQuery,
         fukuhon: dict[str, bytes],
-        contexts: dict[bytes, crypto.SealContext],
+        recipients: dict[bytes, ec.EllipticCurvePublicKey],
         now: dt.datetime,
         batch: _Batch,
     ) -> bytes:
         permit = query.permit
         decision = decide_query(query, ctx)
         if decision.consumes_permit:
-            self._used.add(permit.permit_id)
-            batch.used.append({"permit_id": permit.permit_id, "used_at": now})
+            expires_at = permit.expires_at
+            self._used[permit.permit_id] = expires_at
+            heapq.heappush(self._expiries, (expires_at, permit.permit_id))
+            batch.used.append(
+                {"permit_id": permit.permit_id, "used_at": now, "expires_at": expires_at}
+            )
         reason = decision.reason
         sealed: bytes | None = None
         record: bytes | None = None
@@ -524,16 +560,16 @@ class IntermediateService(OperatorActions):
             record = fukuhon.get(decision.atena_no)
             if record is None:
                 reason = Reason.NO_FUKUHON
-        seal_ctx = contexts.get(permit.requester_key)
-        if seal_ctx is None and reason.outcome is not Outcome.REFUSED:
+        recipient = recipients.get(permit.requester_key)
+        if recipient is None and reason.outcome is not Outcome.REFUSED:
             try:  # the key answers are sealed to (also for a later release of a held query)
-                seal_ctx = crypto.SealContext(crypto.load_public_key(permit.requester_key))
-                contexts[permit.requester_key] = seal_ctx
+                recipient = crypto.load_public_key(permit.requester_key)
+                recipients[permit.requester_key] = recipient
             except IntermediateError:
                 reason = Reason.BAD_REQUESTER_KEY
         if reason is Reason.ANSWERED:
-            assert record is not None and seal_ctx is not None
-            sealed = seal_answer(permit, mask_record(record, query.items), seal_ctx)
+            assert record is not None and recipient is not None
+            sealed = seal_answer(permit, mask_record(record, query.items), recipient)
             status = QueryStatus.ANSWERED
         elif reason.outcome is Outcome.HELD:
             assert record is not None and decision.atena_no is not None

@@ -20,8 +20,10 @@ Per peer role (R2 is enforced by the TLS layer; this is what each role may send)
 
 Frames are read and written through a :class:`~juki_gateway.protocols.channel.FrameChannel`
 (the error policy of ``docs/sequencing.md``; its signer adds the trailer to every frame sent):
-a type the peer's role may not send, a header naming other identities than the connection's,
-or a frame the catalogue refuses is answered with ERROR from its header alone, body unread.
+a type the peer's role may not send, a header timestamp outside the window around the server's
+clock (:mod:`juki_gateway.protocols.intermediate.freshness`), a header naming other identities
+than the connection's, or a frame the catalogue refuses is answered with ERROR from its header
+alone, body unread, counted and logged; the connection stays open.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
 from juki_gateway.codecs.messages import MessageType
@@ -46,6 +49,7 @@ from juki_gateway.protocols.intermediate.errors import (
     IntermediateError,
     UnexpectedMessage,
 )
+from juki_gateway.protocols.intermediate.freshness import FRAME_TIME_WINDOW, frame_time_error
 from juki_gateway.protocols.intermediate.messages import (
     FUKUHON_REPORT_LAYOUT,
     PERMISSION_LIST_RESULT_LAYOUT,
@@ -53,6 +57,7 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 from juki_gateway.protocols.intermediate.signing import FRAME_DOMAIN, frame_signature_valid
 
+log = Logger(namespace="juki_gateway.intermediate")
 LENGTHS: dict[int, int] = link_record_lengths()
 #: What an intermediate-server link decodes (every type a link carries, frames up to MAX_FRAME).
 CATALOGUE = Catalogue(LINK_MESSAGES)
@@ -106,6 +111,8 @@ class ImsSession(StoreBackedApp):
     run: Run = run_here
     #: fires once the server is open (None: it is)
     opening: Deferred[Any] | None = None
+    #: seconds a frame's header timestamp may be from the server's clock, either way
+    frame_window: float = FRAME_TIME_WINDOW
 
     @property
     def service(self) -> IntermediateService:
@@ -125,9 +132,13 @@ class ImsSession(StoreBackedApp):
             admit=self._admit,
             signer=self._sign,
             signature_length=crypto.SIGNATURE_LENGTH,
+            log=self._say,
             conn_id=self.conn_id,
             answer_ping=False,
         )
+
+    def _say(self, message: str) -> None:
+        log.info("{node}: {message}", node=self.own_name, message=message)
 
     def started(self, conn: Connection) -> None:
         """Take the peer's signing key from the certificate it presented (verified by the
@@ -145,12 +156,14 @@ class ImsSession(StoreBackedApp):
         return crypto.sign(self.service.keys.signing_key, FRAME_DOMAIN, unsigned)
 
     def _admit(self, header: FrameHeader) -> JukiError | None:
-        """R2 per peer role, from the header alone (the body of a refused type is never read)."""
-        if header.msg_type in self._allowed:
-            return None
-        return UnexpectedMessage(
-            f"{self.peer_role} may not send message type {header.msg_type:#06x}"
-        )
+        """R2 per peer role, then the timestamp window, from the header alone (the body of a
+        refused frame is never read)."""
+        if header.msg_type not in self._allowed:
+            return UnexpectedMessage(
+                f"{self.peer_role} may not send message type {header.msg_type:#06x}"
+            )
+        return frame_time_error(header.timestamp, self.service.clock.seconds(),
+                                self.frame_window)
 
     def _encode(self, answers: list[Answer]) -> list[bytes]:
         """The signed frames of ``answers`` (on the reactor: the channel counts them)."""

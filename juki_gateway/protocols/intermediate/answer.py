@@ -1,8 +1,9 @@
 """Building, sealing and opening an answer to an information query (R8, R11).
 
 The answer holds exactly the permitted items of the person's 副本 (the others blank) in the
-constant-length ``answer-items`` layout, sealed to the requester's key from the permit with the
-permit id, provider and requester as associated data. :func:`query_result_body` makes the
+constant-length ``answer-items`` layout, sealed (HPKE, :mod:`.crypto`) to the requester's key
+from the permit, bound to the permit id, provider and requester through HPKE's ``info``: the
+``answer-info`` record (:func:`answer_info`). :func:`query_result_body` makes the
 ``query-result`` record for every status; only answered and released results carry a box.
 """
 
@@ -21,13 +22,13 @@ from juki_gateway.protocols.intermediate.items import (
     select_items,
 )
 from juki_gateway.protocols.intermediate.messages import (
+    ANSWER_INFO_LAYOUT,
     QUERY_RESULT_LAYOUT,
     SEALED_ANSWER_LENGTH,
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permit import Permit
 
-_AAD_DOMAIN = b"JKGW answer v1\x00"
 _NO_BOX = bytes(SEALED_ANSWER_LENGTH)
 
 
@@ -36,19 +37,22 @@ def answer_plaintext(fukuhon: Mapping[str, str], items: frozenset[str]) -> bytes
     return ANSWER_ITEMS_LAYOUT.encode(select_items(fukuhon, items))
 
 
-def _aad(permit_id: str, provider: str, requester: str) -> bytes:
-    return b"\x00".join((_AAD_DOMAIN, permit_id.encode(), provider.encode(), requester.encode()))
+def answer_info(permit_id: str, provider: str, requester: str) -> bytes:
+    """The HPKE ``info`` of an answer: the 79-byte ``answer-info`` record (domain ‖ permit id
+    ‖ provider ‖ requester, each left-aligned and space-padded to its width)."""
+    return ANSWER_INFO_LAYOUT.encode(
+        {"permit_id": permit_id, "provider": provider, "requester": requester}
+    )
 
 
 def seal_answer(
-    permit: Permit, plaintext: bytes, context: crypto.SealContext | None = None
+    permit: Permit, plaintext: bytes, recipient: ec.EllipticCurvePublicKey | None = None
 ) -> bytes:
-    """Seal an answer to the requester key named in the permit (or within ``context``,
-    which must have been made for that same key)."""
-    aad = _aad(permit.permit_id, permit.provider, permit.requester)
-    if context is not None:
-        return context.seal(plaintext, aad)
-    return crypto.seal(crypto.load_public_key(permit.requester_key), plaintext, aad)
+    """Seal an answer to the requester key named in the permit (``recipient``: that key, when
+    the caller already loaded it); every box has its own ephemeral key."""
+    key = recipient if recipient is not None else crypto.load_public_key(permit.requester_key)
+    return crypto.seal(key, plaintext, answer_info(permit.permit_id, permit.provider,
+                                                   permit.requester))
 
 
 def query_result_body(
@@ -102,7 +106,7 @@ def open_answer(
     if result.sealed is None:
         raise ValueError(f"a {result.status.name} result carries no answer")
     plain = crypto.open_sealed(
-        key, result.sealed, _aad(result.permit_id, provider, result.requester)
+        key, result.sealed, answer_info(result.permit_id, provider, result.requester)
     )
     values = ANSWER_ITEMS_LAYOUT.decode(plain)
     return {k: v for k, v in values.items() if v is not None}

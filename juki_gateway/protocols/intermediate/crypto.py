@@ -3,20 +3,21 @@
 * Signatures: ECDSA P-256 with SHA-256, carried as 64 raw bytes (r ‖ s, 32 bytes each), so every
   signed record has a fixed length. What is signed is always a domain-separation tag followed by
   the record's canonical bytes (its fixed-width wire encoding without the signature).
-* Encryption to a requester: ECDH P-256 with a fresh ephemeral key, HKDF-SHA256 and AES-256-GCM
-  (the construction of HPKE's base mode, written out because the pinned ``cryptography`` range
-  includes versions without the HPKE module). The sealed box is ``ephemeral public key (65 bytes,
-  uncompressed) ‖ ciphertext ‖ tag (16)``; the key derivation binds the ephemeral and recipient
-  public keys, and the caller's associated data binds the box to its permit.
+* Encryption to a requester: RFC 9180 HPKE, base mode, single-shot, suite
+  DHKEM(P-256, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM (ids 0x0010 / 0x0001 / 0x0002), by
+  ``cryptography``'s HPKE module. The sealed box is ``enc ‖ ciphertext ‖ tag``: ``enc`` is the
+  encapsulated key, the sender's ephemeral P-256 public key uncompressed (65 bytes), and the tag
+  is the AES-GCM tag (16 bytes). The single-shot interface has no associated data, so what binds
+  a box to its context goes into HPKE's ``info`` (RFC 9180 §8.1); the caller gives it (for an
+  answer, :func:`juki_gateway.protocols.intermediate.answer.answer_info`). Every box has its own
+  ephemeral key, so any HPKE implementation opens it with the recipient's private key and ``info``.
 
 Keys are loaded once by the caller and passed in; nothing here reads files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -25,19 +26,24 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from juki_gateway.protocols.intermediate.errors import IntermediateError
 
 SIGNATURE_LENGTH = 64
 PUBLIC_KEY_LENGTH = 65
+#: HPKE's ``enc`` for DHKEM(P-256): the ephemeral public key, uncompressed (RFC 9180 §7.1.1)
+ENC_LENGTH = PUBLIC_KEY_LENGTH
 TAG_LENGTH = 16
-SEAL_OVERHEAD = PUBLIC_KEY_LENGTH + TAG_LENGTH
+SEAL_OVERHEAD = ENC_LENGTH + TAG_LENGTH
+#: The HPKE suite's registered identifiers (RFC 9180 §7): KEM, KDF, AEAD.
+HPKE_KEM_ID = 0x0010  # DHKEM(P-256, HKDF-SHA256)
+HPKE_KDF_ID = 0x0001  # HKDF-SHA256
+HPKE_AEAD_ID = 0x0002  # AES-256-GCM
+HPKE_SUITE = Suite(KEM.P256, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 _CURVE = ec.SECP256R1()
 _ECDSA = ec.ECDSA(hashes.SHA256())
-_HKDF_INFO = b"juki-gateway intermediate answer v1"
 
 
 class DecryptionFailed(IntermediateError):
@@ -82,68 +88,21 @@ def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
         raise IntermediateError("not a valid P-256 public key") from None
 
 
-def _derive(shared: bytes, enc: bytes, recipient: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=enc + recipient, info=_HKDF_INFO).derive(
-        shared
-    )
+def seal(recipient: ec.EllipticCurvePublicKey, plaintext: bytes, info: bytes) -> bytes:
+    """HPKE base-mode single-shot encryption of ``plaintext`` to ``recipient`` under ``info``:
+    the box ``enc (65) ‖ ciphertext ‖ tag (16)``, with a fresh ephemeral key every call."""
+    return HPKE_SUITE.encrypt(plaintext, recipient, info=info)
 
 
-def _nonce(enc: bytes, aad: bytes) -> bytes:
-    return hashlib.sha256(enc + b"\x00" + aad).digest()[:12]
-
-
-class SealContext:
-    """One ephemeral key agreement with a recipient, sealing several boxes (HPKE multi-shot).
-
-    Every box carries the same ephemeral public key; its nonce is derived from that key and the
-    box's associated data, which callers make unique per box (it holds the permit id), so no
-    nonce repeats under one key. A context is used for one batch and then dropped.
-    """
-
-    __slots__ = ("_aead", "_enc")
-
-    def __init__(
-        self,
-        recipient: ec.EllipticCurvePublicKey,
-        *,
-        ephemeral_factory: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
-    ) -> None:
-        eph = ephemeral_factory() if ephemeral_factory else ec.generate_private_key(_CURVE)
-        self._enc = public_key_bytes(eph.public_key())
-        key = _derive(eph.exchange(ec.ECDH(), recipient), self._enc, public_key_bytes(recipient))
-        self._aead = AESGCM(key)
-
-    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
-        """The box ``enc ‖ ciphertext ‖ tag`` (``aad`` must be unique within this context)."""
-        return self._enc + self._aead.encrypt(_nonce(self._enc, aad), plaintext, aad)
-
-
-def seal(
-    recipient: ec.EllipticCurvePublicKey,
-    plaintext: bytes,
-    aad: bytes,
-    *,
-    ephemeral_factory: Callable[[], ec.EllipticCurvePrivateKey] | None = None,
-) -> bytes:
-    """Encrypt ``plaintext`` to ``recipient`` with a fresh ephemeral key."""
-    return SealContext(recipient, ephemeral_factory=ephemeral_factory).seal(plaintext, aad)
-
-
-def open_sealed(recipient: ec.EllipticCurvePrivateKey, box: bytes, aad: bytes) -> bytes:
-    """Decrypt a box made by :func:`seal`; raises :class:`DecryptionFailed`."""
+def open_sealed(recipient: ec.EllipticCurvePrivateKey, box: bytes, info: bytes) -> bytes:
+    """Decrypt a box made by :func:`seal` with the same ``info``; raises
+    :class:`DecryptionFailed` (wrong key or info, tampered, truncated or not HPKE)."""
     if len(box) < SEAL_OVERHEAD:
         raise DecryptionFailed("sealed box too short")
-    enc = box[:PUBLIC_KEY_LENGTH]
     try:
-        eph_pub = ec.EllipticCurvePublicKey.from_encoded_point(_CURVE, enc)
-    except ValueError:
-        raise DecryptionFailed("sealed box has an invalid ephemeral key") from None
-    shared = recipient.exchange(ec.ECDH(), eph_pub)
-    key = _derive(shared, enc, public_key_bytes(recipient.public_key()))
-    try:
-        return AESGCM(key).decrypt(_nonce(enc, aad), box[PUBLIC_KEY_LENGTH:], aad)
-    except InvalidTag:
-        raise DecryptionFailed("sealed box does not authenticate") from None
+        return HPKE_SUITE.decrypt(box, recipient, info=info)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("sealed box does not open with this key and info") from None
 
 
 def random_id(nbytes: int = 16) -> str:

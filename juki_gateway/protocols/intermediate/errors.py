@@ -41,6 +41,13 @@ class UnexpectedMessage(IntermediateError):
     wire_code = 6603
 
 
+class FrameTimeOutsideWindow(IntermediateError):
+    """A frame's header timestamp is further from the server's clock than the window allows."""
+
+    code = "ims_frame_time_outside_window"
+    wire_code = 6612
+
+
 # --- permission list distribution ------------------------------------------------------
 
 

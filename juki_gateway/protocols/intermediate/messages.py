@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import IntEnum
 
-from juki_gateway.codecs.fields import Digits, FlagString, RawBytes, Timestamp, UInt
+from juki_gateway.codecs.fields import Digits, FlagString, Magic, RawBytes, Timestamp, UInt
 from juki_gateway.codecs.layouts import ALNUM, NODE_ID
 from juki_gateway.codecs.messages import MessageSpec, message_table
 from juki_gateway.codecs.schema import Field, Layout
@@ -119,6 +119,21 @@ QUERY_RESULT_LAYOUT = ImsBody(Layout(
               note="sealed `answer-items`; zeros unless answered or released"),
     ),
     "The result of one information query: answered (sealed), held, refused, released, 不開示.",
+))
+
+#: The domain separator opening the HPKE ``info`` of every sealed answer.
+ANSWER_DOMAIN = b"JKGW answer v2\x00"
+ANSWER_INFO_LAYOUT = ImsBody(Layout(
+    "answer-info", "暗号化回答 info",
+    (
+        Field(1, "domain", "領域分離子", len(ANSWER_DOMAIN), Magic(ANSWER_DOMAIN)),
+        Field(2, "permit_id", "許可証ID", PERMIT_ID_WIDTH, PERMIT_ID,
+              note="as in the `query-result` and `permit` records"),
+        Field(3, "provider", "提供者", NODE_WIDTH, NODE_ID, note="the permit's provider"),
+        Field(4, "requester", "照会者", NODE_WIDTH, NODE_ID,
+              note="as in the `query-result` and `permit` records"),
+    ),
+    "The HPKE `info` a sealed answer is bound to (never sent: both sides build it).",
 ))
 
 FUGO_REQUEST_LAYOUT = ImsBody(Layout(

@@ -10,6 +10,7 @@ is sealed to). It is signed by the information provision network's key over
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +23,21 @@ from juki_gateway.protocols.intermediate.messages import (
 )
 
 PERMIT_DOMAIN = b"JKGW permit v1\x00"
+
+#: How long a spent permit id is remembered once its permit has expired. The decision checks
+#: expiry before replay, so an expired permit is refused as ``permit_expired`` whether or not
+#: its id is remembered; the margin only covers a server clock stepped back by less than this.
+SPENT_ID_GRACE = dt.timedelta(hours=1)
+
+
+def timestamp14(value: str) -> dt.datetime:
+    """A 14-digit UTC timestamp (``YYYYMMDDhhmmss``) as a naive UTC datetime (ValueError when
+    it is not one; slicing is five times faster than ``strptime``, once per query)."""
+    if len(value) != 14 or not (value.isascii() and value.isdigit()):
+        raise ValueError(f"not a 14-digit timestamp: {value!r}")
+    v = value
+    return dt.datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]), int(v[10:12]),
+                       int(v[12:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +57,11 @@ class Permit:
     #: the wire bytes this permit was decoded from (they decode to exactly these fields);
     #: not an init field, so ``dataclasses.replace`` never carries stale bytes to new values
     wire: bytes = field(default=b"", init=False, repr=False, compare=False)
+
+    @property
+    def expires_at(self) -> dt.datetime:
+        """``expires`` as a naive UTC datetime (how the store keeps it)."""
+        return timestamp14(self.expires)
 
     def canonical_bytes(self) -> bytes:
         """The bytes the network signs: the fixed-width unsigned layout."""

@@ -147,7 +147,8 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.SEARCH_REQUEST: _spec(
         "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",
-        "By 住民票コード, 個人番号, or at least two of 氏名/生年月日/住所 (R3; 性別 does not count). "
+        "By 住民票コード or 個人番号, or by 氏名 plus 生年月日 or a 住所 naming at least a 市区町村 "
+        "(R3; 性別 does not count; the exact rule is in docs/messages.md, section Search (R3)). "
         "Every search, answered or refused, leaves a provision record.",
         SearchTooBroad, BadCheckDigit, WrongSender, BadBody),
     M.SEARCH_RESPONSE: _spec(

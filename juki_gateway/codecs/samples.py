@@ -216,6 +216,19 @@ def sample_search_request(i: int) -> dict[str, Any]:
     )[i % 4]
 
 
+#: the sample search answer is cut: this many residents matched, more than it carries
+SAMPLE_SEARCH_TOTAL = 5
+
+
+def sample_search_hit(i: int) -> dict[str, Any]:
+    """The ``i``-th record of a sample search answer cut at its limit (``truncated`` 1, ``total``
+    :data:`SAMPLE_SEARCH_TOTAL`): the ``i``-th sample 本人確認情報, nested as bytes."""
+    from juki_gateway.codecs.record import get_codec
+
+    return {"total": SAMPLE_SEARCH_TOTAL, "truncated": "1",
+            "record": get_codec("honnin-kakunin").encode(sample_honnin_kakunin(i))}
+
+
 def sample_consistency_entry(i: int) -> dict[str, Any]:
     """The ``i``-th entry of a sample consistency-check chunk (code and a 16-byte digest)."""
     return {"juminhyo_code": generate_juminhyo_code(_codes(i, 7)),
@@ -246,6 +259,7 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "pool-request": sample_pool_request,
     "pool-entry": sample_pool_entry,
     "search-request": sample_search_request,
+    "search-hit": sample_search_hit,
     "consistency-entry": sample_consistency_entry,
     "consistency-diff": sample_consistency_diff,
 }

@@ -415,12 +415,19 @@ async def case_search_too_broad(s: Suite) -> str:
 
 
 async def case_search_narrow(s: Suite) -> str:
+    from juki_gateway.protocols.jukinet.search import decode_search_answer
+
     seen = []
     for label, fields in NARROW:
         answer = await _search(s, **fields)
         if answer.header.msg_type != JukinetMessage.SEARCH_RESPONSE:
             raise CaseFailed(f"a search by {label} answered with {_describe(answer)}")
-        seen.append(f"{label}: {answer.header.record_count} records")
+        try:
+            got = decode_search_answer(answer.body)
+        except JukiError as exc:
+            raise CaseFailed(f"the answer to a search by {label} is malformed: {exc}") from None
+        seen.append(f"{label}: {answer.header.record_count} of {got.total}"
+                    f"{' (truncated)' if got.truncated else ''}")
     return f"answered, {'; '.join(seen)}"
 
 
@@ -457,7 +464,7 @@ CASES: list[Case] = [
          "a search without 氏名, or with 氏名 but no 生年月日 nor a 住所 naming a 市区町村, is refused",
          SEARCH_ROLES, case_search_too_broad),
     Case("R3-narrow", "R3", "III(2)2 リスク1",
-         "a search by 氏名+生年月日 or 氏名+市区町村 is answered",
+         "a search by 氏名+生年月日 or 氏名+市区町村 is answered, with consistent match counts",
          SEARCH_ROLES, case_search_narrow),
 ]
 

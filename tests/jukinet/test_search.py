@@ -1,4 +1,4 @@
-"""The search rule R3 (check_narrow), the 市区町村 address rule and matching."""
+"""The search rule R3 (check_narrow), the 市区町村 address rule, matching, and the search answer."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from juki_gateway.protocols.jukinet.errors import BadCheckDigit, SearchTooBroad
+from juki_gateway.codecs.record import get_codec
+from juki_gateway.codecs.samples import sample_honnin_kakunin
+from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit, SearchTooBroad
+from juki_gateway.protocols.jukinet.layouts import SEARCH_HIT, encode_body
 from juki_gateway.protocols.jukinet.search import (
     PREFECTURES,
     Candidate,
     SearchCriteria,
     address_matches,
     check_narrow,
+    decode_search_answer,
+    encode_search_answer,
+    first_hits,
     matches,
     names_municipality,
     split_address,
@@ -211,3 +217,51 @@ def test_seion_kana_ignores_voicing_marks() -> None:
     other = Candidate("24846016224", "", "鈴木 次郎", "スズキ ジロウ", "19900202", "1", "石川県金沢市")
     assert matches(SearchCriteria(name="すすきしろう", birth_date="19900202"), other)
     assert not matches(SearchCriteria(name="すずきたろう", birth_date="19900202"), other)
+
+
+# -- the answer ---------------------------------------------------------------------------------------
+
+
+def test_first_hits_keeps_the_smallest_codes_and_counts_them_all() -> None:
+    """The answer holds the ``limit`` smallest 住民票コード, ascending, and the count of every hit."""
+    hits = [(f"{n:011d}", f"r{n}".encode()) for n in (9, 3, 7, 1, 5)]
+    assert first_hits(iter(hits), 3) == (5, [b"r1", b"r3", b"r5"])
+    assert first_hits(iter(hits), 10) == (5, [b"r1", b"r3", b"r5", b"r7", b"r9"])
+    assert first_hits(iter([]), 3) == (0, [])
+
+
+def _records(n: int) -> list[bytes]:
+    codec = get_codec("honnin-kakunin")
+    return [codec.encode(sample_honnin_kakunin(i)) for i in range(n)]
+
+
+def test_a_search_answer_round_trips_with_its_counts() -> None:
+    """An answer cut at 2 of 5 says truncated; a whole one does not; none matched is 0 records."""
+    records = _records(2)
+    cut = encode_search_answer(5, records)
+    assert len(cut) == 2 * SEARCH_HIT.record_length
+    assert cut[:10] == b"0000000051" and cut[10:10 + 898] == records[0]
+    got = decode_search_answer(cut)
+    assert (got.total, got.truncated) == (5, True)
+    assert [r["juminhyo_code"] for r in got.records] == [
+        sample_honnin_kakunin(i)["juminhyo_code"] for i in range(2)]
+    whole = decode_search_answer(encode_search_answer(2, records))
+    assert (whole.total, whole.truncated, len(whole.records)) == (2, False, 2)
+    assert decode_search_answer(b"") == decode_search_answer(encode_search_answer(0, []))
+    assert (decode_search_answer(b"").total, decode_search_answer(b"").truncated) == (0, False)
+
+
+@pytest.mark.parametrize("hits", [
+    [(5, "1"), (4, "1")],  # totals differ
+    [(5, "1"), (5, "0")],  # flags differ
+    [(5, "0"), (5, "0")],  # more matched than carried, yet not truncated
+    [(2, "1"), (2, "1")],  # all carried, yet truncated
+    [(1, "0"), (1, "0")],  # fewer matched than carried
+])
+def test_an_answer_whose_counts_do_not_fit_is_malformed(hits: list[tuple[int, str]]) -> None:
+    """A receiver refuses an answer whose records disagree on total/truncated, or whose
+    truncated does not say total > record_count."""
+    body = b"".join(encode_body(SEARCH_HIT, {"total": t, "truncated": f, "record": r})
+                    for (t, f), r in zip(hits, _records(len(hits)), strict=True))
+    with pytest.raises(BadBody):
+        decode_search_answer(body)

@@ -224,7 +224,7 @@ def test_conformance_municipal_cs_passes_against_serve(served: Daemon, tmp_path:
 @pytest_twisted.ensureDeferred
 async def test_conformance_search_cases_pass_against_serves_prefecture(served: Daemon) -> None:
     """serve's prefecture refuses every too-broad search of R3-too-broad (氏名+性別, 生年月日+住所,
-    氏名 with a one-character or prefecture-only 住所) and answers R3-narrow's."""
+    氏名 with a one-character or prefecture-only 住所) and answers R3-narrow's with consistent counts."""
     from twisted.internet import reactor
 
     pki = served.workdir / "pki"

@@ -17,6 +17,8 @@ from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.errors import ERROR_CLASSES
 from juki_gateway.protocols.jukinet.messages import LINK_TYPES
 from juki_gateway.protocols.jukinet.search import (
+    DEFAULT_SEARCH_LIMIT,
+    MAX_SEARCH_LIMIT,
     PREFECTURES,
     SUBSTITUTES,
     SearchCriteria,
@@ -77,7 +79,7 @@ ADDRESS_EXAMPLES: tuple[tuple[str, str], ...] = (
 
 
 def _search_section() -> list[str]:
-    """The search rule R3 and the address rule, for peers."""
+    """The search rule R3, the address rule and the answer, for peers."""
     subs = ", ".join(f"{a}→{b}" for a, b in SUBSTITUTES.items())
     prefs = "、".join(PREFECTURES)
     lines = [
@@ -145,6 +147,16 @@ def _search_section() -> list[str]:
         "四日市市; `東京都東村` names 東村山市); 余市郡 (its name holds 市) reads as a city 余市, so "
         "`北海道余市` covers its three towns and villages; a 市区町村 that does not exist "
         "(`石川県あ市`) counts and matches nothing.",
+        "",
+        "**The answer.** SEARCH_RESPONSE carries one `search-hit` record (docs/wire-format.md) per "
+        "match returned: the matches with the smallest 住民票コード, ascending, at most the "
+        f"answering node's `search_limit` ({DEFAULT_SEARCH_LIMIT} by default, at most "
+        f"{MAX_SEARCH_LIMIT}; docs/configuration.md). Each record repeats `total`, the number of "
+        "current records that match, and `truncated`, `1` exactly when `total` exceeds the "
+        "answer's `record_count`; then the matching `honnin-kakunin` record (898 bytes). "
+        "No match is an answer of 0 records (total 0, not truncated). A receiver treats records "
+        "that disagree on `total` or `truncated`, or a `truncated` that does not fit `total` and "
+        "`record_count`, as a malformed answer.",
         "",
     ]
     return lines

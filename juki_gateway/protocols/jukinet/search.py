@@ -1,4 +1,4 @@
-"""本人確認情報 search: the narrowness rule R3 and name/address matching, sans-IO.
+"""本人確認情報 search: the narrowness rule R3, name/address matching and the answer, sans-IO.
 
 A search names a 住民票コード or a 個人番号 (an identifier, check digit validated), or 氏名 plus
 one more basic item: 生年月日, or a 住所 that names at least a 市区町村 (:func:`split_address`).
@@ -6,19 +6,37 @@ one more basic item: 生年月日, or a 住所 that names at least a 市区町�
 cannot be read date by date or street by street. Names match on 清音化かな (kana with voicing marks
 removed and small kana enlarged, katakana folded to hiragana) and on 外字 substitutes (髙→高 …),
 so a query typed with either form finds the resident; addresses match 市区町村 for 市区町村
-(:func:`address_matches`). docs/messages.md ("Search (R3)") states the same rules for peers; it is rendered from the
+(:func:`address_matches`). An answer carries the first matches by 住民票コード, at most the
+answering node's search limit, with the count of all matches and a truncation flag
+(:func:`first_hits`, :func:`encode_search_answer`, :func:`decode_search_answer`).
+docs/messages.md ("Search (R3)") states the same rules for peers; it is rendered from the
 constants below and runs its examples through these functions.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from juki_gateway.protocols.jukinet.errors import SearchTooBroad
+from juki_gateway.protocols.jukinet.errors import BadBody, SearchTooBroad
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    SEARCH_HIT,
+    decode_bodies,
+    decode_body,
+    encode_body,
+)
 from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
+
+#: The records one search answer carries unless the node is configured otherwise
+#: (``[jukinet.<endpoint>] search_limit``), and the most it may be configured to (a peer refuses
+#: a SEARCH_RESPONSE frame declaring more records than this from its header).
+DEFAULT_SEARCH_LIMIT = 100
+MAX_SEARCH_LIMIT = 1000
 
 # 外字 → 代替文字 (the substitution table of the Juki-net profile; the codec issue owns the full one).
 SUBSTITUTES: Mapping[str, str] = {
@@ -244,3 +262,52 @@ def matches(criteria: SearchCriteria, c: Candidate) -> bool:
     if criteria.address.strip() and not address_matches(criteria.address, c.address):
         return False
     return not (criteria.sex.strip() and criteria.sex.strip() != c.sex)
+
+
+# -- the answer -------------------------------------------------------------------------------------
+
+
+def first_hits(hits: Iterable[tuple[str, bytes]], limit: int) -> tuple[int, list[bytes]]:
+    """(how many hits there are, the records of the ``limit`` hits with the smallest
+    住民票コード, ascending) from (住民票コード, record) pairs, holding ``limit`` at a time."""
+    total = 0
+
+    def counted() -> Iterator[tuple[str, bytes]]:
+        nonlocal total
+        for hit in hits:
+            total += 1
+            yield hit
+
+    best = heapq.nsmallest(limit, counted(), key=lambda hit: hit[0])
+    return total, [record for _, record in best]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    """A decoded SEARCH_RESPONSE: the records carried, how many matched, whether it was cut."""
+
+    records: list[dict[str, Any]]
+    total: int
+    truncated: bool
+
+
+def encode_search_answer(total: int, records: list[bytes]) -> bytes:
+    """The body of a SEARCH_RESPONSE: one ``search-hit`` per record (none when nothing matched)."""
+    flag = "1" if total > len(records) else "0"
+    return b"".join(encode_body(SEARCH_HIT, {"total": total, "truncated": flag, "record": r})
+                    for r in records)
+
+
+def decode_search_answer(body: bytes) -> SearchAnswer:
+    """Decode and check a SEARCH_RESPONSE body; an inconsistent one is :class:`BadBody`."""
+    hits = decode_bodies(SEARCH_HIT, body) if body else []
+    if not hits:
+        return SearchAnswer([], 0, False)
+    total, flag = hits[0]["total"], hits[0]["truncated"]
+    if any(h["total"] != total or h["truncated"] != flag for h in hits):
+        raise BadBody("search-hit: total and truncated differ between the records of one answer")
+    if total < len(hits) or (flag == "1") != (total > len(hits)):
+        raise BadBody(f"search-hit: total {total} and truncated {flag} do not fit an answer of "
+                      f"{len(hits)} records")
+    return SearchAnswer([decode_body(HONNIN_KAKUNIN, h["record"]) for h in hits], int(total),
+                        flag == "1")

@@ -110,10 +110,12 @@ class Daemon:
         return scrape_metrics(self.metrics_url)
 
     def log_records(self) -> list[dict[str, Any]]:
-        """Every handshake-log record so far."""
+        """Every handshake-log record so far (complete lines only: the daemon may be writing
+        the next one)."""
         if not self.log_path.exists():
             return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        complete = self.log_path.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line]
 
     def log_mark(self) -> int:
         """How many records the log holds now (pass to :meth:`records_for_peer` as ``since``)."""

@@ -162,7 +162,8 @@ def sample_error(i: int) -> dict[str, Any]:
         {"error_code": 5101, "error_name": "sequence_gap",
          "detail": f"sequence gap: expected 更新順番号 {41 + i}, got {43 + i}"},
         {"error_code": 5102, "error_name": "search_too_broad",
-         "detail": "a search needs 住民票コード, 個人番号 or two of 氏名/生年月日/住所"},
+         "detail": "氏名 is missing (R3: 住民票コード or 個人番号, or 氏名 plus 生年月日 or a 住所 "
+                   "naming a 市区町村; 性別 does not count)"},
     )[i % 2]
 
 
@@ -202,7 +203,8 @@ def sample_pool_entry(i: int) -> dict[str, Any]:
 
 
 def sample_search_request(i: int) -> dict[str, Any]:
-    """The ``i``-th sample search: by 住民票コード, by 個人番号, then by 氏名 and 生年月日 (R3)."""
+    """The ``i``-th sample search (R3): by 氏名 and 生年月日, by 住民票コード, by 個人番号, then by
+    氏名 and a 住所 naming its 市区町村."""
     blank: dict[str, Any] = dict.fromkeys(
         ("juminhyo_code", "kojin_bango", "name", "birth_date", "address", "sex"))
     name, _kana, sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
@@ -210,7 +212,21 @@ def sample_search_request(i: int) -> dict[str, Any]:
         {**blank, "name": name, "birth_date": birth, "sex": sex},
         {**blank, "juminhyo_code": generate_juminhyo_code(_codes(i, 6))},
         {**blank, "kojin_bango": generate_kojin_bango(_codes(i, 6))},
-    )[i % 3]
+        {**blank, "name": name, "address": "石川県金沢市"},
+    )[i % 4]
+
+
+#: the sample search answer is cut: this many residents matched, more than it carries
+SAMPLE_SEARCH_TOTAL = 5
+
+
+def sample_search_hit(i: int) -> dict[str, Any]:
+    """The ``i``-th record of a sample search answer cut at its limit (``truncated`` 1, ``total``
+    :data:`SAMPLE_SEARCH_TOTAL`): the ``i``-th sample 本人確認情報, nested as bytes."""
+    from juki_gateway.codecs.record import get_codec
+
+    return {"total": SAMPLE_SEARCH_TOTAL, "truncated": "1",
+            "record": get_codec("honnin-kakunin").encode(sample_honnin_kakunin(i))}
 
 
 def sample_consistency_entry(i: int) -> dict[str, Any]:
@@ -243,6 +259,7 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "pool-request": sample_pool_request,
     "pool-entry": sample_pool_entry,
     "search-request": sample_search_request,
+    "search-hit": sample_search_hit,
     "consistency-entry": sample_consistency_entry,
     "consistency-diff": sample_consistency_diff,
 }

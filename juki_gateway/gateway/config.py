@@ -21,6 +21,7 @@ import msgspec
 
 from juki_gateway.certs.identity import ROLES, PeerIdentity
 from juki_gateway.errors import UsageError
+from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 from juki_gateway.registry_store.engine import DEFAULT_SQLITE_NAME, config_store_url
 from juki_gateway.workdir import read_toml
 
@@ -109,6 +110,8 @@ class JukinetSettings:
     window: int = 40_000
     commit_delay: float = 0.002
     commit_records: int = 3000
+    #: records one 本人確認情報 search answer carries at most (it says how many matched in all)
+    search_limit: int = DEFAULT_SEARCH_LIMIT
     #: several daemons (``instance`` names each) share this node's PostgreSQL store; each
     #: outbound link is driven by the daemon holding its lease (``lease_ttl``, ``link_poll``)
     shared_store: bool = False
@@ -331,6 +334,7 @@ class NodeTable(_Table, frozen=True):
     window: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 40_000
     commit_delay: CommitDelay = 0.002
     commit_records: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 3000
+    search_limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEARCH_LIMIT)] = DEFAULT_SEARCH_LIMIT
     shared_store: bool = False
     instance: str = ""
     lease_ttl: Seconds = 3.0
@@ -390,7 +394,7 @@ def _jukinet_tables(
             raise UsageError(f"{where}: jukinet.{name}: shared_store needs a PostgreSQL store_url "
                              "(several daemons share one store)")
         out[name] = JukinetSettings(url, t.window, t.commit_delay, t.commit_records,
-                                    shared_store=t.shared_store, instance=t.instance,
+                                    search_limit=t.search_limit, shared_store=t.shared_store, instance=t.instance,
                                     lease_ttl=t.lease_ttl, link_poll=t.link_poll)
     return host, out
 

@@ -391,19 +391,44 @@ async def _search(s: Suite, **fields: str) -> Frame:
     return answer
 
 
+#: searches R3 refuses, each by what it gives (性別 never counts, a 住所 only down to a 市区町村)
+TOO_BROAD: tuple[tuple[str, dict[str, str]], ...] = (
+    ("氏名+性別", {"name": "金沢\u3000花子", "sex": "2"}),
+    ("生年月日+住所", {"birth_date": "19800401", "address": "石川県金沢市広坂１丁目"}),
+    ("氏名+1-character 住所", {"name": "金沢\u3000花子", "address": "石"}),
+    ("氏名+prefecture-only 住所", {"name": "金沢\u3000花子", "address": "石川県", "sex": "2"}),
+)
+#: searches R3 lets through
+NARROW: tuple[tuple[str, dict[str, str]], ...] = (
+    ("氏名+生年月日", {"name": "金沢\u3000花子", "birth_date": "19800401"}),
+    ("氏名+市区町村", {"name": "金沢\u3000花子", "address": "石川県金沢市"}),
+)
+
+
 async def case_search_too_broad(s: Suite) -> str:
-    answer = await _search(s, name="金沢\u3000花子", sex="2")
-    if answer.header.msg_type != MessageType.ERROR or _error_of(answer)[0] != 5102:
-        raise CaseFailed(f"a search by name and sex answered with {_describe(answer)}, "
-                         "expected ERROR 5102 search_too_broad")
-    return "name + sex refused with 5102 search_too_broad"
+    for label, fields in TOO_BROAD:
+        answer = await _search(s, **fields)
+        if answer.header.msg_type != MessageType.ERROR or _error_of(answer)[0] != 5102:
+            raise CaseFailed(f"a search by {label} answered with {_describe(answer)}, "
+                             "expected ERROR 5102 search_too_broad")
+    return f"{', '.join(label for label, _ in TOO_BROAD)} refused with 5102 search_too_broad"
 
 
 async def case_search_narrow(s: Suite) -> str:
-    answer = await _search(s, name="金沢\u3000花子", birth_date="19800401")
-    if answer.header.msg_type != JukinetMessage.SEARCH_RESPONSE:
-        raise CaseFailed(f"a search by name and birth date answered with {_describe(answer)}")
-    return f"name + birth date answered ({answer.header.record_count} records)"
+    from juki_gateway.protocols.jukinet.search import decode_search_answer
+
+    seen = []
+    for label, fields in NARROW:
+        answer = await _search(s, **fields)
+        if answer.header.msg_type != JukinetMessage.SEARCH_RESPONSE:
+            raise CaseFailed(f"a search by {label} answered with {_describe(answer)}")
+        try:
+            got = decode_search_answer(answer.body)
+        except JukiError as exc:
+            raise CaseFailed(f"the answer to a search by {label} is malformed: {exc}") from None
+        seen.append(f"{label}: {answer.header.record_count} of {got.total}"
+                    f"{' (truncated)' if got.truncated else ''}")
+    return f"answered, {'; '.join(seen)}"
 
 
 CASES: list[Case] = [
@@ -435,9 +460,11 @@ CASES: list[Case] = [
          "a duplicate is acknowledged again but never applied twice", SEQUENCED_ROLES, case_duplicate),
     Case("R4-gap", "R4", "III(2)5", "a gap is answered NACK 5101 naming the expected number",
          SEQUENCED_ROLES, case_gap),
-    Case("R3-too-broad", "R3", "III(2)2 リスク1", "a search by one basic item (+ sex) is refused",
+    Case("R3-too-broad", "R3", "III(2)2 リスク1",
+         "a search without 氏名, or with 氏名 but no 生年月日 nor a 住所 naming a 市区町村, is refused",
          SEARCH_ROLES, case_search_too_broad),
-    Case("R3-narrow", "R3", "III(2)2 リスク1", "a search by name and birth date is answered",
+    Case("R3-narrow", "R3", "III(2)2 リスク1",
+         "a search by 氏名+生年月日 or 氏名+市区町村 is answered, with consistent match counts",
          SEARCH_ROLES, case_search_narrow),
 ]
 

@@ -8,8 +8,8 @@
   an outage of its own link it drops the connection, keeps producing events, and resends
   everything unacknowledged on reconnect.
 * :class:`BadPeers` tries what the gateway must refuse: certificates from another CA, expired,
-  absent or of a role the endpoint does not accept (R1, R2); malformed frames; searches naming a
-  single basic item (R3). Each refusal is recorded by its code; anything answered is a broken
+  absent or of a role the endpoint does not accept (R1, R2); malformed frames; searches too broad
+  under R3 (氏名 alone, 住所 alone, 生年月日+住所, 氏名 with a one-character 住所). Each refusal is recorded by its code; anything answered is a broken
   invariant.
 
 Both record every exchange into the :class:`~juki_gateway.simulators.summary.RunSummary`.
@@ -379,12 +379,17 @@ class BadPeers:
         rng = self.population.rng
         for i in range(self.config.broad_searches):
             person = rng.choice(self.population.residents)
-            only_name = i % 2 == 0
+            # R3's refusal classes in turn: 氏名 alone, 住所 alone, 生年月日+住所 (no 氏名), and
+            # 氏名 with a 住所 of one character (names no 市区町村); 性別 added to each
+            name, birth, address = (
+                (person.kanji_name, "", ""),
+                ("", "", person.address),
+                ("", person.birth_date, person.address),
+                (person.kanji_name, "", person.address[:1]),
+            )[i % 4]
             body = encode_body(SEARCH_REQUEST, {
-                "juminhyo_code": "", "kojin_bango": "",
-                "name": person.kanji_name if only_name else "",
-                "birth_date": "", "address": "" if only_name else person.address,
-                "sex": person.sex,
+                "juminhyo_code": "", "kojin_bango": "", "name": name, "birth_date": birth,
+                "address": address, "sex": person.sex,
             })
             frame = encode_frame(JukinetMessage.SEARCH_REQUEST, "cs-172031", "pref-17", body,
                                  record_count=1, request_no=i + 1,
@@ -392,10 +397,10 @@ class BadPeers:
             started = self.reactor.seconds()
             [answer] = await conn.request(frame, 1, timeout=5.0)
             outcome, code = classify(answer)
-            self.summary.record("SEARCH_REQUEST (one item + sex)", outcome,
+            self.summary.record("SEARCH_REQUEST (too broad)", outcome,
                                 self.reactor.seconds() - started, code)
             if answer.header.msg_type == JukinetMessage.SEARCH_RESPONSE:
-                self.answered_bad.append("a search naming one basic item was answered")
+                self.answered_bad.append("a search too broad under R3 was answered")
             tick(1)
         await conn.close()
 

@@ -1,4 +1,5 @@
-"""The pure Juki-net core: numbers, search rule R3, routing, consistency diff, layouts, catalogue."""
+"""The pure Juki-net core: numbers, routing, consistency diff, layouts, catalogue (the search
+rule R3 is in test_search.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     BadCheckDigit,
     PoolExhausted,
-    SearchTooBroad,
     UnknownMunicipality,
     UnsortedStream,
     WrongSender,
@@ -50,12 +50,6 @@ from juki_gateway.protocols.jukinet.records import (
     honnin_kakunin_record,
 )
 from juki_gateway.protocols.jukinet.routing import KIKO_NODE_ID, Role, next_hop
-from juki_gateway.protocols.jukinet.search import (
-    Candidate,
-    SearchCriteria,
-    check_narrow,
-    matches,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,55 +109,6 @@ def test_pool_hands_out_at_random_and_warns_when_low() -> None:
         pool.take()
     with pytest.raises(PoolExhausted):
         pool.take()
-
-
-RESIDENT = Candidate("24727059608", "123456789018", "髙橋 太郎", "タカハシ タロウ", "19800101", "1",
-                     "石川県金沢市広坂1丁目1番1号")
-
-
-@pytest.mark.parametrize(
-    "criteria",
-    [
-        SearchCriteria(name="髙橋太郎"),
-        SearchCriteria(birth_date="19800101", sex="1"),
-        SearchCriteria(address="石川県金沢市", sex="1"),
-        SearchCriteria(),
-    ],
-)
-def test_search_needs_two_basic_items_sex_not_counting(criteria: SearchCriteria) -> None:
-    """Fewer than two of 氏名/生年月日/住所 without an identifier is refused with 5102."""
-    with pytest.raises(SearchTooBroad) as exc:
-        check_narrow(criteria)
-    assert exc.value.wire_code == 5102
-
-
-@pytest.mark.parametrize(
-    "criteria",
-    [
-        SearchCriteria(juminhyo_code="24727059608"),
-        SearchCriteria(kojin_bango="123456789018"),
-        SearchCriteria(name="高橋太郎", birth_date="19800101"),
-        SearchCriteria(name="たかはしたろう", address="石川県金沢市広坂"),
-        SearchCriteria(name="ﾀｶﾊｼ ﾀﾛｳ", birth_date="19800101", sex="1"),
-    ],
-)
-def test_narrow_searches_match_on_seion_kana_and_substitutes(criteria: SearchCriteria) -> None:
-    """Identifier or two basic items pass R3 and match on kana folding and 外字 substitutes."""
-    check_narrow(criteria)
-    assert matches(criteria, RESIDENT)
-
-
-def test_seion_kana_ignores_voicing_marks() -> None:
-    """A kana query with voicing marks dropped still finds the resident (清音化かな)."""
-    other = Candidate("24846016224", "", "鈴木 次郎", "スズキ ジロウ", "19900202", "1", "石川県金沢市")
-    assert matches(SearchCriteria(name="すすきしろう", birth_date="19900202"), other)
-    assert not matches(SearchCriteria(name="すずきたろう", birth_date="19900202"), other)
-
-
-def test_search_with_bad_identifier_is_refused() -> None:
-    """An identifier with a wrong check digit is refused, not searched."""
-    with pytest.raises(BadCheckDigit):
-        check_narrow(SearchCriteria(juminhyo_code="24727059609"))
 
 
 def test_move_in_notice_route_crosses_prefectures() -> None:

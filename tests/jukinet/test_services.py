@@ -3,8 +3,10 @@ refusals, consistency check and metrics."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,23 @@ from juki_gateway.protocols.jukinet.layouts import (
     encode_body,
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
-from juki_gateway.protocols.jukinet.numbers import validate_juminhyo_code, validate_kojin_bango
+from juki_gateway.protocols.jukinet.numbers import (
+    make_juminhyo_code,
+    validate_juminhyo_code,
+    validate_kojin_bango,
+)
 from juki_gateway.protocols.jukinet.records import decode_honnin_kakunin, honnin_kakunin_record
 from juki_gateway.protocols.jukinet.search import SearchCriteria, seion_kana
 from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
-from juki_gateway.simulators.resident_events import TENKYO, encode_change, new_resident, timeline
+from juki_gateway.simulators.resident_events import (
+    TENKYO,
+    TENNYU,
+    Resident,
+    encode_change,
+    new_resident,
+    timeline,
+)
 from tests.jukinet.conftest import NOW, node_read, start_nodes, stop_nodes, wait_for
 
 FOUR = ("kizon-172014", "cs-172014", "pref-17", "kiko")
@@ -89,17 +102,84 @@ def test_search_rule_r3_refusals_matches_and_provision_records(
         assert kana.startswith("たかはし")
         by_kana = yield search(cs, "pref-17", SearchCriteria(
             name=kana, birth_date=str(target["birth_date"])))
-        assert any(r["juminhyo_code"] == target["juminhyo_code"] for r in by_kana)
+        assert any(r["juminhyo_code"] == target["juminhyo_code"] for r in by_kana.records)
         substituted = str(target["kanji_name"]).replace("髙", "高")
         found = yield search(cs, "kiko", SearchCriteria(name=substituted,
                                                           birth_date=str(target["birth_date"])))
-        assert [r["juminhyo_code"] for r in found] == [target["juminhyo_code"]]
+        assert [r["juminhyo_code"] for r in found.records] == [target["juminhyo_code"]]
+        assert (found.total, found.truncated) == (1, False)
         by_code = yield search(cs, "pref-17", SearchCriteria(juminhyo_code=str(target["juminhyo_code"])))
-        assert len(by_code) == 1
-        records = yield node_read(nodes["pref-17"], _provisions("honnin_kakunin"))
+        assert len(by_code.records) == 1 and by_code.total == 1
+        records = yield node_read(nodes["pref-17"], _provisions("search"))
         outcomes = sorted(r["outcome"] for r in records)
         assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
         assert all(r["recipient"] == "cs-172014" for r in records)
+    finally:
+        yield stop_nodes(nodes)
+
+
+#: one name shared by residents of 金沢市 and of 津幡町 (河北郡), for the search-limit test
+SHARED_NAME, SHARED_KANA = "金沢\u3000花子", "カナザワ\u3000ハナコ"
+
+
+def _namesakes(in_kanazawa: int) -> list[bytes]:
+    """``in_kanazawa`` residents named SHARED_NAME in 金沢市, one in 河北郡津幡町, one of another
+    name in 金沢市: their 転入 records, in a shuffled 住民票コード order."""
+    people = [Resident(make_juminhyo_code(f"1720{i:06d}"), SHARED_NAME, SHARED_KANA,
+                       f"19{60 + i:02d}0401", "2", "石川県金沢市広坂１丁目")
+              for i in range(in_kanazawa)]
+    people.append(Resident(make_juminhyo_code("1720000900"), SHARED_NAME, SHARED_KANA, "19700401",
+                           "2", "石川県河北郡津幡町加賀爪"))
+    people.append(Resident(make_juminhyo_code("1720000901"), "鈴木\u3000次郎", "スズキ\u3000ジロウ",
+                           "19700401", "1", "石川県金沢市広坂１丁目"))
+    random.Random(5).shuffle(people)
+    return [encode_change(r, "172014", TENNYU, n, dt.date(2026, 4, 1))
+            for n, r in enumerate(people, 1)]
+
+
+@pytest_twisted.inlineCallbacks
+def test_search_cut_at_the_limit_says_truncated_and_total(
+    chain_cfgs: dict[str, NodeConfig],
+) -> Generator[Any, Any, None]:
+    """More matches than the prefecture's search_limit: its answer carries the matches with the
+    smallest 住民票コード, truncated = 1 and the total; 機構 (default limit) answers them all; the
+    address matches by 市区町村 (金沢市 ≠ 津幡町); a refused 生年月日+住所 search and the cut answer
+    both leave provision records."""
+    from twisted.internet import reactor
+
+    chain_cfgs = {**chain_cfgs, "pref-17": replace(chain_cfgs["pref-17"], search_limit=3)}
+    nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
+    try:
+        records = _namesakes(7)
+        yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, records)
+        yield wait_for(reactor, lambda: node_read(nodes["kiko"], lambda c: st.count_versions(c) >= 9),
+                       30, "residents at 機構")
+        cs = nodes["cs-172014"]
+        in_kanazawa = sorted(make_juminhyo_code(f"1720{i:06d}") for i in range(7))
+        cut = yield search(cs, "pref-17", SearchCriteria(name="かなざわはなこ", address="金沢市"))
+        assert (cut.total, cut.truncated) == (7, True)
+        assert [r["juminhyo_code"] for r in cut.records] == in_kanazawa[:3]
+        whole = yield search(cs, "kiko", SearchCriteria(name=SHARED_NAME, address="石川県金沢市"))
+        assert (whole.total, whole.truncated) == (7, False)
+        assert [r["juminhyo_code"] for r in whole.records] == in_kanazawa
+        town = yield search(cs, "pref-17", SearchCriteria(name=SHARED_NAME, address="石川県津幡町"))
+        assert (town.total, town.truncated, len(town.records)) == (1, False, 1)
+        assert str(town.records[0]["address"]).startswith("石川県河北郡津幡町加賀爪")
+        with pytest.raises(RemoteError) as exc:
+            yield search(cs, "pref-17", SearchCriteria(birth_date="19600401", address="石川県金沢市"))
+        assert exc.value.remote_code == 5102
+        rows = _provisions("search")
+
+        def refusal_recorded() -> defer.Deferred[bool]:  # committed after the ERROR is sent
+            return node_read(nodes["pref-17"], lambda c: any(r["outcome"] == "refused" for r in rows(c)))
+
+        yield wait_for(reactor, refusal_recorded, 10, "the refusal's provision record")
+        provisions = yield node_read(nodes["pref-17"], rows)
+        assert [(r["subject"], r["detail"]) for r in provisions if r["outcome"] == "refused"] == [
+            ("-", "search_too_broad")]
+        cut_records = [r for r in provisions if r["detail"] == "truncated: 3 of 7"]
+        assert sorted(r["subject"] for r in cut_records) == in_kanazawa[:3]
+        assert all(r["outcome"] == "provided" for r in cut_records)
     finally:
         yield stop_nodes(nodes)
 
@@ -341,4 +421,15 @@ def test_node_config_round_trips_through_json(tmp_path: Path) -> None:
     cfgs = make_chain(tmp_path, NOW, nodes=("cs-172014", "pref-17"))
     for cfg in cfgs.values():
         assert config_from_json(config_to_json(cfg)) == cfg
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_node_json_search_limit_out_of_range_is_a_usage_error(tmp_path: Path, limit: int) -> None:
+    """A node's JSON configuration with a search_limit outside 1–1000 is refused, naming it."""
+    from juki_gateway.errors import UsageError
+    from juki_gateway.gateway.jukinet.topology import config_from_json, config_to_json
+
+    cfg = make_chain(tmp_path, NOW, nodes=("pref-17",))["pref-17"]
+    with pytest.raises(UsageError, match="search_limit must be 1–1000"):
+        config_from_json(config_to_json(replace(cfg, search_limit=limit)))
 

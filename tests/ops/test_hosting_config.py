@@ -53,13 +53,14 @@ def test_service_tree_gives_hosted_endpoints_nodes_and_node_links(tmp_path: Path
 
 
 def test_jukinet_table_tunes_the_node(tmp_path: Path) -> None:
-    """[jukinet.<endpoint>] window, commit_delay and commit_records reach that endpoint's node."""
+    """[jukinet.<endpoint>] window, commit_delay, commit_records and search_limit reach that
+    endpoint's node."""
     config = load_config(_config(tmp_path, jukinet={
-        "pref-17": {"window": 9000, "commit_delay": 0.01, "commit_records": 500}}))
+        "pref-17": {"window": 9000, "commit_delay": 0.01, "commit_records": 500, "search_limit": 20}}))
     nodes = GatewayService(config, MemoryReactorClock()).jukinet.nodes
     cfg = nodes["pref-17"].cfg
-    assert (cfg.window, cfg.commit_delay, cfg.commit_records) == (9000, 0.01, 500)
-    assert nodes["kiko"].cfg.commit_records == 3000  # the default elsewhere
+    assert (cfg.window, cfg.commit_delay, cfg.commit_records, cfg.search_limit) == (9000, 0.01, 500, 20)
+    assert (nodes["kiko"].cfg.commit_records, nodes["kiko"].cfg.search_limit) == (3000, 100)  # defaults
 
 
 def test_host_false_keeps_the_generic_frame_sessions(tmp_path: Path) -> None:
@@ -75,6 +76,8 @@ def test_host_false_keeps_the_generic_frame_sessions(tmp_path: Path) -> None:
     ({"kiko": {"store": "x"}}, "jukinet.kiko: Object contains unknown field `store`"),
     ({"kiko": {"window": 0}}, "jukinet.kiko.window: Expected `int` >= 1"),
     ({"kiko": {"commit_records": True}}, "jukinet.kiko.commit_records: Expected `int`, got `bool`"),
+    ({"kiko": {"search_limit": 0}}, "jukinet.kiko.search_limit: Expected `int` >= 1"),
+    ({"kiko": {"search_limit": 1001}}, "jukinet.kiko.search_limit: Expected `int` <= 1000"),
     ({"host": "yes"}, "jukinet.host: Expected `bool`, got `str`"),
     ({"kiko": {"shared_store": True}}, "jukinet.kiko: shared_store needs a PostgreSQL store_url"),
 ])

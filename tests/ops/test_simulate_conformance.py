@@ -240,6 +240,20 @@ def test_conformance_municipal_cs_passes_against_serve(served: Daemon, tmp_path:
         proc.stdout
 
 
+@pytest_twisted.ensureDeferred
+async def test_conformance_search_cases_pass_against_serves_prefecture(served: Daemon) -> None:
+    """serve's prefecture refuses every too-broad search of R3-too-broad (氏名+性別, 生年月日+住所,
+    氏名 with a one-character or prefecture-only 住所) and answers R3-narrow's with consistent counts."""
+    from twisted.internet import reactor
+
+    pki = served.workdir / "pki"
+    target = Target(role="prefecture", host="127.0.0.1", port=served.ports["pref-17"],
+                    server_name="pref-17", peer=Identity.from_pki(pki, "cs-172031"), pki=pki)
+    results = await Suite(reactor, target).run([c for c in CASES if c.rule == "R3"])
+    assert {r.case_id: r.status for r in results} == {"R3-too-broad": "pass", "R3-narrow": "pass"}, \
+        [r.detail for r in results]
+
+
 def JUNIT_PASS(cases: dict[str, str]) -> set[str]:
     """The ids of the passing cases."""
     return {k for k, v in cases.items() if v == "pass"}

@@ -123,6 +123,7 @@ class JukinetHost(Service):
             cert=ep.cert, key=ep.key, ca=self.config.ca, crl=self.config.crl, host=ep.host,
             port=None, allow=ep.allow, peers=peers, window=settings.window,
             commit_delay=settings.commit_delay, commit_records=settings.commit_records,
+            search_limit=settings.search_limit,
             shared_store=settings.shared_store, instance=settings.instance,
             lease_ttl=settings.lease_ttl, link_poll=settings.link_poll,
             retry_initial=min((lk.backoff_initial for lk in links), default=1.0),

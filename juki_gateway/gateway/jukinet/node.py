@@ -58,6 +58,7 @@ from juki_gateway.protocols.jukinet.numbers import (
     JuminhyoCodePool,
 )
 from juki_gateway.protocols.jukinet.routing import Role
+from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT
 from juki_gateway.protocols.session import msg_type_name
 from juki_gateway.registry_store.asyncstore import GroupCommitter
 
@@ -125,6 +126,9 @@ class NodeConfig:
     # of this size, each hop applying one while the next hop applies the previous one, rather
     # than as one transaction of everything queued (hops one after the other).
     commit_records: int = 3000
+    # Records one 本人確認情報 search answer carries at most (1–MAX_SEARCH_LIMIT); the answer
+    # says how many matched in all and whether it was cut (docs/messages.md, "Search (R3)").
+    search_limit: int = DEFAULT_SEARCH_LIMIT
     pool_low_water: int = 100
     retry_initial: float = 0.05
     retry_max: float = 1.0

@@ -1,7 +1,8 @@
 """Request/response services of the Juki-net links, both the serving side and the asking side.
 
-Serving (on a prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな
-and 外字 substitutes, a provision record for every search answered or refused), 個人番号
+Serving (on a prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな,
+外字 substitutes and 市区町村, at most ``search_limit`` records with the count of all matches, a
+provision record for every search answered or refused), 個人番号
 generation (機構; a prefecture relays it), 住民票コード pools (機構), and the consistency check
 (a merge join of the CS's stream against the local file, on the reader thread, flat memory).
 
@@ -41,6 +42,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     KOJIN_BANGO_RESPONSE,
     POOL_ENTRY,
     POOL_REQUEST,
+    SEARCH_HIT,
     SEARCH_REQUEST,
     decode_bodies,
     decode_body,
@@ -51,8 +53,12 @@ from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_jum
 from juki_gateway.protocols.jukinet.routing import Role
 from juki_gateway.protocols.jukinet.search import (
     Candidate,
+    SearchAnswer,
     SearchCriteria,
     check_narrow,
+    decode_search_answer,
+    encode_search_answer,
+    first_hits,
     matches,
 )
 from juki_gateway.registry_store import jukinet as st
@@ -63,7 +69,6 @@ if TYPE_CHECKING:
 
 log = Logger(namespace="juki_gateway.jukinet")
 
-SEARCH_LIMIT = 100
 CHUNK_ENTRIES = 2000
 CHUNK_WINDOW = 8
 
@@ -82,7 +87,11 @@ def _given(v: object) -> str:
 
 
 def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
-    """Answer a 本人確認情報 search, or refuse it; either way leave a provision record (R5)."""
+    """Answer a 本人確認情報 search, or refuse it; either way leave a provision record (R5).
+
+    The answer holds the ``cfg.search_limit`` matches with the smallest 住民票コード and says how
+    many matched in all (``search-hit``); the provision records name the residents provided.
+    """
     rn = frame.header.request_no
     now = node.now()
     try:
@@ -99,49 +108,54 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
         assert node.committer is not None
         reason = exc.code
         node.committer.submit(lambda conn: st.record_provision(
-            conn, kind="honnin_kakunin", provider=node.node_id, recipient=proto.peer_id,
+            conn, kind="search", provider=node.node_id, recipient=proto.peer_id,
             subject="-", items="search", outcome="refused", detail=reason, now=now))
         return
 
     b = criteria.birth_date
     born = dt.date(int(b[:4]), int(b[4:6]), int(b[6:8])) if b else None
+    limit = node.cfg.search_limit
 
-    def work(conn: Any) -> list[bytes]:
-        found: list[bytes] = []
+    def hits(conn: Any) -> Iterator[tuple[str, bytes]]:
         for r in st.search_rows(conn, juminhyo_code=criteria.juminhyo_code,
                                 kojin_bango=criteria.kojin_bango, birth_date=born):
             rec = decode_body(HONNIN_KAKUNIN, r.record)
             cand = Candidate(r.juminhyo_code, r.kojin_bango or "", r.name_kanji,
                              str(rec["kana_name"]), r.birth_date.strftime("%Y%m%d"), r.sex, r.address)
             if matches(criteria, cand):
-                found.append(r.record)
-                if len(found) >= SEARCH_LIMIT:
-                    break
+                yield r.juminhyo_code, r.record
+
+    def work(conn: Any) -> bytes:
+        total, found = first_hits(hits(conn), limit)
+        detail = f"truncated: {len(found)} of {total}" if total > len(found) else ""
         for rec_bytes in found or [b""]:
             st.record_provision(
-                conn, kind="honnin_kakunin", provider=node.node_id, recipient=proto.peer_id,
+                conn, kind="search", provider=node.node_id, recipient=proto.peer_id,
                 subject=st.juminhyo_of(rec_bytes) if rec_bytes else "-", items="search",
-                outcome="provided" if rec_bytes else "none_found", detail="", now=now)
-        return found
+                outcome="provided" if rec_bytes else "none_found", detail=detail, now=now)
+        return encode_search_answer(total, found)
 
     assert node.committer is not None
     d = node.committer.submit(work)
 
-    def answer(found: list[bytes]) -> None:
-        proto.send_frame(M.SEARCH_RESPONSE, b"".join(found), record_count=len(found), request_no=rn)
+    def answer(body: bytes) -> None:
+        proto.send_frame(M.SEARCH_RESPONSE, body, record_count=len(body) // SEARCH_HIT.record_length,
+                         request_no=rn)
 
     d.addCallbacks(answer, lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
 
 
-def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[list[dict[str, object]]]:
-    """Ask ``peer`` for matching current records (refusals errback with RemoteError)."""
+def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[SearchAnswer]:
+    """Ask ``peer`` for matching current records: the records, how many matched in all and
+    whether the answer was cut at the peer's search limit (refusals errback with RemoteError;
+    an answer whose counts do not fit its records errbacks with BadBody)."""
     body = encode_body(SEARCH_REQUEST, {
         "juminhyo_code": criteria.juminhyo_code or None, "kojin_bango": criteria.kojin_bango or None,
         "name": criteria.name or None, "birth_date": criteria.birth_date or None,
         "address": criteria.address or None, "sex": criteria.sex or None,
     })
     d = node.request(peer, M.SEARCH_REQUEST, body, 1)
-    return d.addCallback(lambda f: decode_bodies(HONNIN_KAKUNIN, f.body) if f.body else [])
+    return d.addCallback(lambda f: decode_search_answer(f.body))
 
 
 # -- 個人番号 -------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def node_gateway_config(cfg: NodeConfig, workdir: Path) -> GatewayConfig:
         links=links, metrics=ListenerConfig(LOOPBACK, 0), admin=ListenerConfig(LOOPBACK, 0),
         timeouts=TimeoutConfig(), store=StoreConfig(cfg.store_url), pki_dir=cfg.ca.parent,
         jukinet={cfg.node_id: JukinetSettings(cfg.store_url, cfg.window, cfg.commit_delay,
-                                              cfg.commit_records)},
+                                              cfg.commit_records, cfg.search_limit)},
     )
 
 

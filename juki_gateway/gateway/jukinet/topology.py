@@ -21,6 +21,7 @@ from juki_gateway.certs.pki import CRL_FILE, CertificateAuthority
 from juki_gateway.errors import UsageError
 from juki_gateway.gateway.config import AllowRule
 from juki_gateway.gateway.jukinet.node import NodeConfig, PeerAddress
+from juki_gateway.protocols.jukinet.search import MAX_SEARCH_LIMIT
 
 #: Identities of the chain: Kanazawa's existing system and CS, Ishikawa prefecture, 機構, and a
 #: second municipality (千代田区, prefecture 13) for cross-prefecture 転入通知.
@@ -123,6 +124,9 @@ def config_from_json(text: str, where: str = "node configuration") -> NodeConfig
     if unknown:
         raise UsageError(f"{where}: unknown keys {unknown}")
     try:
-        return msgspec.convert(data, NodeConfig, dec_hook=_decode_path)
+        cfg = msgspec.convert(data, NodeConfig, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    if not 1 <= cfg.search_limit <= MAX_SEARCH_LIMIT:
+        raise UsageError(f"{where}: search_limit must be 1–{MAX_SEARCH_LIMIT}, got {cfg.search_limit}")
+    return cfg

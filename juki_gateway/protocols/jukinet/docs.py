@@ -1,7 +1,9 @@
 """Renders docs/messages.md, the Juki-net message catalogue, from the one message catalogue.
 
 :func:`render` lists the entries of the catalogue it is given that the Juki-net links carry (the
-base frame types and the Juki-net types of :mod:`.messages`) and the links' error classes;
+base frame types and the Juki-net types of :mod:`.messages`), the search rule R3 (its constants
+from :mod:`.search`, its examples run through :func:`~.search.split_address` and
+:func:`~.search.check_narrow`) and the links' error classes;
 ``python -m juki_gateway.docs`` (``make docs``) writes it and ``--check`` fails when the
 committed file differs. Body layouts are listed once, in ``docs/wire-format.md``.
 """
@@ -11,8 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from juki_gateway.codecs.messages import MessageSpec
+from juki_gateway.errors import JukiError
 from juki_gateway.protocols.jukinet.errors import ERROR_CLASSES
 from juki_gateway.protocols.jukinet.messages import LINK_TYPES
+from juki_gateway.protocols.jukinet.search import (
+    DEFAULT_SEARCH_LIMIT,
+    MAX_SEARCH_LIMIT,
+    PREFECTURES,
+    SUBSTITUTES,
+    SearchCriteria,
+    check_narrow,
+    split_address,
+)
 
 _INTRO = """\
 # Juki-net message catalogue
@@ -43,6 +55,113 @@ def _errors(spec: MessageSpec) -> str:
     return ", ".join(f"{c.wire_code} `{c.code}`" for c in sorted(spec.errors, key=lambda c: c.wire_code)) or "—"
 
 
+#: 住所 examples of the rule, each shown with how the rule cuts it (run, not written by hand)
+ADDRESS_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("石川県金沢市広坂１丁目１番１号", "a 市 and finer"),
+    ("金沢市", "no prefecture"),
+    ("東京都千代田区千代田１番１号", "a 特別区 of 東京都"),
+    ("大阪府大阪市北区梅田", "a 政令市: its 区 is finer"),
+    ("京都府京都市中京区", "京都府 is a prefecture name"),
+    ("千葉県市川市八幡", "a name beginning with 市"),
+    ("東京都町田市", "a name beginning with 町"),
+    ("石川県河北郡津幡町加賀爪", "a town of a 郡"),
+    ("石川県津幡町加賀爪", "the same town, 郡 left out"),
+    ("山形県西村山郡河北町谷地", "a 郡 name holding 村"),
+    ("奈良県大和郡山市北郡山町", "a city name holding 郡"),
+    ("福島県郡山市", "a name beginning with 郡"),
+    ("石川県河北郡", "a 郡 alone"),
+    ("石川県", "a prefecture alone"),
+    ("京都府", "a prefecture alone"),
+    ("石川県金沢", "no suffix"),
+    ("石", "one character"),
+    ("三重県四日市市", "cut at its first 市 (see the limits)"),
+)
+
+
+def _search_section() -> list[str]:
+    """The search rule R3, the address rule and the answer, for peers."""
+    subs = ", ".join(f"{a}→{b}" for a, b in SUBSTITUTES.items())
+    prefs = "、".join(PREFECTURES)
+    lines = [
+        "## Search (R3)",
+        "",
+        "A SEARCH_REQUEST is answered only when it names",
+        "",
+        "1. a 住民票コード or a 個人番号 (either or both; each given is check-digit validated, a bad "
+        "one is ERROR 5103), or",
+        "2. 氏名 plus 生年月日, or",
+        "3. 氏名 plus a 住所 that names at least a 市区町村 (below).",
+        "",
+        "氏名 counts when it is not empty after 清音化かな folding (spaces removed); 性別 never "
+        "counts, and a 住所 that names no 市区町村 does not count (it may still narrow a search by "
+        "氏名+生年月日). Anything else is ERROR 5102 `search_too_broad`, whose detail begins with "
+        "what is missing (`氏名 is missing`, `生年月日 or 住所 is missing`, `生年月日 is missing and "
+        "the 住所 names no 市区町村`), then states the rule, and never quotes what was given. "
+        "Every search, answered "
+        "or refused, leaves a provision record (情報提供等記録) at the node that answers it.",
+        "",
+        "**When a 住所 names a 市区町村.** The text is first normalized: Unicode NFKC, the 外字 "
+        f"substitutes of the Juki-net profile ({subs}), and every space (U+0020, U+3000, tab) "
+        "removed. Then:",
+        "",
+        "1. *Prefecture* (optional): when the text begins with one of the 47 prefecture names "
+        f"written in full ({prefs}), that name is taken off. No name is a prefix of another, so "
+        "`京都府京都市` is 京都府 + `京都市`; `京都` or `東京` alone is no prefecture.",
+        "2. *District*: when what remains holds 郡 at its second character or later, and the text "
+        "before that first 郡 holds none of 市, 区, 町, that text is a 郡 name, and a town or "
+        "village must follow: the text after the 郡 up to the first of 市, 区, 町, 村 that is at "
+        "least its second character. When that character is 町 or 村, the town or village "
+        "(without the 郡 name) is the 市区町村; when there is none, the 住所 names no 市区町村; "
+        "when it is 市 or 区, the 郡 belongs to a city's name (大和郡山市) and step 3 applies.",
+        "3. *Otherwise* the 市区町村 is the text up to and including the first 市, 区, 町 or 村 "
+        "that is not its first character (so `市川市` and `町田市` are whole names, and a 政令市's "
+        "区 comes after its 市). When there is none, the 住所 names no 市区町村.",
+        "",
+        "What follows the 市区町村 is the rest (町名, 番地 …).",
+        "",
+        "**How a 住所 matches.** A resident's 住所 is cut by the same rule. It matches when the "
+        "prefectures are the same wherever both name one, and, when both name a 市区町村, it is "
+        "the same one (compared without 郡 names) and the query's rest begins the resident's rest; "
+        "when either names none, the query's text after its prefecture begins the resident's. So "
+        "`金沢市` finds `石川県金沢市…`, `石川県津幡町` finds `石川県河北郡津幡町…`, "
+        "`石川県金沢市広坂` finds 広坂 only, and, the limits below aside, no 住所 reaches past one "
+        "市区町村.",
+        "",
+        "| 住所 given | case | prefecture | 市区町村 (compared) | rest | counts for R3 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for address, case in ADDRESS_EXAMPLES:
+        parts = split_address(address)
+        try:
+            check_narrow(SearchCriteria(name="金沢\u3000花子", address=address))
+            counts = "yes"
+        except JukiError:
+            counts = "no: 5102"
+        lines.append(f"| `{address}` | {case} | {parts.prefecture or '—'} | "
+                     f"{parts.municipality or '—'} | {parts.rest or '—'} | {counts} |")
+    lines += [
+        "",
+        "Limits of a rule that reads names without a list of the 1,741 municipalities: a name "
+        "whose first 市/区/町/村 is not its last is cut at the first one, the same way in queries "
+        "and records, so matching stays exact but a query may stop there (`三重県四日市` names "
+        "四日市市; `東京都東村` names 東村山市); 余市郡 (its name holds 市) reads as a city 余市, so "
+        "`北海道余市` covers its three towns and villages; a 市区町村 that does not exist "
+        "(`石川県あ市`) counts and matches nothing.",
+        "",
+        "**The answer.** SEARCH_RESPONSE carries one `search-hit` record (docs/wire-format.md) per "
+        "match returned: the matches with the smallest 住民票コード, ascending, at most the "
+        f"answering node's `search_limit` ({DEFAULT_SEARCH_LIMIT} by default, at most "
+        f"{MAX_SEARCH_LIMIT}; docs/configuration.md). Each record repeats `total`, the number of "
+        "current records that match, and `truncated`, `1` exactly when `total` exceeds the "
+        "answer's `record_count`; then the matching `honnin-kakunin` record (898 bytes). "
+        "No match is an answer of 0 records (total 0, not truncated). A receiver treats records "
+        "that disagree on `total` or `truncated`, or a `truncated` that does not fit `total` and "
+        "`record_count`, as a malformed answer.",
+        "",
+    ]
+    return lines
+
+
 def render(catalogue: Mapping[int, MessageSpec]) -> str:
     """The Markdown text of docs/messages.md, from the Juki-net links' entries of ``catalogue``."""
     specs = [(t, catalogue[t]) for t in LINK_TYPES]
@@ -58,8 +177,8 @@ def render(catalogue: Mapping[int, MessageSpec]) -> str:
         )
     lines += ["", "## Messages", ""]
     lines += [f"- **{spec.name}** (0x{t:04X}, {spec.jp}): {spec.description}" for t, spec in specs]
+    lines += ["", *_search_section()]
     lines += [
-        "",
         "## Error codes",
         "",
         "Sent as the `error_code` of an ERROR or NACK body; the connection stays open. Any",

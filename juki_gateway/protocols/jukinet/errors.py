@@ -31,7 +31,7 @@ class SequenceGap(JukinetError):
 
 
 class SearchTooBroad(JukinetError):
-    """A 本人確認情報 search names fewer than two of 氏名/生年月日/住所 and no identifier (R3)."""
+    """A 本人確認情報 search names no identifier and not 氏名 plus 生年月日 or a 住所 naming a 市区町村 (R3)."""
 
     code = "search_too_broad"
     wire_code = 5102

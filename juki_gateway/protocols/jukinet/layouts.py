@@ -1,10 +1,10 @@
 """Body layouts of the Juki-net messages, as tables of the codec's layout model.
 
-Update notifications and search answers carry the codec's 36-item 本人確認情報
+Update notifications carry the codec's 36-item 本人確認情報
 (:data:`~juki_gateway.codecs.layouts.HONNIN_KAKUNIN`, 898 bytes) and 送付先 batches the codec's
 59-item 送付先情報 (:data:`~juki_gateway.codecs.layouts.SOUFUSAKI`); the small request and answer
-bodies of the links (転入通知, 個人番号 and 住民票コード requests, search requests, the consistency
-check) are tables of the same :class:`~juki_gateway.codecs.schema.Field` rows and kinds,
+bodies of the links (転入通知, 個人番号 and 住民票コード requests, searches and their answers, whose
+records nest a 本人確認情報 as opaque bytes, the consistency check) are tables of the same :class:`~juki_gateway.codecs.schema.Field` rows and kinds,
 registered with the codec (``register_layouts``). So one mechanism computes offsets, validates
 (``get_codec``'s generated fast codec, cached by :func:`codec_of`) and renders
 ``docs/wire-format.md``.
@@ -40,8 +40,8 @@ from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 __all__ = [
     "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_REQUEST",
     "KOJIN_BANGO_RESPONSE", "LAYOUTS", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
-    "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies", "decode_body",
-    "encode_body", "field_slice", "link_error",
+    "SEARCH_HIT", "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies",
+    "decode_body", "encode_body", "field_slice", "link_error",
 ]
 
 
@@ -116,6 +116,24 @@ SEARCH_REQUEST = Layout(
     "Empty items are not given; R3 decides whether what is given is narrow enough.",
 )
 
+SEARCH_HIT = Layout(
+    "search-hit",
+    "本人確認情報検索結果",
+    (
+        Field(1, "total", "該当件数", 9, Number(),
+              note="current records matching the search in all, returned or not; the same in every "
+                   "record of one answer"),
+        Field(2, "truncated", "打切りフラグ", 1, Code(ct.FLAG),
+              note="1 exactly when total > the answer's record_count (the search limit cut it); "
+                   "the same in every record of one answer"),
+        Field(3, "record", "本人確認情報", HONNIN_KAKUNIN.record_length, RawBytes(),
+              note="one `honnin-kakunin` record, decoded and checked as that layout"),
+    ),
+    "One record of a search answer: the match counts, then one matching 本人確認情報. An answer "
+    "holds the matches with the smallest 住民票コード, ascending, at most the answering node's "
+    "search limit; no match is an answer of 0 records.",
+)
+
 CONSISTENCY_ENTRY = Layout(
     "consistency-entry",
     "整合性確認データ",
@@ -148,6 +166,7 @@ LAYOUTS: Mapping[str, Layout] = {
         POOL_REQUEST,
         POOL_ENTRY,
         SEARCH_REQUEST,
+        SEARCH_HIT,
         CONSISTENCY_ENTRY,
         CONSISTENCY_DIFF,
     )

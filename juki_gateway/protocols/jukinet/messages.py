@@ -47,10 +47,12 @@ from juki_gateway.protocols.jukinet.layouts import (
     MOVE_IN_NOTICE,
     POOL_ENTRY,
     POOL_REQUEST,
+    SEARCH_HIT,
     SEARCH_REQUEST,
     SOUFUSAKI,
 )
 from juki_gateway.protocols.jukinet.routing import Role
+from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 
 
 class JukinetMessage(IntEnum):
@@ -96,14 +98,14 @@ MAX_SEQUENCED_RECORDS = 3000
 
 def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple[Role, ...]],
           responses: str, description: str, *errors: type[JukiError],
-          sequenced: bool = False) -> MessageSpec:
+          sequenced: bool = False, max_records: int | None = None) -> MessageSpec:
     """One entry; ``route`` is the authorization table of a request (receiver → senders, also
     rendered as its direction) or, for an answer, the direction it travels in."""
     accepts = {} if isinstance(route, str) else route
     return MessageSpec(name, body, description, jp=jp,
                        direction=route if isinstance(route, str) else _hops(route),
                        responses=responses, sequenced=sequenced, errors=errors,
-                       max_records=MAX_SEQUENCED_RECORDS if sequenced else None,
+                       max_records=MAX_SEQUENCED_RECORDS if sequenced else max_records,
                        accepts=tuple((str(r), tuple(map(str, s))) for r, s in accepts.items()))
 
 
@@ -152,12 +154,19 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.SEARCH_REQUEST: _spec(
         "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",
-        "By 住民票コード, 個人番号, or at least two of 氏名/生年月日/住所 (R3; 性別 does not count). "
+        "By 住民票コード or 個人番号, or by 氏名 plus 生年月日 or a 住所 naming at least a 市区町村 "
+        "(R3; 性別 does not count; the exact rule is in docs/messages.md, section Search (R3)). "
         "Every search, answered or refused, leaves a provision record.",
         SearchTooBroad, BadCheckDigit, WrongSender, BadBody),
     M.SEARCH_RESPONSE: _spec(
-        "SEARCH_RESPONSE", "本人確認情報検索応答", HONNIN_KAKUNIN.name, "都道府県 / 機構 → CS",
-        _ANSWERS, "The matching current records (record_count may be 0)."),
+        "SEARCH_RESPONSE", "本人確認情報検索応答", SEARCH_HIT.name, "都道府県 / 機構 → CS",
+        _ANSWERS,
+        "One `search-hit` per matching current record, smallest 住民票コード first, at most the "
+        f"answering node's search limit (`search_limit`, {DEFAULT_SEARCH_LIMIT} by default); "
+        "every record carries the count of all matches (`total`) and `truncated` = 1 when there "
+        f"were more than it carries. 0 records: nothing matched. At most {MAX_SEARCH_LIMIT} "
+        "records: a frame declaring more is refused from its header.",
+        max_records=MAX_SEARCH_LIMIT),
     M.CONSISTENCY_CHUNK: _spec(
         "CONSISTENCY_CHUNK", "整合性確認データ", CONSISTENCY_ENTRY.name, _CS_TO_PREF_KIKO,
         "CONSISTENCY_DIFF",

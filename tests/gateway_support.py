@@ -109,6 +109,21 @@ class Daemon:
         """Every sample of /metrics keyed by (name, sorted labels)."""
         return scrape_metrics(self.metrics_url)
 
+    def retention_settled(self, wait: float = 30.0) -> dict[str, float]:
+        """Wait until every store's retention job has reported its start-up pass (the last work
+        start-up does after the listening lines, and the last it logs); their last-run times."""
+        from juki_gateway.gateway.config import load_config
+
+        config = load_config(self.workdir / "gateway.toml")
+        stores = set(config.stores()) if config.retention.enabled else set()
+        deadline = time.monotonic() + wait
+        while True:
+            runs = {dict(labels)["store"]: v for (name, labels), v in self.scrape().items()
+                    if name == "juki_gateway_retention_last_run_timestamp_seconds"}
+            if set(runs) >= stores or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.05)
+
     def log_records(self) -> list[dict[str, Any]]:
         """Every handshake-log record so far (complete lines only: the daemon may be writing
         the next one)."""

@@ -23,6 +23,7 @@ def test_every_gateway_toml_key_is_in_the_table() -> None:
     tables = {"pki": config.PkiTable, "logs": config.LogsTable, "metrics": config.ListenerTable,
               "admin": config.ListenerTable, "timeouts": config.TimeoutsTable,
               "store": config.StoreTable, "limits": config.LimitsTable,
+              "retention": config.RetentionTable,
               "[endpoints]": config.EndpointTable, "[links]": config.LinkTable,
               "jukinet.<endpoint>": config.NodeTable}
     assert set(_keys(config.FileSchema)) == {t.strip("[]").split(".")[0] for t in tables}

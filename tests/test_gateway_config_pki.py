@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from juki_gateway.cli import main
 from juki_gateway.errors import UsageError
 from juki_gateway.gateway.config import AllowRule, default_topology, load_config, parse_config
 from juki_gateway.gateway.tls import Authorizer
+from juki_gateway.registry_store.retention import RetentionPolicy
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -38,6 +40,28 @@ def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     topo["endpoints"][1]["allow"] = [{"role": "mayor"}]
     with pytest.raises(UsageError, match="unknown role"):
         parse_config(topo, tmp_path / "g.toml")
+
+
+def test_retention_policy_from_the_file(tmp_path: Path) -> None:
+    """[retention] sets the daily hour (JST) and the periods, 150 years accepted for 本人確認情報;
+    an hour outside 0-23 or a period shorter than its rule's is refused naming the key."""
+    topo = default_topology(7100)
+    cfg = parse_config(topo, tmp_path / "g.toml")
+    assert cfg.retention.enabled and cfg.retention.hour == 3
+    assert cfg.retention.policy == RetentionPolicy(5, 7, 5, 7)
+    assert list(cfg.stores()) == ["registry", "cs-172014", "kiko", "pref-17"]
+    topo["retention"] = {"hour": 0, "honnin_kakunin_years": 150, "enabled": False}
+    cfg = parse_config(topo, tmp_path / "g.toml")
+    assert (cfg.retention.enabled, cfg.retention.hour) == (False, 0)
+    assert cfg.retention.policy.honnin_kakunin_years == 150
+    for key, value, says in [("hour", 24, "retention.hour: Expected `int` <= 23"),
+                             ("audit_years", 6, "retention.audit_years: Expected `int` >= 7"),
+                             ("honnin_kakunin_years", 151, "Expected `int` <= 150"),
+                             ("provision_years", 7.5, "Expected `int`, got `float`"),
+                             ("weekly", True, "Object contains unknown field `weekly`")]:
+        topo["retention"] = {key: value}
+        with pytest.raises(UsageError, match=re.escape(says)):
+            parse_config(topo, tmp_path / "g.toml")
 
 
 def test_authorizer_rules_are_data() -> None:

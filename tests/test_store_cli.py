@@ -197,3 +197,74 @@ def test_verify_without_a_key_says_how_to_make_one(tmp_path: Path,
     assert main(["audit", "anchor", "--new-key", *args]) == 0
     assert main(["audit", "verify", *args]) == 0
     assert "5 entries verified" in capsys.readouterr().out
+
+
+def test_retention_run_covers_every_store_of_the_config(
+        store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """retention run --config purges the registry store and every node store gateway.toml names,
+    each audited with the working directory's anchor key, printing a block per store; a node
+    store that does not exist yet is named and skipped."""
+    import tomli_w
+
+    from juki_gateway.gateway.config import default_topology, load_config
+    from juki_gateway.registry_store.anchor import KEY_NAME
+    from juki_gateway.registry_store.audit import list_audit, verify_chain
+    from juki_gateway.registry_store.residents import add_soufusaki, mark_soufusaki_sent
+
+    topo = default_topology(7100)
+    topo["store"]["url"] = store_url
+    cfg_path = tmp_path / "gateway.toml"
+    cfg_path.write_text(tomli_w.dumps(topo))
+    (tmp_path / "pki").mkdir()
+    write_key(tmp_path / "pki" / KEY_NAME, KEY)
+    stores = load_config(cfg_path).stores()
+    assert list(stores) == ["registry", "cs-172014", "kiko", "pref-17"]
+    for name in ("registry", "cs-172014", "kiko"):  # pref-17's node never ran
+        assert main(["store", "migrate", "--db", stores[name]]) == 0
+        engine = create_store_engine(stores[name])
+        with engine.begin() as conn:
+            append_audit(conn, now=dt.datetime(2010, 1, 1), operator_id="op", terminal_id="t",
+                         subject="s", action="a", key=KEY)
+            if name == "cs-172014":  # sent Monday 08:30 JST: due on Tuesday
+                add_soufusaki(conn, "S1", "24727059608", None, b"rec", T0)
+                mark_soufusaki_sent(conn, "S1", dt.datetime(2026, 4, 5, 23, 30))
+        engine.dispose()
+    capsys.readouterr()
+    assert main(["retention", "run", "--config", str(cfg_path), "--as-of", "2026-04-06"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("retention as of 2026-04-06:") == 3
+    assert "cs-172014:\n  retention as of 2026-04-06:\n" in out
+    assert f"pref-17: no store at {tmp_path.resolve() / 'jukinet-pref-17.sqlite3'}" in out
+    assert "soufusaki: purged 1" not in out  # Monday: kept
+    assert main(["retention", "run", "--config", str(cfg_path), "--as-of", "2026-04-07"]) == 0
+    blocks = capsys.readouterr().out.split("\n", 1)[1]
+    assert "soufusaki: purged 1" in blocks.split("kiko:")[0]  # in cs-172014's block
+    for name in ("registry", "cs-172014", "kiko"):
+        engine = create_store_engine(stores[name])
+        with engine.connect() as conn:
+            assert [e.action for e in list_audit(conn)] == ["retention_purge"] * 2, name
+            assert verify_chain(conn, keys=[KEY]).ok, name
+        engine.dispose()
+
+
+def test_each_store_has_checkpoints_of_its_own(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit verify --store NODE` checks a node store's chain against that store's own
+    checkpoint file: verifying the registry first is no false alarm for the node."""
+    wd = tmp_path / "wd"
+    assert main(["init", str(wd)]) == 0
+    cfg = ["--config", str(wd / "gateway.toml")]
+    assert main(["store", "migrate", *cfg]) == 0
+    assert main(["store", "migrate", "--store", "kiko", *cfg]) == 0
+    for _ in range(3):
+        assert main(["maintenance", "on", "--reason", "x", "--operator", "op1", *cfg]) == 0
+    assert main(["retention", "run", "--store", "kiko", *cfg]) == 0
+    assert main(["audit", "verify", *cfg]) == 0
+    assert main(["audit", "verify", "--store", "kiko", *cfg]) == 0
+    assert main(["audit", "verify", "--store", "kiko", *cfg]) == 0
+    pki = wd / "pki"
+    assert len((pki / "audit-checkpoints.jsonl").read_text().splitlines()) == 1
+    assert len((pki / "audit-checkpoints-kiko.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    assert main(["audit", "verify", "--store", "nowhere", *cfg]) == 2
+    assert "one of registry" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Retention: the business-day calendar, purge boundaries, dry runs, audit and the timer job."""
+"""Retention: the business-day calendar (JST), purge boundaries, dry runs, audit, last runs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import functools
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
-from twisted.internet.defer import succeed
-from twisted.internet.task import Clock
 
 from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import append_audit, list_audit, verify_chain
@@ -27,9 +25,11 @@ from juki_gateway.registry_store.residents import (
     mark_soufusaki_sent,
 )
 from juki_gateway.registry_store.retention import (
-    RetentionReport,
-    RetentionService,
+    LastRuns,
     is_business_day,
+    jst_date,
+    jst_day_start,
+    last_runs,
     next_business_day,
     run_retention,
 )
@@ -47,12 +47,21 @@ _retention = functools.partial(run_retention, key=KEY)
         (dt.date(2025, 12, 26), dt.date(2026, 1, 5)),  # Friday before the year-end break
         (dt.date(2026, 12, 28), dt.date(2027, 1, 4)),  # Monday 12/28 -> 1/4 (Monday)
         (dt.date(2026, 1, 9), dt.date(2026, 1, 13)),  # 1/12 成人の日
+        (dt.date(2026, 7, 17), dt.date(2026, 7, 21)),  # Friday before 7/20 海の日 (a Monday)
+        (dt.date(2026, 9, 18), dt.date(2026, 9, 24)),  # 9/21 敬老の日, 9/22 国民の休日, 9/23 秋分の日
     ],
 )
 def test_next_business_day(sent: dt.date, expected: dt.date) -> None:
     """Weekends, national holidays and 12/29–1/3 are skipped."""
     assert next_business_day(sent) == expected
     assert is_business_day(expected)
+
+
+def test_jst_days() -> None:
+    """A store time (naive UTC) belongs to its JST day; a JST day starts at 15:00 UTC the day before."""
+    assert jst_date(dt.datetime(2026, 4, 5, 23, 30)) == dt.date(2026, 4, 6)  # Monday 08:30 JST
+    assert jst_date(dt.datetime(2026, 4, 5, 14, 59)) == dt.date(2026, 4, 5)
+    assert jst_day_start(dt.date(2026, 4, 6)) == dt.datetime(2026, 4, 5, 15, 0)
 
 
 def _count(conn: Connection, model: type) -> int:
@@ -77,6 +86,25 @@ def test_soufusaki_kept_until_next_business_day(store_engine: Engine) -> None:
     with store_engine.begin() as conn:
         assert _retention(conn, dt.date(2026, 4, 6), now=now).counts["soufusaki"] == 1
         assert [r.soufusaki_no for r in conn.execute(select(table_of(Soufusaki)))] == ["S2"]
+
+
+def test_soufusaki_sent_monday_morning_jst_goes_on_tuesday(store_engine: Engine) -> None:
+    """送付先 sent at 08:30 JST on a Monday (Sunday 23:30 UTC) stays all that Monday and goes on
+    Tuesday: the day it was sent is its JST day, not its UTC one."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 4, 5, 23, 30))
+    now = dt.datetime(2026, 4, 6, 12, 0)
+    with store_engine.begin() as conn:
+        assert _retention(conn, dt.date(2026, 4, 6), now=now).counts["soufusaki"] == 0
+        assert _retention(conn, dt.date(2026, 4, 7), now=now).counts["soufusaki"] == 1
+
+
+def test_soufusaki_sent_late_friday_jst(store_engine: Engine) -> None:
+    """送付先 sent at 23:30 JST on the Friday before a Monday holiday (14:30 UTC) goes on Tuesday."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 7, 17, 14, 30))
+    now = dt.datetime(2026, 7, 21)
+    with store_engine.begin() as conn:
+        assert _retention(conn, dt.date(2026, 7, 20), now=now).counts["soufusaki"] == 0
+        assert _retention(conn, dt.date(2026, 7, 21), now=now).counts["soufusaki"] == 1
 
 
 def test_soufusaki_across_new_year(store_engine: Engine) -> None:
@@ -154,7 +182,7 @@ def test_runs_are_audited_and_old_audit_entries_purged(store_engine: Engine) -> 
         assert report.counts["audit_log"] == 1
         entries = list(list_audit(conn))
         assert [e.action for e in entries] == ["flag_set", "retention_purge"]
-        assert '"audit_log": 1' in entries[-1].detail
+        assert '"audit_log": 1' in entries[-1].detail and '"scope": "full"' in entries[-1].detail
         assert verify_chain(conn, keys=[KEY]).ok  # the purge re-anchored the moved head
 
 
@@ -169,25 +197,31 @@ def test_dry_run_changes_nothing(store_engine: Engine) -> None:
         assert _count(conn, Soufusaki) == 1
 
 
-def test_timer_service_daily_and_monthly(store_engine: Engine) -> None:
-    """The service purges 送付先 every day and runs the full purge on the first tick of a month."""
-    clock = Clock()
-    clock.advance(dt.datetime(2026, 4, 29, 12, tzinfo=dt.UTC).timestamp())
-
-    def transact(work):  # type: ignore[no-untyped-def]
-        with store_engine.begin() as conn:
-            return succeed(work(conn))
-
-    service = RetentionService(transact, clock)
-    service.startService()
-    for _ in range(4):
-        clock.advance(86_400)
-    service.stopService()
-    kinds = [type(r) for r in service.runs]
-    # 4/29 full (first tick), 4/30 daily, 5/1 full (new month), 5/2 daily, 5/3 daily
-    assert kinds == [RetentionReport, int, RetentionReport, int, int]
+def test_soufusaki_scope_purges_only_soufusaki(store_engine: Engine) -> None:
+    """The daily run purges due 送付先 only, leaves what the monthly run purges, and is audited
+    as retention_soufusaki with the anchor key."""
+    _soufusaki_sent(store_engine, "S1", dt.datetime(2026, 4, 3, 8, 0))
     with store_engine.begin() as conn:
-        assert [e.action for e in list_audit(conn)] == ["retention_purge"] * 2
+        append_audit(conn, now=dt.datetime(2010, 1, 1), operator_id="op1", terminal_id="t",
+                     subject="x", action="flag_set", key=KEY)
+    with store_engine.begin() as conn:
+        report = _retention(conn, dt.date(2026, 4, 6), now=dt.datetime(2026, 4, 5, 18),
+                            scope="soufusaki")
+        assert report.counts == {"soufusaki": 1, "ims_used_permit": 0}
+        assert [e.action for e in list_audit(conn)] == ["flag_set", "retention_soufusaki"]
+        assert verify_chain(conn, keys=[KEY]).ok
+
+
+def test_last_runs_come_from_the_audit_log(store_engine: Engine) -> None:
+    """A store remembers its newest run of either scope and its newest full run; dry runs do not
+    count."""
+    with store_engine.begin() as conn:
+        assert last_runs(conn) == LastRuns(None, None)
+        _retention(conn, dt.date(2026, 4, 1), now=dt.datetime(2026, 3, 31, 18))
+        _retention(conn, dt.date(2026, 4, 2), now=dt.datetime(2026, 4, 1, 18), scope="soufusaki")
+        _retention(conn, dt.date(2026, 4, 3), now=dt.datetime(2026, 4, 2, 18), dry_run=True)
+        assert last_runs(conn) == LastRuns(any=dt.datetime(2026, 4, 1, 18),
+                                           full=dt.datetime(2026, 3, 31, 18))
 
 
 def test_spent_permit_ids_are_purged_an_hour_after_their_permit_expired(

@@ -31,6 +31,9 @@ from juki_gateway.registry_store.engine import (
 from juki_gateway.registry_store.migrate import current_revision, head_revision
 from juki_gateway.workdir import add_config_argument, config_path_from
 
+#: The name of the configuration's ``[store] url`` store among its stores.
+REGISTRY_STORE = "registry"
+
 
 class SchemaOutdated(StoreError):
     """The database is empty or older than this program: run ``juki-gateway store migrate``."""
@@ -40,16 +43,23 @@ class SchemaOutdated(StoreError):
 
 
 def store_url_from_args(args: argparse.Namespace) -> str:
-    """The store a sub-command with ``--db`` and ``--config`` uses: ``--db`` as given, else
-    ``[store] url`` of the (validated) configuration, else SQLite beside where it would be."""
+    """The store a sub-command with ``--db`` and ``--config`` uses: ``--db`` as given, else the
+    configuration's store named by ``--store`` (default ``registry``: its ``[store] url``),
+    else SQLite beside where the configuration would be."""
     db = getattr(args, "db", None)
     if db:
         return checked_store_url(db)
+    name = getattr(args, "store", None) or REGISTRY_STORE
     path = config_path_from(args)
     if path.exists():
         from juki_gateway.gateway.config import load_config
 
-        return load_config(path).store.url
+        stores = load_config(path).stores()
+        if name not in stores:
+            raise UsageError(f"no store {name!r} in {path}: one of {', '.join(stores)}")
+        return stores[name]
+    if name != REGISTRY_STORE:
+        raise UsageError(f"--store {name}: no configuration at {path}")
     return config_store_url(f"sqlite:///{DEFAULT_SQLITE_NAME}", path.parent)
 
 
@@ -65,8 +75,12 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--config``, ``--db`` and ``--audit-key`` options every store sub-command takes."""
+    """The ``--config``, ``--store``, ``--db`` and ``--audit-key`` options every store
+    sub-command takes."""
     add_config_argument(parser)
+    parser.add_argument("--store", default=None, metavar="NAME",
+                        help="which store of the configuration: 'registry' (default) or a "
+                        "Juki-net node's endpoint name")
     add_db_argument(parser)
     add_audit_key_argument(parser)
 
@@ -108,7 +122,23 @@ def anchor_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
             pki = load_config(path).pki_dir
         key = pki / ANCHOR_KEY_NAME
-    return key, key.with_name(CHECKPOINTS_NAME)
+    return key, key.with_name(checkpoints_name(args))
+
+
+def checkpoints_name(args: argparse.Namespace) -> str:
+    """Each store's audit chain has checkpoints of its own: ``audit-checkpoints.jsonl`` for the
+    registry, ``audit-checkpoints-<node>.jsonl`` for a node store (``--store``), and for a
+    store named only by ``--db`` a name from its URL's digest."""
+    db = getattr(args, "db", None)
+    name = getattr(args, "store", None) or REGISTRY_STORE
+    if db:
+        import hashlib
+
+        return CHECKPOINTS_NAME.replace(
+            ".jsonl", f"-db-{hashlib.sha256(db.encode()).hexdigest()[:12]}.jsonl")
+    if name == REGISTRY_STORE:
+        return CHECKPOINTS_NAME
+    return CHECKPOINTS_NAME.replace(".jsonl", f"-{name}.jsonl")
 
 
 def audit_key_of(args: argparse.Namespace) -> AuditKey | None:

@@ -2,9 +2,10 @@
 typed frozen dataclasses.
 
 The file is data: endpoints (role, org, address, certificate, the allow-list of peer roles),
-outbound links, the PKI and log paths, the metrics/admin listeners, timeouts and the store, and
+outbound links, the PKI and log paths, the metrics/admin listeners, timeouts and the store,
 ``[jukinet.<endpoint>]`` tables for the Juki-net nodes the daemon hosts (one per municipal-cs,
-prefecture and kiko endpoint, each with its own store).
+prefecture and kiko endpoint, each with its own store), and the ``[retention]`` policy its
+stores are purged by.
 Relative paths are resolved against the directory holding the file. :func:`default_topology`
 is the brief's default (Kanazawa CS 172014, Ishikawa 17, 機構, Kanazawa's intermediate server)
 and is what ``juki-gateway init`` writes.
@@ -23,6 +24,7 @@ from juki_gateway.certs.identity import ROLES, PeerIdentity
 from juki_gateway.errors import UsageError
 from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 from juki_gateway.registry_store.engine import DEFAULT_SQLITE_NAME, config_store_url
+from juki_gateway.registry_store.retention import DEFAULT_POLICY, RetentionPolicy
 from juki_gateway.workdir import read_toml
 
 DEFAULT_PORT_BASE = 7100
@@ -121,6 +123,16 @@ class JukinetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """``[retention]``: whether the daemon runs its stores' retention jobs, at which JST hour,
+    and the periods (docs/store.md, "Retention")."""
+
+    enabled: bool = True
+    hour: int = 3
+    policy: RetentionPolicy = DEFAULT_POLICY
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole parsed ``gateway.toml``."""
 
@@ -145,6 +157,14 @@ class GatewayConfig:
     connections_per_peer: int = 8
     #: per hosted endpoint name (every endpoint of a Juki-net role when ``host_jukinet``)
     jukinet: Mapping[str, JukinetSettings] = field(default_factory=dict)
+    #: ``[retention]``: the retention jobs of the registry store and of every node store
+    retention: RetentionSettings = RetentionSettings()
+
+    def stores(self) -> dict[str, str]:
+        """Every store of this configuration by name: ``registry`` (``[store] url``), then each
+        hosted Juki-net node's (named by its endpoint)."""
+        return {"registry": self.store.url,
+                **{name: node.store_url for name, node in self.jukinet.items()}}
 
     def endpoint(self, name: str) -> EndpointConfig:
         """The endpoint called ``name``."""
@@ -206,6 +226,8 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
         "admin": {"host": LOOPBACK, "port": port_base + 10},
         "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
         "store": {"url": "sqlite:///registry.sqlite3"},
+        "retention": {"enabled": True, "hour": 3, "honnin_kakunin_years": 5,
+                      "provision_years": 7, "soufusaki_provision_years": 5, "audit_years": 7},
         "jukinet": {
             "host": True,
             **{
@@ -297,6 +319,23 @@ class LimitsTable(_Table, frozen=True):
     connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 8
 
 
+#: Retention periods in years: at least the rule's own period (5 years: R9 and 送付先 provision
+#: records; 7 years: R5 and R6), at most the 150 years current law keeps the CS's 本人確認情報.
+AtLeast5Years = Annotated[int, msgspec.Meta(ge=5, le=150)]
+AtLeast7Years = Annotated[int, msgspec.Meta(ge=7, le=150)]
+
+
+class RetentionTable(_Table, frozen=True):
+    """``[retention]``: a period shorter than its rule's is refused."""
+
+    enabled: bool = True
+    hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 3
+    honnin_kakunin_years: AtLeast5Years = 5
+    provision_years: AtLeast7Years = 7
+    soufusaki_provision_years: AtLeast5Years = 5
+    audit_years: AtLeast7Years = 7
+
+
 class AllowTable(_Table, frozen=True):
     role: Text
     org: Text | None = None
@@ -351,6 +390,7 @@ class FileSchema(_Table, frozen=True):
     timeouts: TimeoutsTable = TimeoutsTable()
     store: StoreTable = StoreTable()
     limits: LimitsTable = LimitsTable()
+    retention: RetentionTable = RetentionTable()
     endpoints: tuple[EndpointTable, ...] = ()
     links: tuple[LinkTable, ...] = ()
     jukinet: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -448,6 +488,13 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
         host_jukinet=host_jukinet,
         jukinet=jukinet,
         connections_per_peer=f.limits.connections_per_peer,
+        retention=RetentionSettings(
+            enabled=f.retention.enabled, hour=f.retention.hour,
+            policy=RetentionPolicy(
+                honnin_kakunin_years=f.retention.honnin_kakunin_years,
+                provision_years=f.retention.provision_years,
+                soufusaki_provision_years=f.retention.soufusaki_provision_years,
+                audit_years=f.retention.audit_years)),
     )
 
 

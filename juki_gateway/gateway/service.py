@@ -9,6 +9,7 @@ Tree::
     ├── ListenerService "admin": the intermediate server's operators (mutual TLS), when configured
     ├── ListenerService for /metrics (plain HTTP on loopback)
     ├── TimerService: CRL file watch and certificate-expiry gauges
+    ├── RetentionHost: a retention job per store (registry, each node), JST-scheduled (retention.py)
     ├── LinkService per generic outbound link (reconnecting client, see gateway/links.py)
     └── TimerService: the operator's held links (gateway/linkcontrol.py), when nodes are hosted
 
@@ -16,7 +17,8 @@ The two hosts have one interface (``hosts(ep)``, ``app_factory(ep)``, ``ready``,
 stop): an endpoint is served by the host that hosts it, else by the generic frame sessions. The
 hosts start first (their stores open while the listeners bind) and stop last: stopping the
 tree stops listening, then drains live connections (bounded by ``[timeouts] drain``), then
-stops the hosts (pending commits flushed, stores closed).
+stops the hosts (pending commits flushed, stores closed). The retention jobs begin once the
+daemon has started (every store open) and stop before the hosts.
 :meth:`GatewayService.reload_crl` is what SIGHUP calls.
 """
 
@@ -218,6 +220,12 @@ class GatewayService(MultiService):
             svc = make_link_service(config, link, reactor, self.handshake_log, self.metrics, cache)
             svc.setServiceParent(self)
             self.links[link.name] = svc
+        from juki_gateway.gateway.retention import RetentionHost
+
+        # after the listeners: the hosted nodes exist (made with their endpoints' factories)
+        self.retention = RetentionHost(config, reactor, self.metrics.registry, self.intermediate,
+                                       self.jukinet)
+        self.retention.setServiceParent(self)
         watch = TimerService(CRL_POLL_SECONDS, self._periodic)
         watch.clock = reactor
         watch.setName("crl-watch")
@@ -328,6 +336,7 @@ class GatewayService(MultiService):
                 for name, status in self.jukinet.status.items():
                     if status.held:  # held before start-up: stays cut
                         self.jukinet.hold(name)
+            self.retention.begin()
 
         ready.addCallback(connect)
         self._nodes_ready = ready

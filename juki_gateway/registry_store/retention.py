@@ -1,6 +1,6 @@
-"""Retention (R9, R5, R6): what is purged when, the business-day calendar, and the periodic job.
+"""Retention (R9, R5, R6): what is purged when, the business-day calendar, and one store's run.
 
-Periods (configurable through :class:`RetentionPolicy`):
+Periods (configurable through :class:`RetentionPolicy`, ``[retention]`` in gateway.toml):
 
 * 本人確認情報 history rows and 消除者: 5 years (the seed's period; later law lengthened it);
 * 送付先情報: deleted one business day after it was sent — weekends, national holidays
@@ -10,29 +10,33 @@ Periods (configurable through :class:`RetentionPolicy`):
 * the intermediate server's spent permit ids: until their permit has expired (plus
   ``SPENT_ID_GRACE``); a replay of an expired permit is refused as expired anyway.
 
+Days are Japanese calendar days (JST, Asia/Tokyo): the store keeps naive UTC times, and a time
+belongs to the JST day it falls on (:func:`jst_date`); ``as_of`` is a JST day, and "before
+``as_of``" means before 00:00 JST of it (:func:`jst_day_start`).
+
 Boundary rule: a record is kept for the whole period and purged once the period has fully
 elapsed: on the anniversary itself it is still kept, it goes from the day after
 (``date < as_of - period``). A history row's age counts from when it stopped being current
-(``superseded_at``); a 消除者's from its deletion date. 送付先情報 sent on day S is purged from the first
-business day after S on.
+(``superseded_at``); a 消除者's from its deletion date. 送付先情報 sent on JST day S is purged from
+the first business day after S on, never on S itself (a batch sent at 08:30 JST on a Monday
+goes on Tuesday).
 
-Every run (also a dry run, as ``retention_dry_run``) appends one audit entry with its counts.
-The :class:`RetentionService` is a ``TimerService`` ticking daily on an injected clock: each tick
-deletes due 送付先情報, and the first tick of each month runs the full purge (the monthly job).
+A run is either the full purge (``scope="full"``, the monthly job) or the 送付先 purge alone
+(``scope="soufusaki"``, the daily job). Every run appends one audit entry with its counts
+(``retention_purge``, ``retention_soufusaki``, or ``retention_dry_run``); :func:`last_runs`
+reads the newest ones back, so a store remembers when its retention last ran. The schedule
+that runs it is :mod:`.retention_job`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jpholiday
 from sqlalchemy import Connection, delete, func, select
-from twisted.application.internet import TimerService
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from juki_gateway.protocols.intermediate.permit import SPENT_ID_GRACE
 from juki_gateway.registry_store.anchor import AuditKey
@@ -51,7 +55,27 @@ from juki_gateway.registry_store.models import (
     table_of,
 )
 
-log = Logger()
+try:
+    JST: dt.tzinfo = ZoneInfo("Asia/Tokyo")
+except ZoneInfoNotFoundError:  # no tz database on this host: Japan has kept UTC+9 since 1951
+    JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+#: What one run purges: everything past its period, or only the 送付先 due (the daily job).
+Scope = Literal["full", "soufusaki"]
+#: The audit action of each kind of run (``subject`` is always ``retention``).
+ACTIONS: dict[Scope, str] = {"full": "retention_purge", "soufusaki": "retention_soufusaki"}
+DRY_RUN_ACTION = "retention_dry_run"
+SUBJECT = "retention"
+
+
+def jst_date(at: dt.datetime) -> dt.date:
+    """The JST calendar day of ``at`` (naive UTC, the store's convention)."""
+    return at.replace(tzinfo=dt.UTC).astimezone(JST).date()
+
+
+def jst_day_start(day: dt.date) -> dt.datetime:
+    """00:00 JST of ``day``, as naive UTC."""
+    return dt.datetime.combine(day, dt.time(), JST).astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def is_business_day(day: dt.date) -> bool:
@@ -79,12 +103,17 @@ def years_before(day: dt.date, years: int) -> dt.date:
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """Retention periods in years (R9, R5, R6)."""
+    """Retention periods in years (R9, R5, R6): the rules' own by default; ``[retention]`` in
+    gateway.toml may lengthen them (150 years of 本人確認情報 is current law's, docs/store.md)."""
 
     honnin_kakunin_years: int = 5
     provision_years: int = 7
     soufusaki_provision_years: int = 5
     audit_years: int = 7
+
+
+#: The rules' own periods (the defaults of ``[retention]``).
+DEFAULT_POLICY = RetentionPolicy()
 
 
 @dataclass(slots=True)
@@ -104,16 +133,18 @@ class RetentionReport:
 def _soufusaki_due(conn: Connection, as_of: dt.date) -> list[str]:
     s = table_of(Soufusaki)
     due: list[str] = []
+    sent_before = jst_day_start(as_of)  # sent on an earlier JST day
     for no, sent_at in conn.execute(
-        select(s.c.soufusaki_no, s.c.sent_at).where(s.c.sent_at.is_not(None), s.c.sent_at < as_of)
+        select(s.c.soufusaki_no, s.c.sent_at).where(s.c.sent_at.is_not(None),
+                                                    s.c.sent_at < sent_before)
     ):
-        if next_business_day(sent_at.date()) <= as_of:
+        if next_business_day(jst_date(sent_at)) <= as_of:
             due.append(no)
     return due
 
 
 def purge_soufusaki(conn: Connection, as_of: dt.date, *, dry_run: bool = False) -> int:
-    """Delete 送付先情報 whose first business day after sending has come."""
+    """Delete 送付先情報 whose first business day (JST) after the JST day it was sent has come."""
     due = _soufusaki_due(conn, as_of)
     if due and not dry_run:
         s = table_of(Soufusaki)
@@ -128,104 +159,97 @@ def _count_or_delete(conn: Connection, table: object, where: object, dry_run: bo
     return int(conn.execute(delete(table).where(where)).rowcount)  # type: ignore[arg-type]
 
 
+def _cut(as_of: dt.date, years: int) -> dt.datetime:
+    """00:00 JST of the day ``years`` before ``as_of`` (naive UTC): older rows are past it."""
+    return jst_day_start(years_before(as_of, years))
+
+
 def run_retention(
     conn: Connection,
     as_of: dt.date,
     *,
-    policy: RetentionPolicy = RetentionPolicy(),
+    policy: RetentionPolicy = DEFAULT_POLICY,
     dry_run: bool = False,
     now: dt.datetime,
     operator_id: str = SYSTEM_OPERATOR,
     terminal_id: str = "retention",
     key: AuditKey | None,
+    scope: Scope = "full",
 ) -> RetentionReport:
-    """Purge (or count, for a dry run) everything past its period as of ``as_of``; audited."""
+    """Purge (or count, for a dry run) what is past its period as of the JST day ``as_of``:
+    everything (``scope="full"``) or only the 送付先情報 due (``"soufusaki"``); audited."""
     report = RetentionReport(as_of, dry_run)
-    hk_cut = years_before(as_of, policy.honnin_kakunin_years)
-    d = table_of(DeletedResident)
-    report.counts["deleted_resident"] = _count_or_delete(conn, d, d.c.deleted_on < hk_cut, dry_run)
-    h = table_of(HonninKakuninHistory)
-    hist_cut = dt.datetime.combine(hk_cut, dt.time())
-    report.counts["honnin_kakunin_history"] = _count_or_delete(
-        conn, h, h.c.superseded_at < hist_cut, dry_run
-    )
+    if scope == "full":
+        _purge_periods(conn, as_of, policy, dry_run, report)
     report.counts["soufusaki"] = purge_soufusaki(conn, as_of, dry_run=dry_run)
+    # Spent permit ids: those whose permit expired before the end of ``as_of`` — never later
+    # than ``now``, whatever ``as_of`` says, so no id is forgotten while its permit is valid.
+    spent_cut = min(now, jst_day_start(as_of + dt.timedelta(days=1)))
+    report.counts["ims_used_permit"] = purge_used_permits(
+        conn, spent_cut - SPENT_ID_GRACE, dry_run=dry_run)
+    if scope == "full":  # the audit entries last: the run's own entry is never the one purged
+        report.counts["audit_log"] = _purge_audit(conn, as_of, policy, dry_run, key)
+    append_audit(
+        conn,
+        now=now,
+        operator_id=operator_id,
+        terminal_id=terminal_id,
+        subject=SUBJECT,
+        action=DRY_RUN_ACTION if dry_run else ACTIONS[scope],
+        detail={"as_of": as_of.isoformat(), "scope": scope, **report.counts},
+        key=key,
+    )
+    return report
+
+
+def _purge_periods(conn: Connection, as_of: dt.date, policy: RetentionPolicy, dry_run: bool,
+                   report: RetentionReport) -> None:
+    """The yearly periods: 消除者, 本人確認情報 history, provision records."""
+    hk_day = years_before(as_of, policy.honnin_kakunin_years)
+    d = table_of(DeletedResident)
+    report.counts["deleted_resident"] = _count_or_delete(conn, d, d.c.deleted_on < hk_day, dry_run)
+    h = table_of(HonninKakuninHistory)
+    report.counts["honnin_kakunin_history"] = _count_or_delete(
+        conn, h, h.c.superseded_at < jst_day_start(hk_day), dry_run
+    )
     p = table_of(ProvisionRecord)
-    prov_cut = dt.datetime.combine(years_before(as_of, policy.provision_years), dt.time())
-    souf_cut = dt.datetime.combine(years_before(as_of, policy.soufusaki_provision_years), dt.time())
+    prov_cut = _cut(as_of, policy.provision_years)
+    souf_cut = _cut(as_of, policy.soufusaki_provision_years)
     report.counts["provision_record"] = _count_or_delete(
         conn, p,
         ((p.c.kind != "soufusaki") & (p.c.occurred_at < prov_cut))
         | ((p.c.kind == "soufusaki") & (p.c.occurred_at < souf_cut)),
         dry_run,
     )
-    # Spent permit ids: those whose permit expired before the end of ``as_of`` — never later
-    # than ``now``, whatever ``as_of`` says, so no id is forgotten while its permit is valid.
-    spent_cut = min(now, dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    report.counts["ims_used_permit"] = purge_used_permits(
-        conn, spent_cut - SPENT_ID_GRACE, dry_run=dry_run
-    )
-    audit_cut = dt.datetime.combine(years_before(as_of, policy.audit_years), dt.time())
+
+
+def _purge_audit(conn: Connection, as_of: dt.date, policy: RetentionPolicy, dry_run: bool,
+                 key: AuditKey | None) -> int:
+    audit_cut = _cut(as_of, policy.audit_years)
     if dry_run:
         a = table_of(AuditEntry)
-        report.counts["audit_log"] = int(
-            conn.execute(select(func.count()).select_from(a).where(a.c.occurred_at < audit_cut))
-            .scalar_one()
-        )
-    else:
-        report.counts["audit_log"] = purge_audit_before(conn, audit_cut, key=key)
-    append_audit(
-        conn,
-        now=now,
-        operator_id=operator_id,
-        terminal_id=terminal_id,
-        subject="retention",
-        action="retention_dry_run" if dry_run else "retention_purge",
-        detail={"as_of": as_of.isoformat(), **report.counts},
-        key=key,
-    )
-    return report
+        return int(conn.execute(select(func.count()).select_from(a)
+                                .where(a.c.occurred_at < audit_cut)).scalar_one())
+    return purge_audit_before(conn, audit_cut, key=key)
 
 
-class RetentionService(TimerService):
-    """Daily tick on an injected clock: 送付先 purge each day, the full purge once a month."""
+@dataclass(frozen=True, slots=True)
+class LastRuns:
+    """When a store's retention last ran (naive UTC, from its audit log; None: never)."""
 
-    def __init__(
-        self,
-        transact: Callable[[Callable[[Connection], RetentionReport | int]], Deferred[object]],
-        clock: IReactorTime,
-        *,
-        policy: RetentionPolicy = RetentionPolicy(),
-        interval: float = 86_400.0,
-        key: AuditKey | None = None,
-    ) -> None:
-        super().__init__(interval, self._tick)  # type: ignore[no-untyped-call]
-        self.clock = clock  # TimerService schedules its calls on this clock
-        self._clock = clock
-        self._transact = transact
-        self._policy = policy
-        self._key = key
-        self._last_full_month: tuple[int, int] | None = None
-        self.runs: list[RetentionReport | int] = []
+    #: the newest run of either scope (a full run purges the 送付先 due as well)
+    any: dt.datetime | None = None
+    #: the newest full run
+    full: dt.datetime | None = None
 
-    def _tick(self) -> Deferred[object]:
-        seconds = self._clock.seconds()
-        now = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
-        month = (now.year, now.month)
-        full = month != self._last_full_month
-        self._last_full_month = month
 
-        def work(conn: Connection) -> RetentionReport | int:
-            if full:
-                return run_retention(conn, now.date(), policy=self._policy, now=now,
-                                     key=self._key)
-            return purge_soufusaki(conn, now.date())
+def last_runs(conn: Connection) -> LastRuns:
+    """The newest retention runs recorded in the store's audit log (dry runs do not count)."""
+    a = table_of(AuditEntry)
 
-        d = self._transact(work)
-        d.addCallback(self._done)
-        d.addErrback(lambda f: log.failure("retention run failed", f))
-        return d
+    def newest(*actions: str) -> dt.datetime | None:
+        value = conn.execute(select(func.max(a.c.occurred_at)).where(
+            a.c.subject == SUBJECT, a.c.action.in_(actions))).scalar()
+        return value if isinstance(value, dt.datetime) else None
 
-    def _done(self, result: object) -> object:
-        self.runs.append(result)  # type: ignore[arg-type]
-        return result
+    return LastRuns(any=newest(*ACTIONS.values()), full=newest(ACTIONS["full"]))

@@ -406,6 +406,13 @@ def test_consistency_check_finds_every_injected_difference(
         text = report.format()
         assert "missing at the CS: 3" in text and "differing items: 2" in text
         # R5: the prefecture's records that went to the CS, and the check itself, are recorded
+        # (in the prefecture's next group commit, after its answer)
+
+        def summary_recorded() -> defer.Deferred[bool]:
+            return node_read(nodes["pref-17"], lambda c: any(
+                r["subject"] == "-" for r in _provisions("consistency")(c)))
+
+        yield wait_for(reactor, summary_recorded, 10, "the check's provision record")
         given = yield node_read(nodes["pref-17"], _provisions("consistency"))
         assert {r["subject"] for r in given if r["subject"] != "-"} == set(gone_cs) | set(changed)
         assert [r["detail"] for r in given if r["subject"] == "-"] == [

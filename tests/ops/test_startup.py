@@ -85,6 +85,7 @@ def test_a_second_serve_on_the_same_workdir_is_refused_and_writes_nothing(tmp_pa
     wd = make_workdir(tmp_path)
     first = start_daemon(wd)
     try:
+        first.retention_settled()  # the start-up runs log after the listening lines
         log = wd / "logs" / "gateway.jsonl"
         before = log.read_bytes()
         code, err, took = serve(wd)

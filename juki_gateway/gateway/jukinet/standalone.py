@@ -24,6 +24,7 @@ from juki_gateway.gateway.config import (
     JukinetSettings,
     LinkConfig,
     ListenerConfig,
+    RetentionSettings,
     StoreConfig,
     TimeoutConfig,
 )
@@ -49,6 +50,9 @@ def node_gateway_config(cfg: NodeConfig, workdir: Path) -> GatewayConfig:
         timeouts=TimeoutConfig(), store=StoreConfig(cfg.store_url), pki_dir=cfg.ca.parent,
         jukinet={cfg.node_id: JukinetSettings(cfg.store_url, cfg.window, cfg.commit_delay,
                                               cfg.commit_records, cfg.search_limit)},
+        # a node run on its own (fault tests, benchmarks) purges nothing by itself: retention
+        # is the daemon's, and 'juki-gateway retention run --db URL' reaches its store
+        retention=RetentionSettings(enabled=False),
     )
 
 

@@ -78,6 +78,8 @@ def test_kiko_refuses_numbers_it_did_not_generate_and_checks_soufusaki(
         link = cs.links["kiko"]
         yield wait_for(reactor, lambda: _refusals(kiko, "soufusaki_mismatch") >= 1 and
                        link.seq.blocked == 1, 20, "the mismatching 送付先 refused")
+        yield wait_for(reactor, lambda: node_read(kiko, _refused_provisions("soufusaki")), 10,
+                       "the refusal recorded")
         details = yield node_read(kiko, _refused_provisions("soufusaki"))
         assert details and details[0].startswith("soufusaki_mismatch")
 
@@ -90,6 +92,8 @@ def test_kiko_refuses_numbers_it_did_not_generate_and_checks_soufusaki(
         assert list(current) == [good_code]
         versions = yield node_read(kiko, st.count_versions)
         assert versions == 1  # the refused version was not applied
+        yield wait_for(reactor, lambda: node_read(kiko, _refused_provisions("update_notify")), 10,
+                       "the refusal recorded")
         details = yield node_read(kiko, _refused_provisions("update_notify"))
         assert details and details[0].startswith("kojin_bango_not_authentic")
     finally:

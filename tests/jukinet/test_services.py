@@ -348,6 +348,10 @@ def test_a_refused_record_blocks_its_number_and_is_refused_again_on_resend(
                     ("result", "applied")))
         assert samples[applied] == 1
         # R5: the applied record and both refusals of the frame are provision records at the CS
+        # (a refusal's record is committed after its ERROR is written)
+        yield wait_for(reactor, lambda: node_read(cs, lambda c: sum(
+            r["outcome"] == "refused" for r in _provisions("update_notify")(c)) == 2),
+            10, "both refusals recorded")
         records = yield node_read(cs, _provisions("update_notify"))
         assert [(r["subject"], r["outcome"], r["provider"]) for r in records
                 if r["outcome"] == "provided"] == [(good.juminhyo_code, "provided", "kizon-172014")]

@@ -211,7 +211,11 @@ def render() -> str:
         "",
         "Every query leaves a provision record (`provision_record`, kind `intermediate`): who "
         "asked, 項番:items, outcome (provided / held / refused), the reason code and permit id, "
-        "and the operator for released and refused held queries.",
+        "and the operator for released and refused held queries. A query that does not follow "
+        "the `info-query` layout (an item mask setting a bit that names no item, a malformed "
+        "permit …) gets ERROR 6601 `ims_malformed_message` for its frame (the other frames are "
+        "answered) and a refused provision record naming nobody (subject `-`, detail "
+        "`6601 ims_malformed_message`).",
         "",
         "## Auto-response-block flags (R7)",
         "",

@@ -460,3 +460,37 @@ async def test_a_frame_stamped_outside_the_window_is_refused_and_the_link_kept(e
         ipnw.transport.loseConnection()
     finally:
         await env.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_malformed_query_gets_6601_and_a_refused_provision_record(env: Env) -> None:
+    """Over mTLS, a query whose item mask sets a bit that names no item gets ERROR 6601
+    (`ims_malformed_message`) for its frame only: a good frame sent in the same breath is
+    answered, the connection stays open, and the refusal is a provision record."""
+    from twisted.internet import reactor
+
+    from juki_gateway.protocols.intermediate.messages import INFO_QUERY_LAYOUT
+    from juki_gateway.registry_store.models import ProvisionRecord
+
+    port = await env.start()
+    try:
+        ipnw = await connect(reactor, env.pki, port, "ipnw")
+        good = query_body(env.permit("x-1"))
+        layout = INFO_QUERY_LAYOUT.layout
+        items = layout.field_named("items")
+        at = layout.offsets[layout.fields.index(items)]
+        bad = good[:at] + b"1" * items.width + good[at + items.width:]  # bit 16: no such item
+        ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, bad, 1)
+                             + env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("x-2")), 1))
+        first, second = await ipnw.take(2)
+        assert first.msg_type == MessageType.ERROR
+        assert decode_error(first.body)[:2] == (6601, "ims_malformed_message")
+        assert results(second)[0].status is QueryStatus.ANSWERED
+        pr = ProvisionRecord.__table__
+        with env.service.engine.connect() as conn:
+            refused = [(r.outcome, r.detail) for r in conn.execute(
+                pr.select().where(pr.c.outcome == "refused"))]
+        assert refused == [("refused", "6601 ims_malformed_message")]
+        ipnw.transport.loseConnection()
+    finally:
+        await env.stop()

@@ -464,7 +464,15 @@ class IntermediateService(OperatorActions):
         """
         now = self.now()
         now14 = now.strftime("%Y%m%d%H%M%S")
-        queries = [self._decode_query(body) for body in bodies]
+        queries = []
+        for i, body in enumerate(bodies):
+            try:
+                queries.append(self._decode_query(body))
+            except (CodecError, IntermediateError) as exc:
+                code = exc.code
+                raise MalformedMessage(
+                    f"query {i} of the batch does not follow the info-query layout ({code})"
+                ) from None
         self.forget_expired_permits(now)
         batch = _Batch()
         results: list[bytes] = []
@@ -632,6 +640,14 @@ class IntermediateService(OperatorActions):
             "outcome": outcome,
             "detail": detail,
         }
+
+    def record_malformed(self, requester: str, error: JukiError) -> None:
+        """A refused provision record for queries refused as malformed (R5): who sent them and
+        the code; nothing of them is trusted enough to name a person."""
+        with self.engine.begin() as conn:
+            store.add_provisions(conn, [self._provision(
+                self.now(), requester, None, 0, (), "refused",
+                f"{error.wire_code:04d} {error.code}", None)])
 
     # -- metrics --------------------------------------------------------------------------
     def refresh_gauges(self) -> None:

@@ -47,6 +47,7 @@ from juki_gateway.protocols.intermediate import crypto
 from juki_gateway.protocols.intermediate.errors import (
     BadFrameSignature,
     IntermediateError,
+    MalformedMessage,
     UnexpectedMessage,
 )
 from juki_gateway.protocols.intermediate.freshness import FRAME_TIME_WINDOW, frame_time_error
@@ -217,6 +218,11 @@ class ImsSession(StoreBackedApp):
         bodies = [f.body[i : i + size] for f in frames for i in range(0, len(f.body), size)]
         try:
             results = self.service.handle_queries(bodies)
+        except MalformedMessage as exc:
+            if len(frames) > 1:  # only the frame that holds the malformed query is refused
+                return [a for f in frames for a in self._answer_queries([f])]
+            self.service.record_malformed(self.peer_name, exc)
+            return [Answer(request_no=frames[0].header.request_no, error=exc)]
         except JukiError as exc:  # fail-closed: no result of this batch is sent
             return [Answer(request_no=f.header.request_no, error=exc) for f in frames]
         out, pos = [], 0

@@ -205,8 +205,9 @@ def sample_pool_entry(i: int) -> dict[str, Any]:
 def sample_search_request(i: int) -> dict[str, Any]:
     """The ``i``-th sample search (R3): by 氏名 and 生年月日, by 住民票コード, by 個人番号, then by
     氏名 and a 住所 naming its 市区町村."""
-    blank: dict[str, Any] = dict.fromkeys(
-        ("juminhyo_code", "kojin_bango", "name", "birth_date", "address", "sex"))
+    blank: dict[str, Any] = {
+        **dict.fromkeys(("juminhyo_code", "kojin_bango", "name", "birth_date", "address", "sex")),
+        "operator_id": _operator(i % 500), "terminal_id": f"TERM{i % 40:03d}"}
     name, _kana, sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
     return (
         {**blank, "name": name, "birth_date": birth, "sex": sex},

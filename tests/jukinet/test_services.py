@@ -108,11 +108,15 @@ def test_search_rule_r3_refusals_matches_and_provision_records(
                                                           birth_date=str(target["birth_date"])))
         assert [r["juminhyo_code"] for r in found.records] == [target["juminhyo_code"]]
         assert (found.total, found.truncated) == (1, False)
-        by_code = yield search(cs, "pref-17", SearchCriteria(juminhyo_code=str(target["juminhyo_code"])))
+        by_code = yield search(cs, "pref-17", SearchCriteria(juminhyo_code=str(target["juminhyo_code"])),
+                               operator="OP0042", terminal="TERM007")
         assert len(by_code.records) == 1 and by_code.total == 1
         records = yield node_read(nodes["pref-17"], _provisions("search"))
         outcomes = sorted(r["outcome"] for r in records)
         assert outcomes.count("refused") == 1 and outcomes.count("provided") >= 2
+        # who searched, from where: kept with the record of what they were given (R5)
+        assert (records[-1]["operator_id"], records[-1]["terminal_id"],
+                records[-1]["subject"]) == ("OP0042", "TERM007", target["juminhyo_code"])
         assert all(r["recipient"] == "cs-172014" for r in records)
     finally:
         yield stop_nodes(nodes)

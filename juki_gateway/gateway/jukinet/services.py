@@ -94,8 +94,10 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
     """
     rn = frame.header.request_no
     now = node.now()
+    operator = terminal = None
     try:
         v = _decode_one(frame, SEARCH_REQUEST)
+        operator, terminal = v["operator_id"], v["terminal_id"]
         criteria = SearchCriteria(
             juminhyo_code=_given(v["juminhyo_code"]), kojin_bango=_given(v["kojin_bango"]),
             name=_given(v["name"]), birth_date=_given(v["birth_date"]),
@@ -109,7 +111,8 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
         reason = exc.code
         node.committer.submit(lambda conn: st.record_provision(
             conn, kind="search", provider=node.node_id, recipient=proto.peer_id,
-            subject="-", items="search", outcome="refused", detail=reason, now=now))
+            subject="-", items="search", outcome="refused", detail=reason, now=now,
+            operator=operator, terminal=terminal))
         return
 
     b = criteria.birth_date
@@ -132,7 +135,8 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
             st.record_provision(
                 conn, kind="search", provider=node.node_id, recipient=proto.peer_id,
                 subject=st.juminhyo_of(rec_bytes) if rec_bytes else "-", items="search",
-                outcome="provided" if rec_bytes else "none_found", detail=detail, now=now)
+                outcome="provided" if rec_bytes else "none_found", detail=detail, now=now,
+                operator=operator, terminal=terminal)
         return encode_search_answer(total, found)
 
     assert node.committer is not None
@@ -145,14 +149,17 @@ def serve_search(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None
     d.addCallbacks(answer, lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
 
 
-def search(node: JukinetNode, peer: str, criteria: SearchCriteria) -> Deferred[SearchAnswer]:
-    """Ask ``peer`` for matching current records: the records, how many matched in all and
-    whether the answer was cut at the peer's search limit (refusals errback with RemoteError;
-    an answer whose counts do not fit its records errbacks with BadBody)."""
+def search(node: JukinetNode, peer: str, criteria: SearchCriteria, *,
+           operator: str | None = None, terminal: str | None = None) -> Deferred[SearchAnswer]:
+    """Ask ``peer`` for matching current records on behalf of ``operator`` at ``terminal``:
+    the records, how many matched in all and whether the answer was cut at the peer's search
+    limit (refusals errback with RemoteError; an answer whose counts do not fit its records
+    errbacks with BadBody)."""
     body = encode_body(SEARCH_REQUEST, {
         "juminhyo_code": criteria.juminhyo_code or None, "kojin_bango": criteria.kojin_bango or None,
         "name": criteria.name or None, "birth_date": criteria.birth_date or None,
         "address": criteria.address or None, "sex": criteria.sex or None,
+        "operator_id": operator, "terminal_id": terminal,
     })
     d = node.request(peer, M.SEARCH_REQUEST, body, 1)
     return d.addCallback(lambda f: decode_search_answer(f.body))

@@ -25,6 +25,7 @@ from juki_gateway.codecs.errors import BadCheckDigit as CodecBadCheckDigit
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.codecs.fields import Code, CodeTable, Date, Number
 from juki_gateway.codecs.layouts import (
+    ALNUM,
     HONNIN_KAKUNIN,
     JUMINHYO,
     KOJIN,
@@ -112,8 +113,13 @@ SEARCH_REQUEST = Layout(
         Field(4, "birth_date", "生年月日", 8, Date(), optional=True),
         Field(5, "address", "住所", 200, Text(), optional=True),
         Field(6, "sex", "性別", 1, Code(ct.SEX), optional=True),
+        Field(7, "operator_id", "操作者ID", 16, ALNUM, optional=True,
+              note="who searched; kept in the provision record"),
+        Field(8, "terminal_id", "操作端末ID", 16, ALNUM, optional=True,
+              note="where from; kept in the provision record"),
     ),
-    "Empty items are not given; R3 decides whether what is given is narrow enough.",
+    "Empty items are not given; R3 decides whether what is given is narrow enough. The "
+    "operator and terminal of the search are kept in its provision records (R5).",
 )
 
 SEARCH_HIT = Layout(

@@ -246,7 +246,7 @@ def render() -> str:
         *[f"| `{a}` | {', '.join(sorted(r))} |" for a, r in ACTION_ROLES.items()],
         "",
         "```sh",
-        "juki-gateway flags request-set A000000000000001 --reason 01 --review 20271231 \\",
+        "juki-gateway flags request-set 172014000000001 --reason 01 --review 20271231 \\",
         "    [--scope 1:jusho ...] --operator op-alice",
         "juki-gateway flags confirm FLAG_ID --operator op-bob",
         "juki-gateway flags request-clear FLAG_ID --operator op-bob",

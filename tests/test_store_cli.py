@@ -174,6 +174,10 @@ def test_workdir_anchor_verify_rotate_and_tamper(tmp_path: Path,
     assert "BROKEN (head_rewritten)" in capsys.readouterr().out
     assert main(["audit", "anchor", *cfg]) != 0
     assert "may have been rewritten" in capsys.readouterr().err
+    before = key_file.read_bytes()
+    assert main(["audit", "anchor", "--new-key", *cfg]) != 0  # nor with a new key: nothing moves
+    assert key_file.read_bytes() == before and not key_file.with_name(
+        "audit-anchor.key.new").exists()
     assert main(["audit", "verify", "--no-checkpoint", *cfg]) == 1
 
 

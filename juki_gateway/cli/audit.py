@@ -16,13 +16,12 @@ from juki_gateway.cli.storeopts import (
 )
 from juki_gateway.errors import JukiError
 from juki_gateway.registry_store.anchor import (
-    AuditKey,
     append_checkpoint,
+    install_key,
     load_key,
     read_checkpoints,
     retired_keys,
-    rotate_key,
-    write_key,
+    stage_key,
 )
 from juki_gateway.registry_store.audit import (
     anchor_head,
@@ -94,42 +93,57 @@ def _verify(args: argparse.Namespace) -> int:
 def _anchor(args: argparse.Namespace) -> int:
     key_path, cp_path = anchor_paths(args)
     current = load_key(key_path) if key_path.exists() else None
-    with open_store(args) as engine, engine.begin() as conn:
-        walked = verify_chain(conn)  # the links only: the head's MAC is what is being set
-        if not walked.ok:
-            print(f"audit chain BROKEN ({walked.problem}) at entry {walked.entry_id}: "
-                  f"{walked.message}: not anchored")
-            return 1
-        found = head_state(conn)
-        if found is not None and found[1] is not None and (
-            current is None or not current.check(found[0], found[1])
-        ):
-            raise AnchorRefused(
-                "the head carries a MAC that the current key does not verify: it may have been "
-                "rewritten; find out why before anchoring it again (docs/security.md)")
-        old: AuditKey | None = current
-        if not args.new_key:
-            new = current if current is not None else load_key(key_path)  # no key: says so
-        elif current is None:
-            new = AuditKey.generate()
-            write_key(key_path, new)
-        else:
-            old, new = rotate_key(key_path)
-        if found is None:
-            print(f"audit chain empty; key {new.key_id} will anchor its first entry")
-            return 0
-        anchor_head(conn, new)
-        rec = append_audit(conn, now=utc_now(), operator_id=operator_of(args),
-                           terminal_id="cli", subject="audit", action="audit.anchor",
-                           detail={"key_id": new.key_id,
-                                   "previous_key_id": old.key_id if old else None},
-                           key=new)
-        state = head_state(conn)
-    assert state is not None and state[1] is not None
+    if not args.new_key and current is None:
+        load_key(key_path)  # raises the one-line "no key: use --new-key" error
+    staged = None
+    if args.new_key:  # written beside the key first; in use only once the head is anchored
+        new, staged = stage_key(key_path)
+    else:
+        assert current is not None
+        new = current
+    try:
+        with open_store(args) as engine, engine.begin() as conn:
+            walked = verify_chain(conn)  # the links only: the head's MAC is what is being set
+            if not walked.ok:
+                print(f"audit chain BROKEN ({walked.problem}) at entry {walked.entry_id}: "
+                      f"{walked.message}: not anchored")
+                raise _NotAnchored
+            found = head_state(conn)
+            if found is not None and found[1] is not None and (
+                current is None or not current.check(found[0], found[1])
+            ):
+                raise AnchorRefused(
+                    "the head carries a MAC that the current key does not verify: it may have "
+                    "been rewritten; find out why before anchoring it again (docs/security.md)")
+            rec = None
+            if found is not None:
+                anchor_head(conn, new)
+                rec = append_audit(conn, now=utc_now(), operator_id=operator_of(args),
+                                   terminal_id="cli", subject="audit", action="audit.anchor",
+                                   detail={"key_id": new.key_id, "previous_key_id":
+                                           current.key_id if current else None}, key=new)
+            state = head_state(conn)
+    except _NotAnchored:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        return 1
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
+    if staged is not None:
+        install_key(key_path, staged)
+    if rec is None or state is None or state[1] is None:
+        print(f"audit chain empty; key {new.key_id} will anchor its first entry")
+        return 0
     append_checkpoint(cp_path, state[0], state[1], utc_now())
     print(f"audit chain anchored with key {new.key_id} at entry {rec.id} "
           f"({walked.checked + 1} entries)")
     return 0
+
+
+class _NotAnchored(Exception):
+    """The chain's links do not verify: nothing is anchored (rolled back)."""
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -143,14 +143,31 @@ def retired_keys(path: Path) -> list[AuditKey]:
     return [load_key(p) for p in sorted(path.parent.glob(f"{path.name}.retired-*"))]
 
 
-def rotate_key(path: Path) -> tuple[AuditKey | None, AuditKey]:
-    """Retire the key at ``path`` (if any) and write a new one; returns (old, new)."""
+def stage_key(path: Path) -> tuple[AuditKey, Path]:
+    """A new key written beside ``path`` as ``<name>.new`` (0600), not yet in use: the caller
+    anchors the head with it, then :func:`install_key` (or deletes the staged file if that
+    failed), so a failed anchoring never leaves the head MACed by a key that is not on disk."""
+    staged = path.with_name(f"{path.name}.new")
+    staged.unlink(missing_ok=True)
+    key = AuditKey.generate()
+    write_key(staged, key)
+    return key, staged
+
+
+def install_key(path: Path, staged: Path) -> AuditKey | None:
+    """Make the staged key current: the key at ``path`` (if any) is kept as
+    ``<name>.retired-<key_id>``; returns the retired key."""
     old = load_key(path) if path.exists() else None
     if old is not None:
         os.replace(path, path.with_name(f"{path.name}.retired-{old.key_id}"))
-    new = AuditKey.generate()
-    write_key(path, new)
-    return old, new
+    os.replace(staged, path)
+    return old
+
+
+def rotate_key(path: Path) -> tuple[AuditKey | None, AuditKey]:
+    """Retire the key at ``path`` (if any) and put a new one in its place; returns (old, new)."""
+    new, staged = stage_key(path)
+    return install_key(path, staged), new
 
 
 @dataclass(frozen=True, slots=True)

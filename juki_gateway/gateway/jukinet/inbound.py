@@ -24,9 +24,8 @@ from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError, loggable
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
-    KojinBangoNotAuthentic,
+    RefusedInStore,
     SequenceGap,
-    SoufusakiMismatch,
     UnexpectedMessage,
     UnknownMunicipality,
     WrongSender,
@@ -317,8 +316,8 @@ class Inbound:
     def _commit_failed(self, reason: Failure, sender: str, h: FrameHeader, first: int) -> None:
         inb = self.sequencers[sender]
         error = reason.value
-        if isinstance(error, (KojinBangoNotAuthentic, SoufusakiMismatch)):
-            # refused by 機構's checks in the store: only this frame's work was rolled back
+        if isinstance(error, RefusedInStore) and isinstance(error, JukiError):
+            # refused by a check in the store: only this frame's work was rolled back
             self.node.count_error(error.code)
             self._record_refusal(sender, h, error)
             inb.refuse_accepted(first, error)

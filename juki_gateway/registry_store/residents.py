@@ -46,6 +46,10 @@ CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
 HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
 _K = TypeVar("_K")
 
+#: The status of a 個人番号 (``kojin_bango.status``): its resident's own, a dead resident's
+#: (kept, R10), or one a 個人番号変更 replaced with a new number (kept, never reused).
+ACTIVE, DECEASED, REPLACED = "active", "deceased", "replaced"
+
 
 
 

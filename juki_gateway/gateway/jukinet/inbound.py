@@ -37,6 +37,7 @@ from juki_gateway.protocols.jukinet.messages import (
     SEQUENCED_TYPES,
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.records import JUMINHYO_CODE_CHANGE, code_change_of
 from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecord
 from juki_gateway.protocols.session import msg_type_name
@@ -256,6 +257,10 @@ class Inbound:
             rows = st.rows_from_records(records, first_seq)
             for municipality in {row.municipality_code for row in rows}:
                 self._check_origin(proto, municipality)
+            # a 住民票コード変更 must name its old code (whether this file holds it as current
+            # is the store's to say, when the change is applied)
+            for i in [i for i, row in enumerate(rows) if row.change_reason == JUMINHYO_CODE_CHANGE]:
+                code_change_of(i, rows[i].juminhyo_code, rows[i].record)
             target = self._update_target()
             if target is not None:
                 forwards[target] = list(records)

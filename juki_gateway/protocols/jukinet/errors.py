@@ -129,6 +129,16 @@ class SoufusakiMismatch(RefusedInStore, JukinetError):
     wire_code = 5115
 
 
+class JuminhyoCodeChangeRefused(RefusedInStore, JukinetError):
+    """A 住民票コード変更 whose 旧住民票コード is missing, is the new code or is not a current resident here, or whose new 住民票コード is already used here; or a record of a 住民票コード a 住民票コード変更 retired.
+
+    A missing 旧住民票コード, or one equal to the new code, is refused from the frame alone; the
+    rest in the receiving node's store (its file decides what is current and what is used)."""
+
+    code = "juminhyo_code_change_refused"
+    wire_code = 5116
+
+
 ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     SequenceGap,
     SearchTooBroad,
@@ -144,4 +154,5 @@ ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     BadSequenceNumber,
     KojinBangoNotAuthentic,
     SoufusakiMismatch,
+    JuminhyoCodeChangeRefused,
 )

@@ -28,6 +28,7 @@ from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     BadCheckDigit,
     BadSequenceNumber,
+    JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
     LinkProtocolError,
     NumberSpaceExhausted,
@@ -117,8 +118,14 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "ACK / NACK",
         "A run of consecutive 更新順番号 (header seq = first); applied in order, acked after commit; "
         "the prefecture forwards each record to 機構 under its own numbering. 機構 refuses a frame "
-        "with a record whose 個人番号 is not the one it generated for that 住民票コード (5114).",
-        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, sequenced=True),
+        "with a record whose 個人番号 is not the one it generated for that 住民票コード (5114). "
+        "A record of 異動事由 34 (住民票コードの変更請求) carries the new code as its 住民票コード "
+        "and the old one as its 旧住民票コード: every node makes the new code current and retires "
+        "the old one (a 消除者 whose last version is this record; its 個人番号 follows the "
+        "person), in the frame's transaction; refused (5116) when the 旧住民票コード is missing, "
+        "is the new code or is not current at that node, when the new code is already used "
+        "there, or for a record of a retired code.",
+        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, JuminhyoCodeChangeRefused, sequenced=True),
     M.SOUFUSAKI_BATCH: _spec(
         "SOUFUSAKI_BATCH", "送付先情報送付", SOUFUSAKI.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.KIKO: (R.MUNICIPAL_CS,)}, "ACK / NACK",

@@ -1,6 +1,7 @@
 """Number changes over real mutual TLS along 既存住基 → CS → 都道府県 → 機構: a 住民票コード変更
 retires the old code at every node and the 個人番号 follows the person; a change naming an old
-code a node does not hold is refused (5116) and blocks the link at its number."""
+code a node does not hold is refused (5116) and blocks the link at its number; a 個人番号変更
+asked of 機構 replaces the person's number, after which 機構 takes only the new one."""
 
 from __future__ import annotations
 
@@ -12,20 +13,28 @@ import pytest_twisted
 from sqlalchemy import Connection, select
 
 from juki_gateway.codecs.samples import sample_soufusaki
-from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig
-from juki_gateway.gateway.jukinet.services import request_kojin_bango, search
+from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, RemoteError
+from juki_gateway.gateway.jukinet.services import (
+    request_kojin_bango,
+    request_kojin_bango_change,
+    search,
+)
 from juki_gateway.protocols.jukinet.layouts import SOUFUSAKI, encode_body
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.numbers import validate_kojin_bango
 from juki_gateway.protocols.jukinet.records import (
     JUMINHYO_CODE_CHANGE,
+    KOJIN_BANGO_CHANGE,
     TENKYO,
     TENNYU,
+    decode_honnin_kakunin,
     honnin_kakunin_record,
 )
 from juki_gateway.protocols.jukinet.search import SearchCriteria
 from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Soufusaki
 from juki_gateway.registry_store.residents import get_current
+from juki_gateway.registry_store.retention import jst_date
 from tests.jukinet.conftest import node_read, start_nodes, stop_nodes, wait_for
 
 FOUR = ("kizon-172014", "cs-172014", "pref-17", "kiko")
@@ -51,6 +60,13 @@ def _owners(number: str) -> Callable[[Connection], list[tuple[str, str]]]:
     k = KojinBango.__table__
     return lambda conn: [(r.juminhyo_code, r.status) for r in conn.execute(
         select(k.c.juminhyo_code, k.c.status).where(k.c.kojin_bango == number))]
+
+
+def _numbers(conn: Connection) -> dict[str, tuple[str, str, Any]]:
+    """A node-store read: 個人番号 → (住民票コード, status, replaced_on)."""
+    k = KojinBango.__table__
+    return {r.kojin_bango: (r.juminhyo_code, r.status, r.replaced_on) for r in conn.execute(
+        select(k.c.kojin_bango, k.c.juminhyo_code, k.c.status, k.c.replaced_on))}
 
 
 def _provisions(kind: str, outcome: str) -> Callable[[Connection], list[str]]:
@@ -147,5 +163,78 @@ def test_a_code_change_the_cs_cannot_take_is_refused_and_blocks_the_link(
                        "the refusal recorded")
         details = yield node_read(cs, _provisions("update_notify", "refused"))
         assert details == ["juminhyo_code_change_refused (1 records from 更新順番号 2)"]
+    finally:
+        yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_kojin_bango_change_replaces_the_persons_number_at_kiko(
+    chain_cfgs: dict[str, NodeConfig],
+) -> Generator[Any, Any, None]:
+    """The old number passes 機構's check until the CS asks (via the prefecture) for a change:
+    機構 draws a new valid number, keeps the old one replaced with today's date, answers the
+    same new number to a repeated request and refuses numbers that are not the person's (5114);
+    the CS records the same; afterwards the 個人番号変更 update and a 送付先 with the new number
+    are accepted, while an update and a 送付先 with the old number are refused (5114). Each
+    answer and refusal is a provision record at 機構."""
+    from twisted.internet import reactor
+
+    nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
+    try:
+        kizon, cs, pref, kiko = (nodes[n] for n in FOUR)
+        yield wait_for(reactor, lambda: cs.links["pref-17"].proto and cs.links["kiko"].proto,
+                       10, "links")
+        old = yield request_kojin_bango(cs, OLD)
+        other = yield request_kojin_bango(cs, NEW)
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, [_record(OLD, TENNYU, old, 1)])
+        yield wait_for(reactor, lambda: node_read(kiko, st.current_records), 20,
+                       "the old number accepted at 機構")
+
+        new = yield request_kojin_bango_change(cs, OLD, old)
+        assert validate_kojin_bango(new) == new and new not in (old, other)
+        again = yield request_kojin_bango_change(cs, OLD, old)  # as if the answer were lost
+        assert again == new
+        for number in (other, "123456789018"):  # another person's, and one never generated
+            with pytest.raises(RemoteError) as refused:
+                yield request_kojin_bango_change(cs, OLD, number)
+            assert refused.value.remote_code == 5114
+        today = jst_date(kiko.now())
+        for node in (kiko, cs):
+            numbers = yield node_read(node, _numbers)
+            assert numbers == {old: (OLD, "replaced", today), new: (OLD, "active", None),
+                               other: (NEW, "active", None)}, node.node_id
+        pr = ProvisionRecord.__table__
+        given = yield node_read(kiko, lambda c: [(r.subject, r.outcome, r.detail) for r in c.execute(
+            select(pr).where(pr.c.kind == "kojin_bango").order_by(pr.c.id))])
+        assert given == [(OLD, "provided", "generated"), (NEW, "provided", "generated"),
+                         (OLD, "provided", "changed"), (OLD, "provided", "already changed"),
+                         (OLD, "refused", "kojin_bango_not_authentic"),
+                         (OLD, "refused", "kojin_bango_not_authentic")]
+
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY,
+                              [_record(OLD, KOJIN_BANGO_CHANGE, new, 2)])
+        yield wait_for(reactor, lambda: node_read(
+            kiko, lambda c: [r.kojin_bango for r in st.search_rows(c, juminhyo_code=OLD)] == [new]),
+            20, "the new number at 機構")
+        sf = Soufusaki.__table__
+
+        def cards() -> Any:
+            return node_read(kiko, lambda c: [tuple(r) for r in c.execute(
+                select(sf.c.juminhyo_code, sf.c.kojin_bango))])
+
+        yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [_soufusaki(OLD, new, 1)])
+        yield wait_for(reactor, cards, 20, "the 送付先 with the new number kept")
+        assert (yield cards()) == [(OLD, new)]
+
+        # the old number is no longer the person's
+        yield kizon.originate("cs-172014", M.SOUFUSAKI_BATCH, [_soufusaki(OLD, old, 2)])
+        yield wait_for(reactor, lambda: cs.links["kiko"].seq.blocked == 2, 20,
+                       "the 送付先 with the old number refused")
+        yield kizon.originate("cs-172014", M.UPDATE_NOTIFY, [_record(OLD, TENKYO, old, 3)])
+        yield wait_for(reactor, lambda: pref.links["kiko"].seq.blocked == 3, 20,
+                       "the update with the old number refused")
+        assert _refusals(kiko, "kojin_bango_not_authentic") == 4  # 2 requests, 2 frames
+        current = yield node_read(kiko, st.current_records)
+        assert decode_honnin_kakunin(current[OLD])["kojin_bango"] == new
     finally:
         yield stop_nodes(nodes)

@@ -1,5 +1,6 @@
 """Number changes in a node's store and their pure parts: a 住民票コード変更 retires the old code
-and moves the person's 個人番号 to the new one; what the frame alone or the store refuses (5116)."""
+and moves the person's 個人番号 to the new one; what the frame alone or the store refuses (5116);
+a 個人番号変更 keeps the old number, replaced, and the check takes only the new one."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from juki_gateway.protocols.jukinet.errors import (
     RefusedInStore,
     SoufusakiMismatch,
 )
-from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code
+from juki_gateway.protocols.jukinet.numbers import make_juminhyo_code, make_kojin_bango
 from juki_gateway.protocols.jukinet.records import (
     JUMINHYO_CODE_CHANGE,
     KOJIN_BANGO_CHANGE,
@@ -30,7 +31,12 @@ from juki_gateway.protocols.jukinet.records import (
 )
 from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.models import KojinBango
-from juki_gateway.registry_store.residents import get_current, register_kojin_bango
+from juki_gateway.registry_store.residents import (
+    get_current,
+    kojin_bango_row,
+    register_kojin_bango,
+    replace_kojin_bango,
+)
 from juki_gateway.simulators.resident_events import Resident, encode_change, new_resident, serial_of
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, 0)
@@ -169,3 +175,29 @@ def test_the_store_refuses_code_changes_its_file_cannot_take(store_engine: Engin
     with store_engine.begin() as conn:
         assert set(st.current_records(conn)) == {Y, Z}
         assert set(st.deleted_records(conn)) == {X}
+
+
+def test_a_replaced_number_is_kept_and_no_longer_the_persons(store_engine: Engine) -> None:
+    """replace_kojin_bango keeps the old number, replaced on the given day, and makes the new
+    one active; 機構's check then takes the new number for the person and refuses the old; a
+    store that never held the old number records the new one alone."""
+    r = _person()
+    new = "983205673214"
+    with store_engine.begin() as conn:
+        register_kojin_bango(conn, NUMBER, X, T0)
+        st.apply_rows(conn, _rows([encode_change(r, "172014", TENNYU, 1, DAY)]), T0)
+        replace_kojin_bango(conn, NUMBER, new, X, on=DAY, now=T0)
+        assert kojin_bango_row(conn, NUMBER) == (X, "replaced")
+        assert kojin_bango_row(conn, new) == (X, "active")
+        k = KojinBango.__table__
+        assert conn.execute(select(k.c.replaced_on).where(k.c.kojin_bango == NUMBER)).scalar() == DAY
+        assert st.kojin_bango_of(conn, X) == new and st.kojin_bango_used(conn, NUMBER)
+        with_new = replace(r, kojin_bango=new)
+        st.check_kojin_bango(conn, _rows([encode_change(with_new, "172014", KOJIN_BANGO_CHANGE, 2, DAY)]))
+        with pytest.raises(KojinBangoNotAuthentic):
+            st.check_kojin_bango(conn, _rows([encode_change(r, "172014", TENKYO, 2, DAY)]))
+    with store_engine.begin() as conn:  # a CS that did not ask for the old number itself
+        other = make_kojin_bango("20000000001")
+        replace_kojin_bango(conn, "023456789013", other, Z, on=DAY, now=T0)
+        assert kojin_bango_row(conn, other) == (Z, "active")
+        assert kojin_bango_row(conn, "023456789013") is None

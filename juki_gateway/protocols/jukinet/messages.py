@@ -43,6 +43,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
     HONNIN_KAKUNIN,
+    KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     MOVE_IN_NOTICE,
@@ -66,6 +67,8 @@ class JukinetMessage(IntEnum):
     KOJIN_BANGO_RESPONSE = 0x0112
     POOL_REQUEST = 0x0113
     POOL_RESPONSE = 0x0114
+    KOJIN_BANGO_CHANGE_REQUEST = 0x0115
+    KOJIN_BANGO_CHANGE_RESPONSE = 0x0116
     SEARCH_REQUEST = 0x0121
     SEARCH_RESPONSE = 0x0122
     CONSISTENCY_CHUNK = 0x0131
@@ -158,6 +161,25 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.POOL_RESPONSE: _spec(
         "POOL_RESPONSE", "住民票コード払出応答", POOL_ENTRY.name, "機構 → CS", _ANSWERS,
         "Unused, never issued 住民票コード; the CS hands them out at random."),
+    M.KOJIN_BANGO_CHANGE_REQUEST: _spec(
+        "KOJIN_BANGO_CHANGE_REQUEST", "個人番号変更要求", KOJIN_BANGO_CHANGE_REQUEST.name,
+        _CS_PREF_TO_KIKO, "KOJIN_BANGO_CHANGE_RESPONSE / ERROR",
+        "Ask 機構 to replace a person's 個人番号 (番号法 7条2項; header request_no = 依頼管理番号, "
+        "echoed in the response); the prefecture relays it, and 機構's answer or refusal (its code "
+        "unchanged) back. 機構 draws a new, never used number, "
+        "keeps the old one marked replaced with the day (JST) and answers the new one; from then "
+        "on it refuses the old number for that person (5114) in update notifications and "
+        "送付先, and takes the new one (the CS sends the change as an UPDATE_NOTIFY of 異動事由 "
+        "33 carrying it). A request naming a number already replaced for that 住民票コード is "
+        "answered with the person's current number and draws nothing (a lost answer may be "
+        "asked for again); one naming any other number (not one 機構 gave that 住民票コード, or a "
+        "dead resident's) is refused (5114). The 市町村コード must be the asking CS's own, or "
+        "one of the relaying prefecture's (5104).",
+        BadCheckDigit, WrongSender, KojinBangoNotAuthentic, NumberSpaceExhausted, BadBody),
+    M.KOJIN_BANGO_CHANGE_RESPONSE: _spec(
+        "KOJIN_BANGO_CHANGE_RESPONSE", "個人番号変更応答", KOJIN_BANGO_RESPONSE.name,
+        "機構 → 都道府県 → CS", _ANSWERS,
+        "The person's new 個人番号, with the 住民票コード of the request."),
     M.SEARCH_REQUEST: _spec(
         "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",

@@ -429,6 +429,13 @@ def change_juminhyo_code(conn: Connection, row: HonninKakuninRow, index: int,
     apply_honnin_kakunin(conn, [row], now)
 
 
+def retired_juminhyo_code(conn: Connection, code: str) -> bool:
+    """Whether a 住民票コード変更 retired this 住民票コード here (it is a 消除者 for that reason)."""
+    d = table_of(DeletedResident)
+    return conn.execute(select(d.c.juminhyo_code).where(
+        d.c.juminhyo_code == code, d.c.change_reason == JUMINHYO_CODE_CHANGE)).first() is not None
+
+
 def _code_in_file(conn: Connection, code: str) -> bool:
     """Whether a 住民票コード is current or a 消除者 in this file."""
     return any(conn.execute(select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first()

@@ -86,7 +86,8 @@ def test_a_code_change_moves_the_person_to_the_new_code_at_every_node(
     """After 転入 under the old code, then (one frame) the 住民票コード変更 and a 転居 under the new
     code: at the CS, the prefecture and 機構 the new code is current, the old one a 消除者 whose
     versions are kept and whom a search no longer finds; at 機構 the 個人番号 belongs to the
-    new code, so a 送付先 with it under the new code is accepted and under the old one refused."""
+    new code (asked for the new code's number, 機構 answers it; for the old code, it refuses),
+    so a 送付先 with it under the new code is accepted and under the old one refused."""
     from twisted.internet import reactor
 
     nodes = yield start_nodes(reactor, chain_cfgs, FOUR)
@@ -116,6 +117,10 @@ def test_a_code_change_moves_the_person_to_the_new_code_at_every_node(
         by_new = yield search(cs, "kiko", SearchCriteria(juminhyo_code=NEW))
         assert (by_old.total, by_new.total) == (0, 1)
         assert by_new.records[0]["kojin_bango"] == number
+        assert (yield request_kojin_bango(cs, NEW)) == number  # the person's, not a new one
+        with pytest.raises(RemoteError) as retired:  # the old code gets no number any more
+            yield request_kojin_bango(cs, OLD)
+        assert retired.value.remote_code == 5116
 
         # the card side: 機構's number is the new code's, no longer the old one's
         sf = Soufusaki.__table__

@@ -38,6 +38,7 @@ from juki_gateway.protocols.jukinet.consistency import (
 )
 from juki_gateway.protocols.jukinet.errors import (
     BadBody,
+    JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
     PoolExhausted,
     WrongSender,
@@ -185,7 +186,8 @@ def search(node: JukinetNode, peer: str, criteria: SearchCriteria, *,
 
 
 def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
-    """機構 generates a 個人番号 (same number again for the same resident); a prefecture relays."""
+    """機構 generates a 個人番号 (same number again for the same resident; none for a 住民票コード
+    a 住民票コード変更 retired); a prefecture relays."""
     rn = frame.header.request_no
     try:
         v = _decode_one(frame, KOJIN_BANGO_REQUEST)
@@ -205,6 +207,8 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
     now = node.now()
 
     def work(conn: Any) -> str:
+        if st.retired_juminhyo_code(conn, code):
+            raise JuminhyoCodeChangeRefused("that 住民票コード was retired by a 住民票コード変更")
         existing = st.kojin_bango_of(conn, code)
         if existing is not None:
             st.record_provision(conn, kind="kojin_bango", provider=node.node_id,
@@ -226,8 +230,16 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
             M.KOJIN_BANGO_RESPONSE,
             encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
-        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
+        lambda f: _refused(node, proto, f, rn, code),
     )
+
+
+def _refused(node: JukinetNode, proto: NodeConnection, failure: Failure, rn: int,
+             code: str) -> None:
+    """機構 refused a 個人番号 request in its store: the ERROR, and a refused provision record."""
+    err = _as_juki(failure.value)
+    node.send_error(proto, err, request_no=rn)
+    _record(node, "kojin_bango", proto.peer_id, code, "個人番号", "refused", err.code)
 
 
 def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
@@ -296,11 +308,6 @@ def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Fr
                             outcome="provided", detail=detail, now=now)
         return number
 
-    def refused(f: Failure) -> None:
-        err = _as_juki(f.value)
-        node.send_error(proto, err, request_no=rn)
-        _record(node, "kojin_bango", proto.peer_id, code, "個人番号", "refused", err.code)
-
     assert node.committer is not None
     d = node.committer.submit(work)
     d.addCallbacks(
@@ -308,7 +315,7 @@ def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Fr
             M.KOJIN_BANGO_CHANGE_RESPONSE,
             encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
-        refused,
+        lambda f: _refused(node, proto, f, rn, code),
     )
 
 

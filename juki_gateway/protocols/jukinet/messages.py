@@ -147,8 +147,11 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.KOJIN_BANGO_REQUEST: _spec(
         "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",
-        "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response).",
-        BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody),
+        "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response); "
+        "refused (5116) for a 住民票コード a 住民票コード変更 retired (the person's number is the "
+        "new code's).",
+        BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody,
+        JuminhyoCodeChangeRefused),
     M.KOJIN_BANGO_RESPONSE: _spec(
         "KOJIN_BANGO_RESPONSE", "個人番号生成応答", KOJIN_BANGO_RESPONSE.name, "機構 → 都道府県 → CS",
         _ANSWERS,

@@ -130,7 +130,7 @@ class SoufusakiMismatch(RefusedInStore, JukinetError):
 
 
 class JuminhyoCodeChangeRefused(RefusedInStore, JukinetError):
-    """A 住民票コード変更 whose 旧住民票コード is missing, is the new code or is not a current resident here, or whose new 住民票コード is already used here; or a record of a 住民票コード a 住民票コード変更 retired.
+    """A 住民票コード変更 whose 旧住民票コード is missing, is the new code or is not a current resident here, or whose new 住民票コード is already used here; or a record of, or a 個人番号 request for, a 住民票コード a 住民票コード変更 retired.
 
     A missing 旧住民票コード, or one equal to the new code, is refused from the frame alone; the
     rest in the receiving node's store (its file decides what is current and what is used)."""

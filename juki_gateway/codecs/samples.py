@@ -192,6 +192,12 @@ def sample_kojin_bango_response(i: int) -> dict[str, Any]:
             "kojin_bango": generate_kojin_bango(_codes(i, 4))}
 
 
+def sample_kojin_bango_change_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 個人番号変更要求: the person of the ``i``-th 個人番号生成要求 replaces
+    the number it was given."""
+    return {**sample_kojin_bango_response(i), "lg_code": KANAZAWA}
+
+
 def sample_pool_request(i: int) -> dict[str, Any]:
     """The ``i``-th sample 住民票コード払出要求."""
     return {"lg_code": MUNICIPALITIES[i % 2], "count": 500 * (i + 1)}
@@ -257,6 +263,7 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "move-in-notice": sample_move_in_notice,
     "kojin-bango-request": sample_kojin_bango_request,
     "kojin-bango-response": sample_kojin_bango_response,
+    "kojin-bango-change-request": sample_kojin_bango_change_request,
     "pool-request": sample_pool_request,
     "pool-entry": sample_pool_entry,
     "search-request": sample_search_request,
@@ -293,6 +300,8 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "KOJIN_BANGO_RESPONSE": FrameSample(PREF, CS, 1, request_no=5),
     "POOL_REQUEST": FrameSample(CS, KIKO, 1, request_no=6),
     "POOL_RESPONSE": FrameSample(KIKO, CS, 3, request_no=6),
+    "KOJIN_BANGO_CHANGE_REQUEST": FrameSample(CS, PREF, 1, request_no=7),
+    "KOJIN_BANGO_CHANGE_RESPONSE": FrameSample(PREF, CS, 1, request_no=7),
     "SEARCH_REQUEST": FrameSample(CS, PREF, 1, request_no=9),
     "SEARCH_RESPONSE": FrameSample(PREF, CS, 2, request_no=9),
     "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),

@@ -14,6 +14,7 @@ for something that can still be lost (R4).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -35,7 +36,11 @@ from sqlalchemy import (
 
 from juki_gateway.codecs.errors import CodecError
 from juki_gateway.protocols.jukinet.consistency import DIGEST_SIZE, Entry
-from juki_gateway.protocols.jukinet.errors import KojinBangoNotAuthentic, SoufusakiMismatch
+from juki_gateway.protocols.jukinet.errors import (
+    JuminhyoCodeChangeRefused,
+    KojinBangoNotAuthentic,
+    SoufusakiMismatch,
+)
 from juki_gateway.protocols.jukinet.layouts import (
     HONNIN_KAKUNIN,
     SOUFUSAKI,
@@ -44,7 +49,13 @@ from juki_gateway.protocols.jukinet.layouts import (
     field_slice,
     link_error,
 )
-from juki_gateway.protocols.jukinet.records import REMOVAL_REASONS, SHIBOU
+from juki_gateway.protocols.jukinet.records import (
+    JUMINHYO_CODE_CHANGE,
+    REMOVAL_REASONS,
+    SHIBOU,
+    code_change_of,
+    old_juminhyo_code,
+)
 from juki_gateway.protocols.jukinet.sequencing import OutRecord
 from juki_gateway.registry_store.models import (
     CodePoolEntry,
@@ -63,6 +74,7 @@ from juki_gateway.registry_store.models import (
 from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore, pending_outbox_row
 from juki_gateway.registry_store.residents import (
     LOOKUP_FIELDS,
+    REPLACED,
     HonninKakuninRow,
     apply_honnin_kakunin,
     get_current,
@@ -365,13 +377,69 @@ def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datet
     versions move to the history, the newest becomes current); a resident whose newest row in
     the batch is a 消除 (転出, 死亡 …) then leaves the current file for the 消除者 table
     (``delete_resident``: the 消除 record kept as the last version, a dead resident's 個人番号
-    marked deceased)."""
+    marked deceased). A 住民票コード変更 (:func:`change_juminhyo_code`) takes effect in its place:
+    the rows before it are applied, then the change, then the rows after it.
+
+    Raises :class:`JuminhyoCodeChangeRefused` (the caller's transaction is then rolled back)
+    for a 住民票コード変更 this file cannot take, or a record of a 住民票コード one retired."""
+    changes = [i for i, r in enumerate(rows) if r.change_reason == JUMINHYO_CODE_CHANGE]
+    start = 0
+    for i in changes:
+        _apply_run(conn, rows[start:i], start, now)
+        change_juminhyo_code(conn, rows[i], i, now)
+        start = i + 1
+    _apply_run(conn, rows[start:] if start else rows, start, now)
+
+
+def _apply_run(conn: Connection, rows: Sequence[HonninKakuninRow], first_index: int,
+               now: dt.datetime) -> None:
+    """Apply rows holding no 住民票コード変更 (``first_index``: the first one's index in the frame)."""
+    if not rows:
+        return
     newest = {r.juminhyo_code: r for r in rows}
-    _restore_deleted(conn, list(newest), now)
+    _restore_deleted(conn, rows, first_index, now)
     apply_honnin_kakunin(conn, rows, now)
     removed = [r for r in newest.values() if r.change_reason in REMOVAL_REASONS]
     if removed:
         delete_residents(conn, removed)
+
+
+def change_juminhyo_code(conn: Connection, row: HonninKakuninRow, index: int,
+                         now: dt.datetime) -> None:
+    """Apply one 住民票コード変更 (``row``: its record, the new code in item 1 and the old in
+    item 24; ``index``: its place in the frame, for a refusal): the old code leaves the current
+    file for the 消除者 table, with this record as its last version (so its history stays under
+    it, its 異動事由 saying why, and nothing finds it as current any more); every 個人番号 of the
+    person moves to the new code; the record becomes the new code's first version.
+
+    Refused (:class:`JuminhyoCodeChangeRefused`) unless the old code is a current resident of
+    this file and the new code is neither current nor a 消除者 here."""
+    old = code_change_of(index, row.juminhyo_code, row.record)
+    if get_current(conn, old) is None:
+        raise JuminhyoCodeChangeRefused(
+            f"record {index}: its 旧住民票コード is not a current resident of this file")
+    if _code_in_file(conn, row.juminhyo_code):
+        raise JuminhyoCodeChangeRefused(
+            f"record {index}: its new 住民票コード is already used in this file")
+    final = dataclasses.replace(row, juminhyo_code=old)
+    apply_honnin_kakunin(conn, [final], now)
+    delete_residents(conn, [final])
+    k = table_of(KojinBango)
+    conn.execute(update(k).where(k.c.juminhyo_code == old).values(juminhyo_code=row.juminhyo_code))
+    apply_honnin_kakunin(conn, [row], now)
+
+
+def retired_juminhyo_code(conn: Connection, code: str) -> bool:
+    """Whether a 住民票コード変更 retired this 住民票コード here (it is a 消除者 for that reason)."""
+    d = table_of(DeletedResident)
+    return conn.execute(select(d.c.juminhyo_code).where(
+        d.c.juminhyo_code == code, d.c.change_reason == JUMINHYO_CODE_CHANGE)).first() is not None
+
+
+def _code_in_file(conn: Connection, code: str) -> bool:
+    """Whether a 住民票コード is current or a 消除者 in this file."""
+    return any(conn.execute(select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first()
+               is not None for t in (table_of(HonninKakunin), table_of(DeletedResident)))
 
 
 def delete_residents(conn: Connection, finals: Sequence[HonninKakuninRow]) -> None:
@@ -402,10 +470,13 @@ def delete_residents(conn: Connection, finals: Sequence[HonninKakuninRow]) -> No
             f"UPDATE {k} SET status = {mark}, deceased_on = {mark} WHERE kojin_bango = {mark}", dead)
 
 
-def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> None:
+def _restore_deleted(conn: Connection, rows: Sequence[HonninKakuninRow], first_index: int,
+                     now: dt.datetime) -> None:
     """消除者 who are written again (転入 back, 職権記載 …) return to the current file first, as
     their next version, so the new record supersedes their 消除 record like any other change
-    and the history keeps one numbering per 住民票コード.
+    and the history keeps one numbering per 住民票コード. A code a 住民票コード変更 retired never
+    returns: its record is refused (:class:`JuminhyoCodeChangeRefused`, naming the record's
+    index in the frame, ``first_index`` being that of ``rows[0]``).
 
     Runs for every batch of update notifications, and almost always finds nobody: the probe is
     one driver-level ``IN`` query per 900 codes (keys only); the rare returning resident is then
@@ -413,6 +484,7 @@ def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> No
     from juki_gateway.registry_store.models import HonninKakuninHistory
 
     d, h, t = table_of(DeletedResident), table_of(HonninKakuninHistory), table_of(HonninKakunin)
+    codes = list(dict.fromkeys(r.juminhyo_code for r in rows))
     sqlite = conn.dialect.name == "sqlite"
     found: list[str] = []
     if sqlite:
@@ -429,6 +501,11 @@ def _restore_deleted(conn: Connection, codes: list[str], now: dt.datetime) -> No
     back = conn.execute(select(d).where(d.c.juminhyo_code.in_(found))).all()
     for row in back:
         m = row._mapping
+        if m["change_reason"] == JUMINHYO_CODE_CHANGE:
+            index = first_index + next(i for i, r in enumerate(rows)
+                                       if r.juminhyo_code == m["juminhyo_code"])
+            raise JuminhyoCodeChangeRefused(
+                f"record {index}: its 住民票コード was retired by a 住民票コード変更")
         last = conn.execute(select(func.max(h.c.history_no))
                             .where(h.c.juminhyo_code == m["juminhyo_code"])).scalar_one_or_none()
         conn.execute(insert(t), [{**{c: m[c] for c in LOOKUP_FIELDS},
@@ -467,13 +544,15 @@ def record_provisions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> No
 
 
 def _generated_numbers(conn: Connection, codes: Sequence[str]) -> dict[str, str]:
+    """The 個人番号 機構 generated for each of ``codes`` that still holds one (active, or a
+    dead resident's): a number replaced by a 個人番号変更 is no longer that person's."""
     k = table_of(KojinBango)
     found: dict[str, str] = {}
     wanted = sorted(set(codes))
     for i in range(0, len(wanted), 500):
         chunk = wanted[i:i + 500]
         rows = conn.execute(select(k.c.juminhyo_code, k.c.kojin_bango)
-                            .where(k.c.juminhyo_code.in_(chunk)))
+                            .where(k.c.juminhyo_code.in_(chunk), k.c.status != REPLACED))
         found.update((r.juminhyo_code, r.kojin_bango) for r in rows)
     return found
 
@@ -499,16 +578,37 @@ def seed_generated_numbers(conn: Connection, pairs: Mapping[str, str], now: dt.d
 
 def check_kojin_bango(conn: Connection, rows: Sequence[HonninKakuninRow]) -> None:
     """機構's authenticity check (III(2)2 リスク3): every 個人番号 a record carries must be the one
-    this store generated for its 住民票コード. Raises :class:`KojinBangoNotAuthentic` naming the
-    first bad record's index in the frame (never the numbers)."""
-    given = [(i, r) for i, r in enumerate(rows) if r.kojin_bango]
+    this store generated for its person: for the 住民票コード it was registered under before
+    the frame (:func:`number_owners`: a 住民票コード変更 in the frame moves it). Raises
+    :class:`KojinBangoNotAuthentic` naming the first bad record's index in the frame (never
+    the numbers)."""
+    given = [i for i, r in enumerate(rows) if r.kojin_bango]
     if not given:
         return
-    generated = _generated_numbers(conn, [r.juminhyo_code for _, r in given])
-    for i, r in given:
-        if generated.get(r.juminhyo_code) != r.kojin_bango:
+    owners = number_owners(rows)
+    generated = _generated_numbers(conn, [owners[i] for i in given])
+    for i in given:
+        if generated.get(owners[i]) != rows[i].kojin_bango:
             raise KojinBangoNotAuthentic(
                 f"record {i}: its 個人番号 is not the one 機構 generated for its 住民票コード")
+
+
+def number_owners(rows: Sequence[HonninKakuninRow]) -> list[str]:
+    """For each row of a frame, the 住民票コード its person's 個人番号 is registered under before
+    the frame is applied: its own, except after a 住民票コード変更 earlier in the frame (or in
+    the row itself) gave the person this code, when it is the code that change replaced (a
+    chain of changes followed back to its start)."""
+    if not any(r.change_reason == JUMINHYO_CODE_CHANGE for r in rows):
+        return [r.juminhyo_code for r in rows]
+    was: dict[str, str] = {}  # new code → the code its number is under before the frame
+    owners: list[str] = []
+    for r in rows:
+        if r.change_reason == JUMINHYO_CODE_CHANGE:
+            old = old_juminhyo_code(r.record)
+            if old is not None and old != r.juminhyo_code:
+                was[r.juminhyo_code] = was.get(old, old)
+        owners.append(was.get(r.juminhyo_code, r.juminhyo_code))
+    return owners
 
 
 #: The 基本4情報 as a 送付先 record and a 本人確認情報 record name them.

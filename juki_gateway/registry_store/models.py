@@ -131,7 +131,9 @@ class DeletedResident(HonninKakuninColumns, Base):
 
 
 class KojinBango(Base):
-    """Every 個人番号 ever assigned; the number of a dead resident is kept, marked (R10)."""
+    """Every 個人番号 ever assigned; the number of a dead resident is kept, marked (R10), and so
+    is one a 個人番号変更 replaced (with the day, revision 0010); a number is never reused. Its
+    住民票コード follows the person through a 住民票コード変更."""
 
     __tablename__ = "kojin_bango"
 
@@ -140,6 +142,7 @@ class KojinBango(Base):
     status: Mapped[str] = mapped_column(String(10))  # active | deceased | replaced
     assigned_at: Mapped[dt.datetime] = mapped_column(DateTime)
     deceased_on: Mapped[dt.date | None] = mapped_column(Date)
+    replaced_on: Mapped[dt.date | None] = mapped_column(Date)  # JST day of the 個人番号変更
 
 
 # ---------------------------------------------------------------------------------------------

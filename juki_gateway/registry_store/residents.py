@@ -46,6 +46,10 @@ CURRENT_COLUMNS = (*LOOKUP_FIELDS, "history_no", "updated_at")
 HISTORY_COLUMNS = (*LOOKUP_FIELDS, "history_no", "recorded_at", "superseded_at")
 _K = TypeVar("_K")
 
+#: The status of a 個人番号 (``kojin_bango.status``): its resident's own, a dead resident's
+#: (kept, R10), or one a 個人番号変更 replaced with a new number (kept, never reused).
+ACTIVE, DECEASED, REPLACED = "active", "deceased", "replaced"
+
 
 
 
@@ -425,16 +429,36 @@ def register_kojin_bango(
         raise KojinBangoInUse(f"個人番号 {kojin_bango} is already assigned")
     conn.execute(
         insert(k),
-        [{"kojin_bango": kojin_bango, "juminhyo_code": juminhyo_code, "status": "active",
+        [{"kojin_bango": kojin_bango, "juminhyo_code": juminhyo_code, "status": ACTIVE,
           "assigned_at": now, "deceased_on": None}],
     )
+
+
+def replace_kojin_bango(
+    conn: Connection, old: str, new: str, juminhyo_code: str, *, on: dt.date, now: dt.datetime
+) -> None:
+    """A 個人番号変更 (番号法 7条2項): ``new`` becomes the resident's active number and ``old``,
+    theirs until now, is kept, marked replaced on ``on`` (never given again). A store that
+    never recorded ``old`` (a CS that did not ask for it) records ``new`` alone."""
+    register_kojin_bango(conn, new, juminhyo_code, now)
+    k = table_of(KojinBango)
+    conn.execute(update(k).where(k.c.kojin_bango == old, k.c.juminhyo_code == juminhyo_code)
+                 .values(status=REPLACED, replaced_on=on))
+
+
+def kojin_bango_row(conn: Connection, kojin_bango: str) -> tuple[str, str] | None:
+    """(住民票コード, status) of a known 個人番号, else None."""
+    k = table_of(KojinBango)
+    row = conn.execute(select(k.c.juminhyo_code, k.c.status)
+                       .where(k.c.kojin_bango == kojin_bango)).first()
+    return None if row is None else (row.juminhyo_code, row.status)
 
 
 def mark_deceased(conn: Connection, kojin_bango: str, *, deceased_on: dt.date) -> None:
     """Mark a 個人番号 as belonging to a dead resident; the number itself is kept (R10)."""
     k = table_of(KojinBango)
     conn.execute(
-        update(k).where(k.c.kojin_bango == kojin_bango).values(status="deceased", deceased_on=deceased_on)
+        update(k).where(k.c.kojin_bango == kojin_bango).values(status=DECEASED, deceased_on=deceased_on)
     )
 
 

@@ -24,9 +24,8 @@ from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError, loggable
 from juki_gateway.protocols.jukinet.errors import (
     BadSequenceNumber,
-    KojinBangoNotAuthentic,
+    RefusedInStore,
     SequenceGap,
-    SoufusakiMismatch,
     UnexpectedMessage,
     UnknownMunicipality,
     WrongSender,
@@ -38,6 +37,7 @@ from juki_gateway.protocols.jukinet.messages import (
     SEQUENCED_TYPES,
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
+from juki_gateway.protocols.jukinet.records import JUMINHYO_CODE_CHANGE, code_change_of
 from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecord
 from juki_gateway.protocols.session import msg_type_name
@@ -257,6 +257,10 @@ class Inbound:
             rows = st.rows_from_records(records, first_seq)
             for municipality in {row.municipality_code for row in rows}:
                 self._check_origin(proto, municipality)
+            # a 住民票コード変更 must name its old code (whether this file holds it as current
+            # is the store's to say, when the change is applied)
+            for i in [i for i, row in enumerate(rows) if row.change_reason == JUMINHYO_CODE_CHANGE]:
+                code_change_of(i, rows[i].juminhyo_code, rows[i].record)
             target = self._update_target()
             if target is not None:
                 forwards[target] = list(records)
@@ -317,8 +321,8 @@ class Inbound:
     def _commit_failed(self, reason: Failure, sender: str, h: FrameHeader, first: int) -> None:
         inb = self.sequencers[sender]
         error = reason.value
-        if isinstance(error, (KojinBangoNotAuthentic, SoufusakiMismatch)):
-            # refused by 機構's checks in the store: only this frame's work was rolled back
+        if isinstance(error, RefusedInStore) and isinstance(error, JukiError):
+            # refused by a check in the store: only this frame's work was rolled back
             self.node.count_error(error.code)
             self._record_refusal(sender, h, error)
             inb.refuse_accepted(first, error)

@@ -1,6 +1,6 @@
 """A Juki-net node's requests: correlating the ones it sends, dispatching the ones it serves.
 
-A request (search, 個人番号, 住民票コード pool, consistency check) carries a non-zero
+A request (search, 個人番号 and its change, 住民票コード pool, consistency check) carries a non-zero
 依頼管理番号 in ``request_no`` that its response or ERROR echoes; sequenced frames carry 0, so the
 two never mix on one connection. :meth:`Requests.send` numbers a request and returns a Deferred
 for its answer (or, for a stream, hands every answer frame to ``on_frame`` until
@@ -29,7 +29,8 @@ ERROR = MessageType.ERROR
 
 #: The frames that answer a request (matched by their request_no).
 REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
-                             M.CONSISTENCY_DIFF, M.CONSISTENCY_END})
+                             M.KOJIN_BANGO_CHANGE_RESPONSE, M.CONSISTENCY_DIFF,
+                             M.CONSISTENCY_END})
 
 
 class RemoteError(JukiError):
@@ -41,6 +42,7 @@ class RemoteError(JukiError):
         super().__init__(f"peer refused: {name} ({wire_code}): {detail}")
         self.remote_code = wire_code
         self.remote_name = name
+        self.detail = detail
 
 
 class LinkDown(JukiError):
@@ -132,6 +134,8 @@ class Requests:
             services.serve_search(self.node, proto, frame)
         elif mt == M.KOJIN_BANGO_REQUEST:
             services.serve_kojin_bango(self.node, proto, frame)
+        elif mt == M.KOJIN_BANGO_CHANGE_REQUEST:
+            services.serve_kojin_bango_change(self.node, proto, frame)
         elif mt == M.POOL_REQUEST:
             services.serve_pool(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):

@@ -3,11 +3,12 @@
 Serving (on a prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな,
 外字 substitutes and 市区町村, at most ``search_limit`` records with the count of all matches, a
 provision record for every search answered or refused), 個人番号
-generation (機構; a prefecture relays it), 住民票コード pools (機構), and the consistency check
-(a merge join of the CS's stream against the local file, on the reader thread, flat memory).
+generation and 個人番号変更 (機構; a prefecture relays them), 住民票コード pools (機構), and the
+consistency check (a merge join of the CS's stream against the local file, on the reader
+thread, flat memory).
 
-Asking (on a CS): :func:`request_kojin_bango`, :func:`request_pool`, :func:`take_juminhyo_code`,
-:func:`search`, :func:`consistency_check`.
+Asking (on a CS): :func:`request_kojin_bango`, :func:`request_kojin_bango_change`,
+:func:`request_pool`, :func:`take_juminhyo_code`, :func:`search`, :func:`consistency_check`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from juki_gateway.codecs.frame import Frame
-from juki_gateway.codecs.messages import MessageType
+from juki_gateway.codecs.messages import MessageType, encode_error
 from juki_gateway.codecs.schema import Layout
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.jukinet.connection import NodeConnection
+from juki_gateway.gateway.jukinet.requests import RemoteError
 from juki_gateway.protocols.jukinet.consistency import (
     DIGEST_SIZE,
     Diff,
@@ -33,11 +36,18 @@ from juki_gateway.protocols.jukinet.consistency import (
     Entry,
     StreamComparer,
 )
-from juki_gateway.protocols.jukinet.errors import BadBody, PoolExhausted
+from juki_gateway.protocols.jukinet.errors import (
+    BadBody,
+    JuminhyoCodeChangeRefused,
+    KojinBangoNotAuthentic,
+    PoolExhausted,
+    WrongSender,
+)
 from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
     HONNIN_KAKUNIN,
+    KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     POOL_ENTRY,
@@ -50,7 +60,7 @@ from juki_gateway.protocols.jukinet.layouts import (
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
-from juki_gateway.protocols.jukinet.routing import Role
+from juki_gateway.protocols.jukinet.routing import Role, prefecture_of
 from juki_gateway.protocols.jukinet.search import (
     Candidate,
     SearchAnswer,
@@ -62,7 +72,14 @@ from juki_gateway.protocols.jukinet.search import (
     matches,
 )
 from juki_gateway.registry_store import jukinet as st
-from juki_gateway.registry_store.residents import register_kojin_bango
+from juki_gateway.registry_store.residents import (
+    ACTIVE,
+    REPLACED,
+    kojin_bango_row,
+    register_kojin_bango,
+    replace_kojin_bango,
+)
+from juki_gateway.registry_store.retention import jst_date
 
 if TYPE_CHECKING:
     from juki_gateway.gateway.jukinet.node import JukinetNode
@@ -169,7 +186,8 @@ def search(node: JukinetNode, peer: str, criteria: SearchCriteria, *,
 
 
 def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
-    """機構 generates a 個人番号 (same number again for the same resident); a prefecture relays."""
+    """機構 generates a 個人番号 (same number again for the same resident; none for a 住民票コード
+    a 住民票コード変更 retired); a prefecture relays."""
     rn = frame.header.request_no
     try:
         v = _decode_one(frame, KOJIN_BANGO_REQUEST)
@@ -182,13 +200,15 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
         d = node.request(kiko, M.KOJIN_BANGO_REQUEST, frame.body, 1)
         d.addCallbacks(
             lambda f: proto.send_frame(M.KOJIN_BANGO_RESPONSE, f.body, record_count=1, request_no=rn),
-            lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
         )
         return
     code = str(v["juminhyo_code"])
     now = node.now()
 
     def work(conn: Any) -> str:
+        if st.retired_juminhyo_code(conn, code):
+            raise JuminhyoCodeChangeRefused("that 住民票コード was retired by a 住民票コード変更")
         existing = st.kojin_bango_of(conn, code)
         if existing is not None:
             st.record_provision(conn, kind="kojin_bango", provider=node.node_id,
@@ -210,8 +230,16 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
             M.KOJIN_BANGO_RESPONSE,
             encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
-        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
+        lambda f: _refused(node, proto, f, rn, code),
     )
+
+
+def _refused(node: JukinetNode, proto: NodeConnection, failure: Failure, rn: int,
+             code: str) -> None:
+    """機構 refused a 個人番号 request in its store: the ERROR, and a refused provision record."""
+    err = _as_juki(failure.value)
+    node.send_error(proto, err, request_no=rn)
+    _record(node, "kojin_bango", proto.peer_id, code, "個人番号", "refused", err.code)
 
 
 def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
@@ -229,6 +257,100 @@ def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
 
         def work(conn: Any) -> str:
             register_kojin_bango(conn, number, juminhyo_code, now)
+            return number
+
+        return node.committer.submit(work)
+
+    return d.addCallback(got)
+
+
+def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
+    """機構 replaces a person's 個人番号 with a new one (a prefecture relays the request): the
+    old number, if it is the person's, is kept marked replaced and a fresh, never used number
+    answered; a number already replaced for that 住民票コード gets the person's current one.
+    Every request, answered or refused, leaves a provision record at 機構."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, KOJIN_BANGO_CHANGE_REQUEST)
+        _check_requester(proto, str(v["lg_code"]))
+    except JukiError as exc:
+        node.send_error(proto, exc, request_no=rn)
+        _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
+        return
+    if node.role is Role.PREFECTURE:
+        kiko = node.peer_with_role(Role.KIKO)
+        d = node.request(kiko, M.KOJIN_BANGO_CHANGE_REQUEST, frame.body, 1)
+        d.addCallbacks(
+            lambda f: proto.send_frame(M.KOJIN_BANGO_CHANGE_RESPONSE, f.body, record_count=1,
+                                       request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
+        )
+        return
+    code, old = str(v["juminhyo_code"]), str(v["kojin_bango"])
+    now = node.now()
+
+    def work(conn: Any) -> str:
+        known = kojin_bango_row(conn, old)
+        current = st.kojin_bango_of(conn, code)
+        if known == (code, REPLACED) and current is not None:
+            detail = "already changed"  # the answer was lost: the same new number again
+            number = current
+        elif known == (code, ACTIVE):
+            detail = "changed"
+            gen = NumberGenerator("kojin_bango", node.rng, lambda n: st.kojin_bango_used(conn, n))
+            number = gen.draw()
+            replace_kojin_bango(conn, old, number, code, on=jst_date(now), now=now)
+        else:
+            raise KojinBangoNotAuthentic(
+                "the 個人番号 to replace is not 機構's number of that 住民票コード")
+        st.record_provision(conn, kind="kojin_bango", provider=node.node_id,
+                            recipient=proto.peer_id, subject=code, items="個人番号",
+                            outcome="provided", detail=detail, now=now)
+        return number
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+    d.addCallbacks(
+        lambda number: proto.send_frame(
+            M.KOJIN_BANGO_CHANGE_RESPONSE,
+            encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
+            record_count=1, request_no=rn),
+        lambda f: _refused(node, proto, f, rn, code),
+    )
+
+
+def _check_requester(proto: NodeConnection, municipality: str) -> None:
+    """R2 on content: a CS asks for its own residents, a prefecture for its own CSs'."""
+    role = proto.peer_role
+    if role == Role.MUNICIPAL_CS and municipality != proto.peer_org:
+        raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) asked for 市町村 {municipality}")
+    if role == Role.PREFECTURE and prefecture_of(municipality) != proto.peer_org:
+        raise WrongSender(
+            f"{proto.peer_id} (prefecture {proto.peer_org}) asked for 市町村 {municipality}")
+
+
+def request_kojin_bango_change(node: JukinetNode, juminhyo_code: str,
+                               kojin_bango: str) -> Deferred[str]:
+    """The CS asks 機構 (via its prefecture, else directly) to replace ``kojin_bango``, the
+    person's number, and records the answer: the new number active, the old one kept, marked
+    replaced. Fires with the new number (refusals errback with RemoteError)."""
+    peers = {p.role: p.node_id for p in node.cfg.peers}
+    peer = peers.get(Role.PREFECTURE) or peers[Role.KIKO]
+    body = encode_body(KOJIN_BANGO_CHANGE_REQUEST, {
+        "juminhyo_code": juminhyo_code, "lg_code": node.cfg.org, "kojin_bango": kojin_bango})
+    d = node.request(peer, M.KOJIN_BANGO_CHANGE_REQUEST, body, 1)
+
+    def got(frame: Frame) -> Deferred[str]:
+        v = _decode_one(frame, KOJIN_BANGO_RESPONSE)
+        number = str(v["kojin_bango"])
+        if v["juminhyo_code"] != juminhyo_code or number == kojin_bango:
+            raise BadBody("kojin-bango-response: not a new number for the 住民票コード asked about")
+        now = node.now()
+        assert node.committer is not None
+
+        def work(conn: Any) -> str:
+            replace_kojin_bango(conn, kojin_bango, number, juminhyo_code, on=jst_date(now),
+                                now=now)
             return number
 
         return node.committer.submit(work)
@@ -520,7 +642,19 @@ def _record(node: JukinetNode, kind: str, recipient: str, subject: str, items: s
         items=items, outcome=outcome, detail=detail, now=now))
 
 
-def _as_juki(exc: BaseException) -> JukiError:
+def _relay_refusal(node: JukinetNode, proto: NodeConnection, failure: Failure, rn: int) -> None:
+    """A relayed request failed: 機構's refusal goes back to the asker as 機構 sent it (its
+    code, name and detail), anything else (the link to 機構 down …) as this node's error."""
+    err = failure.value
+    if isinstance(err, RemoteError):
+        node.count_error(err.remote_name)
+        proto.send_frame(MessageType.ERROR, encode_error(err.remote_code, err.remote_name, err.detail),
+                         record_count=1, request_no=rn)
+        return
+    node.send_error(proto, _as_juki(err), request_no=rn)
+
+
+def _as_juki(exc: BaseException | None) -> JukiError:
     if isinstance(exc, JukiError):
         return exc
     return JukiError(f"internal error: {type(exc).__name__}")

@@ -18,6 +18,14 @@ class JukinetError(JukiError):
     wire_code: ClassVar[int] = 5100
 
 
+class RefusedInStore:
+    """Marks a refusal a node decides in its store while applying a sequenced frame (a check
+    that needs what the store holds). The frame's work alone is rolled back and the receiver
+    takes the frame back from acceptance: its number is expected again and its ERROR takes the
+    place of the replies queued for it and for what followed (docs/sequencing.md). A mixin, not
+    an error class of its own: the classes it marks keep their own codes."""
+
+
 class SequenceGap(JukinetError):
     """An update notification skipped ahead of the next expected 更新順番号."""
 
@@ -107,18 +115,28 @@ class BadSequenceNumber(JukinetError):
     wire_code = 5113
 
 
-class KojinBangoNotAuthentic(JukinetError):
+class KojinBangoNotAuthentic(RefusedInStore, JukinetError):
     """機構 refuses a record whose 個人番号 is not the one it generated for that 住民票コード."""
 
     code = "kojin_bango_not_authentic"
     wire_code = 5114
 
 
-class SoufusakiMismatch(JukinetError):
+class SoufusakiMismatch(RefusedInStore, JukinetError):
     """機構 refuses a 送付先 whose 基本4情報 differ from its own 本人確認情報 of that person."""
 
     code = "soufusaki_mismatch"
     wire_code = 5115
+
+
+class JuminhyoCodeChangeRefused(RefusedInStore, JukinetError):
+    """A 住民票コード変更 whose 旧住民票コード is missing, is the new code or is not a current resident here, or whose new 住民票コード is already used here; or a record of, or a 個人番号 request for, a 住民票コード a 住民票コード変更 retired.
+
+    A missing 旧住民票コード, or one equal to the new code, is refused from the frame alone; the
+    rest in the receiving node's store (its file decides what is current and what is used)."""
+
+    code = "juminhyo_code_change_refused"
+    wire_code = 5116
 
 
 ERROR_CLASSES: tuple[type[JukinetError], ...] = (
@@ -136,4 +154,5 @@ ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     BadSequenceNumber,
     KojinBangoNotAuthentic,
     SoufusakiMismatch,
+    JuminhyoCodeChangeRefused,
 )

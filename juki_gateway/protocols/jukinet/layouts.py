@@ -39,7 +39,8 @@ from juki_gateway.codecs.textfields import Text
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 
 __all__ = [
-    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_REQUEST",
+    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_CHANGE_REQUEST",
+    "KOJIN_BANGO_REQUEST",
     "KOJIN_BANGO_RESPONSE", "LAYOUTS", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
     "SEARCH_HIT", "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies",
     "decode_body", "encode_body", "field_slice", "link_error",
@@ -88,6 +89,20 @@ KOJIN_BANGO_RESPONSE = Layout(
         Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
         Field(2, "kojin_bango", "個人番号", 12, KOJIN),
     ),
+)
+
+KOJIN_BANGO_CHANGE_REQUEST = Layout(
+    "kojin-bango-change-request",
+    "個人番号変更要求",
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "lg_code", "市町村コード", 6, LGC,
+              note="the asking CS's own 市町村 (a prefecture relays its own CSs' requests)"),
+        Field(3, "kojin_bango", "現個人番号", 12, KOJIN,
+              note="the number to replace: 機構's number of that 住民票コード"),
+    ),
+    "A 個人番号変更 (番号法 7条2項): the person's 住民票コード and the number to replace; "
+    "answered with a `kojin-bango-response` carrying the new number.",
 )
 
 POOL_REQUEST = Layout(
@@ -169,6 +184,7 @@ LAYOUTS: Mapping[str, Layout] = {
         MOVE_IN_NOTICE,
         KOJIN_BANGO_REQUEST,
         KOJIN_BANGO_RESPONSE,
+        KOJIN_BANGO_CHANGE_REQUEST,
         POOL_REQUEST,
         POOL_ENTRY,
         SEARCH_REQUEST,

@@ -28,6 +28,7 @@ from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     BadCheckDigit,
     BadSequenceNumber,
+    JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
     LinkProtocolError,
     NumberSpaceExhausted,
@@ -42,6 +43,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
     HONNIN_KAKUNIN,
+    KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     MOVE_IN_NOTICE,
@@ -65,6 +67,8 @@ class JukinetMessage(IntEnum):
     KOJIN_BANGO_RESPONSE = 0x0112
     POOL_REQUEST = 0x0113
     POOL_RESPONSE = 0x0114
+    KOJIN_BANGO_CHANGE_REQUEST = 0x0115
+    KOJIN_BANGO_CHANGE_RESPONSE = 0x0116
     SEARCH_REQUEST = 0x0121
     SEARCH_RESPONSE = 0x0122
     CONSISTENCY_CHUNK = 0x0131
@@ -117,8 +121,14 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "ACK / NACK",
         "A run of consecutive 更新順番号 (header seq = first); applied in order, acked after commit; "
         "the prefecture forwards each record to 機構 under its own numbering. 機構 refuses a frame "
-        "with a record whose 個人番号 is not the one it generated for that 住民票コード (5114).",
-        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, sequenced=True),
+        "with a record whose 個人番号 is not the one it generated for that 住民票コード (5114). "
+        "A record of 異動事由 34 (住民票コードの変更請求) carries the new code as its 住民票コード "
+        "and the old one as its 旧住民票コード: every node makes the new code current and retires "
+        "the old one (a 消除者 whose last version is this record; its 個人番号 follows the "
+        "person), in the frame's transaction; refused (5116) when the 旧住民票コード is missing, "
+        "is the new code or is not current at that node, when the new code is already used "
+        "there, or for a record of a retired code.",
+        *_SEQUENCED_ERRORS, KojinBangoNotAuthentic, JuminhyoCodeChangeRefused, sequenced=True),
     M.SOUFUSAKI_BATCH: _spec(
         "SOUFUSAKI_BATCH", "送付先情報送付", SOUFUSAKI.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.KIKO: (R.MUNICIPAL_CS,)}, "ACK / NACK",
@@ -137,8 +147,11 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.KOJIN_BANGO_REQUEST: _spec(
         "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",
-        "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response).",
-        BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody),
+        "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response); "
+        "refused (5116) for a 住民票コード a 住民票コード変更 retired (the person's number is the "
+        "new code's).",
+        BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody,
+        JuminhyoCodeChangeRefused),
     M.KOJIN_BANGO_RESPONSE: _spec(
         "KOJIN_BANGO_RESPONSE", "個人番号生成応答", KOJIN_BANGO_RESPONSE.name, "機構 → 都道府県 → CS",
         _ANSWERS,
@@ -151,6 +164,25 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.POOL_RESPONSE: _spec(
         "POOL_RESPONSE", "住民票コード払出応答", POOL_ENTRY.name, "機構 → CS", _ANSWERS,
         "Unused, never issued 住民票コード; the CS hands them out at random."),
+    M.KOJIN_BANGO_CHANGE_REQUEST: _spec(
+        "KOJIN_BANGO_CHANGE_REQUEST", "個人番号変更要求", KOJIN_BANGO_CHANGE_REQUEST.name,
+        _CS_PREF_TO_KIKO, "KOJIN_BANGO_CHANGE_RESPONSE / ERROR",
+        "Ask 機構 to replace a person's 個人番号 (番号法 7条2項; header request_no = 依頼管理番号, "
+        "echoed in the response); the prefecture relays it, and 機構's answer or refusal (its code "
+        "unchanged) back. 機構 draws a new, never used number, "
+        "keeps the old one marked replaced with the day (JST) and answers the new one; from then "
+        "on it refuses the old number for that person (5114) in update notifications and "
+        "送付先, and takes the new one (the CS sends the change as an UPDATE_NOTIFY of 異動事由 "
+        "33 carrying it). A request naming a number already replaced for that 住民票コード is "
+        "answered with the person's current number and draws nothing (a lost answer may be "
+        "asked for again); one naming any other number (not one 機構 gave that 住民票コード, or a "
+        "dead resident's) is refused (5114). The 市町村コード must be the asking CS's own, or "
+        "one of the relaying prefecture's (5104).",
+        BadCheckDigit, WrongSender, KojinBangoNotAuthentic, NumberSpaceExhausted, BadBody),
+    M.KOJIN_BANGO_CHANGE_RESPONSE: _spec(
+        "KOJIN_BANGO_CHANGE_RESPONSE", "個人番号変更応答", KOJIN_BANGO_RESPONSE.name,
+        "機構 → 都道府県 → CS", _ANSWERS,
+        "The person's new 個人番号, with the 住民票コード of the request."),
     M.SEARCH_REQUEST: _spec(
         "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from juki_gateway.codecs.codetables import CHANGE_REASON
-from juki_gateway.protocols.jukinet.layouts import HONNIN_KAKUNIN, decode_body, encode_body
+from juki_gateway.protocols.jukinet.errors import JuminhyoCodeChangeRefused
+from juki_gateway.protocols.jukinet.layouts import (
+    HONNIN_KAKUNIN,
+    decode_body,
+    encode_body,
+    field_slice,
+)
 
 #: 異動事由 name (without its 記載/消除/修正 group) → code, e.g. ``"転居" → "30"``.
 CHANGE_REASON_BY_NAME: Mapping[str, str] = {
@@ -29,6 +35,12 @@ TENKYO = CHANGE_REASON_BY_NAME["転居"]
 SHIBOU = CHANGE_REASON_BY_NAME["死亡"]
 TENSHUTSU = CHANGE_REASON_BY_NAME["国内転出"]
 SHOKKEN_SHUSEI = CHANGE_REASON_BY_NAME["職権修正"]
+#: 住民票コードの変更請求: the record carries the new code (item 1) and the old one (item 24, 旧住民票コード)
+JUMINHYO_CODE_CHANGE = CHANGE_REASON_BY_NAME["住民票コードの変更請求"]
+#: 個人番号の変更請求: the record carries the new 個人番号 機構 generated (番号法 7条2項)
+KOJIN_BANGO_CHANGE = CHANGE_REASON_BY_NAME["個人番号の変更請求"]
+
+_OLD_CODE = field_slice(HONNIN_KAKUNIN, "old_juminhyo_code")
 
 _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -71,6 +83,26 @@ def honnin_kakunin_record(
     }
     values.update(items)
     return encode_body(HONNIN_KAKUNIN, values)
+
+
+def old_juminhyo_code(record: bytes) -> str | None:
+    """The 旧住民票コード (item 24) of a validated 本人確認情報, or None when it is empty."""
+    old = record[_OLD_CODE].decode("ascii", "replace").strip()
+    return old or None
+
+
+def code_change_of(index: int, juminhyo_code: str, record: bytes) -> str:
+    """The 旧住民票コード of the 住民票コード変更 record at ``index`` of a frame (a validated
+    record of 異動事由 :data:`JUMINHYO_CODE_CHANGE` whose new code is ``juminhyo_code``);
+    :class:`JuminhyoCodeChangeRefused` when it names none or names the new code itself."""
+    old = old_juminhyo_code(record)
+    if old is None:
+        raise JuminhyoCodeChangeRefused(
+            f"record {index}: a 住民票コード変更 needs its 旧住民票コード (item 24)")
+    if old == juminhyo_code:
+        raise JuminhyoCodeChangeRefused(
+            f"record {index}: its 旧住民票コード is its new 住民票コード")
+    return old
 
 
 def decode_honnin_kakunin(record: bytes) -> dict[str, Any]:

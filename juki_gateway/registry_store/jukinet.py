@@ -372,7 +372,45 @@ def _sqlite_ts(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime) -> None:
+#: Where a 本人確認情報 record carries its タイムスタンプ (item 36, 14 ASCII digits).
+_HK_TIMESTAMP = field_slice(HONNIN_KAKUNIN, "timestamp")
+
+
+def stale_rows(conn: Connection, rows: Sequence[HonninKakuninRow]) -> set[int]:
+    """The rows (by index) older than the person's version from another municipality.
+
+    Where updates about one person arrive from several senders (a prefecture from several CSs,
+    機構 from several prefectures), they may arrive out of their real order: the old
+    municipality's 転出 after the new one's 転入. A row from another municipality than the
+    person's current version, whose (異動年月日, タイムスタンプ) is earlier than that version's,
+    is stale: it must not become current, nor delete the person (a late 転出 would remove
+    someone who has already moved in elsewhere). Rows of one municipality keep their sender's
+    order. A 住民票コード変更 is never stale (it is refused or applied as such)."""
+    t = table_of(HonninKakunin)
+    start = _HK_TIMESTAMP.start + 1  # SQL substr is 1-based
+    width = _HK_TIMESTAMP.stop - _HK_TIMESTAMP.start
+    codes = sorted({r.juminhyo_code for r in rows})
+    state: dict[str, tuple[str, dt.date, bytes]] = {}
+    for i in range(0, len(codes), 500):
+        q = select(t.c.juminhyo_code, t.c.municipality_code, t.c.change_date,
+                   func.substr(t.c.record, start, width).label("ts")).where(
+            t.c.juminhyo_code.in_(codes[i:i + 500]))
+        for r in conn.execute(q):
+            state[r.juminhyo_code] = (r.municipality_code, r.change_date, bytes(r.ts))
+    stale: set[int] = set()
+    for i, row in enumerate(rows):
+        ts = row.record[_HK_TIMESTAMP]
+        now = state.get(row.juminhyo_code)
+        if (now is not None and row.change_reason != JUMINHYO_CODE_CHANGE
+                and row.municipality_code != now[0] and (row.change_date, ts) < now[1:]):
+            stale.add(i)
+            continue
+        state[row.juminhyo_code] = (row.municipality_code, row.change_date, ts)
+    return stale
+
+
+def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datetime,
+               *, across_senders: bool = False) -> set[int]:
     """Apply 本人確認情報 rows in order (the registry store's batched apply: superseded
     versions move to the history, the newest becomes current); a resident whose newest row in
     the batch is a 消除 (転出, 死亡 …) then leaves the current file for the 消除者 table
@@ -381,14 +419,23 @@ def apply_rows(conn: Connection, rows: Sequence[HonninKakuninRow], now: dt.datet
     the rows before it are applied, then the change, then the rows after it.
 
     Raises :class:`JuminhyoCodeChangeRefused` (the caller's transaction is then rolled back)
-    for a 住民票コード変更 this file cannot take, or a record of a 住民票コード one retired."""
+    for a 住民票コード変更 this file cannot take, or a record of a 住民票コード one retired.
+
+    ``across_senders`` (a prefecture, 機構): rows :func:`stale_rows` finds are not applied; their
+    indexes are returned (the caller records them as received but superseded)."""
+    stale = stale_rows(conn, rows) if across_senders else set()
+    index_of = [i for i in range(len(rows)) if i not in stale]  # refusals name frame indexes
+    if stale:
+        rows = [rows[i] for i in index_of]
     changes = [i for i, r in enumerate(rows) if r.change_reason == JUMINHYO_CODE_CHANGE]
     start = 0
     for i in changes:
-        _apply_run(conn, rows[start:i], start, now)
-        change_juminhyo_code(conn, rows[i], i, now)
+        _apply_run(conn, rows[start:i], index_of[start] if start < len(rows) else start, now)
+        change_juminhyo_code(conn, rows[i], index_of[i], now)
         start = i + 1
-    _apply_run(conn, rows[start:] if start else rows, start, now)
+    if start < len(rows):
+        _apply_run(conn, rows[start:] if start else rows, index_of[start], now)
+    return stale
 
 
 def _apply_run(conn: Connection, rows: Sequence[HonninKakuninRow], first_index: int,

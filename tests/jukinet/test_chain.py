@@ -72,11 +72,11 @@ def test_a_failed_commit_drops_queued_work_and_recovers_exactly_once(
     real = st.apply_rows
     calls = {"n": 0}
 
-    def flaky(conn: Any, rows: Any, now: Any) -> None:
+    def flaky(conn: Any, rows: Any, now: Any, **options: Any) -> set[int]:
         calls["n"] += 1
         if calls["n"] in (3, 7):
             raise RuntimeError("injected store failure")
-        real(conn, rows, now)
+        return real(conn, rows, now, **options)
 
     monkeypatch.setattr(st, "apply_rows", flaky)
     nodes = yield start_nodes(reactor, chain_cfgs)

@@ -47,6 +47,7 @@ from juki_gateway.registry_store.models import KojinBango, ProvisionRecord, Souf
 from juki_gateway.simulators.resident_events import (
     TENKYO,
     TENNYU,
+    TENSHUTSU,
     Resident,
     encode_change,
     new_resident,
@@ -448,3 +449,34 @@ def test_node_json_search_limit_out_of_range_is_a_usage_error(tmp_path: Path, li
     with pytest.raises(UsageError, match="search_limit must be 1–1000"):
         config_from_json(config_to_json(replace(cfg, search_limit=limit)))
 
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_late_tenshutsu_through_another_prefecture_does_not_delete_the_mover(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """Two prefectures: a person moves from 千代田区 to 金沢市. The 転入 (4/3) reaches 機構
+    through 石川 first; the 転出 (4/1) comes later through 東京. 機構 keeps the 転入 current,
+    records the 転出 as received but superseded, and acknowledges it (nothing blocks)."""
+    from twisted.internet import reactor
+
+    names = ("kizon-172014", "cs-172014", "pref-17", "kiko", "pref-13", "cs-131016",
+             "kizon-131016")
+    nodes = yield start_nodes(reactor, make_chain(tmp_path, NOW, nodes=names))
+    try:
+        person = new_resident(random.Random(9), 1, "131016")
+        tennyu = encode_change(person, "172014", TENNYU, 1, dt.date(2026, 4, 3))
+        tenshutsu = encode_change(person, "131016", TENSHUTSU, 2, dt.date(2026, 4, 1))
+        kiko = nodes["kiko"]
+        yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, [tennyu])
+        yield wait_for(reactor, lambda: node_read(kiko, st.current_records), 20, "the 転入 at 機構")
+        yield nodes["kizon-131016"].originate("cs-131016", M.UPDATE_NOTIFY, [tenshutsu])
+        link = nodes["pref-13"].links["kiko"]
+        yield wait_for(reactor, lambda: link.seq.acked == 1, 20, "機構 acknowledged the 転出")
+        current = yield node_read(kiko, st.current_records)
+        assert current == {person.juminhyo_code: tennyu}
+        records = yield node_read(kiko, _provisions("update_notify"))
+        assert [(r["provider"], r["outcome"]) for r in records] == [
+            ("pref-17", "provided"), ("pref-13", "superseded")]
+    finally:
+        yield stop_nodes(nodes)

@@ -43,3 +43,33 @@ def test_removed_residents_move_to_the_deleted_table_and_may_return(store_engine
         kept = {code: [serial_of(r) for r in recs] for code, recs in st.versions(conn).items()}
         assert kept == {a.juminhyo_code: [1, 3, 4], b.juminhyo_code: [2, 5, 6, 7]}
         assert st.count_versions(conn) == 7
+
+
+def test_a_late_tenshutsu_from_the_old_municipality_never_deletes_the_mover(
+    store_engine: Engine,
+) -> None:
+    """Where updates come from several senders (a prefecture, 機構), a record from another
+    municipality than the person's current version and older than it (異動年月日, then
+    タイムスタンプ) is stale: not applied, not deleting; the index is returned. A newer one
+    from the other municipality, and every record of one municipality, apply in order."""
+    rng = random.Random(5)
+    p = new_resident(rng, 1, "131016")
+    moved_out, moved_in = dt.date(2026, 4, 1), dt.date(2026, 4, 3)
+    lived = encode_change(p, "131016", TENKYO, 1, dt.date(2026, 3, 1))
+    tennyu = encode_change(p, "172014", TENNYU, 2, moved_in)
+    tenshutsu = encode_change(p, "131016", TENSHUTSU, 3, moved_out)
+    with store_engine.begin() as conn:
+        assert st.apply_rows(conn, st.rows_from_records([lived], 1), T0, across_senders=True) == set()
+        assert st.apply_rows(conn, st.rows_from_records([tennyu], 2), T0, across_senders=True) == set()
+        # the old municipality's 転出, dated before the 転入, arrives last (another sender)
+        assert st.apply_rows(conn, st.rows_from_records([tenshutsu], 3), T0,
+                             across_senders=True) == {0}
+        assert st.current_records(conn) == {p.juminhyo_code: tennyu}
+        assert st.deleted_records(conn) == {}
+        # without the rule (one sender, a CS), the same record is applied in arrival order
+        assert st.apply_rows(conn, st.rows_from_records([tenshutsu], 3), T0) == set()
+        assert st.current_records(conn) == {}
+        # a newer record from the other municipality is not stale
+        later = encode_change(p, "131016", TENNYU, 4, dt.date(2026, 5, 1))
+        assert st.apply_rows(conn, st.rows_from_records([later], 4), T0, across_senders=True) == set()
+        assert st.current_records(conn) == {p.juminhyo_code: later}

@@ -171,15 +171,20 @@ class Inbound:
         node_id = self.node.node_id
 
         at_kiko = self.node.role is Role.KIKO
+        across = self.node.role in (Role.PREFECTURE, Role.KIKO)  # several senders per person
 
         def work(conn: Any) -> dict[str, list[OutRecord]]:
             st.check_next(conn, node_id, sender, first)
             if msg_type == M.UPDATE_NOTIFY:
                 if at_kiko:
                     st.check_kojin_bango(conn, rows)
-                st.apply_rows(conn, rows, now)
-                st.record_provisions(conn, st.received_provisions(
-                    "update_notify", records, provider=sender, recipient=node_id, now=now))
+                stale = st.apply_rows(conn, rows, now, across_senders=across)
+                provisions = st.received_provisions(
+                    "update_notify", records, provider=sender, recipient=node_id, now=now)
+                for i in stale:  # received, but an other municipality's newer version stays
+                    provisions[i].update(outcome="superseded", detail="older than the current "
+                                         "version from another 市町村: not applied")
+                st.record_provisions(conn, provisions)
             elif msg_type == M.SOUFUSAKI_BATCH:
                 numbers = st.check_soufusaki(conn, records) if at_kiko else None
                 st.store_soufusaki(conn, records, now, numbers)

@@ -1,6 +1,7 @@
 """The seeded synthetic population of Kanazawa (市町村コード 172014) that the simulators drive.
 
-Names, kana and street details come from faker's ``ja_JP`` locale; towns are Kanazawa's own.
+Names, kana and building names come from faker's ``ja_JP`` locale; addresses use real 町名 of
+Kanazawa with the 丁目 they have (:data:`.kanazawa.TOWNS`).
 Every 住民票コード and 個人番号 is drawn with the codec's check-digit helpers, so each one is
 valid and the records encode with the codec's layouts (``honnin-kakunin``, ``soufusaki``,
 ``fukuhon-juminhyo``). Residents live in households (世帯主, 妻/夫, 子 …); a share are foreign
@@ -21,18 +22,11 @@ from faker import Faker
 
 from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
 from juki_gateway.codecs.samples import KANAZAWA_CARD_OFFICE
+from juki_gateway.simulators.kanazawa import TOWNS
 
 KANAZAWA = "172014"
 KANAZAWA_NAME = "金沢市"
 PREFECTURE_NAME = "石川県"
-
-#: Real 町名 of Kanazawa (a few hold 外字 in their registered form, e.g. 﨑浦町).
-TOWNS: tuple[str, ...] = (
-    "広坂", "長町", "片町", "香林坊", "本町", "此花町", "東山", "森山", "小立野", "寺町",
-    "野町", "泉野町", "有松", "円光寺", "西念", "駅西本町", "諸江町", "鞍月", "大手町",
-    "尾張町", "橋場町", "兼六町", "笠舞", "田上", "若松町", "光が丘", "窪", "額新保",
-    "米泉町", "高尾", "大桑町", "湊", "金石西", "大野町", "粟崎町", "﨑浦町", "髙柳町",
-)
 
 #: 外字 surnames (kanji, kana): the register holds them in their 外字 form.
 GAIJI_SURNAMES: tuple[tuple[str, str], ...] = (
@@ -231,14 +225,26 @@ class Population:
         return (self.as_of - dt.timedelta(days=days)).strftime("%Y%m%d")
 
     def _address(self) -> tuple[str, str, str]:
-        fk, rng = self.faker, self._rng
-        town = rng.choice(TOWNS)
-        street = f"{fk.chome()}{fk.ban()}{fk.gou()}"
+        """(住所, 郵便番号, 大字・字コード) at a real 町名: 丁目・番・号 where the 町 has 丁目,
+        番地 where it has none. The 大字・字コード is the project's own number for the 町 and
+        丁目 (not the アドレス・ベース・レジストリ's); the postal code is not matched to the 町."""
+        rng = self._rng
+        index = rng.randrange(len(TOWNS))
+        town = TOWNS[index]
+        if town.chome:
+            chome = rng.randint(1, town.chome)
+            street = f"{chome}丁目{rng.randint(1, 25)}番{rng.randint(1, 20)}号"
+        else:
+            chome = 0
+            street = f"{rng.randint(1, 40)}番地"
+            if rng.random() < 0.5:
+                street += str(rng.randint(1, 20))
         if rng.random() < 0.3:
-            street += "\u3000" + fk.building_name() + f"{rng.randint(1, 9)}0{rng.randint(1, 9)}"
-        address = fullwidth(f"{PREFECTURE_NAME}{KANAZAWA_NAME}{town}{street}")
+            building = self.faker.building_name()
+            street += f"\u3000{building}{rng.randint(1, 9)}0{rng.randint(1, 9)}"
+        address = fullwidth(f"{PREFECTURE_NAME}{KANAZAWA_NAME}{town.name}{street}")
         postal = f"92{rng.randint(0, 1)}{rng.randint(0, 9999):04d}"
-        return address, postal, f"{rng.randrange(10**7):07d}"
+        return address, postal, f"{index + 1:04d}{chome:03d}"
 
     def _surname(self) -> tuple[str, str]:
         if self._rng.random() < self.gaiji_share:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from juki_gateway.codecs.checkdigits import JUMINHYO_CODE, KOJIN_BANGO
+from juki_gateway.codecs.gaiji import JIS_X0208
 from juki_gateway.codecs.record import get_codec
+from juki_gateway.simulators.kanazawa import TOWN_NAMES, TOWNS
 from juki_gateway.simulators.population import build_population
 
 AS_OF = dt.date(2026, 4, 1)
+TOWN_BY_NAME = {t.name: t for t in TOWNS}
+CHOME = re.compile("([０-９]+)丁目[０-９]+番[０-９]+号")
+BANCHI = re.compile("[０-９]+番地[０-９]*")
+
+
+def _town_and_rest(address: str) -> tuple[str, str]:
+    assert address.startswith("石川県金沢市")
+    rest = address.removeprefix("石川県金沢市")
+    town = max((t for t in TOWN_NAMES if rest.startswith(t)), key=len, default="")
+    return town, rest[len(town):]
 
 
 def test_same_seed_same_population() -> None:
@@ -68,6 +81,22 @@ def test_records_encode_with_the_codec_layouts() -> None:
             change_reason="10", change_date="20260401", seq=1, request_no=1,
             timestamp="20260401093000")))
         assert rec["kanji_name_gaiji_count"] >= 1 and rec["gaiji_flag"] == "1"
+
+
+def test_addresses_use_official_town_names() -> None:
+    """Every address names a real 町 of the official list, with a 丁目 it has (丁目・番・号) or,
+    where it has none, a 番地; no address holds 外字 (the official forms are 崎, 高 …)."""
+    for r in build_population(3000, seed=8, as_of=AS_OF):
+        town, rest = _town_and_rest(r.address)
+        assert town, r.address
+        street = rest.split("\u3000")[0]
+        chome = CHOME.fullmatch(street)
+        if TOWN_BY_NAME[town].chome:
+            assert chome and 1 <= int(chome.group(1)) <= TOWN_BY_NAME[town].chome, r.address
+        else:
+            assert BANCHI.fullmatch(street), r.address
+        assert all(ch in JIS_X0208 for ch in r.address), r.address
+    assert not any(ch in "﨑髙" for t in TOWN_NAMES for ch in t)
 
 
 def test_newborn_and_relocation() -> None:

@@ -5,9 +5,10 @@ Kanazawa with the 丁目 they have (:data:`.kanazawa.TOWNS`).
 Every 住民票コード and 個人番号 is drawn with the codec's check-digit helpers, so each one is
 valid and the records encode with the codec's layouts (``honnin-kakunin``, ``soufusaki``,
 ``fukuhon-juminhyo``). Residents live in households (世帯主, 妻/夫, 子 …); a share are foreign
-residents with 在留 items; a share of names hold 外字 (髙, 﨑, 𠮷, 德 …) that the encoder counts
-and substitutes. The same seed gives the same population, byte for byte: nothing here reads the
-clock (dates are relative to the ``as_of`` date the caller passes).
+residents with 在留 items; a share of surnames hold 外字, some with a substitute in the codec's
+table (髙, 﨑, 𠮷, 德 …) and some without (栁, 槗, 𣘺, 桒, 杦, 淸), which the encoder counts and
+keeps as is (代替文字変換結果 2). The same seed gives the same population, byte for byte:
+nothing here reads the clock (dates are relative to the ``as_of`` date the caller passes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from faker import Faker
 
 from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
+from juki_gateway.codecs.gaiji import JUKINET
 from juki_gateway.codecs.samples import KANAZAWA_CARD_OFFICE
 from juki_gateway.simulators.kanazawa import TOWNS
 
@@ -28,11 +30,21 @@ KANAZAWA = "172014"
 KANAZAWA_NAME = "金沢市"
 PREFECTURE_NAME = "石川県"
 
-#: 外字 surnames (kanji, kana): the register holds them in their 外字 form.
-GAIJI_SURNAMES: tuple[tuple[str, str], ...] = (
+#: 外字 surnames (kanji, kana) as the register holds them. The first have a substitute in the
+#: codec's SUBSTITUTES table (髙→高, 﨑→崎, 𠮷→吉 …); the last have none (栁, 槗, 𣘺, 桒, 杦, 淸 are
+#: outside JIS X 0208 and not in the table), so their 送付先情報 says 代替文字変換結果 2.
+GAIJI_SURNAMES_SUBSTITUTED: tuple[tuple[str, str], ...] = (
     ("髙橋", "タカハシ"), ("髙田", "タカダ"), ("髙木", "タカギ"), ("山﨑", "ヤマザキ"),
     ("宮﨑", "ミヤザキ"), ("𠮷田", "ヨシダ"), ("𠮷川", "ヨシカワ"), ("德永", "トクナガ"),
+    ("濵田", "ハマダ"), ("黑田", "クロダ"), ("橫山", "ヨコヤマ"), ("靑木", "アオキ"),
 )
+GAIJI_SURNAMES_KEPT: tuple[tuple[str, str], ...] = (
+    ("栁田", "ヤナギダ"), ("栁沢", "ヤナギサワ"), ("槗本", "ハシモト"), ("𣘺本", "ハシモト"),
+    ("桒原", "クワハラ"), ("杦本", "スギモト"), ("淸水", "シミズ"),
+)
+GAIJI_SURNAMES = GAIJI_SURNAMES_SUBSTITUTED + GAIJI_SURNAMES_KEPT
+#: of the households whose surname holds 外字, the share drawn from the names with a substitute
+GAIJI_SUBSTITUTED_SHARE = 2 / 3
 
 #: Foreign residents' names (katakana family, given) and nationality (ISO 3166-1 alpha-3).
 FOREIGN_NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -87,8 +99,8 @@ class Resident:
 
     @property
     def has_gaiji(self) -> bool:
-        """Whether the name or address holds a character outside the common set."""
-        return any(ch in "髙﨑𠮷德" for ch in self.kanji_name + self.address)
+        """Whether the name or address holds a 外字 of Juki-net links (outside JIS X 0208)."""
+        return JUKINET.gaiji_count(self.kanji_name + self.address) > 0
 
     def honnin_kakunin(
         self, *, change_reason: str, change_date: str, seq: int, request_no: int,
@@ -247,8 +259,11 @@ class Population:
         return address, postal, f"{index + 1:04d}{chome:03d}"
 
     def _surname(self) -> tuple[str, str]:
-        if self._rng.random() < self.gaiji_share:
-            return self._rng.choice(GAIJI_SURNAMES)
+        rng = self._rng
+        if rng.random() < self.gaiji_share:
+            if rng.random() < GAIJI_SUBSTITUTED_SHARE:
+                return rng.choice(GAIJI_SURNAMES_SUBSTITUTED)
+            return rng.choice(GAIJI_SURNAMES_KEPT)
         kanji, kana, _roman = self.faker.last_name_pair()
         return kanji, kana
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 
 from juki_gateway.codecs.checkdigits import JUMINHYO_CODE, KOJIN_BANGO
-from juki_gateway.codecs.gaiji import JIS_X0208
+from juki_gateway.codecs.gaiji import JIS_X0208, SUBSTITUTES
 from juki_gateway.codecs.record import get_codec
 from juki_gateway.simulators.kanazawa import TOWN_NAMES, TOWNS
 from juki_gateway.simulators.population import build_population
@@ -81,6 +82,23 @@ def test_records_encode_with_the_codec_layouts() -> None:
             change_reason="10", change_date="20260401", seq=1, request_no=1,
             timestamp="20260401093000")))
         assert rec["kanji_name_gaiji_count"] >= 1 and rec["gaiji_flag"] == "1"
+
+
+def test_gaiji_with_and_without_substitute() -> None:
+    """Some names hold 外字: some have a substitute (代替文字変換結果 1) and some have none
+    (代替文字変換結果 2), and those records still encode, keeping the 外字 as is."""
+    sk = get_codec("soufusaki")
+    pop = build_population(3000, seed=9, as_of=AS_OF, gaiji_share=0.1)
+    gaiji = [r for r in pop if r.has_gaiji]
+    assert 0.05 * len(pop) <= len(gaiji) <= 0.15 * len(pop)
+    results: Counter[str] = Counter()
+    for i, r in enumerate(gaiji):
+        back = sk.decode(sk.encode(r.soufusaki(i, "20260401")))
+        results[back["substitute_result"]] += 1
+        assert back["kanji_name"] == r.kanji_name
+        if back["substitute_result"] == "2":
+            assert any(ch not in JIS_X0208 and ch not in SUBSTITUTES for ch in r.kanji_name)
+    assert results["1"] > 0 and results["2"] > 0 and set(results) <= {"1", "2"}
 
 
 def test_addresses_use_official_town_names() -> None:

@@ -1,13 +1,51 @@
-"""The 町名 of Kanazawa (金沢市) that the synthetic population's addresses use.
+"""The published figures of Kanazawa (金沢市) that the synthetic population follows.
 
-:data:`TOWNS` holds real 町名 in their official forms (金沢市 町名一覧: no 﨑 or 髙 where the
-official name has 崎 or 高), each with its highest 丁目 to the best of the project's knowledge,
-or none: :mod:`.population` writes ``N丁目N番N号`` for a town with 丁目 and a 番地 for one without.
+:mod:`.population` draws its residents from these tables: the age structure, the sizes of
+households, the share and nationalities of foreign residents, and the 町名 of addresses.
+``docs/population.md`` lists the figures with their sources. They were written down from the
+published statistics named below, not downloaded: every share is approximate (rounded, and
+adjusted so that each table sums to 100), good for a simulator, not for citing.
+
+Sources:
+
+- age structure and household sizes: 令和2年国勢調査 (2020 census), 人口等基本集計, 金沢市
+  (population 463,254; 0–14 years about 12 %, 65 and over about 26 %; 一般世帯 about 2.2
+  persons on average, one-person households about 40 %). The split into five-year bands is the
+  project's approximation that sums to those broad groups;
+- foreign residents: 住民基本台帳 (resident register) figures of 金沢市 for 2023–2024, about
+  5,500–6,000 foreign residents, 1.2–1.4 % of the population; nationalities in the order the
+  city and the prefecture report them (中国, ベトナム, 韓国, フィリピン, インドネシア, ネパール …);
+- 町名: 金沢市 町名一覧 (the city's list of 町名 with their 丁目), official forms; the highest
+  丁目 of each town to the best of the project's knowledge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: Age bands (first age, last age, percent of residents): 令和2年国勢調査, 金沢市, approximate.
+#: 0–14: 12.4 %, 15–64: 61.2 %, 65 and over: 26.4 %; the last band ends at 105 by choice.
+AGE_BANDS: tuple[tuple[int, int, float], ...] = (
+    (0, 4, 3.8), (5, 9, 4.2), (10, 14, 4.4),
+    (15, 19, 4.9), (20, 24, 6.0), (25, 29, 5.3), (30, 34, 5.5), (35, 39, 6.0),
+    (40, 44, 6.6), (45, 49, 7.7), (50, 54, 6.9), (55, 59, 6.2), (60, 64, 6.1),
+    (65, 69, 6.5), (70, 74, 7.0), (75, 79, 4.9), (80, 84, 3.9),
+    (85, 89, 2.5), (90, 94, 1.2), (95, 99, 0.35), (100, 105, 0.05),
+)
+OLDEST = AGE_BANDS[-1][1]
+
+#: Persons per 一般世帯 → percent of households: 令和2年国勢調査, 金沢市, approximate
+#: (6 stands for 6 and more; the population draws 6 or 7).
+HOUSEHOLD_SIZES: dict[int, float] = {1: 40.5, 2: 27.0, 3: 16.0, 4: 11.7, 5: 3.6, 6: 1.2}
+
+#: Share of residents who are foreign residents (住民基本台帳, 金沢市, 2023–2024): about 1.3 %.
+FOREIGN_SHARE = 0.013
+
+#: Nationalities of foreign residents (ISO 3166-1 alpha-3) → weight (approximate shares, %).
+NATIONALITIES: dict[str, float] = {
+    "CHN": 27, "VNM": 22, "KOR": 12, "PHL": 8, "IDN": 7, "NPL": 6, "USA": 5, "TWN": 4,
+    "IND": 3, "BRA": 3, "GBR": 3,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,7 +166,7 @@ class KizonJuki:
         kinds = list(self.config.mix)
         kind = rng.choices(kinds, weights=[self.config.mix[k] for k in kinds])[0]
         if kind == "shussei":
-            person = self.population.newborn(rng.choice(self.population.residents))
+            person = self.population.newborn(self.population.birth_parent())
             self.population.residents.append(person)
             if self.on_new_person is not None:
                 self.on_new_person(person)

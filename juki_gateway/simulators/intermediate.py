@@ -183,9 +183,10 @@ def fukuhon_items(r: Resident) -> dict[str, str]:
         "seibetsu": r.sex, "zokugara": r.relationship, "jusho": r.address,
         "jumin_date": r.resident_since, "setainushi": r.householder_name,
         "jumin_kubun": "2" if f else "1", "kokuseki": f.nationality if f else "",
-        "zairyu_shikaku": f.residence_status if f else "",
-        "zairyu_kikan": f.residence_period if f else "",
-        "zairyu_manryo": f.residence_expiry_date if f else "",
+        # 特別永住者 and 永住者 hold no 在留期間 (and the former no 在留資格): blank items
+        "zairyu_shikaku": (f.residence_status or "") if f else "",
+        "zairyu_kikan": (f.residence_period or "") if f else "",
+        "zairyu_manryo": (f.residence_expiry_date or "") if f else "",
         "ho30_45": f.foreign_resident_class if f else "",
     }
 

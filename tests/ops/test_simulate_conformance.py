@@ -113,8 +113,11 @@ def test_dv_protection_scenario_holds_flagged_queries(served: Daemon, tmp_path: 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary["ok"] is True and summary["flagged_auto_answers"] == 0
     assert held(summary)[FUGO_OK]
-    assert summary["messages"]["FUGO_REQUEST"]["issued"] == 300
-    assert summary["messages"]["FUKUHON_REGISTER"] == {"accepted": 300}
+    sc = load_scenario("dv-protection")
+    # the population is whole households of at least 300 residents
+    residents = len(build_population(sc.population, seed=sc.seed, as_of=sc.as_of).residents)
+    assert summary["messages"]["FUGO_REQUEST"]["issued"] == residents
+    assert summary["messages"]["FUKUHON_REGISTER"] == {"accepted": residents}
     assert summary["held_queries"] > 0
     assert summary["messages"]["INFO_QUERY (flagged)"] == {"held": summary["held_queries"]}
     assert summary["messages"]["INFO_QUERY"].get("answered", 0) > 0

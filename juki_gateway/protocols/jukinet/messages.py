@@ -48,6 +48,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
+    MAX_CODE_DRAW,
     MOVE_IN_NOTICE,
     POOL_ENTRY,
     POOL_REQUEST,
@@ -198,7 +199,8 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.JUMINHYO_CODE_DRAW_REQUEST: _spec(
         "JUMINHYO_CODE_DRAW_REQUEST", "住民票コード取得要求", JUMINHYO_CODE_DRAW_REQUEST.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,)}, "JUMINHYO_CODE_DRAW_RESPONSE / ERROR",
-        "The existing system asks its CS for unused 住民票コード (1–100; header request_no = "
+        f"The existing system asks its CS for unused 住民票コード (1–{MAX_CODE_DRAW}; header "
+        "request_no = "
         "依頼管理番号, echoed in the response) for residents it is about to record (出生, 国外"
         "転入 …). The CS takes them at random from its pool (POOL_RESPONSE codes of 機構), never "
         "hands one out twice, and when the draw would leave fewer than its low-water mark it "
@@ -208,7 +210,7 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
     M.JUMINHYO_CODE_DRAW_RESPONSE: _spec(
         "JUMINHYO_CODE_DRAW_RESPONSE", "住民票コード取得応答", POOL_ENTRY.name, "CS → 既存住基",
         _ANSWERS, "As many unused 住民票コード as asked, one `pool-entry` each; each is the "
-        "existing system's to use from then on.", max_records=100),
+        "existing system's to use from then on.", max_records=MAX_CODE_DRAW),
     M.SEARCH_REQUEST: _spec(
         "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _KIZON_CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",

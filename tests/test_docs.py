@@ -111,10 +111,9 @@ def test_catalogue_error_codes_are_the_links_own() -> None:
     """Every refusal a Juki-net entry names is one of the links' error classes; each class is named."""
     named = {cls for spec in JUKINET_MESSAGES.values() for cls in spec.errors}
     assert named <= set(jukinet_errors.ERROR_CLASSES)
-    # 5106 (pool empty) is the CS's own refusal to its existing system; 5110 is any type an
-    # endpoint does not serve: neither belongs to one message.
+    # 5110 is any type an endpoint does not serve: it belongs to no one message.
     unnamed = set(jukinet_errors.ERROR_CLASSES) - named
-    assert unnamed == {jukinet_errors.PoolExhausted, jukinet_errors.UnexpectedMessage}
+    assert unnamed == {jukinet_errors.UnexpectedMessage}
     requests = {t for t, spec in JUKINET_MESSAGES.items() if spec.responses != "—"}
     assert all(JUKINET_MESSAGES[t].errors for t in requests)
 

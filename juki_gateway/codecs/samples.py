@@ -203,6 +203,11 @@ def sample_pool_request(i: int) -> dict[str, Any]:
     return {"lg_code": MUNICIPALITIES[i % 2], "count": 500 * (i + 1)}
 
 
+def sample_juminhyo_code_draw_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 住民票コード取得要求 of an existing system to its CS."""
+    return {"lg_code": KANAZAWA, "count": 1 + i % 3}
+
+
 def sample_pool_entry(i: int) -> dict[str, Any]:
     """The ``i``-th unused 住民票コード of a sample pool answer."""
     return {"juminhyo_code": generate_juminhyo_code(_codes(i, 5))}
@@ -266,6 +271,7 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "kojin-bango-change-request": sample_kojin_bango_change_request,
     "pool-request": sample_pool_request,
     "pool-entry": sample_pool_entry,
+    "juminhyo-code-draw-request": sample_juminhyo_code_draw_request,
     "search-request": sample_search_request,
     "search-hit": sample_search_hit,
     "consistency-entry": sample_consistency_entry,
@@ -285,7 +291,7 @@ class FrameSample:
     recovery_seq: int = 0
 
 
-CS, PREF, KIKO = "cs-172014", "pref-17", "kiko"
+CS, PREF, KIKO, KIZON = "cs-172014", "pref-17", "kiko", "kizon-172014"
 #: message name → the sample frame of ``tests/vectors/jukinet/`` (records from :data:`SAMPLERS`).
 FRAME_SAMPLES: dict[str, FrameSample] = {
     "ERROR": FrameSample(PREF, CS, 1, request_no=9),
@@ -302,6 +308,8 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "POOL_RESPONSE": FrameSample(KIKO, CS, 3, request_no=6),
     "KOJIN_BANGO_CHANGE_REQUEST": FrameSample(CS, PREF, 1, request_no=7),
     "KOJIN_BANGO_CHANGE_RESPONSE": FrameSample(PREF, CS, 1, request_no=7),
+    "JUMINHYO_CODE_DRAW_REQUEST": FrameSample(KIZON, CS, 1, request_no=8),
+    "JUMINHYO_CODE_DRAW_RESPONSE": FrameSample(CS, KIZON, 2, request_no=8),
     "SEARCH_REQUEST": FrameSample(CS, PREF, 1, request_no=9),
     "SEARCH_RESPONSE": FrameSample(PREF, CS, 2, request_no=9),
     "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),

@@ -6,7 +6,10 @@
   acknowledged 更新順番号. It checks R4 from the outside: every number it sent is acknowledged
   (nothing lost) and a resend never advances the acknowledgement (nothing applied twice). During
   an outage of its own link it drops the connection, keeps producing events, and resends
-  everything unacknowledged on reconnect.
+  everything unacknowledged on reconnect. Over the same connection it asks the CS what an
+  existing system asks of it (:meth:`KizonJuki.draw_juminhyo_codes`,
+  :meth:`KizonJuki.request_kojin_bango`, :meth:`KizonJuki.search`), each answer matched by its
+  依頼管理番号 and a refusal raised as the nodes' ``RemoteError`` with the CS's code.
 * :class:`BadPeers` tries what the gateway must refuse: certificates from another CA, expired,
   absent or of a role the endpoint does not accept (R1, R2); malformed frames; searches too broad
   under R3 (氏名 alone, 住所 alone, 生年月日+住所, 氏名 with a one-character 住所). Each refusal is recorded by its code; anything answered is a broken
@@ -29,10 +32,25 @@ from twisted.internet.task import deferLater
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
+from juki_gateway.gateway.jukinet.requests import RemoteError
 from juki_gateway.protocols.catalogue import CATALOGUE
-from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
+from juki_gateway.protocols.jukinet.layouts import (
+    JUMINHYO_CODE_DRAW_REQUEST,
+    KOJIN_BANGO_REQUEST,
+    KOJIN_BANGO_RESPONSE,
+    POOL_ENTRY,
+    SEARCH_REQUEST,
+    decode_bodies,
+    decode_body,
+    encode_body,
+)
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.records import CHANGE_REASON_BY_NAME, honnin_kakunin_record
+from juki_gateway.protocols.jukinet.search import (
+    SearchAnswer,
+    SearchCriteria,
+    decode_search_answer,
+)
 from juki_gateway.simulators.client import (
     ExchangeTimeout,
     FrameConnection,
@@ -131,6 +149,7 @@ class KizonJuki:
     _base: int | None = None
     #: told of every resident an event creates (born, moved in): 機構 must know their 個人番号
     on_new_person: Callable[[Resident], None] | None = None
+    _request_no: int = 0
 
     @property
     def link(self) -> str:
@@ -209,6 +228,50 @@ class KizonJuki:
             if duplicate and local > self.acked_upto:
                 self.duplicate_advanced += 1
             self.acked_upto = max(self.acked_upto, local)
+
+    async def _ask(self, msg_type: JukinetMessage, body: bytes) -> Frame:
+        """One request to the CS on this system's connection (opened if need be); the answer,
+        or RemoteError. Requests go one at a time, so the next answer is this one's."""
+        if self._conn is None:
+            self._conn = await self._connect(below=self._next_seq)
+        self._request_no += 1
+        rn = self._request_no
+        frame = encode_frame(msg_type, self.name, self.cs, body, record_count=1, request_no=rn,
+                             timestamp=timestamp(self.reactor))
+        started = self.reactor.seconds()
+        [answer] = await self._conn.request(frame)
+        outcome, code = classify(answer)
+        self.summary.record(msg_type.name, outcome, self.reactor.seconds() - started, code)
+        if answer.header.request_no != rn:
+            raise JukiError(f"{self.cs} answered request {answer.header.request_no}, not {rn}")
+        if answer.header.msg_type == MessageType.ERROR:
+            raise RemoteError(*decode_error(answer.body))
+        return answer
+
+    async def draw_juminhyo_codes(self, count: int) -> list[str]:
+        """Unused 住民票コード from the CS's pool (JUMINHYO_CODE_DRAW_REQUEST), for residents
+        about to be recorded."""
+        answer = await self._ask(JukinetMessage.JUMINHYO_CODE_DRAW_REQUEST, encode_body(
+            JUMINHYO_CODE_DRAW_REQUEST, {"lg_code": KANAZAWA, "count": count}))
+        return [str(r["juminhyo_code"]) for r in decode_bodies(POOL_ENTRY, answer.body)]
+
+    async def request_kojin_bango(self, juminhyo_code: str) -> str:
+        """The 個人番号 機構 gives the resident of ``juminhyo_code``, asked of the CS
+        (KOJIN_BANGO_REQUEST; the CS asks on and records it)."""
+        answer = await self._ask(JukinetMessage.KOJIN_BANGO_REQUEST, encode_body(
+            KOJIN_BANGO_REQUEST, {"juminhyo_code": juminhyo_code, "lg_code": KANAZAWA}))
+        return str(decode_body(KOJIN_BANGO_RESPONSE, answer.body)["kojin_bango"])
+
+    async def search(self, criteria: SearchCriteria, *, operator: str | None = None,
+                     terminal: str | None = None) -> SearchAnswer:
+        """Search the CS's 本人確認情報 (SEARCH_REQUEST; R3 applies)."""
+        body = encode_body(SEARCH_REQUEST, {
+            "juminhyo_code": criteria.juminhyo_code or None,
+            "kojin_bango": criteria.kojin_bango or None, "name": criteria.name or None,
+            "birth_date": criteria.birth_date or None, "address": criteria.address or None,
+            "sex": criteria.sex or None, "operator_id": operator, "terminal_id": terminal})
+        answer = await self._ask(JukinetMessage.SEARCH_REQUEST, body)
+        return decode_search_answer(answer.body)
 
     async def run(self, duration: float, tick: Callable[[int], None]) -> None:
         """Send events for ``duration`` seconds at the scenario's effective rate."""

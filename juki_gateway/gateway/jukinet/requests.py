@@ -1,6 +1,6 @@
 """A Juki-net node's requests: correlating the ones it sends, dispatching the ones it serves.
 
-A request (search, 個人番号 and its change, 住民票コード pool, consistency check) carries a non-zero
+A request (search, 個人番号 and its change, 住民票コード pool and draw, consistency check) carries a non-zero
 依頼管理番号 in ``request_no`` that its response or ERROR echoes; sequenced frames carry 0, so the
 two never mix on one connection. :meth:`Requests.send` numbers a request and returns a Deferred
 for its answer (or, for a stream, hands every answer frame to ``on_frame`` until
@@ -29,7 +29,8 @@ ERROR = MessageType.ERROR
 
 #: The frames that answer a request (matched by their request_no).
 REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
-                             M.KOJIN_BANGO_CHANGE_RESPONSE, M.CONSISTENCY_DIFF,
+                             M.KOJIN_BANGO_CHANGE_RESPONSE, M.JUMINHYO_CODE_DRAW_RESPONSE,
+                             M.CONSISTENCY_DIFF,
                              M.CONSISTENCY_END})
 
 
@@ -138,5 +139,7 @@ class Requests:
             services.serve_kojin_bango_change(self.node, proto, frame)
         elif mt == M.POOL_REQUEST:
             services.serve_pool(self.node, proto, frame)
+        elif mt == M.JUMINHYO_CODE_DRAW_REQUEST:
+            services.serve_juminhyo_code_draw(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             services.serve_consistency(self.node, proto, frame)

@@ -1,14 +1,18 @@
 """Request/response services of the Juki-net links, both the serving side and the asking side.
 
-Serving (on a prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな,
+Serving (on a CS, prefecture or 機構 endpoint): 本人確認情報 search (R3 check, matching on 清音化かな,
 外字 substitutes and 市区町村, at most ``search_limit`` records with the count of all matches, a
 provision record for every search answered or refused), 個人番号
 generation and 個人番号変更 (機構; a prefecture relays them), 住民票コード pools (機構), and the
 consistency check (a merge join of the CS's stream against the local file, on the reader
-thread, flat memory).
+thread, flat memory). A CS serves its existing system: searches of its own file, 個人番号 and
+個人番号変更 requests it asks on of 機構 (recording the answers), and 住民票コード from its pool
+(:func:`serve_juminhyo_code_draw`).
 
-Asking (on a CS): :func:`request_kojin_bango`, :func:`request_kojin_bango_change`,
-:func:`request_pool`, :func:`take_juminhyo_code`, :func:`search`, :func:`consistency_check`.
+Asking (on a CS, or on the existing system's client, which asks its CS):
+:func:`request_kojin_bango`, :func:`request_kojin_bango_change`, :func:`search`,
+:func:`draw_juminhyo_codes`; a CS alone: :func:`request_pool`, :func:`take_juminhyo_code`,
+:func:`consistency_check`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -47,9 +51,11 @@ from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
     HONNIN_KAKUNIN,
+    JUMINHYO_CODE_DRAW_REQUEST,
     KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
+    MAX_CODE_DRAW,
     POOL_ENTRY,
     POOL_REQUEST,
     SEARCH_HIT,
@@ -187,13 +193,26 @@ def search(node: JukinetNode, peer: str, criteria: SearchCriteria, *,
 
 def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
     """機構 generates a 個人番号 (same number again for the same resident; none for a 住民票コード
-    a 住民票コード変更 retired); a prefecture relays."""
+    a 住民票コード変更 retired); a prefecture relays; a CS asks on for its existing system and
+    records the number before answering it."""
     rn = frame.header.request_no
     try:
         v = _decode_one(frame, KOJIN_BANGO_REQUEST)
+        if node.role is Role.MUNICIPAL_CS:
+            _check_own_municipality(node, proto, str(v["lg_code"]))
     except JukiError as exc:
         node.send_error(proto, exc, request_no=rn)
         _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
+        return
+    if node.role is Role.MUNICIPAL_CS:
+        asked = str(v["juminhyo_code"])
+        request_kojin_bango(node, asked).addCallbacks(
+            lambda number: proto.send_frame(
+                M.KOJIN_BANGO_RESPONSE,
+                encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": asked, "kojin_bango": number}),
+                record_count=1, request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
+        )
         return
     if node.role is Role.PREFECTURE:
         kiko = node.peer_with_role(Role.KIKO)
@@ -242,16 +261,35 @@ def _refused(node: JukinetNode, proto: NodeConnection, failure: Failure, rn: int
     _record(node, "kojin_bango", proto.peer_id, code, "個人番号", "refused", err.code)
 
 
-def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
-    """The CS asks for a new 個人番号 (via its prefecture, else 機構 directly) and records it."""
+def _upstream(node: JukinetNode) -> str:
+    """Where a node asks for numbers: a CS its prefecture (else 機構 directly), the existing
+    system its CS."""
     peers = {p.role: p.node_id for p in node.cfg.peers}
-    peer = peers.get(Role.PREFECTURE) or peers[Role.KIKO]
+    if node.role is Role.KIZON_JUKI:
+        return peers[Role.MUNICIPAL_CS]
+    return peers.get(Role.PREFECTURE) or peers[Role.KIKO]
+
+
+def _check_own_municipality(node: JukinetNode, proto: NodeConnection, municipality: str) -> None:
+    """R2 on content at a CS: its existing system asks for the CS's own 市町村 only."""
+    if municipality != node.cfg.org or municipality != proto.peer_org:
+        raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) asked {node.node_id} "
+                          f"(市町村 {node.cfg.org}) for 市町村 {municipality}")
+
+
+def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
+    """The CS asks for a new 個人番号 (via its prefecture, else 機構 directly) and records it;
+    the existing system asks its CS (and records nothing). Refusals errback with RemoteError."""
     body = encode_body(KOJIN_BANGO_REQUEST, {"juminhyo_code": juminhyo_code, "lg_code": node.cfg.org})
-    d = node.request(peer, M.KOJIN_BANGO_REQUEST, body, 1)
+    d = node.request(_upstream(node), M.KOJIN_BANGO_REQUEST, body, 1)
 
     def got(frame: Frame) -> Deferred[str]:
         v = _decode_one(frame, KOJIN_BANGO_RESPONSE)
         number = str(v["kojin_bango"])
+        if v["juminhyo_code"] != juminhyo_code:
+            raise BadBody("kojin-bango-response: not the 住民票コード asked about")
+        if node.role is Role.KIZON_JUKI:
+            return succeed(number)
         now = node.now()
         assert node.committer is not None
 
@@ -265,17 +303,30 @@ def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
 
 
 def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
-    """機構 replaces a person's 個人番号 with a new one (a prefecture relays the request): the
+    """機構 replaces a person's 個人番号 with a new one (a prefecture relays the request, a CS
+    asks on for its existing system and records both numbers): the
     old number, if it is the person's, is kept marked replaced and a fresh, never used number
     answered; a number already replaced for that 住民票コード gets the person's current one.
     Every request, answered or refused, leaves a provision record at 機構."""
     rn = frame.header.request_no
     try:
         v = _decode_one(frame, KOJIN_BANGO_CHANGE_REQUEST)
+        if node.role is Role.MUNICIPAL_CS:
+            _check_own_municipality(node, proto, str(v["lg_code"]))
         _check_requester(proto, str(v["lg_code"]))
     except JukiError as exc:
         node.send_error(proto, exc, request_no=rn)
         _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
+        return
+    if node.role is Role.MUNICIPAL_CS:
+        asked = str(v["juminhyo_code"])
+        request_kojin_bango_change(node, asked, str(v["kojin_bango"])).addCallbacks(
+            lambda number: proto.send_frame(
+                M.KOJIN_BANGO_CHANGE_RESPONSE,
+                encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": asked, "kojin_bango": number}),
+                record_count=1, request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
+        )
         return
     if node.role is Role.PREFECTURE:
         kiko = node.peer_with_role(Role.KIKO)
@@ -320,9 +371,10 @@ def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Fr
 
 
 def _check_requester(proto: NodeConnection, municipality: str) -> None:
-    """R2 on content: a CS asks for its own residents, a prefecture for its own CSs'."""
+    """R2 on content: a CS (or an existing system) asks for its own residents, a prefecture
+    for its own CSs'."""
     role = proto.peer_role
-    if role == Role.MUNICIPAL_CS and municipality != proto.peer_org:
+    if role in (Role.MUNICIPAL_CS, Role.KIZON_JUKI) and municipality != proto.peer_org:
         raise WrongSender(f"{proto.peer_id} (org {proto.peer_org}) asked for 市町村 {municipality}")
     if role == Role.PREFECTURE and prefecture_of(municipality) != proto.peer_org:
         raise WrongSender(
@@ -333,9 +385,9 @@ def request_kojin_bango_change(node: JukinetNode, juminhyo_code: str,
                                kojin_bango: str) -> Deferred[str]:
     """The CS asks 機構 (via its prefecture, else directly) to replace ``kojin_bango``, the
     person's number, and records the answer: the new number active, the old one kept, marked
-    replaced. Fires with the new number (refusals errback with RemoteError)."""
-    peers = {p.role: p.node_id for p in node.cfg.peers}
-    peer = peers.get(Role.PREFECTURE) or peers[Role.KIKO]
+    replaced (the existing system asks its CS and records nothing). Fires with the new number
+    (refusals errback with RemoteError)."""
+    peer = _upstream(node)
     body = encode_body(KOJIN_BANGO_CHANGE_REQUEST, {
         "juminhyo_code": juminhyo_code, "lg_code": node.cfg.org, "kojin_bango": kojin_bango})
     d = node.request(peer, M.KOJIN_BANGO_CHANGE_REQUEST, body, 1)
@@ -345,6 +397,8 @@ def request_kojin_bango_change(node: JukinetNode, juminhyo_code: str,
         number = str(v["kojin_bango"])
         if v["juminhyo_code"] != juminhyo_code or number == kojin_bango:
             raise BadBody("kojin-bango-response: not a new number for the 住民票コード asked about")
+        if node.role is Role.KIZON_JUKI:
+            return succeed(number)
         now = node.now()
         assert node.committer is not None
 
@@ -428,6 +482,70 @@ def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
         log.warn("{node}: 住民票コード pool low: {n} left (low water {lw}); ask 機構 for more",
                  node=node.node_id, n=len(node.pool), lw=node.pool.low_water)
     return node.committer.submit(lambda conn: st.pool_remove(conn, code)).addCallback(lambda _: code)
+
+
+def serve_juminhyo_code_draw(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
+    """The CS hands its existing system unused 住民票コード from its pool, at random; when the
+    draw would leave the pool at or under its low-water mark it first asks 機構 for more (a
+    failed refill is logged by its code and the pool gives what it has). Refused (5106), taking
+    nothing, when the pool holds fewer than asked."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, JUMINHYO_CODE_DRAW_REQUEST)
+        _check_own_municipality(node, proto, str(v["lg_code"]))
+        count = int(v["count"])
+        if not 1 <= count <= MAX_CODE_DRAW:
+            raise BadBody(f"juminhyo_code_draw_request.count must be 1–{MAX_CODE_DRAW}, got {count}")
+    except JukiError as exc:
+        node.send_error(proto, exc, request_no=rn)
+        return
+    pool, committer = node.pool, node.committer
+    assert pool is not None and committer is not None
+    refill: Deferred[object] = succeed(None)
+    if len(pool) - count <= pool.low_water:
+        want = min(10_000, max(count, 2 * pool.low_water))
+
+        def refill_failed(f: Failure) -> None:
+            log.warn("{node}: 住民票コード pool refill from 機構 failed: {code}",
+                     node=node.node_id, code=_as_juki(f.value).code)
+
+        refill = maybeDeferred(request_pool, node, want).addErrback(refill_failed)
+
+    def take(_: object) -> Deferred[list[str]]:
+        if len(pool) < count:
+            raise PoolExhausted(f"the 住民票コード pool holds {len(pool)}, {count} asked for")
+        codes = [pool.take() for _ in range(count)]
+        node.pool_metrics()
+
+        def work(conn: Any) -> list[str]:
+            for c in codes:
+                st.pool_remove(conn, c)
+            return codes
+
+        return committer.submit(work)
+
+    refill.addCallback(take).addCallbacks(
+        lambda codes: proto.send_frame(
+            M.JUMINHYO_CODE_DRAW_RESPONSE,
+            b"".join(encode_body(POOL_ENTRY, {"juminhyo_code": c}) for c in codes),
+            record_count=len(codes), request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
+    )
+
+
+def draw_juminhyo_codes(node: JukinetNode, count: int) -> Deferred[list[str]]:
+    """The existing system asks its CS for ``count`` unused 住民票コード (refusals errback with
+    RemoteError; an answer of another count errbacks with BadBody)."""
+    body = encode_body(JUMINHYO_CODE_DRAW_REQUEST, {"lg_code": node.cfg.org, "count": count})
+    d = node.request(_upstream(node), M.JUMINHYO_CODE_DRAW_REQUEST, body, 1)
+
+    def got(frame: Frame) -> list[str]:
+        codes = [str(r["juminhyo_code"]) for r in decode_bodies(POOL_ENTRY, frame.body)]
+        if len(codes) != count or len(set(codes)) != count:
+            raise BadBody(f"juminhyo-code-draw answer: {len(codes)} codes for {count} asked")
+        return codes
+
+    return d.addCallback(got)
 
 
 # -- consistency check ------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ class UnknownMunicipality(JukinetError):
 
 
 class PoolExhausted(JukinetError):
-    """The 住民票コード pool is empty."""
+    """The CS's 住民票コード pool holds fewer codes than its existing system asked for."""
 
     code = "pool_exhausted"
     wire_code = 5106

@@ -39,9 +39,9 @@ from juki_gateway.codecs.textfields import Text
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 
 __all__ = [
-    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "KOJIN_BANGO_CHANGE_REQUEST",
-    "KOJIN_BANGO_REQUEST",
-    "KOJIN_BANGO_RESPONSE", "LAYOUTS", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
+    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "JUMINHYO_CODE_DRAW_REQUEST",
+    "KOJIN_BANGO_CHANGE_REQUEST", "KOJIN_BANGO_REQUEST", "KOJIN_BANGO_RESPONSE", "LAYOUTS",
+    "MAX_CODE_DRAW", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
     "SEARCH_HIT", "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies",
     "decode_body", "encode_body", "field_slice", "link_error",
 ]
@@ -118,6 +118,20 @@ POOL_ENTRY = Layout(
     "pool-entry", "未使用住民票コード", (Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),)
 )
 
+#: The most 住民票コード one JUMINHYO_CODE_DRAW_REQUEST may ask the CS for.
+MAX_CODE_DRAW = 100
+
+JUMINHYO_CODE_DRAW_REQUEST = Layout(
+    "juminhyo-code-draw-request",
+    "住民票コード取得要求",
+    (
+        Field(1, "lg_code", "市町村コード", 6, LGC, note="the asking existing system's own 市町村, the CS's"),
+        Field(2, "count", "要求件数", 3, Number(), note=f"1–{MAX_CODE_DRAW}"),
+    ),
+    "The existing system asks its CS for unused 住民票コード from the CS's pool; answered with "
+    "`pool-entry` records.",
+)
+
 SEARCH_REQUEST = Layout(
     "search-request",
     "本人確認情報検索要求",
@@ -187,6 +201,7 @@ LAYOUTS: Mapping[str, Layout] = {
         KOJIN_BANGO_CHANGE_REQUEST,
         POOL_REQUEST,
         POOL_ENTRY,
+        JUMINHYO_CODE_DRAW_REQUEST,
         SEARCH_REQUEST,
         SEARCH_HIT,
         CONSISTENCY_ENTRY,

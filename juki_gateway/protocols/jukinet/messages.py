@@ -32,6 +32,7 @@ from juki_gateway.protocols.jukinet.errors import (
     KojinBangoNotAuthentic,
     LinkProtocolError,
     NumberSpaceExhausted,
+    PoolExhausted,
     SearchTooBroad,
     SequenceGap,
     SoufusakiMismatch,
@@ -43,9 +44,11 @@ from juki_gateway.protocols.jukinet.layouts import (
     CONSISTENCY_DIFF,
     CONSISTENCY_ENTRY,
     HONNIN_KAKUNIN,
+    JUMINHYO_CODE_DRAW_REQUEST,
     KOJIN_BANGO_CHANGE_REQUEST,
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
+    MAX_CODE_DRAW,
     MOVE_IN_NOTICE,
     POOL_ENTRY,
     POOL_REQUEST,
@@ -69,6 +72,8 @@ class JukinetMessage(IntEnum):
     POOL_RESPONSE = 0x0114
     KOJIN_BANGO_CHANGE_REQUEST = 0x0115
     KOJIN_BANGO_CHANGE_RESPONSE = 0x0116
+    JUMINHYO_CODE_DRAW_REQUEST = 0x0117
+    JUMINHYO_CODE_DRAW_RESPONSE = 0x0118
     SEARCH_REQUEST = 0x0121
     SEARCH_RESPONSE = 0x0122
     CONSISTENCY_CHUNK = 0x0131
@@ -87,7 +92,9 @@ ROLE_LABELS: Mapping[str, str] = {
     R.KIZON_JUKI: "既存住基", R.MUNICIPAL_CS: "CS", R.PREFECTURE: "都道府県", R.KIKO: "機構",
 }
 _CS_TO_PREF_KIKO = {R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.MUNICIPAL_CS,)}
-_CS_PREF_TO_KIKO = {R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.MUNICIPAL_CS, R.PREFECTURE)}
+#: a request the existing system sends its CS, which asks on (via its prefecture) of 機構
+_KIZON_CS_PREF_TO_KIKO = {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,),
+                          R.KIKO: (R.MUNICIPAL_CS, R.PREFECTURE)}
 
 
 def _hops(accepts: Mapping[Role, tuple[Role, ...]]) -> str:
@@ -145,15 +152,19 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "市町村コード (prefecture = first 2 digits).",
         *_SEQUENCED_ERRORS, UnknownMunicipality, sequenced=True),
     M.KOJIN_BANGO_REQUEST: _spec(
-        "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _CS_PREF_TO_KIKO,
+        "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _KIZON_CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",
         "Ask 機構 for a new 個人番号 (header request_no = 依頼管理番号, echoed in the response); "
         "refused (5116) for a 住民票コード a 住民票コード変更 retired (the person's number is the "
-        "new code's).",
+        "new code's). The existing system asks its CS, which asks on via its prefecture (else "
+        "機構 directly) under a 依頼管理番号 of its own, records the number and answers it, or "
+        "relays 機構's refusal with its code unchanged; the 市町村コード must be the CS's own "
+        "(5104).",
         BadCheckDigit, WrongSender, UnknownMunicipality, NumberSpaceExhausted, BadBody,
         JuminhyoCodeChangeRefused),
     M.KOJIN_BANGO_RESPONSE: _spec(
-        "KOJIN_BANGO_RESPONSE", "個人番号生成応答", KOJIN_BANGO_RESPONSE.name, "機構 → 都道府県 → CS",
+        "KOJIN_BANGO_RESPONSE", "個人番号生成応答", KOJIN_BANGO_RESPONSE.name,
+        "機構 → 都道府県 → CS → 既存住基",
         _ANSWERS,
         "A new, valid, never reused 個人番号; asking again for the same 住民票コード returns the same "
         "number."),
@@ -166,7 +177,7 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "Unused, never issued 住民票コード; the CS hands them out at random."),
     M.KOJIN_BANGO_CHANGE_REQUEST: _spec(
         "KOJIN_BANGO_CHANGE_REQUEST", "個人番号変更要求", KOJIN_BANGO_CHANGE_REQUEST.name,
-        _CS_PREF_TO_KIKO, "KOJIN_BANGO_CHANGE_RESPONSE / ERROR",
+        _KIZON_CS_PREF_TO_KIKO, "KOJIN_BANGO_CHANGE_RESPONSE / ERROR",
         "Ask 機構 to replace a person's 個人番号 (番号法 7条2項; header request_no = 依頼管理番号, "
         "echoed in the response); the prefecture relays it, and 機構's answer or refusal (its code "
         "unchanged) back. 機構 draws a new, never used number, "
@@ -177,21 +188,41 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "answered with the person's current number and draws nothing (a lost answer may be "
         "asked for again); one naming any other number (not one 機構 gave that 住民票コード, or a "
         "dead resident's) is refused (5114). The 市町村コード must be the asking CS's own, or "
-        "one of the relaying prefecture's (5104).",
+        "one of the relaying prefecture's (5104). The existing system asks its CS (the "
+        "市町村コード must be the CS's own, 5104), which asks on as it asks for itself, records "
+        "both numbers and answers the new one (or relays the refusal).",
         BadCheckDigit, WrongSender, KojinBangoNotAuthentic, NumberSpaceExhausted, BadBody),
     M.KOJIN_BANGO_CHANGE_RESPONSE: _spec(
         "KOJIN_BANGO_CHANGE_RESPONSE", "個人番号変更応答", KOJIN_BANGO_RESPONSE.name,
-        "機構 → 都道府県 → CS", _ANSWERS,
+        "機構 → 都道府県 → CS → 既存住基", _ANSWERS,
         "The person's new 個人番号, with the 住民票コード of the request."),
+    M.JUMINHYO_CODE_DRAW_REQUEST: _spec(
+        "JUMINHYO_CODE_DRAW_REQUEST", "住民票コード取得要求", JUMINHYO_CODE_DRAW_REQUEST.name,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,)}, "JUMINHYO_CODE_DRAW_RESPONSE / ERROR",
+        f"The existing system asks its CS for unused 住民票コード (1–{MAX_CODE_DRAW}; header "
+        "request_no = "
+        "依頼管理番号, echoed in the response) for residents it is about to record (出生, 国外"
+        "転入 …). The CS takes them at random from its pool (POOL_RESPONSE codes of 機構), never "
+        "hands one out twice, and when the draw would leave fewer than its low-water mark it "
+        "first asks 機構 for more (POOL_REQUEST); refused (5106) when the pool cannot give as "
+        "many as asked (nothing is taken then). The 市町村コード must be the CS's own (5104).",
+        BadCheckDigit, WrongSender, PoolExhausted, BadBody),
+    M.JUMINHYO_CODE_DRAW_RESPONSE: _spec(
+        "JUMINHYO_CODE_DRAW_RESPONSE", "住民票コード取得応答", POOL_ENTRY.name, "CS → 既存住基",
+        _ANSWERS, "As many unused 住民票コード as asked, one `pool-entry` each; each is the "
+        "existing system's to use from then on.", max_records=MAX_CODE_DRAW),
     M.SEARCH_REQUEST: _spec(
-        "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _CS_PREF_TO_KIKO,
+        "SEARCH_REQUEST", "本人確認情報検索要求", SEARCH_REQUEST.name, _KIZON_CS_PREF_TO_KIKO,
         "SEARCH_RESPONSE / ERROR 5102",
         "By 住民票コード or 個人番号, or by 氏名 plus 生年月日 or a 住所 naming at least a 市区町村 "
         "(R3; 性別 does not count; the exact rule is in docs/messages.md, section Search (R3)). "
-        "Every search, answered or refused, leaves a provision record.",
+        "Every search, answered or refused, leaves a provision record. Each node answers from "
+        "its own file: a CS (asked by its existing system) its municipality's 本人確認情報, a "
+        "prefecture its prefecture's, 機構 the nation's; nothing is asked on.",
         SearchTooBroad, BadCheckDigit, WrongSender, BadBody),
     M.SEARCH_RESPONSE: _spec(
-        "SEARCH_RESPONSE", "本人確認情報検索応答", SEARCH_HIT.name, "都道府県 / 機構 → CS",
+        "SEARCH_RESPONSE", "本人確認情報検索応答", SEARCH_HIT.name,
+        "都道府県 / 機構 → CS; CS → 既存住基",
         _ANSWERS,
         "One `search-hit` per matching current record, smallest 住民票コード first, at most the "
         f"answering node's search limit (`search_limit`, {DEFAULT_SEARCH_LIMIT} by default); "

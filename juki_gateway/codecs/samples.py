@@ -208,6 +208,14 @@ def sample_juminhyo_code_draw_request(i: int) -> dict[str, Any]:
     return {"lg_code": KANAZAWA, "count": 1 + i % 3}
 
 
+def sample_move_in_delivery(i: int) -> dict[str, Any]:
+    """The ``i``-th sample delivery of a 転入通知 to the old municipality's existing system."""
+    from juki_gateway.codecs.record import get_codec  # the layout is registered by now
+
+    return {"delivery_no": i + 1,
+            "notice": get_codec("move-in-notice").encode(sample_move_in_notice(i))}
+
+
 def sample_pool_entry(i: int) -> dict[str, Any]:
     """The ``i``-th unused 住民票コード of a sample pool answer."""
     return {"juminhyo_code": generate_juminhyo_code(_codes(i, 5))}
@@ -271,6 +279,7 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "kojin-bango-change-request": sample_kojin_bango_change_request,
     "pool-request": sample_pool_request,
     "pool-entry": sample_pool_entry,
+    "move-in-delivery": sample_move_in_delivery,
     "juminhyo-code-draw-request": sample_juminhyo_code_draw_request,
     "search-request": sample_search_request,
     "search-hit": sample_search_hit,
@@ -310,6 +319,8 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "KOJIN_BANGO_CHANGE_RESPONSE": FrameSample(PREF, CS, 1, request_no=7),
     "JUMINHYO_CODE_DRAW_REQUEST": FrameSample(KIZON, CS, 1, request_no=8),
     "JUMINHYO_CODE_DRAW_RESPONSE": FrameSample(CS, KIZON, 2, request_no=8),
+    "MOVE_IN_NOTICE_FETCH": FrameSample(KIZON, CS, request_no=10, seq=4),
+    "MOVE_IN_NOTICE_LIST": FrameSample(CS, KIZON, 2, request_no=10),
     "SEARCH_REQUEST": FrameSample(CS, PREF, 1, request_no=9),
     "SEARCH_RESPONSE": FrameSample(PREF, CS, 2, request_no=9),
     "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),

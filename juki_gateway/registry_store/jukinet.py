@@ -43,6 +43,7 @@ from juki_gateway.protocols.jukinet.errors import (
 )
 from juki_gateway.protocols.jukinet.layouts import (
     HONNIN_KAKUNIN,
+    MOVE_IN_NOTICE,
     SOUFUSAKI,
     codec_of,
     decode_body,
@@ -690,6 +691,14 @@ def check_soufusaki(conn: Connection, records: Sequence[bytes]) -> list[str]:
                 f"送付先 record {i}: {'、'.join(differ)} differ from 機構's 本人確認情報")
         numbers.append(number)
     return numbers
+
+
+_NOTICE_CODE = field_slice(MOVE_IN_NOTICE, "juminhyo_code")
+
+
+def notice_subject(record: bytes) -> str:
+    """The 住民票コード a 転入通知 record is about."""
+    return record[_NOTICE_CODE].decode("ascii", "replace")
 
 
 def received_provisions(

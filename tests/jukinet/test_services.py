@@ -480,3 +480,56 @@ def test_a_late_tenshutsu_through_another_prefecture_does_not_delete_the_mover(
             ("pref-17", "provided"), ("pref-13", "superseded")]
     finally:
         yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_old_existing_system_gets_the_move_in_notice_and_confirms_the_move_out(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """転入通知 to the end: 金沢 CS → 石川 → 機構 → 東京 → 千代田 CS, which hands it to its
+    existing system (MOVE_IN_NOTICE_FETCH, kept until acknowledged); that system confirms the
+    転出 and sends the 消除, which removes the person at 千代田 and reaches 機構 as superseded
+    (the 転入 stays current there)."""
+    from twisted.internet import reactor
+
+    from juki_gateway.gateway.jukinet.services import fetch_move_in_notices
+
+    names = ("kizon-172014", "cs-172014", "pref-17", "kiko", "pref-13", "cs-131016",
+             "kizon-131016")
+    nodes = yield start_nodes(reactor, make_chain(tmp_path, NOW, nodes=names))
+    try:
+        person = new_resident(random.Random(11), 1, "131016")
+        old_kizon, old_cs, kiko = nodes["kizon-131016"], nodes["cs-131016"], nodes["kiko"]
+        lived = encode_change(person, "131016", TENKYO, 1, dt.date(2026, 3, 1))
+        yield old_kizon.originate("cs-131016", M.UPDATE_NOTIFY, [lived])
+        yield wait_for(reactor, lambda: node_read(kiko, st.current_records), 20, "the resident")
+        tennyu = encode_change(person, "172014", TENNYU, 2, dt.date(2026, 4, 3))
+        notice = encode_body(MOVE_IN_NOTICE, {
+            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172014",
+            "old_lg_code": "131016", "kanji_name": person.name_kanji,
+            "birth_date": person.birth_date, "new_address": "石川県金沢市広坂１丁目１番",
+            "move_in_date": "20260403"})
+        yield nodes["kizon-172014"].originate("cs-172014", M.UPDATE_NOTIFY, [tennyu])
+        yield nodes["kizon-172014"].originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
+        yield wait_for(reactor, lambda: old_kizon.links["cs-131016"].proto, 10, "the link")
+
+        def delivered() -> defer.Deferred[Any]:
+            return fetch_move_in_notices(old_kizon, "cs-131016", 0)
+
+        yield wait_for(reactor, delivered, 20, "the notice at 千代田's existing system")
+        again = yield delivered()  # not acknowledged: it comes again
+        assert again == [(1, notice)]
+        # 転出確定: the old existing system sends the 消除, then acknowledges the notice
+        tenshutsu = encode_change(person, "131016", TENSHUTSU, 3, dt.date(2026, 4, 2))
+        yield old_kizon.originate("cs-131016", M.UPDATE_NOTIFY, [tenshutsu])
+        assert (yield fetch_move_in_notices(old_kizon, "cs-131016", 1)) == []
+
+        def gone_at_old_cs() -> defer.Deferred[bool]:
+            return node_read(old_cs, lambda c: person.juminhyo_code in st.deleted_records(c))
+
+        yield wait_for(reactor, gone_at_old_cs, 20, "the 消除 at 千代田")
+        to_kiko = nodes["pref-13"].links["kiko"]
+        yield wait_for(reactor, lambda: to_kiko.seq.acked == 2, 20, "the 消除 at 機構")
+        assert (yield node_read(kiko, st.current_records)) == {person.juminhyo_code: tennyu}
+    finally:
+        yield stop_nodes(nodes)

@@ -58,6 +58,11 @@ _LAYOUT_OF: Mapping[int, Layout] = {
     t: layout for t in SEQUENCED_TYPES if (layout := JUKINET_MESSAGES[t].layout) is not None}
 
 
+def kizon_link(cs: str) -> str:
+    """The outbox link of the 転入通知 a CS hands to its existing system (fetched, not pushed)."""
+    return f"{cs}>kizon-juki"
+
+
 #: The provision-record kind of each sequenced type (R5).
 _PROVISION_KIND: Mapping[int, str] = {
     M.UPDATE_NOTIFY: "update_notify", M.SOUFUSAKI_BATCH: "soufusaki",
@@ -191,10 +196,13 @@ class Inbound:
                 st.record_provisions(conn, st.received_provisions(
                     "soufusaki", records, provider=sender, recipient=node_id, now=now))
             elif msg_type == M.MOVE_IN_NOTICE and rows:
-                for code in rows:
+                for record in rows:
                     st.record_provision(conn, kind="move_in_notice", provider=sender,
-                                        recipient=self.node.node_id, subject=code, items="転入通知",
+                                        recipient=self.node.node_id,
+                                        subject=st.notice_subject(record), items="転入通知",
                                         outcome="provided", detail="", now=now)
+                # ... and handed on to this municipality's existing system (MOVE_IN_NOTICE_FETCH)
+                st.enqueue(conn, kizon_link(node_id), msg_type, rows, now)
             st.record_applied(conn, self.node.node_id, sender, last, msg_type, now)
             return {peer: st.enqueue(conn, self.node.link_name(peer), msg_type, recs, now)
                     for peer, recs in forwards.items() if recs}
@@ -284,7 +292,7 @@ class Inbound:
                                came_from=None if came is Role.KIZON_JUKI else came,
                                known_municipalities=self._known_cs())
                 if hop is None:
-                    rows.append(str(v["juminhyo_code"]))
+                    rows.append(r)
                 else:
                     if hop not in self.node.links:
                         raise UnknownMunicipality(f"{self.node.node_id} has no link to {hop} for {dest}")

@@ -379,10 +379,11 @@ class JukinetNode(Service):
 
     # -- requests ------------------------------------------------------------------------------------------
     def request(self, peer: str, msg_type: int, body: bytes, record_count: int,
-                on_frame: Callable[[Frame], None] | None = None) -> Deferred[Frame]:
+                on_frame: Callable[[Frame], None] | None = None, *,
+                seq: int = 0) -> Deferred[Frame]:
         """Send a request on the link to ``peer``; fires with the response frame (see
         :meth:`Requests.send`)."""
-        return self.requests.send(peer, msg_type, body, record_count, on_frame)
+        return self.requests.send(peer, msg_type, body, record_count, on_frame, seq=seq)
 
     def finish_request(self, rn: int, frame: Frame) -> None:
         """Complete a streaming request."""

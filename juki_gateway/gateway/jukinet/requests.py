@@ -30,7 +30,7 @@ ERROR = MessageType.ERROR
 #: The frames that answer a request (matched by their request_no).
 REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
                              M.KOJIN_BANGO_CHANGE_RESPONSE, M.JUMINHYO_CODE_DRAW_RESPONSE,
-                             M.CONSISTENCY_DIFF,
+                             M.MOVE_IN_NOTICE_LIST, M.CONSISTENCY_DIFF,
                              M.CONSISTENCY_END})
 
 
@@ -65,8 +65,9 @@ class Requests:
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, peer: str, msg_type: int, body: bytes, record_count: int,
-             on_frame: Callable[[Frame], None] | None = None) -> Deferred[Frame]:
-        """Send a request on the link to ``peer``; fires with the response frame.
+             on_frame: Callable[[Frame], None] | None = None, *, seq: int = 0) -> Deferred[Frame]:
+        """Send a request on the link to ``peer`` (``seq``: the header's, where the request
+        uses it); fires with the response frame.
 
         With ``on_frame`` every response frame with this request's number goes to it (streams),
         and the Deferred fires only through :meth:`finish`.
@@ -91,7 +92,7 @@ class Requests:
         self.pending[rn] = got
         self._peer[rn] = peer
         self._deferreds[rn] = d
-        link.proto.send_frame(msg_type, body, record_count=record_count, request_no=rn)
+        link.proto.send_frame(msg_type, body, record_count=record_count, request_no=rn, seq=seq)
         return d
 
     def answer(self, frame: Frame) -> bool:
@@ -141,5 +142,7 @@ class Requests:
             services.serve_pool(self.node, proto, frame)
         elif mt == M.JUMINHYO_CODE_DRAW_REQUEST:
             services.serve_juminhyo_code_draw(self.node, proto, frame)
+        elif mt == M.MOVE_IN_NOTICE_FETCH:
+            services.serve_move_in_fetch(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             services.serve_consistency(self.node, proto, frame)

@@ -56,6 +56,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     MAX_CODE_DRAW,
+    MOVE_IN_DELIVERY,
     POOL_ENTRY,
     POOL_REQUEST,
     SEARCH_HIT,
@@ -64,6 +65,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     decode_body,
     encode_body,
 )
+from juki_gateway.protocols.jukinet.messages import MAX_MOVE_IN_DELIVERIES
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
 from juki_gateway.protocols.jukinet.routing import Role, prefecture_of
@@ -748,6 +750,49 @@ def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None 
 
     pump()
     return done
+
+
+# -- 転入通知 to the existing system ------------------------------------------------------------------
+
+
+def serve_move_in_fetch(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
+    """The old municipality's CS hands the 転入通知 it received to its existing system: the
+    deliveries up to the header's seq are forgotten (the existing system has processed them),
+    the next ones (at most MAX_MOVE_IN_DELIVERIES) are answered; nothing is lost if an answer
+    is, since only an acknowledgement forgets."""
+    from juki_gateway.gateway.jukinet.inbound import kizon_link
+
+    rn = frame.header.request_no
+    if proto.peer_org != node.cfg.org:
+        node.send_error(proto, WrongSender(
+            f"{proto.peer_id} (org {proto.peer_org}) is not the existing system of "
+            f"市町村 {node.cfg.org}"), request_no=rn)
+        return
+    link, acked, now = kizon_link(node.node_id), frame.header.seq, node.now()
+
+    def work(conn: Any) -> bytes:
+        st.settle(conn, link, acked, now)
+        _last, pending = st.load_outbox(conn, link)
+        return b"".join(encode_body(MOVE_IN_DELIVERY, {"delivery_no": r.seq, "notice": r.record})
+                        for r in pending if r.seq > acked)[
+            :MAX_MOVE_IN_DELIVERIES * MOVE_IN_DELIVERY.record_length]
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+    d.addCallbacks(
+        lambda body: proto.send_frame(M.MOVE_IN_NOTICE_LIST, body,
+                                      record_count=len(body) // MOVE_IN_DELIVERY.record_length,
+                                      request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
+
+
+def fetch_move_in_notices(node: JukinetNode, cs: str, acked: int) -> Deferred[list[tuple[int, bytes]]]:
+    """The existing system's side: (delivery_no, 転入通知 record) not yet acknowledged, after
+    acknowledging everything up to ``acked``."""
+    d = node.request(cs, M.MOVE_IN_NOTICE_FETCH, b"", 0, seq=acked)
+    return d.addCallback(lambda f: [
+        (int(v["delivery_no"]), bytes(v["notice"]))
+        for v in decode_bodies(MOVE_IN_DELIVERY, f.body)])
 
 
 def _record(node: JukinetNode, kind: str, recipient: str, subject: str, items: str,

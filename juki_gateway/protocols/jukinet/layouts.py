@@ -73,6 +73,19 @@ MOVE_IN_NOTICE = Layout(
     "Sent by the new municipality's CS to the old one, routed by 市町村コード.",
 )
 
+MOVE_IN_DELIVERY = Layout(
+    "move-in-delivery",
+    "転入通知(既存住基宛)",
+    (
+        Field(1, "delivery_no", "配信番号", 12, Number(),
+              note="the CS's number for this delivery to its existing system, from 1, no gaps"),
+        Field(2, "notice", "転入通知", MOVE_IN_NOTICE.record_length, RawBytes(),
+              note="the `move-in-notice` record as the CS received it"),
+    ),
+    "A 転入通知 about a former resident, handed by the old municipality's CS to its existing "
+    "system (answer to MOVE_IN_NOTICE_FETCH).",
+)
+
 KOJIN_BANGO_REQUEST = Layout(
     "kojin-bango-request",
     "個人番号生成要求",
@@ -196,6 +209,7 @@ LAYOUTS: Mapping[str, Layout] = {
         HONNIN_KAKUNIN,
         SOUFUSAKI,
         MOVE_IN_NOTICE,
+        MOVE_IN_DELIVERY,
         KOJIN_BANGO_REQUEST,
         KOJIN_BANGO_RESPONSE,
         KOJIN_BANGO_CHANGE_REQUEST,

@@ -49,6 +49,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     KOJIN_BANGO_REQUEST,
     KOJIN_BANGO_RESPONSE,
     MAX_CODE_DRAW,
+    MOVE_IN_DELIVERY,
     MOVE_IN_NOTICE,
     POOL_ENTRY,
     POOL_REQUEST,
@@ -58,6 +59,9 @@ from juki_gateway.protocols.jukinet.layouts import (
 )
 from juki_gateway.protocols.jukinet.routing import Role
 from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
+
+#: The most 転入通知 one MOVE_IN_NOTICE_LIST carries.
+MAX_MOVE_IN_DELIVERIES = 100
 
 
 class JukinetMessage(IntEnum):
@@ -74,6 +78,8 @@ class JukinetMessage(IntEnum):
     KOJIN_BANGO_CHANGE_RESPONSE = 0x0116
     JUMINHYO_CODE_DRAW_REQUEST = 0x0117
     JUMINHYO_CODE_DRAW_RESPONSE = 0x0118
+    MOVE_IN_NOTICE_FETCH = 0x0151
+    MOVE_IN_NOTICE_LIST = 0x0152
     SEARCH_REQUEST = 0x0121
     SEARCH_RESPONSE = 0x0122
     CONSISTENCY_CHUNK = 0x0131
@@ -151,6 +157,20 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "CS A → 都道府県 → 機構 → 都道府県 → CS B: routed hop by hop by the old municipality's "
         "市町村コード (prefecture = first 2 digits).",
         *_SEQUENCED_ERRORS, UnknownMunicipality, sequenced=True),
+    M.MOVE_IN_NOTICE_FETCH: _spec(
+        "MOVE_IN_NOTICE_FETCH", "転入通知取得要求", None, {R.MUNICIPAL_CS: (R.KIZON_JUKI,)},
+        "MOVE_IN_NOTICE_LIST / ERROR",
+        "The existing system asks its CS for the 転入通知 about its former residents that reached "
+        "the CS (their new municipality's CS sent them). No body; header seq = the last "
+        "delivery_no it has durably processed (0 at first), request_no echoed. The CS forgets "
+        f"the deliveries up to seq, then answers the next ones, at most {MAX_MOVE_IN_DELIVERIES}, "
+        "oldest first; what is not acknowledged comes again in the next answer. On a notice the "
+        "existing system records 転出確定 and sends the person's 消除 (国内転出) UPDATE_NOTIFY.",
+        WrongSender, BadBody),
+    M.MOVE_IN_NOTICE_LIST: _spec(
+        "MOVE_IN_NOTICE_LIST", "転入通知一覧", MOVE_IN_DELIVERY.name, "CS → 既存住基", _ANSWERS,
+        "The 転入通知 not yet acknowledged, one `move-in-delivery` each, by delivery_no; none: "
+        "an answer of 0 records.", max_records=MAX_MOVE_IN_DELIVERIES),
     M.KOJIN_BANGO_REQUEST: _spec(
         "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _KIZON_CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",

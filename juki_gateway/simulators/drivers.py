@@ -24,13 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import DeferredLock
 from twisted.internet.task import deferLater
 
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, decode_error
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.catalogue import CATALOGUE
-from juki_gateway.protocols.jukinet.layouts import SEARCH_REQUEST, encode_body
+from juki_gateway.protocols.jukinet.layouts import (
+    SEARCH_REQUEST,
+    SHORI_TSUBAN_NOTICE,
+    encode_body,
+)
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.records import CHANGE_REASON_BY_NAME, honnin_kakunin_record
 from juki_gateway.simulators.client import (
@@ -122,6 +127,8 @@ class KizonJuki:
     name: str = "kizon-172014"
     cs: str = "cs-172014"
     sent: dict[int, bytes] = field(default_factory=dict)
+    #: the message type of each local number that is not an UPDATE_NOTIFY (處理通番通知)
+    types: dict[int, int] = field(default_factory=dict)
     acked_upto: int = 0
     duplicates_sent: int = 0
     duplicate_advanced: int = 0
@@ -131,6 +138,8 @@ class KizonJuki:
     _base: int | None = None
     #: told of every resident an event creates (born, moved in): 機構 must know their 個人番号
     on_new_person: Callable[[Resident], None] | None = None
+    #: one exchange at a time on the link (events and 処理通番通知 share its numbering)
+    _lock: DeferredLock = field(default_factory=DeferredLock)
 
     @property
     def link(self) -> str:
@@ -140,8 +149,11 @@ class KizonJuki:
     def _frame(self, seq: int, body: bytes, *, recovery: int = 0) -> bytes:
         """The frame of local number ``seq``: on the wire it follows what the CS already has."""
         base = self._base or 0
-        return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.name, self.cs, body,
-                            record_count=1, seq=base + seq,
+        msg_type = self.types.get(seq, JukinetMessage.UPDATE_NOTIFY)
+        size = len(body) if msg_type == JukinetMessage.UPDATE_NOTIFY else \
+            SHORI_TSUBAN_NOTICE.record_length
+        return encode_frame(msg_type, self.name, self.cs, body,
+                            record_count=len(body) // size, seq=base + seq,
                             recovery_seq=base + recovery if recovery else 0,
                             timestamp=timestamp(self.reactor))
 
@@ -157,7 +169,8 @@ class KizonJuki:
                 f"{self.cs} already held numbers 1..{self._base} from {self.name}; "
                 f"this run continues at {self._base + 1}")
             return
-        self.summary.record("UPDATE_NOTIFY", outcome, None, code)
+        self.summary.record(type_name(self.types.get(1, JukinetMessage.UPDATE_NOTIFY)), outcome,
+                            None, code)
         if outcome == "acked":
             self.acked_upto = 1
 
@@ -202,7 +215,8 @@ class KizonJuki:
         [answer] = await conn.request(self._frame(seq, body, recovery=recovery))
         latency = self.reactor.seconds() - started
         outcome, code = classify(answer)
-        label = "UPDATE_NOTIFY" + (" (duplicate)" if duplicate else " (resend)" if resend else "")
+        label = type_name(self.types.get(seq, JukinetMessage.UPDATE_NOTIFY)) + (
+            " (duplicate)" if duplicate else " (resend)" if resend else "")
         self.summary.record(label, outcome, latency, code)
         if outcome == "acked":
             local = answer.header.seq - (self._base or 0)
@@ -233,6 +247,7 @@ class KizonJuki:
             self.events += 1
             tick(1)
             if not self._in_outage(t):
+                await self._lock.acquire()
                 try:
                     if self._conn is None:
                         self._conn = await self._connect(below=seq)
@@ -246,6 +261,8 @@ class KizonJuki:
                 except (PeerRefused, ExchangeTimeout) as exc:
                     self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
                     self._conn = None
+                finally:
+                    self._lock.release()
             wait = start + self.events * interval - self.reactor.seconds()
             if wait > 0:
                 await deferLater(self.reactor, wait, lambda: None)
@@ -256,6 +273,46 @@ class KizonJuki:
                     self._conn = await self._connect(below=self._next_seq)
             except (PeerRefused, ExchangeTimeout) as exc:
                 self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
+
+    async def notify_shori_tsuban(self, pairs: list[tuple[str, str]],
+                                  batch: int = 500) -> bool:
+        """Send (住民票コード, 処理通番) pairs to the CS as sequenced ``SHORI_TSUBAN_NOTIFY``
+        frames in this system's one numbering, ``batch`` records a frame; whether every frame
+        was acknowledged (an outage of the link leaves them for the next reconnect)."""
+        ok = True
+        for start in range(0, len(pairs), batch):
+            body = b"".join(encode_body(SHORI_TSUBAN_NOTICE, {
+                "juminhyo_code": code, "shori_tsuban": tsuban, "lg_code": KANAZAWA})
+                for code, tsuban in pairs[start:start + batch])
+            await self._lock.acquire()
+            try:
+                seq = self._next_seq
+                self._next_seq += 1
+                self.sent[seq] = body
+                self.types[seq] = JukinetMessage.SHORI_TSUBAN_NOTIFY
+                if self._conn is None:
+                    self._conn = await self._connect(below=seq)
+                # an event numbered before this frame but not sent yet goes first (in order)
+                for s in sorted(s for s in self.sent if self.acked_upto < s <= seq):
+                    await self._exchange(self._conn, s, self.sent[s])
+            except (PeerRefused, ExchangeTimeout) as exc:
+                self.summary.record("SHORI_TSUBAN_NOTIFY", "connection_lost", None, exc.code)
+                self._conn = None
+            finally:
+                self._lock.release()
+            ok = ok and self.acked_upto >= seq
+        return ok
+
+    @property
+    def updates_acked(self) -> int:
+        """How many of the acknowledged numbers carried resident events (UPDATE_NOTIFY)."""
+        return sum(1 for s in range(1, self.acked_upto + 1) if s not in self.types)
+
+    async def disconnect(self) -> None:
+        """Close the connection (no invariants checked: a sender for 処理通番通知 alone)."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     async def close(self) -> None:
         """Close the connection and check R4's invariants."""

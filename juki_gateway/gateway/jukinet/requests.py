@@ -138,5 +138,7 @@ class Requests:
             services.serve_kojin_bango_change(self.node, proto, frame)
         elif mt == M.POOL_REQUEST:
             services.serve_pool(self.node, proto, frame)
+        elif mt == M.SHORI_TSUBAN_FETCH:
+            services.serve_shori_tsuban_fetch(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             services.serve_consistency(self.node, proto, frame)

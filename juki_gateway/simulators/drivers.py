@@ -127,8 +127,10 @@ class KizonJuki:
     name: str = "kizon-172014"
     cs: str = "cs-172014"
     sent: dict[int, bytes] = field(default_factory=dict)
-    #: the message type of each local number that is not an UPDATE_NOTIFY (處理通番通知)
+    #: the message type of each frame (by its first local number) that is not an
+    #: UPDATE_NOTIFY (処理通番通知), and every number such frames take
     types: dict[int, int] = field(default_factory=dict)
+    _not_updates: set[int] = field(default_factory=set)
     acked_upto: int = 0
     duplicates_sent: int = 0
     duplicate_advanced: int = 0
@@ -163,7 +165,7 @@ class KizonJuki:
         self._base = 0
         [answer] = await conn.request(self._frame(1, body))
         outcome, code = classify(answer)
-        if outcome == "acked" and answer.header.seq > 1:
+        if outcome == "acked" and answer.header.seq > self._last(1):
             self._base = answer.header.seq
             self.summary.notes.append(
                 f"{self.cs} already held numbers 1..{self._base} from {self.name}; "
@@ -172,7 +174,7 @@ class KizonJuki:
         self.summary.record(type_name(self.types.get(1, JukinetMessage.UPDATE_NOTIFY)), outcome,
                             None, code)
         if outcome == "acked":
-            self.acked_upto = 1
+            self.acked_upto = self._last(1)
 
     def _draw_event(self) -> tuple[str, Resident]:
         rng = self.population.rng
@@ -205,7 +207,7 @@ class KizonJuki:
         if self._base is None and 1 in self.sent:
             await self._learn_base(conn, self.sent[1])
         # R4: after a reconnect, everything unacknowledged is resent in order
-        for seq in sorted(s for s in self.sent if self.acked_upto < s < below):
+        for seq in sorted(s for s in self.sent if self.acked_upto < self._last(s) and s < below):
             await self._exchange(conn, seq, self.sent[seq], recovery=seq, resend=True)
         return conn
 
@@ -280,33 +282,47 @@ class KizonJuki:
         frames in this system's one numbering, ``batch`` records a frame; whether every frame
         was acknowledged (an outage of the link leaves them for the next reconnect)."""
         ok = True
-        for start in range(0, len(pairs), batch):
+        # the first frame of a run is one record: it learns where the CS's numbering stands
+        first = [1] if self._next_seq == 1 else []
+        starts = [0, *range(first[0], len(pairs), batch)] if first else list(
+            range(0, len(pairs), batch))
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else len(pairs)
             body = b"".join(encode_body(SHORI_TSUBAN_NOTICE, {
                 "juminhyo_code": code, "shori_tsuban": tsuban, "lg_code": KANAZAWA})
-                for code, tsuban in pairs[start:start + batch])
+                for code, tsuban in pairs[start:end])
+            count = len(body) // SHORI_TSUBAN_NOTICE.record_length
             await self._lock.acquire()
             try:
+                # a frame of n records takes n consecutive numbers (header seq = the first)
                 seq = self._next_seq
-                self._next_seq += 1
+                self._next_seq += count
                 self.sent[seq] = body
                 self.types[seq] = JukinetMessage.SHORI_TSUBAN_NOTIFY
+                self._not_updates.update(range(seq, seq + count))
                 if self._conn is None:
                     self._conn = await self._connect(below=seq)
                 # an event numbered before this frame but not sent yet goes first (in order)
-                for s in sorted(s for s in self.sent if self.acked_upto < s <= seq):
+                for s in sorted(s for s in self.sent if self.acked_upto < self._last(s) and s <= seq):
                     await self._exchange(self._conn, s, self.sent[s])
             except (PeerRefused, ExchangeTimeout) as exc:
                 self.summary.record("SHORI_TSUBAN_NOTIFY", "connection_lost", None, exc.code)
                 self._conn = None
             finally:
                 self._lock.release()
-            ok = ok and self.acked_upto >= seq
+            ok = ok and self.acked_upto >= seq + count - 1
         return ok
+
+    def _last(self, seq: int) -> int:
+        """The last local number of the frame that starts at ``seq``."""
+        if seq not in self.types:
+            return seq
+        return seq + len(self.sent[seq]) // SHORI_TSUBAN_NOTICE.record_length - 1
 
     @property
     def updates_acked(self) -> int:
         """How many of the acknowledged numbers carried resident events (UPDATE_NOTIFY)."""
-        return sum(1 for s in range(1, self.acked_upto + 1) if s not in self.types)
+        return self.acked_upto - sum(1 for s in self._not_updates if s <= self.acked_upto)
 
     async def disconnect(self) -> None:
         """Close the connection (no invariants checked: a sender for 処理通番通知 alone)."""

@@ -84,7 +84,7 @@ def test_jukinet_messages_are_catalogue_entries() -> None:
         assert JUKINET_MESSAGES[msg_type] is spec is BY_TYPE[msg_type]
         assert spec.name == msg_type.name and spec.profile == "jukinet" and spec.jp and spec.direction
     assert SEQUENCED_TYPES == {JukinetMessage.UPDATE_NOTIFY, JukinetMessage.SOUFUSAKI_BATCH,
-                               JukinetMessage.MOVE_IN_NOTICE}
+                               JukinetMessage.MOVE_IN_NOTICE, JukinetMessage.SHORI_TSUBAN_NOTIFY}
 
 
 def test_jukinet_body_layouts_are_registered_codec_layouts() -> None:

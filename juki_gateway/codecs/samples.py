@@ -216,6 +216,18 @@ def sample_move_in_delivery(i: int) -> dict[str, Any]:
             "notice": get_codec("move-in-notice").encode(sample_move_in_notice(i))}
 
 
+def sample_shori_tsuban_notice(i: int) -> dict[str, Any]:
+    """The ``i``-th sample (住民票コード, 処理通番) pair of a 符号 acquisition."""
+    rng = random.Random(9100 + i)
+    return {"juminhyo_code": generate_juminhyo_code(rng),
+            "shori_tsuban": f"{4711000000000000 + 42 * (i + 1):016d}", "lg_code": KANAZAWA}
+
+
+def sample_shori_tsuban_ack(i: int) -> dict[str, Any]:
+    """The ``i``-th 処理通番 the network acknowledges taking."""
+    return {"shori_tsuban": f"{4711000000000000 + 42 * (i + 1):016d}"}
+
+
 def sample_pool_entry(i: int) -> dict[str, Any]:
     """The ``i``-th unused 住民票コード of a sample pool answer."""
     return {"juminhyo_code": generate_juminhyo_code(_codes(i, 5))}
@@ -281,6 +293,8 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "pool-entry": sample_pool_entry,
     "move-in-delivery": sample_move_in_delivery,
     "juminhyo-code-draw-request": sample_juminhyo_code_draw_request,
+    "shori-tsuban-notice": sample_shori_tsuban_notice,
+    "shori-tsuban-ack": sample_shori_tsuban_ack,
     "search-request": sample_search_request,
     "search-hit": sample_search_hit,
     "consistency-entry": sample_consistency_entry,
@@ -311,6 +325,7 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "UPDATE_NOTIFY": FrameSample(CS, PREF, 3, seq=41),
     "SOUFUSAKI_BATCH": FrameSample(CS, KIKO, 3, seq=7, recovery_seq=2),
     "MOVE_IN_NOTICE": FrameSample(PREF, KIKO, 1, seq=12),
+    "SHORI_TSUBAN_NOTIFY": FrameSample("kizon-172014", CS, 2, seq=44),
     "KOJIN_BANGO_REQUEST": FrameSample(CS, PREF, 1, request_no=5),
     "KOJIN_BANGO_RESPONSE": FrameSample(PREF, CS, 1, request_no=5),
     "POOL_REQUEST": FrameSample(CS, KIKO, 1, request_no=6),
@@ -326,4 +341,6 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),
     "CONSISTENCY_DIFF": FrameSample(KIKO, CS, 3, request_no=11),
     "CONSISTENCY_END": FrameSample(KIKO, CS, request_no=11, seq=3),
+    "SHORI_TSUBAN_FETCH": FrameSample("ipnw", KIKO, 1, request_no=13),
+    "SHORI_TSUBAN_LIST": FrameSample(KIKO, "ipnw", 2, request_no=13),
 }

@@ -208,7 +208,7 @@ DEFAULT_ALLOW: Mapping[str, tuple[dict[str, str], ...]] = {
         {"role": "kiko"},
     ),
     "pref-17": ({"role": "municipal-cs", "org_prefix": "17"}, {"role": "kiko"}),
-    "kiko": ({"role": "prefecture"},),
+    "kiko": ({"role": "prefecture"}, {"role": "ipnw"}),
     "ims-172014": ({"role": "bango-renkei", "org": "172014"}, {"role": "ipnw"}),
 }
 

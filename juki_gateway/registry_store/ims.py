@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from juki_gateway.registry_store.ims_models import (
     ims_flag,
     ims_flag_member,
+    ims_fugo_request,
     ims_held,
     ims_permission_list,
     ims_used_permit,
@@ -56,6 +57,25 @@ def used_permits(conn: Connection, not_before: dt.datetime) -> dict[str, dt.date
 def fugo_atena_map(conn: Connection) -> dict[str, str]:
     """符号 → 団体内統合宛名番号, for every 符号 issued."""
     return {r.fugo: r.atena_no for r in conn.execute(select(fugo_map.c.fugo, fugo_map.c.atena_no))}
+
+
+def fugo_requests(conn: Connection) -> list[tuple[str, str, str | None]]:
+    """(依頼番号, 団体内統合宛名番号, 処理通番 or None) of every 符号 request kept."""
+    r = ims_fugo_request
+    return [(row.request_id, row.atena_no, row.shori_tsuban) for row in conn.execute(
+        select(r.c.request_id, r.c.atena_no, r.c.shori_tsuban))]
+
+
+def add_fugo_request(conn: Connection, request_id: str, atena_no: str, now: dt.datetime) -> None:
+    """Keep a new 符号 request (its 処理通番 comes later)."""
+    conn.execute(insert(ims_fugo_request), {"request_id": request_id, "atena_no": atena_no,
+                                            "shori_tsuban": None, "requested_at": now})
+
+
+def set_shori_tsuban(conn: Connection, request_id: str, shori_tsuban: str) -> None:
+    """Record the 処理通番 the network issued for a 符号 request."""
+    r = ims_fugo_request
+    conn.execute(update(r).where(r.c.request_id == request_id).values(shori_tsuban=shori_tsuban))
 
 
 # -- permission list, 符号 -------------------------------------------------------------------------

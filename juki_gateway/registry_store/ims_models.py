@@ -4,7 +4,8 @@ The intermediate server uses the store's ``fugo_map``, ``fukuhon``, ``provision_
 audit log as they are. These four tables hold what R7 and R8 need beyond them: flags with 項番
 scopes, a reason code, a review date and the pending-set / pending-clear states (fail-closed),
 held queries with the content that would be sent, every distributed permission-list version,
-and the spent permit ids (replay) until their permits expire. They belong to the one store
+and the spent permit ids (replay) until their permits expire; ``ims_fugo_request`` (``0011``)
+matches the network's 処理通番 to the 団体内統合宛名番号 a 符号 was asked for. They belong to the one store
 schema: Alembic revision ``0002`` creates them on both engines (``0009`` adds the expiry); :mod:`.models` imports this module so that the metadata
 (and autogenerate) sees them. The service runs Core statements on the ``ims_*`` Table objects.
 """
@@ -96,8 +97,22 @@ class ImsUsedPermit(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
+class ImsFugoRequest(Base):
+    """A 符号 request of bango-renkei: the server's 依頼番号, the 団体内統合宛名番号 and, once the
+    network issued it, the 処理通番 the 符号 will come back under (revision ``0011``). No
+    住民票コード: the intermediate server never holds one."""
+
+    __tablename__ = "ims_fugo_request"
+
+    request_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    atena_no: Mapped[str] = mapped_column(String(20), unique=True)
+    shori_tsuban: Mapped[str | None] = mapped_column(String(16), unique=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 ims_flag: Table = table_of(ImsFlag)
 ims_flag_member: Table = table_of(ImsFlagMember)
 ims_held: Table = table_of(ImsHeldQuery)
 ims_permission_list: Table = table_of(ImsPermissionList)
 ims_used_permit: Table = table_of(ImsUsedPermit)
+ims_fugo_request: Table = table_of(ImsFugoRequest)

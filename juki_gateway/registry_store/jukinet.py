@@ -64,6 +64,7 @@ from juki_gateway.registry_store.models import (
     HonninKakunin,
     InboxEntry,
     IssuedJuminhyoCode,
+    KikoShoriTsuban,
     KojinBango,
     LinkLease,
     OutboxMessage,
@@ -87,6 +88,9 @@ issued_juminhyo_code = table_of(IssuedJuminhyoCode)
 
 #: The CS's pool of unused 住民票コード received from 機構.
 code_pool = table_of(CodePoolEntry)
+
+#: 機構's (住民票コード, 処理通番) pairs, kept until the network has taken them.
+kiko_shori_tsuban = table_of(KikoShoriTsuban)
 
 _J_SLICE = field_slice(HONNIN_KAKUNIN, "juminhyo_code")
 _SOUFUSAKI_NO = field_slice(SOUFUSAKI, "soufusaki_no")
@@ -750,6 +754,37 @@ def juminhyo_code_used(conn: Connection, code: str) -> bool:
     """Whether 機構 ever issued this 住民票コード."""
     t = issued_juminhyo_code
     return conn.execute(select(t.c.juminhyo_code).where(t.c.juminhyo_code == code)).first() is not None
+
+
+def keep_shori_tsuban(conn: Connection, pairs: Sequence[tuple[str, str, str]],
+                      now: dt.datetime) -> int:
+    """機構 keeps (処理通番, 住民票コード, 市町村コード) pairs for the network (a 処理通番 already
+    kept stays as it was); how many are new."""
+    return sum(insert_ignore(conn, kiko_shori_tsuban, {
+        "shori_tsuban": t, "juminhyo_code": c, "municipality_code": m, "received_at": now})
+        for t, c, m in pairs)
+
+
+def kept_shori_tsuban(conn: Connection, tsuban: Sequence[str]) -> list[str]:
+    """The 住民票コード of those of ``tsuban`` 機構 still keeps."""
+    k = kiko_shori_tsuban
+    out: list[str] = []
+    for i in range(0, len(tsuban), 500):
+        out += [r.juminhyo_code for r in conn.execute(
+            select(k.c.juminhyo_code).where(k.c.shori_tsuban.in_(tsuban[i:i + 500])))]
+    return out
+
+
+def take_shori_tsuban(conn: Connection, acknowledged: Sequence[str],
+                      limit: int) -> list[tuple[str, str, str]]:
+    """Forget the pairs the network acknowledged; the (処理通番, 住民票コード, 市町村コード) of up
+    to ``limit`` still kept, oldest first (kept until acknowledged: a lost answer is sent again)."""
+    k = kiko_shori_tsuban
+    for i in range(0, len(acknowledged), 500):
+        conn.execute(delete(k).where(k.c.shori_tsuban.in_(acknowledged[i:i + 500])))
+    rows = conn.execute(select(k.c.shori_tsuban, k.c.juminhyo_code, k.c.municipality_code)
+                        .order_by(k.c.received_at, k.c.shori_tsuban).limit(limit))
+    return [(r.shori_tsuban, r.juminhyo_code, r.municipality_code) for r in rows]
 
 
 def record_issued_codes(conn: Connection, codes: Sequence[str], municipality: str, now: dt.datetime) -> None:

@@ -242,6 +242,18 @@ class IssuedJuminhyoCode(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class KikoShoriTsuban(Base):
+    """A (住民票コード, 処理通番) pair a municipality sent 機構 (``SHORI_TSUBAN_NOTIFY``), kept
+    until the information provision network has taken it (``SHORI_TSUBAN_FETCH``)."""
+
+    __tablename__ = "kiko_shori_tsuban"
+
+    shori_tsuban: Mapped[str] = mapped_column(String(16), primary_key=True)
+    juminhyo_code: Mapped[str] = mapped_column(String(11))
+    municipality_code: Mapped[str] = mapped_column(String(6))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class CodePoolEntry(Base):
     """An unused 住民票コード in a municipal CS's pool (received from 機構)."""
 

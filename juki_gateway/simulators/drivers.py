@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import DeferredLock
 from twisted.internet.task import deferLater
 
 from juki_gateway.codecs.frame import Frame, encode_frame
@@ -40,6 +41,7 @@ from juki_gateway.protocols.jukinet.layouts import (
     KOJIN_BANGO_RESPONSE,
     POOL_ENTRY,
     SEARCH_REQUEST,
+    SHORI_TSUBAN_NOTICE,
     decode_bodies,
     decode_body,
     encode_body,
@@ -140,6 +142,10 @@ class KizonJuki:
     name: str = "kizon-172014"
     cs: str = "cs-172014"
     sent: dict[int, bytes] = field(default_factory=dict)
+    #: the message type of each frame (by its first local number) that is not an
+    #: UPDATE_NOTIFY (処理通番通知), and every number such frames take
+    types: dict[int, int] = field(default_factory=dict)
+    _not_updates: set[int] = field(default_factory=set)
     acked_upto: int = 0
     duplicates_sent: int = 0
     duplicate_advanced: int = 0
@@ -150,6 +156,8 @@ class KizonJuki:
     #: told of every resident an event creates (born, moved in): 機構 must know their 個人番号
     on_new_person: Callable[[Resident], None] | None = None
     _request_no: int = 0
+    #: one exchange at a time on the link (events and 処理通番通知 share its numbering)
+    _lock: DeferredLock = field(default_factory=DeferredLock)
 
     @property
     def link(self) -> str:
@@ -159,8 +167,11 @@ class KizonJuki:
     def _frame(self, seq: int, body: bytes, *, recovery: int = 0) -> bytes:
         """The frame of local number ``seq``: on the wire it follows what the CS already has."""
         base = self._base or 0
-        return encode_frame(JukinetMessage.UPDATE_NOTIFY, self.name, self.cs, body,
-                            record_count=1, seq=base + seq,
+        msg_type = self.types.get(seq, JukinetMessage.UPDATE_NOTIFY)
+        size = len(body) if msg_type == JukinetMessage.UPDATE_NOTIFY else \
+            SHORI_TSUBAN_NOTICE.record_length
+        return encode_frame(msg_type, self.name, self.cs, body,
+                            record_count=len(body) // size, seq=base + seq,
                             recovery_seq=base + recovery if recovery else 0,
                             timestamp=timestamp(self.reactor))
 
@@ -170,15 +181,16 @@ class KizonJuki:
         self._base = 0
         [answer] = await conn.request(self._frame(1, body))
         outcome, code = classify(answer)
-        if outcome == "acked" and answer.header.seq > 1:
+        if outcome == "acked" and answer.header.seq > self._last(1):
             self._base = answer.header.seq
             self.summary.notes.append(
                 f"{self.cs} already held numbers 1..{self._base} from {self.name}; "
                 f"this run continues at {self._base + 1}")
             return
-        self.summary.record("UPDATE_NOTIFY", outcome, None, code)
+        self.summary.record(type_name(self.types.get(1, JukinetMessage.UPDATE_NOTIFY)), outcome,
+                            None, code)
         if outcome == "acked":
-            self.acked_upto = 1
+            self.acked_upto = self._last(1)
 
     def _draw_event(self) -> tuple[str, Resident]:
         rng = self.population.rng
@@ -211,7 +223,7 @@ class KizonJuki:
         if self._base is None and 1 in self.sent:
             await self._learn_base(conn, self.sent[1])
         # R4: after a reconnect, everything unacknowledged is resent in order
-        for seq in sorted(s for s in self.sent if self.acked_upto < s < below):
+        for seq in sorted(s for s in self.sent if self.acked_upto < self._last(s) and s < below):
             await self._exchange(conn, seq, self.sent[seq], recovery=seq, resend=True)
         return conn
 
@@ -221,7 +233,8 @@ class KizonJuki:
         [answer] = await conn.request(self._frame(seq, body, recovery=recovery))
         latency = self.reactor.seconds() - started
         outcome, code = classify(answer)
-        label = "UPDATE_NOTIFY" + (" (duplicate)" if duplicate else " (resend)" if resend else "")
+        label = type_name(self.types.get(seq, JukinetMessage.UPDATE_NOTIFY)) + (
+            " (duplicate)" if duplicate else " (resend)" if resend else "")
         self.summary.record(label, outcome, latency, code)
         if outcome == "acked":
             local = answer.header.seq - (self._base or 0)
@@ -296,6 +309,7 @@ class KizonJuki:
             self.events += 1
             tick(1)
             if not self._in_outage(t):
+                await self._lock.acquire()
                 try:
                     if self._conn is None:
                         self._conn = await self._connect(below=seq)
@@ -309,6 +323,8 @@ class KizonJuki:
                 except (PeerRefused, ExchangeTimeout) as exc:
                     self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
                     self._conn = None
+                finally:
+                    self._lock.release()
             wait = start + self.events * interval - self.reactor.seconds()
             if wait > 0:
                 await deferLater(self.reactor, wait, lambda: None)
@@ -319,6 +335,60 @@ class KizonJuki:
                     self._conn = await self._connect(below=self._next_seq)
             except (PeerRefused, ExchangeTimeout) as exc:
                 self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
+
+    async def notify_shori_tsuban(self, pairs: list[tuple[str, str]],
+                                  batch: int = 500) -> bool:
+        """Send (住民票コード, 処理通番) pairs to the CS as sequenced ``SHORI_TSUBAN_NOTIFY``
+        frames in this system's one numbering, ``batch`` records a frame; whether every frame
+        was acknowledged (an outage of the link leaves them for the next reconnect)."""
+        ok = True
+        # the first frame of a run is one record: it learns where the CS's numbering stands
+        first = [1] if self._next_seq == 1 else []
+        starts = [0, *range(first[0], len(pairs), batch)] if first else list(
+            range(0, len(pairs), batch))
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else len(pairs)
+            body = b"".join(encode_body(SHORI_TSUBAN_NOTICE, {
+                "juminhyo_code": code, "shori_tsuban": tsuban, "lg_code": KANAZAWA})
+                for code, tsuban in pairs[start:end])
+            count = len(body) // SHORI_TSUBAN_NOTICE.record_length
+            await self._lock.acquire()
+            try:
+                # a frame of n records takes n consecutive numbers (header seq = the first)
+                seq = self._next_seq
+                self._next_seq += count
+                self.sent[seq] = body
+                self.types[seq] = JukinetMessage.SHORI_TSUBAN_NOTIFY
+                self._not_updates.update(range(seq, seq + count))
+                if self._conn is None:
+                    self._conn = await self._connect(below=seq)
+                # an event numbered before this frame but not sent yet goes first (in order)
+                for s in sorted(s for s in self.sent if self.acked_upto < self._last(s) and s <= seq):
+                    await self._exchange(self._conn, s, self.sent[s])
+            except (PeerRefused, ExchangeTimeout) as exc:
+                self.summary.record("SHORI_TSUBAN_NOTIFY", "connection_lost", None, exc.code)
+                self._conn = None
+            finally:
+                self._lock.release()
+            ok = ok and self.acked_upto >= seq + count - 1
+        return ok
+
+    def _last(self, seq: int) -> int:
+        """The last local number of the frame that starts at ``seq``."""
+        if seq not in self.types:
+            return seq
+        return seq + len(self.sent[seq]) // SHORI_TSUBAN_NOTICE.record_length - 1
+
+    @property
+    def updates_acked(self) -> int:
+        """How many of the acknowledged numbers carried resident events (UPDATE_NOTIFY)."""
+        return self.acked_upto - sum(1 for s in self._not_updates if s <= self.acked_upto)
+
+    async def disconnect(self) -> None:
+        """Close the connection (no invariants checked: a sender for 処理通番通知 alone)."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     async def close(self) -> None:
         """Close the connection and check R4's invariants."""

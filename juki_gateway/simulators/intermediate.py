@@ -1,11 +1,17 @@
 r"""The intermediate-server side of a run: bango-renkei, ipnw, DV flags, and the 符号 map.
 
-* :func:`obtain_fugos` gets the population its 符号 through the daemon, as the real systems do:
-  bango-renkei sends ``FUGO_REQUEST``\s (団体内統合宛名番号 + 住民票コード), the intermediate server
-  answers "pending" and queues a ``FUGO_ISSUE_REQUEST`` for ipnw; the simulated ipnw polls (PING),
-  issues each 符号 with the network's keyed rule (:func:`issue_fugo` over :data:`NETWORK_SECRET`)
-  in a ``FUGO_ISSUE_RESPONSE`` and acknowledges the deliveries; bango-renkei asks again and gets
-  them. Every scenario with a ``[bango_renkei]`` table starts this way.
+* :func:`obtain_fugos` gets the population its 符号 through the daemon, as the real systems do,
+  and the intermediate server never sees a 住民票コード: bango-renkei sends ``FUGO_REQUEST``\s
+  (団体内統合宛名番号 only), the intermediate server answers "pending" and queues a
+  ``SHORI_TSUBAN_REQUEST`` for ipnw; the simulated ipnw polls (PING), issues a 処理通番 for each
+  (``SHORI_TSUBAN_ISSUE``) and acknowledges the deliveries; bango-renkei asks again and learns
+  the 処理通番, which the same municipality's 既存住基 (:class:`KizonJuki`, in its one
+  numbering) sends with the person's 住民票コード to the CS (``SHORI_TSUBAN_NOTIFY``), on to the
+  prefecture and 機構; ipnw takes the pairs from 機構 (``SHORI_TSUBAN_FETCH`` on 機構's endpoint,
+  with its own certificate), issues each 符号 with the network's keyed rule
+  (:func:`issue_fugo` over :data:`NETWORK_SECRET`) in a ``FUGO_ISSUE_RESPONSE`` carrying the
+  処理通番; bango-renkei asks again and gets them. Every scenario with a ``[bango_renkei]``
+  table starts this way.
 * :func:`prepare_store` (``juki-gateway simulate SCENARIO --prepare``) is the offline shortcut
   for a run with no bango-renkei: it writes the same 符号 ipnw would issue into a stopped
   daemon's store.
@@ -23,6 +29,7 @@ r"""The intermediate-server side of a run: bango-renkei, ipnw, DV flags, and the
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
+from juki_gateway.codecs.frame import encode_frame
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.protocols.intermediate.answer import decode_query_result, open_answer
@@ -40,21 +48,29 @@ from juki_gateway.protocols.intermediate.fugo import issue_fugo
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.protocols.intermediate.items import items_to_mask
 from juki_gateway.protocols.intermediate.messages import (
-    FUGO_ISSUE_REQUEST_LAYOUT,
     FUGO_ISSUE_RESPONSE_LAYOUT,
     FUGO_REQUEST_LAYOUT,
     FUGO_RESPONSE_LAYOUT,
     FUKUHON_REPORT_LAYOUT,
     INFO_QUERY_LAYOUT,
     PERMISSION_LIST_RESULT_LAYOUT,
+    SHORI_TSUBAN_ISSUE_LAYOUT,
+    SHORI_TSUBAN_REQUEST_LAYOUT,
     ImsMessageType,
     QueryStatus,
 )
 from juki_gateway.protocols.intermediate.permission_list import PermissionEntry, PermissionList
 from juki_gateway.protocols.intermediate.permit import Permit
 from juki_gateway.protocols.intermediate.signing import sign_frame
+from juki_gateway.protocols.jukinet.layouts import (
+    SHORI_TSUBAN_ACK,
+    SHORI_TSUBAN_NOTICE,
+    decode_bodies,
+    encode_body,
+)
+from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.simulators.client import FrameConnection, Identity, open_connection, timestamp
-from juki_gateway.simulators.drivers import Endpoints
+from juki_gateway.simulators.drivers import Endpoints, KizonJuki
 from juki_gateway.simulators.population import Population, Resident
 from juki_gateway.simulators.scenario import BadPeers as BadPeersConfig
 from juki_gateway.simulators.scenario import BangoRenkei as RenkeiConfig
@@ -90,55 +106,130 @@ def network_fugo(r: Resident) -> str:
     return issue_fugo(NETWORK_SECRET, IMS, r.juminhyo_code)
 
 
-async def _serve_issue_requests(reactor: Any, ipnw: _SignedLink, summary: RunSummary,
-                                issued: set[str]) -> int:
-    """ipnw's side: poll the intermediate server, issue what it asked for, acknowledge it."""
-    assert ipnw.conn is not None
-    await ipnw.request(MessageType.PING, b"", 0)
-    await deferLater(reactor, 0.2, lambda: None)  # the deliveries follow the PONG
-    frames, ipnw.conn.unsolicited = ipnw.conn.unsolicited, []
-    asks = [f for f in frames if f.msg_type == ImsMessageType.FUGO_ISSUE_REQUEST]
-    if not asks:
-        return 0
-    records = []
-    for f in asks:
-        for v in FUGO_ISSUE_REQUEST_LAYOUT.decode_many(f.body):
-            fugo = issue_fugo(NETWORK_SECRET, str(v["organisation"]), str(v["juminhyo_code"]))
-            issued.add(fugo)
-            records.append(FUGO_ISSUE_RESPONSE_LAYOUT.encode({**v, "fugo": fugo}))
-    body = b"".join(records)
-    answer, latency = await ipnw.request(ImsMessageType.FUGO_ISSUE_RESPONSE, body, len(asks))
-    ok = answer.header.msg_type == MessageType.ACK
-    summary.record("FUGO_ISSUE_RESPONSE", "acked" if ok else "refused", latency,
-                   None if ok else "fugo_issue")
-    ipnw.n += 1
-    ipnw.conn.send(sign_frame(ipnw.key, MessageType.ACK, ipnw.name, IMS, b"", record_count=0,
-                              request_no=ipnw.n, seq=max(f.header.seq for f in asks),
-                              timestamp=timestamp(reactor)))
-    return len(asks)
+class _Network:
+    """The simulated network's side of 符号 acquisition: it issues 処理通番 at the intermediate
+    server's request, takes the (住民票コード, 処理通番) pairs 機構 keeps, and delivers each 符号
+    with its 処理通番."""
+
+    def __init__(self, reactor: Any, endpoints: Endpoints, ims: _SignedLink,
+                 summary: RunSummary) -> None:
+        self.reactor = reactor
+        self.endpoints = endpoints
+        self.ims = ims
+        self.summary = summary
+        self.organisation_of: dict[str, str] = {}  # 処理通番 -> the organisation that asked
+        self.issued: set[str] = set()  # the 符号 issued in this run
+        self.taken: list[str] = []  # 処理通番 taken from 機構, not yet acknowledged to it
+        self.kiko_name = endpoints.kiko or "kiko"
+        self.kiko: FrameConnection | None = None
+        self.n = 0
+
+    async def open(self) -> None:
+        self.kiko = await open_connection(
+            self.reactor, self.endpoints.host, self.endpoints.port(self.kiko_name),
+            Identity.from_pki(self.endpoints.pki, "ipnw"), self.kiko_name)
+
+    def _new_tsuban(self) -> str:
+        while True:
+            tsuban = f"{int.from_bytes(os.urandom(8), 'big') % 10**16:016d}"
+            if tsuban not in self.organisation_of:
+                return tsuban
+
+    async def serve_requests(self) -> int:
+        """Poll the intermediate server (PING), issue a 処理通番 for each request, acknowledge."""
+        ims = self.ims
+        assert ims.conn is not None
+        await ims.request(MessageType.PING, b"", 0)
+        await deferLater(self.reactor, 0.2, lambda: None)  # the deliveries follow the PONG
+        frames, ims.conn.unsolicited = ims.conn.unsolicited, []
+        asks = [f for f in frames if f.msg_type == ImsMessageType.SHORI_TSUBAN_REQUEST]
+        if not asks:
+            return 0
+        records = []
+        for f in asks:
+            for v in SHORI_TSUBAN_REQUEST_LAYOUT.decode_many(f.body):
+                tsuban = self._new_tsuban()
+                self.organisation_of[tsuban] = str(v["organisation"])
+                records.append(SHORI_TSUBAN_ISSUE_LAYOUT.encode({**v, "shori_tsuban": tsuban}))
+        answer, latency = await ims.request(ImsMessageType.SHORI_TSUBAN_ISSUE, b"".join(records),
+                                            len(records))
+        ok = answer.header.msg_type == MessageType.ACK
+        self.summary.record("SHORI_TSUBAN_ISSUE", "acked" if ok else "refused", latency,
+                            None if ok else "shori_tsuban_issue")
+        ims.n += 1
+        ims.conn.send(sign_frame(ims.key, MessageType.ACK, ims.name, IMS, b"", record_count=0,
+                                 request_no=ims.n, seq=max(f.header.seq for f in asks),
+                                 timestamp=timestamp(self.reactor)))
+        return len(asks)
+
+    async def fetch(self) -> int:
+        """Take 機構's pairs (acknowledging those taken before), deliver their 符号; how many."""
+        assert self.kiko is not None
+        self.n += 1
+        acks, self.taken = self.taken, []
+        body = b"".join(encode_body(SHORI_TSUBAN_ACK, {"shori_tsuban": t}) for t in acks)
+        started = self.reactor.seconds()
+        [answer] = await self.kiko.request(encode_frame(
+            JukinetMessage.SHORI_TSUBAN_FETCH, "ipnw", self.kiko_name, body,
+            record_count=len(acks), request_no=self.n, timestamp=timestamp(self.reactor)),
+            1, timeout=15.0)
+        latency = self.reactor.seconds() - started
+        if answer.header.msg_type != JukinetMessage.SHORI_TSUBAN_LIST:
+            self.taken = acks + self.taken
+            self.summary.record("SHORI_TSUBAN_FETCH", "refused", latency, "shori_tsuban_fetch")
+            return 0
+        self.summary.record("SHORI_TSUBAN_FETCH", "answered", latency)
+        by_org: dict[str, list[bytes]] = {}
+        got = []
+        for v in decode_bodies(SHORI_TSUBAN_NOTICE, answer.body):
+            tsuban, code = str(v["shori_tsuban"]), str(v["juminhyo_code"])
+            got.append(tsuban)
+            org = self.organisation_of.get(tsuban)
+            if org is None:
+                continue  # not issued by this network run: nothing to deliver
+            fugo = issue_fugo(NETWORK_SECRET, org, code)
+            self.issued.add(fugo)
+            by_org.setdefault(org, []).append(FUGO_ISSUE_RESPONSE_LAYOUT.encode(
+                {"organisation": org, "shori_tsuban": tsuban, "fugo": fugo}))
+        for records in by_org.values():
+            reply, took = await self.ims.request(ImsMessageType.FUGO_ISSUE_RESPONSE,
+                                                 b"".join(records), len(records))
+            ok = reply.header.msg_type == MessageType.ACK
+            self.summary.record("FUGO_ISSUE_RESPONSE", "acked" if ok else "refused", took,
+                                None if ok else "fugo_issue")
+        self.taken += got
+        return len(got)
+
+    async def close(self) -> None:
+        if self.kiko is not None:
+            if self.taken:
+                await self.fetch()  # acknowledge the last pairs taken: 機構 forgets them
+            await self.kiko.close()
 
 
 async def obtain_fugos(reactor: Any, endpoints: Endpoints, people: list[Resident],
-                       summary: RunSummary, *, batch: int = 100,
+                       summary: RunSummary, kizon: KizonJuki, *, batch: int = 100,
                        timeout: float = 60.0) -> dict[str, str]:
     """The 符号 of ``people`` through the daemon (see the module docstring); atena_no → 符号."""
     renkei = _SignedLink(reactor, endpoints, "renkei-172014")
     ipnw = _SignedLink(reactor, endpoints, "ipnw")
     await renkei.open()
     await ipnw.open()
+    network = _Network(reactor, endpoints, ipnw, summary)
+    await network.open()
     pending = {r.atena_no: r for r in people}
     fugos: dict[str, str] = {}
     wrong: list[str] = []
-    issued: set[str] = set()  # what ipnw issued in this run
-    waited: set[str] = set()  # residents told "pending" at least once
+    tsuban_of: dict[str, str] = {}  # 団体内統合宛名番号 -> 処理通番 bango-renkei learnt
     deadline = reactor.seconds() + timeout
     try:
         while pending and reactor.seconds() < deadline:
             waiting = list(pending.values())
+            learnt: list[tuple[str, str]] = []
             for start in range(0, len(waiting), batch):
                 chunk = waiting[start:start + batch]
-                body = b"".join(FUGO_REQUEST_LAYOUT.encode(
-                    {"atena_no": r.atena_no, "juminhyo_code": r.juminhyo_code}) for r in chunk)
+                body = b"".join(FUGO_REQUEST_LAYOUT.encode({"atena_no": r.atena_no})
+                                for r in chunk)
                 answer, latency = await renkei.request(ImsMessageType.FUGO_REQUEST, body, len(chunk))
                 if answer.header.msg_type != ImsMessageType.FUGO_RESPONSE:
                     summary.record("FUGO_REQUEST", "refused", latency, "error_frame")
@@ -147,7 +238,12 @@ async def obtain_fugos(reactor: Any, endpoints: Endpoints, people: list[Resident
                     atena, code = str(v["atena_no"]), str(v["result_code"])
                     if code == FUGO_PENDING:
                         summary.record("FUGO_REQUEST", "pending", latency / len(chunk))
-                        waited.add(atena)
+                        tsuban = str(v["shori_tsuban"] or "")
+                        if tsuban and atena not in tsuban_of and atena in pending:
+                            # the 宛名 side hands the 処理通番 to 既存住基, which sends the
+                            # person's 住民票コード with it to the CS
+                            tsuban_of[atena] = tsuban
+                            learnt.append((pending[atena].juminhyo_code, tsuban))
                         continue
                     person = pending.pop(atena, None)
                     if code != "0000" or person is None:
@@ -155,13 +251,19 @@ async def obtain_fugos(reactor: Any, endpoints: Endpoints, people: list[Resident
                         continue
                     summary.record("FUGO_REQUEST", "issued", latency / len(chunk))
                     fugos[atena] = str(v["fugo"])
-                    if atena in waited and fugos[atena] not in issued:
-                        wrong.append(atena)  # not the 符号 ipnw issued for this person
-            # ipnw takes every queued request (a poll delivers up to a hundred) before we ask again
-            while pending and reactor.seconds() < deadline:
-                if not await _serve_issue_requests(reactor, ipnw, summary, issued):
-                    break
+                    if fugos[atena] != network_fugo(person):
+                        wrong.append(atena)  # not the 符号 the network issues for this person
+            if learnt and not await kizon.notify_shori_tsuban(learnt):
+                for _code, tsuban in learnt:  # not acknowledged: ask again, send again
+                    tsuban_of.pop(next(a for a, t in tsuban_of.items() if t == tsuban), None)
+            progressed = bool(learnt)
+            if pending:
+                progressed = bool(await network.serve_requests()) or progressed
+                progressed = bool(await network.fetch()) or progressed
+            if pending and not progressed:
+                await deferLater(reactor, 0.2, lambda: None)  # the pairs are on their way to 機構
     finally:
+        await network.close()
         for link in (renkei, ipnw):
             if link.conn is not None:
                 await link.conn.close()
@@ -169,9 +271,10 @@ async def obtain_fugos(reactor: Any, endpoints: Endpoints, people: list[Resident
     summary.check(
         "every resident got its 符号 through the intermediate server",
         not pending and not wrong and not shared,
-        f"{len(fugos)} of {len(people)} 符号 obtained by renkei-172014, {len(issued)} of them "
-        f"issued by ipnw at {IMS}'s request in this run; {len(wrong)} differ from what ipnw "
-        f"issued, {shared} shared by two residents")
+        f"{len(fugos)} of {len(people)} 符号 obtained by renkei-172014 ({len(tsuban_of)} by a "
+        f"処理通番 of this run: 住民票コード sent by {kizon.name} through {kizon.cs} to 機構, "
+        f"{len(network.issued)} 符号 issued by ipnw); {len(wrong)} differ from what ipnw "
+        f"issues, {shared} shared by two residents")
     return fugos
 
 

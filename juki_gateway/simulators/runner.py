@@ -20,6 +20,7 @@ from juki_gateway.errors import JukiError
 from juki_gateway.gateway.config import GatewayConfig
 from juki_gateway.simulators.drivers import BadPeers, Endpoints, KizonJuki
 from juki_gateway.simulators.population import build_population
+from juki_gateway.simulators.scenario import KizonJuki as KizonConfig
 from juki_gateway.simulators.scenario import Scenario
 from juki_gateway.simulators.summary import RunSummary
 
@@ -119,7 +120,16 @@ async def run_scenario(
 
         async def intermediate() -> None:
             if renkei is not None:
-                fugos = await obtain_fugos(reactor, endpoints, renkei.people, summary)
+                # the municipality's 既存住基 sends the 住民票コード of each 処理通番 (the run's
+                # own KizonJuki, in its one numbering, or one for this alone)
+                sender = kizon or KizonJuki(reactor, KizonConfig(), population, endpoints,
+                                            summary)
+                try:
+                    fugos = await obtain_fugos(reactor, endpoints, renkei.people, summary,
+                                               sender)
+                finally:
+                    if kizon is None:
+                        await sender.disconnect()
                 if ipnw is not None:
                     ipnw.fugos = fugos
                 await renkei.run(tick)
@@ -161,7 +171,7 @@ async def run_scenario(
         if kizon is not None:
             await kizon.close()
             if probe is not None:
-                await probe.check(summary, kizon.acked_upto, kizon.cs)
+                await probe.check(summary, kizon.updates_acked, kizon.cs)
         if cuts is not None:
             summary.check("daemon links restored", not cuts.still_held(),
                           f"held after the run: {', '.join(cuts.still_held()) or 'none'}")

@@ -3,7 +3,10 @@
 ``tests/vectors/intermediate/NAME.bin`` holds the bytes of ``SAMPLES[NAME]``; they were written
 by the intermediate server's first layout engine, so the test over them proves the codec's
 layout tables kept the wire bytes identical (``answer-info.bin``, which came later, was written
-by hand from the byte description in ``docs/intermediate.md``). Blank optional items are ``None``.
+by hand from the byte description in ``docs/intermediate.md``; the 符号 layouts by 処理通番 —
+``fugo-request``, ``fugo-response``, ``shori-tsuban-request``, ``shori-tsuban-issue``,
+``fugo-issue-response`` — were rewritten when they changed, and the reference codec checks them).
+Blank optional items are ``None``.
 """
 
 from __future__ import annotations
@@ -60,12 +63,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "items": "0000000000000000",
         "sealed": bytes(i % 251 for i in range(643)),
     },
-    "fugo-request": {"atena_no": "172014000000002", "juminhyo_code": "24727059608"},
-    "fugo-response": {"atena_no": "A3", "fugo": None, "result_code": "6608"},
-    "fugo-issue-request": {"organisation": "ims-172014", "juminhyo_code": "24727059608"},
+    "fugo-request": {"atena_no": "172014000000002"},
+    "fugo-response": {"atena_no": "A3", "fugo": None, "shori_tsuban": "4711000000000042",
+                      "result_code": "6608"},
+    "shori-tsuban-request": {"organisation": "ims-172014", "request_id": "0f1e2d3c4b5a6978"},
+    "shori-tsuban-issue": {"organisation": "ims-172014", "request_id": "0f1e2d3c4b5a6978",
+                           "shori_tsuban": "4711000000000042"},
     "fugo-issue-response": {
         "organisation": "ims-172014",
-        "juminhyo_code": "24727059608",
+        "shori_tsuban": "4711000000000042",
         "fugo": "0123456789abcdef0123456789abcdef",
     },
     "fukuhon-report": {

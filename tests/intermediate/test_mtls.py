@@ -70,11 +70,12 @@ class Env:
         sender: str = "ipnw",
         key: ec.EllipticCurvePrivateKey | None = None,
         timestamp: str | None = None,
+        seq: int = 0,
     ) -> bytes:
         """A frame signed by ``sender``'s key, stamped now (or ``timestamp``)."""
         self.n += 1
         k = key if key is not None else private_key(self.pki, sender)
-        return frame_from(k, sender, msg_type, body, count, self.n, timestamp or now14())
+        return frame_from(k, sender, msg_type, body, count, self.n, timestamp or now14(), seq=seq)
 
     async def start(self) -> int:
         """Start the tree; the intermediate endpoint's bound port."""
@@ -243,54 +244,74 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_fugo_is_obtained_through_the_network(env: Env, tmp_path: Path) -> None:
-    """bango-renkei asks for a 符号, the server asks ipnw, ipnw issues it, bango-renkei gets it."""
+    """bango-renkei asks for a 符号 (団体内統合宛名番号 only), the server asks ipnw for a 処理通番,
+    bango-renkei learns it while pending, ipnw delivers the 符号 under it, bango-renkei gets it."""
     from twisted.internet import reactor
 
     from juki_gateway.protocols.intermediate.fugo import issue_fugo
     from juki_gateway.protocols.intermediate.messages import (
-        FUGO_ISSUE_REQUEST_LAYOUT,
         FUGO_ISSUE_RESPONSE_LAYOUT,
         FUGO_REQUEST_LAYOUT,
         FUGO_RESPONSE_LAYOUT,
+        SHORI_TSUBAN_ISSUE_LAYOUT,
+        SHORI_TSUBAN_REQUEST_LAYOUT,
     )
 
     port = await env.start()
     try:
         renkei = await connect(reactor, env.pki, port, "renkei-172014")
         ipnw = await connect(reactor, env.pki, port, "ipnw")
-        ask = FUGO_REQUEST_LAYOUT.encode(
-            {"atena_no": "172014000000002", "juminhyo_code": "24727059608"}
-        )
-        bad = FUGO_REQUEST_LAYOUT.encode({"atena_no": "A3", "juminhyo_code": "24727059609"})
-        renkei.transport.write(
-            env.frame(ImsMessageType.FUGO_REQUEST, ask + bad, 2, sender="renkei-172014")
-        )
-        [resp] = await renkei.take(1)
-        assert resp.msg_type == ImsMessageType.FUGO_RESPONSE, decode_error(resp.body)
-        first, second = FUGO_RESPONSE_LAYOUT.decode_many(resp.body)
+        ask = FUGO_REQUEST_LAYOUT.encode({"atena_no": "172014000000002"})
+
+        async def asked() -> dict[str, object]:
+            renkei.transport.write(
+                env.frame(ImsMessageType.FUGO_REQUEST, ask, 1, sender="renkei-172014"))
+            [resp] = await renkei.take(1)
+            assert resp.msg_type == ImsMessageType.FUGO_RESPONSE, decode_error(resp.body)
+            return FUGO_RESPONSE_LAYOUT.decode(resp.body)
+
+        first = await asked()
         assert first["result_code"] == "6608" and first["fugo"] is None
-        assert second["result_code"] == "6609"
+        assert first["shori_tsuban"] is None  # not issued yet
+        assert (await asked())["shori_tsuban"] is None  # asked once of ipnw only
         ipnw.transport.write(env.frame(MessageType.PING, b"", 0))
         pong, request = await ipnw.take(2)
         assert pong.msg_type == MessageType.PONG
-        assert request.msg_type == ImsMessageType.FUGO_ISSUE_REQUEST
-        asked = FUGO_ISSUE_REQUEST_LAYOUT.decode(request.body)
-        assert asked == {"organisation": "ims-172014", "juminhyo_code": "24727059608"}
-        fugo = issue_fugo(b"network secret", "ims-172014", "24727059608")
-        issued = FUGO_ISSUE_RESPONSE_LAYOUT.encode({**asked, "fugo": fugo})
-        ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, issued, 1))
-        [ack] = await ipnw.take(1)
-        assert ack.msg_type == MessageType.ACK
-        ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, issued, 1))
+        assert request.msg_type == ImsMessageType.SHORI_TSUBAN_REQUEST
+        req = SHORI_TSUBAN_REQUEST_LAYOUT.decode(request.body)
+        assert req["organisation"] == "ims-172014" and len(str(req["request_id"])) == 16
+        ipnw.transport.write(env.frame(MessageType.ACK, b"", 0, seq=request.header.seq))
+        # a 処理通番 for a request nobody made is refused
+        stray = SHORI_TSUBAN_ISSUE_LAYOUT.encode(
+            {"organisation": "ims-172014", "request_id": "ffffffffffffffff",
+             "shori_tsuban": "1000000000000001"})
+        ipnw.transport.write(env.frame(ImsMessageType.SHORI_TSUBAN_ISSUE, stray, 1))
         [err] = await ipnw.take(1)
         assert err.msg_type == MessageType.ERROR and decode_error(err.body)[0] == 6610
-        renkei.transport.write(
-            env.frame(ImsMessageType.FUGO_REQUEST, ask, 1, sender="renkei-172014")
-        )
-        [resp] = await renkei.take(1)
-        assert FUGO_RESPONSE_LAYOUT.decode(resp.body) == {
+        tsuban = "4711000000000042"
+        issue = SHORI_TSUBAN_ISSUE_LAYOUT.encode({**req, "shori_tsuban": tsuban})
+        ipnw.transport.write(env.frame(ImsMessageType.SHORI_TSUBAN_ISSUE, issue, 1))
+        [ack] = await ipnw.take(1)
+        assert ack.msg_type == MessageType.ACK
+        pending = await asked()
+        assert pending["result_code"] == "6608" and pending["shori_tsuban"] == tsuban
+        # (the 住民票コード travels 既存住基 → CS → 都道府県 → 機構 → ipnw with the 処理通番)
+        fugo = issue_fugo(b"network secret", "ims-172014", "24727059608")
+        unknown = FUGO_ISSUE_RESPONSE_LAYOUT.encode(
+            {"organisation": "ims-172014", "shori_tsuban": "1000000000000001", "fugo": fugo})
+        ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, unknown, 1))
+        [err] = await ipnw.take(1)
+        assert err.msg_type == MessageType.ERROR and decode_error(err.body)[0] == 6610
+        issued = FUGO_ISSUE_RESPONSE_LAYOUT.encode(
+            {"organisation": "ims-172014", "shori_tsuban": tsuban, "fugo": fugo})
+        for _ in range(2):  # a repeat (an ACK lost) is taken again
+            ipnw.transport.write(env.frame(ImsMessageType.FUGO_ISSUE_RESPONSE, issued, 1))
+            [ack] = await ipnw.take(1)
+            assert ack.msg_type == MessageType.ACK
+        assert await asked() == {
             "atena_no": "172014000000002",
             "fugo": fugo,
+            "shori_tsuban": None,
             "result_code": "0000",
         }
         renkei.transport.loseConnection()

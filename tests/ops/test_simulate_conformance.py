@@ -74,8 +74,50 @@ FUGO_OK = "every resident got its 符号 through the intermediate server"
 REACHED_KIKO = "every acknowledged update reached 機構 exactly once (R4)"
 
 
+def store_texts(url: str) -> list[str]:
+    """Every text and bytes value of every table of the store at ``url`` (bytes as latin-1 and
+    UTF-16BE, so a code inside a frame or a wide text field is found too)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    out: list[str] = []
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            for table in meta.tables.values():
+                for row in conn.execute(sa.select(table)):
+                    for v in row:
+                        if isinstance(v, str):
+                            out.append(v)
+                        elif isinstance(v, bytes | memoryview):
+                            raw = bytes(v)
+                            out += [raw.decode("latin-1"), raw.decode("utf-16-be", "replace")]
+    finally:
+        engine.dispose()
+    return out
+
+
+def juminhyo_codes_of(url: str) -> set[str]:
+    """The 住民票コード a Juki-net node's store holds: its records (current and past) and the
+    subjects of what it received (updates, 処理通番通知)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {r[0] for r in conn.execute(sa.text(
+                "SELECT juminhyo_code FROM honnin_kakunin UNION "
+                "SELECT juminhyo_code FROM honnin_kakunin_history UNION "
+                "SELECT subject FROM provision_record "
+                "WHERE kind IN ('update_notify', 'shori_tsuban')"))}
+    finally:
+        engine.dispose()
+
+
 def test_quickstart_scenario_against_serve_alone(served: Daemon, tmp_path: Path) -> None:
-    """quickstart against one serve process: 符号 via the daemon, updates reach 機構, R4/R7/R8 hold."""
+    """quickstart against one serve process: 符号 via the daemon (by 処理通番: the intermediate
+    server never holds a 住民票コード), updates reach 機構, R4/R7/R8 hold."""
     proc, summary = simulate(served, "quickstart", "10", tmp_path / "q.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     inv = held(summary)
@@ -105,6 +147,16 @@ def test_quickstart_scenario_against_serve_alone(served: Daemon, tmp_path: Path)
     only = cli("provisions", "list", "--json", "--kind", "intermediate", "--node", "registry",
                "--config", str(served.workdir / "gateway.toml"))
     assert {json.loads(line)["kind"] for line in only.stdout.splitlines()} == {"intermediate"}
+    # 符号 by 処理通番: each resident's 住民票コード went 既存住基 → CS → 都道府県 → 機構 → ipnw,
+    # and no table of the intermediate server's store (the registry store) holds any of them
+    assert summary["messages"]["SHORI_TSUBAN_NOTIFY"]["acked"] > 0
+    config = load_config(served.workdir / "gateway.toml")
+    codes = juminhyo_codes_of(config.jukinet["cs-172014"].store_url)
+    assert len(codes) >= residents
+    texts = store_texts(config.store.url)
+    assert texts
+    leaked = sorted(c for c in codes if any(c in t for t in texts))
+    assert not leaked, f"{len(leaked)} 住民票コード in the intermediate server's store"
 
 
 def test_dv_protection_scenario_holds_flagged_queries(served: Daemon, tmp_path: Path) -> None:

@@ -74,7 +74,6 @@ from juki_gateway.protocols.intermediate.flags import (
 from juki_gateway.protocols.intermediate.fugo import (
     FugoPending,
     UnexpectedFugo,
-    check_juminhyo_code,
 )
 from juki_gateway.protocols.intermediate.fukuhon import (
     FUKUHON_RECORD_LENGTH,
@@ -87,11 +86,12 @@ from juki_gateway.protocols.intermediate.items import (
     mask_to_items,
 )
 from juki_gateway.protocols.intermediate.messages import (
-    FUGO_ISSUE_REQUEST_LAYOUT,
     FUGO_ISSUE_RESPONSE_LAYOUT,
     FUGO_REQUEST_LAYOUT,
     FUGO_RESPONSE_LAYOUT,
     INFO_QUERY_LAYOUT,
+    SHORI_TSUBAN_ISSUE_LAYOUT,
+    SHORI_TSUBAN_REQUEST_LAYOUT,
     ImsMessageType,
     QueryStatus,
 )
@@ -220,7 +220,12 @@ class IntermediateService(OperatorActions):
         self._seq = itertools.count(1)
         #: the store outbox link of what waits for ipnw (released/不開示 results, 符号 requests)
         self.delivery_link = f"{provider_id}>ipnw"
-        self._fugo_pending: dict[str, str] = {}  # 住民票コード -> 団体内統合宛名番号
+        #: open 符号 requests (kept in the store too): 団体内統合宛名番号 -> 依頼番号, 依頼番号 ->
+        #: 団体内統合宛名番号, 依頼番号 -> 処理通番 and 処理通番 -> 依頼番号 once the network issued it
+        self._request_of_atena: dict[str, str] = {}
+        self._atena_of_request: dict[str, str] = {}
+        self._tsuban_of_request: dict[str, str] = {}
+        self._request_of_tsuban: dict[str, str] = {}
         #: open requests to export 副本 with flagged people (kept in memory: a restart drops
         #: them, which only means asking again)
         self._export_requests: dict[str, ExportRequest] = {}
@@ -237,6 +242,8 @@ class IntermediateService(OperatorActions):
             heapq.heapify(self._expiries)
             self._fugo = store.fugo_atena_map(conn)
             self._atena_fugo = {a: f for f, a in self._fugo.items()}
+            for request_id, atena, tsuban in store.fugo_requests(conn):
+                self._remember_request(request_id, atena, tsuban)
         self.refresh_gauges()
 
     def now(self) -> dt.datetime:
@@ -295,53 +302,97 @@ class IntermediateService(OperatorActions):
         self._fugo[fugo] = atena_no
         self._atena_fugo[atena_no] = fugo
 
-    def fugo_requests(self, body: bytes) -> bytes:
-        """Answer bango-renkei's ``fugo-request`` records; unknown ones are asked of ipnw.
+    def _remember_request(self, request_id: str, atena: str, tsuban: str | None) -> None:
+        self._request_of_atena[atena] = request_id
+        self._atena_of_request[request_id] = atena
+        if tsuban:
+            self._tsuban_of_request[request_id] = tsuban
+            self._request_of_tsuban[tsuban] = request_id
 
-        One ``fugo-response`` record per request: the 符号 (result 0000), or the reason there is
-        none yet — :class:`~juki_gateway.protocols.intermediate.fugo.FugoPending` (asked of
-        ipnw, ask again) or a bad 住民票コード.
+    def fugo_requests(self, body: bytes) -> bytes:
+        """Answer bango-renkei's ``fugo-request`` records; for an unknown one ask ipnw for a
+        処理通番.
+
+        One ``fugo-response`` record per request: the 符号 (result 0000), or
+        :class:`~juki_gateway.protocols.intermediate.fugo.FugoPending` (ask again) with the
+        処理通番 once the network issued it (empty before). The first request of a
+        団体内統合宛名番号 queues a ``SHORI_TSUBAN_REQUEST`` for ipnw under a new 依頼番号.
         """
         out = []
         for values in FUGO_REQUEST_LAYOUT.decode_many(body):
-            atena, code = values["atena_no"], values["juminhyo_code"]
-            fugo, result = self.fugo_of(atena) or "", 0
+            atena = values["atena_no"]
+            fugo, tsuban, result = self.fugo_of(atena) or "", "", 0
             if not fugo:
-                try:
-                    check_juminhyo_code(code)
-                    if code not in self._fugo_pending:
-                        request = FUGO_ISSUE_REQUEST_LAYOUT.encode(
-                            {"organisation": self.provider_id, "juminhyo_code": code}
-                        )
-                        with self.engine.begin() as conn:
-                            enqueue(
-                                conn,
-                                self.delivery_link,
-                                ImsMessageType.FUGO_ISSUE_REQUEST,
-                                request,
-                                self.now(),
-                            )
-                        self._fugo_pending[code] = atena
-                    raise FugoPending(f"符号 for {atena} requested from ipnw")
-                except IntermediateError as exc:
-                    result = exc.wire_code
+                request_id = self._request_of_atena.get(atena)
+                if request_id is None:
+                    request_id = self._new_request_id()
+                    request = SHORI_TSUBAN_REQUEST_LAYOUT.encode(
+                        {"organisation": self.provider_id, "request_id": request_id})
+                    now = self.now()
+                    with self.engine.begin() as conn:
+                        store.add_fugo_request(conn, request_id, atena, now)
+                        enqueue(conn, self.delivery_link, ImsMessageType.SHORI_TSUBAN_REQUEST,
+                                request, now)
+                    self._remember_request(request_id, atena, None)
+                tsuban = self._tsuban_of_request.get(request_id, "")
+                result = FugoPending.wire_code
             out.append(
                 FUGO_RESPONSE_LAYOUT.encode(
-                    {"atena_no": atena, "fugo": fugo, "result_code": f"{result:04d}"}
+                    {"atena_no": atena, "fugo": fugo, "shori_tsuban": tsuban,
+                     "result_code": f"{result:04d}"}
                 )
             )
         return b"".join(out)
 
-    def fugo_issued(self, body: bytes) -> int:
-        """Record the 符号 ipnw issued (``fugo-issue-response`` records); how many were new."""
-        rows = FUGO_ISSUE_RESPONSE_LAYOUT.decode_many(body)
+    def _new_request_id(self) -> str:
+        while True:
+            request_id = os.urandom(8).hex()
+            if request_id not in self._atena_of_request:
+                return request_id
+
+    def shori_tsuban_issued(self, body: bytes) -> int:
+        """Record the 処理通番 ipnw issued for 符号 requests (``shori-tsuban-issue`` records,
+        idempotent for the same pair); how many records. An unknown 依頼番号, another
+        organisation or a second 処理通番 for one request is refused
+        (:class:`~juki_gateway.protocols.intermediate.fugo.UnexpectedFugo`), nothing kept."""
+        rows = SHORI_TSUBAN_ISSUE_LAYOUT.decode_many(body)
+        new: dict[str, str] = {}
         for values in rows:
-            org, code = values["organisation"], values["juminhyo_code"]
-            atena = self._fugo_pending.get(code)
-            if org != self.provider_id or atena is None:
-                raise UnexpectedFugo(f"ipnw sent a 符号 for {org}/{code} that was not requested")
-            self.register_fugo(atena, values["fugo"])
-            del self._fugo_pending[code]
+            org, request_id, tsuban = (values["organisation"], values["request_id"],
+                                       values["shori_tsuban"])
+            if org != self.provider_id or request_id not in self._atena_of_request:
+                raise UnexpectedFugo(f"ipnw sent a 処理通番 for {org}/{request_id} that was "
+                                     "not requested")
+            known = self._tsuban_of_request.get(request_id) or new.get(request_id)
+            owner = self._request_of_tsuban.get(tsuban)
+            if (known is not None and known != tsuban) or owner not in (None, request_id):
+                raise UnexpectedFugo(f"ipnw sent a second 処理通番 for {request_id}, or one "
+                                     "already given to another request")
+            if known is None:
+                new[request_id] = tsuban
+        if new:
+            with self.engine.begin() as conn:
+                for request_id, tsuban in new.items():
+                    store.set_shori_tsuban(conn, request_id, tsuban)
+            for request_id, tsuban in new.items():
+                self._remember_request(request_id, self._atena_of_request[request_id], tsuban)
+        return len(rows)
+
+    def fugo_issued(self, body: bytes) -> int:
+        """Record the 符号 ipnw issued (``fugo-issue-response`` records: the 符号 of a
+        処理通番); how many records. A 処理通番 this server did not get, or another
+        organisation, is refused (:class:`UnexpectedFugo`); a repeat is taken again."""
+        rows = FUGO_ISSUE_RESPONSE_LAYOUT.decode_many(body)
+        found: list[tuple[str, str]] = []
+        for values in rows:
+            org, tsuban = values["organisation"], values["shori_tsuban"]
+            request_id = self._request_of_tsuban.get(tsuban)
+            if org != self.provider_id or request_id is None:
+                raise UnexpectedFugo(f"ipnw sent a 符号 for {org} under 処理通番 {tsuban} that "
+                                     "was not requested")
+            found.append((self._atena_of_request[request_id], values["fugo"]))
+        for atena, fugo in found:
+            self.register_fugo(atena, fugo)
         return len(rows)
 
     def claim_deliveries(self, worker: str) -> list[OutboxItem]:

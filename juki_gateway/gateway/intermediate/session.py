@@ -10,13 +10,14 @@ TLS layer already authenticated, so the gateway's generic liveness probes work h
 Per peer role (R2 is enforced by the TLS layer; this is what each role may send):
 
 * ``ipnw``: ``INFO_QUERY`` (all query frames of one read are decided as one batch and committed
-  together before any answer is returned), ``PERMISSION_LIST``, ``FUGO_ISSUE_RESPONSE`` (ACK),
-  ``PING`` (answered with ``PONG`` followed by what waits for delivery to ipnw: released /
-  不開示 results and ``FUGO_ISSUE_REQUEST``\s, each with its outbox 更新順番号 in the header's
+  together before any answer is returned), ``PERMISSION_LIST``, ``SHORI_TSUBAN_ISSUE`` (ACK),
+  ``FUGO_ISSUE_RESPONSE`` (ACK), ``PING`` (answered with ``PONG`` followed by what waits for
+  delivery to ipnw: released / 不開示 results and ``SHORI_TSUBAN_REQUEST``\s, each with its outbox 更新順番号 in the header's
   ``seq`` — the connection cannot push, so ipnw polls), ``ACK`` (header ``seq`` = the
   last delivery received; unacknowledged deliveries are sent again after their lease);
 * ``bango-renkei``: ``FUKUHON_REGISTER`` (answered with a per-record ``FUKUHON_REPORT``),
-  ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending", ask again) and ``PING``.
+  ``FUGO_REQUEST`` (``FUGO_RESPONSE``: the 符号 or "pending" with the 処理通番 once known, ask
+  again) and ``PING``.
 
 Frames are read and written through a :class:`~juki_gateway.protocols.channel.FrameChannel`
 (the error policy of ``docs/sequencing.md``; its signer adds the trailer to every frame sent):
@@ -68,6 +69,7 @@ ALLOWED: dict[str, frozenset[int]] = {
             ImsMessageType.INFO_QUERY,
             ImsMessageType.PERMISSION_LIST,
             ImsMessageType.FUGO_ISSUE_RESPONSE,
+            ImsMessageType.SHORI_TSUBAN_ISSUE,
             MessageType.PING,
             MessageType.ACK,
         }
@@ -250,6 +252,9 @@ class ImsSession(StoreBackedApp):
                 return [Answer(ImsMessageType.FUGO_RESPONSE, body, frame.header.record_count, req)]
             if frame.msg_type == ImsMessageType.FUGO_ISSUE_RESPONSE:
                 self.service.fugo_issued(frame.body)
+                return [Answer(MessageType.ACK, request_no=req)]
+            if frame.msg_type == ImsMessageType.SHORI_TSUBAN_ISSUE:
+                self.service.shori_tsuban_issued(frame.body)
                 return [Answer(MessageType.ACK, request_no=req)]
             if frame.msg_type == ImsMessageType.PERMISSION_LIST:
                 return [self._permission_list(frame)]

@@ -30,7 +30,12 @@ from juki_gateway.protocols.jukinet.errors import (
     UnknownMunicipality,
     WrongSender,
 )
-from juki_gateway.protocols.jukinet.layouts import MOVE_IN_NOTICE, SOUFUSAKI, decode_body
+from juki_gateway.protocols.jukinet.layouts import (
+    MOVE_IN_NOTICE,
+    SHORI_TSUBAN_NOTICE,
+    SOUFUSAKI,
+    decode_body,
+)
 from juki_gateway.protocols.jukinet.messages import (
     ACCEPTS,
     JUKINET_MESSAGES,
@@ -66,7 +71,7 @@ def kizon_link(cs: str) -> str:
 #: The provision-record kind of each sequenced type (R5).
 _PROVISION_KIND: Mapping[int, str] = {
     M.UPDATE_NOTIFY: "update_notify", M.SOUFUSAKI_BATCH: "soufusaki",
-    M.MOVE_IN_NOTICE: "move_in_notice"}
+    M.MOVE_IN_NOTICE: "move_in_notice", M.SHORI_TSUBAN_NOTIFY: "shori_tsuban"}
 
 
 class Inbound:
@@ -195,6 +200,13 @@ class Inbound:
                 st.store_soufusaki(conn, records, now, numbers)
                 st.record_provisions(conn, st.received_provisions(
                     "soufusaki", records, provider=sender, recipient=node_id, now=now))
+            elif msg_type == M.SHORI_TSUBAN_NOTIFY:
+                if at_kiko:
+                    st.keep_shori_tsuban(conn, rows, now)
+                st.record_provisions(conn, [st.provision_row(
+                    kind="shori_tsuban", provider=sender, recipient=node_id, subject=code,
+                    items="処理通番", outcome="provided", detail="", now=now)
+                    for _tsuban, code, _lg in rows])
             elif msg_type == M.MOVE_IN_NOTICE and rows:
                 for record in rows:
                     st.record_provision(conn, kind="move_in_notice", provider=sender,
@@ -283,6 +295,14 @@ class Inbound:
                 self._check_origin(proto, str(v["lg_code"]))
             if self.node.role is Role.MUNICIPAL_CS:
                 forwards[self.node.peer_with_role(Role.KIKO)] = list(records)
+        elif msg_type == M.SHORI_TSUBAN_NOTIFY:
+            for r in records:
+                v = decode_body(SHORI_TSUBAN_NOTICE, r)
+                self._check_origin(proto, str(v["lg_code"]))
+                rows.append((str(v["shori_tsuban"]), str(v["juminhyo_code"]), str(v["lg_code"])))
+            target = self._update_target()
+            if target is not None:
+                forwards[target] = list(records)
         elif msg_type == M.MOVE_IN_NOTICE:
             came = Role(proto.peer_role)
             for r in records:

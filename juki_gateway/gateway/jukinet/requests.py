@@ -144,5 +144,7 @@ class Requests:
             services.serve_juminhyo_code_draw(self.node, proto, frame)
         elif mt == M.MOVE_IN_NOTICE_FETCH:
             services.serve_move_in_fetch(self.node, proto, frame)
+        elif mt == M.SHORI_TSUBAN_FETCH:
+            services.serve_shori_tsuban_fetch(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):
             services.serve_consistency(self.node, proto, frame)

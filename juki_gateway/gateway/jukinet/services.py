@@ -61,11 +61,16 @@ from juki_gateway.protocols.jukinet.layouts import (
     POOL_REQUEST,
     SEARCH_HIT,
     SEARCH_REQUEST,
+    SHORI_TSUBAN_ACK,
+    SHORI_TSUBAN_NOTICE,
     decode_bodies,
     decode_body,
     encode_body,
 )
-from juki_gateway.protocols.jukinet.messages import MAX_MOVE_IN_DELIVERIES
+from juki_gateway.protocols.jukinet.messages import (
+    MAX_MOVE_IN_DELIVERIES,
+    SHORI_TSUBAN_FETCH_LIMIT,
+)
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
 from juki_gateway.protocols.jukinet.routing import Role, prefecture_of
@@ -443,6 +448,37 @@ def serve_pool(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
         lambda codes: proto.send_frame(
             M.POOL_RESPONSE, b"".join(encode_body(POOL_ENTRY, {"juminhyo_code": c}) for c in codes),
             record_count=len(codes), request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
+    )
+
+
+def serve_shori_tsuban_fetch(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
+    """機構 hands the network its (住民票コード, 処理通番) pairs: forget what the request
+    acknowledges, answer what is still kept (at most :data:`SHORI_TSUBAN_FETCH_LIMIT`), and leave
+    a provision record for each pair the network acknowledged taking."""
+    rn = frame.header.request_no
+    try:
+        acked = [str(v["shori_tsuban"]) for v in decode_bodies(SHORI_TSUBAN_ACK, frame.body)]
+    except JukiError as exc:
+        node.send_error(proto, exc, request_no=rn)
+        return
+    now, network, node_id = node.now(), proto.peer_id, node.node_id
+
+    def work(conn: Any) -> list[tuple[str, str, str]]:
+        if acked:
+            taken = st.kept_shori_tsuban(conn, acked)
+            st.record_provisions(conn, [st.provision_row(
+                kind="shori_tsuban", provider=node_id, recipient=network, subject=code,
+                items="処理通番", outcome="provided", detail="", now=now) for code in taken])
+        return st.take_shori_tsuban(conn, acked, SHORI_TSUBAN_FETCH_LIMIT)
+
+    assert node.committer is not None
+    d = node.committer.submit(work)
+    d.addCallbacks(
+        lambda pairs: proto.send_frame(
+            M.SHORI_TSUBAN_LIST, b"".join(encode_body(SHORI_TSUBAN_NOTICE, {
+                "juminhyo_code": c, "shori_tsuban": t, "lg_code": m}) for t, c, m in pairs),
+            record_count=len(pairs), request_no=rn),
         lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn),
     )
 

@@ -36,6 +36,7 @@ IDENTITIES: dict[str, PeerIdentity] = {
         PeerIdentity("cs-131016", "municipal-cs", "131016"),
         PeerIdentity("kizon-131016", "kizon-juki", "131016"),
         PeerIdentity("cs-162019", "municipal-cs", "162019"),  # a CS of another prefecture (富山)
+        PeerIdentity("ipnw", "ipnw", "ipnw"),  # the network: takes 機構's 処理通番 pairs
     )
 }
 
@@ -43,7 +44,7 @@ IDENTITIES: dict[str, PeerIdentity] = {
 ALLOW: dict[str, tuple[AllowRule, ...]] = {
     "cs-172014": (AllowRule("kizon-juki", org="172014"), AllowRule("prefecture", org="17")),
     "pref-17": (AllowRule("municipal-cs", org_prefix="17"), AllowRule("kiko")),
-    "kiko": (AllowRule("prefecture"), AllowRule("municipal-cs")),
+    "kiko": (AllowRule("prefecture"), AllowRule("municipal-cs"), AllowRule("ipnw")),
     "pref-13": (AllowRule("municipal-cs", org_prefix="13"), AllowRule("kiko")),
     "cs-131016": (AllowRule("kizon-juki", org="131016"), AllowRule("prefecture", org="13")),
 }

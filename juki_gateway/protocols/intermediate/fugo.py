@@ -1,9 +1,12 @@
 """符号 (情報提供用個人識別符号) issuance: the pure rules on both sides of the link.
 
-The intermediate server never makes a 符号: bango-renkei asks it for one for a new
-団体内統合宛名番号 (``FUGO_REQUEST`` with the person's 住民票コード), the server asks ipnw
-(``FUGO_ISSUE_REQUEST``: our organisation and the 住民票コード), and ipnw answers
-(``FUGO_ISSUE_RESPONSE``). Until then bango-renkei gets the "pending" result and asks again.
+The intermediate server never makes a 符号 and never holds a 住民票コード: bango-renkei asks it
+for the 符号 of a 団体内統合宛名番号 (``FUGO_REQUEST``), the server asks ipnw for a 処理通番
+(``SHORI_TSUBAN_REQUEST``, answered ``SHORI_TSUBAN_ISSUE``) and tells bango-renkei "pending" with
+that 処理通番; the municipality sends the 住民票コード with the 処理通番 through its CS and the
+prefecture to 機構 (``SHORI_TSUBAN_NOTIFY``), 機構 passes the pair to the network
+(``SHORI_TSUBAN_FETCH``), and ipnw delivers the 符号 with its 処理通番 (``FUGO_ISSUE_RESPONSE``).
+Until then bango-renkei gets the "pending" result and asks again.
 :func:`issue_fugo` is the simulated network's rule: a keyed hash of (organisation, person), so
 the same person gets a different 符号 in every organisation and nobody without the network's
 secret can link them.
@@ -26,14 +29,16 @@ class FugoPending(IntermediateError):
 
 
 class BadJuminhyoCode(IntermediateError):
-    """A 符号 request names a 住民票コード that is not 11 digits with a valid check digit."""
+    """The network was given a 住民票コード that is not 11 digits with a valid check digit (the
+    simulated network's rule; the intermediate server never sees one)."""
 
     code = "fugo_bad_juminhyo_code"
     wire_code = 6609
 
 
 class UnexpectedFugo(IntermediateError):
-    """ipnw sent a 符号 nobody asked for, or for another organisation."""
+    """ipnw sent a 処理通番 or 符号 nobody asked for (an unknown 依頼番号 or 処理通番), or for
+    another organisation."""
 
     code = "fugo_unexpected"
     wire_code = 6610

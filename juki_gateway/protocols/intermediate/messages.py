@@ -34,9 +34,10 @@ class ImsMessageType(IntEnum):
     """Message types of the intermediate-server links."""
 
     FUGO_REQUEST = 0x0601  # bango-renkei -> ims: a 符号 for a new 団体内統合宛名番号
-    FUGO_RESPONSE = 0x0602  # ims -> bango-renkei
-    FUGO_ISSUE_REQUEST = 0x0603  # ims -> ipnw: issue our organisation's 符号 for a person
-    FUGO_ISSUE_RESPONSE = 0x0604  # ipnw -> ims
+    FUGO_RESPONSE = 0x0602  # ims -> bango-renkei: the 符号, or pending (with the 処理通番)
+    FUGO_ISSUE_RESPONSE = 0x0604  # ipnw -> ims: the 符号 issued under a 処理通番
+    SHORI_TSUBAN_REQUEST = 0x0605  # ims -> ipnw: issue a 処理通番 for a 符号 request
+    SHORI_TSUBAN_ISSUE = 0x0606  # ipnw -> ims: the 処理通番 of a 符号 request
     FUKUHON_REGISTER = 0x0611  # bango-renkei -> ims: 副本 records
     FUKUHON_REPORT = 0x0612  # ims -> bango-renkei: one result per 副本 record
     PERMISSION_LIST = 0x0621  # ipnw -> ims: signed, versioned 照会許可照会リスト
@@ -57,6 +58,8 @@ class QueryStatus(IntEnum):
 
 ATENA_WIDTH = 16
 FUGO_WIDTH = 32
+SHORI_TSUBAN_WIDTH = 16
+REQUEST_ID_WIDTH = 16
 NODE_WIDTH = 16
 PERMIT_ID_WIDTH = 32
 
@@ -67,6 +70,8 @@ PERMIT_ID = AsciiToken("0-9A-Za-z._-", "permit id (ASCII letters, digits, '.', '
 ITEMS_MASK = FlagString()
 KOUBAN = Digits()
 RESULT_CODE = Digits()
+#: 処理通番: the network's number of one 符号 acquisition (16 digits).
+SHORI_TSUBAN = Digits()
 
 
 def _permit_fields() -> tuple[Field, ...]:
@@ -140,36 +145,48 @@ FUGO_REQUEST_LAYOUT = ImsBody(Layout(
     "fugo-request", "符号取得要求",
     (
         Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
-        Field(2, "juminhyo_code", "住民票コード", 11, Digits(),
-              note="check digit checked per record (result 6609)"),
     ),
-    "bango-renkei asks for the 符号 of a new 団体内統合宛名番号.",
+    "bango-renkei asks for the 符号 of a 団体内統合宛名番号 (never with a 住民票コード: the "
+    "intermediate server holds none).",
 ))
 FUGO_RESPONSE_LAYOUT = ImsBody(Layout(
     "fugo-response", "符号取得応答",
     (
         Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
         Field(2, "fugo", "符号", FUGO_WIDTH, FUGO, optional=True, note="empty unless result 0000"),
-        Field(3, "result_code", "結果コード", 4, RESULT_CODE),
+        Field(3, "shori_tsuban", "処理通番", SHORI_TSUBAN_WIDTH, SHORI_TSUBAN, optional=True,
+              note="with result 6608 once the network issued it: the 住民票コード goes to 機構 "
+                   "with it (SHORI_TSUBAN_NOTIFY); empty before"),
+        Field(4, "result_code", "結果コード", 4, RESULT_CODE),
     ),
-    "The 符号, or the reason there is none yet.",
+    "The 符号, or the reason there is none yet (pending: with the 処理通番 once known).",
 ))
-FUGO_ISSUE_REQUEST_LAYOUT = ImsBody(Layout(
-    "fugo-issue-request", "符号発行要求",
+SHORI_TSUBAN_REQUEST_LAYOUT = ImsBody(Layout(
+    "shori-tsuban-request", "処理通番払出要求",
     (
         Field(1, "organisation", "団体", NODE_WIDTH, NODE_ID),
-        Field(2, "juminhyo_code", "住民票コード", 11, Digits()),
+        Field(2, "request_id", "依頼番号", REQUEST_ID_WIDTH, ALNUM,
+              note="the intermediate server's own reference of one 符号 request (names nobody)"),
     ),
-    "The intermediate server asks ipnw to issue its organisation's 符号 for a person.",
+    "The intermediate server asks ipnw for a 処理通番 for one 符号 request.",
+))
+SHORI_TSUBAN_ISSUE_LAYOUT = ImsBody(Layout(
+    "shori-tsuban-issue", "処理通番払出",
+    (
+        Field(1, "organisation", "団体", NODE_WIDTH, NODE_ID),
+        Field(2, "request_id", "依頼番号", REQUEST_ID_WIDTH, ALNUM, note="as in the request"),
+        Field(3, "shori_tsuban", "処理通番", SHORI_TSUBAN_WIDTH, SHORI_TSUBAN),
+    ),
+    "The 処理通番 ipnw issued for a 符号 request.",
 ))
 FUGO_ISSUE_RESPONSE_LAYOUT = ImsBody(Layout(
-    "fugo-issue-response", "符号発行応答",
+    "fugo-issue-response", "符号発行通知",
     (
         Field(1, "organisation", "団体", NODE_WIDTH, NODE_ID),
-        Field(2, "juminhyo_code", "住民票コード", 11, Digits()),
+        Field(2, "shori_tsuban", "処理通番", SHORI_TSUBAN_WIDTH, SHORI_TSUBAN),
         Field(3, "fugo", "符号", FUGO_WIDTH, FUGO),
     ),
-    "The 符号 ipnw issued.",
+    "The 符号 ipnw issued once 機構 passed it the 住民票コード of that 処理通番.",
 ))
 FUKUHON_REPORT_LAYOUT = ImsBody(Layout(
     "fukuhon-report", "副本登録結果",
@@ -219,11 +236,17 @@ IMS_MESSAGES: Mapping[int, MessageSpec] = message_table({
     ImsMessageType.FUGO_RESPONSE: MessageSpec(
         "FUGO_RESPONSE", FUGO_RESPONSE_LAYOUT.name, "the 符号 (or the reason there is none)", PROFILE
     ),
-    ImsMessageType.FUGO_ISSUE_REQUEST: MessageSpec(
-        "FUGO_ISSUE_REQUEST", FUGO_ISSUE_REQUEST_LAYOUT.name, "ask ipnw to issue our 符号", PROFILE
-    ),
     ImsMessageType.FUGO_ISSUE_RESPONSE: MessageSpec(
-        "FUGO_ISSUE_RESPONSE", FUGO_ISSUE_RESPONSE_LAYOUT.name, "the 符号 ipnw issued", PROFILE
+        "FUGO_ISSUE_RESPONSE", FUGO_ISSUE_RESPONSE_LAYOUT.name,
+        "the 符号 ipnw issued, by 処理通番", PROFILE
+    ),
+    ImsMessageType.SHORI_TSUBAN_REQUEST: MessageSpec(
+        "SHORI_TSUBAN_REQUEST", SHORI_TSUBAN_REQUEST_LAYOUT.name,
+        "ask ipnw for a 処理通番 (delivered on ipnw's PING)", PROFILE
+    ),
+    ImsMessageType.SHORI_TSUBAN_ISSUE: MessageSpec(
+        "SHORI_TSUBAN_ISSUE", SHORI_TSUBAN_ISSUE_LAYOUT.name,
+        "the 処理通番 ipnw issued for a 符号 request", PROFILE
     ),
     ImsMessageType.FUKUHON_REGISTER: MessageSpec(
         "FUKUHON_REGISTER", FUKUHON_LAYOUT, "副本 records to register (R12 checked)", PROFILE

@@ -39,11 +39,30 @@ from juki_gateway.codecs.textfields import Text
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 
 __all__ = [
-    "CONSISTENCY_DIFF", "CONSISTENCY_ENTRY", "HONNIN_KAKUNIN", "JUMINHYO_CODE_DRAW_REQUEST",
-    "KOJIN_BANGO_CHANGE_REQUEST", "KOJIN_BANGO_REQUEST", "KOJIN_BANGO_RESPONSE", "LAYOUTS",
-    "MAX_CODE_DRAW", "MOVE_IN_NOTICE", "POOL_ENTRY", "POOL_REQUEST",
-    "SEARCH_HIT", "SEARCH_REQUEST", "SOUFUSAKI", "RawBytes", "codec_of", "decode_bodies",
-    "decode_body", "encode_body", "field_slice", "link_error",
+    "CONSISTENCY_DIFF",
+    "CONSISTENCY_ENTRY",
+    "HONNIN_KAKUNIN",
+    "JUMINHYO_CODE_DRAW_REQUEST",
+    "KOJIN_BANGO_CHANGE_REQUEST",
+    "KOJIN_BANGO_REQUEST",
+    "KOJIN_BANGO_RESPONSE",
+    "LAYOUTS",
+    "MAX_CODE_DRAW",
+    "MOVE_IN_NOTICE",
+    "POOL_ENTRY",
+    "POOL_REQUEST",
+    "SEARCH_HIT",
+    "SEARCH_REQUEST",
+    "SHORI_TSUBAN_ACK",
+    "SHORI_TSUBAN_NOTICE",
+    "SOUFUSAKI",
+    "RawBytes",
+    "codec_of",
+    "decode_bodies",
+    "decode_body",
+    "encode_body",
+    "field_slice",
+    "link_error",
 ]
 
 
@@ -116,6 +135,27 @@ KOJIN_BANGO_CHANGE_REQUEST = Layout(
     ),
     "A 個人番号変更 (番号法 7条2項): the person's 住民票コード and the number to replace; "
     "answered with a `kojin-bango-response` carrying the new number.",
+)
+
+SHORI_TSUBAN_NOTICE = Layout(
+    "shori-tsuban-notice",
+    "処理通番通知",
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "shori_tsuban", "処理通番", 16, fields.Digits(),
+              note="the information provision network's number of one 符号 acquisition, as the "
+                   "intermediate server told the municipality's linkage system"),
+        Field(3, "lg_code", "市町村コード", 6, LGC, note="the sending municipality"),
+    ),
+    "A 住民票コード with the 処理通番 of a 符号 acquisition: 既存住基 → CS → 都道府県 → 機構, "
+    "which keeps it until the network has taken it (`SHORI_TSUBAN_FETCH`).",
+)
+
+SHORI_TSUBAN_ACK = Layout(
+    "shori-tsuban-ack",
+    "処理通番受領",
+    (Field(1, "shori_tsuban", "処理通番", 16, fields.Digits()),),
+    "A 処理通番 whose pair the network has taken (機構 forgets it).",
 )
 
 POOL_REQUEST = Layout(
@@ -216,6 +256,8 @@ LAYOUTS: Mapping[str, Layout] = {
         POOL_REQUEST,
         POOL_ENTRY,
         JUMINHYO_CODE_DRAW_REQUEST,
+        SHORI_TSUBAN_NOTICE,
+        SHORI_TSUBAN_ACK,
         SEARCH_REQUEST,
         SEARCH_HIT,
         CONSISTENCY_ENTRY,

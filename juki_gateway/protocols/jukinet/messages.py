@@ -1,6 +1,6 @@
 """The Juki-net message types: the links' table of entries for the one message catalogue.
 
-Types 0x0101–0x0133 are defined here in :data:`JUKINET_MESSAGES`: type code, 名称, direction
+Types 0x0101–0x0142 are defined here in :data:`JUKINET_MESSAGES`: type code, 名称, direction
 (for a request or notice: which role takes it from which roles), body layout (tables of
 :mod:`.layouts`, registered with the codec there), responses, whether the type is sequenced, and
 the error classes a receiver answers it with. The links use the base types of the codec too
@@ -55,6 +55,8 @@ from juki_gateway.protocols.jukinet.layouts import (
     POOL_REQUEST,
     SEARCH_HIT,
     SEARCH_REQUEST,
+    SHORI_TSUBAN_ACK,
+    SHORI_TSUBAN_NOTICE,
     SOUFUSAKI,
 )
 from juki_gateway.protocols.jukinet.routing import Role
@@ -70,6 +72,7 @@ class JukinetMessage(IntEnum):
     UPDATE_NOTIFY = 0x0101
     SOUFUSAKI_BATCH = 0x0102
     MOVE_IN_NOTICE = 0x0103
+    SHORI_TSUBAN_NOTIFY = 0x0104
     KOJIN_BANGO_REQUEST = 0x0111
     KOJIN_BANGO_RESPONSE = 0x0112
     POOL_REQUEST = 0x0113
@@ -85,6 +88,8 @@ class JukinetMessage(IntEnum):
     CONSISTENCY_CHUNK = 0x0131
     CONSISTENCY_DIFF = 0x0132
     CONSISTENCY_END = 0x0133
+    SHORI_TSUBAN_FETCH = 0x0141
+    SHORI_TSUBAN_LIST = 0x0142
 
 
 M = JukinetMessage
@@ -96,6 +101,7 @@ _ANSWERS = "—"
 #: how docs/messages.md names the roles
 ROLE_LABELS: Mapping[str, str] = {
     R.KIZON_JUKI: "既存住基", R.MUNICIPAL_CS: "CS", R.PREFECTURE: "都道府県", R.KIKO: "機構",
+    R.IPNW: "情報提供NW",
 }
 _CS_TO_PREF_KIKO = {R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.MUNICIPAL_CS,)}
 #: a request the existing system sends its CS, which asks on (via its prefecture) of 機構
@@ -111,6 +117,8 @@ def _hops(accepts: Mapping[Role, tuple[Role, ...]]) -> str:
 #: The most records one frame of a sequenced type carries (a node's frames hold up to
 #: ``NodeConfig.max_batch``, 3,000 by default, which must not exceed this).
 MAX_SEQUENCED_RECORDS = 3000
+#: The most (住民票コード, 処理通番) pairs one SHORI_TSUBAN_LIST carries (and acks one FETCH).
+SHORI_TSUBAN_FETCH_LIMIT = 1000
 
 
 def _spec(name: str, jp: str, body: str | None, route: str | Mapping[Role, tuple[Role, ...]],
@@ -171,6 +179,19 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "MOVE_IN_NOTICE_LIST", "転入通知一覧", MOVE_IN_DELIVERY.name, "CS → 既存住基", _ANSWERS,
         "The 転入通知 not yet acknowledged, one `move-in-delivery` each, by delivery_no; none: "
         "an answer of 0 records.", max_records=MAX_MOVE_IN_DELIVERIES),
+    M.SHORI_TSUBAN_NOTIFY: _spec(
+        "SHORI_TSUBAN_NOTIFY", "処理通番通知", SHORI_TSUBAN_NOTICE.name,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.PREFECTURE,)},
+        "ACK / NACK",
+        "符号 acquisition: the 住民票コード of a person with the 処理通番 the information provision "
+        "network issued at the intermediate server's request (the municipality's linkage system "
+        "learnt it in a FUGO_RESPONSE). Sequenced like UPDATE_NOTIFY, in the sender's one "
+        "numbering: applied exactly once and in order, acked after commit, forwarded hop by hop "
+        "(CS → 都道府県 → 機構) under each hop's own numbering; a CS takes records of its own "
+        "市町村 only, a prefecture of its own CSs (5104). Every hop leaves a provision record "
+        "(kind `shori_tsuban`). 機構 keeps each pair (a 処理通番 already kept stays as it was) "
+        "until the network has taken it (SHORI_TSUBAN_FETCH).",
+        *_SEQUENCED_ERRORS, sequenced=True),
     M.KOJIN_BANGO_REQUEST: _spec(
         "KOJIN_BANGO_REQUEST", "個人番号生成要求", KOJIN_BANGO_REQUEST.name, _KIZON_CS_PREF_TO_KIKO,
         "KOJIN_BANGO_RESPONSE / ERROR",
@@ -264,6 +285,21 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "End of the CS's stream; the peer answers with the remaining differences, then END back "
         "to the CS with header seq = records compared.",
         WrongSender, UnsortedStream),
+    M.SHORI_TSUBAN_FETCH: _spec(
+        "SHORI_TSUBAN_FETCH", "処理通番取得要求", SHORI_TSUBAN_ACK.name, {R.KIKO: (R.IPNW,)},
+        "SHORI_TSUBAN_LIST / ERROR",
+        "The information provision network takes 機構's (住民票コード, 処理通番) pairs: the body "
+        "acknowledges, one `shori-tsuban-ack` each, the pairs it has taken from earlier answers "
+        "(0 records: none); 機構 forgets those in the request's transaction and answers the "
+        "pairs still kept. A pair is kept until acknowledged, so an answer lost is answered "
+        "again; each taken pair leaves a provision record (kind `shori_tsuban`, recipient the "
+        "network).",
+        WrongSender, BadBody, max_records=SHORI_TSUBAN_FETCH_LIMIT),
+    M.SHORI_TSUBAN_LIST: _spec(
+        "SHORI_TSUBAN_LIST", "処理通番取得応答", SHORI_TSUBAN_NOTICE.name, "機構 → 情報提供NW",
+        _ANSWERS,
+        f"Up to {SHORI_TSUBAN_FETCH_LIMIT} pairs 機構 keeps, oldest first; 0 records: none.",
+        max_records=SHORI_TSUBAN_FETCH_LIMIT),
 })
 
 BY_TYPE: Mapping[int, MessageSpec] = JUKINET_MESSAGES

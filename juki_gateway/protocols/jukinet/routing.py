@@ -23,6 +23,8 @@ class Role(StrEnum):
     PREFECTURE = "prefecture"
     KIKO = "kiko"
     KIZON_JUKI = "kizon-juki"
+    #: the information provision network: takes 機構's (住民票コード, 処理通番) pairs
+    IPNW = "ipnw"
 
 
 def cs_node_id(municipality_code: str) -> str:

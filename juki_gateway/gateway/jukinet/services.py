@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -211,23 +211,8 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
         node.send_error(proto, exc, request_no=rn)
         _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
         return
-    if node.role is Role.MUNICIPAL_CS:
-        asked = str(v["juminhyo_code"])
-        request_kojin_bango(node, asked).addCallbacks(
-            lambda number: proto.send_frame(
-                M.KOJIN_BANGO_RESPONSE,
-                encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": asked, "kojin_bango": number}),
-                record_count=1, request_no=rn),
-            lambda f: _relay_refusal(node, proto, f, rn),
-        )
-        return
-    if node.role is Role.PREFECTURE:
-        kiko = node.peer_with_role(Role.KIKO)
-        d = node.request(kiko, M.KOJIN_BANGO_REQUEST, frame.body, 1)
-        d.addCallbacks(
-            lambda f: proto.send_frame(M.KOJIN_BANGO_RESPONSE, f.body, record_count=1, request_no=rn),
-            lambda f: _relay_refusal(node, proto, f, rn),
-        )
+    if _relayed(node, proto, frame, str(v["juminhyo_code"]), M.KOJIN_BANGO_RESPONSE,
+                lambda asked: request_kojin_bango(node, asked)):
         return
     code = str(v["juminhyo_code"])
     now = node.now()
@@ -284,6 +269,32 @@ def _check_own_municipality(node: JukinetNode, proto: NodeConnection, municipali
                           f"(市町村 {node.cfg.org}) for 市町村 {municipality}")
 
 
+def _relayed(node: JukinetNode, proto: NodeConnection, frame: Frame, asked: str,
+             response_type: int, via_cs: Callable[[str], Deferred[str]]) -> bool:
+    """The CS's and the prefecture's part of a 個人番号 request (generation or change): the
+    CS asks 機構 through its own request (which records the number) and answers the existing
+    system; a prefecture passes the request to 機構 and the answer back. 機構's refusals go
+    back with their own codes. False at 機構, which answers itself."""
+    rn = frame.header.request_no
+    if node.role is Role.MUNICIPAL_CS:
+        via_cs(asked).addCallbacks(
+            lambda number: proto.send_frame(
+                response_type,
+                encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": asked, "kojin_bango": number}),
+                record_count=1, request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
+        )
+        return True
+    if node.role is Role.PREFECTURE:
+        d = node.request(node.peer_with_role(Role.KIKO), frame.msg_type, frame.body, 1)
+        d.addCallbacks(
+            lambda f: proto.send_frame(response_type, f.body, record_count=1, request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn),
+        )
+        return True
+    return False
+
+
 def request_kojin_bango(node: JukinetNode, juminhyo_code: str) -> Deferred[str]:
     """The CS asks for a new 個人番号 (via its prefecture, else 機構 directly) and records it;
     the existing system asks its CS (and records nothing). Refusals errback with RemoteError."""
@@ -325,24 +336,8 @@ def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Fr
         node.send_error(proto, exc, request_no=rn)
         _record(node, "kojin_bango", proto.peer_id, "-", "個人番号", "refused", exc.code)
         return
-    if node.role is Role.MUNICIPAL_CS:
-        asked = str(v["juminhyo_code"])
-        request_kojin_bango_change(node, asked, str(v["kojin_bango"])).addCallbacks(
-            lambda number: proto.send_frame(
-                M.KOJIN_BANGO_CHANGE_RESPONSE,
-                encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": asked, "kojin_bango": number}),
-                record_count=1, request_no=rn),
-            lambda f: _relay_refusal(node, proto, f, rn),
-        )
-        return
-    if node.role is Role.PREFECTURE:
-        kiko = node.peer_with_role(Role.KIKO)
-        d = node.request(kiko, M.KOJIN_BANGO_CHANGE_REQUEST, frame.body, 1)
-        d.addCallbacks(
-            lambda f: proto.send_frame(M.KOJIN_BANGO_CHANGE_RESPONSE, f.body, record_count=1,
-                                       request_no=rn),
-            lambda f: _relay_refusal(node, proto, f, rn),
-        )
+    if _relayed(node, proto, frame, str(v["juminhyo_code"]), M.KOJIN_BANGO_CHANGE_RESPONSE,
+                lambda asked: request_kojin_bango_change(node, asked, str(v["kojin_bango"]))):
         return
     code, old = str(v["juminhyo_code"]), str(v["kojin_bango"])
     now = node.now()

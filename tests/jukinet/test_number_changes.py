@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from sqlalchemy import Connection, select
+from twisted.internet import defer
 
 from juki_gateway.codecs.samples import sample_soufusaki
 from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, RemoteError
@@ -209,8 +210,15 @@ def test_a_kojin_bango_change_replaces_the_persons_number_at_kiko(
             assert numbers == {old: (OLD, "replaced", today), new: (OLD, "active", None),
                                other: (NEW, "active", None)}, node.node_id
         pr = ProvisionRecord.__table__
-        given = yield node_read(kiko, lambda c: [(r.subject, r.outcome, r.detail) for r in c.execute(
-            select(pr).where(pr.c.kind == "kojin_bango").order_by(pr.c.id))])
+
+        def kojin_bango_records() -> defer.Deferred[list[tuple[str, str, str]]]:
+            return node_read(kiko, lambda c: [(r.subject, r.outcome, r.detail) for r in c.execute(
+                select(pr).where(pr.c.kind == "kojin_bango").order_by(pr.c.id))])
+
+        # a refusal's record is committed after its ERROR is sent
+        yield wait_for(reactor, lambda: kojin_bango_records().addCallback(lambda g: len(g) >= 6),
+                       10, "every request recorded")
+        given = yield kojin_bango_records()
         assert given == [(OLD, "provided", "generated"), (NEW, "provided", "generated"),
                          (OLD, "provided", "changed"), (OLD, "provided", "already changed"),
                          (OLD, "refused", "kojin_bango_not_authentic"),

@@ -354,6 +354,32 @@ def settle(conn: Connection, link: str, upto: int, now: dt.datetime) -> int:
     return int(res.rowcount)
 
 
+def mark_answered(conn: Connection, link: str, upto: int) -> None:
+    """Note that the records of ``link`` up to ``upto`` were handed out (a link whose peer
+    fetches: only those may be acknowledged). Kept in the rows' ``attempts``: a row starting at
+    ``seq`` gets ``upto - seq + 1``, so :func:`answered_upto` reads ``upto`` back."""
+    o = table_of(OutboxMessage)
+    reach = upto - o.c.seq + 1
+    conn.execute(update(o).where(o.c.link == link, o.c.seq <= upto, o.c.attempts < reach)
+                 .values(attempts=reach))
+
+
+def answered_upto(conn: Connection, link: str) -> int:
+    """The last number of ``link`` handed out (:func:`mark_answered`) and not yet settled, else
+    the last number settled; 0 when nothing was ever handed out."""
+    o = table_of(OutboxMessage)
+    found = conn.execute(select(func.max(o.c.seq + o.c.attempts - 1)).where(
+        o.c.link == link, o.c.attempts > 0)).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    oldest = conn.execute(select(func.min(o.c.seq)).where(o.c.link == link)).scalar_one_or_none()
+    if oldest is not None:
+        return int(oldest) - 1  # everything before the oldest kept row was settled
+    c = table_of(SeqCounter)
+    following = conn.execute(select(c.c.next_seq).where(c.c.link == link)).scalar_one_or_none()
+    return int(following) - 1 if following is not None else 0
+
+
 def settle_soufusaki(conn: Connection, records: Sequence[bytes], now: dt.datetime) -> None:
     """Start the one-business-day clock of 送付先 records 機構 acknowledged (R9)."""
     s = table_of(Soufusaki)

@@ -516,6 +516,11 @@ def test_the_old_existing_system_gets_the_move_in_notice_and_confirms_the_move_o
         def delivered() -> defer.Deferred[Any]:
             return fetch_move_in_notices(old_kizon, "cs-131016", 0)
 
+        # acknowledging what was never handed out is refused and forgets nothing
+        with pytest.raises(RemoteError) as early:
+            yield fetch_move_in_notices(old_kizon, "cs-131016", 1)
+        assert early.value.remote_code == 5111
+
         yield wait_for(reactor, delivered, 20, "the notice at 千代田's existing system")
         again = yield delivered()  # not acknowledged: it comes again
         assert again == [(1, notice)]

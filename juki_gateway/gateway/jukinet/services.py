@@ -44,6 +44,7 @@ from juki_gateway.protocols.jukinet.errors import (
     BadBody,
     JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
+    LinkProtocolError,
     PoolExhausted,
     WrongSender,
 )
@@ -234,11 +235,18 @@ def serve_kojin_bango(node: JukinetNode, proto: NodeConnection, frame: Frame) ->
                             outcome="provided", detail="generated", now=now)
         return number
 
+    _answer_number(node, proto, rn, code, M.KOJIN_BANGO_RESPONSE, work)
+
+
+def _answer_number(node: JukinetNode, proto: NodeConnection, rn: int, code: str,
+                   response_type: int, work: Callable[[Any], str]) -> None:
+    """機構's side of a 個人番号 request: ``work`` decides the number in the next group commit;
+    the answer (or the refusal, recorded) goes back after the commit."""
     assert node.committer is not None
     d = node.committer.submit(work)
     d.addCallbacks(
         lambda number: proto.send_frame(
-            M.KOJIN_BANGO_RESPONSE,
+            response_type,
             encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
             record_count=1, request_no=rn),
         lambda f: _refused(node, proto, f, rn, code),
@@ -361,15 +369,7 @@ def serve_kojin_bango_change(node: JukinetNode, proto: NodeConnection, frame: Fr
                             outcome="provided", detail=detail, now=now)
         return number
 
-    assert node.committer is not None
-    d = node.committer.submit(work)
-    d.addCallbacks(
-        lambda number: proto.send_frame(
-            M.KOJIN_BANGO_CHANGE_RESPONSE,
-            encode_body(KOJIN_BANGO_RESPONSE, {"juminhyo_code": code, "kojin_bango": number}),
-            record_count=1, request_no=rn),
-        lambda f: _refused(node, proto, f, rn, code),
-    )
+    _answer_number(node, proto, rn, code, M.KOJIN_BANGO_CHANGE_RESPONSE, work)
 
 
 def _check_requester(proto: NodeConnection, municipality: str) -> None:
@@ -802,11 +802,17 @@ def serve_move_in_fetch(node: JukinetNode, proto: NodeConnection, frame: Frame) 
     link, acked, now = kizon_link(node.node_id), frame.header.seq, node.now()
 
     def work(conn: Any) -> bytes:
+        answered = st.answered_upto(conn, link)
+        if acked > answered:  # an acknowledgement of deliveries never handed out forgets nothing
+            raise LinkProtocolError(
+                f"acknowledges delivery {acked}, but only 1…{answered} were handed out")
         st.settle(conn, link, acked, now)
         _last, pending = st.load_outbox(conn, link)
+        due = [r for r in pending if r.seq > acked][:MAX_MOVE_IN_DELIVERIES]
+        if due:
+            st.mark_answered(conn, link, due[-1].seq)
         return b"".join(encode_body(MOVE_IN_DELIVERY, {"delivery_no": r.seq, "notice": r.record})
-                        for r in pending if r.seq > acked)[
-            :MAX_MOVE_IN_DELIVERIES * MOVE_IN_DELIVERY.record_length]
+                        for r in due)
 
     assert node.committer is not None
     d = node.committer.submit(work)

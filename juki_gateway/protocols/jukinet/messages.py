@@ -173,8 +173,9 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "delivery_no it has durably processed (0 at first), request_no echoed. The CS forgets "
         f"the deliveries up to seq, then answers the next ones, at most {MAX_MOVE_IN_DELIVERIES}, "
         "oldest first; what is not acknowledged comes again in the next answer. On a notice the "
-        "existing system records 転出確定 and sends the person's 消除 (国内転出) UPDATE_NOTIFY.",
-        WrongSender, BadBody),
+        "existing system records 転出確定 and sends the person's 消除 (国内転出) UPDATE_NOTIFY. A "
+        "seq beyond the deliveries handed out is refused (5111) and forgets nothing.",
+        WrongSender, BadBody, LinkProtocolError),
     M.MOVE_IN_NOTICE_LIST: _spec(
         "MOVE_IN_NOTICE_LIST", "転入通知一覧", MOVE_IN_DELIVERY.name, "CS → 既存住基", _ANSWERS,
         "The 転入通知 not yet acknowledged, one `move-in-delivery` each, by delivery_no; none: "

@@ -227,7 +227,7 @@ def main() -> int:
    handshake log      {logs / 'handshakes.jsonl'}  (juki-gateway handshakes --config {config_path})
    Juki-net stores    {workdir}/jukinet-*.sqlite3  (one per hosted node)
    links              juki-gateway link status --config {config_path}  (hold|release NAME)
-   metrics            {metrics_url}  (Prometheus; alert rules and dashboard in ops/)
+   metrics            {metrics_url}  (Prometheus; alert rules and dashboard: juki-gateway ops export DIR)
    health             {health_url}  → {_health(health_url)}
    audit trail        juki-gateway audit list --config {config_path}  (verify: audit verify)
    held queries       juki-gateway held list --operator op-alice --config {config_path}

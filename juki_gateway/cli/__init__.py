@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "juki_gateway.cli.capture",
     "juki_gateway.cli.intermediate",
     "juki_gateway.cli.jukinet",
+    "juki_gateway.cli.ops",
 )
 
 

@@ -26,7 +26,7 @@ def parse_endpoint(text: str) -> tuple[str, int]:
 def register(sub: Any) -> None:
     """Add the ``simulate`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "simulate", help="drive a running daemon through a scenario (scenarios/*.toml)")
+        "simulate", help="drive a running daemon through a scenario (NAME of a shipped scenario or PATH.toml)")
     p.add_argument("scenario", help="scenario name (quickstart, moving-season, …) or TOML path")
     add_config_argument(p)
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")

@@ -1,4 +1,4 @@
-"""Scenario files (``scenarios/*.toml``): what a simulator run does, parsed once into typed objects.
+"""Scenario files (``juki_gateway/scenarios/*.toml``): what a simulator run does, parsed once into typed objects.
 
 A scenario names its population (seed, size, reference date), how long it runs, and what each
 simulated system does: the existing system's event rate and mix (with the moving season's
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +29,8 @@ EVENT_REASONS: dict[str, str] = {
     "shokken_shusei": "31",  # 職権修正
 }
 
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+# shipped inside the package (``juki_gateway/scenarios``), found the same way from a wheel
+SCENARIO_DIR = Path(str(resources.files("juki_gateway") / "scenarios"))
 
 
 class ScenarioError(JukiError):
@@ -277,7 +279,7 @@ def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
 
 
 def scenario_path(name_or_path: str) -> Path:
-    """A scenario file: a path as given, or ``scenarios/NAME.toml`` of the project."""
+    """A scenario file: a path as given, or ``NAME.toml`` of the scenarios shipped in the package."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
         return p

@@ -22,7 +22,7 @@ from juki_gateway.workdir import read_toml
 from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
 
 pytestmark = pytest.mark.timeout(120)
-OPS = REPO / "ops"
+OPS = REPO / "juki_gateway" / "ops"
 PROMTOOL = shutil.which("promtool")
 
 

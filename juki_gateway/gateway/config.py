@@ -8,7 +8,8 @@ prefecture and kiko endpoint, each with its own store), and the ``[retention]`` 
 stores are purged by.
 Relative paths are resolved against the directory holding the file. :func:`default_topology`
 is the brief's default (Kanazawa CS 172014, Ishikawa 17, 機構, Kanazawa's intermediate server)
-and is what ``juki-gateway init`` writes.
+and is what ``juki-gateway init`` writes; other topologies (``init --topology``) are data files
+read by :mod:`juki_gateway.gateway.topology`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from juki_gateway.certs.identity import ROLES, PeerIdentity
+from juki_gateway.certs.identity import ROLES
 from juki_gateway.errors import UsageError
 from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
 from juki_gateway.registry_store.engine import DEFAULT_SQLITE_NAME, config_store_url
@@ -180,89 +181,13 @@ class GatewayConfig:
 
 # -- the default topology ---------------------------------------------------------------------
 
-#: Endpoint identities of the default topology, in port order (N+1 … N+4).
-DEFAULT_ENDPOINTS: tuple[PeerIdentity, ...] = (
-    PeerIdentity("cs-172014", "municipal-cs", "172014"),
-    PeerIdentity("pref-17", "prefecture", "17"),
-    PeerIdentity("kiko", "kiko", "jlis"),
-    PeerIdentity("ims-172014", "intermediate", "172014"),
-)
-
-#: Client identities: simulators, test peers and operators.
-DEFAULT_CLIENTS: tuple[PeerIdentity, ...] = (
-    PeerIdentity("kizon-172014", "kizon-juki", "172014"),
-    PeerIdentity("renkei-172014", "bango-renkei", "172014"),
-    PeerIdentity("ipnw", "ipnw", "ipnw"),
-    PeerIdentity("cs-172031", "municipal-cs", "172031"),
-    PeerIdentity("cs-162019", "municipal-cs", "162019"),
-    PeerIdentity("op-alice", "operator", "172014", ("flag-operator", "reviewer")),
-    PeerIdentity("op-bob", "operator", "172014", ("flag-operator", "reviewer")),
-    PeerIdentity("op-carol", "operator", "172014", ("auditor",)),
-)
-
-#: Who each endpoint accepts (brief R2), as data.
-DEFAULT_ALLOW: Mapping[str, tuple[dict[str, str], ...]] = {
-    "cs-172014": (
-        {"role": "kizon-juki", "org": "172014"},
-        {"role": "prefecture", "org": "17"},
-        {"role": "kiko"},
-    ),
-    "pref-17": ({"role": "municipal-cs", "org_prefix": "17"}, {"role": "kiko"}),
-    "kiko": ({"role": "prefecture"}, {"role": "ipnw"}),
-    "ims-172014": ({"role": "bango-renkei", "org": "172014"}, {"role": "ipnw"}),
-}
-
-#: Outbound links of the default topology: CS → prefecture → 機構.
-DEFAULT_LINKS: tuple[tuple[str, str], ...] = (("cs-172014", "pref-17"), ("pref-17", "kiko"))
-
 
 def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
-    """The default ``gateway.toml`` content as a TOML-ready dict."""
-    ports = {ident.name: port_base + 1 + i for i, ident in enumerate(DEFAULT_ENDPOINTS)}
-    return {
-        "pki": {"dir": "pki", "ca": "pki/ca.pem", "crl": "pki/crl.pem"},
-        "logs": {"handshakes": "logs/handshakes.jsonl"},
-        "metrics": {"host": LOOPBACK, "port": port_base + 20},
-        "admin": {"host": LOOPBACK, "port": port_base + 10},
-        "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
-        "store": {"url": "sqlite:///registry.sqlite3"},
-        "retention": {"enabled": True, "hour": 3, "honnin_kakunin_years": 5,
-                      "provision_years": 7, "soufusaki_provision_years": 5, "audit_years": 7},
-        "jukinet": {
-            "host": True,
-            **{
-                ident.name: {"store_url": f"sqlite:///jukinet-{ident.name}.sqlite3"}
-                for ident in DEFAULT_ENDPOINTS
-                if ident.role in JUKINET_ROLES
-            },
-        },
-        "endpoints": [
-            {
-                "name": ident.name,
-                "role": ident.role,
-                "org": ident.org,
-                "host": LOOPBACK,
-                "port": ports[ident.name],
-                "cert": f"pki/{ident.name}.pem",
-                "key": f"pki/{ident.name}.key",
-                "allow": [dict(rule) for rule in DEFAULT_ALLOW[ident.name]],
-            }
-            for ident in DEFAULT_ENDPOINTS
-        ],
-        "links": [
-            {
-                "name": f"{local}->{peer}",
-                "local": local,
-                "peer": peer,
-                "host": LOOPBACK,
-                "port": ports[peer],
-                "ping_interval": 30.0,
-                "backoff_initial": 0.2,
-                "backoff_max": 5.0,
-            }
-            for local, peer in DEFAULT_LINKS
-        ],
-    }
+    """The default ``gateway.toml`` content (the shipped ``kanazawa`` topology,
+    ``juki_gateway/topologies/kanazawa.toml``) as a TOML-ready dict."""
+    from juki_gateway.gateway.topology import DEFAULT_TOPOLOGY, load_topology
+
+    return load_topology(DEFAULT_TOPOLOGY).gateway_toml(port_base)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -396,7 +321,7 @@ class FileSchema(_Table, frozen=True):
     jukinet: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-def _convert(value: Any, kind: Any, where: str, prefix: str = "") -> Any:
+def convert_table(value: Any, kind: Any, where: str, prefix: str = "") -> Any:
     """``value`` as ``kind``, or a one-line UsageError naming the offending key."""
     try:
         return msgspec.convert(value, kind)
@@ -416,7 +341,7 @@ def _jukinet_tables(
     raw: Mapping[str, Any], endpoints: list[EndpointConfig], base: Path, where: str
 ) -> tuple[bool, dict[str, JukinetSettings]]:
     """``[jukinet]``: ``host`` and one sub-table per hosted endpoint (all optional)."""
-    host = _convert(raw.get("host", True), bool, where, "jukinet.host")
+    host = convert_table(raw.get("host", True), bool, where, "jukinet.host")
     names = {e.name for e in endpoints if e.role in JUKINET_ROLES}
     tables: dict[str, NodeTable] = {}
     for key, value in raw.items():
@@ -425,7 +350,7 @@ def _jukinet_tables(
         if key not in names:
             raise UsageError(f"{where}: jukinet.{key}: names no municipal-cs, prefecture or kiko "
                              "endpoint of this file")
-        tables[key] = _convert(value, NodeTable, where, f"jukinet.{key}")
+        tables[key] = convert_table(value, NodeTable, where, f"jukinet.{key}")
     out: dict[str, JukinetSettings] = {}
     for name in sorted(names) if host else ():
         t = tables.get(name, NodeTable())
@@ -443,7 +368,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     """Turn the parsed TOML of ``path`` into a :class:`GatewayConfig` (paths made absolute)."""
     base = path.parent.resolve()
     where = str(path)
-    f: FileSchema = _convert(data, FileSchema, where)
+    f: FileSchema = convert_table(data, FileSchema, where)
     endpoints: list[EndpointConfig] = []
     for i, e in enumerate(f.endpoints):
         _check_role(e.role, where, f"endpoints[{i}].role")

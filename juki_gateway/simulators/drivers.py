@@ -505,7 +505,7 @@ class BadPeers:
             await conn.close()
 
     async def _broad_searches(self, tick: Callable[[int], None]) -> None:
-        # a CS of the same prefecture (金沢市 → 野々市市 172031 is in the dev PKI) asks pref-17
+        # a CS of the same prefecture (金沢市 → 小松市 172031 is in the dev PKI) asks pref-17
         ident = Identity.from_pki(self.endpoints.pki, "cs-172031")
         conn = await open_connection(self.reactor, self.endpoints.host,
                                      self.endpoints.port("pref-17"), ident, "pref-17")

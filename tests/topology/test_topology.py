@@ -175,7 +175,7 @@ def test_a_second_intermediate_server_is_refused(tmp_path: Path) -> None:
 
 def test_unknown_topology_name_lists_the_shipped_ones() -> None:
     """`--topology kyoto` names the topologies there are."""
-    with pytest.raises(UsageError, match="no topology named 'kyoto'.*hokuriku, kanazawa"):
+    with pytest.raises(UsageError, match=r"no topology named 'kyoto'.*hokuriku, kanazawa"):
         load_topology("kyoto")
 
 

@@ -16,6 +16,8 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,15 @@ def make_workdir(root: Path, *, links: bool = False, log_flush_delay: float | No
     cert, key = other.issue(kizon, now, write=False)
     write_pair(pki, "kizon-otherca", cert, key)
     return root
+
+
+def get_json(url: str) -> tuple[int, dict[str, Any]]:
+    """GET a JSON document (``/health``), with its status code even for a 5xx answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 @dataclass

@@ -8,10 +8,7 @@ to the other's prefecture endpoint on another port, as a deployment hosting one 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from juki_gateway.simulators.drivers import update_record
 from juki_gateway.simulators.kiko_numbers import KikoNumbers
 from juki_gateway.simulators.population import build_population
 from juki_gateway.workdir import read_toml
-from tests.gateway_support import Daemon, make_workdir, start_daemon
+from tests.gateway_support import Daemon, get_json, make_workdir, start_daemon
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,13 +116,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _health(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
 
 @pytest_twisted.ensureDeferred
 async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tmp_path: Path) -> None:
@@ -169,7 +159,7 @@ async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tm
         await cs.whenListening()
         health = f"http://127.0.0.1:{cs.metrics_listener.bound_port()}/health"
         await deferLater(reactor, 0.5, lambda: None)  # several connection attempts refused
-        code, body = await deferToThread(_health, health)
+        code, body = await deferToThread(get_json, health)
         assert code == 500 and body["reasons"] == ["link cs-172014->pref-17: down"]
         assert body["checks"]["jukinet:cs-172014"] == "ok"
         pref_config = load_config(pref_root / "gateway.toml")
@@ -178,7 +168,7 @@ async def test_health_reports_the_link_down_until_the_prefecture_is_reachable(tm
         pref.startService()
         await pref.whenListening()
         for _ in range(100):
-            code, body = await deferToThread(_health, health)
+            code, body = await deferToThread(get_json, health)
             if code == 200:
                 break
             await deferLater(reactor, 0.1, lambda: None)

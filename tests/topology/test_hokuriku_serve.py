@@ -9,10 +9,7 @@ CSs (R2) in the TLS handshake.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,20 +31,13 @@ from juki_gateway.simulators.client import Identity, open_connection, timestamp
 from juki_gateway.simulators.kiko_numbers import KikoNumbers
 from juki_gateway.simulators.population import Resident, build_population
 from juki_gateway.workdir import read_toml
-from tests.gateway_support import Daemon, attempt, decode_frames, start_daemon
+from tests.gateway_support import Daemon, attempt, decode_frames, get_json, start_daemon
 
 pytestmark = pytest.mark.timeout(180)
 
 #: 富山市 (富山県) and 能登町 (石川県): one existing system of each prefecture sends an update
 SENDERS = ("162019", "174637")
 
-
-def _health(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def _codes(url: str) -> set[str]:
@@ -84,7 +74,7 @@ def _healthy(daemon: Daemon, wait: float = 60.0) -> tuple[int, dict[str, Any]]:
     url = daemon.metrics_url.replace("/metrics", "/health")
     deadline = time.monotonic() + wait
     while True:
-        code, body = _health(url)
+        code, body = get_json(url)
         if code == 200 or time.monotonic() > deadline:
             return code, body
         time.sleep(0.1)

@@ -23,7 +23,7 @@ from juki_gateway.simulators.client import Identity
 from juki_gateway.simulators.conformance import CASES, Suite, Target
 from juki_gateway.simulators.intermediate import fukuhon_items, network_fugo, prepare_store
 from juki_gateway.simulators.population import build_population
-from juki_gateway.simulators.scenario import load_scenario
+from juki_gateway.simulators.scenario import SCENARIO_DIR, load_scenario
 from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
 
 from .fixtures import bound, start_answering_ims, start_jukinet_target
@@ -208,7 +208,7 @@ def test_link_outage_scenario_cuts_the_daemons_own_links(served: Daemon, tmp_pat
 
     from juki_gateway.workdir import read_toml
 
-    data = read_toml(REPO / "scenarios" / "link-outage.toml")
+    data = read_toml(SCENARIO_DIR / "link-outage.toml")
     data["scenario"]["duration"] = data["scenario"]["duration"] / 5
     data["kizon_juki"]["rate"] = 10.0
     for outage in data["outage"]:

@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
     fs = flags.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
     p = fs.add_parser("request-set", help="request a flag (blocks at once)")
     _common(p)
-    p.add_argument("atena_no", help="団体内統合宛名番号")
+    p.add_argument("atena_no", help="団体内統合宛名番号 (15 digits)")
     p.add_argument(
         "--scope",
         action="append",
@@ -53,7 +53,8 @@ def register(sub: Any) -> None:
     p.add_argument("--reason", required=True, metavar="CODE", help="reason code (2-4 digits)")
     p.add_argument("--review", required=True, metavar="YYYYMMDD", help="review date")
     p.add_argument("--accompanying", action="append", default=[], metavar="ATENA_NO",
-                   help="併せて支援を求める者: a household member the same flag covers; repeatable")
+                   help="併せて支援を求める者 (15 digits): a household member the same flag covers; "
+                        "repeatable")
     p.set_defaults(func=_run, action="flags.request-set")
     for name, helptext in (
         ("request-clear", "request a clear (effective when confirmed)"),

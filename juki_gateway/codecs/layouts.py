@@ -100,6 +100,20 @@ NATIONALITY = AsciiToken("A-Z", "ISO 3166-1 alpha-3 country code letters")
 JUMINHYO = CheckDigitCode(JUMINHYO_CODE)
 KOJIN = CheckDigitCode(KOJIN_BANGO)
 LGC = CheckDigitCode(LG_CODE)
+#: 団体内統合宛名番号: 15 ASCII digits in every layout that carries it (``docs/wire-format.md``,
+#: "One width per item").
+ATENA_NO_WIDTH = 15
+ATENA_NO = Digits()
+
+
+def is_atena_no(value: str) -> bool:
+    """Whether ``value`` is a 団体内統合宛名番号: exactly 15 ASCII digits."""
+    return len(value) == ATENA_NO_WIDTH and value.isascii() and value.isdigit()
+
+
+#: 世帯番号: 12 ASCII digits in every layout that carries it.
+SETAI_NO_WIDTH = 12
+SETAI_NO = Digits()
 
 #: 本人確認情報 (別添2 (2)): 36 items, 898 bytes.
 HONNIN_KAKUNIN = Layout(
@@ -222,7 +236,8 @@ SOUFUSAKI = Layout(
               derive=SubstitutePositions("address")),
         Field(58, "gaiji_flag", "外字フラグ", 1, Code(ct.FLAG), derive=GaijiFlag(*_SOUFUSAKI_GAIJI)),
         Field(59, "gaiji_pattern", "外字パターン", 9, FlagString(), derive=GaijiPattern(*_SOUFUSAKI_GAIJI),
-              note="one flag per item: " + ", ".join(_SOUFUSAKI_GAIJI)),
+              note="one flag per item, in this order: " + ", ".join(_SOUFUSAKI_GAIJI)
+                   + " (docs/wire-format.md, \"外字パターン\")"),
     ),
     "The delivery-destination record the CS sends to 機構's card management system.",
 )
@@ -232,8 +247,8 @@ FUKUHON_JUMINHYO = Layout(
     "fukuhon-juminhyo",
     "住民票関係情報 副本",
     (
-        Field(1, "atena_no", "団体内統合宛名番号", 15, Digits()),
-        Field(2, "setai_no", "世帯番号", 12, Digits()),
+        Field(1, "atena_no", "団体内統合宛名番号", ATENA_NO_WIDTH, ATENA_NO),
+        Field(2, "setai_no", "世帯番号", SETAI_NO_WIDTH, SETAI_NO),
         Field(3, "kanji_name", "氏名", 80, Text()),
         Field(4, "kanji_name_gaiji_count", "外字数(氏名)", 2, Number(), derive=GaijiCount("kanji_name")),
         Field(5, "birth_date", "生年月日", 8, Date()),
@@ -255,6 +270,13 @@ FUKUHON_JUMINHYO = Layout(
               note="foreign residents only"),
         Field(18, "foreign_resident_class", "法30条の45区分", 1, Code(ct.FOREIGN_CLASS), optional=True,
               note="foreign residents only"),
+        Field(19, "alias_name", "通称", 80, Text(), optional=True,
+              note="foreign residents only: the 通称 recorded on the 住民票"),
+        Field(20, "alias_name_gaiji_count", "外字数(通称)", 2, Number(), derive=GaijiCount("alias_name")),
+        Field(21, "former_surname", "旧氏", 40, Text(), optional=True,
+              note="the 旧氏 recorded on the 住民票 at the person's request (Japanese residents)"),
+        Field(22, "former_surname_gaiji_count", "外字数(旧氏)", 2, Number(),
+              derive=GaijiCount("former_surname")),
     ),
     "The 副本 of 住民票関係情報 the intermediate server answers information queries from.",
 )

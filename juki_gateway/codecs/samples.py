@@ -143,6 +143,9 @@ def sample_fukuhon_juminhyo(i: int, rng: random.Random | None = None) -> dict[st
         "residence_period": "0300" if foreign else None,
         "residence_expiry_date": "20290331" if foreign else None,
         "foreign_resident_class": "1" if foreign else None,
+        # a 通称 for some foreign residents, a 旧氏 (with a 外字) for some Japanese ones
+        "alias_name": "中村\u3000ジョン" if foreign and i % 2 else None,
+        "former_surname": "𠮷岡" if not foreign and sex == "2" else None,
     }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from juki_gateway.codecs import docs as wire_format
 from juki_gateway.docs import error_codes, intermediate
 from juki_gateway.protocols.catalogue import CATALOGUE, LAYOUTS
+from juki_gateway.protocols.intermediate.items import ITEM_ALIASES
 from juki_gateway.protocols.jukinet import docs as jukinet
 
 
@@ -39,7 +40,8 @@ class Document:
 
 
 DOCUMENTS: tuple[Document, ...] = (
-    Document("docs/wire-format.md", lambda: wire_format.render(CATALOGUE, LAYOUTS.values()),
+    Document("docs/wire-format.md",
+             lambda: wire_format.render(CATALOGUE, LAYOUTS.values(), ITEM_ALIASES),
              "layout and code tables, codec errors, message catalogue"),
     Document("docs/messages.md", lambda: jukinet.render(CATALOGUE),
              "Juki-net message catalogue, link error codes"),

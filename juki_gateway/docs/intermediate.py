@@ -10,7 +10,7 @@ import datetime as dt
 
 from juki_gateway.cli.admin_client import AdminUnreachable
 from juki_gateway.codecs.docs import layout_section
-from juki_gateway.codecs.layouts import LAYOUTS
+from juki_gateway.codecs.layouts import ATENA_NO_WIDTH, LAYOUTS
 from juki_gateway.gateway.intermediate.admin import AdminRequestInvalid
 from juki_gateway.gateway.intermediate.operators import EXPORT_REQUEST_TTL
 from juki_gateway.gateway.intermediate.service import ACTION_ROLES, StoreFailure
@@ -137,9 +137,18 @@ def render() -> str:
     out += [
         "## 副本 items",
         "",
-        "| no | item | 項目 | format |",
-        "|---:|---|---|---|",
-        *[f"| {i.no} | `{i.key}` | {i.name_ja} | `{i.pattern}` |" for i in FUKUHON_ITEMS],
+        "Each item is registered in the `fukuhon-juminhyo` field named below and answered in "
+        "the same width and kind (`docs/wire-format.md`, \"One width per item\"): coded items "
+        "are the 副本's codes (code tables in `docs/wire-format.md`), never text. The format is "
+        "the import's check of each value (R12); blank means not provided. 通称 and 旧氏 "
+        "(items 15 and 16) are optional: 通称 for foreign residents, 旧氏 for residents who had "
+        "it recorded. Every 団体内統合宛名番号 (`atena_no`) is "
+        f"{ATENA_NO_WIDTH} ASCII digits, in every record above, in the 副本 and in flags.",
+        "",
+        "| no | item | 項目 | `fukuhon-juminhyo` field | width | format |",
+        "|---:|---|---|---|---:|---|",
+        *[f"| {i.no} | `{i.key}` | {i.name_ja} | `{i.codec_field}` | {i.field.width} | "
+          f"`{i.pattern}` |" for i in FUKUHON_ITEMS],
         "",
         "## Permit and permission list",
         "",
@@ -212,14 +221,17 @@ def render() -> str:
         "Every query leaves a provision record (`provision_record`, kind `intermediate`): who "
         "asked, 項番:items, outcome (provided / held / refused), the reason code and permit id, "
         "and the operator for released and refused held queries. A query that does not follow "
-        "the `info-query` layout (an item mask setting a bit that names no item, a malformed "
+        "the `info-query` layout (an item mask that is not 16 flags `0`/`1`, a malformed "
         "permit …) gets ERROR 6601 `ims_malformed_message` for its frame (the other frames are "
         "answered) and a refused provision record naming nobody (subject `-`, detail "
         "`6601 ims_malformed_message`).",
         "",
         "## Auto-response-block flags (R7)",
         "",
-        "A flag covers a 団体内統合宛名番号 for all items, or for scopes `項番:item` (`*` = any). "
+        "A flag covers a 団体内統合宛名番号 (exactly "
+        f"{ATENA_NO_WIDTH} ASCII digits, as in the 副本; anything else, for the person or an "
+        "accompanying one, is refused with `flag_invalid`) for all items, or for scopes "
+        "`項番:item` (`*` = any). "
         "Blocking states: "
         + ", ".join(f"`{s}`" for s in FlagState if s in BLOCKING_STATES)
         + ". A set request blocks at once; a clear takes effect only when a different operator "

@@ -4,9 +4,9 @@
 在留カード (uppercase, family name first: ``SMITH JOHN``), optionally with a 通称. The 氏名 fields
 of the layouts are double-byte text, which never holds ASCII (``docs/wire-format.md``,
 "Conventions"), so the letters travel as their full-width forms (``ＳＭＩＴＨ　ＪＯＨＮ``, JIS X 0208
-row 3, not 外字); the ふりがな is the katakana reading. No layout has a 通称 field yet, so the
-population draws none; 漢字併記 (a Chinese or Korean resident's name in kanji beside the Latin
-one) is not carried either.
+row 3, not 外字); the ふりがな is the katakana reading. Some hold a 通称 (drawn by
+:mod:`.population`, carried in the 副本 only); 漢字併記 (a Chinese or Korean resident's name in
+kanji beside the Latin one) is not carried.
 
 **在留 items.** The 第30条の45 区分 says what kind of foreign resident a person is; a 中長期在留者
 (区分 1) holds a 在留資格 with a 在留期間 and its expiry; a 特別永住者 (区分 2) holds no 在留資格 and

@@ -82,7 +82,10 @@ IMS = "ims-172014"
 #: The simulated information provision network's secret for issuing 符号 (a test network).
 NETWORK_SECRET = b"juki-gateway simulated ipnw fugo secret"
 FUGO_PENDING = "6608"
-ASKABLE = ("shimei", "jusho", "seinengappi", "seibetsu", "setai_no")
+#: the items the simulated requesters may ask for (a code, 通称 and 旧氏 among them)
+ASKABLE = ("shimei", "jusho", "seinengappi", "seibetsu", "setai_no", "zokugara", "tsusho", "kyuuji")
+
+
 def prepare_store(url: str, population: Population, now: dt.datetime) -> int:
     """Give every resident a 符号 in the store at ``url`` (idempotent); returns how many are new."""
     from juki_gateway.registry_store import ims
@@ -291,6 +294,7 @@ def fukuhon_items(r: Resident) -> dict[str, str]:
         "zairyu_kikan": (f.residence_period or "") if f else "",
         "zairyu_manryo": (f.residence_expiry_date or "") if f else "",
         "ho30_45": f.foreign_resident_class if f else "",
+        "tsusho": r.tsusho or "", "kyuuji": r.kyuuji or "",
     }
 
 

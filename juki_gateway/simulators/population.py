@@ -45,6 +45,15 @@ from juki_gateway.simulators.residents import KANAZAWA, Resident, age_on
 __all__ = ["GAIJI_SURNAMES", "KANAZAWA", "ForeignStatus", "Population", "Resident", "age_on",
            "build_population", "fullwidth"]
 
+#: Share of foreign residents aged 16 or more holding a 通称: (others, 特別永住者). The
+#: project's assumption (no public figure was at hand): 通称 are common among 特別永住者.
+TSUSHO_SHARE: tuple[float, float] = (0.05, 0.5)
+TSUSHO_SURNAMES: tuple[str, ...] = ("金本", "新井", "木村", "松本", "山本", "金田", "安田", "岩本")
+#: Share of Japanese wives (妻, 子の妻) with a 旧氏 on the 住民票: the project's assumption.
+KYUUJI_SHARE = 0.05
+#: 旧氏 drawn: common ones, one with a substitutable 外字 (髙) and one without (栁)
+KYUUJI_SURNAMES: tuple[str, ...] = ("佐藤", "鈴木", "中村", "田中", "髙田", "栁田")
+
 KANAZAWA_NAME = "金沢市"
 PREFECTURE_NAME = "石川県"
 
@@ -167,6 +176,7 @@ class Population:
     #: residents drawn so far per age band of :data:`AGE_BANDS` (the quotas' state)
     _band_counts: list[int] = field(default_factory=lambda: [0] * len(AGE_BANDS), repr=False)
     _foreign_count: int = field(default=0, repr=False)
+    _alias_rng: random.Random | None = field(default=None, repr=False)
     gaiji_share: float = 0.03
     foreign_share: float = FOREIGN_SHARE
 
@@ -274,6 +284,30 @@ class Population:
             return fr.special_permanent(nationality)
         return fr.status_with_period(self._rng, nationality, status, self.as_of)
 
+    def _names_rng(self) -> random.Random:
+        """The seeded source of 通称 and 旧氏: its own stream, so drawing them moves nothing else."""
+        if self._alias_rng is None:
+            self._alias_rng = random.Random(f"{self.seed}:tsusho-kyuuji")
+        return self._alias_rng
+
+    def _tsusho(self, m: _Member) -> str | None:
+        """A 通称 for some foreign residents aged 16 or more: a Japanese surname and their given
+        name in katakana (shares: :data:`TSUSHO_SHARE`)."""
+        if m.foreign is None or m.age < 16:
+            return None
+        rng = self._names_rng()
+        if rng.random() >= TSUSHO_SHARE[m.foreign.foreign_resident_class == fr.TOKUBETSU_EIJUSHA]:
+            return None
+        return f"{rng.choice(TSUSHO_SURNAMES)}\u3000{m.kana.split(chr(0x3000))[-1]}"
+
+    def _kyuuji(self, m: _Member) -> str | None:
+        """A 旧氏 for a share (:data:`KYUUJI_SHARE`) of Japanese wives (妻, 子の妻), some with a
+        外字."""
+        if m.foreign is not None or m.relationship not in (WIFE, CHILDS_WIFE):
+            return None
+        rng = self._names_rng()
+        return rng.choice(KYUUJI_SURNAMES) if rng.random() < KYUUJI_SHARE else None
+
     def _person(self, *, setai_no: str, m: _Member, householder: str,
                 address: tuple[str, str, str], since: str, birth: str | None = None) -> Resident:
         birth = birth or self._birth_date(m.age)
@@ -288,7 +322,7 @@ class Population:
             kanji_name=m.kanji, kana_name=m.kana, birth_date=birth, sex=m.sex,
             relationship=m.relationship, householder_name=householder, postal_code=address[1],
             aza_code=address[2], address=address[0], resident_since=max(since, birth),
-            foreign=m.foreign,
+            foreign=m.foreign, tsusho=self._tsusho(m), kyuuji=self._kyuuji(m),
         )
 
     # -- households -----------------------------------------------------------------------

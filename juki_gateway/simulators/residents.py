@@ -45,6 +45,10 @@ class Resident:
     address: str
     resident_since: str
     foreign: ForeignStatus | None = None
+    #: 通称 (foreign residents) and 旧氏 (Japanese residents who had it recorded): carried in the
+    #: 副本 only (docs/wire-format.md, "One width per item")
+    tsusho: str | None = None
+    kyuuji: str | None = None
 
     @property
     def has_gaiji(self) -> bool:
@@ -111,6 +115,8 @@ class Resident:
             "residence_period": f.residence_period if f else None,
             "residence_expiry_date": f.residence_expiry_date if f else None,
             "foreign_resident_class": f.foreign_resident_class if f else None,
+            "alias_name": self.tsusho,
+            "former_surname": self.kyuuji,
         }
 
     def soufusaki(self, soufusaki_no: int, processing_date: str) -> dict[str, Any]:

@@ -5,7 +5,10 @@ by the intermediate server's first layout engine, so the test over them proves t
 layout tables kept the wire bytes identical (``answer-info.bin``, which came later, was written
 by hand from the byte description in ``docs/intermediate.md``; the 符号 layouts by 処理通番 —
 ``fugo-request``, ``fugo-response``, ``shori-tsuban-request``, ``shori-tsuban-issue``,
-``fugo-issue-response`` — were rewritten when they changed, and the reference codec checks them).
+``fugo-issue-response`` — were rewritten when they changed, and the reference codec checks them;
+so were ``fugo-request``, ``fugo-response``, ``fukuhon-report``, ``answer-items`` and
+``query-result`` when 団体内統合宛名番号 became 15 digits everywhere and the answer items took the
+副本's widths and codes, docs/wire-format.md "One width per item").
 Blank optional items are ``None``.
 """
 
@@ -43,6 +46,8 @@ ANSWER_ITEMS: dict[str, Any] = {
     "zairyu_kikan": "0300",
     "zairyu_manryo": None,
     "ho30_45": "1",
+    "tsusho": "中村　ジョン",
+    "kyuuji": None,
 }
 
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -61,10 +66,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "status": "1",
         "reason_code": "6201",
         "items": "0000000000000000",
-        "sealed": bytes(i % 251 for i in range(643)),
+        "sealed": bytes(i % 251 for i in range(617)),
     },
     "fugo-request": {"atena_no": "172014000000002"},
-    "fugo-response": {"atena_no": "A3", "fugo": None, "shori_tsuban": "4711000000000042",
+    "fugo-response": {"atena_no": "172014000000003", "fugo": None, "shori_tsuban": "4711000000000042",
                       "result_code": "6608"},
     "shori-tsuban-request": {"organisation": "ims-172014", "request_id": "0f1e2d3c4b5a6978"},
     "shori-tsuban-issue": {"organisation": "ims-172014", "request_id": "0f1e2d3c4b5a6978",

@@ -110,11 +110,14 @@ def test_permit_decode_rejects_bad_fields() -> None:
 
 
 def test_item_masks_round_trip_and_reject_unknown_bits() -> None:
-    """Item sets map to 16-bit masks and back; a bit naming no item is refused."""
+    """Item sets map to 16-bit masks and back (bits 15 and 16 are 通称 and 旧氏); a mask that is
+    not 16 flags, or an unknown item, is refused."""
     items = frozenset({"shimei", "jusho", "ho30_45"})
     assert mask_to_items(items_to_mask(items)) == items
-    with pytest.raises(FukuhonFieldInvalid):
-        mask_to_items("0" * 15 + "1")
+    assert mask_to_items("0" * 14 + "11") == {"tsusho", "kyuuji"}
+    for bad in ("0" * 15 + "2", "0" * 17, "1" * 15):
+        with pytest.raises(FukuhonFieldInvalid):
+            mask_to_items(bad)
     with pytest.raises(FukuhonFieldInvalid):
         items_to_mask(["kojin_bango"])
 

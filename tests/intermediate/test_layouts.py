@@ -14,6 +14,7 @@ from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.errors import MalformedMessage
 from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT
 from juki_gateway.protocols.intermediate.messages import (
+    FUGO_REQUEST_LAYOUT,
     FUGO_RESPONSE_LAYOUT,
     INFO_QUERY_LAYOUT,
     PERMIT_LAYOUT,
@@ -56,10 +57,18 @@ def test_every_sample_layout_is_registered_with_the_codec() -> None:
         (INFO_QUERY_LAYOUT, {**SAMPLES["info-query"], "kouban": "1x3"}, "kouban"),
         (INFO_QUERY_LAYOUT, {**SAMPLES["info-query"], "permit": b"short"}, "permit"),
         (INFO_QUERY_LAYOUT, {**SAMPLES["info-query"], "items": "0120000000000000"}, "items"),
-        (FUGO_RESPONSE_LAYOUT, {"atena_no": "A3", "result_code": "6608"}, "fugo"),
-        (FUGO_RESPONSE_LAYOUT, {"atena_no": "A3", "result_code": "0000", "fugo": None,
+        (FUGO_RESPONSE_LAYOUT, {"atena_no": "172014000000003", "result_code": "6608"}, "fugo"),
+        (FUGO_RESPONSE_LAYOUT, {"atena_no": "172014000000003", "result_code": "0000", "fugo": None,
                                 "extra": "x"}, "extra"),
         (PERMIT_LAYOUT, {**SAMPLES["permit"], "expires": "20261131000000"}, "expires"),
+        # 団体内統合宛名番号 is 15 digits in every layout (docs/wire-format.md): the old
+        # 16-character alphanumeric form is refused
+        (FUGO_REQUEST_LAYOUT, {"atena_no": "A000000000000001"}, "atena_no"),
+        (FUGO_REQUEST_LAYOUT, {"atena_no": "1720140000000001"}, "atena_no"),
+        (ANSWER_ITEMS_LAYOUT, {**SAMPLES["answer-items"], "zokugara": "子"}, "zokugara"),
+        (ANSWER_ITEMS_LAYOUT, {**SAMPLES["answer-items"], "kokuseki": "ベトナム"}, "kokuseki"),
+        (ANSWER_ITEMS_LAYOUT, {**SAMPLES["answer-items"], "setai_no": "0000001234567890"},
+         "setai_no"),
     ],
 )
 def test_bad_values_are_malformed_messages_naming_the_field(

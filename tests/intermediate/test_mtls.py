@@ -236,7 +236,11 @@ async def test_linkage_system_may_not_query(env: Env, tmp_path: Path) -> None:
         )
         [report] = await renkei.take(1)
         assert report.msg_type == ImsMessageType.FUKUHON_REPORT
-        assert report.body[20:24] == b"0000" and report.body[164:168] == b"6402"
+        from juki_gateway.protocols.intermediate.messages import FUKUHON_REPORT_LAYOUT
+
+        results = FUKUHON_REPORT_LAYOUT.decode_many(report.body)
+        assert [(r["atena_no"], r["result_code"]) for r in results] == [
+            (ATENA, "0000"), ("172014000000999", "6402")]
         renkei.transport.loseConnection()
     finally:
         await env.stop()
@@ -485,7 +489,7 @@ async def test_a_frame_stamped_outside_the_window_is_refused_and_the_link_kept(e
 
 @pytest_twisted.ensureDeferred
 async def test_a_malformed_query_gets_6601_and_a_refused_provision_record(env: Env) -> None:
-    """Over mTLS, a query whose item mask sets a bit that names no item gets ERROR 6601
+    """Over mTLS, a query whose item mask is not 16 flags of 0/1 gets ERROR 6601
     (`ims_malformed_message`) for its frame only: a good frame sent in the same breath is
     answered, the connection stays open, and the refusal is a provision record."""
     from twisted.internet import reactor
@@ -500,7 +504,7 @@ async def test_a_malformed_query_gets_6601_and_a_refused_provision_record(env: E
         layout = INFO_QUERY_LAYOUT.layout
         items = layout.field_named("items")
         at = layout.offsets[layout.fields.index(items)]
-        bad = good[:at] + b"1" * items.width + good[at + items.width:]  # bit 16: no such item
+        bad = good[:at] + b"2" * items.width + good[at + items.width:]  # not a flag
         ipnw.transport.write(env.frame(ImsMessageType.INFO_QUERY, bad, 1)
                              + env.frame(ImsMessageType.INFO_QUERY, query_body(env.permit("x-2")), 1))
         first, second = await ipnw.take(2)

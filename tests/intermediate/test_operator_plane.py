@@ -21,6 +21,7 @@ from juki_gateway.registry_store.audit import list_audit
 
 from .conftest import ALICE, BOB, CAROL, fukuhon_record
 from .helpers import FUKUHON, make_permit
+from .test_migration_0012 import answer_items_v1
 from .test_service import ask, setup_person
 
 VICTIM, CHILD, PARTNER, NEIGHBOUR = (f"17201400000010{n}" for n in range(1, 5))
@@ -66,8 +67,13 @@ def test_household_warning_disappears_when_everyone_is_covered(
     assert service.household_unflagged(first) == []
     with pytest.raises(FlagInvalid, match="named twice"):
         service.flag_request_set(ALICE, VICTIM, (), "01", "20271231", [VICTIM])
-    with pytest.raises(FlagInvalid, match="letters/digits"):
+    with pytest.raises(FlagInvalid, match="accompanying person 1 is not 15 digits"):
         service.flag_request_set(ALICE, VICTIM, (), "01", "20271231", ["../x"])
+    # the one width of 団体内統合宛名番号 (docs/wire-format.md): 16 characters, letters, or 14
+    # digits name no 副本, so no flag may be set on them
+    for wrong in ("A00000000000001", VICTIM + "0", VICTIM[:-1]):
+        with pytest.raises(FlagInvalid, match="the person flagged is not 15 digits"):
+            service.flag_request_set(ALICE, wrong, (), "01", "20271231")
 
 
 def test_export_leaves_flagged_people_out(service: IntermediateService) -> None:
@@ -122,7 +128,6 @@ def test_upgrade_fills_the_household_of_existing_records(store_url: str) -> None
 
     from sqlalchemy import insert, select
 
-    from juki_gateway.protocols.intermediate.items import ANSWER_ITEMS_LAYOUT
     from juki_gateway.registry_store.engine import create_store_engine
     from juki_gateway.registry_store.migrate import downgrade, upgrade
     from juki_gateway.registry_store.models import Fukuhon, table_of
@@ -134,7 +139,7 @@ def test_upgrade_fills_the_household_of_existing_records(store_url: str) -> None
         with engine.begin() as conn:  # only the columns schema 0006 has
             conn.execute(insert(fukuhon).values(
                 atena_no=VICTIM, koban="juminhyo", updated_at=dt.datetime(2026, 1, 1),
-                record=ANSWER_ITEMS_LAYOUT.encode(dict(FUKUHON))))
+                record=answer_items_v1(FUKUHON)))
         upgrade(store_url, engine=engine)
         with engine.begin() as conn:
             assert conn.execute(select(fukuhon.c.setai_no)).scalar_one() == FUKUHON["setai_no"]

@@ -203,6 +203,26 @@ def test_every_record_encodes(kanazawa: Population) -> None:
         assert sk.decode(sk.encode(r.soufusaki(i, "20260401")))["kojin_bango"] == r.kojin_bango
 
 
+def test_tsusho_and_kyuuji_are_drawn_and_carried_in_the_fukuhon(kanazawa: Population) -> None:
+    """Some foreign residents aged 16+ hold a 通称 (more often 特別永住者), some Japanese wives a
+    旧氏 (some with 外字); nobody else holds either; the 副本 carries them with their 外字数."""
+    fk = get_codec("fukuhon-juminhyo", "intermediate")
+    tsusho = [r for r in kanazawa if r.tsusho]
+    kyuuji = [r for r in kanazawa if r.kyuuji]
+    assert tsusho and kyuuji
+    assert all(r.foreign and age_on(r.birth_date, AS_OF) >= 16 for r in tsusho)
+    special = [r for r in kanazawa if r.foreign and r.foreign.foreign_resident_class == "2"]
+    assert _share(sum(1 for r in special if r.tsusho), len(special)) > 20
+    assert all(r.foreign is None and r.sex == "2" and r.relationship in (WIFE, "06030000")
+               for r in kyuuji)
+    wives = [r for r in kanazawa if r.foreign is None and r.relationship in (WIFE, "06030000")]
+    assert 2 <= _share(len(kyuuji), len(wives)) <= 9
+    for r in tsusho + kyuuji:
+        back = fk.decode(fk.encode(r.fukuhon()))
+        assert (back["alias_name"], back["former_surname"]) == (r.tsusho, r.kyuuji)
+    assert any(fk.decode(fk.encode(r.fukuhon()))["former_surname_gaiji_count"] for r in kyuuji)
+
+
 def test_newborn_and_relocation() -> None:
     """A newborn joins a plausible parent's household with fresh codes (a foreign resident's
     child is an 出生による経過滞在者); a relocation keeps the codes."""

@@ -39,6 +39,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from juki_gateway.codecs.errors import CodecError
+from juki_gateway.codecs.layouts import ATENA_NO_WIDTH
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.operators import (
     ACTION_ROLES,
@@ -431,7 +432,7 @@ class IntermediateService(OperatorActions):
         rows: list[dict[str, Any]] = []
         for index in range(len(body) // size):
             chunk = body[index * size : (index + 1) * size]
-            atena = chunk[:15].decode("ascii", "replace")
+            atena = chunk[:ATENA_NO_WIDTH].decode("ascii", "replace")
             try:
                 atena, items = decode_fukuhon(chunk)
                 if atena not in known:

@@ -38,6 +38,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from juki_gateway.codecs.frame import Frame, FrameHeader
+from juki_gateway.codecs.layouts import is_atena_no
 from juki_gateway.codecs.messages import MessageType
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway.intermediate.service import IntermediateService
@@ -264,7 +265,7 @@ class ImsSession(StoreBackedApp):
                     FUKUHON_REPORT_LAYOUT.encode(
                         {
                             "index": i,
-                            "atena_no": _ascii(atena, 16).strip(),
+                            "atena_no": atena if is_atena_no(atena) else None,
                             "result_code": f"{exc.wire_code if exc else 0:04d}",
                             "detail": _ascii(exc.message if exc else "ok", 120),
                         }

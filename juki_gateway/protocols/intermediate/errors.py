@@ -144,7 +144,7 @@ class FlagRequestConflict(FlagError):
 
 
 class FlagInvalid(FlagError):
-    """A flag request names an invalid scope, reason code or review date."""
+    """A flag request names an invalid 団体内統合宛名番号, scope, reason code or review date."""
 
     code = "flag_invalid"
     wire_code = 6504

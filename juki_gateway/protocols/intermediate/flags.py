@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from juki_gateway.codecs.layouts import ATENA_NO_WIDTH, is_atena_no
 from juki_gateway.protocols.intermediate.errors import (
     FlagInvalid,
     FlagRequestConflict,
@@ -165,9 +166,11 @@ def request_set(
     for scope in scopes:
         scope.validate()
     members = tuple(accompanying)
-    for atena in (atena_no, *members):
-        if not atena or len(atena) > 16 or not atena.isascii() or not atena.isalnum():
-            raise FlagInvalid(f"団体内統合宛名番号 {atena!r} is not 1-16 letters/digits")
+    for n, atena in enumerate((atena_no, *members)):
+        if not is_atena_no(atena):
+            # the value is not echoed: a mistyped number may be most of a person's real one
+            who = "the person flagged" if n == 0 else f"accompanying person {n}"
+            raise FlagInvalid(f"団体内統合宛名番号 of {who} is not {ATENA_NO_WIDTH} digits")
     if len(set(members)) != len(members) or atena_no in members:
         raise FlagInvalid("an accompanying person is named twice, or is the person flagged")
     if not _REASON.fullmatch(reason_code):

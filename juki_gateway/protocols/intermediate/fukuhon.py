@@ -12,30 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from juki_gateway.codecs.layouts import FUKUHON_JUMINHYO
 from juki_gateway.codecs.record import RecordCodec, get_codec
-from juki_gateway.protocols.intermediate.items import ITEM_KEYS, check_fukuhon_values
+from juki_gateway.protocols.intermediate.items import FUKUHON_ITEMS, check_fukuhon_values
 
-FUKUHON_LAYOUT = "fukuhon-juminhyo"
+FUKUHON_LAYOUT = FUKUHON_JUMINHYO.name
 FUKUHON_PROFILE = "intermediate"
 
 #: 副本 item -> field of the codec's fukuhon-juminhyo layout.
-CODEC_FIELDS: dict[str, str] = {
-    "setai_no": "setai_no",
-    "shimei": "kanji_name",
-    "seinengappi": "birth_date",
-    "seibetsu": "sex",
-    "zokugara": "relationship",
-    "jusho": "address",
-    "jumin_date": "resident_since",
-    "setainushi": "householder_name",
-    "jumin_kubun": "resident_class",
-    "kokuseki": "nationality",
-    "zairyu_shikaku": "residence_status",
-    "zairyu_kikan": "residence_period",
-    "zairyu_manryo": "residence_expiry_date",
-    "ho30_45": "foreign_resident_class",
-}
-assert set(CODEC_FIELDS) == set(ITEM_KEYS)
+CODEC_FIELDS: dict[str, str] = {item.key: item.codec_field for item in FUKUHON_ITEMS}
 
 
 def fukuhon_codec() -> RecordCodec:

@@ -1,7 +1,9 @@
 """The 副本 (住民票関係情報) items the intermediate server can provide, as one table.
 
 Each item has a number (its position in an item mask), an identifier, the Japanese name from
-the brief's §4 and a wire field. A 副本 record is the values of all items for one
+the brief's §4 and a wire field whose width and kind are those of the item's field in the
+``fukuhon-juminhyo`` record (:attr:`FukuhonItem.codec_field`), so an item is carried the same
+way on registration and in an answer. A 副本 record is the values of all items for one
 団体内統合宛名番号; an answer carries exactly the permitted items, the others blank, inside a
 record of constant length (so the ciphertext length reveals nothing about which items).
 """
@@ -12,10 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from juki_gateway.codecs import codetables as ct
-from juki_gateway.codecs.fields import Code, Date, Kind
+from juki_gateway.codecs.layouts import FUKUHON_JUMINHYO, SETAI_NO_WIDTH
 from juki_gateway.codecs.schema import Field, Layout
-from juki_gateway.codecs.textfields import AsciiToken, Utf16Text
 from juki_gateway.protocols.intermediate.bodies import ImsBody
 from juki_gateway.protocols.intermediate.errors import FukuhonFieldInvalid
 
@@ -28,6 +28,7 @@ class FukuhonItem:
 
     field: Field
     pattern: str  # the item's format (R12), checked on import and on build
+    codec_field: str  # the field of the ``fukuhon-juminhyo`` record that carries it
 
     @property
     def no(self) -> int:
@@ -45,28 +46,36 @@ class FukuhonItem:
         return self.field.label
 
 
-def _item(no: int, key: str, name_ja: str, width: int, kind: Kind, pattern: str) -> FukuhonItem:
+#: The 副本 record layout's fields, by identifier: every answer item is one of them.
+_FUKUHON_FIELDS: dict[str, Field] = {f.name: f for f in FUKUHON_JUMINHYO.fields}
+
+
+def _item(no: int, key: str, name_ja: str, codec_field: str, pattern: str) -> FukuhonItem:
+    # the width and kind are the 副本 record's own (one width per item across layouts);
     # blank (not provided, or not asked for) is every item's empty form
-    return FukuhonItem(Field(no, key, name_ja, width, kind, optional=True), pattern)
+    source = _FUKUHON_FIELDS[codec_field]
+    return FukuhonItem(Field(no, key, name_ja, source.width, source.kind, optional=True),
+                       pattern, codec_field)
 
 
 _DATE = r"(?:\d{8})?"
-_TEXT = Utf16Text()
 FUKUHON_ITEMS: tuple[FukuhonItem, ...] = (
-    _item(1, "setai_no", "世帯番号", 16, AsciiToken("0-9", "ASCII digits"), r"\d{0,16}"),
-    _item(2, "shimei", "氏名", 80, _TEXT, r".{0,40}"),
-    _item(3, "seinengappi", "生年月日", 8, Date(), _DATE),
-    _item(4, "seibetsu", "性別", 1, Code(ct.SEX), r"[0129]?"),
-    _item(5, "zokugara", "続柄", 40, _TEXT, r".{0,20}"),
-    _item(6, "jusho", "住所", 200, _TEXT, r".{0,100}"),
-    _item(7, "jumin_date", "住民となった年月日", 8, Date(), _DATE),
-    _item(8, "setainushi", "世帯主情報", 80, _TEXT, r".{0,40}"),
-    _item(9, "jumin_kubun", "住民区分", 1, Code(ct.RESIDENT_CLASS), r"[12]?"),
-    _item(10, "kokuseki", "国籍", 40, _TEXT, r".{0,20}"),
-    _item(11, "zairyu_shikaku", "在留資格", 40, _TEXT, r".{0,20}"),
-    _item(12, "zairyu_kikan", "在留期間", 20, _TEXT, r".{0,10}"),
-    _item(13, "zairyu_manryo", "在留期間の満了の日", 8, Date(), _DATE),
-    _item(14, "ho30_45", "法30条の45規定区分", 20, _TEXT, r".{0,10}"),
+    _item(1, "setai_no", "世帯番号", "setai_no", rf"(?:\d{{{SETAI_NO_WIDTH}}})?"),
+    _item(2, "shimei", "氏名", "kanji_name", r".{0,40}"),
+    _item(3, "seinengappi", "生年月日", "birth_date", _DATE),
+    _item(4, "seibetsu", "性別", "sex", r"[0129]?"),
+    _item(5, "zokugara", "続柄", "relationship", r"(?:\d{8})?"),
+    _item(6, "jusho", "住所", "address", r".{0,100}"),
+    _item(7, "jumin_date", "住民となった年月日", "resident_since", _DATE),
+    _item(8, "setainushi", "世帯主情報", "householder_name", r".{0,40}"),
+    _item(9, "jumin_kubun", "住民区分", "resident_class", r"[12]?"),
+    _item(10, "kokuseki", "国籍", "nationality", r"(?:[A-Z]{3})?"),
+    _item(11, "zairyu_shikaku", "在留資格", "residence_status", r"(?:\d{2})?"),
+    _item(12, "zairyu_kikan", "在留期間", "residence_period", r"(?:\d{4})?"),
+    _item(13, "zairyu_manryo", "在留期間の満了の日", "residence_expiry_date", _DATE),
+    _item(14, "ho30_45", "法30条の45規定区分", "foreign_resident_class", r"[1-6]?"),
+    _item(15, "tsusho", "通称", "alias_name", r".{0,40}"),
+    _item(16, "kyuuji", "旧氏", "former_surname", r".{0,20}"),
 )
 ITEM_KEYS: tuple[str, ...] = tuple(item.key for item in FUKUHON_ITEMS)
 ITEMS_BY_KEY: dict[str, FukuhonItem] = {item.key: item for item in FUKUHON_ITEMS}
@@ -77,6 +86,12 @@ ANSWER_ITEMS_LAYOUT = ImsBody(Layout(
     "answer-items", "回答項目 (副本)", tuple(item.field for item in FUKUHON_ITEMS),
     "The 副本 items of one person inside a sealed answer: the permitted ones, the others blank.",
 ))
+
+#: (layout, field) -> the item it carries, where the identifiers differ: each answer item is the
+#: ``fukuhon-juminhyo`` field it is built from (docs/wire-format.md, "One width per item").
+ITEM_ALIASES: dict[tuple[str, str], str] = {
+    (ANSWER_ITEMS_LAYOUT.name, item.key): item.codec_field for item in FUKUHON_ITEMS
+}
 
 
 def items_to_mask(items: Iterable[str]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 
 from juki_gateway.codecs.fields import Digits, FlagString, Magic, RawBytes, Timestamp, UInt
-from juki_gateway.codecs.layouts import ALNUM, NODE_ID
+from juki_gateway.codecs.layouts import ALNUM, ATENA_NO, ATENA_NO_WIDTH, NODE_ID
 from juki_gateway.codecs.messages import MessageSpec, message_table
 from juki_gateway.codecs.schema import Field, Layout
 from juki_gateway.codecs.textfields import AsciiText, AsciiToken
@@ -56,15 +56,14 @@ class QueryStatus(IntEnum):
     WITHHELD = 4  # 不開示: refused by an operator after review: no data
 
 
-ATENA_WIDTH = 16
 FUGO_WIDTH = 32
 SHORI_TSUBAN_WIDTH = 16
 REQUEST_ID_WIDTH = 16
 NODE_WIDTH = 16
 PERMIT_ID_WIDTH = 32
 
-#: 団体内統合宛名番号 and 符号 on these links: ASCII letters and digits.
-ATENA = FUGO = ALNUM
+#: 符号 on these links: ASCII letters and digits. 団体内統合宛名番号 is the 副本's: 15 digits.
+FUGO = ALNUM
 #: permit ids: like node ids (letters, digits, '.', '_', '-').
 PERMIT_ID = AsciiToken("0-9A-Za-z._-", "permit id (ASCII letters, digits, '.', '_', '-')")
 ITEMS_MASK = FlagString()
@@ -144,7 +143,7 @@ ANSWER_INFO_LAYOUT = ImsBody(Layout(
 FUGO_REQUEST_LAYOUT = ImsBody(Layout(
     "fugo-request", "符号取得要求",
     (
-        Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
+        Field(1, "atena_no", "団体内統合宛名番号", ATENA_NO_WIDTH, ATENA_NO),
     ),
     "bango-renkei asks for the 符号 of a 団体内統合宛名番号 (never with a 住民票コード: the "
     "intermediate server holds none).",
@@ -152,7 +151,7 @@ FUGO_REQUEST_LAYOUT = ImsBody(Layout(
 FUGO_RESPONSE_LAYOUT = ImsBody(Layout(
     "fugo-response", "符号取得応答",
     (
-        Field(1, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, ATENA),
+        Field(1, "atena_no", "団体内統合宛名番号", ATENA_NO_WIDTH, ATENA_NO),
         Field(2, "fugo", "符号", FUGO_WIDTH, FUGO, optional=True, note="empty unless result 0000"),
         Field(3, "shori_tsuban", "処理通番", SHORI_TSUBAN_WIDTH, SHORI_TSUBAN, optional=True,
               note="with result 6608 once the network issued it: the 住民票コード goes to 機構 "
@@ -192,8 +191,9 @@ FUKUHON_REPORT_LAYOUT = ImsBody(Layout(
     "fukuhon-report", "副本登録結果",
     (
         Field(1, "index", "レコード番号", 4, UInt(), note="0-based, in the registered body"),
-        Field(2, "atena_no", "団体内統合宛名番号", ATENA_WIDTH, AsciiText(), optional=True,
-              note="as read from the record, even a malformed one"),
+        Field(2, "atena_no", "団体内統合宛名番号", ATENA_NO_WIDTH, ATENA_NO, optional=True,
+              note="the record's first 15 bytes when they are 15 digits, else blank (`index` "
+                   "names the record)"),
         Field(3, "result_code", "結果コード", 4, RESULT_CODE),
         Field(4, "detail", "詳細", 120, AsciiText()),
     ),

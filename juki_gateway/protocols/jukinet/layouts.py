@@ -158,12 +158,15 @@ SHORI_TSUBAN_ACK = Layout(
     "A 処理通番 whose pair the network has taken (機構 forgets it).",
 )
 
+#: 要求件数 of 住民票コード, in every request that carries it (a pool refill and a draw)
+REQUEST_COUNT_WIDTH = 6
+
 POOL_REQUEST = Layout(
     "pool-request",
     "住民票コード払出要求",
     (
         Field(1, "lg_code", "市町村コード", 6, LGC),
-        Field(2, "count", "要求件数", 6, Number()),
+        Field(2, "count", "要求件数", REQUEST_COUNT_WIDTH, Number()),
     ),
 )
 
@@ -179,7 +182,7 @@ JUMINHYO_CODE_DRAW_REQUEST = Layout(
     "住民票コード取得要求",
     (
         Field(1, "lg_code", "市町村コード", 6, LGC, note="the asking existing system's own 市町村, the CS's"),
-        Field(2, "count", "要求件数", 3, Number(), note=f"1–{MAX_CODE_DRAW}"),
+        Field(2, "count", "要求件数", REQUEST_COUNT_WIDTH, Number(), note=f"1–{MAX_CODE_DRAW}"),
     ),
     "The existing system asks its CS for unused 住民票コード from the CS's pool; answered with "
     "`pool-entry` records.",

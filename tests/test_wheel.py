@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from juki_gateway.demo import _ports_free
+from tests.test_container import WORKDIR, healthcheck_command
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parent.parent
@@ -96,9 +97,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 def test_wheel_runs_init_serve_and_quickstart_outside_the_repo(
         installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     """From a directory outside the repository, the installed wheel's juki-gateway initialises
-    a working directory, serves it (a real daemon, healthy within a minute), runs the shipped
-    quickstart scenario with every invariant held, and exports the shipped operator files; the
-    package it imports is the installed one."""
+    a working directory, serves it (a real daemon, healthy within 90 s, as the container's
+    health check also says), runs the shipped quickstart scenario with every invariant held,
+    and exports the shipped operator files; the package it imports is the installed one."""
     venv, env = installed
     exe = str(venv / "bin" / "juki-gateway")
     cwd = tmp_path / "outside"
@@ -118,6 +119,12 @@ def test_wheel_runs_init_serve_and_quickstart_outside_the_repo(
     port_base = _free_base()
     _run([exe, "init", "wd", "--port-base", str(port_base)], cwd=cwd, env=env, timeout=120)
     config = str(cwd / "wd" / "gateway.toml")
+    # the container's HEALTHCHECK command, pointed at this working directory
+    probe = [str(venv / "bin" / "python"),
+             *(a.replace(f"{WORKDIR}/gateway.toml", config) for a in healthcheck_command()[1:])]
+    refused = subprocess.run(probe, cwd=cwd, env=env, capture_output=True, timeout=30,
+                             check=False)
+    assert refused.returncode != 0  # nothing listens yet
     log = (tmp_path / "serve.out").open("wb")
     daemon = subprocess.Popen([exe, "serve", "--config", config], cwd=cwd, env=env,
                               stdout=log, stderr=subprocess.STDOUT)
@@ -136,6 +143,7 @@ def test_wheel_runs_init_serve_and_quickstart_outside_the_repo(
             except OSError:
                 status = None  # not listening yet
             time.sleep(0.3)
+        _run(probe, cwd=cwd, env=env, timeout=30)
         sim = _run([exe, "simulate", "quickstart", "--config", config, "--duration", "8",
                     "--no-progress", "--json", str(cwd / "summary.json")],
                    cwd=cwd, env=env, timeout=300)

@@ -216,13 +216,14 @@ DEFAULT_ALLOW: Mapping[str, tuple[dict[str, str], ...]] = {
 DEFAULT_LINKS: tuple[tuple[str, str], ...] = (("cs-172014", "pref-17"), ("pref-17", "kiko"))
 
 
-def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
-    """The default ``gateway.toml`` content as a TOML-ready dict."""
+def default_topology(port_base: int = DEFAULT_PORT_BASE, listen: str = LOOPBACK) -> dict[str, Any]:
+    """The default ``gateway.toml`` content as a TOML-ready dict; the endpoints and the metrics
+    listener bind ``listen`` (the admin port and the daemon's own links stay on loopback)."""
     ports = {ident.name: port_base + 1 + i for i, ident in enumerate(DEFAULT_ENDPOINTS)}
     return {
         "pki": {"dir": "pki", "ca": "pki/ca.pem", "crl": "pki/crl.pem"},
         "logs": {"handshakes": "logs/handshakes.jsonl"},
-        "metrics": {"host": LOOPBACK, "port": port_base + 20},
+        "metrics": {"host": listen, "port": port_base + 20},
         "admin": {"host": LOOPBACK, "port": port_base + 10},
         "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
         "store": {"url": "sqlite:///registry.sqlite3"},
@@ -241,7 +242,7 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
                 "name": ident.name,
                 "role": ident.role,
                 "org": ident.org,
-                "host": LOOPBACK,
+                "host": listen,
                 "port": ports[ident.name],
                 "cert": f"pki/{ident.name}.pem",
                 "key": f"pki/{ident.name}.key",

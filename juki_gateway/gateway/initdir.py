@@ -14,7 +14,12 @@ from pathlib import Path
 import tomli_w
 
 from juki_gateway.certs.pki import CA_CERT, CA_KEY, CertificateAuthority
-from juki_gateway.gateway.config import DEFAULT_CLIENTS, DEFAULT_ENDPOINTS, default_topology
+from juki_gateway.gateway.config import (
+    DEFAULT_CLIENTS,
+    DEFAULT_ENDPOINTS,
+    LOOPBACK,
+    default_topology,
+)
 from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
 from juki_gateway.registry_store.anchor import ensure_key
 from juki_gateway.workdir import CONFIG_NAME, restrict_tree
@@ -31,7 +36,8 @@ class InitReport:
 
 
 def init_workdir(
-    directory: Path, now: dt.datetime, *, port_base: int, force: bool = False
+    directory: Path, now: dt.datetime, *, port_base: int, force: bool = False,
+    listen: str = LOOPBACK,
 ) -> InitReport:
     """Create (or complete) a working directory at ``directory``."""
     report = InitReport()
@@ -44,7 +50,7 @@ def init_workdir(
     else:
         config.write_text(
             "# juki-gateway working directory (made by 'juki-gateway init')\n"
-            + tomli_w.dumps(default_topology(port_base))
+            + tomli_w.dumps(default_topology(port_base, listen))
         )
         report.created.append(str(config))
     pki = directory / "pki"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from juki_gateway.demo import _ports_free
+from tests.gateway_support import free_port_base
 from tests.test_container import WORKDIR, healthcheck_command
 
 pytestmark = pytest.mark.timeout(600)
@@ -43,17 +42,6 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float
                             timeout=timeout, check=False)
     assert result.returncode == 0, f"{argv}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
-
-
-def _free_base() -> int:
-    """A port block (N+1…N+4, N+10, N+20) free on loopback, from a random start (other test
-    runs share the machine)."""
-    bases = list(range(11000, 60000, 100))
-    random.shuffle(bases)
-    for base in bases:
-        if _ports_free(base):
-            return base
-    raise AssertionError("no free block of loopback ports")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +104,7 @@ def test_wheel_runs_init_serve_and_quickstart_outside_the_repo(
     assert not any(p and Path(p).resolve().is_relative_to(REPO) for p in path), path
     assert not any(p in ("", ".") for p in path[1:]), path
 
-    port_base = _free_base()
+    port_base = free_port_base()
     _run([exe, "init", "wd", "--port-base", str(port_base)], cwd=cwd, env=env, timeout=120)
     config = str(cwd / "wd" / "gateway.toml")
     # the container's HEALTHCHECK command, pointed at this working directory

@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[sim,postgres,dev]'  # dev needs both extras too
 	touch $(STAMP)
 
 # External TLS scanner for the test suite, in its own venv (it pins its own cryptography).

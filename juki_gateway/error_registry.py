@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from juki_gateway import errors
+from juki_gateway import errors, extras
 from juki_gateway.certs import identity, pki
 from juki_gateway.cli import admin_client, storeopts
 from juki_gateway.cli import audit as cli_audit
@@ -39,6 +39,7 @@ from juki_gateway.simulators import client as simulator_client
 #: Every module that defines a subclass of JukiError, lowest layer first.
 ERROR_MODULES: tuple[ModuleType, ...] = (
     errors,
+    extras,
     codec_errors,
     channel,
     session,

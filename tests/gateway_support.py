@@ -272,3 +272,18 @@ def counter(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name:
             **labels: str) -> float:
     """One sample's value (0 if absent)."""
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def free_port_base() -> int:
+    """A block of ports N+1…N+4, N+10, N+20 free on loopback, for ``init --port-base N`` (a
+    random start: other test runs share the machine)."""
+    import random
+
+    from juki_gateway.demo import _ports_free
+
+    bases = list(range(11000, 60000, 100))
+    random.shuffle(bases)
+    for base in bases:
+        if _ports_free(base):
+            return base
+    raise AssertionError("no free block of loopback ports")

@@ -40,6 +40,9 @@ def register(sub: Any) -> None:
 
 def run_capture(args: argparse.Namespace) -> int:
     """Run the scenario with a recorder attached."""
+    from juki_gateway.extras import require
+
+    require("faker")  # the simulators' population: a missing 'sim' extra is one line
     from juki_gateway.gateway.config import load_config
     from juki_gateway.simulators import client
     from juki_gateway.simulators.capture import Recorder

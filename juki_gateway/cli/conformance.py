@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import juki_gateway.simulators.conformance_ims  # noqa: F401  (registers the ims cases)
     from juki_gateway.cli.simulate import run_on_reactor
     from juki_gateway.errors import UsageError
+    from juki_gateway.extras import require
     from juki_gateway.simulators.client import Identity
     from juki_gateway.simulators.conformance import (
         CASES,
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         render_text,
     )
 
+    require("faker")  # the suite's peers draw residents: a missing 'sim' extra is one line
     for path in (args.ca, args.cert, args.key):
         if not path.is_file():
             raise UsageError(f"no such file: {path}")

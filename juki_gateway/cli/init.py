@@ -1,15 +1,16 @@
-"""``juki-gateway init DIR [--topology NAME|PATH] [--port-base N] [--force]``: make a working
-directory."""
+"""``juki-gateway init DIR [--topology NAME|PATH] [--port-base N] [--listen ADDR] [--force]``:
+make a working directory."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 from pathlib import Path
 from typing import Any
 
 from juki_gateway.errors import UsageError
-from juki_gateway.gateway.config import DEFAULT_PORT_BASE
+from juki_gateway.gateway.config import DEFAULT_PORT_BASE, LOOPBACK
 from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.topology import DEFAULT_TOPOLOGY, builtin_topologies, load_topology
 from juki_gateway.workdir import DEFAULT_WORKDIR
@@ -27,6 +28,9 @@ def register(sub: Any) -> None:
     p.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, metavar="N",
                    help="endpoints listen on N+1, N+2, … (N+1..N+4 for kanazawa), admin N+10, "
                    "metrics N+20 (default 7100)")
+    p.add_argument("--listen", default=LOOPBACK, metavar="ADDR",
+                   help="address the endpoints and the metrics listener bind (default "
+                        f"{LOOPBACK}; 0.0.0.0 in a container); the admin port stays on loopback")
     p.add_argument("--force", action="store_true", help="replace an existing config, CA and keys")
     p.set_defaults(func=run)
 
@@ -38,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port_base <= 65535 - top:
         raise UsageError(f"--port-base {args.port_base} leaves no room for ports N+1..N+{top} "
                          f"(topology {topology.name}); use 1..{65535 - top}")
+    try:
+        ipaddress.ip_address(args.listen)
+    except ValueError:
+        raise UsageError(f"--listen {args.listen!r} is not an IP address") from None
     report = init_workdir(args.dir, dt.datetime.now(dt.UTC), port_base=args.port_base,
-                          force=args.force,
+                          force=args.force, listen=args.listen,
                           topology=topology if args.topology is not None else None)
     for path in report.created:
         print(f"created {path}")

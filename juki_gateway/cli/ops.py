@@ -1,9 +1,10 @@
 """``juki-gateway ops export DIR``: write the operator's files shipped in the package.
 
 The Prometheus alert rules (``alerts.yml``) and their unit tests (``alerts.test.yml``), the
-Grafana dashboard (``grafana-dashboard.json``) and an example scrape configuration
-(``prometheus.yml``) live inside the package (``juki_gateway/ops``), so an installed wheel has
-them too. ``export`` copies them into DIR (created if missing); an existing file is kept unless
+Grafana dashboard (``grafana-dashboard.json``), an example scrape configuration
+(``prometheus.yml``) and the systemd unit (``juki-gateway.service``, ``Type=notify``, hardened;
+``docs/deployment.md``) live inside the package (``juki_gateway/ops``), so an installed wheel
+has them too. ``export`` copies them into DIR (created if missing); an existing file is kept unless
 ``--force``.
 """
 
@@ -31,8 +32,8 @@ def register(subparsers: Any) -> None:
         "ops", help="operator files: Prometheus alert rules, Grafana dashboard, scrape example")
     sub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
     export = sub.add_parser(
-        "export", help="write the alert rules (+ their promtool tests), the dashboard and an "
-        "example scrape configuration into DIR")
+        "export", help="write the alert rules (+ their promtool tests), the dashboard, an "
+        "example scrape configuration and the systemd unit into DIR")
     export.add_argument("dir", metavar="DIR", type=Path,
                         help="directory to write into (created if missing)")
     export.add_argument("--force", action="store_true",

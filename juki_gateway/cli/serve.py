@@ -10,6 +10,10 @@ SIGTERM (or SIGINT) stops listening, drains live connections (``[timeouts] drain
 hosted nodes and exits 0. If that shutdown has not finished ``drain`` + 15 seconds later, or
 another SIGTERM/SIGINT arrives 2 seconds or more after the first, the process exits at once with
 status 1: SIGTERM always ends the daemon. SIGHUP reloads the CRL.
+
+Under systemd (``Type=notify``, ``$NOTIFY_SOCKET`` set) the daemon sends ``READY=1`` once every
+endpoint, the admin and the metrics listener are bound, and ``STOPPING=1`` when a stop request
+arrives (:mod:`juki_gateway.gateway.sdnotify`); the shipped unit is ``juki_gateway/ops/juki-gateway.service``.
 """
 
 from __future__ import annotations
@@ -97,13 +101,24 @@ def _serve(config: Any) -> int:
     from twisted.internet import reactor
     from twisted.logger import (
         FilteringLogObserver,
+        Logger,
         LogLevel,
         LogLevelFilterPredicate,
         globalLogBeginner,
     )
 
     from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
+    from juki_gateway.gateway.sdnotify import sd_notify
     from juki_gateway.gateway.service import makeService, startup_error
+
+    log = Logger(namespace="juki_gateway.serve")
+
+    def notify(*states: str) -> None:
+        try:
+            sd_notify(*states)
+        except OSError as exc:  # the service manager's socket: the daemon runs on without it
+            log.warn("service manager not notified ({states}): {error}",
+                     states=",".join(states), error=f"{type(exc).__name__}: {exc}")
 
     try:
         service = makeService(config, reactor)
@@ -134,6 +149,8 @@ def _serve(config: Any) -> int:
             print(f"admin: {config.admin.host}:{admin.bound_port()} (operators, mutual TLS)", flush=True)
         print(f"metrics: http://{config.metrics.host}:{service.metrics_listener.bound_port()}/metrics",
               flush=True)
+        notify("READY=1", f"STATUS=listening on {len(config.endpoints)} endpoints",
+               f"MAINPID={os.getpid()}")
 
     def fail(exc: BaseException) -> None:
         if not failed:
@@ -156,6 +173,7 @@ def _serve(config: Any) -> int:
                 _exit_now(log_stream, "second stop request: exiting without finishing the shutdown")
             return  # the same request delivered twice (to the process group and to us)
         stopping.append(now)
+        notify("STOPPING=1", "STATUS=stopping: draining connections")
         deadline = config.timeouts.drain + SHUTDOWN_GRACE
         reactor.callLater(
             deadline, _exit_now, log_stream, f"shutdown still running after {deadline:.0f} s")

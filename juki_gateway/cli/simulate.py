@@ -66,6 +66,9 @@ def run_on_reactor(work: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Load the scenario and the working directory, run, print the summary."""
+    from juki_gateway.extras import require
+
+    require("faker")  # the simulators' population: a missing 'sim' extra is one line
     from juki_gateway.gateway.config import load_config
     from juki_gateway.simulators.runner import endpoints_from_config, run_scenario, write_json
     from juki_gateway.simulators.scenario import load_scenario

@@ -182,12 +182,13 @@ class GatewayConfig:
 # -- the default topology ---------------------------------------------------------------------
 
 
-def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:
+def default_topology(port_base: int = DEFAULT_PORT_BASE, listen: str = LOOPBACK) -> dict[str, Any]:
     """The default ``gateway.toml`` content (the shipped ``kanazawa`` topology,
-    ``juki_gateway/topologies/kanazawa.toml``) as a TOML-ready dict."""
+    ``juki_gateway/topologies/kanazawa.toml``) as a TOML-ready dict; the endpoints and the
+    metrics listener bind ``listen``."""
     from juki_gateway.gateway.topology import DEFAULT_TOPOLOGY, load_topology
 
-    return load_topology(DEFAULT_TOPOLOGY).gateway_toml(port_base)
+    return load_topology(DEFAULT_TOPOLOGY).gateway_toml(port_base, listen)
 
 
 # -- parsing ----------------------------------------------------------------------------------

@@ -183,6 +183,9 @@ class LinkStatus:
     peer: str
     established: bool = False
     held: bool = False
+    #: whether another instance drives the link (a node on a shared store without the link's
+    #: lease: this instance is its standby, taking it over when the lease expires)
+    standby: Callable[[], bool] = field(default=lambda: False)
 
     def link_up(self) -> bool:
         """Whether the link holds a connection on which the peer has answered."""

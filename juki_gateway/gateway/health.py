@@ -3,7 +3,8 @@
 ``/health`` on the metrics listener answers
 
 * **200** ``{"status": "ok", …}`` when the store is reachable and migrated, the CA and the CRL
-  are loadable and current, every endpoint is listening and every outbound link is up;
+  are loadable and current, every endpoint is listening and every outbound link is up (or on
+  standby: a node on a shared store whose link another instance drives, check ``standby``);
 * **500** ``{"status": "failing", "reasons": […]}`` naming each failing check otherwise;
 * **503** ``{"status": "maintenance", …}`` while maintenance mode is on (``juki-gateway
   maintenance on``), whatever the checks say, so a load balancer drains the node.
@@ -263,9 +264,12 @@ class HealthChecker:
                 reasons.append(f"jukinet {name}: store not open")
         for name, link in self.service.links.items():
             up = link_established(link)
+            held = getattr(link, "held", False)
+            if not up and not held and getattr(link, "standby", lambda: False)():
+                checks[f"link:{name}"] = "standby"  # another instance drives it: healthy
+                continue
             checks[f"link:{name}"] = "ok" if up else "failing"
             if not up:
-                held = getattr(link, "held", False)
                 reasons.append(f"link {name}: " + ("held by operator" if held else "down"))
         maint = read_maintenance(cfg.workdir)
         if maint is not None:

@@ -17,6 +17,7 @@ import tomli_w
 
 from juki_gateway.certs.pki import CA_CERT, CA_KEY, CertificateAuthority
 from juki_gateway.errors import UsageError
+from juki_gateway.gateway.config import LOOPBACK
 from juki_gateway.gateway.topology import DEFAULT_TOPOLOGY, Topology, load_topology
 from juki_gateway.registry_store.anchor import KEY_NAME as ANCHOR_KEY_NAME
 from juki_gateway.registry_store.anchor import ensure_key
@@ -35,7 +36,7 @@ class InitReport:
 
 def init_workdir(
     directory: Path, now: dt.datetime, *, port_base: int, force: bool = False,
-    topology: Topology | None = None,
+    topology: Topology | None = None, listen: str = LOOPBACK,
 ) -> InitReport:
     """Create (or complete) a working directory at ``directory`` for ``topology`` (the default
     one when None). An existing ``gateway.toml`` is kept, but when a topology is named and the
@@ -56,7 +57,7 @@ def init_workdir(
     else:
         config.write_text(
             "# juki-gateway working directory (made by 'juki-gateway init')\n"
-            + tomli_w.dumps(topo.gateway_toml(port_base))
+            + tomli_w.dumps(topo.gateway_toml(port_base, listen))
         )
         report.created.append(str(config))
     pki = directory / "pki"

@@ -197,14 +197,15 @@ class Topology:
                 return m
         raise UsageError(f"topology {self.name}: no municipality {code}")
 
-    def gateway_toml(self, port_base: int) -> dict[str, Any]:
+    def gateway_toml(self, port_base: int, listen: str = LOOPBACK) -> dict[str, Any]:
         """The ``gateway.toml`` content for this topology on ports from ``port_base``, as a
-        TOML-ready dict (every endpoint hosted by one daemon)."""
+        TOML-ready dict (every endpoint hosted by one daemon). The endpoints and the metrics
+        listener bind ``listen``; the admin port and the daemon's own links stay on loopback."""
         ports = {name: port_base + off for name, off in self.offsets.items()}
         return {
             "pki": {"dir": "pki", "ca": "pki/ca.pem", "crl": "pki/crl.pem"},
             "logs": {"handshakes": "logs/handshakes.jsonl"},
-            "metrics": {"host": LOOPBACK, "port": ports["metrics"]},
+            "metrics": {"host": listen, "port": ports["metrics"]},
             "admin": {"host": LOOPBACK, "port": ports["admin"]},
             "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
             "store": {"url": "sqlite:///registry.sqlite3"},
@@ -216,7 +217,7 @@ class Topology:
                    for ident in self.endpoints if ident.role in JUKINET_ROLES},
             },
             "endpoints": [
-                {"name": ident.name, "role": ident.role, "org": ident.org, "host": LOOPBACK,
+                {"name": ident.name, "role": ident.role, "org": ident.org, "host": listen,
                  "port": ports[ident.name], "cert": f"pki/{ident.name}.pem",
                  "key": f"pki/{ident.name}.key",
                  "allow": [_rule_dict(rule) for rule in self.allow[ident.name]]}

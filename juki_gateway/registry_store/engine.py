@@ -51,6 +51,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from juki_gateway.errors import JukiError, UsageError
+from juki_gateway.extras import require
 from juki_gateway.registry_store.checkpoint import (
     DEFAULT_MIN_INTERVAL,
     DEFAULT_RESTART_BYTES,
@@ -130,7 +131,7 @@ def storage_error(exc: BaseException | None) -> BaseException | None:
         import psycopg
 
         kinds = (*kinds, psycopg.Error)
-    except ImportError:  # pragma: no cover - psycopg is a dependency
+    except ImportError:  # the 'postgres' extra is not installed: no psycopg error to find
         pass
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
@@ -206,6 +207,7 @@ def create_store_engine(
         )
         _configure_sqlite(engine, checkpointer, cache_kib)
         return engine
+    require("psycopg")  # the driver is an extra: one line naming it, not a traceback
     return create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )

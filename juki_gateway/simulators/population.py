@@ -25,11 +25,10 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from juki_gateway.codecs.checkdigits import generate_juminhyo_code, generate_kojin_bango
+from juki_gateway.extras import require
 from juki_gateway.simulators import foreign as fr
 from juki_gateway.simulators.foreign import ForeignStatus
 from juki_gateway.simulators.kanazawa import (
@@ -41,6 +40,9 @@ from juki_gateway.simulators.kanazawa import (
     TOWNS,
 )
 from juki_gateway.simulators.residents import KANAZAWA, Resident, age_on
+
+if TYPE_CHECKING:  # faker is the 'sim' extra: imported when a population first draws a name
+    from faker import Faker
 
 __all__ = ["GAIJI_SURNAMES", "KANAZAWA", "ForeignStatus", "Population", "Resident", "age_on",
            "build_population", "fullwidth"]
@@ -191,7 +193,7 @@ class Population:
     def faker(self) -> Faker:
         """The seeded ja_JP faker of this population."""
         if self._faker is None:
-            self._faker = Faker("ja_JP")
+            self._faker = require("faker").Faker("ja_JP")
             self._faker.seed_instance(self.seed)
         return self._faker
 
@@ -559,6 +561,7 @@ def build_population(
     foreign_share: float = FOREIGN_SHARE,
 ) -> Population:
     """At least ``size`` residents in whole households, reproducible from ``seed``."""
+    require("faker")  # before anything is drawn: a missing 'sim' extra is one line
     pop = Population(seed=seed, as_of=as_of, gaiji_share=gaiji_share, foreign_share=foreign_share)
     pop._rng.seed(seed)
     while len(pop.residents) < size:

@@ -135,7 +135,8 @@ class JukinetHost(Service):
                            link_reporting=partial(self._reporting, ep.name))
         self.nodes[ep.name] = node
         for lk in links:
-            self.status[lk.name] = LinkStatus(lk.name, lk.local, lk.peer)
+            self.status[lk.name] = LinkStatus(lk.name, lk.local, lk.peer,
+                                              standby=partial(_standby, node, lk.peer))
         return node
 
     def _reporting(self, local: str, link: OutLink) -> LinkReporting:
@@ -199,3 +200,10 @@ class JukinetHost(Service):
         status.held = False
         node.start_client(out)
         log.info("link {link} released: reconnecting", link=name)
+
+
+def _standby(node: JukinetNode, peer: str) -> bool:
+    """Whether another instance of ``node`` (shared store) holds the lease of its link to
+    ``peer``: this one is the link's standby."""
+    link = node.links.get(peer)
+    return node.shared is not None and link is not None and not link.active

@@ -101,7 +101,11 @@ def test_wheel_runs_init_serve_and_quickstart_outside_the_repo(
     site = str(venv.resolve())
     assert Path(module).resolve().is_relative_to(site), module
     assert Path(dist).resolve().is_relative_to(site), dist
-    assert not any(p and Path(p).resolve().is_relative_to(REPO) for p in path), path
+    # no entry of sys.path reaches the checkout's sources (the dev venv's site-packages, which
+    # may lie inside the checkout, only lends the third-party dependencies)
+    assert not any(p and (Path(p) / "juki_gateway").exists()
+                   and not Path(p).resolve().is_relative_to(site) for p in path), path
+    assert not any(p and Path(p).resolve() == REPO.resolve() for p in path), path
     assert not any(p in ("", ".") for p in path[1:]), path
 
     port_base = free_port_base()

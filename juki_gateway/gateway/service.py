@@ -290,7 +290,10 @@ class GatewayService(MultiService):
 
     def _update_expiry(self, now: float) -> None:
         self._expiry_updated = now
-        self.metrics.update_certificate_expiry(self.config.pki_dir, now)
+        # the CA and the endpoints' certificates: the links and the admin listener present
+        # their local endpoint's, so these are every certificate the daemon's peers check
+        self.metrics.update_certificate_expiry(
+            [self.config.ca, *(ep.cert for ep in self.config.endpoints)], now)
 
     def reload_crl(self) -> None:
         """Reload the CRL into every endpoint's context (SIGHUP or file change)."""

@@ -97,12 +97,17 @@ def test_promtool_check_and_unit_test_alert_rules() -> None:
 
 
 def test_alerts_cover_the_required_conditions() -> None:
-    """There is an alert for link down, outbox age, sequence gap, cert expiry, held queries, handshakes."""
+    """There is an alert for link down, outbox age at each hop, a blocked link, sequence gaps,
+    cert expiry, held queries, handshakes, frame errors and a low 住民票コード pool."""
     text = (OPS / "alerts.yml").read_text()
     for metric in ("juki_gateway_link_up", "juki_gateway_outbox_oldest_age_seconds",
-                   'msg_type="NACK"', "juki_gateway_certificate_expiry_seconds",
-                   "juki_ims_held_queries", 'juki_gateway_handshakes_total{result="refused"}'):
+                   "juki_gateway_jukinet_oldest_unacked_age_seconds",
+                   "juki_gateway_jukinet_link_blocked", 'msg_type="NACK"',
+                   "juki_gateway_certificate_expiry_seconds", "juki_gateway_ims_held_queries",
+                   'juki_gateway_handshakes_total{result="refused"}',
+                   "juki_gateway_frame_errors_total", "juki_gateway_jukinet_juminhyo_code_pool_low"):
         assert metric in text, metric
+    assert "juki_ims_" not in text
 
 
 def test_dashboard_and_alerts_use_exported_metric_names(daemon: Daemon) -> None:
@@ -113,7 +118,7 @@ def test_dashboard_and_alerts_use_exported_metric_names(daemon: Daemon) -> None:
     exported |= {f"{n}_total" for n in exported} | {f"{n}_bucket" for n in exported}
     dash = json.loads((OPS / "grafana-dashboard.json").read_text())
     assert dash["uid"] == "juki-gateway" and len(dash["panels"]) >= 10
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     used = set()
     for text in [*exprs, (OPS / "alerts.yml").read_text()]:
         used |= set(re.findall(r"\b(juki_gateway_[a-z_]+)", text))

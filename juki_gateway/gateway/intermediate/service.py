@@ -165,20 +165,23 @@ class ImsMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.flags = Gauge(
-            "juki_ims_flags",
+            "juki_gateway_ims_flags",
             "Auto-response-block flags by state",
             ["state"],
             registry=self.registry,
         )
         self.held = Gauge(
-            "juki_ims_held_queries", "Held queries by state", ["state"], registry=self.registry
+            "juki_gateway_ims_held_queries", "Held queries by state", ["state"],
+            registry=self.registry,
         )
         self.queries = Counter(
-            "juki_ims_queries",
+            "juki_gateway_ims_queries",
             "Information queries by outcome",
             ["outcome"],
             registry=self.registry,
         )
+        for outcome in Outcome:  # every outcome has a series from the start (0 until counted)
+            self.queries.labels(str(outcome))
 
 
 @dataclass

@@ -46,6 +46,7 @@ from juki_gateway.gateway.jukinet.requests import REQUEST_REPLIES, RemoteError, 
 from juki_gateway.protocols.catalogue import LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
+    SearchTooBroad,
     UnexpectedMessage,
     UnknownMunicipality,
 )
@@ -202,6 +203,10 @@ class JukinetNode(Service):
         if self.role is Role.MUNICIPAL_CS:
             self.pool = JuminhyoCodePool(resume.pool, self.rng, low_water=self.cfg.pool_low_water)
             self.pool_metrics()
+            for result in ("ok", "failed"):  # series from the start: the pool alert needs them
+                self.metrics.pool_refills.labels(self.node_id, result)
+        if self.role in (Role.PREFECTURE, Role.KIKO):  # the search servers (R3): a series
+            self.metrics.search_refusals.labels(self.node_id, SearchTooBroad.code)  # from the start
         self.outbound.load(resume.outboxes)
         if self.shared is not None:
             self.shared.start()

@@ -498,7 +498,12 @@ def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
 
         return d2.addCallback(added)
 
-    return d.addCallback(got)
+    def counted(result: object) -> object:
+        ok = not isinstance(result, Failure)
+        node.metrics.pool_refills.labels(node.node_id, "ok" if ok else "failed").inc()
+        return result
+
+    return d.addCallback(got).addBoth(counted)
 
 
 def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:

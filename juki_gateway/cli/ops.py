@@ -1,8 +1,8 @@
 """``juki-gateway ops export DIR``: write the operator's files shipped in the package.
 
 The Prometheus alert rules (``alerts.yml``) and their unit tests (``alerts.test.yml``), the
-Grafana dashboard (``grafana-dashboard.json``) and an example scrape configuration
-(``prometheus.yml``) live inside the package (``juki_gateway/ops``), so an installed wheel has
+Grafana dashboard (``grafana-dashboard.json``), an example scrape configuration
+(``prometheus.yml``) and a logrotate example (``logrotate.conf``) live inside the package (``juki_gateway/ops``), so an installed wheel has
 them too. ``export`` copies them into DIR (created if missing); an existing file is kept unless
 ``--force``.
 """

@@ -574,7 +574,7 @@ class IntermediateService(OperatorActions):
             # told, under an incident id that the log line of the failure carries too.
             incident = os.urandom(4).hex()
             stored = storage_error(exc) or exc
-            log.failure("store failure, batch of {n} not answered, incident {incident}",
+            log.failure("store failure, batch of {n} not answered, incident {incident}", event="ims_store_failure",
                         n=len(bodies), incident=incident)
             raise StoreFailure(
                 f"store failure, batch of {len(bodies)} not answered: "

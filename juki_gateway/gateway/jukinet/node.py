@@ -280,7 +280,7 @@ class JukinetNode(Service):
     def send_error(self, proto: NodeConnection, exc: JukiError, *, request_no: int = 0,
                     seq: int = 0) -> None:
         self.count_error(exc.code)
-        log.info("{node}: refused {peer}: {why}", node=self.node_id, peer=proto.peer_id,
+        log.info("{node}: refused {peer}: {why}", event="peer_refused", node=self.node_id, peer=proto.peer_id,
                  why=loggable(exc))
         proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
                          request_no=request_no, seq=seq)
@@ -316,7 +316,7 @@ class JukinetNode(Service):
                  else self.receiving.admit_for(proto.peer_role))
 
         def say(message: str) -> None:
-            log.info("{node}: {message}", node=self.node_id, message=message)
+            log.info("{node}: {message}", event="session_note", node=self.node_id, message=message)
 
         return FrameChannel(local=self.node_id, peer=proto.peer_id, timestamp=self.timestamp,
                             catalogue=_CATALOGUE, admit=admit, log=say, conn_id=proto.conn_id)
@@ -350,7 +350,7 @@ class JukinetNode(Service):
                 return []
             # an unreadable reply on a sequenced link: the in-order pairing of replies to frames
             # is lost, so drop the connection (the outbox resends on the next one)
-            log.warn("{node}: unreadable reply from {peer} [{conn}]: {why}; reconnecting",
+            log.warn("{node}: unreadable reply from {peer} [{conn}]: {why}; reconnecting", event="reply_unreadable",
                      node=self.node_id, peer=proto.peer_id, conn=proto.conn_id,
                      why=loggable(event.error))
             proto.abort()

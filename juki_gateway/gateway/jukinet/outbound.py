@@ -263,7 +263,7 @@ class Outbound:
                 self._refused(link, frame)
             elif mt == ERROR:
                 code, name, _detail = decode_error(frame.body)  # its text may quote our record
-                log.warn("{node}: error from {peer}: {name} ({code})", node=node.node_id,
+                log.warn("{node}: error from {peer}: {name} ({code})", event="peer_error", node=node.node_id,
                          peer=link.peer.node_id, name=name, code=code)
                 return
             else:
@@ -273,7 +273,7 @@ class Outbound:
                 assert node.committer is not None
                 node.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
         except JukiError as exc:
-            log.error("{node}: link to {peer} broken: {why}", node=node.node_id,
+            log.error("{node}: link to {peer} broken: {why}", event="link_broken", node=node.node_id,
                       peer=link.peer.node_id, why=loggable(exc))
             node.send_error(proto, exc)
             proto.abort()
@@ -288,7 +288,7 @@ class Outbound:
         self._acked(link, link.seq.on_refused(seq))
         if link.seq.blocked is not None and blocked_before is None:
             log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}); the "
-                      "link is blocked at {seq} until it reconnects", node=node.node_id,
+                      "link is blocked at {seq} until it reconnects", event="link_blocked", node=node.node_id,
                       peer=link.peer.node_id, seq=seq, name=name, code=code)
             node.metrics.messages.labels(node.node_id, link.peer.node_id, "SEQUENCED",
                                          "refused").inc()
@@ -328,6 +328,6 @@ class Outbound:
 
         def failed(f: Failure) -> None:
             link.settling = False
-            log.failure("{node}: settling {link} failed", f, node=node.node_id, link=name)
+            log.failure("{node}: settling {link} failed", f, event="settle_failed", node=node.node_id, link=name)
 
         node.committer.submit(lambda conn: st.settle(conn, name, upto, at)).addCallbacks(done, failed)

@@ -579,8 +579,12 @@ class ChannelProtocol(Protocol):
             status = self._refusal or record.state.reason or reason_from_failure(error)
         record.write(self.clock.seconds(), False, status, alert)
         if self.server:
-            log.info("[{conn_id}] handshake refused: {status} from {peer}", event="handshake_refused",
-                     conn_id=record.state.conn_id, status=status, peer=record.peer_addr)
+            # a warning, so a peer refused again and again (every port it dials from) is
+            # written once per window with a count; the handshake log keeps every attempt
+            log.warn("[{conn_id}] handshake refused: {status} from {peer_addr}",
+                     event="handshake_refused", conn_id=record.state.conn_id, status=status,
+                     peer_addr=record.peer_addr, peer_host=record.peer_addr.rsplit(":", 1)[0],
+                     endpoint=record.label)
         else:
             log.warn("[{conn_id}] link {link} refused: {status} ({alert})", event="link_handshake_refused",
                      conn_id=record.state.conn_id, link=record.label, status=status, alert=alert)

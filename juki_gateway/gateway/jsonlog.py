@@ -52,6 +52,7 @@ from twisted.logger import (
     LogLevelFilterPredicate,
     formatEvent,
 )
+from twisted.python import threadable
 from zope.interface import implementer
 
 from juki_gateway.registry_store.engine import describe_storage_error, storage_error
@@ -264,8 +265,9 @@ class RepeatLimiter:
 
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level")
-        if level is None or level < LogLevel.warn:
-            self._observer(event)
+        if level is None or level < LogLevel.warn or (
+                threadable.ioThread is not None and not threadable.isInIOThread()):
+            self._observer(event)  # (off the reactor thread: no timer may be set from there)
             return
         key = _repeat_key(event)
         now = self._clock.seconds()

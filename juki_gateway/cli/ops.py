@@ -2,9 +2,10 @@
 
 The Prometheus alert rules (``alerts.yml``) and their unit tests (``alerts.test.yml``), the
 Grafana dashboard (``grafana-dashboard.json``), an example scrape configuration
-(``prometheus.yml``) and the systemd unit (``juki-gateway.service``, ``Type=notify``, hardened;
-``docs/deployment.md``) live inside the package (``juki_gateway/ops``), so an installed wheel
-has them too. ``export`` copies them into DIR (created if missing); an existing file is kept unless
+(``prometheus.yml``), a logrotate example (``logrotate.conf``) and the systemd unit
+(``juki-gateway.service``, ``Type=notify``, hardened; ``docs/deployment.md``) live inside the
+package (``juki_gateway/ops``), so an installed wheel has them too. ``export`` copies them into
+DIR (created if missing); an existing file is kept unless
 ``--force``.
 """
 

@@ -9,7 +9,10 @@ listener already bound and ends the process with one line on stderr and exit 3.
 SIGTERM (or SIGINT) stops listening, drains live connections (``[timeouts] drain``), stops the
 hosted nodes and exits 0. If that shutdown has not finished ``drain`` + 15 seconds later, or
 another SIGTERM/SIGINT arrives 2 seconds or more after the first, the process exits at once with
-status 1: SIGTERM always ends the daemon. SIGHUP reloads the CRL.
+status 1: SIGTERM always ends the daemon. SIGHUP reopens the log files (``logs/gateway.jsonl``,
+``logs/handshakes.jsonl``: logrotate moves them, then signals; see ``juki_gateway/ops/logrotate``)
+and reloads the CRL. The daemon log's schema and filters are in
+:mod:`juki_gateway.gateway.jsonlog`.
 
 Under systemd (``Type=notify``, ``$NOTIFY_SOCKET`` set) the daemon sends ``READY=1`` once every
 endpoint, the admin and the metrics listener are bound, and ``STOPPING=1`` when a stop request
@@ -24,9 +27,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from juki_gateway.errors import JukiError
+
+if TYPE_CHECKING:
+    from juki_gateway.gateway.jsonlog import TextSink
 from juki_gateway.workdir import add_config_argument, config_path_from
 
 #: Seconds a shutdown may take beyond the drain before the process exits regardless.
@@ -55,7 +61,8 @@ def register(sub: Any) -> None:
     """Add the ``serve`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "serve", help="run the gateway daemon",
-        description="Run the gateway daemon until SIGTERM/SIGINT (SIGHUP reloads the CRL).")
+        description="Run the gateway daemon until SIGTERM/SIGINT (SIGHUP reopens the log "
+                    "files and reloads the CRL).")
     add_config_argument(p)
     p.set_defaults(func=run)
 
@@ -99,15 +106,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(config: Any) -> int:
     from twisted.internet import reactor
-    from twisted.logger import (
-        FilteringLogObserver,
-        Logger,
-        LogLevel,
-        LogLevelFilterPredicate,
-        globalLogBeginner,
-    )
+    from twisted.logger import Logger, globalLogBeginner
 
-    from juki_gateway.gateway.jsonlog import JsonLinesObserver, Pseudonymizer, load_or_create_key
+    from juki_gateway.gateway.jsonlog import (
+        REPEAT_WINDOW,
+        Pseudonymizer,
+        ReopenableFile,
+        daemon_log_observer,
+        load_or_create_key,
+    )
     from juki_gateway.gateway.sdnotify import sd_notify
     from juki_gateway.gateway.service import makeService, startup_error
 
@@ -117,7 +124,7 @@ def _serve(config: Any) -> int:
         try:
             sd_notify(*states)
         except OSError as exc:  # the service manager's socket: the daemon runs on without it
-            log.warn("service manager not notified ({states}): {error}",
+            log.warn("service manager not notified ({states}): {error}", event="sd_notify_failed",
                      states=",".join(states), error=f"{type(exc).__name__}: {exc}")
 
     try:
@@ -127,15 +134,12 @@ def _serve(config: Any) -> int:
     except Exception as exc:  # a store that cannot open, a file that cannot be read …
         raise StartupFailed(f"could not start: {type(exc).__name__}: {exc}") from None
     # JSON lines on stderr and in logs/gateway.jsonl, resident identifiers pseudonymised;
-    # info and above only: per-connection debug events would cost on the handshake path
-    log_file = (config.workdir / "logs" / "gateway.jsonl")
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_stream = log_file.open("a", encoding="utf-8")
+    # info and above only: per-connection debug events would cost on the handshake path; a
+    # repeated warning once per window (a broken link retries at most every backoff_max)
+    log_stream = ReopenableFile(config.workdir / "logs" / "gateway.jsonl")
     masker = Pseudonymizer(load_or_create_key(config.pki_dir))
-    observer = FilteringLogObserver(
-        JsonLinesObserver([sys.stderr, log_stream], masker),
-        [LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)],
-    )
+    window = max([REPEAT_WINDOW, *(lk.backoff_max for lk in config.links)])
+    observer, repeats = daemon_log_observer([sys.stderr, log_stream], masker, reactor, window)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     failed: list[JukiError] = []
     stopping: list[float] = []
@@ -179,8 +183,13 @@ def _serve(config: Any) -> int:
             deadline, _exit_now, log_stream, f"shutdown still running after {deadline:.0f} s")
         reactor.stop()
 
+    def reopen_and_reload() -> None:
+        log_stream.reopen()
+        service.handshake_log.reopen()
+        service.reload_crl()
+
     def on_hup(signum: int, frame: Any) -> None:
-        reactor.callFromThread(service.reload_crl)  # type: ignore[attr-defined]
+        reactor.callFromThread(reopen_and_reload)  # type: ignore[attr-defined]
 
     def on_term(signum: int, frame: Any) -> None:
         reactor.callFromThread(stop)  # type: ignore[attr-defined]
@@ -197,13 +206,14 @@ def _serve(config: Any) -> int:
     gc.collect()
     gc.freeze()
     reactor.run()
+    repeats.flush()
     log_stream.close()
     if failed:  # the error that stopped start-up, with its own code and exit status
         raise failed[0]
     return 0
 
 
-def _exit_now(log_stream: IO[str], why: str) -> None:
+def _exit_now(log_stream: TextSink, why: str) -> None:
     """End the process at once (status 1), saying why on stderr and in the log."""
     print(f"juki-gateway: {why}", file=sys.stderr, flush=True)
     try:

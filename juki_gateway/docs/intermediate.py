@@ -285,8 +285,8 @@ def render() -> str:
         "`$JUKI_GATEWAY_OPERATOR`); `--operator-cert/--operator-key` name files directly. Every "
         "action, and every refused confirmation, is an entry in the hash-chained audit log.",
         "",
-        "Metrics (no person identifiers): `juki_ims_flags{state}`, "
-        "`juki_ims_held_queries{state}`, `juki_ims_queries_total{outcome}`.",
+        "Metrics (no person identifiers): `juki_gateway_ims_flags{state}`, "
+        "`juki_gateway_ims_held_queries{state}`, `juki_gateway_ims_queries_total{outcome}`.",
         "",
         "## Error wire codes",
         "",

@@ -126,7 +126,7 @@ class ConnectionTracker:
             if record is None or peer is None or peer.serial not in revoked or proto.closed:
                 continue
             record.write_event(now, "revoked_during_session")
-            log.warn("[{conn_id}] {peer} was revoked during its session: closing",
+            log.warn("[{conn_id}] {peer} was revoked during its session: closing", event="peer_revoked_in_session",
                      conn_id=record.state.conn_id, peer=peer.subject)
             proto.abort()
             closed += 1
@@ -425,7 +425,7 @@ class ChannelProtocol(Protocol):
             found = (f"{identity.name} ({identity.role}, {identity.org})" if identity is not None
                      else "unreadable")
             self._refusal = "wrong_peer_identity"
-            log.warn("[{conn_id}] link {link} refused: server is {found}, expected {want}",
+            log.warn("[{conn_id}] link {link} refused: server is {found}, expected {want}", event="link_wrong_server",
                      conn_id=self.conn_id, link=ctx.label, found=found,
                      want=f"{want[0]} ({want[1]}, {want[2]})")
             self.abort()
@@ -448,7 +448,7 @@ class ChannelProtocol(Protocol):
         assert isinstance(ctx, EndpointContext) and self.transport is not None
         err = TooManyConnections(
             f"{identity.name} already holds {ctx.connections_per_peer} connections to {ctx.name}")
-        log.info("[{conn_id}] {peer} refused: {code} ({wire}): {msg}", conn_id=self.conn_id,
+        log.info("[{conn_id}] {peer} refused: {code} ({wire}): {msg}", event="too_many_connections", conn_id=self.conn_id,
                  peer=identity.name, code=err.code, wire=err.wire_code, msg=err.message)
         ctx.metrics.frame_errors.labels(ctx.name, err.code).inc()
         channel = FrameChannel(local=ctx.name, peer=identity.name,
@@ -543,7 +543,7 @@ class ChannelProtocol(Protocol):
         assert isinstance(ctx, EndpointContext)
         idle_for = self.clock.seconds() - self._last_activity
         if idle_for >= ctx.idle_timeout:
-            log.info("[{conn_id}] idle for {s:.0f}s, closing", conn_id=self.conn_id, s=idle_for)
+            log.info("[{conn_id}] idle for {s:.0f}s, closing", event="idle_closed", conn_id=self.conn_id, s=idle_for)
             self.close()
         else:
             self._timer = self.clock.callLater(ctx.idle_timeout - idle_for, self._idle_check)
@@ -582,10 +582,14 @@ class ChannelProtocol(Protocol):
             status = self._refusal or record.state.reason or reason_from_failure(error)
         record.write(self.clock.seconds(), False, status, alert)
         if self.server:
-            log.info("[{conn_id}] handshake refused: {status} from {peer}",
-                     conn_id=record.state.conn_id, status=status, peer=record.peer_addr)
+            # a warning, so a peer refused again and again (every port it dials from) is
+            # written once per window with a count; the handshake log keeps every attempt
+            log.warn("[{conn_id}] handshake refused: {status} from {peer_addr}",
+                     event="handshake_refused", conn_id=record.state.conn_id, status=status,
+                     peer_addr=record.peer_addr, peer_host=record.peer_addr.rsplit(":", 1)[0],
+                     endpoint=record.label)
         else:
-            log.warn("[{conn_id}] link {link} refused: {status} ({alert})",
+            log.warn("[{conn_id}] link {link} refused: {status} ({alert})", event="link_handshake_refused",
                      conn_id=record.state.conn_id, link=record.label, status=status, alert=alert)
 
 

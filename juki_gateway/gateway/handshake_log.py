@@ -2,13 +2,15 @@
 
 Written by both sides: the endpoints (server side) for every inbound attempt, and outbound links
 (client side, ``endpoint`` = ``LOCAL->PEER``) for theirs. Field names are fixed by
-:data:`FIELDS` and documented in ``docs/handshake-log.md``. No resident identifier is ever
+:data:`FIELDS` and documented in ``docs/handshake-log.md``; the first three (``ts``, ``level``,
+``event``) are those of every line of the daemon log (:mod:`~juki_gateway.gateway.jsonlog`). No resident identifier is ever
 written here: only addresses, TLS parameters and certificate metadata.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from juki_gateway.gateway.tls import HandshakeState, PeerCertificate
 
 FIELDS: tuple[str, ...] = (
-    "ts", "conn_id", "endpoint", "local_addr", "peer_addr", "established", "version", "cipher",
+    "ts", "level", "event", "conn_id", "endpoint", "local_addr", "peer_addr", "established", "version", "cipher",
     "group", "server_name", "subject", "issuer", "serial", "sha256", "not_before", "not_after",
     "peer_role", "peer_org", "validation_status", "alert", "duration_ms",
 )
@@ -57,6 +59,8 @@ def make_record(
     ident = peer.identity if peer is not None else None
     return {
         "ts": iso_ts(now),
+        "level": "info" if established else "warn",
+        "event": "tls_session_revoked" if status == "revoked_during_session" else "tls_handshake",
         "conn_id": state.conn_id,
         "endpoint": endpoint,
         "local_addr": local_addr,
@@ -105,9 +109,14 @@ class HandshakeLog:
         self._pending: IDelayedCall | None = None
 
     def open(self) -> None:
-        """Open (creating the directory) for appending."""
+        """Open (creating the directory) for appending, readable by the owner only."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("a", encoding="utf-8", buffering=1 << 16)
+        self._fh = open_private(self.path, buffering=1 << 16)
+
+    def reopen(self) -> None:
+        """Write out what is buffered and close the file; the next record opens ``path`` anew
+        (after logrotate moved the old file away, SIGHUP)."""
+        self.close()
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (flushed now, or within ``flush_delay`` with a clock)."""
@@ -135,6 +144,12 @@ class HandshakeLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def open_private(path: Path, buffering: int = -1) -> IO[str]:
+    """``path`` opened for appending text, created 0600 (the daemon's logs are its own)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8", buffering=buffering)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:

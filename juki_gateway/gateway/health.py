@@ -12,7 +12,10 @@
 Maintenance mode is a small JSON file in the working directory (so the CLI can switch it with no
 admin connection, and it survives a restart). :class:`OpsCollector` adds gauges computed when
 Prometheus scrapes: ``juki_gateway_link_up``, ``juki_gateway_outbox_pending``,
-``juki_gateway_outbox_oldest_age_seconds`` and ``juki_gateway_maintenance``.
+``juki_gateway_outbox_oldest_age_seconds`` (the registry store's outbox: the intermediate
+server's deliveries; a series per delivery link, 0 when empty) and ``juki_gateway_maintenance``.
+The hosted Juki-net nodes report their own outboxes (``juki_gateway_jukinet_outbox_depth`` and
+``juki_gateway_jukinet_oldest_unacked_age_seconds`` per node and peer).
 
 The store checks run on the reactor thread: they are one short indexed query against the
 configured engine, bounded by the driver's connect timeout, and only run when scraped.
@@ -310,15 +313,21 @@ class OpsCollector(Collector):
         for name, link in svc.links.items():
             up.add_metric([name], 1.0 if link_established(link) else 0.0)
         yield up
-        pending = GaugeMetricFamily("juki_gateway_outbox_pending",
-                                    "Messages waiting in the outbox by link", labels=["link"])
+        pending = GaugeMetricFamily(
+            "juki_gateway_outbox_pending",
+            "Messages waiting in the registry store's outbox by link (the intermediate "
+            "server's deliveries)", labels=["link"])
         age = GaugeMetricFamily("juki_gateway_outbox_oldest_age_seconds",
-                                "Age of the oldest pending outbox message by link",
+                                "Age of the oldest pending registry-store outbox message by link",
                                 labels=["link"])
         try:
             backlog = self.checker.store.outbox(self.checker.now())
         except Exception:  # a scrape never fails because the store does; /health says why
             backlog = {}
+        # every link the daemon delivers on has a series, 0 while its outbox is empty
+        ims = getattr(svc, "intermediate", None)
+        for link in getattr(ims, "outbox_links", ()):
+            backlog.setdefault(link, (0, 0.0))
         for link, (count, oldest) in sorted(backlog.items()):
             pending.add_metric([link], float(count))
             age.add_metric([link], oldest)

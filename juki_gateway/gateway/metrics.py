@@ -1,18 +1,30 @@
 """Prometheus metrics of the daemon, in a dedicated ``CollectorRegistry``.
 
-Names are prefixed ``juki_gateway_``; labels carry endpoint names, roles, reasons, message
-types and error codes only, never a resident identifier.
+Every metric of the daemon is prefixed ``juki_gateway_`` (the hosted Juki-net nodes'
+``juki_gateway_jukinet_``, the intermediate server's ``juki_gateway_ims_``, retention's
+``juki_gateway_retention_``); labels carry endpoint names, roles, reasons, message types and error
+codes only, never a resident identifier. The registry also holds prometheus_client's
+``process_*`` and ``python_info`` collectors and ``juki_gateway_build_info{version, python}`` (1).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.web.resource import Resource
 
@@ -25,6 +37,15 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds …
+        PlatformCollector(registry=r)  # python_info
+        from juki_gateway import __version__
+
+        self.build_info = Gauge(
+            f"{PREFIX}_build_info", "The running juki-gateway's version (always 1)",
+            ["version", "python"], registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
         self.handshakes = Counter(
             f"{PREFIX}_handshakes", "TLS handshake attempts by endpoint, result and reason",
             ["endpoint", "result", "reason"], registry=r,
@@ -79,15 +100,15 @@ class GatewayMetrics:
             child = self._active_children[(endpoint, peer_role)] = self.active.labels(endpoint, peer_role)
         return child
 
-    def update_certificate_expiry(self, pki_dir: Path, now: float) -> None:
-        """Set seconds-to-expiry for every ``*.pem`` certificate in the PKI directory."""
+    def update_certificate_expiry(self, certificates: Iterable[Path], now: float) -> None:
+        """Set seconds-to-expiry of each certificate the daemon uses (its CA, the certificates
+        its endpoints, links and admin listener present), labelled by file stem; a
+        certificate that cannot be read is skipped (start-up or /health says why)."""
         moment = dt.datetime.fromtimestamp(now, dt.UTC)
-        for pem in sorted(pki_dir.glob("*.pem")):
-            if pem.name == "crl.pem":
-                continue
+        for pem in sorted(set(certificates)):
             try:
                 cert = x509.load_pem_x509_certificate(pem.read_bytes())
-            except ValueError:
+            except (OSError, ValueError):
                 continue
             seconds = (cert.not_valid_after_utc - moment).total_seconds()
             self.cert_days.labels(pem.stem).set(round(seconds, 1))

@@ -139,7 +139,7 @@ class RetentionService(Service):
         self.passes.append(result)
         if result.report is not None:
             counts = ", ".join(f"{k} {v}" for k, v in result.report.counts.items())
-            log.info("retention {store}: {scope} run as of {as_of}: purged {counts}",
+            log.info("retention {store}: {scope} run as of {as_of}: purged {counts}", event="retention_run",
                      store=self.store, scope=result.scope,
                      as_of=result.report.as_of.isoformat(), counts=counts)
         if self._observe is not None:
@@ -149,7 +149,7 @@ class RetentionService(Service):
         # the error's class and code only: a driver's message may quote the statement's values
         exc = failure.value
         kind = exc.code if isinstance(exc, JukiError) else type(exc).__name__
-        log.error("retention {store}: run failed ({kind}); tried again within the hour",
+        log.error("retention {store}: run failed ({kind}); tried again within the hour", event="retention_failed",
                   store=self.store, kind=kind)
         return True
 
@@ -279,7 +279,7 @@ class RetentionHost(MultiService):
             if path.exists():
                 key = load_key(path)
             else:
-                log.warn("no audit anchor key at {path}: retention runs are audited unanchored",
+                log.warn("no audit anchor key at {path}: retention runs are audited unanchored", event="audit_anchor_missing",
                          path=str(path))
         for job in self.jobs.values():
             job.key = key

@@ -98,6 +98,8 @@ class ListenerService(Service):
 
         def listening(port: IListeningPort) -> IListeningPort:
             self.listening = port
+            log.info("{listener} listening on {address}", event="listener_open",
+                     listener=self.name, address=self._address)
             self.port.callback(port)
             return port
 
@@ -112,6 +114,8 @@ class ListenerService(Service):
         super().stopService()
         if self.listening is not None:
             port, self.listening = self.listening, None
+            log.info("{listener} closed on {address}", event="listener_closed",
+                     listener=self.name, address=self._address)
             return port.stopListening()
         return None
 
@@ -131,7 +135,7 @@ def frame_app_factory(endpoint: EndpointConfig, reactor: Any) -> AppFactory:
 
     def make(conn_id: str, peer: PeerIdentity) -> FrameSession:
         def say(message: str) -> None:
-            log.info("[{conn_id}] {message}", conn_id=conn_id, message=message)
+            log.info("[{conn_id}] {message}", event="session_note", conn_id=conn_id, message=message)
 
         return FrameSession(node=endpoint.name, conn_id=conn_id, peer=peer, registry=registry,
                             seconds=reactor.seconds, log=say, catalogue=catalogue)
@@ -290,7 +294,10 @@ class GatewayService(MultiService):
 
     def _update_expiry(self, now: float) -> None:
         self._expiry_updated = now
-        self.metrics.update_certificate_expiry(self.config.pki_dir, now)
+        # the CA and the endpoints' certificates: the links and the admin listener present
+        # their local endpoint's, so these are every certificate the daemon's peers check
+        self.metrics.update_certificate_expiry(
+            [self.config.ca, *(ep.cert for ep in self.config.endpoints)], now)
 
     def reload_crl(self) -> None:
         """Reload the CRL into every endpoint's context (SIGHUP or file change)."""
@@ -298,10 +305,10 @@ class GatewayService(MultiService):
             try:
                 creator.reload_crl()
             except TLSConfigError as exc:
-                log.error("CRL reload failed for {name}: {err}", name=name, err=exc.message)
+                log.error("CRL reload failed for {name}: {err}", event="crl_reload_failed", name=name, err=exc.message)
                 continue
         self._update_expiry(self.reactor.seconds())
-        log.info("CRL reloaded from {path}", path=str(self.config.crl))
+        log.info("CRL reloaded from {path}", event="crl_reloaded", path=str(self.config.crl))
         try:
             revoked = revoked_serials(self.config.crl)
         except TLSConfigError:

@@ -282,11 +282,11 @@ def test_metrics_count_flags_and_held_without_identifiers(service: IntermediateS
     ask(service, make_permit("p-1"))
     samples = [s for m in service.metrics.registry.collect() for s in m.samples]
     assert any(
-        s.name == "juki_ims_flags" and s.labels["state"] == "set-pending" and s.value == 1
+        s.name == "juki_gateway_ims_flags" and s.labels["state"] == "set-pending" and s.value == 1
         for s in samples
     )
     assert any(
-        s.name == "juki_ims_held_queries" and s.labels["state"] == "held" and s.value == 1
+        s.name == "juki_gateway_ims_held_queries" and s.labels["state"] == "held" and s.value == 1
         for s in samples
     )
     assert all(ATENA not in str(s.labels) for s in samples)
@@ -365,5 +365,5 @@ def test_bad_requester_key_refuses_only_that_query(service: IntermediateService)
         for m in service.metrics.registry.collect()
         for s in m.samples
     }
-    assert samples[("juki_ims_queries_total", "answered")] == 1
-    assert samples[("juki_ims_queries_total", "refused")] == 1
+    assert samples[("juki_gateway_ims_queries_total", "answered")] == 1
+    assert samples[("juki_gateway_ims_queries_total", "refused")] == 1

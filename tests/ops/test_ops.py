@@ -97,12 +97,17 @@ def test_promtool_check_and_unit_test_alert_rules() -> None:
 
 
 def test_alerts_cover_the_required_conditions() -> None:
-    """There is an alert for link down, outbox age, sequence gap, cert expiry, held queries, handshakes."""
+    """There is an alert for link down, outbox age at each hop, a blocked link, sequence gaps,
+    cert expiry, held queries, handshakes, frame errors and a low 住民票コード pool."""
     text = (OPS / "alerts.yml").read_text()
     for metric in ("juki_gateway_link_up", "juki_gateway_outbox_oldest_age_seconds",
-                   'msg_type="NACK"', "juki_gateway_certificate_expiry_seconds",
-                   "juki_ims_held_queries", 'juki_gateway_handshakes_total{result="refused"}'):
+                   "juki_gateway_jukinet_oldest_unacked_age_seconds",
+                   "juki_gateway_jukinet_link_blocked", 'msg_type="NACK"',
+                   "juki_gateway_certificate_expiry_seconds", "juki_gateway_ims_held_queries",
+                   'juki_gateway_handshakes_total{result="refused"}',
+                   "juki_gateway_frame_errors_total", "juki_gateway_jukinet_juminhyo_code_pool_low"):
         assert metric in text, metric
+    assert "juki_ims_" not in text
 
 
 def test_dashboard_and_alerts_use_exported_metric_names(daemon: Daemon) -> None:
@@ -113,7 +118,7 @@ def test_dashboard_and_alerts_use_exported_metric_names(daemon: Daemon) -> None:
     exported |= {f"{n}_total" for n in exported} | {f"{n}_bucket" for n in exported}
     dash = json.loads((OPS / "grafana-dashboard.json").read_text())
     assert dash["uid"] == "juki-gateway" and len(dash["panels"]) >= 10
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     used = set()
     for text in [*exprs, (OPS / "alerts.yml").read_text()]:
         used |= set(re.findall(r"\b(juki_gateway_[a-z_]+)", text))
@@ -161,9 +166,50 @@ def test_health_ok_when_everything_is_up(tmp_path: Path) -> None:
 
 
 def test_serve_logs_json_lines(daemon: Daemon) -> None:
-    """The daemon's operational log is one JSON object per line with time, level and message."""
+    """The daemon's log is one JSON object per line opening ts, level, event; scrapes and
+    Twisted's factory and port chatter leave no line at info."""
+    for _ in range(3):
+        daemon.scrape()
+    get(health_url(daemon))
     lines = (daemon.workdir / "logs" / "gateway.jsonl").read_text().splitlines()
     assert lines
-    for line in lines:
-        rec = json.loads(line)
-        assert {"time", "level", "namespace", "message"} <= set(rec)
+    recs = [json.loads(line) for line in lines]
+    for rec in recs:
+        assert list(rec)[:5] == ["ts", "level", "event", "message", "namespace"], rec
+    assert any(r["event"] == "retention_run" for r in recs)
+    chatter = [r for r in recs if "Starting factory" in r["message"] or "GET /" in r["message"]
+               or " starting on " in r["message"] or " at 0x" in r["message"]]
+    assert not chatter, chatter
+
+
+def test_sighup_reopens_the_log_files(daemon: Daemon) -> None:
+    """After logrotate moves both logs away, SIGHUP makes the daemon write new files (0600)
+    where they were, and nothing more goes to the moved ones."""
+    import signal
+    import stat
+    import time
+
+    from tests.gateway_support import attempt
+
+    logs = daemon.workdir / "logs"
+    for name in ("gateway.jsonl", "handshakes.jsonl"):
+        (logs / name).rename(logs / f"{name}.1")
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not (logs / "gateway.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    attempt(daemon.ports["cs-172014"], daemon.workdir / "pki", "kizon-172014", "cs-172014")
+    while time.monotonic() < deadline and not (
+            (logs / "handshakes.jsonl").exists() and (logs / "handshakes.jsonl").read_text()
+            and "crl_reloaded" in (logs / "gateway.jsonl").read_text()):
+        time.sleep(0.05)
+    events = [json.loads(line)["event"] for line in (logs / "gateway.jsonl").read_text().splitlines()]
+    assert "crl_reloaded" in events
+    shakes = [json.loads(line) for line in (logs / "handshakes.jsonl").read_text().splitlines()]
+    assert shakes and shakes[-1]["event"] == "tls_handshake" and shakes[-1]["established"]
+    assert list(shakes[-1])[:3] == ["ts", "level", "event"]
+    for name in ("gateway.jsonl", "handshakes.jsonl"):
+        assert stat.S_IMODE((logs / name).stat().st_mode) == 0o600
+    moved = (logs / "handshakes.jsonl.1").read_text()
+    assert shakes[-1]["conn_id"] not in moved
+    assert "crl_reloaded" not in (logs / "gateway.jsonl.1").read_text()

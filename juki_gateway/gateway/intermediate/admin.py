@@ -247,7 +247,7 @@ class AdminSession(StoreBackedApp):
             return _error(exc)
         except Exception:  # hostile arguments or a bug: answered, audited, logged by incident
             incident = secrets.token_hex(4)
-            log.failure("admin action {action} by {operator} failed, incident {incident}",
+            log.failure("admin action {action} by {operator} failed, incident {incident}", event="admin_action_failed",
                         action=name, operator=self.operator.name, incident=incident)
             self._audit(name, "failed", {"incident": incident})
             return _error(AdminActionFailed(f"{name} failed (incident {incident})"))
@@ -257,7 +257,7 @@ class AdminSession(StoreBackedApp):
         try:
             self.server().audit_outcome(self.operator, action, outcome, detail)
         except Exception:  # the answer still goes out; the log says the audit entry is missing
-            log.failure("audit entry of {action}-{outcome} not written", action=action,
+            log.failure("audit entry of {action}-{outcome} not written", event="audit_write_failed", action=action,
                         outcome=outcome)
 
 

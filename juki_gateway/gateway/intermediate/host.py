@@ -62,6 +62,11 @@ class IntermediateHost(Service):
             raise RuntimeError("the intermediate server is not started")
         return self._service
 
+    @property
+    def outbox_links(self) -> tuple[str, ...]:
+        """The registry-store outbox links the running server delivers on (none before it runs)."""
+        return (self._service.delivery_link,) if self._service is not None else ()
+
     # -- the host interface (as JukinetHost's) ----------------------------------------------
     def hosts(self, ep: EndpointConfig) -> bool:
         """Whether ``ep`` is the intermediate endpoint."""

@@ -166,20 +166,23 @@ class ImsMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.flags = Gauge(
-            "juki_ims_flags",
+            "juki_gateway_ims_flags",
             "Auto-response-block flags by state",
             ["state"],
             registry=self.registry,
         )
         self.held = Gauge(
-            "juki_ims_held_queries", "Held queries by state", ["state"], registry=self.registry
+            "juki_gateway_ims_held_queries", "Held queries by state", ["state"],
+            registry=self.registry,
         )
         self.queries = Counter(
-            "juki_ims_queries",
+            "juki_gateway_ims_queries",
             "Information queries by outcome",
             ["outcome"],
             registry=self.registry,
         )
+        for outcome in Outcome:  # every outcome has a series from the start (0 until counted)
+            self.queries.labels(str(outcome))
 
 
 @dataclass
@@ -572,7 +575,7 @@ class IntermediateService(OperatorActions):
             # told, under an incident id that the log line of the failure carries too.
             incident = os.urandom(4).hex()
             stored = storage_error(exc) or exc
-            log.failure("store failure, batch of {n} not answered, incident {incident}",
+            log.failure("store failure, batch of {n} not answered, incident {incident}", event="ims_store_failure",
                         n=len(bodies), incident=incident)
             raise StoreFailure(
                 f"store failure, batch of {len(bodies)} not answered: "

@@ -142,7 +142,7 @@ class ImsSession(StoreBackedApp):
         )
 
     def _say(self, message: str) -> None:
-        log.info("{node}: {message}", node=self.own_name, message=message)
+        log.info("{node}: {message}", event="session_note", node=self.own_name, message=message)
 
     def started(self, conn: Connection) -> None:
         """Take the peer's signing key from the certificate it presented (verified by the

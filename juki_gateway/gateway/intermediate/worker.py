@@ -117,7 +117,7 @@ class StoreBackedApp(ChannelApp):
 
         def failed(f: Failure) -> None:  # a bug, not the peer's fault: drop the connection
             self._waiting -= 1
-            log.failure("answer failed; dropping the connection", f)
+            log.failure("answer failed; dropping the connection", f, event="ims_answer_failed")
             if self._conn is not None:
                 self._conn.abort()
 

@@ -189,7 +189,7 @@ class JukinetHost(Service):
         svc, out.service = out.service, None
         if out.proto is not None:
             out.proto.abort()
-        log.info("link {link} held: connection dropped, outbox queues", link=name)
+        log.info("link {link} held: connection dropped, outbox queues", event="link_held", link=name)
         if svc is not None:
             return svc.stopService()
         return succeed(None)
@@ -199,7 +199,7 @@ class JukinetHost(Service):
         node, out, status = self._out(name)
         status.held = False
         node.start_client(out)
-        log.info("link {link} released: reconnecting", link=name)
+        log.info("link {link} released: reconnecting", event="link_released", link=name)
 
 
 def _standby(node: JukinetNode, peer: str) -> bool:

@@ -159,7 +159,7 @@ class Inbound:
             if h.seq > inb.expected:
                 self.node.metrics.gaps.labels(self.node.node_id, sender).inc()
                 self.node.msg(sender, h.msg_type, "gap", h.record_count)
-                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}",
+                log.info("{node}: sequence gap from {peer}: expected {exp}, got {got}", event="sequence_gap",
                          node=self.node.node_id, peer=sender, exp=inb.expected, got=h.seq)
             else:
                 self.node.msg(sender, h.msg_type, "duplicate", h.record_count)
@@ -247,7 +247,7 @@ class Inbound:
         expected = inb.refuse(error)
         self.node.msg(proto.peer_id, h.msg_type, "refused", h.record_count)
         log.info("{node}: refused 更新順番号 {seq} from {peer} [{conn}]: {why}; "
-                 "{exp} stays expected", node=self.node.node_id, seq=h.seq, peer=proto.peer_id,
+                 "{exp} stays expected", event="update_refused", node=self.node.node_id, seq=h.seq, peer=proto.peer_id,
                  conn=proto.conn_id, why=loggable(error), exp=expected)
         self.flush(proto.peer_id)
 
@@ -360,7 +360,7 @@ class Inbound:
             self._record_refusal(sender, h, error)
             inb.refuse_accepted(first, error)
             self.node.msg(sender, h.msg_type, "refused", h.record_count)
-            log.info("{node}: refused 更新順番号 {seq} from {peer}: {why}; {exp} stays expected",
+            log.info("{node}: refused 更新順番号 {seq} from {peer}: {why}; {exp} stays expected", event="update_refused",
                      node=self.node.node_id, seq=first, peer=sender, why=loggable(error),
                      exp=first)
             self.flush(sender)
@@ -368,10 +368,10 @@ class Inbound:
         if reason.check(st.OutOfOrderCommit) and first > inb.expected:
             return  # queued behind a frame refused above: never applied, the sender resends it
         if reason.check(st.OutOfOrderCommit):
-            log.info("{node}: dropped work queued behind a failed commit from {peer}",
+            log.info("{node}: dropped work queued behind a failed commit from {peer}", event="queued_work_dropped",
                      node=self.node.node_id, peer=sender)
         else:
-            log.failure("{node}: commit failed for frames from {peer}", reason,
+            log.failure("{node}: commit failed for frames from {peer}", reason, event="commit_failed",
                         node=self.node.node_id, peer=sender)
         inb.commit_failed()
         proto = self.conns.pop(sender, None)

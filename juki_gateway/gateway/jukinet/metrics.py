@@ -59,6 +59,10 @@ class JukinetMetrics:
             f"{PREFIX}_juminhyo_code_pool_low", "1 when the 住民票コード pool is at or below low water",
             ["node"], registry=r,
         )
+        self.pool_refills = Counter(
+            f"{PREFIX}_juminhyo_code_pool_refills", "Requests to 機構 for more 住民票コード, by result",
+            ["node", "result"], registry=r,
+        )
         self.errors = Counter(
             f"{PREFIX}_errors", "Refusals sent, by node and error code",
             ["node", "code"], registry=r,

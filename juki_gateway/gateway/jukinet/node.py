@@ -46,6 +46,7 @@ from juki_gateway.gateway.jukinet.requests import REQUEST_REPLIES, RemoteError, 
 from juki_gateway.protocols.catalogue import LINK_MESSAGES
 from juki_gateway.protocols.channel import Catalogue, ChannelCounts, FrameChannel, Refused
 from juki_gateway.protocols.jukinet.errors import (
+    SearchTooBroad,
     UnexpectedMessage,
     UnknownMunicipality,
 )
@@ -202,6 +203,10 @@ class JukinetNode(Service):
         if self.role is Role.MUNICIPAL_CS:
             self.pool = JuminhyoCodePool(resume.pool, self.rng, low_water=self.cfg.pool_low_water)
             self.pool_metrics()
+            for result in ("ok", "failed"):  # series from the start: the pool alert needs them
+                self.metrics.pool_refills.labels(self.node_id, result)
+        if self.role in (Role.PREFECTURE, Role.KIKO):  # the search servers (R3): a series
+            self.metrics.search_refusals.labels(self.node_id, SearchTooBroad.code)  # from the start
         self.outbound.load(resume.outboxes)
         if self.shared is not None:
             self.shared.start()
@@ -275,7 +280,7 @@ class JukinetNode(Service):
     def send_error(self, proto: NodeConnection, exc: JukiError, *, request_no: int = 0,
                     seq: int = 0) -> None:
         self.count_error(exc.code)
-        log.info("{node}: refused {peer}: {why}", node=self.node_id, peer=proto.peer_id,
+        log.info("{node}: refused {peer}: {why}", event="peer_refused", node=self.node_id, peer=proto.peer_id,
                  why=loggable(exc))
         proto.send_frame(ERROR, encode_error(exc.wire_code, exc.code, exc.message), record_count=1,
                          request_no=request_no, seq=seq)
@@ -311,7 +316,7 @@ class JukinetNode(Service):
                  else self.receiving.admit_for(proto.peer_role))
 
         def say(message: str) -> None:
-            log.info("{node}: {message}", node=self.node_id, message=message)
+            log.info("{node}: {message}", event="session_note", node=self.node_id, message=message)
 
         return FrameChannel(local=self.node_id, peer=proto.peer_id, timestamp=self.timestamp,
                             catalogue=_CATALOGUE, admit=admit, log=say, conn_id=proto.conn_id)
@@ -345,7 +350,7 @@ class JukinetNode(Service):
                 return []
             # an unreadable reply on a sequenced link: the in-order pairing of replies to frames
             # is lost, so drop the connection (the outbox resends on the next one)
-            log.warn("{node}: unreadable reply from {peer} [{conn}]: {why}; reconnecting",
+            log.warn("{node}: unreadable reply from {peer} [{conn}]: {why}; reconnecting", event="reply_unreadable",
                      node=self.node_id, peer=proto.peer_id, conn=proto.conn_id,
                      why=loggable(event.error))
             proto.abort()

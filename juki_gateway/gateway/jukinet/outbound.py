@@ -56,6 +56,9 @@ class OutLink:
     settle_upto: int = 0  # highest 更新順番号 the peer acknowledged
     settled: int = 0  # … and dropped from the durable outbox
     settling: bool = False
+    #: reactor time the oldest unacknowledged record was queued (None: nothing unacknowledged)
+    oldest_since: float | None = None
+    metrics_ready: bool = False
 
 
 class Outbound:
@@ -208,13 +211,29 @@ class Outbound:
         self.link_metrics(link)
 
     def link_metrics(self, link: OutLink) -> None:
-        """Outbox depth and the age of the oldest unacknowledged record."""
+        """Outbox depth, and when the oldest unacknowledged record was queued.
+
+        The age gauge is computed when scraped (from ``oldest_since``, a float the scrape
+        thread reads whole), so it keeps growing while a link is down and nothing else runs.
+        """
         node, peer = self.node, link.peer.node_id
-        node.metrics.outbox_depth.labels(node.node_id, peer).set(link.seq.depth)
+        m = node.metrics
+        m.outbox_depth.labels(node.node_id, peer).set(link.seq.depth)
         while link.added_at and link.added_at[0][0] <= link.seq.acked:
             link.added_at.popleft()
-        age = node.reactor.seconds() - link.added_at[0][1] if link.added_at else 0.0
-        node.metrics.oldest_unacked.labels(node.node_id, peer).set(age)
+        link.oldest_since = link.added_at[0][1] if link.added_at else None
+        if not link.metrics_ready:  # once per link: the scrape-time age, every series at 0
+            link.metrics_ready = True
+            seconds = node.reactor.seconds
+
+            def age() -> float:
+                since = link.oldest_since
+                return 0.0 if since is None else max(seconds() - since, 0.0)
+
+            m.oldest_unacked.labels(node.node_id, peer).set_function(age)
+            m.resends.labels(node.node_id, peer)
+            m.gaps.labels(node.node_id, peer)
+            m.link_blocked.labels(node.node_id, peer)
 
     # -- replies ----------------------------------------------------------------------------
     def reply(self, proto: NodeConnection, frame: Frame) -> None:
@@ -244,7 +263,7 @@ class Outbound:
                 self._refused(link, frame)
             elif mt == ERROR:
                 code, name, _detail = decode_error(frame.body)  # its text may quote our record
-                log.warn("{node}: error from {peer}: {name} ({code})", node=node.node_id,
+                log.warn("{node}: error from {peer}: {name} ({code})", event="peer_error", node=node.node_id,
                          peer=link.peer.node_id, name=name, code=code)
                 return
             else:
@@ -254,7 +273,7 @@ class Outbound:
                 assert node.committer is not None
                 node.committer.submit(lambda conn: st.settle_soufusaki(conn, sent_soufusaki, at))
         except JukiError as exc:
-            log.error("{node}: link to {peer} broken: {why}", node=node.node_id,
+            log.error("{node}: link to {peer} broken: {why}", event="link_broken", node=node.node_id,
                       peer=link.peer.node_id, why=loggable(exc))
             node.send_error(proto, exc)
             proto.abort()
@@ -269,7 +288,7 @@ class Outbound:
         self._acked(link, link.seq.on_refused(seq))
         if link.seq.blocked is not None and blocked_before is None:
             log.error("{node}: {peer} refused 更新順番号 {seq}: {name} ({code}); the "
-                      "link is blocked at {seq} until it reconnects", node=node.node_id,
+                      "link is blocked at {seq} until it reconnects", event="link_blocked", node=node.node_id,
                       peer=link.peer.node_id, seq=seq, name=name, code=code)
             node.metrics.messages.labels(node.node_id, link.peer.node_id, "SEQUENCED",
                                          "refused").inc()
@@ -309,6 +328,6 @@ class Outbound:
 
         def failed(f: Failure) -> None:
             link.settling = False
-            log.failure("{node}: settling {link} failed", f, node=node.node_id, link=name)
+            log.failure("{node}: settling {link} failed", f, event="settle_failed", node=node.node_id, link=name)
 
         node.committer.submit(lambda conn: st.settle(conn, name, upto, at)).addCallbacks(done, failed)

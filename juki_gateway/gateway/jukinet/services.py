@@ -498,7 +498,12 @@ def request_pool(node: JukinetNode, count: int) -> Deferred[int]:
 
         return d2.addCallback(added)
 
-    return d.addCallback(got)
+    def counted(result: object) -> object:
+        ok = not isinstance(result, Failure)
+        node.metrics.pool_refills.labels(node.node_id, "ok" if ok else "failed").inc()
+        return result
+
+    return d.addCallback(got).addBoth(counted)
 
 
 def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
@@ -512,7 +517,7 @@ def take_juminhyo_code(node: JukinetNode) -> Deferred[str]:
         return fail(exc)
     node.pool_metrics()
     if node.pool.is_low:
-        log.warn("{node}: 住民票コード pool low: {n} left (low water {lw}); ask 機構 for more",
+        log.warn("{node}: 住民票コード pool low: {n} left (low water {lw}); ask 機構 for more", event="pool_low",
                  node=node.node_id, n=len(node.pool), lw=node.pool.low_water)
     return node.committer.submit(lambda conn: st.pool_remove(conn, code)).addCallback(lambda _: code)
 
@@ -539,7 +544,7 @@ def serve_juminhyo_code_draw(node: JukinetNode, proto: NodeConnection, frame: Fr
         want = min(10_000, max(count, 2 * pool.low_water))
 
         def refill_failed(f: Failure) -> None:
-            log.warn("{node}: 住民票コード pool refill from 機構 failed: {code}",
+            log.warn("{node}: 住民票コード pool refill from 機構 failed: {code}", event="pool_refill_failed",
                      node=node.node_id, code=_as_juki(f.value).code)
 
         refill = maybeDeferred(request_pool, node, want).addErrback(refill_failed)

@@ -70,7 +70,7 @@ class SharedLinks:
         self._loop = LoopingCall(self.kick)
         self._loop.clock = self.node.reactor
         self._loop.start(self.node.cfg.link_poll, now=True).addErrback(
-            lambda f: log.failure("{holder}: lease polling stopped", f, holder=self.holder))
+            lambda f: log.failure("{holder}: lease polling stopped", f, event="lease_polling_stopped", holder=self.holder))
 
     def stop(self) -> Deferred[None]:
         """Stop polling (the node stops the thread pool with its own)."""
@@ -139,11 +139,11 @@ class SharedLinks:
                 self._again = True
 
     def _failed(self, reason: Failure) -> None:
-        log.failure("{holder}: lease/outbox poll failed", reason, holder=self.holder)
+        log.failure("{holder}: lease/outbox poll failed", reason, event="lease_poll_failed", holder=self.holder)
 
     def _finished(self, result: object) -> None:
         if isinstance(result, Failure):
-            log.failure("{holder}: lease/outbox poll result not applied", result, holder=self.holder)
+            log.failure("{holder}: lease/outbox poll result not applied", result, event="lease_poll_not_applied", holder=self.holder)
         self._running = False
         if self._again:
             self.node.reactor.callLater(0, self.kick)
@@ -159,14 +159,14 @@ class SharedLinks:
         if pending:
             link.added_at.append((link.seq.last_seq, node.reactor.seconds()))
         self.takeovers += 1
-        log.info("{holder}: took over link {link} (acked {acked}, {n} unacknowledged)",
+        log.info("{holder}: took over link {link} (acked {acked}, {n} unacknowledged)", event="link_taken_over",
                  holder=self.holder, link=link.name, acked=acked, n=len(pending))
         node.start_client(link)
         node.outbound.link_metrics(link)
 
     def _deactivate(self, link: OutLink) -> None:
         node = self.node
-        log.warn("{holder}: lost the lease of link {link}", holder=self.holder, link=link.name)
+        log.warn("{holder}: lost the lease of link {link}", event="link_lease_lost", holder=self.holder, link=link.name)
         link.generation += 1
         link.active = False
         svc, proto = link.service, link.proto
@@ -211,7 +211,7 @@ class SharedLinks:
         del self._resyncing[sender]
         if proto.closed or node.inbound_conn.get(sender) is not proto:
             return
-        log.info("{holder}: new connection from {peer}: its applied head is {head}",
+        log.info("{holder}: new connection from {peer}: its applied head is {head}", event="inbox_head",
                  holder=self.holder, peer=sender, head=head)
         node.inbound[sender] = InboundSequencer(head)
         for h, body, error in held[1]:
@@ -220,7 +220,7 @@ class SharedLinks:
             node.receiving.sequenced(proto, h, body, error)
 
     def _head_failed(self, reason: Failure, sender: str, proto: NodeConnection) -> None:
-        log.failure("{holder}: could not read the inbox head of {peer}", reason,
+        log.failure("{holder}: could not read the inbox head of {peer}", reason, event="inbox_head_unreadable",
                     holder=self.holder, peer=sender)
         held = self._resyncing.get(sender)
         if held is not None and held[0] is proto:

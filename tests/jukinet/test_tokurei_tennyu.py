@@ -227,3 +227,47 @@ def test_the_layouts_round_trip() -> None:
         == "123456789018"
     with pytest.raises(BadCheckDigit):
         encode_body(TENSHUTSU_SHOMEI, {**values, "kojin_bango": "123456789019"})
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_prefecture_holds_move_in_notices_for_a_cs_it_has_no_link_to(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """野々市市's CS (172031) has a link to 石川 but 石川 has none to it: a 転入通知 金沢 sends
+    it travels 金沢 CS → 石川 → 機構 → 石川, which holds it (instead of refusing it and blocking
+    its link from 機構) until 野々市's CS fetches it; acknowledging more than was handed out is
+    refused (5111) and forgets nothing; a 転入通知 for 金沢 sent after it still arrives."""
+    from twisted.internet import reactor
+
+    names = ("kizon-172014", "cs-172014", "pref-17", "kiko", "cs-172031")
+    nodes = yield start_nodes(reactor, make_chain(tmp_path, NOW, nodes=names))
+    try:
+        yield _linked(reactor, nodes)
+        kizon, nonoichi = nodes["kizon-172014"], nodes["cs-172031"]
+        person = new_resident(random.Random(7), 1, "172031")
+        notice = encode_body(MOVE_IN_NOTICE, {
+            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172014",
+            "old_lg_code": "172031", "kanji_name": person.name_kanji,
+            "birth_date": person.birth_date, "new_address": "石川県金沢市広坂一丁目１番１号",
+            "move_in_date": "20260401"})
+        yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
+
+        def fetched() -> defer.Deferred[Any]:
+            return fetch_move_in_notices(nonoichi, "pref-17", 0)
+
+        yield wait_for(reactor, fetched, 20, "the notice held at 石川 for 野々市")
+        assert (yield _refused(fetch_move_in_notices(nonoichi, "pref-17", 2))) == 5111
+        assert (yield fetched()) == [(1, notice)]
+        assert (yield fetch_move_in_notices(nonoichi, "pref-17", 1)) == []
+        # 機構's link to 石川 did not block: a notice from 野々市 to 金沢 reaches 金沢's CS
+        back = encode_body(MOVE_IN_NOTICE, {
+            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172031",
+            "old_lg_code": "172014", "kanji_name": person.name_kanji,
+            "birth_date": person.birth_date, "new_address": "石川県野々市市三納一丁目１番地",
+            "move_in_date": "20260402"})
+        yield nonoichi.originate("pref-17", M.MOVE_IN_NOTICE, [back])
+        yield wait_for(reactor, lambda: fetch_move_in_notices(kizon, "cs-172014", 0), 20,
+                       "the notice at 金沢's existing system")
+        assert (yield fetch_move_in_notices(kizon, "cs-172014", 0)) == [(1, back)]
+    finally:
+        yield stop_nodes(nodes)

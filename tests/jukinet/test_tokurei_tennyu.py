@@ -62,6 +62,13 @@ def _shomei(person: Resident, *, to: str = "172014", tokurei: bool = True) -> di
     }
 
 
+def _notice(person: Resident, new: str, old: str, address: str, day: str) -> bytes:
+    return encode_body(MOVE_IN_NOTICE, {
+        "juminhyo_code": person.juminhyo_code, "new_lg_code": new, "old_lg_code": old,
+        "kanji_name": person.name_kanji, "birth_date": person.birth_date,
+        "new_address": address, "move_in_date": day})
+
+
 def _provisions(kind: str) -> Callable[[Connection], list[tuple[str, str, str, str, str]]]:
     pr = ProvisionRecord.__table__
     return lambda conn: [(r.provider, r.recipient, r.subject, r.outcome, r.detail)
@@ -165,11 +172,8 @@ def test_tokurei_tennyu_across_prefectures_and_the_move_to_its_end(
         # the 転入 at 金沢 on the day of the 転出, and its 転入通知 to 千代田
         yield wait_for(reactor, lambda: node_read(kiko, st.current_records), 20, "the resident")
         tennyu = encode_change(person, "172014", TENNYU, 2, MOVE_DAY)
-        notice = encode_body(MOVE_IN_NOTICE, {
-            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172014",
-            "old_lg_code": "131016", "kanji_name": person.name_kanji,
-            "birth_date": person.birth_date, "new_address": "石川県金沢市広坂一丁目１番１号",
-            "move_in_date": MOVE_DAY.strftime("%Y%m%d")})
+        notice = _notice(person, "172014", "131016", "石川県金沢市広坂一丁目１番１号",
+                         MOVE_DAY.strftime("%Y%m%d"))
         yield new_kizon.originate("cs-172014", M.UPDATE_NOTIFY, [tennyu])
         yield new_kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
 
@@ -245,11 +249,8 @@ def test_a_prefecture_holds_move_in_notices_for_a_cs_it_has_no_link_to(
         yield _linked(reactor, nodes)
         kizon, nonoichi = nodes["kizon-172014"], nodes["cs-172031"]
         person = new_resident(random.Random(7), 1, "172031")
-        notice = encode_body(MOVE_IN_NOTICE, {
-            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172014",
-            "old_lg_code": "172031", "kanji_name": person.name_kanji,
-            "birth_date": person.birth_date, "new_address": "石川県金沢市広坂一丁目１番１号",
-            "move_in_date": "20260401"})
+        notice = _notice(person, "172014", "172031", "石川県金沢市広坂一丁目１番１号",
+                         "20260401")
         yield kizon.originate("cs-172014", M.MOVE_IN_NOTICE, [notice])
 
         def fetched() -> defer.Deferred[Any]:
@@ -260,11 +261,8 @@ def test_a_prefecture_holds_move_in_notices_for_a_cs_it_has_no_link_to(
         assert (yield fetched()) == [(1, notice)]
         assert (yield fetch_move_in_notices(nonoichi, "pref-17", 1)) == []
         # 機構's link to 石川 did not block: a notice from 野々市 to 金沢 reaches 金沢's CS
-        back = encode_body(MOVE_IN_NOTICE, {
-            "juminhyo_code": person.juminhyo_code, "new_lg_code": "172031",
-            "old_lg_code": "172014", "kanji_name": person.name_kanji,
-            "birth_date": person.birth_date, "new_address": "石川県野々市市三納一丁目１番地",
-            "move_in_date": "20260402"})
+        back = _notice(person, "172031", "172014", "石川県野々市市三納一丁目１番地",
+                       "20260402")
         yield nonoichi.originate("pref-17", M.MOVE_IN_NOTICE, [back])
         yield wait_for(reactor, lambda: fetch_move_in_notices(kizon, "cs-172014", 0), 20,
                        "the notice at 金沢's existing system")

@@ -212,8 +212,10 @@ DEFAULT_ALLOW: Mapping[str, tuple[dict[str, str], ...]] = {
     "ims-172014": ({"role": "bango-renkei", "org": "172014"}, {"role": "ipnw"}),
 }
 
-#: Outbound links of the default topology: CS → prefecture → 機構.
-DEFAULT_LINKS: tuple[tuple[str, str], ...] = (("cs-172014", "pref-17"), ("pref-17", "kiko"))
+#: Outbound links of the default topology: CS → prefecture → 機構, and back from 機構 through
+#: the prefecture to the CS (転入通知 to Kanazawa, 特例転入 requests for its residents).
+DEFAULT_LINKS: tuple[tuple[str, str], ...] = (
+    ("cs-172014", "pref-17"), ("pref-17", "kiko"), ("kiko", "pref-17"), ("pref-17", "cs-172014"))
 
 
 def default_topology(port_base: int = DEFAULT_PORT_BASE) -> dict[str, Any]:

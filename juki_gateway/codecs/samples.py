@@ -219,6 +219,29 @@ def sample_move_in_delivery(i: int) -> dict[str, Any]:
             "notice": get_codec("move-in-notice").encode(sample_move_in_notice(i))}
 
 
+def sample_tenshutsu_shomei(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 転出証明書情報: a Kanazawa resident moving to 野々市市 with the card
+    (the second sample: a paper 転出証明書, not 特例)."""
+    name, kana, sex, birth, _foreign = PEOPLE[i % len(PEOPLE)]
+    return {
+        "juminhyo_code": generate_juminhyo_code(_codes(i, 8)),
+        "kojin_bango": generate_kojin_bango(_codes(i, 8)), "kanji_name": name, "kana_name": kana,
+        "birth_date": birth, "sex": sex, "householder_name": name, "relationship": "01000000",
+        "old_lg_code": KANAZAWA, "old_address": ADDRESSES[i % len(ADDRESSES)],
+        "new_lg_code": MUNICIPALITIES[1], "new_address": "石川県野々市市三納一丁目１番地",
+        "move_out_date": "20260328", "notification_date": "20260320",
+        "tokurei": "1" if i % 2 == 0 else "0",
+    }
+
+
+def sample_tenshutsu_shomei_request(i: int) -> dict[str, Any]:
+    """The ``i``-th sample 特例転入 request: 野々市市 asks for the ``i``-th 転出証明書情報."""
+    shomei = sample_tenshutsu_shomei(i)
+    return {"juminhyo_code": shomei["juminhyo_code"], "birth_date": shomei["birth_date"],
+            "old_lg_code": KANAZAWA, "new_lg_code": MUNICIPALITIES[1],
+            "operator_id": _operator(i % 500), "terminal_id": f"TERM{i % 40:03d}"}
+
+
 def sample_shori_tsuban_notice(i: int) -> dict[str, Any]:
     """The ``i``-th sample (住民票コード, 処理通番) pair of a 符号 acquisition."""
     rng = random.Random(9100 + i)
@@ -296,6 +319,8 @@ SAMPLERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "pool-entry": sample_pool_entry,
     "move-in-delivery": sample_move_in_delivery,
     "juminhyo-code-draw-request": sample_juminhyo_code_draw_request,
+    "tenshutsu-shomei": sample_tenshutsu_shomei,
+    "tenshutsu-shomei-request": sample_tenshutsu_shomei_request,
     "shori-tsuban-notice": sample_shori_tsuban_notice,
     "shori-tsuban-ack": sample_shori_tsuban_ack,
     "search-request": sample_search_request,
@@ -339,6 +364,10 @@ FRAME_SAMPLES: dict[str, FrameSample] = {
     "JUMINHYO_CODE_DRAW_RESPONSE": FrameSample(CS, KIZON, 2, request_no=8),
     "MOVE_IN_NOTICE_FETCH": FrameSample(KIZON, CS, request_no=10, seq=4),
     "MOVE_IN_NOTICE_LIST": FrameSample(CS, KIZON, 2, request_no=10),
+    "TENSHUTSU_SHOMEI_NOTIFY": FrameSample(KIZON, CS, 1, request_no=14),
+    "TENSHUTSU_SHOMEI_ACCEPTED": FrameSample(CS, KIZON, request_no=14),
+    "TENSHUTSU_SHOMEI_REQUEST": FrameSample(PREF, CS, 1, request_no=15),
+    "TENSHUTSU_SHOMEI_RESPONSE": FrameSample(CS, PREF, 1, request_no=15),
     "SEARCH_REQUEST": FrameSample(CS, PREF, 1, request_no=9),
     "SEARCH_RESPONSE": FrameSample(PREF, CS, 2, request_no=9),
     "CONSISTENCY_CHUNK": FrameSample(CS, KIKO, 3, request_no=11),

@@ -54,6 +54,7 @@ from juki_gateway.protocols.jukinet.records import (
     JUMINHYO_CODE_CHANGE,
     REMOVAL_REASONS,
     SHIBOU,
+    TENSHUTSU,
     code_change_of,
     old_juminhyo_code,
 )
@@ -71,6 +72,7 @@ from juki_gateway.registry_store.models import (
     ProvisionRecord,
     SeqCounter,
     Soufusaki,
+    TenshutsuShomei,
     table_of,
 )
 from juki_gateway.registry_store.queues import inbox_last_seq, insert_ignore, pending_outbox_row
@@ -85,6 +87,9 @@ from juki_gateway.registry_store.residents import (
 
 #: 住民票コード 機構 ever handed out (never reused).
 issued_juminhyo_code = table_of(IssuedJuminhyoCode)
+
+#: The CS's 転出証明書情報 of residents who moved out (特例転入 answers them).
+tenshutsu_shomei = table_of(TenshutsuShomei)
 
 #: The CS's pool of unused 住民票コード received from 機構.
 code_pool = table_of(CodePoolEntry)
@@ -416,7 +421,10 @@ def stale_rows(conn: Connection, rows: Sequence[HonninKakuninRow]) -> set[int]:
     person's current version, whose (異動年月日, タイムスタンプ) is earlier than that version's,
     is stale: it must not become current, nor delete the person (a late 転出 would remove
     someone who has already moved in elsewhere). Rows of one municipality keep their sender's
-    order. A 住民票コード変更 is never stale (it is refused or applied as such)."""
+    order. A 国内転出 from another municipality dated on or before the current version is stale
+    whatever its タイムスタンプ: one leaves before one arrives, and the old municipality's 消除
+    is made at 転出確定, after the new one's 転入 (docs/moves.md). A 住民票コード変更 is never
+    stale (it is refused or applied as such)."""
     t = table_of(HonninKakunin)
     start = _HK_TIMESTAMP.start + 1  # SQL substr is 1-based
     width = _HK_TIMESTAMP.stop - _HK_TIMESTAMP.start
@@ -433,7 +441,9 @@ def stale_rows(conn: Connection, rows: Sequence[HonninKakuninRow]) -> set[int]:
         ts = row.record[_HK_TIMESTAMP]
         now = state.get(row.juminhyo_code)
         if (now is not None and row.change_reason != JUMINHYO_CODE_CHANGE
-                and row.municipality_code != now[0] and (row.change_date, ts) < now[1:]):
+                and row.municipality_code != now[0] and (
+                    (row.change_date, ts) < now[1:]
+                    or (row.change_reason == TENSHUTSU and row.change_date <= now[1]))):
             stale.add(i)
             continue
         state[row.juminhyo_code] = (row.municipality_code, row.change_date, ts)
@@ -811,6 +821,31 @@ def take_shori_tsuban(conn: Connection, acknowledged: Sequence[str],
     rows = conn.execute(select(k.c.shori_tsuban, k.c.juminhyo_code, k.c.municipality_code)
                         .order_by(k.c.received_at, k.c.shori_tsuban).limit(limit))
     return [(r.shori_tsuban, r.juminhyo_code, r.municipality_code) for r in rows]
+
+
+def keep_tenshutsu_shomei(conn: Connection, juminhyo_code: str, new_municipality: str,
+                          tokurei: bool, record: bytes, now: dt.datetime) -> None:
+    """Keep a resident's 転出証明書情報 at the CS (a later one for the same person replaces it)."""
+    t = tenshutsu_shomei
+    conn.execute(delete(t).where(t.c.juminhyo_code == juminhyo_code))
+    conn.execute(insert(t).values(juminhyo_code=juminhyo_code,
+                                  new_municipality_code=new_municipality, tokurei=tokurei,
+                                  record=record, received_at=now))
+
+
+def tenshutsu_shomei_of(conn: Connection, juminhyo_code: str) -> tuple[str, bool, bytes] | None:
+    """(転出先 市町村コード, 特例転出, record) of the 転出証明書情報 kept for a 住民票コード."""
+    t = tenshutsu_shomei
+    r = conn.execute(select(t.c.new_municipality_code, t.c.tokurei, t.c.record).where(
+        t.c.juminhyo_code == juminhyo_code)).first()
+    return None if r is None else (r.new_municipality_code, bool(r.tokurei), bytes(r.record))
+
+
+def forget_tenshutsu_shomei(conn: Connection, codes: Sequence[str]) -> None:
+    """The 転入通知 about these persons arrived: their 転出証明書情報 is no longer needed."""
+    t = tenshutsu_shomei
+    for i in range(0, len(codes), 500):
+        conn.execute(delete(t).where(t.c.juminhyo_code.in_(codes[i:i + 500])))
 
 
 def record_issued_codes(conn: Connection, codes: Sequence[str], municipality: str, now: dt.datetime) -> None:

@@ -254,6 +254,20 @@ class KikoShoriTsuban(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class TenshutsuShomei(Base):
+    """The 転出証明書情報 of a resident who moved out, as the municipality's existing system gave
+    it to its CS at the 転出届 (``TENSHUTSU_SHOMEI_NOTIFY``), kept until the 転入通知 about the
+    person reaches the CS; answered to the new municipality for a 特例転入."""
+
+    __tablename__ = "tenshutsu_shomei"
+
+    juminhyo_code: Mapped[str] = mapped_column(String(11), primary_key=True)
+    new_municipality_code: Mapped[str] = mapped_column(String(6))
+    tokurei: Mapped[bool] = mapped_column(Boolean)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class CodePoolEntry(Base):
     """An unused 住民票コード in a municipal CS's pool (received from 機構)."""
 

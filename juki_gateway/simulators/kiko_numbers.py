@@ -41,6 +41,22 @@ class KikoNumbers:
         """:meth:`register` for one resident (the driver's new-person hook)."""
         self.register([resident])
 
+    def places(self, codes: list[str]) -> dict[str, tuple[str, str] | None]:
+        """(市町村コード, 住所) of each 住民票コード's current record at 機構; None for a
+        消除者 (or a code current and deleted at once, which must never be)."""
+        from sqlalchemy import select
+
+        from juki_gateway.registry_store.models import DeletedResident, HonninKakunin, table_of
+
+        t, d = table_of(HonninKakunin), table_of(DeletedResident)
+        with self.engine.connect() as conn:
+            current = {r.juminhyo_code: (r.municipality_code, r.address) for r in conn.execute(
+                select(t.c.juminhyo_code, t.c.municipality_code, t.c.address)
+                .where(t.c.juminhyo_code.in_(codes)))}
+            deleted = {r[0] for r in conn.execute(
+                select(d.c.juminhyo_code).where(d.c.juminhyo_code.in_(codes)))}
+        return {c: None if c in deleted else current[c] for c in current}
+
     def close(self) -> None:
         """Release the store."""
         self.engine.dispose()

@@ -12,7 +12,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import gatherResults
 
@@ -23,6 +23,9 @@ from juki_gateway.simulators.population import build_population
 from juki_gateway.simulators.scenario import KizonJuki as KizonConfig
 from juki_gateway.simulators.scenario import Scenario
 from juki_gateway.simulators.summary import RunSummary
+
+if TYPE_CHECKING:
+    from juki_gateway.simulators.moves import MoveRun
 
 
 def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | None = None,
@@ -37,7 +40,8 @@ def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | 
                  and ep.name in config.jukinet), None)
     return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir,
                      workdir=config.workdir, kiko=kiko,
-                     kiko_store=config.jukinet[kiko].store_url if kiko is not None else None)
+                     kiko_store=config.jukinet[kiko].store_url if kiko is not None else None,
+                     links=frozenset(lk.name for lk in config.links))
 
 
 def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:
@@ -68,6 +72,7 @@ async def run_scenario(
     tasks = []
     kizon = None
     numbers = None
+    moves = None
     if scenario.kizon_juki is not None:
         kizon = KizonJuki(reactor, scenario.kizon_juki, population, endpoints, summary,
                           outages=scenario.outages)
@@ -80,7 +85,8 @@ async def run_scenario(
         else:
             summary.notes.append("no 機構 store in this working directory: the population's "
                                  "個人番号 are unknown to 機構, which refuses them (5114)")
-        tasks.append(kizon.run(run_for, tick))
+        moves = _moves(reactor, scenario, kizon, endpoints, summary)
+        tasks.append(_events_then_moves(reactor, scenario, kizon, moves, run_for, tick))
     bad = None
     if scenario.bad_peers.total:
         bad = BadPeers(reactor, scenario.bad_peers, population, endpoints, summary)
@@ -170,8 +176,15 @@ async def run_scenario(
         summary.finished = reactor.seconds()
         if kizon is not None:
             await kizon.close()
+            if moves is not None:
+                await moves.neighbour.disconnect()
             if probe is not None:
-                await probe.check(summary, kizon.updates_acked, kizon.cs)
+                sent = kizon.updates_acked + (moves.neighbour.updates_acked if moves else 0)
+                await probe.check(summary, sent, kizon.cs)
+            if moves is not None:
+                from juki_gateway.simulators.moves import check_moves
+
+                await check_moves(reactor, moves, kizon, summary, numbers)
         if cuts is not None:
             summary.check("daemon links restored", not cuts.still_held(),
                           f"held after the run: {', '.join(cuts.still_held()) or 'none'}")
@@ -182,6 +195,33 @@ async def run_scenario(
         if numbers is not None:
             numbers.close()
     return summary
+
+
+def _moves(reactor: Any, scenario: Scenario, kizon: KizonJuki, endpoints: Endpoints,
+           summary: RunSummary) -> MoveRun | None:
+    """The run's moves with 野々市市, when the scenario asks for some and the daemon's topology
+    carries 転入通知 to Kanazawa's CS (docs/moves.md)."""
+    from juki_gateway.simulators.moves import NEEDED_LINKS, MoveRun, neighbour_cs
+
+    if not scenario.moves.total:
+        return None
+    missing = sorted(NEEDED_LINKS - endpoints.links)
+    if missing:
+        summary.notes.append(f"moves with 野々市市 not run: the daemon has no link {', '.join(missing)}")
+        return None
+    return MoveRun(neighbour_cs(reactor, kizon.population, kizon, summary))
+
+
+async def _events_then_moves(reactor: Any, scenario: Scenario, kizon: KizonJuki,
+                             moves: MoveRun | None, run_for: float,
+                             tick: Callable[[int], None]) -> None:
+    """The existing system's resident events, then the moves (one exchange at a time on its
+    link)."""
+    await kizon.run(run_for, tick)
+    if moves is not None:
+        from juki_gateway.simulators.moves import run_moves
+
+        await run_moves(reactor, scenario.moves, kizon, moves, tick)
 
 
 def write_json(summary: RunSummary, path: Path) -> None:

@@ -108,6 +108,21 @@ class BadPeers:
 
 
 @dataclass(frozen=True, slots=True)
+class Moves:
+    """Moves between 金沢市 and 野々市市 (172031, played by a simulated CS) run to their end
+    (docs/moves.md): residents moving out with the card (特例転出/特例転入, 転入通知, 転出確定,
+    消除) and people moving in from 野々市市 (転入, 転入通知 towards the old CS)."""
+
+    out_to_neighbour: int = 0
+    in_from_neighbour: int = 0
+
+    @property
+    def total(self) -> int:
+        """How many moves the run makes."""
+        return self.out_to_neighbour + self.in_from_neighbour
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     """One parsed scenario file."""
 
@@ -124,6 +139,7 @@ class Scenario:
     dv: DvProtection
     outages: tuple[Outage, ...]
     bad_peers: BadPeers
+    moves: Moves = Moves()
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -268,13 +284,21 @@ def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
                         "forged_permits", "replayed_permits")
         })
         bp_t.done()
+    mv_t = top.table("moves")
+    moves = Moves()
+    if mv_t is not None:
+        moves = Moves(**{key: mv_t.get(key, int, 0, minimum=0, maximum=1000)
+                         for key in ("out_to_neighbour", "in_from_neighbour")})
+        mv_t.done()
+        if moves.total and kizon is None:
+            raise ScenarioError(f"{mv_t.where}: moves need the [kizon_juki] table")
     top.done()
     if kizon is None and renkei is None and ipnw is None and bad.total == 0:
         raise ScenarioError(f"{where}: the scenario drives nothing (no simulator table)")
     return Scenario(
         name=name, description=description, path=path, seed=seed, population=population,
         as_of=as_of, duration=duration, kizon_juki=kizon, bango_renkei=renkei, ipnw=ipnw, dv=dv,
-        outages=tuple(outages), bad_peers=bad,
+        outages=tuple(outages), bad_peers=bad, moves=moves,
     )
 
 

@@ -49,6 +49,10 @@ class RunSummary:
     flagged_auto_answers: int = 0
     invariants: list[Invariant] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: moves between municipalities (docs/moves.md), by step: 転入通知 delivered to Kanazawa's
+    #: existing system, 転出確定 recorded, 消除 sent (and acknowledged), 転出証明書情報
+    #: registered and fetched, 転入通知 delivered to the other municipality
+    moves: Counter[str] = field(default_factory=Counter)
 
     def record(self, msg_type: str, outcome: str, latency: float | None = None,
                code: str | None = None) -> None:
@@ -112,6 +116,7 @@ class RunSummary:
             "refusals": dict(sorted(self.refusals.items())),
             "held_queries": self.held_queries,
             "flagged_auto_answers": self.flagged_auto_answers,
+            "moves": {k: self.moves[k] for k in sorted(self.moves)},
             "invariants": [
                 {"name": i.name, "held": i.held, "detail": i.detail} for i in self.invariants
             ],
@@ -143,6 +148,8 @@ class RunSummary:
             lines.append("  refusals by code: none")
         lines.append(f"  held queries: {self.held_queries}; automatic answers about flagged "
                      f"residents: {self.flagged_auto_answers}")
+        if self.moves:
+            lines.append("  moves: " + ", ".join(f"{k}={n}" for k, n in sorted(self.moves.items())))
         lines.append("")
         lines.append("  invariants:")
         for inv in self.invariants:

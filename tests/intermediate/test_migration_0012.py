@@ -70,7 +70,7 @@ def test_upgrade_reencodes_every_stored_record_keeping_every_value(
     engine: Engine, store_url: str
 ) -> None:
     before = _records(engine)
-    upgrade(store_url, engine=engine)
+    upgrade(store_url, "0012", engine=engine)
     after = _records(engine)
     assert [len(r) for r in after] == [ANSWER_ITEMS_LAYOUT.length] * 3 == [536] * 3
     blank = {key: None for key in ITEM_KEYS}
@@ -83,7 +83,7 @@ def test_upgrade_reencodes_every_stored_record_keeping_every_value(
 
 
 def test_downgrade_refuses_to_lose_a_tsusho(engine: Engine, store_url: str) -> None:
-    upgrade(store_url, engine=engine)
+    upgrade(store_url, "0012", engine=engine)
     with engine.begin() as conn:
         conn.execute(update(fukuhon).where(fukuhon.c.atena_no == "172014000000102").values(
             record=ANSWER_ITEMS_LAYOUT.encode({**FOREIGN, "tsusho": "中村　ジョン"})))
@@ -101,11 +101,11 @@ def test_upgrade_waits_for_ipnw_to_take_results_sealed_in_the_old_layout(
                                            created_at=T0))
     before = _records(engine)
     with pytest.raises(RuntimeError, match="1 QUERY_RESULT frame"):
-        upgrade(store_url, engine=engine)
+        upgrade(store_url, "0012", engine=engine)
     assert current_revision(engine) == "0011" and _records(engine) == before
     with engine.begin() as conn:  # ipnw acknowledged it: the upgrade goes through
         conn.execute(update(outbox).values(state="sent", sent_at=T0))
-    upgrade(store_url, engine=engine)
+    upgrade(store_url, "0012", engine=engine)
     assert current_revision(engine) == "0012"
 
 
@@ -116,7 +116,7 @@ def test_a_value_that_does_not_fit_stops_the_upgrade_without_naming_it(
         conn.execute(update(fukuhon).where(fukuhon.c.atena_no == "172014000000101").values(
             record=answer_items_v1({**FUKUHON, "zokugara": "子"})))
     with pytest.raises(RuntimeError) as info:
-        upgrade(store_url, engine=engine)
+        upgrade(store_url, "0012", engine=engine)
     assert type(info.value).__name__ == "RecordNotConvertible"
     assert "fukuhon row 1, item zokugara" in str(info.value)
     assert "子" not in str(info.value) and "172014000000101" not in str(info.value)

@@ -37,7 +37,8 @@ def test_default_topology_hosts_three_nodes_with_their_own_stores(tmp_path: Path
     for name, settings in config.jukinet.items():
         assert settings.store_url == f"sqlite:///{tmp_path.resolve() / f'jukinet-{name}.sqlite3'}"
     assert [(lk.local, lk.peer, lk.port) for lk in config.links] == [
-        ("cs-172014", "pref-17", 7102), ("pref-17", "kiko", 7103)]
+        ("cs-172014", "pref-17", 7102), ("pref-17", "kiko", 7103), ("kiko", "pref-17", 7102),
+        ("pref-17", "cs-172014", 7101)]
 
 
 def test_service_tree_gives_hosted_endpoints_nodes_and_node_links(tmp_path: Path) -> None:
@@ -46,8 +47,10 @@ def test_service_tree_gives_hosted_endpoints_nodes_and_node_links(tmp_path: Path
     svc = GatewayService(config, MemoryReactorClock())
     assert sorted(svc.jukinet.nodes) == ["cs-172014", "kiko", "pref-17"]
     assert [p.node_id for p in svc.jukinet.nodes["cs-172014"].cfg.peers] == ["pref-17"]
+    assert [p.node_id for p in svc.jukinet.nodes["pref-17"].cfg.peers] == ["kiko", "cs-172014"]
     assert svc.jukinet.nodes["cs-172014"].cfg.port is None  # the gateway's listener serves it
-    assert sorted(svc.links) == ["cs-172014->pref-17", "pref-17->kiko"]
+    assert sorted(svc.links) == ["cs-172014->pref-17", "kiko->pref-17", "pref-17->cs-172014",
+                                 "pref-17->kiko"]
     assert all(hasattr(link, "link_up") for link in svc.links.values())
     assert svc.getServiceNamed("link-control") is not None
 

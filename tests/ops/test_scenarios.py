@@ -23,6 +23,8 @@ def test_shipped_scenarios_parse() -> None:
     q = s["quickstart"]
     assert q.kizon_juki and q.bango_renkei and q.ipnw and q.dv.flagged > 0
     assert 30 <= q.duration <= 90
+    assert q.moves.out_to_neighbour > 0 and q.moves.in_from_neighbour > 0
+    assert s["moving-season"].moves.total > q.moves.total
     ms = s["moving-season"].kizon_juki
     assert ms is not None and ms.month in ms.peak_months
     assert ms.effective_rate() == ms.rate * ms.peak_factor

@@ -72,6 +72,9 @@ def held(summary: dict[str, Any]) -> dict[str, bool]:
 
 FUGO_OK = "every resident got its 符号 through the intermediate server"
 REACHED_KIKO = "every acknowledged update reached 機構 exactly once (R4)"
+MOVES = ("every 転入通知 delivered to Kanazawa was followed by its 消除",
+         "every 転入通知 towards 野々市市 reached it",
+         "機構 holds each moved person once, at their newest address")
 
 
 def store_texts(url: str) -> list[str]:
@@ -128,6 +131,14 @@ def test_quickstart_scenario_against_serve_alone(served: Daemon, tmp_path: Path)
     assert summary["messages"]["FUGO_REQUEST"]["issued"] == residents
     assert summary["messages"]["FUKUHON_REGISTER"] == {"accepted": residents}
     assert summary["messages"]["UPDATE_NOTIFY"]["acked"] > 0
+    # moves with 野々市市 to their end (docs/moves.md): 2 out with the card, 1 in
+    assert all(inv[name] for name in MOVES), summary["invariants"]
+    assert summary["moves"] == {
+        "tenshutsu_shomei_registered": 2, "tenshutsu_shomei_fetched (172031)": 2,
+        "move_in_notices_sent (172031)": 2, "move_in_notices_delivered": 2,
+        "tenshutsu_kakutei": 2, "shojo_sent": 2,
+        "move_in_notices_sent": 1, "move_in_notices_delivered (172031)": 1,
+        "tenshutsu_kakutei (172031)": 1, "shojo_sent (172031)": 1}
     assert "RESULT: all invariants held" in proc.stdout
     # every provision left a record (R5): the CS's updates where they were applied, and the
     # intermediate server's answers; subjects pseudonymised, never a 住民票コード
@@ -197,8 +208,9 @@ def test_moving_season_scenario_loses_and_duplicates_nothing(served: Daemon, tmp
     proc, summary = simulate(served, "moving-season", "5", tmp_path / "m.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert held(summary) == {"nothing lost (R4)": True, "nothing duplicated (R4)": True,
-                             REACHED_KIKO: True}
+                             REACHED_KIKO: True, **dict.fromkeys(MOVES, True)}
     assert summary["messages"]["UPDATE_NOTIFY (duplicate)"]["acked"] > 0
+    assert summary["moves"]["shojo_sent"] == 5 and summary["moves"]["shojo_sent (172031)"] == 3
 
 
 def test_link_outage_scenario_cuts_the_daemons_own_links(served: Daemon, tmp_path: Path) -> None:

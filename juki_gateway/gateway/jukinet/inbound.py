@@ -43,7 +43,7 @@ from juki_gateway.protocols.jukinet.messages import (
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.records import JUMINHYO_CODE_CHANGE, code_change_of
-from juki_gateway.protocols.jukinet.routing import Role, next_hop, prefecture_of
+from juki_gateway.protocols.jukinet.routing import Role, cs_node_id, next_hop, prefecture_of
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer, OutRecord
 from juki_gateway.protocols.session import msg_type_name
 from juki_gateway.registry_store import jukinet as st
@@ -66,6 +66,12 @@ _LAYOUT_OF: Mapping[int, Layout] = {
 def kizon_link(cs: str) -> str:
     """The outbox link of the 転入通知 a CS hands to its existing system (fetched, not pushed)."""
     return f"{cs}>kizon-juki"
+
+
+def held_link(prefecture: str, municipality: str) -> str:
+    """The outbox link of the 転入通知 a prefecture holds for a CS of its own it has no link to
+    (that CS fetches them)."""
+    return f"{prefecture}>{cs_node_id(municipality)}"
 
 
 #: The provision-record kind of each sequenced type (R5).
@@ -208,13 +214,19 @@ class Inbound:
                     items="処理通番", outcome="provided", detail="", now=now)
                     for _tsuban, code, _lg in rows])
             elif msg_type == M.MOVE_IN_NOTICE and rows:
-                for record in rows:
+                held: dict[str, list[bytes]] = {}
+                for link, record in rows:
                     st.record_provision(conn, kind="move_in_notice", provider=sender,
                                         recipient=self.node.node_id,
                                         subject=st.notice_subject(record), items="転入通知",
                                         outcome="provided", detail="", now=now)
-                # ... and handed on to this municipality's existing system (MOVE_IN_NOTICE_FETCH)
-                st.enqueue(conn, kizon_link(node_id), msg_type, rows, now)
+                    held.setdefault(link, []).append(record)
+                # ... and held for whoever fetches them (MOVE_IN_NOTICE_FETCH): a CS's existing
+                # system, or a CS the prefecture has no link to
+                for link, records_held in held.items():
+                    st.enqueue(conn, link, msg_type, records_held, now)
+                if self.node.role is Role.MUNICIPAL_CS:  # the 特例転入 is done
+                    st.forget_tenshutsu_shomei(conn, [st.notice_subject(r) for _l, r in rows])
             st.record_applied(conn, self.node.node_id, sender, last, msg_type, now)
             return {peer: st.enqueue(conn, self.node.link_name(peer), msg_type, recs, now)
                     for peer, recs in forwards.items() if recs}
@@ -309,14 +321,15 @@ class Inbound:
                 v = decode_body(MOVE_IN_NOTICE, r)
                 dest = str(v["old_lg_code"])
                 hop = next_hop(self.node.role, self.node.node_id, dest,
-                               came_from=None if came is Role.KIZON_JUKI else came,
-                               known_municipalities=self._known_cs())
+                               came_from=None if came is Role.KIZON_JUKI else came)
                 if hop is None:
-                    rows.append(r)
-                else:
-                    if hop not in self.node.links:
-                        raise UnknownMunicipality(f"{self.node.node_id} has no link to {hop} for {dest}")
+                    rows.append((kizon_link(self.node.node_id), r))
+                elif hop in self.node.links:
                     forwards.setdefault(hop, []).append(r)
+                elif self.node.role is Role.PREFECTURE and came is Role.KIKO:
+                    rows.append((held_link(self.node.node_id, dest), r))  # fetched by that CS
+                else:
+                    raise UnknownMunicipality(f"{self.node.node_id} has no link to {hop} for {dest}")
         return rows, forwards
 
     def _check_origin(self, proto: NodeConnection, municipality: str) -> None:
@@ -337,9 +350,6 @@ class Inbound:
         if self.node.role is Role.PREFECTURE:
             return self.node.peer_with_role(Role.KIKO)
         return None
-
-    def _known_cs(self) -> set[str]:
-        return {p.org for p in self.node.cfg.peers if p.role == Role.MUNICIPAL_CS}
 
     def _committed(self, forwarded: dict[str, list[OutRecord]], sender: str, msg_type: int,
                    last: int, count: int) -> None:

@@ -30,7 +30,8 @@ ERROR = MessageType.ERROR
 #: The frames that answer a request (matched by their request_no).
 REQUEST_REPLIES = frozenset({ERROR, M.SEARCH_RESPONSE, M.KOJIN_BANGO_RESPONSE, M.POOL_RESPONSE,
                              M.KOJIN_BANGO_CHANGE_RESPONSE, M.JUMINHYO_CODE_DRAW_RESPONSE,
-                             M.MOVE_IN_NOTICE_LIST, M.CONSISTENCY_DIFF,
+                             M.MOVE_IN_NOTICE_LIST, M.TENSHUTSU_SHOMEI_ACCEPTED,
+                             M.TENSHUTSU_SHOMEI_RESPONSE, M.CONSISTENCY_DIFF,
                              M.CONSISTENCY_END})
 
 
@@ -144,6 +145,10 @@ class Requests:
             services.serve_juminhyo_code_draw(self.node, proto, frame)
         elif mt == M.MOVE_IN_NOTICE_FETCH:
             services.serve_move_in_fetch(self.node, proto, frame)
+        elif mt == M.TENSHUTSU_SHOMEI_NOTIFY:
+            services.serve_tenshutsu_shomei_notify(self.node, proto, frame)
+        elif mt == M.TENSHUTSU_SHOMEI_REQUEST:
+            services.serve_tenshutsu_shomei_request(self.node, proto, frame)
         elif mt == M.SHORI_TSUBAN_FETCH:
             services.serve_shori_tsuban_fetch(self.node, proto, frame)
         elif mt in (M.CONSISTENCY_CHUNK, M.CONSISTENCY_END):

@@ -45,7 +45,11 @@ from juki_gateway.protocols.jukinet.errors import (
     JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
     LinkProtocolError,
+    NotTokureiTenshutsu,
     PoolExhausted,
+    TenshutsuShomeiUnknown,
+    TenshutsuShomeiWrongRequester,
+    UnknownMunicipality,
     WrongSender,
 )
 from juki_gateway.protocols.jukinet.layouts import (
@@ -64,6 +68,8 @@ from juki_gateway.protocols.jukinet.layouts import (
     SEARCH_REQUEST,
     SHORI_TSUBAN_ACK,
     SHORI_TSUBAN_NOTICE,
+    TENSHUTSU_SHOMEI,
+    TENSHUTSU_SHOMEI_REQUEST,
     decode_bodies,
     decode_body,
     encode_body,
@@ -74,7 +80,12 @@ from juki_gateway.protocols.jukinet.messages import (
 )
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.protocols.jukinet.numbers import NumberGenerator, validate_juminhyo_code
-from juki_gateway.protocols.jukinet.routing import Role, prefecture_of
+from juki_gateway.protocols.jukinet.routing import (
+    Role,
+    cs_node_id,
+    prefecture_node_id,
+    prefecture_of,
+)
 from juki_gateway.protocols.jukinet.search import (
     Candidate,
     SearchAnswer,
@@ -788,23 +799,173 @@ def consistency_check(node: JukinetNode, peer: str, *, municipality: str | None 
     return done
 
 
-# -- 転入通知 to the existing system ------------------------------------------------------------------
+# -- 特例転入: the 転出証明書情報 -------------------------------------------------------------------
+
+_SHOMEI_ITEMS = "転出証明書情報"
+
+
+def serve_tenshutsu_shomei_notify(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
+    """The CS keeps the 転出証明書情報 its existing system gives it at a 転出届 (one per
+    住民票コード, a later one replacing it) and answers once that is committed."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, TENSHUTSU_SHOMEI)
+        old, new = str(v["old_lg_code"]), str(v["new_lg_code"])
+        _check_own_municipality(node, proto, old)
+        if new == old:
+            raise BadBody("tenshutsu-shomei: 転出先 and 転出元 are one 市町村")
+    except JukiError as exc:
+        node.send_error(proto, exc, request_no=rn)
+        return
+    code, tokurei, record, now = str(v["juminhyo_code"]), v["tokurei"] == "1", frame.body, node.now()
+    assert node.committer is not None
+    d = node.committer.submit(
+        lambda conn: st.keep_tenshutsu_shomei(conn, code, new, tokurei, record, now))
+    d.addCallbacks(
+        lambda _: proto.send_frame(M.TENSHUTSU_SHOMEI_ACCEPTED, b"", record_count=0,
+                                   request_no=rn),
+        lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
+
+
+def _linked(node: JukinetNode, peer: str, municipality: str) -> str:
+    if peer not in node.links:
+        raise UnknownMunicipality(f"{node.node_id} has no link to {peer} for 市町村 {municipality}")
+    return peer
+
+
+def _shomei_next_hop(node: JukinetNode, proto: NodeConnection, old: str, new: str) -> str | None:
+    """Where a 転出証明書情報 request goes from this node (None: this CS answers it), after the
+    checks of docs/moves.md (5104 wrong asker or hop, 5105 no link on the way)."""
+    came = proto.peer_role
+    if node.role is Role.MUNICIPAL_CS:
+        if came == Role.KIZON_JUKI:
+            _check_own_municipality(node, proto, new)
+            return _upstream(node)
+        if old != node.cfg.org:
+            raise WrongSender(f"{node.node_id} (市町村 {node.cfg.org}) was asked for the "
+                              f"転出証明書情報 of 市町村 {old}")
+        return None
+    if node.role is Role.PREFECTURE:
+        if came == Role.MUNICIPAL_CS:
+            _check_requester(proto, new)
+            if prefecture_of(old) != node.cfg.org:
+                return node.peer_with_role(Role.KIKO)
+        elif prefecture_of(old) != node.cfg.org:
+            raise WrongSender(f"{node.node_id} serves prefecture {node.cfg.org}, not 市町村 {old}")
+        return _linked(node, cs_node_id(old), old)
+    _check_requester(proto, new)  # 機構
+    return _linked(node, prefecture_node_id(prefecture_of(old)), old)
+
+
+def serve_tenshutsu_shomei_request(node: JukinetNode, proto: NodeConnection,
+                                   frame: Frame) -> None:
+    """A 特例転入's request for the 転出証明書情報: passed on towards the old municipality's CS
+    (the answer or refusal relayed back), or answered by that CS from its store with a
+    provision record either way (docs/moves.md)."""
+    rn = frame.header.request_no
+    try:
+        v = _decode_one(frame, TENSHUTSU_SHOMEI_REQUEST)
+        code, old, new = str(v["juminhyo_code"]), str(v["old_lg_code"]), str(v["new_lg_code"])
+        if old == new:
+            raise BadBody("tenshutsu-shomei-request: 転出元 and 転入先 are one 市町村")
+        hop = _shomei_next_hop(node, proto, old, new)
+    except JukiError as exc:
+        node.send_error(proto, exc, request_no=rn)
+        _record(node, "tenshutsu_shomei", proto.peer_id, "-", _SHOMEI_ITEMS, "refused", exc.code)
+        return
+    if hop is not None:
+        d = node.request(hop, M.TENSHUTSU_SHOMEI_REQUEST, frame.body, 1)
+        d.addCallback(lambda f: _shomei_of(f, code))
+        d.addCallbacks(
+            lambda body: proto.send_frame(M.TENSHUTSU_SHOMEI_RESPONSE, body, record_count=1,
+                                          request_no=rn),
+            lambda f: _relay_refusal(node, proto, f, rn))
+        return
+    born, now, recipient = str(v["birth_date"]), node.now(), cs_node_id(new)
+
+    def work(conn: Any) -> bytes | JukiError:
+        kept = st.tenshutsu_shomei_of(conn, code)
+        subject = "-"
+        try:
+            if kept is None or str(decode_body(TENSHUTSU_SHOMEI, kept[2])["birth_date"]) != born:
+                raise TenshutsuShomeiUnknown(
+                    "no 転出証明書情報 of that person is kept here (住民票コード or 生年月日)")
+            subject = code
+            declared, tokurei, record = kept
+            if not tokurei:
+                raise NotTokureiTenshutsu("the person moved out with a paper 転出証明書")
+            if declared != new:
+                raise TenshutsuShomeiWrongRequester(
+                    f"the person declared another 転出先 than 市町村 {new}")
+        except JukiError as exc:
+            st.record_provision(conn, kind="tenshutsu_shomei", provider=node.node_id,
+                                recipient=recipient, subject=subject, items=_SHOMEI_ITEMS,
+                                outcome="refused", detail=exc.code, now=now)
+            return exc
+        st.record_provision(conn, kind="tenshutsu_shomei", provider=node.node_id,
+                            recipient=recipient, subject=code, items=_SHOMEI_ITEMS,
+                            outcome="provided", detail="", now=now)
+        return record
+
+    def answer(result: bytes | JukiError) -> None:
+        if isinstance(result, JukiError):
+            node.send_error(proto, result, request_no=rn)
+        else:
+            proto.send_frame(M.TENSHUTSU_SHOMEI_RESPONSE, result, record_count=1, request_no=rn)
+
+    assert node.committer is not None
+    node.committer.submit(work).addCallbacks(
+        answer, lambda f: node.send_error(proto, _as_juki(f.value), request_no=rn))
+
+
+def _shomei_of(frame: Frame, code: str) -> bytes:
+    """The one `tenshutsu-shomei` record of an answer, checked to be about ``code``."""
+    if _decode_one(frame, TENSHUTSU_SHOMEI)["juminhyo_code"] != code:
+        raise BadBody("tenshutsu-shomei: not the 住民票コード asked about")
+    return frame.body
+
+
+def register_tenshutsu_shomei(node: JukinetNode, values: dict[str, Any]) -> Deferred[None]:
+    """The existing system gives its CS a 転出証明書情報 (``values``: the layout's items)."""
+    d = node.request(_upstream(node), M.TENSHUTSU_SHOMEI_NOTIFY,
+                     encode_body(TENSHUTSU_SHOMEI, values), 1)
+    return d.addCallback(lambda _: None)
+
+
+def request_tenshutsu_shomei(node: JukinetNode, juminhyo_code: str, birth_date: str,
+                             old_municipality: str, *, operator: str | None = None,
+                             terminal: str | None = None) -> Deferred[dict[str, Any]]:
+    """The existing system of the new municipality asks (through its CS) for a person's
+    転出証明書情報 (特例転入); fires with its items (refusals errback with RemoteError)."""
+    body = encode_body(TENSHUTSU_SHOMEI_REQUEST, {
+        "juminhyo_code": juminhyo_code, "birth_date": birth_date,
+        "old_lg_code": old_municipality, "new_lg_code": node.cfg.org,
+        "operator_id": operator, "terminal_id": terminal})
+    d = node.request(_upstream(node), M.TENSHUTSU_SHOMEI_REQUEST, body, 1)
+    return d.addCallback(lambda f: decode_body(TENSHUTSU_SHOMEI, _shomei_of(f, juminhyo_code)))
+
+
+# -- 転入通知 to the existing system (and to a CS its prefecture has no link to) ----------------------
 
 
 def serve_move_in_fetch(node: JukinetNode, proto: NodeConnection, frame: Frame) -> None:
-    """The old municipality's CS hands the 転入通知 it received to its existing system: the
-    deliveries up to the header's seq are forgotten (the existing system has processed them),
-    the next ones (at most MAX_MOVE_IN_DELIVERIES) are answered; nothing is lost if an answer
-    is, since only an acknowledgement forgets."""
-    from juki_gateway.gateway.jukinet.inbound import kizon_link
+    """The old municipality's CS hands the 転入通知 it received to its existing system (a
+    prefecture those it holds for a CS of its own it has no link to): the deliveries up to the
+    header's seq are forgotten (the asker has processed them), the next ones (at most
+    MAX_MOVE_IN_DELIVERIES) are answered; nothing is lost if an answer is, since only an
+    acknowledgement forgets."""
+    from juki_gateway.gateway.jukinet.inbound import held_link, kizon_link
 
     rn = frame.header.request_no
-    if proto.peer_org != node.cfg.org:
+    own = (prefecture_of(proto.peer_org) if node.role is Role.PREFECTURE else proto.peer_org)
+    if own != node.cfg.org:
         node.send_error(proto, WrongSender(
-            f"{proto.peer_id} (org {proto.peer_org}) is not the existing system of "
-            f"市町村 {node.cfg.org}"), request_no=rn)
+            f"{proto.peer_id} (org {proto.peer_org}) may not fetch the 転入通知 {node.node_id} "
+            f"(org {node.cfg.org}) holds"), request_no=rn)
         return
-    link, acked, now = kizon_link(node.node_id), frame.header.seq, node.now()
+    link = (held_link(node.node_id, proto.peer_org) if node.role is Role.PREFECTURE
+            else kizon_link(node.node_id))
+    acked, now = frame.header.seq, node.now()
 
     def work(conn: Any) -> bytes:
         answered = st.answered_upto(conn, link)

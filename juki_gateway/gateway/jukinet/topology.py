@@ -36,6 +36,8 @@ IDENTITIES: dict[str, PeerIdentity] = {
         PeerIdentity("cs-131016", "municipal-cs", "131016"),
         PeerIdentity("kizon-131016", "kizon-juki", "131016"),
         PeerIdentity("cs-162019", "municipal-cs", "162019"),  # a CS of another prefecture (富山)
+        # a CS of 石川 pref-17 has no link to: it fetches its 転入通知 from the prefecture
+        PeerIdentity("cs-172031", "municipal-cs", "172031"),
         PeerIdentity("ipnw", "ipnw", "ipnw"),  # the network: takes 機構's 処理通番 pairs
     )
 }
@@ -58,6 +60,7 @@ LINKS: dict[str, tuple[str, ...]] = {
     "pref-13": ("kiko", "cs-131016"),
     "cs-131016": ("pref-13", "kiko"),
     "kizon-131016": ("cs-131016",),
+    "cs-172031": ("pref-17",),
 }
 
 LISTENS = frozenset(ALLOW)

@@ -139,6 +139,28 @@ class JuminhyoCodeChangeRefused(RefusedInStore, JukinetError):
     wire_code = 5116
 
 
+class TenshutsuShomeiUnknown(JukinetError):
+    """The old CS keeps no 転出証明書情報 for that 住民票コード, or the 生年月日 read from the card
+    is not the person's (the refusal does not say which)."""
+
+    code = "tenshutsu_shomei_unknown"
+    wire_code = 5117
+
+
+class NotTokureiTenshutsu(JukinetError):
+    """The person moved out with a paper 転出証明書, not by 特例転出: there is nothing to fetch."""
+
+    code = "not_tokurei_tenshutsu"
+    wire_code = 5118
+
+
+class TenshutsuShomeiWrongRequester(JukinetError):
+    """The 転出証明書情報 was asked for by another 市町村 than the 転出先 the person declared."""
+
+    code = "tenshutsu_shomei_wrong_requester"
+    wire_code = 5119
+
+
 ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     SequenceGap,
     SearchTooBroad,
@@ -155,4 +177,7 @@ ERROR_CLASSES: tuple[type[JukinetError], ...] = (
     KojinBangoNotAuthentic,
     SoufusakiMismatch,
     JuminhyoCodeChangeRefused,
+    TenshutsuShomeiUnknown,
+    NotTokureiTenshutsu,
+    TenshutsuShomeiWrongRequester,
 )

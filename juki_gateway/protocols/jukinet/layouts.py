@@ -35,7 +35,7 @@ from juki_gateway.codecs.layouts import (
 )
 from juki_gateway.codecs.record import RecordCodec, get_codec
 from juki_gateway.codecs.schema import Field, Layout
-from juki_gateway.codecs.textfields import Text
+from juki_gateway.codecs.textfields import Kana, Text
 from juki_gateway.protocols.jukinet.errors import BadBody, BadCheckDigit
 
 __all__ = [
@@ -56,6 +56,8 @@ __all__ = [
     "SHORI_TSUBAN_ACK",
     "SHORI_TSUBAN_NOTICE",
     "SOUFUSAKI",
+    "TENSHUTSU_SHOMEI",
+    "TENSHUTSU_SHOMEI_REQUEST",
     "RawBytes",
     "codec_of",
     "decode_bodies",
@@ -103,6 +105,52 @@ MOVE_IN_DELIVERY = Layout(
     ),
     "A 転入通知 about a former resident, handed by the old municipality's CS to its existing "
     "system (answer to MOVE_IN_NOTICE_FETCH).",
+)
+
+TENSHUTSU_SHOMEI = Layout(
+    "tenshutsu-shomei",
+    "転出証明書情報",
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO),
+        Field(2, "kojin_bango", "個人番号", 12, KOJIN, optional=True),
+        Field(3, "kanji_name", "漢字氏名", 80, Text()),
+        Field(4, "kana_name", "ふりがな氏名", 100, Kana()),
+        Field(5, "birth_date", "生年月日", 8, Date()),
+        Field(6, "sex", "性別", 1, Code(ct.SEX)),
+        Field(7, "householder_name", "世帯主氏名", 80, Text(),
+              note="the person's own name when the person is the 世帯主"),
+        Field(8, "relationship", "続柄", 8, Code(ct.RELATIONSHIP), note="to the 世帯主"),
+        Field(9, "old_lg_code", "転出元市町村コード", 6, LGC),
+        Field(10, "old_address", "転出前住所", 200, Text()),
+        Field(11, "new_lg_code", "転出先市町村コード", 6, LGC,
+              note="the 市町村 the person declared moving to: the only one answered"),
+        Field(12, "new_address", "転出先住所", 200, Text(), note="as declared at the 転出届"),
+        Field(13, "move_out_date", "転出予定年月日", 8, Date(),
+              note="the 異動年月日 of the 消除 sent at 転出確定"),
+        Field(14, "notification_date", "転出届出年月日", 8, Date()),
+        Field(15, "tokurei", "特例転出フラグ", 1, Code(ct.FLAG),
+              note="1: moved out with the card (特例転出, 住基法24条の2); 0: a paper 転出証明書 was "
+                   "issued"),
+    ),
+    "The 転出証明書情報 (住基法施行令24条): given by the old municipality's existing system to "
+    "its CS at the 転出届 (TENSHUTSU_SHOMEI_NOTIFY), answered by that CS to the new "
+    "municipality for a 特例転入 (TENSHUTSU_SHOMEI_RESPONSE).",
+)
+
+TENSHUTSU_SHOMEI_REQUEST = Layout(
+    "tenshutsu-shomei-request",
+    "転出証明書情報要求",
+    (
+        Field(1, "juminhyo_code", "住民票コード", 11, JUMINHYO, note="read from the card"),
+        Field(2, "birth_date", "生年月日", 8, Date(), note="read from the card; must match"),
+        Field(3, "old_lg_code", "転出元市町村コード", 6, LGC, note="routes the request"),
+        Field(4, "new_lg_code", "転入先市町村コード", 6, LGC, note="the asking 市町村"),
+        Field(5, "operator_id", "操作者ID", 16, ALNUM, optional=True,
+              note="who asked; kept in the asking CS's refusals"),
+        Field(6, "terminal_id", "操作端末ID", 16, ALNUM, optional=True),
+    ),
+    "A 特例転入: the new municipality asks the old one's CS for the person's 転出証明書情報, "
+    "routed by 転出元市町村コード (CS → 都道府県 (→ 機構 → 都道府県) → CS).",
 )
 
 KOJIN_BANGO_REQUEST = Layout(
@@ -253,6 +301,8 @@ LAYOUTS: Mapping[str, Layout] = {
         SOUFUSAKI,
         MOVE_IN_NOTICE,
         MOVE_IN_DELIVERY,
+        TENSHUTSU_SHOMEI,
+        TENSHUTSU_SHOMEI_REQUEST,
         KOJIN_BANGO_REQUEST,
         KOJIN_BANGO_RESPONSE,
         KOJIN_BANGO_CHANGE_REQUEST,

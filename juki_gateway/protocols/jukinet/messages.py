@@ -1,6 +1,6 @@
 """The Juki-net message types: the links' table of entries for the one message catalogue.
 
-Types 0x0101–0x0142 are defined here in :data:`JUKINET_MESSAGES`: type code, 名称, direction
+Types 0x0101–0x0164 are defined here in :data:`JUKINET_MESSAGES`: type code, 名称, direction
 (for a request or notice: which role takes it from which roles), body layout (tables of
 :mod:`.layouts`, registered with the codec there), responses, whether the type is sequenced, and
 the error classes a receiver answers it with. The links use the base types of the codec too
@@ -31,11 +31,14 @@ from juki_gateway.protocols.jukinet.errors import (
     JuminhyoCodeChangeRefused,
     KojinBangoNotAuthentic,
     LinkProtocolError,
+    NotTokureiTenshutsu,
     NumberSpaceExhausted,
     PoolExhausted,
     SearchTooBroad,
     SequenceGap,
     SoufusakiMismatch,
+    TenshutsuShomeiUnknown,
+    TenshutsuShomeiWrongRequester,
     UnknownMunicipality,
     UnsortedStream,
     WrongSender,
@@ -58,6 +61,8 @@ from juki_gateway.protocols.jukinet.layouts import (
     SHORI_TSUBAN_ACK,
     SHORI_TSUBAN_NOTICE,
     SOUFUSAKI,
+    TENSHUTSU_SHOMEI,
+    TENSHUTSU_SHOMEI_REQUEST,
 )
 from juki_gateway.protocols.jukinet.routing import Role
 from juki_gateway.protocols.jukinet.search import DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT
@@ -83,6 +88,10 @@ class JukinetMessage(IntEnum):
     JUMINHYO_CODE_DRAW_RESPONSE = 0x0118
     MOVE_IN_NOTICE_FETCH = 0x0151
     MOVE_IN_NOTICE_LIST = 0x0152
+    TENSHUTSU_SHOMEI_NOTIFY = 0x0161
+    TENSHUTSU_SHOMEI_ACCEPTED = 0x0162
+    TENSHUTSU_SHOMEI_REQUEST = 0x0163
+    TENSHUTSU_SHOMEI_RESPONSE = 0x0164
     SEARCH_REQUEST = 0x0121
     SEARCH_RESPONSE = 0x0122
     CONSISTENCY_CHUNK = 0x0131
@@ -166,10 +175,13 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "市町村コード (prefecture = first 2 digits).",
         *_SEQUENCED_ERRORS, UnknownMunicipality, sequenced=True),
     M.MOVE_IN_NOTICE_FETCH: _spec(
-        "MOVE_IN_NOTICE_FETCH", "転入通知取得要求", None, {R.MUNICIPAL_CS: (R.KIZON_JUKI,)},
+        "MOVE_IN_NOTICE_FETCH", "転入通知取得要求", None,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,)},
         "MOVE_IN_NOTICE_LIST / ERROR",
         "The existing system asks its CS for the 転入通知 about its former residents that reached "
-        "the CS (their new municipality's CS sent them). No body; header seq = the last "
+        "the CS (their new municipality's CS sent them); a CS its prefecture has no link to "
+        "asks the prefecture for the 転入通知 it holds for that CS (docs/moves.md). No body; "
+        "header seq = the last "
         "delivery_no it has durably processed (0 at first), request_no echoed. The CS forgets "
         f"the deliveries up to seq, then answers the next ones, at most {MAX_MOVE_IN_DELIVERIES}, "
         "oldest first; what is not acknowledged comes again in the next answer. On a notice the "
@@ -177,9 +189,39 @@ JUKINET_MESSAGES: Mapping[int, MessageSpec] = message_table({
         "seq beyond the deliveries handed out is refused (5111) and forgets nothing.",
         WrongSender, BadBody, LinkProtocolError),
     M.MOVE_IN_NOTICE_LIST: _spec(
-        "MOVE_IN_NOTICE_LIST", "転入通知一覧", MOVE_IN_DELIVERY.name, "CS → 既存住基", _ANSWERS,
+        "MOVE_IN_NOTICE_LIST", "転入通知一覧", MOVE_IN_DELIVERY.name,
+        "CS → 既存住基; 都道府県 → CS", _ANSWERS,
         "The 転入通知 not yet acknowledged, one `move-in-delivery` each, by delivery_no; none: "
         "an answer of 0 records.", max_records=MAX_MOVE_IN_DELIVERIES),
+    M.TENSHUTSU_SHOMEI_NOTIFY: _spec(
+        "TENSHUTSU_SHOMEI_NOTIFY", "転出証明書情報通知", TENSHUTSU_SHOMEI.name,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI,)}, "TENSHUTSU_SHOMEI_ACCEPTED / ERROR",
+        "At a 転出届 the existing system gives its CS the person's 転出証明書情報 (one record; "
+        "header request_no echoed). The CS keeps it, one per 住民票コード (a later one replaces "
+        "it), until the 転入通知 about the person reaches the CS; answered after commit. The "
+        "転出元市町村コード must be the CS's own (5104). Contract: docs/moves.md.",
+        BadCheckDigit, WrongSender, BadBody),
+    M.TENSHUTSU_SHOMEI_ACCEPTED: _spec(
+        "TENSHUTSU_SHOMEI_ACCEPTED", "転出証明書情報受領", None, "CS → 既存住基", _ANSWERS,
+        "The 転出証明書情報 is kept (committed). No body."),
+    M.TENSHUTSU_SHOMEI_REQUEST: _spec(
+        "TENSHUTSU_SHOMEI_REQUEST", "転出証明書情報要求", TENSHUTSU_SHOMEI_REQUEST.name,
+        {R.MUNICIPAL_CS: (R.KIZON_JUKI, R.PREFECTURE),
+         R.PREFECTURE: (R.MUNICIPAL_CS, R.KIKO), R.KIKO: (R.PREFECTURE, R.MUNICIPAL_CS)},
+        "TENSHUTSU_SHOMEI_RESPONSE / ERROR",
+        "特例転入: the new municipality's existing system asks its CS for the person's "
+        "転出証明書情報; it travels CS → 都道府県 (→ 機構 → 都道府県) → the old municipality's CS, "
+        "routed by 転出元市町村コード, each hop under a 依頼管理番号 of its own, and the answer or "
+        "the refusal (its code unchanged) back. The old CS answers what its existing system "
+        "gave it when the 住民票コード, 生年月日 and 転入先 match (5117 unknown person or "
+        "生年月日, 5118 not a 特例転出, 5119 another 転出先) and leaves a provision record "
+        "(kind `tenshutsu_shomei`) either way. Contract: docs/moves.md.",
+        BadCheckDigit, WrongSender, UnknownMunicipality, BadBody, TenshutsuShomeiUnknown,
+        NotTokureiTenshutsu, TenshutsuShomeiWrongRequester),
+    M.TENSHUTSU_SHOMEI_RESPONSE: _spec(
+        "TENSHUTSU_SHOMEI_RESPONSE", "転出証明書情報応答", TENSHUTSU_SHOMEI.name,
+        "CS → 都道府県 (→ 機構 → 都道府県) → CS → 既存住基", _ANSWERS,
+        "The 転出証明書情報 as the old municipality's existing system gave it (one record)."),
     M.SHORI_TSUBAN_NOTIFY: _spec(
         "SHORI_TSUBAN_NOTIFY", "処理通番通知", SHORI_TSUBAN_NOTICE.name,
         {R.MUNICIPAL_CS: (R.KIZON_JUKI,), R.PREFECTURE: (R.MUNICIPAL_CS,), R.KIKO: (R.PREFECTURE,)},

@@ -7,6 +7,8 @@ in-process on the test reactor with port 0, with the sessions of one endpoint re
   protocol module defines it), committed at once;
 * ``applies-duplicates``: every UPDATE_NOTIFY frame is applied, duplicates included, and the
   ACK names the count applied (the bug R4-duplicate must catch);
+* ``refuses-odd-numbers``: the reference, except that a new odd 更新順番号 above 1 is refused
+  with ERROR 5104 (content refused): R4-duplicate must fail saying so, not "applied twice";
 * ``answers-flagged``: the real intermediate server, except that a query it would hold for a
   flagged person comes back ANSWERED (the bug R7-flagged-held must catch).
 """
@@ -40,18 +42,23 @@ def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
                         seq=seq, timestamp=info.timestamp())
 
 
-def jukinet_registry(broken: bool) -> HandlerRegistry:
-    """UPDATE_NOTIFY handling, correct or applying duplicates twice."""
+def jukinet_registry(mode: str) -> HandlerRegistry:
+    """UPDATE_NOTIFY handling as ``mode`` says (see the module docstring)."""
     sequencers: dict[str, InboundSequencer] = {}
     applied: dict[str, int] = {}
     reg = HandlerRegistry()
 
     def on_update(frame: Frame, info: SessionInfo) -> Iterable[bytes]:
         sender = frame.header.sender
-        if broken:
+        if mode == "applies-duplicates":
             applied[sender] = applied.get(sender, 0) + frame.header.record_count
             return [_ack(info, "ack", applied[sender])]
         seq = sequencers.setdefault(sender, InboundSequencer())
+        n = frame.header.seq
+        if mode == "refuses-odd-numbers" and n > 1 and n % 2 and n == seq.expected:
+            return [encode_frame(MessageType.ERROR, info.node, info.peer.name,
+                                 encode_error(5104, "wrong_sender", "refused"), record_count=1,
+                                 seq=n, timestamp=info.timestamp())]
         accepted = seq.receive(frame.header.seq, frame.header.record_count)
         if accepted is not None:
             seq.committed(accepted.last_seq)
@@ -61,9 +68,9 @@ def jukinet_registry(broken: bool) -> HandlerRegistry:
     return reg
 
 
-def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -> GatewayService:
+def start_jukinet_target(config: GatewayConfig, reactor: Any, *, mode: str) -> GatewayService:
     """The daemon with cs-172014's sessions answering UPDATE_NOTIFY (see module docstring)."""
-    registry = jukinet_registry(broken)
+    registry = jukinet_registry(mode)
     metrics = GatewayMetrics()
 
     def factories(ep: EndpointConfig) -> AppFactory:

@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init", help="create a working directory: gateway.toml, dev CA and certificates"
     )
-    p.add_argument("dir", nargs="?", type=Path, default=DEFAULT_WORKDIR, metavar="DIR")
+    p.add_argument("dir", nargs="?", type=Path, default=DEFAULT_WORKDIR, metavar="DIR",
+                   help=f"the working directory to create or complete (default {DEFAULT_WORKDIR})")
     p.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE, metavar="N",
                    help="endpoints listen on N+1..N+4, admin N+10, metrics N+20 (default 7100)")
     p.add_argument("--force", action="store_true", help="replace an existing config, CA and keys")

@@ -49,6 +49,8 @@ class RunSummary:
     flagged_auto_answers: int = 0
     invariants: list[Invariant] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the signal that stopped the run before its end (SIGINT, SIGTERM): a partial summary
+    interrupted: str | None = None
 
     def record(self, msg_type: str, outcome: str, latency: float | None = None,
                code: str | None = None) -> None:
@@ -80,8 +82,9 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        """Whether every invariant held (and at least one was checked)."""
-        return bool(self.invariants) and all(i.held for i in self.invariants)
+        """Whether the run ended, and every invariant held (at least one was checked)."""
+        return (self.interrupted is None and bool(self.invariants)
+                and all(i.held for i in self.invariants))
 
     def all_latencies(self) -> list[float]:
         """Every latency observed, across message types."""
@@ -116,6 +119,7 @@ class RunSummary:
                 {"name": i.name, "held": i.held, "detail": i.detail} for i in self.invariants
             ],
             "ok": self.ok,
+            "interrupted": self.interrupted,
             "notes": list(self.notes),
         }
 
@@ -144,11 +148,15 @@ class RunSummary:
         lines.append(f"  held queries: {self.held_queries}; automatic answers about flagged "
                      f"residents: {self.flagged_auto_answers}")
         lines.append("")
-        lines.append("  invariants:")
+        lines.append("  invariants:" + ("" if self.invariants else " none checked"))
         for inv in self.invariants:
             lines.append(f"    [{'held' if inv.held else 'BROKEN'}] {inv.name}: {inv.detail}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         lines.append("")
-        lines.append("RESULT: " + ("all invariants held" if self.ok else "INVARIANT BROKEN"))
+        if self.interrupted is not None:
+            lines.append(f"RESULT: INTERRUPTED by {self.interrupted} after {self.elapsed:.1f}s: a "
+                         "partial summary, the run's invariants were not checked")
+        else:
+            lines.append("RESULT: " + ("all invariants held" if self.ok else "INVARIANT BROKEN"))
         return "\n".join(lines)

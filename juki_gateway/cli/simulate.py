@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from juki_gateway.errors import Interrupted, JukiError, UsageError
 from juki_gateway.workdir import add_config_argument, config_path_from
@@ -67,7 +67,7 @@ def run_on_reactor(work: Any) -> Any:
     def on_signal(signum: int, _frame: Any) -> None:
         if not signals:
             signals.append(signum)
-            reactor.callFromThread(stop)  # safe from a signal handler
+            cast(Any, reactor).callFromThread(stop)  # wakes the reactor: safe from a handler
 
     def go() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):  # after the reactor installed its own

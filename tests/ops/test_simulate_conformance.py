@@ -210,7 +210,7 @@ def test_link_outage_scenario_cuts_the_daemons_own_links(served: Daemon, tmp_pat
 
     from juki_gateway.workdir import read_toml
 
-    data = read_toml(REPO / "scenarios" / "link-outage.toml")
+    data = read_toml(REPO / "juki_gateway" / "scenarios" / "link-outage.toml")
     data["scenario"]["duration"] = data["scenario"]["duration"] / 5
     data["kizon_juki"]["rate"] = 10.0
     for outage in data["outage"]:

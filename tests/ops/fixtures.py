@@ -15,9 +15,13 @@ in-process on the test reactor with port 0, with the sessions of one endpoint re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, encode_error
@@ -31,6 +35,7 @@ from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, Qu
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer
 from juki_gateway.protocols.session import FrameSession, HandlerRegistry, SessionInfo
+from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
 
 
 def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
@@ -117,9 +122,23 @@ def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
     return service
 
 
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The juki-gateway command in a subprocess (it runs its own reactor)."""
+    return subprocess.run([sys.executable, "-m", "juki_gateway", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def chain_daemon(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Daemon]:
+    """A serve process hosting the Juki-net chain (CS → prefecture → 機構) on loopback links,
+    nothing seeded in its store; stopped cleanly at the end (for a module-scoped fixture)."""
+    d = start_daemon(make_workdir(tmp_path_factory.mktemp(name), links=True), timeout=60)
+    yield d
+    assert d.stop() == 0
+
+
 def bound(service: GatewayService, name: str) -> int:
     """The port endpoint ``name`` bound."""
     return service.listeners[name].bound_port()
 
 
-__all__ = ["Path", "bound", "start_answering_ims", "start_jukinet_target"]
+__all__ = ["Path", "bound", "chain_daemon", "cli", "start_answering_ims", "start_jukinet_target"]

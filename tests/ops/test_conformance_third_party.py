@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -20,22 +19,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
+from tests.gateway_support import Daemon
+
+from .fixtures import chain_daemon, cli
 
 pytestmark = pytest.mark.timeout(300)
 
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "juki_gateway", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """The daemon with its own Juki-net chain (CS → prefecture → 機構 over real links)."""
-    d = start_daemon(make_workdir(tmp_path_factory.mktemp("conf"), links=True), timeout=60)
-    yield d
-    assert d.stop() == 0
+    yield from chain_daemon(tmp_path_factory, "conf")
 
 
 def third_party_identity(d: Daemon, team: Path, name: str, role: str, org: str) -> tuple[Path, Path]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from juki_gateway.simulators.population import build_population
 from juki_gateway.simulators.scenario import load_scenario
 from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
 
-from .fixtures import bound, start_answering_ims, start_jukinet_target
+from .fixtures import bound, chain_daemon, cli, start_answering_ims, start_jukinet_target
 
 pytestmark = pytest.mark.timeout(240)
 NOW = dt.datetime.now(dt.UTC)
@@ -37,18 +36,11 @@ JUKINET_FRAME_CASES = {"R1-no-certificate", "R1-unknown-ca", "R1-expired", "R2-w
                        "R4-frame-unknown-type", "R4-frame-body-length"}
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The juki-gateway command in a subprocess (it runs its own reactor)."""
-    return subprocess.run([sys.executable, "-m", "juki_gateway", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """One serve process hosting the Juki-net chain on loopback links; nothing seeded in its store."""
-    d = start_daemon(make_workdir(tmp_path_factory.mktemp("sim"), links=True), timeout=60)
-    yield d
-    assert d.stop() == 0
+    yield from chain_daemon(tmp_path_factory, "sim")
 
 
 def endpoint_args(d: Daemon) -> list[str]:

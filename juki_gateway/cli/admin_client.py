@@ -27,7 +27,6 @@ class AdminUnreachable(JukiError):
 
     code = "admin_unreachable"
     wire_code = 6607
-    exit_code = 69  # EX_UNAVAILABLE
 
 
 class RemoteActionFailed(JukiError):

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from juki_gateway.cli.storeopts import (
+    add_operator_option,
     add_store_arguments,
     anchor_paths,
     open_store,
@@ -58,8 +59,7 @@ def register(subparsers: Any) -> None:
     add_store_arguments(anchor)
     anchor.add_argument("--new-key", action="store_true",
                         help="create the key (or retire the current one and create a new one)")
-    anchor.add_argument("--operator", default=None, metavar="ID",
-                        help="operator id for the audit trail (default: the login name)")
+    add_operator_option(anchor)
     anchor.set_defaults(func=_anchor)
 
     lst = sub.add_parser("list", help="print entries (tab-separated, chain order)")
@@ -148,9 +148,13 @@ class _NotAnchored(Exception):
 
 def _list(args: argparse.Namespace) -> int:
     with open_store(args) as engine, engine.begin() as conn:
+        listed = 0
         for rec in list_audit(conn, since=args.since, operator_id=args.operator,
                               subject=args.subject):
+            listed += 1
             print("\t".join([str(rec.id), rec.occurred_at.isoformat(timespec="seconds") + "Z",
                              rec.operator_id, rec.terminal_id, rec.subject, rec.action,
                              rec.detail]))
+    if not listed:
+        print("none")
     return 0

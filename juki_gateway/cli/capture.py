@@ -19,22 +19,24 @@ def register(sub: Any) -> None:
     """Add ``capture`` and ``replay``."""
     p: argparse.ArgumentParser = sub.add_parser(
         "capture", help="run a scenario and record the frames it exchanged (JSON lines)")
-    p.add_argument("scenario")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.add_argument("scenario", help="scenario name (quickstart, bad-peers, …) or TOML path")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="the capture file to write (JSON lines)")
     add_config_argument(p)
-    p.add_argument("--duration", type=float, metavar="SECONDS")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="override the scenario's duration")
     p.add_argument("--endpoint", type=parse_endpoint, action="append", default=[],
-                   metavar="NAME=PORT")
+                   metavar="NAME=PORT", help="where an endpoint listens, if not as configured")
     p.set_defaults(func=run_capture)
 
     r: argparse.ArgumentParser = sub.add_parser(
         "replay", help="replay a capture against a target and report answers that differ")
-    r.add_argument("file", type=Path)
+    r.add_argument("file", type=Path, help="a capture written by 'capture --out'")
     r.add_argument("--target", default="127.0.0.1", metavar="HOST",
                    help="host of the target daemon (ports from --config / --endpoint)")
     add_config_argument(r)
     r.add_argument("--endpoint", type=parse_endpoint, action="append", default=[],
-                   metavar="NAME=PORT")
+                   metavar="NAME=PORT", help="where an endpoint listens, if not as configured")
     r.set_defaults(func=run_replay)
 
 

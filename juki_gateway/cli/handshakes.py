@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
     """Print the selected records."""
     config = load_config(config_path_from(args))
     records = filter_records(read_records(config.handshake_log), failed=args.failed, since=args.since)
-    print(format_table(records))
+    print(format_table(records) if records else "none")
     return 0

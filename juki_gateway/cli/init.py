@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init", help="create a working directory: gateway.toml, dev CA and certificates"
     )
-    p.add_argument("dir", nargs="?", type=Path, default=DEFAULT_WORKDIR, metavar="DIR")
+    p.add_argument("dir", nargs="?", type=Path, default=DEFAULT_WORKDIR, metavar="DIR",
+                   help=f"the working directory to create or complete (default {DEFAULT_WORKDIR})")
     p.add_argument("--topology", default=None, metavar="NAME|PATH",
                    help=f"which network: a shipped topology ({', '.join(builtin_topologies())}; "
                    f"default {DEFAULT_TOPOLOGY}) or a topology file (docs/topology.md)")

@@ -1,8 +1,9 @@
 """``juki-gateway flags|held|provisions|fukuhon``: the intermediate server's operator commands.
 
 Each command talks to the running daemon's admin port over mutual TLS with an operator
-certificate: ``--operator NAME`` (``pki/NAME.pem``/``.key`` of the working directory, default
-``$JUKI_GATEWAY_OPERATOR``) or explicit ``--operator-cert``/``--operator-key``. The daemon checks
+certificate: ``--operator NAME`` (``pki/NAME.pem``/``.key`` of the working directory; default
+``$JUKI_GATEWAY_OPERATOR``, else the login name: the one ``--operator`` convention of every
+sub-command) or explicit ``--operator-cert``/``--operator-key``. The daemon checks
 the operator's role and writes an audit entry for every action. Lists print one JSON object per
 line; ``show`` prints one indented JSON object.
 """
@@ -13,27 +14,22 @@ import argparse
 import base64
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from juki_gateway.cli.storeopts import OPERATOR_ENV, add_operator_option, operator_of
 from juki_gateway.errors import UsageError
 from juki_gateway.registry_store.provisions import KINDS
 from juki_gateway.workdir import add_config_argument, config_path_from, write_private
 
-OPERATOR_ENV = "JUKI_GATEWAY_OPERATOR"
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
-    p.add_argument(
-        "--operator",
-        metavar="NAME",
-        help=f"operator whose pki/NAME.pem and .key to use (default ${OPERATOR_ENV})",
-    )
-    p.add_argument("--operator-cert", type=Path, metavar="PEM")
-    p.add_argument("--operator-key", type=Path, metavar="KEY")
+    add_operator_option(p, "operator whose pki/ID.pem and .key to use")
+    p.add_argument("--operator-cert", type=Path, metavar="PEM",
+                   help="an operator certificate outside the working directory's pki/")
+    p.add_argument("--operator-key", type=Path, metavar="KEY", help="its private key")
 
 
 def register(sub: Any) -> None:
@@ -63,18 +59,18 @@ def register(sub: Any) -> None:
     ):
         p = fs.add_parser(name, help=helptext)
         _common(p)
-        p.add_argument("flag_id")
+        p.add_argument("flag_id", help="the flag's id (flags list shows them)")
         p.set_defaults(func=_run, action=f"flags.{name}")
     p = fs.add_parser("list", help="blocking flags (--all: cleared ones too)")
     _common(p)
-    p.add_argument("--all", action="store_true")
+    p.add_argument("--all", action="store_true", help="cleared flags too")
     p.set_defaults(func=_run, action="flags.list")
 
     held = sub.add_parser("held", help="queries held for manual response")
     hs = held.add_subparsers(dest="held_command", metavar="ACTION", required=True)
     p = hs.add_parser("list", help="waiting held queries (--all: decided ones too)")
     _common(p)
-    p.add_argument("--all", action="store_true")
+    p.add_argument("--all", action="store_true", help="decided queries too")
     p.set_defaults(func=_run, action="held.list")
     for name, helptext in (
         ("show", "the content that would be sent"),
@@ -83,7 +79,7 @@ def register(sub: Any) -> None:
     ):
         p = hs.add_parser(name, help=helptext)
         _common(p)
-        p.add_argument("held_id")
+        p.add_argument("held_id", help="the held query's id (held list shows them)")
         p.set_defaults(func=_run, action=f"held.{name}")
 
     prov = sub.add_parser("provisions", help="provision records (情報提供等記録)")
@@ -99,19 +95,19 @@ def register(sub: Any) -> None:
     p.add_argument("--node", metavar="NAME",
                    help="with --json: only the store of this node ('registry' for the "
                    "intermediate server's)")
-    p.add_argument("--person", metavar="ATENA_NO")
-    p.add_argument("--since", metavar="ISO-DATE")
+    p.add_argument("--person", metavar="ATENA_NO", help="only records about this person")
+    p.add_argument("--since", metavar="ISO-DATE", help="only records at or after this date")
     p.set_defaults(func=_provisions, action="provisions.list")
 
     fuku = sub.add_parser("fukuhon", help="副本 import (format-checked) and export")
     us = fuku.add_subparsers(dest="fukuhon_command", metavar="ACTION", required=True)
     p = us.add_parser("import", help="import fixed-length 副本 records from FILE")
     _common(p)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the 副本 records to import")
     p.set_defaults(func=_run, action="fukuhon.import")
     p = us.add_parser("export", help="write every 副本 record to FILE, flagged people left out")
     _common(p)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="where to write them (readable by this account only)")
     p.add_argument("--include-flagged", metavar="REQUEST_ID", dest="request_id",
                    help="include flagged people (reviewer), with your export request confirmed "
                    "by a second operator (request-export, confirm-export)")
@@ -122,7 +118,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run, action="fukuhon.export-request")
     p = us.add_parser("confirm-export", help="confirm another reviewer's export request")
     _common(p)
-    p.add_argument("request_id")
+    p.add_argument("request_id", help="the id request-export printed")
     p.set_defaults(func=_run, action="fukuhon.export-confirm")
 
 
@@ -165,7 +161,7 @@ def _provisions(args: argparse.Namespace) -> int:
                     "detail": row["detail"], "at": row["occurred_at"].isoformat() + "Z",
                 }, ensure_ascii=False, sort_keys=True))
                 count += 1
-    print(f"{count} provision records", file=sys.stderr)
+    print(f"{count} provision records" if count else "none", file=sys.stderr)
     return 0
 
 
@@ -177,15 +173,19 @@ def _client(args: argparse.Namespace) -> Any:
     ep = config.intermediate_endpoint()
     if ep is None:
         raise UsageError(f"{config.path} has no intermediate endpoint")
-    name = args.operator or os.environ.get(OPERATOR_ENV)
-    cert = args.operator_cert or (config.pki_dir / f"{name}.pem" if name else None)
-    key = args.operator_key or (config.pki_dir / f"{name}.key" if name else None)
-    if cert is None or key is None:
-        have = sorted(p.stem for p in config.pki_dir.glob("op-*.pem"))
-        raise UsageError(
-            f"say which operator: --operator NAME (one of {', '.join(have) or 'none'}) "
-            f"or ${OPERATOR_ENV}, or --operator-cert/--operator-key"
-        )
+    if args.operator_cert is not None or args.operator_key is not None:
+        if args.operator_cert is None or args.operator_key is None:
+            raise UsageError("--operator-cert and --operator-key go together")
+        name, cert, key = args.operator, args.operator_cert, args.operator_key
+    else:
+        name = operator_of(args)
+        cert, key = config.pki_dir / f"{name}.pem", config.pki_dir / f"{name}.key"
+        if not cert.exists() or not key.exists():
+            have = sorted(p.stem for p in config.pki_dir.glob("op-*.pem"))
+            raise UsageError(
+                f"no operator certificate {cert}: say which operator with --operator ID (one of "
+                f"{', '.join(have) or 'none'}) or ${OPERATOR_ENV}, or --operator-cert/--operator-key"
+            )
     if config.admin.port == 0:
         raise UsageError(f"{config.path}: [admin] port is 0; the CLI needs a fixed admin port")
     return AdminClient(
@@ -232,6 +232,8 @@ def _run(args: argparse.Namespace) -> int:
     if isinstance(result, list):
         for row in result:
             print(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        if not result:  # stdout stays JSON lines (none of them), for scripts
+            print("none", file=sys.stderr)
         if action == "fukuhon.import":
             bad = [r for r in result if r["result_code"]]
             print(f"imported {len(result) - len(bad)} of {len(result)} records", file=sys.stderr)

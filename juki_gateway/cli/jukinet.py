@@ -36,17 +36,20 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "consistency-check", help="compare the CS's 本人確認情報 file with the prefecture's or 機構's")
     add_config_argument(p)
-    p.add_argument("--peer", choices=("prefecture", "kiko"), required=True)
+    p.add_argument("--peer", choices=("prefecture", "kiko"), required=True,
+                   help="whose file to compare the CS's with")
     p.add_argument("--node", type=Path, default=None, help="a Juki-net node JSON instead of --config")
-    p.add_argument("--peer-host", default=None)
-    p.add_argument("--peer-port", type=int, default=None)
+    p.add_argument("--peer-host", default=None, help="the peer's host (default: as configured)")
+    p.add_argument("--peer-port", type=int, default=None,
+                   help="the peer's port (default: as configured)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     p.add_argument("--report-rss", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run_check)
     n: argparse.ArgumentParser = sub.add_parser("jukinet-node", help="run one Juki-net node")
-    n.add_argument("node", type=Path)
-    n.add_argument("--port", type=int, default=None)
-    n.add_argument("--peer", action="append", default=[], metavar="NAME=PORT")
+    n.add_argument("node", type=Path, help="the node's JSON description")
+    n.add_argument("--port", type=int, default=None, help="listen here (default: as described)")
+    n.add_argument("--peer", action="append", default=[], metavar="NAME=PORT",
+                   help="where a peer listens, if not as described; repeatable")
     n.set_defaults(func=run_node)
 
 

@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     """Add the ``link`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
         "link", help="hold (cut) or release (restore) one of the daemon's Juki-net links")
-    p.add_argument("action", choices=("hold", "release", "status"))
+    p.add_argument("action", choices=("hold", "release", "status"),
+                   help="hold: cut the link and keep it down; release: let it reconnect; "
+                        "status: every link's state")
     p.add_argument("name", nargs="?", help="link name as in gateway.toml, e.g. cs-172014->pref-17")
     add_operator_arguments(p)
     add_store_arguments(p)
@@ -44,12 +46,17 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(path)
     if args.action == "status":
         held = read_held(config.workdir)
+        if not config.links:
+            print("none")
         for link in config.links:
             h = held.get(link.name)
             print(f"{link.name}: " + ("in service" if h is None else
                                       f"held since {h.since} by {h.operator or '?'}: {h.reason or '-'}"))
         return 0
     names = [link.name for link in config.links]
+    if args.name is None:
+        raise UsageError(f"link {args.action} needs the NAME of a link (links: "
+                         f"{', '.join(names) or 'none'})")
     if args.name not in names:
         raise UsageError(f"no link named {args.name!r} in {path} (links: {', '.join(names) or 'none'})")
     now = dt.datetime.now(dt.UTC)

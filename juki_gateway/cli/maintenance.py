@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "maintenance", help="switch maintenance mode (/health answers 503) on or off"
     )
-    p.add_argument("state", choices=("on", "off", "status"))
+    p.add_argument("state", choices=("on", "off", "status"),
+                   help="on: /health answers 503; off: back in service; status: show it")
     add_operator_arguments(p)
     add_store_arguments(p)
     p.set_defaults(func=run)

@@ -16,9 +16,11 @@ import sys
 from typing import Any
 
 from juki_gateway.cli.storeopts import (
+    add_operator_option,
     add_store_arguments,
     audit_key_of,
     open_store,
+    operator_of,
     parse_date,
     utc_now,
 )
@@ -45,8 +47,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--as-of", type=parse_date, metavar="DATE",
                      help="purge as if today were DATE (default: today, JST)")
     run.add_argument("--dry-run", action="store_true", help="print what would be purged")
-    run.add_argument("--operator", default="cli", metavar="ID",
-                     help="operator id recorded in the audit log (default: cli)")
+    add_operator_option(run)
     run.set_defaults(func=_run)
 
 
@@ -75,7 +76,7 @@ def _purge(args: argparse.Namespace, policy: RetentionPolicy) -> RetentionReport
     as_of = args.as_of or jst_date(now)
     with open_store(args) as engine, engine.begin() as conn:
         return run_retention(conn, as_of, policy=policy, dry_run=args.dry_run, now=now,
-                             operator_id=args.operator, terminal_id=socket.gethostname()[:32],
+                             operator_id=operator_of(args), terminal_id=socket.gethostname()[:32],
                              key=audit_key_of(args))
 
 

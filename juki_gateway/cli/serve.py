@@ -47,14 +47,12 @@ class StartupFailed(JukiError):
     """The daemon could not start: a listener could not bind, a store could not open …"""
 
     code = "startup_failed"
-    exit_code = 3
 
 
 class WorkdirBusy(JukiError):
     """Another ``juki-gateway serve`` already runs on this working directory."""
 
     code = "workdir_busy"
-    exit_code = 3
 
 
 def register(sub: Any) -> None:

@@ -2,17 +2,21 @@
 
 The simulators connect over the daemon's real mutual-TLS endpoints with their own certificates
 from the working directory's PKI. The summary is printed at the end; ``--json FILE`` also writes
-it as JSON. Exit status 0 when every invariant held, 1 when one broke.
+it as JSON. Exit status 0 when every invariant held, 1 when one broke; SIGINT (Ctrl-C) or
+SIGTERM stop the run, print (and write) the summary so far, and exit 130 or 143.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from juki_gateway.errors import UsageError
+from juki_gateway.errors import Interrupted, JukiError, UsageError
 from juki_gateway.workdir import add_config_argument, config_path_from
+
+if TYPE_CHECKING:
+    from juki_gateway.simulators.summary import RunSummary
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -43,22 +47,39 @@ def register(sub: Any) -> None:
 
 
 def run_on_reactor(work: Any) -> Any:
-    """Run ``work(reactor)`` (a coroutine function) on the global reactor; return its result."""
+    """Run ``work(reactor)`` (a coroutine function) on the global reactor; return its result.
+
+    SIGINT and SIGTERM stop the reactor and raise :class:`Interrupted` (exit 130 or 143).
+    """
+    import signal
+
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
 
     box: list[Any] = []
+    signals: list[int] = []
+
+    def stop() -> None:
+        if reactor.running:
+            reactor.stop()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not signals:
+            signals.append(signum)
+            cast(Any, reactor).callFromThread(stop)  # wakes the reactor: safe from a handler
 
     def go() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # after the reactor installed its own
+            signal.signal(sig, on_signal)
         d = Deferred.fromCoroutine(work(reactor))
         d.addBoth(box.append)
-        d.addBoth(lambda _: reactor.stop())
+        d.addBoth(lambda _: stop())
 
     reactor.callWhenRunning(go)
     reactor.run()
-    if not box:
-        raise KeyboardInterrupt
+    if signals or not box:
+        raise Interrupted(signals[0] if signals else signal.SIGINT)
     if isinstance(box[0], Failure):
         box[0].raiseException()
     return box[0]
@@ -70,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("faker")  # the simulators' population: a missing 'sim' extra is one line
     from juki_gateway.gateway.config import load_config
-    from juki_gateway.simulators.runner import endpoints_from_config, run_scenario, write_json
+    from juki_gateway.simulators.runner import endpoints_from_config, run_scenario
     from juki_gateway.simulators.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -99,14 +120,59 @@ def run(args: argparse.Namespace) -> int:
             print(f"prepared {scenario.name}: {known} 個人番号 recorded at 機構")
         return 0
     endpoints = endpoints_from_config(config, dict(args.endpoint))
+    require_daemon(endpoints.host, endpoints.ports, config.path)
+    started: list[RunSummary] = []
 
     async def work(reactor: Any) -> Any:
         return await run_scenario(reactor, scenario, endpoints, duration=args.duration,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, on_start=started.append)
 
-    summary = run_on_reactor(work)
-    print(summary.render())
-    if args.json is not None:
-        write_json(summary, args.json)
-        print(f"summary written to {args.json}")
+    try:
+        summary = run_on_reactor(work)
+    except Interrupted as exc:
+        if started:  # the summary so far, then exit 128 + the signal
+            import time
+
+            partial = started[0]
+            partial.interrupted = str(exc)
+            partial.finished = partial.finished or (partial.started and time.time())
+            _report(partial, args.json)
+        raise
+    _report(summary, args.json)
     return 0 if summary.ok else 1
+
+
+class DaemonNotRunning(JukiError):
+    """No daemon listens where the configuration (or --endpoint) says its endpoints are."""
+
+    code = "daemon_not_running"
+
+
+def require_daemon(host: str, ports: dict[str, int], config: Path) -> None:
+    """Refuse to start a run when no endpoint of the daemon accepts a TCP connection (a stopped
+    daemon): one line saying so, instead of failing deep inside the run."""
+    import socket
+
+    closed = []
+    for name, port in sorted(ports.items()):
+        try:
+            with socket.create_connection((host, port), timeout=3.0):
+                pass
+        except OSError as exc:
+            closed.append(f"{name} {host}:{port} ({exc.strerror or exc})")
+    if closed and len(closed) == len(ports):
+        raise DaemonNotRunning(f"no daemon is running for {config}: nothing listens at "
+                               f"{', '.join(closed[:3])}{' …' if len(closed) > 3 else ''}; "
+                               f"start it with 'juki-gateway serve --config {config}'")
+    if closed:
+        raise DaemonNotRunning(f"the daemon of {config} does not listen at {', '.join(closed)} "
+                               "(give --endpoint NAME=PORT if it listens elsewhere)")
+
+
+def _report(summary: RunSummary, json_path: Path | None) -> None:
+    from juki_gateway.simulators.runner import write_json
+
+    print(summary.render(), flush=True)
+    if json_path is not None:
+        write_json(summary, json_path)
+        print(f"summary written to {json_path}", flush=True)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from juki_gateway.cli.storeopts import (
+    add_operator_option,
     add_store_arguments,
     anchor_paths,
     audit_key_of,
@@ -34,12 +35,13 @@ def register(subparsers: Any) -> None:
 
     backup = sub.add_parser("backup", help="write an online, consistent copy of a SQLite store")
     add_store_arguments(backup)
-    backup.add_argument("file", type=Path, metavar="FILE")
+    backup.add_argument("file", type=Path, metavar="FILE", help="where to write the copy")
     backup.set_defaults(func=_backup)
 
     restore = sub.add_parser("restore", help="replace a SQLite store with a backup (daemon stopped)")
     add_store_arguments(restore)
-    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.add_argument("file", type=Path, metavar="FILE", help="the backup to restore")
+    add_operator_option(restore)
     restore.set_defaults(func=_restore)
 
 

@@ -39,7 +39,6 @@ class SchemaOutdated(StoreError):
     """The database is empty or older than this program: run ``juki-gateway store migrate``."""
 
     code = "schema_outdated"
-    exit_code = 3
 
 
 def store_url_from_args(args: argparse.Namespace) -> str:
@@ -183,18 +182,37 @@ def open_store(args: argparse.Namespace, *, require_schema: bool = True) -> Iter
         engine.dispose()
 
 
+#: The one ``--operator`` convention of every sub-command: the option, else this variable, else
+#: the login name. For the intermediate server's commands it also names the certificate
+#: (``pki/NAME.pem``) the command connects with.
+OPERATOR_ENV = "JUKI_GATEWAY_OPERATOR"
+
+
+def add_operator_option(parser: argparse.ArgumentParser,
+                        what: str = "operator id recorded in the audit trail") -> None:
+    """``--operator ID`` (see :data:`OPERATOR_ENV`)."""
+    parser.add_argument("--operator", default=None, metavar="ID",
+                        help=f"{what} (default: ${OPERATOR_ENV}, else the login name)")
+
+
 def add_operator_arguments(parser: argparse.ArgumentParser) -> None:
     """``--reason`` and ``--operator``: who switched something and why, for the audit trail."""
     parser.add_argument("--reason", default="", help="why (shown in /health and the audit trail)")
-    parser.add_argument("--operator", default=None, metavar="ID",
-                        help="operator id for the audit trail (default: the login name)")
+    add_operator_option(parser)
 
 
 def operator_of(args: argparse.Namespace) -> str:
-    """The ``--operator`` given, else the login name."""
+    """The ``--operator`` given, else ``$JUKI_GATEWAY_OPERATOR``, else the login name."""
     import getpass
+    import os
 
-    return str(getattr(args, "operator", None) or getpass.getuser())
+    given = getattr(args, "operator", None) or os.environ.get(OPERATOR_ENV)
+    if given:
+        return str(given)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise UsageError(f"no login name to record: pass --operator ID or set ${OPERATOR_ENV}") from None
 
 
 def audit_switch(args: argparse.Namespace, *, operator: str, now: dt.datetime, subject: str,
@@ -216,5 +234,6 @@ def audit_switch(args: argparse.Namespace, *, operator: str, now: dt.datetime, s
     return True
 
 
-__all__ = ["SchemaOutdated", "UsageError", "add_operator_arguments", "add_store_arguments",
+__all__ = ["OPERATOR_ENV", "SchemaOutdated", "UsageError", "add_operator_arguments",
+           "add_operator_option", "add_store_arguments",
            "anchor_paths", "audit_key_of", "audit_switch", "open_store", "operator_of", "parse_date", "parse_datetime", "utc_now"]

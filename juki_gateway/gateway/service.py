@@ -71,7 +71,6 @@ class ListenError(JukiError):
     """A listener could not bind its address (in use, not ours, no permission …)."""
 
     code = "listen"
-    exit_code = 3
 
 
 def startup_error(failure: Failure) -> BaseException:

@@ -45,7 +45,6 @@ class AnchorKeyError(JukiError):
 
     code = "audit_key_unusable"
     wire_code = 9130
-    exit_code = 3
 
 
 @dataclass(frozen=True, slots=True)

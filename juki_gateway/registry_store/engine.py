@@ -78,7 +78,6 @@ class StoreUnavailable(StoreError):
 
     code = "store_unavailable"
     wire_code = 9101
-    exit_code = 3
 
 
 def config_store_url(raw: str, config_dir: Path) -> str:

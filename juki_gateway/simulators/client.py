@@ -22,8 +22,10 @@ from twisted.internet import ssl
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from juki_gateway.codecs.frame import Frame
 from juki_gateway.codecs.messages import MessageType
@@ -38,23 +40,30 @@ from juki_gateway.protocols.channel import (
     default_catalogue,
 )
 
+#: How far a connection got before it failed: no TCP connection at all; TCP, but the TLS
+#: handshake did not complete; or the handshake completed (the endpoint speaks TLS).
+STAGE_CONNECT, STAGE_HANDSHAKE, STAGE_SESSION = "connect", "handshake", "session"
+
 
 class PeerRefused(JukiError):
     """The endpoint refused the connection (handshake failed or closed before answering)."""
 
     code = "peer_refused"
-    exit_code = 4
 
-    def __init__(self, message: str, alert: str | None = None) -> None:
+    def __init__(self, message: str, alert: str | None = None, stage: str = STAGE_SESSION) -> None:
         super().__init__(message)
         self.alert = alert
+        self.stage = stage
 
 
 class ExchangeTimeout(JukiError):
     """The endpoint did not answer within the time allowed."""
 
     code = "exchange_timeout"
-    exit_code = 4
+
+    def __init__(self, message: str, stage: str = STAGE_SESSION) -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +115,23 @@ def set_recorder(recorder: Any) -> None:
     RECORDER = recorder
 
 
+@implementer(IHandshakeListener)
 class FrameConnection(Protocol):
     """One client connection: frames out, answers matched in order."""
 
     recorder: Any = None
     conn_id: str = ""
+    #: the TLS handshake completed (told by the TLS layer)
+    handshake_done: bool = False
+
+    def handshakeCompleted(self) -> None:
+        """IHandshakeListener: the endpoint completed the TLS handshake with us."""
+        self.handshake_done = True
+
+    @property
+    def stage(self) -> str:
+        """How far this connection got (STAGE_HANDSHAKE or STAGE_SESSION)."""
+        return STAGE_SESSION if self.handshake_done else STAGE_HANDSHAKE
 
     def __init__(self, reactor: Any, catalogue: Catalogue | None,
                  trailer_length: int = 0, *, local: str, peer: str) -> None:
@@ -134,7 +155,8 @@ class FrameConnection(Protocol):
         # not drive(): a simulator hands every frame, PING included, to whoever awaits it
         while (event := channel.next_event()) is not None:
             if isinstance(event, Broken):
-                self._fail_waiters(PeerRefused(f"undecodable answer: {event.error.message}"))
+                self._fail_waiters(PeerRefused(f"undecodable answer: {event.error.message}",
+                                               stage=self.stage))
                 if self.transport is not None:
                     self.transport.loseConnection()
                 return
@@ -159,8 +181,10 @@ class FrameConnection(Protocol):
         self.is_closed = True
         self.close_reason = reason
         alert = alert_from_failure(reason.value) if reason.value is not None else None
-        self._fail_waiters(PeerRefused(
-            f"connection closed{': ' + alert if alert else ''}", alert=alert))
+        detail = f": {alert}" if alert else ""
+        if not alert and not self.handshake_done and not isinstance(reason.value, ConnectionDone):
+            detail = f": {reason.value}"  # e.g. an SSL error without an alert: not TLS at all
+        self._fail_waiters(PeerRefused(f"connection closed{detail}", alert=alert, stage=self.stage))
         if not self.closed.called:
             self.closed.callback(None)
 
@@ -181,7 +205,7 @@ class FrameConnection(Protocol):
         """The next ``n`` answers (errback PeerRefused if the connection closes first)."""
         d: Deferred[list[Frame]] = Deferred()
         if self.is_closed:
-            d.errback(PeerRefused("connection already closed"))
+            d.errback(PeerRefused("connection already closed", stage=self.stage))
             return d
         got = self.unsolicited[:n]
         del self.unsolicited[:n]
@@ -197,7 +221,9 @@ class FrameConnection(Protocol):
         for i, (_n, dd, _got) in enumerate(self._waiters):
             if dd is d:
                 del self._waiters[i]
-                d.errback(ExchangeTimeout("no answer in time"))
+                d.errback(ExchangeTimeout(
+                    "no answer in time" if self.handshake_done else "no TLS handshake in time",
+                    stage=self.stage))
                 return
 
     async def request(self, data: bytes, n: int = 1, timeout: float = 10.0) -> list[Frame]:
@@ -240,7 +266,7 @@ async def open_connection(
         if RECORDER is not None:
             RECORDER.refused(identity, server_name, str(exc))
         raise PeerRefused(f"cannot connect to {host}:{port}: {exc}",
-                          alert=alert_from_failure(exc)) from None
+                          alert=alert_from_failure(exc), stage=STAGE_CONNECT) from None
     if RECORDER is not None:
         conn.recorder = RECORDER
         conn.conn_id = RECORDER.opened(identity, server_name, host, port)

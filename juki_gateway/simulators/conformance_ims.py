@@ -59,7 +59,7 @@ class _Ipnw:
     async def connect(self) -> FrameConnection:
         t = self.s.target
         return await open_connection(self.s.reactor, t.host, t.port, t.peer, t.server_name,
-                                     timeout=8.0)
+                                     timeout=t.timeout)
 
     def frame(self, msg_type: int, body: bytes, count: int, *, unsigned: bool = False,
               stamp: str | None = None) -> bytes:
@@ -101,7 +101,8 @@ class _Ipnw:
                                          "items": items_to_mask(permit.items),
                                          "route": permit.requester, "permit": permit.to_bytes()})
         [answer] = await conn.request(self.frame(ImsMessageType.INFO_QUERY, body, 1,
-                                                 unsigned=unsigned, stamp=stamp), 1, timeout=10.0)
+                                                 unsigned=unsigned, stamp=stamp), 1,
+                                     timeout=self.s.target.timeout)
         return answer
 
 

@@ -125,15 +125,16 @@ class Endpoints:
         return self.ports[name]
 
 
-def update_record(person: Resident, kind: str, change_date: str, *,
-                  lg_code: str = KANAZAWA, **items: Any) -> bytes:
-    """The UPDATE_NOTIFY body record of one event about ``person`` (a resident of ``lg_code``)."""
+def update_record(person: Resident, kind: str, change_date: str, *, lg_code: str = KANAZAWA,
+                  with_kojin_bango: bool = True, **items: Any) -> bytes:
+    """The UPDATE_NOTIFY body record of one event about ``person`` (a resident of ``lg_code``;
+    ``items``: further record items, e.g. 操作者ID)."""
     return honnin_kakunin_record(
         juminhyo_code=person.juminhyo_code, kanji_name=person.kanji_name,
         kana_name=person.kana_name, birth_date=person.birth_date, sex=person.sex,
-        lg_code=lg_code, address=person.address, kojin_bango=person.kojin_bango,
-        change_reason=CHANGE_REASON_BY_NAME[EVENT_LABELS[kind]], change_date=change_date,
-        **items,
+        lg_code=lg_code, address=person.address,
+        kojin_bango=person.kojin_bango if with_kojin_bango else None,
+        change_reason=CHANGE_REASON_BY_NAME[EVENT_LABELS[kind]], change_date=change_date, **items,
     )
 
 

@@ -57,10 +57,14 @@ def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], No
 async def run_scenario(
     reactor: Any, scenario: Scenario, endpoints: Endpoints, *,
     duration: float | None = None, progress: bool = True,
+    on_start: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
-    """Drive the daemon through ``scenario``; returns the summary (invariants checked)."""
+    """Drive the daemon through ``scenario``; returns the summary (invariants checked).
+    ``on_start`` gets the summary as the run starts (to print it, partial, if interrupted)."""
     run_for = duration if duration is not None else scenario.duration
     summary = RunSummary(scenario.name, target=f"{endpoints.host} ({len(endpoints.ports)} endpoints)")
+    if on_start is not None:
+        on_start(summary)
     population = build_population(scenario.population, seed=scenario.seed, as_of=scenario.as_of)
     initial = list(population.residents)  # what --prepare gave 符号 (events add residents later)
     expected = int((scenario.kizon_juki.effective_rate() if scenario.kizon_juki else 0) * run_for)

@@ -53,6 +53,8 @@ class RunSummary:
     #: existing system, 転出確定 recorded, 消除 sent (and acknowledged), 転出証明書情報
     #: registered and fetched, 転入通知 delivered to the other municipality
     moves: Counter[str] = field(default_factory=Counter)
+    #: the signal that stopped the run before its end (SIGINT, SIGTERM): a partial summary
+    interrupted: str | None = None
 
     def record(self, msg_type: str, outcome: str, latency: float | None = None,
                code: str | None = None) -> None:
@@ -84,8 +86,9 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        """Whether every invariant held (and at least one was checked)."""
-        return bool(self.invariants) and all(i.held for i in self.invariants)
+        """Whether the run ended, and every invariant held (at least one was checked)."""
+        return (self.interrupted is None and bool(self.invariants)
+                and all(i.held for i in self.invariants))
 
     def all_latencies(self) -> list[float]:
         """Every latency observed, across message types."""
@@ -121,6 +124,7 @@ class RunSummary:
                 {"name": i.name, "held": i.held, "detail": i.detail} for i in self.invariants
             ],
             "ok": self.ok,
+            "interrupted": self.interrupted,
             "notes": list(self.notes),
         }
 
@@ -151,11 +155,15 @@ class RunSummary:
         if self.moves:
             lines.append("  moves: " + ", ".join(f"{k}={n}" for k, n in sorted(self.moves.items())))
         lines.append("")
-        lines.append("  invariants:")
+        lines.append("  invariants:" + ("" if self.invariants else " none checked"))
         for inv in self.invariants:
             lines.append(f"    [{'held' if inv.held else 'BROKEN'}] {inv.name}: {inv.detail}")
         for note in self.notes:
             lines.append(f"  note: {note}")
         lines.append("")
-        lines.append("RESULT: " + ("all invariants held" if self.ok else "INVARIANT BROKEN"))
+        if self.interrupted is not None:
+            lines.append(f"RESULT: INTERRUPTED by {self.interrupted} after {self.elapsed:.1f}s: a "
+                         "partial summary, the run's invariants were not checked")
+        else:
+            lines.append("RESULT: " + ("all invariants held" if self.ok else "INVARIANT BROKEN"))
         return "\n".join(lines)

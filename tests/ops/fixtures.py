@@ -7,15 +7,21 @@ in-process on the test reactor with port 0, with the sessions of one endpoint re
   protocol module defines it), committed at once;
 * ``applies-duplicates``: every UPDATE_NOTIFY frame is applied, duplicates included, and the
   ACK names the count applied (the bug R4-duplicate must catch);
+* ``refuses-odd-numbers``: the reference, except that a new odd 更新順番号 above 1 is refused
+  with ERROR 5104 (content refused): R4-duplicate must fail saying so, not "applied twice";
 * ``answers-flagged``: the real intermediate server, except that a query it would hold for a
   flagged person comes back ANSWERED (the bug R7-flagged-held must catch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from juki_gateway.codecs.frame import Frame, encode_frame
 from juki_gateway.codecs.messages import MessageType, encode_error
@@ -29,6 +35,7 @@ from juki_gateway.protocols.intermediate.messages import QUERY_RESULT_LAYOUT, Qu
 from juki_gateway.protocols.jukinet.messages import JukinetMessage
 from juki_gateway.protocols.jukinet.sequencing import InboundSequencer
 from juki_gateway.protocols.session import FrameSession, HandlerRegistry, SessionInfo
+from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
 
 
 def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
@@ -40,18 +47,23 @@ def _ack(info: SessionInfo, kind: str, seq: int) -> bytes:
                         seq=seq, timestamp=info.timestamp())
 
 
-def jukinet_registry(broken: bool) -> HandlerRegistry:
-    """UPDATE_NOTIFY handling, correct or applying duplicates twice."""
+def jukinet_registry(mode: str) -> HandlerRegistry:
+    """UPDATE_NOTIFY handling as ``mode`` says (see the module docstring)."""
     sequencers: dict[str, InboundSequencer] = {}
     applied: dict[str, int] = {}
     reg = HandlerRegistry()
 
     def on_update(frame: Frame, info: SessionInfo) -> Iterable[bytes]:
         sender = frame.header.sender
-        if broken:
+        if mode == "applies-duplicates":
             applied[sender] = applied.get(sender, 0) + frame.header.record_count
             return [_ack(info, "ack", applied[sender])]
         seq = sequencers.setdefault(sender, InboundSequencer())
+        n = frame.header.seq
+        if mode == "refuses-odd-numbers" and n > 1 and n % 2 and n == seq.expected:
+            return [encode_frame(MessageType.ERROR, info.node, info.peer.name,
+                                 encode_error(5104, "wrong_sender", "refused"), record_count=1,
+                                 seq=n, timestamp=info.timestamp())]
         accepted = seq.receive(frame.header.seq, frame.header.record_count)
         if accepted is not None:
             seq.committed(accepted.last_seq)
@@ -61,9 +73,9 @@ def jukinet_registry(broken: bool) -> HandlerRegistry:
     return reg
 
 
-def start_jukinet_target(config: GatewayConfig, reactor: Any, *, broken: bool) -> GatewayService:
+def start_jukinet_target(config: GatewayConfig, reactor: Any, *, mode: str) -> GatewayService:
     """The daemon with cs-172014's sessions answering UPDATE_NOTIFY (see module docstring)."""
-    registry = jukinet_registry(broken)
+    registry = jukinet_registry(mode)
     metrics = GatewayMetrics()
 
     def factories(ep: EndpointConfig) -> AppFactory:
@@ -110,9 +122,23 @@ def start_answering_ims(config: GatewayConfig, reactor: Any) -> GatewayService:
     return service
 
 
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The juki-gateway command in a subprocess (it runs its own reactor)."""
+    return subprocess.run([sys.executable, "-m", "juki_gateway", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def chain_daemon(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Daemon]:
+    """A serve process hosting the Juki-net chain (CS → prefecture → 機構) on loopback links,
+    nothing seeded in its store; stopped cleanly at the end (for a module-scoped fixture)."""
+    d = start_daemon(make_workdir(tmp_path_factory.mktemp(name), links=True), timeout=60)
+    yield d
+    assert d.stop() == 0
+
+
 def bound(service: GatewayService, name: str) -> int:
     """The port endpoint ``name`` bound."""
     return service.listeners[name].bound_port()
 
 
-__all__ = ["Path", "bound", "start_answering_ims", "start_jukinet_target"]
+__all__ = ["Path", "bound", "chain_daemon", "cli", "start_answering_ims", "start_jukinet_target"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,20 @@ import pytest
 import pytest_twisted
 
 import juki_gateway.simulators.conformance_ims  # noqa: F401  (registers the ims cases)
+from juki_gateway.certs.identity import PeerIdentity
+from juki_gateway.certs.pki import CertificateAuthority
 from juki_gateway.cli.admin_client import AdminClient
 from juki_gateway.gateway.config import load_config
 from juki_gateway.gateway.intermediate.service import OperatorIdentity
 from juki_gateway.protocols.intermediate.fukuhon import encode_fukuhon
 from juki_gateway.simulators.client import Identity
-from juki_gateway.simulators.conformance import CASES, Suite, Target
+from juki_gateway.simulators.conformance import CASES, CONFORMANCE_PREFIX, Suite, Target
 from juki_gateway.simulators.intermediate import fukuhon_items, network_fugo, prepare_store
 from juki_gateway.simulators.population import build_population
 from juki_gateway.simulators.scenario import SCENARIO_DIR, load_scenario
-from tests.gateway_support import REPO, Daemon, make_workdir, start_daemon
+from tests.gateway_support import Daemon, make_workdir, start_daemon
 
-from .fixtures import bound, start_answering_ims, start_jukinet_target
+from .fixtures import bound, chain_daemon, cli, start_answering_ims, start_jukinet_target
 
 pytestmark = pytest.mark.timeout(240)
 NOW = dt.datetime.now(dt.UTC)
@@ -35,18 +36,11 @@ JUKINET_FRAME_CASES = {"R1-no-certificate", "R1-unknown-ca", "R1-expired", "R2-w
                        "R4-frame-unknown-type", "R4-frame-body-length"}
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The juki-gateway command in a subprocess (it runs its own reactor)."""
-    return subprocess.run([sys.executable, "-m", "juki_gateway", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """One serve process hosting the Juki-net chain on loopback links; nothing seeded in its store."""
-    d = start_daemon(make_workdir(tmp_path_factory.mktemp("sim"), links=True), timeout=60)
-    yield d
-    assert d.stop() == 0
+    yield from chain_daemon(tmp_path_factory, "sim")
 
 
 def endpoint_args(d: Daemon) -> list[str]:
@@ -294,19 +288,6 @@ def test_conformance_intermediate_passes_against_daemon(served: Daemon, tmp_path
     assert [k for k, v in cases.items() if v == "skip"] == ["R2-wrong-organisation"]
 
 
-def test_conformance_municipal_cs_passes_against_serve(served: Daemon, tmp_path: Path) -> None:
-    """serve's CS endpoint (a hosted Juki-net node) passes the municipal-cs cases, R4 included."""
-    pki = served.workdir / "pki"
-    junit = tmp_path / "cs.xml"
-    proc = cli("conformance", "--role", "municipal-cs", "--target",
-               f"127.0.0.1:{served.ports['cs-172014']}", "--ca", str(pki / "ca.pem"),
-               "--cert", str(pki / "kizon-172014.pem"), "--key", str(pki / "kizon-172014.key"),
-               "--pki", str(pki), "--junit", str(junit))
-    cases = junit_cases(junit)
-    assert JUNIT_PASS(cases) >= JUKINET_FRAME_CASES | {"R4-in-order", "R4-duplicate", "R4-gap"}, \
-        proc.stdout
-
-
 @pytest_twisted.ensureDeferred
 async def test_conformance_search_cases_pass_against_serves_prefecture(served: Daemon) -> None:
     """serve's prefecture refuses every too-broad search of R3-too-broad (氏名+性別, 生年月日+住所,
@@ -317,13 +298,9 @@ async def test_conformance_search_cases_pass_against_serves_prefecture(served: D
     target = Target(role="prefecture", host="127.0.0.1", port=served.ports["pref-17"],
                     server_name="pref-17", peer=Identity.from_pki(pki, "cs-172031"), pki=pki)
     results = await Suite(reactor, target).run([c for c in CASES if c.rule == "R3"])
-    assert {r.case_id: r.status for r in results} == {"R3-too-broad": "pass", "R3-narrow": "pass"}, \
+    assert {r.case_id: r.status for r in results} == {
+        "R1-accepted-peer": "pass", "R3-too-broad": "pass", "R3-narrow": "pass"}, \
         [r.detail for r in results]
-
-
-def JUNIT_PASS(cases: dict[str, str]) -> set[str]:
-    """The ids of the passing cases."""
-    return {k for k, v in cases.items() if v == "pass"}
 
 
 # -- in-process targets: the reference receiver, and the broken ones -----------------------------
@@ -337,8 +314,12 @@ def workdir(tmp_path: Path) -> Path:
 
 async def run_suite(reactor: Any, workdir: Path, role: str, port: int, peer: str,
                     server_name: str, flagged_fugo: str | None = None) -> dict[str, str]:
-    """Run the suite in-process; case id → status."""
+    """Run the suite in-process; case id → status. A conformance identity (``conf-…``) not yet
+    in the working directory's PKI is issued there (as ``certs sign`` would)."""
     pki = workdir / "pki"
+    if peer.startswith(CONFORMANCE_PREFIX) and not (pki / f"{peer}.pem").exists():
+        ca = CertificateAuthority.load(pki)
+        ca.issue(PeerIdentity(peer, "kizon-juki", "172014"), NOW)
     target = Target(role=role, host="127.0.0.1", port=port, server_name=server_name,
                     peer=Identity.from_pki(pki, peer), pki=pki, flagged_fugo=flagged_fugo)
     results = await Suite(reactor, target).run(CASES)
@@ -350,11 +331,11 @@ async def test_reference_receiver_passes_sequencing_cases(workdir: Path) -> None
     """A receiver built on the Juki-net sequencer passes every R4 case."""
     from twisted.internet import reactor
 
-    svc = start_jukinet_target(load_config(workdir / "gateway.toml"), reactor, broken=False)
+    svc = start_jukinet_target(load_config(workdir / "gateway.toml"), reactor, mode="reference")
     await svc.whenListening()
     try:
         cases = await run_suite(reactor, workdir, "municipal-cs", bound(svc, "cs-172014"),
-                                "kizon-172014", "cs-172014")
+                                "conf-172014", "cs-172014")
     finally:
         await svc.stopService()
     assert {k: v for k, v in cases.items() if k.startswith("R4-")} == {
@@ -368,16 +349,48 @@ async def test_receiver_applying_duplicates_fails_the_duplicate_case(workdir: Pa
     """A receiver that applies a duplicate twice fails R4-duplicate (and only the R4 numbering cases)."""
     from twisted.internet import reactor
 
-    svc = start_jukinet_target(load_config(workdir / "gateway.toml"), reactor, broken=True)
+    svc = start_jukinet_target(load_config(workdir / "gateway.toml"), reactor, mode="applies-duplicates")
     await svc.whenListening()
     try:
         cases = await run_suite(reactor, workdir, "municipal-cs", bound(svc, "cs-172014"),
-                                "kizon-172014", "cs-172014")
+                                "conf-172014", "cs-172014")
     finally:
         await svc.stopService()
     assert cases["R4-duplicate"] == "fail"
     assert cases["R4-in-order"] == "pass"
     assert all(cases[c] == "pass" for c in JUKINET_FRAME_CASES)
+
+
+@pytest_twisted.ensureDeferred
+async def test_duplicate_case_claims_applied_twice_only_when_the_numbers_show_it(
+        workdir: Path) -> None:
+    """A receiver that keeps its numbering but refuses some records (ERROR 5104): R4-duplicate
+    fails naming the refusal, never "applied twice"; against the receiver that does apply
+    duplicates, it says "applied twice" and shows the number that proves it."""
+    from twisted.internet import reactor
+
+    reports = {}
+    for mode in ("refuses-odd-numbers", "applies-duplicates"):
+        svc = start_jukinet_target(load_config(workdir / "gateway.toml"), reactor, mode=mode)
+        await svc.whenListening()
+        try:
+            await run_suite(reactor, workdir, "municipal-cs", bound(svc, "cs-172014"),
+                            "conf-172014", "cs-172014")  # issues the identity
+            pki = workdir / "pki"
+            target = Target(role="municipal-cs", host="127.0.0.1", port=bound(svc, "cs-172014"),
+                            server_name="cs-172014", peer=Identity.from_pki(pki, "conf-172014"),
+                            pki=pki)
+            results = await Suite(reactor, target).run(
+                [c for c in CASES if c.case_id in ("R4-in-order", "R4-duplicate")])
+        finally:
+            await svc.stopService()
+        reports[mode] = {r.case_id: (r.status, r.detail) for r in results}
+    refused = reports["refuses-odd-numbers"]["R4-duplicate"]
+    assert refused[0] == "fail" and "ERROR 5104 wrong_sender" in refused[1], refused
+    assert "applied twice" not in refused[1] and "applied again" not in refused[1]
+    doubled = reports["applies-duplicates"]["R4-duplicate"]
+    assert doubled[0] == "fail" and "applied twice" in doubled[1], doubled
+    assert "acknowledged as" in doubled[1] or "as a gap expecting" in doubled[1]
 
 
 @pytest_twisted.ensureDeferred

@@ -72,7 +72,7 @@ def test_a_listener_that_cannot_bind_ends_start_up_within_seconds(tmp_path: Path
         topo["endpoints"][2]["port"] = port  # kiko
         (wd / "gateway.toml").write_text(tomli_w.dumps(topo))
         code, err, took = serve(wd)
-    assert code == 3 and took < 20, err
+    assert code == 1 and took < 20, err
     last = err.splitlines()[-1]
     assert last == (f"juki-gateway: error [listen]: endpoint:kiko cannot listen on "
                     f"127.0.0.1:{port}: [Errno 98] Address already in use")
@@ -91,7 +91,7 @@ def test_a_second_serve_on_the_same_workdir_is_refused_and_writes_nothing(tmp_pa
         log = wd / "logs" / "gateway.jsonl"
         before = log.read_bytes()
         code, err, took = serve(wd)
-        assert code == 3 and took < 20, err
+        assert code == 1 and took < 20, err
         assert err.splitlines() == [
             f"juki-gateway: error [workdir_busy]: another juki-gateway serve (pid {first.proc.pid}) "
             f"runs on {wd}; stop it first (its lock is {wd / 'serve.lock'})"]

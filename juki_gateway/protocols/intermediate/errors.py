@@ -108,7 +108,6 @@ class ExportNotConfirmed(IntermediateError):
 
     code = "fukuhon_export_unconfirmed"
     wire_code = 6403
-    exit_code = 3
 
 
 # --- flags (two-person rule) -------------------------------------------------------------
@@ -119,7 +118,6 @@ class FlagError(IntermediateError):
 
     code = "flag"
     wire_code = 6500
-    exit_code = 3
 
 
 class SelfConfirmation(FlagError):
@@ -162,7 +160,6 @@ class NotAuthorised(IntermediateError):
 
     code = "not_authorised"
     wire_code = 6507
-    exit_code = 3
 
 
 class HeldQueryError(IntermediateError):
@@ -170,4 +167,3 @@ class HeldQueryError(IntermediateError):
 
     code = "held_query"
     wire_code = 6508
-    exit_code = 3

@@ -272,3 +272,34 @@ def counter(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name:
             **labels: str) -> float:
     """One sample's value (0 if absent)."""
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def free_port_base(span: int, tries: int = 50) -> int:
+    """A base N such that N+1 … N+span are free on 127.0.0.1 now (for a configuration whose
+    ports cannot all be 0: daemons reaching each other's endpoints at fixed ports)."""
+    import random
+
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randrange(20000, 60000 - span)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base + 1, base + span + 1):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {span} consecutive free ports found")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set size of process ``pid`` in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

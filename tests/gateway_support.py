@@ -92,6 +92,18 @@ def get_json(url: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
+def wait_healthy(metrics_url: str, wait: float = 60.0) -> tuple[int, dict[str, Any]]:
+    """``/health`` beside ``metrics_url``, polled until 200 or ``wait`` seconds (then the last
+    answer)."""
+    url = metrics_url.replace("/metrics", "/health")
+    deadline = time.monotonic() + wait
+    while True:
+        code, body = get_json(url)
+        if code == 200 or time.monotonic() > deadline:
+            return code, body
+        time.sleep(0.1)
+
+
 @dataclass
 class Daemon:
     """A running ``juki-gateway serve`` subprocess and the ports it bound."""

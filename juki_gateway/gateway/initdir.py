@@ -52,11 +52,12 @@ def init_workdir(
     config = directory / CONFIG_NAME
     if topology is not None and not force:
         _refuse_other(config, [e.name for e in topo.endpoints], f"topology {topo.name}'s")
+    content = topo.gateway_toml(port_base, store_urls)  # refused before anything is written
     report = InitReport()
     directory.mkdir(parents=True, exist_ok=True)
     report.restricted = [str(p) for p in restrict_tree(directory)]
     (directory / "logs").mkdir(exist_ok=True)
-    _write_config(config, topo.gateway_toml(port_base, store_urls), force, report)
+    _write_config(config, content, force, report)
     _issue_pki(directory / "pki", topo, now, force, report)
     return report
 
@@ -82,15 +83,15 @@ def init_split(
         for plan in split.daemons:
             _refuse_other(directory / plan.name / CONFIG_NAME, list(plan.nodes),
                           f"daemon {plan.name}'s selection")
+    contents = {plan.name: topology.daemon_toml(
+        split, plan.name, port_base, {n: u for n, u in urls.items() if split.owner[n] == plan.name})
+        for plan in split.daemons}  # refused before anything is written
     report = InitReport()
     directory.mkdir(parents=True, exist_ok=True)
     report.restricted = [str(p) for p in restrict_tree(directory)]
-    for plan in split.daemons:
-        workdir = directory / plan.name
-        (workdir / "logs").mkdir(parents=True, exist_ok=True)
-        mine = {n: u for n, u in urls.items() if split.owner[n] == plan.name}
-        _write_config(workdir / CONFIG_NAME,
-                      topology.daemon_toml(split, plan.name, port_base, mine), force, report)
+    for name, content in contents.items():
+        (directory / name / "logs").mkdir(parents=True, exist_ok=True)
+        _write_config(directory / name / CONFIG_NAME, content, force, report)
     _issue_pki(directory / "pki", topology, now, force, report)
     # made here, not by the first daemon to start: daemons started together would race
     pseudonym = directory / "pki" / PSEUDONYM_KEY

@@ -14,7 +14,10 @@ unique) and returns a :class:`Topology`, which generates from it:
   (``renkei-<code>``) of the one with the intermediate server, the network (``ipnw``), then the
   file's ``[[clients]]``;
 * the allow-lists (brief R2) and the outbound links;
-* :meth:`Topology.gateway_toml`: the ``gateway.toml`` content ``juki-gateway init`` writes.
+* :meth:`Topology.gateway_toml`: the ``gateway.toml`` content ``juki-gateway init`` writes;
+* :meth:`Topology.split` and :meth:`Topology.daemon_toml`: the topology cut over several daemons
+  (``init --daemon NAME=PATTERNS``), one ``gateway.toml`` each, links to another daemon's
+  endpoints naming its host and the peer's role and organisation.
 
 Ports are offsets from the base N: endpoints take N+1, N+2, … in order, skipping the admin and
 metrics offsets (``[ports]``, 10 and 20 by default), so the one-city topology keeps N+1…N+4,

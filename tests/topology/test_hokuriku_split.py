@@ -49,7 +49,7 @@ from juki_gateway.simulators.client import Identity, open_connection, timestamp
 from juki_gateway.simulators.kiko_numbers import KikoNumbers
 from juki_gateway.simulators.population import Resident, build_population
 from juki_gateway.workdir import read_toml
-from tests.gateway_support import Daemon, free_port_base, get_json, rss_mb, start_daemon
+from tests.gateway_support import Daemon, free_port_base, rss_mb, start_daemon, wait_healthy
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -114,17 +114,6 @@ def split(pg_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             except subprocess.TimeoutExpired:
                 codes[name] = -9
         assert codes == dict.fromkeys(s.daemons, 0)
-
-
-def _health(daemon: Daemon, wait: float = 60.0) -> tuple[int, dict[str, Any]]:
-    """/health, polled until 200 or ``wait`` seconds."""
-    url = daemon.metrics_url.replace("/metrics", "/health")
-    deadline = time.monotonic() + wait
-    while True:
-        code, body = get_json(url)
-        if code == 200 or time.monotonic() > deadline:
-            return code, body
-        time.sleep(0.1)
 
 
 def _rows(url: str, table: Any, *columns: str) -> list[tuple[Any, ...]]:
@@ -217,7 +206,7 @@ def test_three_daemons_each_healthy_with_their_links_up_over_mtls(split: Split) 
     (機構's handshake log shows both prefectures authenticated by the shared CA)."""
     figures = []
     for name, daemon in split.daemons.items():
-        code, body = _health(daemon)
+        code, body = wait_healthy(daemon.metrics_url)
         assert code == 200, (name, body["reasons"])
         nodes = [k for k in body["checks"] if k.startswith("jukinet:")]
         links = [k for k in body["checks"] if k.startswith("link:")]
@@ -324,7 +313,7 @@ async def test_updates_queued_in_a_daemon_survive_its_restart(split: Split) -> N
     toyama = split.daemons["toyama"]
     assert await deferToThread(toyama.stop, timeout=30) == 0
     split.daemons["toyama"] = toyama = await deferToThread(_start, split.root, "toyama")
-    code, body = await deferToThread(_health, toyama, 5.0)
+    code, body = await deferToThread(wait_healthy, toyama.metrics_url, 5.0)
     assert code != 200 and "link pref-16->kiko: held by operator" in body["reasons"]
     assert not codes & await deferToThread(_codes, split.kiko_url)
     await deferToThread(_link, "toyama", split, "release", "pref-16->kiko")
@@ -333,5 +322,5 @@ async def test_updates_queued_in_a_daemon_survive_its_restart(split: Split) -> N
         _rows, split.kiko_url, ProvisionRecord, "subject", "kind") if r[1] == "update_notify"]
     assert sorted(c for c in received if c in codes) == sorted(codes)  # each exactly once
     for name, daemon in split.daemons.items():
-        status, health = await deferToThread(_health, daemon)
+        status, health = await deferToThread(wait_healthy, daemon.metrics_url)
         assert status == 200, (name, health["reasons"])

@@ -155,3 +155,14 @@ def test_store_url_for_one_daemon_and_its_refusal(tmp_path: Path) -> None:
         "postgresql+psycopg://gw@db/kiko")
     with pytest.raises(UsageError, match="--store-url ims-172014: not a municipal-cs"):
         topo.gateway_toml(7100, {"ims-172014": "sqlite:///x.sqlite3"})
+
+
+def test_a_refused_store_url_writes_nothing(tmp_path: Path) -> None:
+    """A --store-url for an endpoint that is hosted but has no Juki-net node is refused before
+    any daemon's file is written."""
+    topo = load_topology("hokuriku")
+    split = topo.split(HOKURIKU_SPLIT)
+    with pytest.raises(UsageError, match="--store-url ims-172014: not a municipal-cs"):
+        init_split(tmp_path / "hk", NOW, port_base=7100, topology=topo, split=split,
+                   store_urls={"ims-172014": "sqlite:///x.sqlite3"})
+    assert not (tmp_path / "hk").exists()

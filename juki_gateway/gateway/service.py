@@ -346,8 +346,10 @@ class GatewayService(MultiService):
         """The registry store keeps the audit trail (link switches, retention runs) of every
         daemon; the intermediate server migrates it when there is one, else a daemon hosting
         Juki-net nodes does it here (a daemon of a split topology hosting only 機構 or one
-        prefecture), off the reactor thread."""
-        if self.intermediate.endpoint is not None or not self.jukinet.nodes:
+        prefecture), off the reactor thread. A node run on its own has its node's store as
+        registry store, which the node migrates."""
+        nodes = {node.cfg.store_url for node in self.jukinet.nodes.values()}
+        if self.intermediate.endpoint is not None or not nodes or self.config.store.url in nodes:
             return []
         from twisted.internet.threads import deferToThreadPool
 

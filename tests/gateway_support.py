@@ -92,6 +92,18 @@ def get_json(url: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
+def wait_healthy(metrics_url: str, wait: float = 60.0) -> tuple[int, dict[str, Any]]:
+    """``/health`` beside ``metrics_url``, polled until 200 or ``wait`` seconds (then the last
+    answer)."""
+    url = metrics_url.replace("/metrics", "/health")
+    deadline = time.monotonic() + wait
+    while True:
+        code, body = get_json(url)
+        if code == 200 or time.monotonic() > deadline:
+            return code, body
+        time.sleep(0.1)
+
+
 @dataclass
 class Daemon:
     """A running ``juki-gateway serve`` subprocess and the ports it bound."""
@@ -274,16 +286,32 @@ def counter(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def free_port_base() -> int:
-    """A block of ports N+1…N+4, N+10, N+20 free on loopback, for ``init --port-base N`` (a
-    random start: other test runs share the machine)."""
+def free_port_base(span: int = 20, tries: int = 50) -> int:
+    """A base N such that N+1 … N+span are free on 127.0.0.1 now (for a configuration whose
+    ports cannot all be 0: daemons reaching each other's endpoints at fixed ports)."""
     import random
 
-    from juki_gateway.demo import _ports_free
-
-    bases = list(range(11000, 60000, 100))
-    random.shuffle(bases)
-    for base in bases:
-        if _ports_free(base):
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randrange(20000, 60000 - span)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base + 1, base + span + 1):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
             return base
-    raise AssertionError("no free block of loopback ports")
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {span} consecutive free ports found")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set size of process ``pid`` in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

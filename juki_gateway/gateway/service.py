@@ -325,8 +325,9 @@ class GatewayService(MultiService):
         super().startService()
         ports = [lst.port for lst in self.listeners.values()]
         bound: Deferred[Any] = DeferredList(ports, fireOnOneErrback=True, consumeErrors=True)
-        ready: Deferred[Any] = DeferredList([*(h.ready for h in self.hosts), bound],
-                                            fireOnOneErrback=True, consumeErrors=True)
+        ready: Deferred[Any] = DeferredList(
+            [*(h.ready for h in self.hosts), bound, *self._migrate_registry()],
+            fireOnOneErrback=True, consumeErrors=True)
 
         def connect(_: object) -> None:
             from juki_gateway.gateway.linkcontrol import read_held
@@ -346,6 +347,22 @@ class GatewayService(MultiService):
 
         ready.addCallback(connect)
         self._nodes_ready = ready
+
+    def _migrate_registry(self) -> list[Deferred[None]]:
+        """The registry store keeps the audit trail (link switches, retention runs) of every
+        daemon; the intermediate server migrates it when there is one, else a daemon hosting
+        Juki-net nodes does it here (a daemon of a split topology hosting only 機構 or one
+        prefecture), off the reactor thread. A node run on its own has its node's store as
+        registry store, which the node migrates."""
+        nodes = {node.cfg.store_url for node in self.jukinet.nodes.values()}
+        if self.intermediate.endpoint is not None or not nodes or self.config.store.url in nodes:
+            return []
+        from twisted.internet.threads import deferToThreadPool
+
+        from juki_gateway.registry_store.migrate import upgrade
+
+        return [deferToThreadPool(self.reactor, self.reactor.getThreadPool(), upgrade,
+                                  self.config.store.url)]
 
     def whenListening(self) -> Deferred[Any]:
         """Fires once every listener is bound and every hosted node's store is open."""

@@ -14,7 +14,10 @@ unique) and returns a :class:`Topology`, which generates from it:
   (``renkei-<code>``) of the one with the intermediate server, the network (``ipnw``), then the
   file's ``[[clients]]``;
 * the allow-lists (brief R2) and the outbound links;
-* :meth:`Topology.gateway_toml`: the ``gateway.toml`` content ``juki-gateway init`` writes.
+* :meth:`Topology.gateway_toml`: the ``gateway.toml`` content ``juki-gateway init`` writes;
+* :meth:`Topology.split` and :meth:`Topology.daemon_toml`: the topology cut over several daemons
+  (``init --daemon NAME=PATTERNS``), one ``gateway.toml`` each, links to another daemon's
+  endpoints naming its host and the peer's role and organisation.
 
 Ports are offsets from the base N: endpoints take N+1, N+2, … in order, skipping the admin and
 metrics offsets (``[ports]``, 10 and 20 by default), so the one-city topology keeps N+1…N+4,
@@ -23,6 +26,8 @@ N+10 and N+20 and a large one grows past them.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -197,15 +202,88 @@ class Topology:
                 return m
         raise UsageError(f"topology {self.name}: no municipality {code}")
 
-    def gateway_toml(self, port_base: int, listen: str = LOOPBACK) -> dict[str, Any]:
+    def gateway_toml(self, port_base: int, listen: str = LOOPBACK,
+                     store_urls: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The ``gateway.toml`` content for this topology on ports from ``port_base``, as a
         TOML-ready dict (every endpoint hosted by one daemon). The endpoints and the metrics
-        listener bind ``listen``; the admin port and the daemon's own links stay on loopback."""
+        listener bind ``listen`` (the admin port and the daemon's own links stay on loopback);
+        ``store_urls`` replaces the default SQLite store of the named Juki-net nodes."""
         ports = {name: port_base + off for name, off in self.offsets.items()}
+        links = [(local, peer, LOOPBACK, None) for local, peer in self.links]
+        return self._daemon_toml(ports, self.endpoints, listen, links, "pki", store_urls)
+
+    def split(self, daemons: Sequence[tuple[str, str]],
+              hosts: Mapping[str, str] | None = None) -> Split:
+        """Cut this topology over several daemons: ``daemons`` is (name, selection) pairs, a
+        selection being comma-separated endpoint names or glob patterns (``pref-17,cs-17*``);
+        ``hosts`` gives a daemon's address (default 127.0.0.1). Refused, one line each: a bad or
+        repeated daemon name, a pattern matching no endpoint, an endpoint selected twice, a host
+        for no daemon, a link of a hosted node whose peer no daemon hosts."""
+        hosts = dict(hosts or {})
+        names = [e.name for e in self.endpoints]
+        owner: dict[str, str] = {}
+        plans: list[DaemonPlan] = []
+        for name, selection in daemons:
+            if not _DAEMON_NAME.fullmatch(name):
+                raise UsageError(f"--daemon {name!r}: a daemon's name is its directory's: "
+                                 "letters, digits, - and _ (at most 32)")
+            if any(p.name == name for p in plans):
+                raise UsageError(f"--daemon {name}: named twice")
+            patterns = [p.strip() for p in selection.split(",") if p.strip()]
+            if not patterns:
+                raise UsageError(f"--daemon {name}: selects nothing (give NAME=PATTERN[,PATTERN…])")
+            for pattern in patterns:
+                if not fnmatch.filter(names, pattern):
+                    raise UsageError(f"--daemon {name}: {pattern!r} matches no endpoint of "
+                                     f"topology {self.name} (its endpoints: {_brief(names)})")
+            nodes = tuple(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+            for node in nodes:
+                if node in owner:
+                    raise UsageError(f"--daemon {name}: endpoint {node} is already hosted by "
+                                     f"daemon {owner[node]}")
+                owner[node] = name
+            plans.append(DaemonPlan(name, nodes, hosts.pop(name, LOOPBACK), len(plans)))
+        if hosts:
+            raise UsageError(f"--host {next(iter(hosts))}: no --daemon of that name")
+        for local, peer in self.links:
+            if local in owner and peer not in owner:
+                raise UsageError(f"link {local}->{peer}: its peer {peer} is hosted by no daemon, "
+                                 f"so {owner[local]} has no host to reach it at (select {peer} "
+                                 "in a --daemon)")
+        return Split(tuple(plans), owner, self.max_offset())
+
+    def daemon_toml(self, split: Split, daemon: str, port_base: int,
+                    store_urls: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The ``gateway.toml`` of one daemon of ``split``, which lives in a sub-directory of
+        the working directory (its PKI is the parent's ``pki/``): its endpoints on the ports
+        they have in the whole topology, its own admin and metrics ports, its nodes' links (to
+        a peer hosted elsewhere with that peer's role, organisation and daemon's host)."""
+        plan = split.plan(daemon)
+        ports = {name: port_base + off for name, off in self.offsets.items()}
+        ports["admin"], ports["metrics"] = (port_base + off for off in split.offsets(plan))
+        by_name = {e.name: e for e in self.endpoints}
+        hosts = {p.name: p.host for p in split.daemons}
+        links = [(local, peer, hosts[split.owner[peer]],
+                  None if split.owner[peer] == daemon else by_name[peer])
+                 for local, peer in self.links if split.owner.get(local) == daemon]
+        return self._daemon_toml(ports, [by_name[n] for n in plan.nodes], plan.host, links,
+                                 "../pki", store_urls)
+
+    def _daemon_toml(self, ports: Mapping[str, int], endpoints: Sequence[PeerIdentity],
+                     host: str, links: Sequence[tuple[str, str, str, PeerIdentity | None]],
+                     pki: str, store_urls: Mapping[str, str] | None) -> dict[str, Any]:
+        """One daemon's file: ``endpoints`` listening on ``host``; ``links`` as (local, peer,
+        peer host, the peer's identity when another daemon hosts it)."""
+        urls = dict(store_urls or {})
+        jukinet = [e.name for e in endpoints if e.role in JUKINET_ROLES]
+        for node in urls:
+            if node not in jukinet:
+                raise UsageError(f"--store-url {node}: not a municipal-cs, prefecture or kiko "
+                                 f"endpoint hosted here (hosted: {_brief(jukinet)})")
         return {
-            "pki": {"dir": "pki", "ca": "pki/ca.pem", "crl": "pki/crl.pem"},
+            "pki": {"dir": pki, "ca": f"{pki}/ca.pem", "crl": f"{pki}/crl.pem"},
             "logs": {"handshakes": "logs/handshakes.jsonl"},
-            "metrics": {"host": listen, "port": ports["metrics"]},
+            "metrics": {"host": host, "port": ports["metrics"]},
             "admin": {"host": LOOPBACK, "port": ports["admin"]},
             "timeouts": {"handshake": 10.0, "idle": 300.0, "drain": 10.0},
             "store": {"url": "sqlite:///registry.sqlite3"},
@@ -213,24 +291,67 @@ class Topology:
                           "provision_years": 7, "soufusaki_provision_years": 5, "audit_years": 7},
             "jukinet": {
                 "host": True,
-                **{ident.name: {"store_url": f"sqlite:///jukinet-{ident.name}.sqlite3"}
-                   for ident in self.endpoints if ident.role in JUKINET_ROLES},
+                **{name: {"store_url": urls.get(name, f"sqlite:///jukinet-{name}.sqlite3")}
+                   for name in jukinet},
             },
             "endpoints": [
-                {"name": ident.name, "role": ident.role, "org": ident.org, "host": listen,
-                 "port": ports[ident.name], "cert": f"pki/{ident.name}.pem",
-                 "key": f"pki/{ident.name}.key",
+                {"name": ident.name, "role": ident.role, "org": ident.org, "host": host,
+                 "port": ports[ident.name], "cert": f"{pki}/{ident.name}.pem",
+                 "key": f"{pki}/{ident.name}.key",
                  "allow": [_rule_dict(rule) for rule in self.allow[ident.name]]}
-                for ident in self.endpoints
+                for ident in endpoints
             ],
             "links": [
-                {"name": f"{local}->{peer}", "local": local, "peer": peer, "host": LOOPBACK,
-                 "port": ports[peer], "ping_interval": 30.0, "backoff_initial": 0.2,
-                 "backoff_max": 5.0}
-                for local, peer in self.links
+                {"name": f"{local}->{peer}", "local": local, "peer": peer,
+                 **({} if remote is None else {"peer_role": remote.role, "peer_org": remote.org}),
+                 "host": peer_host, "port": ports[peer], "ping_interval": 30.0,
+                 "backoff_initial": 0.2, "backoff_max": 5.0}
+                for local, peer, peer_host, remote in links
             ],
         }
 
+
+#: A daemon's name: the sub-directory of the working directory it runs in.
+_DAEMON_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+def _brief(names: Sequence[str], most: int = 8) -> str:
+    """``names`` listed, cut after ``most``."""
+    shown = ", ".join(names[:most])
+    return shown + (f" … ({len(names)} in all)" if len(names) > most else "") if names else "none"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonPlan:
+    """One daemon of a split: its name (and directory), the endpoints it hosts (in port
+    order), the address they listen on and others reach them at, and its place in the split."""
+
+    name: str
+    nodes: tuple[str, ...]
+    host: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A topology cut over several daemons (:meth:`Topology.split`)."""
+
+    daemons: tuple[DaemonPlan, ...]
+    #: endpoint name → the daemon hosting it (endpoints no daemon selected are absent)
+    owner: Mapping[str, str]
+    #: the topology's highest port offset; the daemons' admin and metrics ports follow it
+    top: int
+
+    def plan(self, daemon: str) -> DaemonPlan:
+        return next(p for p in self.daemons if p.name == daemon)
+
+    def offsets(self, plan: DaemonPlan) -> tuple[int, int]:
+        """The admin and metrics port offsets of ``plan``'s daemon: the k-th daemon (from 0)
+        has top+2k+1 and top+2k+2, so daemons sharing one address never collide."""
+        return self.top + 2 * plan.index + 1, self.top + 2 * plan.index + 2
+
+    def max_offset(self) -> int:
+        return self.top + 2 * len(self.daemons)
 
 def _rule_dict(rule: AllowRule) -> dict[str, str]:
     out = {"role": rule.role}

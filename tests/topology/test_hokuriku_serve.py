@@ -9,7 +9,6 @@ CSs (R2) in the TLS handshake.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +30,7 @@ from juki_gateway.simulators.client import Identity, open_connection, timestamp
 from juki_gateway.simulators.kiko_numbers import KikoNumbers
 from juki_gateway.simulators.population import Resident, build_population
 from juki_gateway.workdir import read_toml
-from tests.gateway_support import Daemon, attempt, decode_frames, get_json, start_daemon
+from tests.gateway_support import Daemon, attempt, decode_frames, start_daemon, wait_healthy
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -70,21 +69,11 @@ def hokuriku(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         assert daemon.stop(timeout=30) == 0
 
 
-def _healthy(daemon: Daemon, wait: float = 60.0) -> tuple[int, dict[str, Any]]:
-    url = daemon.metrics_url.replace("/metrics", "/health")
-    deadline = time.monotonic() + wait
-    while True:
-        code, body = get_json(url)
-        if code == 200 or time.monotonic() > deadline:
-            return code, body
-        time.sleep(0.1)
-
-
 def test_one_daemon_hosts_every_node_with_every_link_up(hokuriku: Daemon) -> None:
     """serve listens on all 38 endpoints (37 Juki-net nodes and the intermediate server) and
     /health turns 200 with every node's store and all 106 links up."""
     assert len([n for n in hokuriku.ports if n != "admin"]) == 38
-    code, body = _healthy(hokuriku)
+    code, body = wait_healthy(hokuriku.metrics_url)
     assert code == 200, body["reasons"]
     checks = body["checks"]
     nodes = [k for k in checks if k.startswith("jukinet:")]
@@ -112,7 +101,7 @@ async def test_updates_from_both_prefectures_reach_kiko_through_their_own_prefec
     CS and reach 機構, each through its own prefecture's store and not the other's."""
     from twisted.internet import reactor
 
-    assert (await deferToThread(_healthy, hokuriku))[0] == 200
+    assert (await deferToThread(wait_healthy, hokuriku.metrics_url))[0] == 200
     store = {n: f"sqlite:///{hokuriku.workdir / f'jukinet-{n}.sqlite3'}"
              for n in ("kiko", "pref-16", "pref-17", *(f"cs-{c}" for c in SENDERS))}
     people = dict(zip(SENDERS, build_population(2, seed=19, as_of=dt.date(2026, 4, 1)).residents[:2],

@@ -188,7 +188,7 @@ def default_topology(port_base: int = DEFAULT_PORT_BASE, listen: str = LOOPBACK)
     metrics listener bind ``listen``."""
     from juki_gateway.gateway.topology import DEFAULT_TOPOLOGY, load_topology
 
-    return load_topology(DEFAULT_TOPOLOGY).gateway_toml(port_base, listen)
+    return load_topology(DEFAULT_TOPOLOGY).gateway_toml(port_base, listen=listen)
 
 
 # -- parsing ----------------------------------------------------------------------------------

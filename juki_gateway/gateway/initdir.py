@@ -55,7 +55,7 @@ def init_workdir(
     config = directory / CONFIG_NAME
     if topology is not None and not force:
         _refuse_other(config, [e.name for e in topo.endpoints], f"topology {topo.name}'s")
-    content = topo.gateway_toml(port_base, listen, store_urls)  # refused before anything is written
+    content = topo.gateway_toml(port_base, store_urls, listen=listen)  # refused before anything is written
     report = InitReport()
     directory.mkdir(parents=True, exist_ok=True)
     report.restricted = [str(p) for p in restrict_tree(directory)]

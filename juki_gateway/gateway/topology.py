@@ -202,8 +202,8 @@ class Topology:
                 return m
         raise UsageError(f"topology {self.name}: no municipality {code}")
 
-    def gateway_toml(self, port_base: int, listen: str = LOOPBACK,
-                     store_urls: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def gateway_toml(self, port_base: int, store_urls: Mapping[str, str] | None = None, *,
+                     listen: str = LOOPBACK) -> dict[str, Any]:
         """The ``gateway.toml`` content for this topology on ports from ``port_base``, as a
         TOML-ready dict (every endpoint hosted by one daemon). The endpoints and the metrics
         listener bind ``listen`` (the admin port and the daemon's own links stay on loopback);
@@ -506,13 +506,14 @@ def _links(f: TopologyFile, where: str, prefectures: Sequence[Prefecture],
             links.append((m.node, pref_of[m.prefecture].node))
         if "cs-kiko" in kinds:
             links.append((m.node, kiko))
-    for p in prefectures:
-        if "prefecture-kiko" in kinds:
-            links.append((p.node, kiko))
-        if "prefecture-cs" in kinds:
-            links.extend((p.node, m.node) for m in municipalities if m.prefecture == p.number)
+    if "prefecture-kiko" in kinds:
+        links.extend((p.node, kiko) for p in prefectures)
+    # the way back down: 機構 → each prefecture, then each prefecture → its CSs
     if "kiko-prefecture" in kinds:
         links.extend((kiko, p.node) for p in prefectures)
+    if "prefecture-cs" in kinds:
+        for p in prefectures:
+            links.extend((p.node, m.node) for m in municipalities if m.prefecture == p.number)
     for i, lk in enumerate(f.links.extra):
         for key, node in (("local", lk.local), ("peer", lk.peer)):
             if node not in endpoints:

@@ -146,17 +146,30 @@ def test_health_fails_with_reasons_then_maintenance_answers_503(daemon: Daemon) 
 
 
 def test_health_ok_when_everything_is_up(tmp_path: Path) -> None:
-    """/health names an unmigrated store (500), then answers 200 once the store is migrated."""
+    """A daemon with no intermediate server migrates its registry store itself (200 at once);
+    /health names a store left behind the code's revision (500), then answers 200 once the
+    store is migrated again."""
+    from juki_gateway.registry_store.engine import create_store_engine
+    from juki_gateway.registry_store.migrate import current_revision, downgrade, head_revision
+
     root = make_workdir(tmp_path)
     config = root / "gateway.toml"
     data = read_toml(config)
-    # without an intermediate endpoint nothing migrates the store at start-up
     data["endpoints"] = [ep for ep in data["endpoints"] if ep["role"] != "intermediate"]
     config.write_text(tomli_w.dumps(data))
+    url = f"sqlite:///{root / 'registry.sqlite3'}"
     d = start_daemon(root)
     try:
         code, body = get(health_url(d))
-        assert code == 500 and any("store" in r for r in body["reasons"])
+        assert code == 200, body
+        engine = create_store_engine(url)
+        try:
+            assert current_revision(engine) == head_revision()
+            downgrade(url, "0011", engine=engine)
+        finally:
+            engine.dispose()
+        code, body = get(health_url(d))
+        assert code == 500 and any("store" in r for r in body["reasons"]), body
         assert cli("store", "migrate", "--config", str(root / "gateway.toml")).returncode == 0
         code, body = get(health_url(d))
         assert code == 200 and body == {"status": "ok", "reasons": [], "checks": body["checks"]}

@@ -128,9 +128,9 @@ def test_cli_split_refusals_and_report(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["init", str(d), "--port-base", "7300", "--daemon", "kiko=kiko",
                  "--daemon", "chain=cs-*,pref-*"]) == 0
     out = capsys.readouterr().out
-    assert "kiko: 1 endpoint(s) on 127.0.0.1, 0 link(s), admin 7321, metrics 7322: " \
+    assert "kiko: 1 endpoint(s) on 127.0.0.1, 1 link(s), admin 7321, metrics 7322: " \
            f"juki-gateway serve --config {d / 'kiko' / 'gateway.toml'}" in out
-    assert "chain: 2 endpoint(s) on 127.0.0.1, 2 link(s), admin 7323, metrics 7324" in out
+    assert "chain: 2 endpoint(s) on 127.0.0.1, 3 link(s), admin 7323, metrics 7324" in out
     assert "hosted by no daemon: ims-172014" in out
     assert load_config(d / "chain" / "gateway.toml").endpoint("pref-17").port == 7302
     # a daemon's directory made for another selection is refused

@@ -39,6 +39,7 @@ from twisted.internet.interfaces import (
     IHandshakeListener,
     IPushProducer,
     IReactorTime,
+    IStreamClientEndpoint,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -609,6 +610,31 @@ class ChannelFactory(Factory):
         return ChannelProtocol(self.ctx)
 
 
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """A link's client endpoint that logs each failed connection attempt as a warning
+    (``link_connect_failed``): the daemon's log writes it once per repeat window with a count
+    (:class:`~juki_gateway.gateway.jsonlog.RepeatLimiter`), so an operator sees a link down
+    without one line per retry."""
+
+    def __init__(self, endpoint: Any, label: str, host: str, port: int) -> None:
+        self._endpoint = endpoint
+        self._label = label
+        self._where = f"{host}:{port}"
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        d: Deferred[Any] = self._endpoint.connect(factory)
+
+        def failed(reason: Failure) -> Failure:
+            log.warn("link {link} cannot connect to {where}: {error}; retrying",
+                     event="link_connect_failed", link=self._label, where=self._where,
+                     error=f"{type(reason.value).__name__}: {reason.getErrorMessage()}")
+            return reason
+
+        d.addErrback(failed)
+        return d
+
+
 def link_service(ctx: LinkContext, *, reactor: Any, host: str, port: int, cert: Any, key: Any,
                  ca: Any, backoff_initial: float, backoff_max: float,
                  cache: PeerCertificateCache | None = None, crl: Any = None) -> ClientService:
@@ -616,7 +642,9 @@ def link_service(ctx: LinkContext, *, reactor: Any, host: str, port: int, cert: 
     server's certificate is checked against ``crl`` as well when given."""
     options = MutualTLSClientCreator(server_name=ctx.peer, cert=cert, key=key, ca=ca, cache=cache,
                                      crl=crl)
-    endpoint = wrapClientTLS(options, TCP4ClientEndpoint(reactor, host, port, timeout=5))
+    endpoint = _ReportingEndpoint(
+        wrapClientTLS(options, TCP4ClientEndpoint(reactor, host, port, timeout=5)),
+        ctx.label, host, port)
     service = ClientService(
         endpoint, ChannelFactory(ctx),
         retryPolicy=backoffPolicy(initialDelay=backoff_initial, maxDelay=backoff_max),

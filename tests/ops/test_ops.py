@@ -226,3 +226,36 @@ def test_sighup_reopens_the_log_files(daemon: Daemon) -> None:
     moved = (logs / "handshakes.jsonl.1").read_text()
     assert shakes[-1]["conn_id"] not in moved
     assert "crl_reloaded" not in (logs / "gateway.jsonl.1").read_text()
+
+
+def test_a_link_that_cannot_connect_is_logged_once_per_window(tmp_path: Path) -> None:
+    """A link whose peer's port is closed is a warning (``link_connect_failed``, naming the link
+    and the address) written once per repeat window however often the link retries, while
+    /health reports the link down."""
+    import time
+
+    root = make_workdir(tmp_path, links=True)
+    config = root / "gateway.toml"
+    data = read_toml(config)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    for link in data["links"]:
+        if link["name"] == "pref-17->kiko":
+            link["port"] = closed
+            link["backoff_max"] = 0.3
+    config.write_text(tomli_w.dumps(data))
+    d = start_daemon(root)
+    try:
+        time.sleep(4.0)  # a dozen attempts at least
+        code, body = get(health_url(d))
+        assert code == 500 and any("pref-17->kiko" in r for r in body["reasons"]), body
+        recs = [json.loads(line) for line in
+                (root / "logs" / "gateway.jsonl").read_text().splitlines()]
+        failed = [r for r in recs if r["event"] == "link_connect_failed"]
+        assert len(failed) == 1, failed
+        assert failed[0]["level"] == "warn" and failed[0]["link"] == "pref-17->kiko"
+        assert failed[0]["where"] == f"127.0.0.1:{closed}"
+        assert "ConnectionRefusedError" in failed[0]["error"]
+    finally:
+        assert d.stop() == 0

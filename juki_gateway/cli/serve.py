@@ -4,7 +4,7 @@ Start-up either completes or fails cleanly: the working directory is locked firs
 (``serve.lock``: a second ``serve`` on the same directory is refused before it opens any file of
 the first one's), the configuration is validated, then the service tree starts inside the
 running reactor; a listener that cannot bind or any other start-up failure stops every
-listener already bound and ends the process with one line on stderr and exit 3.
+listener already bound and ends the process with one line on stderr and exit 1.
 
 SIGTERM (or SIGINT) stops listening, drains live connections (``[timeouts] drain``), stops the
 hosted nodes and exits 0. If that shutdown has not finished ``drain`` + 15 seconds later, or

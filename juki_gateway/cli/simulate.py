@@ -149,24 +149,30 @@ class DaemonNotRunning(JukiError):
 
 
 def require_daemon(host: str, ports: dict[str, int], config: Path) -> None:
-    """Refuse to start a run when no endpoint of the daemon accepts a TCP connection (a stopped
-    daemon): one line saying so, instead of failing deep inside the run."""
-    import socket
+    """Refuse to start a run when the daemon does not answer ``/health`` on its metrics port (a
+    stopped daemon): one line saying so, instead of failing deep inside the run. Any answer
+    (200, 500, 503) means it runs. The probe is plain HTTP on the metrics listener, not a
+    connection to a mutual-TLS endpoint, which would count (and log) as a refused handshake.
+    Without a known metrics port (0) nothing is probed."""
+    import urllib.error
+    import urllib.request
 
-    closed = []
-    for name, port in sorted(ports.items()):
-        try:
-            with socket.create_connection((host, port), timeout=3.0):
-                pass
-        except OSError as exc:
-            closed.append(f"{name} {host}:{port} ({exc.strerror or exc})")
-    if closed and len(closed) == len(ports):
-        raise DaemonNotRunning(f"no daemon is running for {config}: nothing listens at "
-                               f"{', '.join(closed[:3])}{' …' if len(closed) > 3 else ''}; "
-                               f"start it with 'juki-gateway serve --config {config}'")
-    if closed:
-        raise DaemonNotRunning(f"the daemon of {config} does not listen at {', '.join(closed)} "
-                               "(give --endpoint NAME=PORT if it listens elsewhere)")
+    port = ports.get("metrics", 0)
+    if not port:
+        return
+    url = f"http://{host}:{port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5.0):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: unhealthy (500) or in maintenance (503), but running
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        why = getattr(reason, "strerror", None) or reason
+        raise DaemonNotRunning(
+            f"no daemon is running for {config}: nothing answers {url} ({why}); start it with "
+            f"'juki-gateway serve --config {config}' (or give --endpoint metrics=PORT if its "
+            "metrics listener is elsewhere)") from None
 
 
 def _report(summary: RunSummary, json_path: Path | None) -> None:

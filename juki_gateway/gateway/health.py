@@ -310,9 +310,15 @@ class OpsCollector(Collector):
         up = GaugeMetricFamily("juki_gateway_link_up",
                                "1 when the outbound link holds an established connection",
                                labels=["link"])
+        standby = GaugeMetricFamily(
+            "juki_gateway_link_standby",
+            "1 when another instance of the node (shared store) drives the link: this one waits",
+            labels=["link"])
         for name, link in svc.links.items():
             up.add_metric([name], 1.0 if link_established(link) else 0.0)
+            standby.add_metric([name], 1.0 if getattr(link, "standby", lambda: False)() else 0.0)
         yield up
+        yield standby
         pending = GaugeMetricFamily(
             "juki_gateway_outbox_pending",
             "Messages waiting in the registry store's outbox by link (the intermediate "

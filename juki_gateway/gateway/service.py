@@ -64,6 +64,8 @@ log = Logger(namespace="juki_gateway.service")
 
 CRL_POLL_SECONDS = 2.0
 LINK_POLL_SECONDS = 0.25
+#: How often the 転入通知 waiting to be fetched are counted (a read on each node's reader thread)
+AWAITING_POLL_SECONDS = 15.0
 EXPIRY_REFRESH_SECONDS = 3600.0
 
 
@@ -233,6 +235,11 @@ class GatewayService(MultiService):
         watch.clock = reactor
         watch.setName("crl-watch")
         watch.setServiceParent(self)
+        if self.jukinet.nodes:
+            awaiting = TimerService(AWAITING_POLL_SECONDS, self._refresh_awaiting)
+            awaiting.clock = reactor
+            awaiting.setName("awaiting-fetch")
+            awaiting.setServiceParent(self)
         if self.jukinet.status and start_links:
             held = TimerService(LINK_POLL_SECONDS, self._apply_held_links)
             held.clock = reactor
@@ -261,6 +268,12 @@ class GatewayService(MultiService):
         listener.setName(name if name == "admin" else f"endpoint:{name}")
         listener.setServiceParent(self)
         return listener
+
+    def _refresh_awaiting(self) -> None:
+        """The 転入通知 waiting to be fetched, per node (once the nodes' stores are open)."""
+        if self._nodes_ready is None or not self._nodes_ready.called:
+            return
+        self.jukinet.refresh_awaiting()
 
     def _apply_held_links(self) -> None:
         """Hold or release the node-driven links as the operator's switch file says."""
@@ -344,6 +357,7 @@ class GatewayService(MultiService):
                     if status.held:  # held before start-up: stays cut
                         self.jukinet.hold(name)
             self.retention.begin()
+            self.jukinet.refresh_awaiting()  # the series exist from the first scrape
 
         ready.addCallback(connect)
         self._nodes_ready = ready

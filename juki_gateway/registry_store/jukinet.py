@@ -369,6 +369,20 @@ def mark_answered(conn: Connection, link: str, upto: int) -> None:
                  .values(attempts=reach))
 
 
+def awaiting_fetch(conn: Connection) -> dict[str, tuple[int, dt.datetime | None]]:
+    """Per link whose peer fetches (a CS's 転入通知 for its existing system, ``cs-X>kizon-juki``;
+    a prefecture's for a CS of its own it has no link to, ``pref-N>cs-X``): how many records are
+    not yet acknowledged (numbered from the oldest kept row on; a row acknowledged in part counts
+    whole) and when the oldest kept row was queued."""
+    o, c = table_of(OutboxMessage), table_of(SeqCounter)
+    rows = conn.execute(
+        select(o.c.link, func.min(o.c.seq), func.min(o.c.created_at), c.c.next_seq)
+        .join(c, c.c.link == o.c.link)
+        .where(o.c.state == "pending", o.c.link.like("%>%"))
+        .group_by(o.c.link, c.c.next_seq)).all()
+    return {str(r[0]): (int(r[3]) - int(r[1]), r[2]) for r in rows}
+
+
 def answered_upto(conn: Connection, link: str) -> int:
     """The last number of ``link`` handed out (:func:`mark_answered`) and not yet settled, else
     the last number settled; 0 when nothing was ever handed out."""

@@ -73,3 +73,26 @@ def test_a_late_tenshutsu_from_the_old_municipality_never_deletes_the_mover(
         later = encode_change(p, "131016", TENNYU, 4, dt.date(2026, 5, 1))
         assert st.apply_rows(conn, st.rows_from_records([later], 4), T0, across_senders=True) == set()
         assert st.current_records(conn) == {p.juminhyo_code: later}
+
+
+def test_awaiting_fetch_counts_the_records_of_fetched_links_only(store_engine: Engine) -> None:
+    """What waits to be fetched: per fetched link (``node>holder``), the records not yet
+    acknowledged and the oldest one's time; a pushed link (no ``>``) is not counted, and
+    settled records leave the count."""
+    from juki_gateway.protocols.jukinet.layouts import HONNIN_KAKUNIN, MOVE_IN_NOTICE
+
+    notice, update = b"n" * MOVE_IN_NOTICE.record_length, b"u" * HONNIN_KAKUNIN.record_length
+    t1 = T0 + dt.timedelta(minutes=5)
+    with store_engine.begin() as conn:
+        st.enqueue(conn, "cs-172014>kizon-juki", 0x0103, [notice] * 3, T0)
+        st.enqueue(conn, "cs-172014>kizon-juki", 0x0103, [notice] * 2, t1)
+        st.enqueue(conn, "pref-17>cs-172031", 0x0103, [notice], t1)
+        st.enqueue(conn, "pref-17", 0x0101, [update] * 4, T0)
+        found = st.awaiting_fetch(conn)
+        assert {k: v[0] for k, v in found.items()} == {
+            "cs-172014>kizon-juki": 5, "pref-17>cs-172031": 1}
+        assert found["cs-172014>kizon-juki"][1] == T0
+        st.settle(conn, "cs-172014>kizon-juki", 3, t1)  # the first run fetched and acknowledged
+        assert st.awaiting_fetch(conn)["cs-172014>kizon-juki"] == (2, t1)
+        st.settle(conn, "pref-17>cs-172031", 1, t1)
+        assert "pref-17>cs-172031" not in st.awaiting_fetch(conn)

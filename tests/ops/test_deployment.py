@@ -131,6 +131,25 @@ def _lease_holder(url: str) -> str | None:
         engine.dispose()
 
 
+def _one_drives_the_other_stands_by(a: Daemon, b: Daemon, link: str,
+                                    timeout: float = 30) -> None:
+    """Of the two instances, one holds ``link`` up and the other reports it standby (the gauge
+    the link-down alert leaves out), within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = []
+        for d in (a, b):
+            values = {metric: v for (metric, labels), v in d.scrape().items()
+                      if metric in ("juki_gateway_link_up", "juki_gateway_link_standby")
+                      and dict(labels).get("link") == link}
+            seen.append((values.get("juki_gateway_link_up"),
+                         values.get("juki_gateway_link_standby")))
+        if sorted(seen) == [(0.0, 1.0), (1.0, 0.0)]:
+            return
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.5)
+
+
 def _wait_healthy(daemon: Daemon, timeout: float = 60) -> None:
     import urllib.error
     import urllib.request
@@ -218,6 +237,7 @@ def test_two_prefecture_instances_from_gateway_toml_alone(tmp_path: Path, pref_d
             daemons[name] = start_daemon(wd, timeout=60)
         for d in daemons.values():
             _wait_healthy(d)
+        _one_drives_the_other_stands_by(daemons["a"], daemons["b"], "pref-17->kiko")
         summary = tmp_path / "summary.json"
         sim = subprocess.Popen(
             [sys.executable, "-m", "juki_gateway", "simulate", "quickstart", "--config",

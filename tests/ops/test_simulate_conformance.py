@@ -112,11 +112,19 @@ def juminhyo_codes_of(url: str) -> set[str]:
         engine.dispose()
 
 
+def _refused_handshakes(daemon: Daemon) -> float:
+    return sum(v for (metric, labels), v in daemon.scrape().items()
+               if metric == "juki_gateway_handshakes_total" and dict(labels).get("result") == "refused")
+
+
 def test_quickstart_scenario_against_serve_alone(served: Daemon, tmp_path: Path) -> None:
     """quickstart against one serve process: 符号 via the daemon (by 処理通番: the intermediate
     server never holds a 住民票コード), updates reach 機構, R4/R7/R8 hold."""
+    refused_before = _refused_handshakes(served)
     proc, summary = simulate(served, "quickstart", "10", tmp_path / "q.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the run (its check that the daemon runs included) was refused no handshake
+    assert _refused_handshakes(served) == refused_before
     inv = held(summary)
     assert inv[FUGO_OK] and inv[REACHED_KIKO] and inv["nothing lost (R4)"]
     assert inv["no automatic answer about a flagged person (R7)"]

@@ -37,6 +37,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.errors import UsageError
@@ -55,6 +56,7 @@ from juki_gateway.gateway.jukinet.node import JukinetNode, NodeConfig, PeerAddre
 from juki_gateway.gateway.jukinet.outbound import OutLink
 from juki_gateway.gateway.metrics import GatewayMetrics
 from juki_gateway.gateway.tls import PeerCertificateCache
+from juki_gateway.protocols.jukinet.routing import Role
 
 log = Logger(namespace="juki_gateway.jukinet.hosting")
 
@@ -82,6 +84,8 @@ class JukinetHost(Service):
     #: run on its own, gateway/jukinet/standalone.py)
     node_configs: dict[str, NodeConfig] = field(default_factory=dict)
     jukinet_metrics: JukinetMetrics | None = None
+    #: the holders of each node whose awaiting-fetch series exist (kept at 0 once fetched)
+    _awaiting_seen: dict[str, set[str]] = field(default_factory=dict)
     #: fires once every node's store is open (set when started)
     ready: Deferred[Any] = field(default_factory=lambda: succeed(None))
 
@@ -147,6 +151,31 @@ class JukinetHost(Service):
         return LinkReporting(self.handshake_log, self.metrics, self.cache,
                              self.config.timeouts.handshake, ping, status)
 
+    # -- what waits to be fetched ----------------------------------------------------------
+    def refresh_awaiting(self) -> None:
+        """Read, on each node's reader thread, the 転入通知 waiting for a peer that fetches
+        them, into ``juki_gateway_jukinet_awaiting_fetch`` and its oldest age (a series for
+        each CS's existing system from the start, 0 while nothing waits)."""
+        m = self.jukinet_metrics
+        if m is None:
+            return
+        for node in self.nodes.values():
+            if node.engine is None:
+                continue
+            d = node.read(partial(_awaiting, node))
+            d.addCallbacks(partial(self._set_awaiting, m, node),
+                           partial(_awaiting_unreadable, node.node_id))
+
+    def _set_awaiting(self, m: JukinetMetrics, node: JukinetNode,
+                      found: dict[str, tuple[int, float]]) -> None:
+        seen = self._awaiting_seen.setdefault(node.node_id, set())
+        for holder in seen - set(found):
+            found[holder] = (0, 0.0)  # fetched since: the series stays, at 0
+        for holder, (count, age) in found.items():
+            seen.add(holder)
+            m.awaiting_fetch.labels(node.node_id, holder).set(count)
+            m.awaiting_fetch_age.labels(node.node_id, holder).set(age)
+
     # -- lifecycle ------------------------------------------------------------------------
     def startService(self) -> None:
         """Open every node's store; ``ready`` fires when all are (errback: the first failure)."""
@@ -207,3 +236,30 @@ def _standby(node: JukinetNode, peer: str) -> bool:
     ``peer``: this one is the link's standby."""
     link = node.links.get(peer)
     return node.shared is not None and link is not None and not link.active
+
+
+def _awaiting_unreadable(node_id: str, failure: Failure) -> None:
+    log.warn("{node}: cannot read what waits to be fetched: {error}",
+             event="awaiting_fetch_unreadable", node=node_id, error=type(failure.value).__name__)
+
+
+def _awaiting(node: JukinetNode) -> dict[str, tuple[int, float]]:
+    """(count, age in seconds of the oldest) per holder of ``node``'s fetched links."""
+    from juki_gateway.registry_store import jukinet as st
+
+    now = node.now()
+    with node.engine.connect() as conn:
+        found = st.awaiting_fetch(conn)
+    out: dict[str, tuple[int, float]] = {}
+    prefix = f"{node.node_id}>"
+    for link, (count, oldest) in found.items():
+        if not link.startswith(prefix):
+            continue
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        out[link[len(prefix):]] = (count, max((now - oldest).total_seconds(), 0.0)
+                                   if oldest is not None else 0.0)
+    if node.role is Role.MUNICIPAL_CS:
+        out.setdefault("kizon-juki", (0, 0.0))
+    return out
+

@@ -63,6 +63,15 @@ class JukinetMetrics:
             f"{PREFIX}_juminhyo_code_pool_refills", "Requests to 機構 for more 住民票コード, by result",
             ["node", "result"], registry=r,
         )
+        self.awaiting_fetch = Gauge(
+            f"{PREFIX}_awaiting_fetch",
+            "転入通知 held for a peer that fetches them (a CS's existing system, a CS its "
+            "prefecture has no link to) and not yet acknowledged", ["node", "holder"], registry=r,
+        )
+        self.awaiting_fetch_age = Gauge(
+            f"{PREFIX}_awaiting_fetch_oldest_age_seconds",
+            "Age of the oldest 転入通知 waiting to be fetched", ["node", "holder"], registry=r,
+        )
         self.errors = Counter(
             f"{PREFIX}_errors", "Refusals sent, by node and error code",
             ["node", "code"], registry=r,

@@ -224,6 +224,9 @@ class Topology:
         owner: dict[str, str] = {}
         plans: list[DaemonPlan] = []
         for name, selection in daemons:
+            if name in _RESERVED_DIRS:
+                raise UsageError(f"--daemon {name}: {name!r} is the shared directory "
+                                 f"DIR/{name} of every daemon; name the daemon otherwise")
             if not _DAEMON_NAME.fullmatch(name):
                 raise UsageError(f"--daemon {name!r}: a daemon's name is its directory's: "
                                  "letters, digits, - and _ (at most 32)")
@@ -313,6 +316,8 @@ class Topology:
 
 #: A daemon's name: the sub-directory of the working directory it runs in.
 _DAEMON_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+#: directories of a split working directory that every daemon shares (not a daemon's own)
+_RESERVED_DIRS = frozenset({"pki"})
 
 
 def _brief(names: Sequence[str], most: int = 8) -> str:

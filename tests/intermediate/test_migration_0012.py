@@ -121,3 +121,34 @@ def test_a_value_that_does_not_fit_stops_the_upgrade_without_naming_it(
     assert "fukuhon row 1, item zokugara" in str(info.value)
     assert "子" not in str(info.value) and "172014000000101" not in str(info.value)
     assert current_revision(engine) == "0011"
+
+
+def test_a_record_the_old_codec_wrote_goes_up_and_comes_back_byte_for_byte(store_url: str) -> None:
+    """The migration's frozen old layout is the one the codec used before 0012: the answer-items
+    record that codec wrote (the test vector of revision da1a307, kept as a fixture) is split
+    and joined back unchanged, re-encoded by the upgrade into a record today's layout decodes
+    with the same name, date of birth and address, and given back byte for byte by a downgrade."""
+    from pathlib import Path
+
+    golden = (Path(__file__).parent / "fixtures" / "answer-items-before-0012.bin").read_bytes()
+    assert len(golden) == sum(width for _key, width, _kind in M0012.V1) == 562
+    old = M0012.split(M0012.V1, golden, "fixture")
+    assert answer_items_v1(old) == golden
+    eng = create_store_engine(store_url)
+    try:
+        upgrade(store_url, "0011", engine=eng)
+        with eng.begin() as conn:
+            conn.execute(insert(fukuhon).values(atena_no="172014000000201", koban="*",
+                                                updated_at=T0, record=golden,
+                                                setai_no=old["setai_no"].strip()))
+        upgrade(store_url, "0012", engine=eng)
+        with eng.begin() as conn:
+            record = bytes(conn.execute(select(fukuhon.c.record)).scalar_one())
+        new = ANSWER_ITEMS_LAYOUT.decode(record)
+        for key in ("shimei", "seinengappi", "jusho", "setai_no"):
+            assert new[key] == old[key].rstrip(" \u3000"), key
+        downgrade(store_url, "0011", engine=eng)
+        with eng.begin() as conn:
+            assert bytes(conn.execute(select(fukuhon.c.record)).scalar_one()) == golden
+    finally:
+        eng.dispose()

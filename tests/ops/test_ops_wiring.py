@@ -98,15 +98,30 @@ def series_selector(name: str, labels: tuple[tuple[str, str], ...]) -> str:
     return f"{name}{{{inner}}}"
 
 
-def no_alert_test(samples: dict[SampleKey, float], alerts: list[str], out: Path) -> Path:
-    """A promtool rule-test file: the samples held constant, every alert expected silent."""
-    series = [{"series": series_selector(n, labels), "values": f"{value!r}x{HOLD_MINUTES}"}
-              for (n, labels), value in sorted(samples.items())]
-    series.append({"series": series_selector("up", ()), "values": f"1x{HOLD_MINUTES}"})
+_COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket", "_created")
+
+
+def no_alert_test(samples: dict[SampleKey, float], alerts: list[str], out: Path,
+                  before: dict[SampleKey, float] | None = None) -> Path:
+    """A promtool rule-test file, every alert expected silent: the samples held constant, or,
+    with ``before`` (an earlier scrape), each series stepping from its earlier value to its
+    later one in 15 s (about the time between the two scrapes; a series new since then starts
+    at 0 when it is a counter) and then held, so the rate and increase rules see what the run
+    counted."""
+    steps = HOLD_MINUTES * 4
+    series = []
+    for (n, labels), value in sorted(samples.items()):
+        if before is None:
+            values = f"{value!r}x{steps}"
+        else:
+            start = before.get((n, labels), 0.0 if n.endswith(_COUNTER_SUFFIXES) else value)
+            values = f"{start!r} {value!r}x{steps}"
+        series.append({"series": series_selector(n, labels), "values": values})
+    series.append({"series": series_selector("up", ()), "values": f"1x{steps}"})
     checks = [{"eval_time": f"{t}m", "alertname": a, "exp_alerts": []}
-              for a in alerts for t in (1, 65, HOLD_MINUTES)]
+              for a in alerts for t in (*range(1, 16), 65, HOLD_MINUTES)]
     doc = {"rule_files": [str(OPS / "alerts.yml")], "evaluation_interval": "1m",
-           "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}]}
+           "tests": [{"interval": "15s", "input_series": series, "alert_rule_test": checks}]}
     out.write_text(json.dumps(doc, ensure_ascii=False))  # JSON is YAML
     return out
 
@@ -180,5 +195,6 @@ def test_alerts_and_dashboard_are_wired_to_a_live_daemon(chain: Daemon, tmp_path
     missing = {n: sorted(w) for n, w in wanted.items() if n not in have}
     assert not missing, missing
     assert len(wanted) >= 30, sorted(wanted)
-    result = promtool("test", "rules", str(no_alert_test(after, list(rules), tmp_path / "after.yml")))
+    result = promtool("test", "rules", str(no_alert_test(after, list(rules), tmp_path / "after.yml",
+                                                         before=fresh)))
     assert result.returncode == 0, result.stdout.decode()[-4000:] + result.stderr.decode()

@@ -91,6 +91,7 @@ def test_a_host_per_daemon_is_where_its_endpoints_listen_and_are_reached(tmp_pat
     ([("a", "kiko"), ("b", "kiko,pref-*,cs-*")], {},
      "--daemon b: endpoint kiko is already hosted by daemon a"),
     ([("a", "kiko"), ("a", "pref-*")], {}, "--daemon a: named twice"),
+    ([("pki", "kiko")], {}, "--daemon pki: 'pki' is the shared directory"),
     ([("../up", "kiko")], {}, "a daemon's name is its directory's"),
     ([("a", " , ")], {}, "--daemon a: selects nothing"),
     ([("a", "*")], {"b": "10.0.0.1"}, "--host b: no --daemon of that name"),

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from juki_gateway.cli import main
 from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.topology import load_topology
 from juki_gateway.simulators.season import scaled_sizes
-from tests.gateway_support import free_port_base, start_daemon
+from tests.gateway_support import Daemon, free_port_base, start_daemon, wait_healthy
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -124,3 +129,54 @@ def test_the_season_on_one_daemon_hosting_all_of_hokuriku(tmp_path: Path) -> Non
     finally:
         assert daemon.stop(timeout=30) == 0
 
+
+#: the split recipe of docs/topology.md: 機構 alone (on PostgreSQL), each prefecture with its CSs
+DAEMONS = {"kiko": "kiko", "ishikawa": "pref-17,cs-17*,ims-*", "toyama": "pref-16,cs-16*"}
+
+
+@pytest.fixture
+def kiko_url(pg_database_url: str) -> Iterator[str]:
+    """機構's store: a fresh schema of the session's PostgreSQL database (so an earlier test's
+    機構 state is not this one's)."""
+    schema = f"season_{secrets.token_hex(4)}"
+    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(pg_database_url).update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_the_season_on_three_daemons_with_kiko_on_postgresql(tmp_path: Path,
+                                                             kiko_url: str) -> None:
+    """init --topology hokuriku --daemon kiko=… --daemon ishikawa=… --daemon toyama=…
+    --store-url kiko=<PostgreSQL>, three serve, then simulate moving-season-hokuriku --config
+    DIR --duration short over all three (their gateway.toml read together): exit 0, every
+    invariant held, 機構's file read from PostgreSQL."""
+    root = tmp_path / "hk"
+    base = free_port_base(load_topology("hokuriku").max_offset() + 2 * len(DAEMONS))
+    argv = ["init", str(root), "--topology", "hokuriku", "--port-base", str(base),
+            "--store-url", f"kiko={kiko_url}"]
+    for name, selection in DAEMONS.items():
+        argv += ["--daemon", f"{name}={selection}"]
+    assert main(argv) == 0
+    daemons: dict[str, Daemon] = {}
+    try:
+        for name in DAEMONS:
+            daemons[name] = start_daemon(root / name, timeout=90)
+        for name, daemon in daemons.items():
+            code, body = wait_healthy(daemon.metrics_url, 90.0)
+            assert code == 200, (name, body["reasons"])
+        out = simulate(root, "moving-season-hokuriku", "--duration", "short", "--json",
+                       str(tmp_path / "season.json"))
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        summary = json.loads((tmp_path / "season.json").read_text())
+        check_season(summary, {"pref-17", "pref-16", "kiko", "cs (34)"})
+        assert summary["target"] == "127.0.0.1 (40 endpoints)"
+    finally:
+        codes = {name: d.stop(timeout=30) for name, d in daemons.items()}
+        assert codes == dict.fromkeys(daemons, 0)

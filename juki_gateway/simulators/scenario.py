@@ -232,21 +232,27 @@ def _int_list(t: _Table, key: str, default: tuple[int, ...], lo: int, hi: int) -
     return tuple(values)
 
 
-def _kizon(t: _Table) -> KizonJuki:
+def _mix(t: _Table, known: Mapping[str, str]) -> dict[str, float]:
+    """The table's ``[mix]``: a weight for each of the ``known`` event kinds it names, at
+    least one positive (every kind at 1.0 when the table has none)."""
     mix_t = t.table("mix")
+    if mix_t is None:
+        return dict.fromkeys(known, 1.0)
     mix: dict[str, float] = {}
-    if mix_t is not None:
-        for kind in mix_t.raw:
-            if kind not in EVENT_REASONS:
-                raise ScenarioError(
-                    f"{mix_t.where}: unknown event {kind!r}; known: {', '.join(EVENT_REASONS)}"
-                )
-            mix[kind] = mix_t.get(kind, float, minimum=0.0)
-        if not any(mix.values()):
-            raise ScenarioError(f"{mix_t.where}: at least one event needs a positive weight")
+    for kind in mix_t.raw:
+        if kind not in known:
+            raise ScenarioError(
+                f"{mix_t.where}: unknown event {kind!r}; known: {', '.join(known)}")
+        mix[kind] = mix_t.get(kind, float, minimum=0.0)
+    if not any(mix.values()):
+        raise ScenarioError(f"{mix_t.where}: at least one event needs a positive weight")
+    return mix
+
+
+def _kizon(t: _Table) -> KizonJuki:
     k = KizonJuki(
         rate=t.get("rate", float, 2.0, minimum=0.0, maximum=10_000.0),
-        mix=mix or {kind: 1.0 for kind in EVENT_REASONS},
+        mix=_mix(t, EVENT_REASONS),
         month=t.get("month", int, 4, minimum=1, maximum=12),
         peak_months=_int_list(t, "peak_months", (3, 4), 1, 12),
         peak_factor=t.get("peak_factor", float, 3.0, minimum=1.0, maximum=100.0),
@@ -257,20 +263,10 @@ def _kizon(t: _Table) -> KizonJuki:
 
 
 def _season(t: _Table) -> Season:
-    mix_t = t.table("mix")
-    mix: dict[str, float] = {}
-    if mix_t is not None:
-        for kind in mix_t.raw:
-            if kind not in SEASON_EVENTS:
-                raise ScenarioError(
-                    f"{mix_t.where}: unknown event {kind!r}; known: {', '.join(SEASON_EVENTS)}")
-            mix[kind] = mix_t.get(kind, float, minimum=0.0)
-        if not any(mix.values()):
-            raise ScenarioError(f"{mix_t.where}: at least one event needs a positive weight")
     s = Season(rate=t.get("rate", float, 10.0, minimum=0.1, maximum=1000.0),
                min_per_municipality=t.get("min_per_municipality", int, 10, minimum=2,
                                           maximum=10_000),
-               mix=mix or dict.fromkeys(SEASON_EVENTS, 1.0),
+               mix=_mix(t, SEASON_EVENTS),
                concurrency=t.get("concurrency", int, 8, minimum=1, maximum=64))
     t.done()
     return s

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from juki_gateway.cli import main
 from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.topology import load_topology
 from juki_gateway.simulators.season import scaled_sizes
 from tests.gateway_support import Daemon, free_port_base, start_daemon, wait_healthy
+from tests.topology.test_hokuriku_split import DAEMONS, init_argv
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -130,40 +127,16 @@ def test_the_season_on_one_daemon_hosting_all_of_hokuriku(tmp_path: Path) -> Non
         assert daemon.stop(timeout=30) == 0
 
 
-#: the split recipe of docs/topology.md: 機構 alone (on PostgreSQL), each prefecture with its CSs
-DAEMONS = {"kiko": "kiko", "ishikawa": "pref-17,cs-17*,ims-*", "toyama": "pref-16,cs-16*"}
-
-
-@pytest.fixture
-def kiko_url(pg_database_url: str) -> Iterator[str]:
-    """機構's store: a fresh schema of the session's PostgreSQL database (so an earlier test's
-    機構 state is not this one's)."""
-    schema = f"season_{secrets.token_hex(4)}"
-    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(pg_database_url).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
 
 def test_the_season_on_three_daemons_with_kiko_on_postgresql(tmp_path: Path,
-                                                             kiko_url: str) -> None:
+                                                             pg_schema_url: str) -> None:
     """init --topology hokuriku --daemon kiko=… --daemon ishikawa=… --daemon toyama=…
     --store-url kiko=<PostgreSQL>, three serve, then simulate moving-season-hokuriku --config
     DIR --duration short over all three (their gateway.toml read together): exit 0, every
-    invariant held, 機構's file read from PostgreSQL."""
+    invariant held, 機構's file read from PostgreSQL (a fresh schema: an earlier test's 機構
+    state is not this one's)."""
     root = tmp_path / "hk"
-    base = free_port_base(load_topology("hokuriku").max_offset() + 2 * len(DAEMONS))
-    argv = ["init", str(root), "--topology", "hokuriku", "--port-base", str(base),
-            "--store-url", f"kiko={kiko_url}"]
-    for name, selection in DAEMONS.items():
-        argv += ["--daemon", f"{name}={selection}"]
-    assert main(argv) == 0
+    assert main(init_argv(root, pg_schema_url)) == 0
     daemons: dict[str, Daemon] = {}
     try:
         for name in DAEMONS:

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-store bench-jukinet bench-intermediate docs vectors
+.PHONY: install tools promtool demo test lint typecheck pytest clean bench bench-codec bench-tls bench-store bench-jukinet bench-intermediate bench-topology docs vectors
 
 install: $(STAMP)
 
@@ -85,3 +85,9 @@ vectors: install
 # BASELINE=REV: the nodes also run REV's code in alternating legs, and the rate ratio is printed.
 bench-jukinet: install
 	$(PY) -m benchmarks.bench_jukinet $(if $(BASELINE),--baseline $(BASELINE))
+
+# What one daemon can host: durable notifications/s end to end and RSS for kanazawa (one city),
+# hokuriku on one daemon (37 nodes) and hokuriku split over three daemons (機構 on PostgreSQL:
+# $$JUKI_BENCH_PG_URL / $$JUKI_TEST_PG_URL, else a throwaway cluster; SQLite, said so, if none).
+bench-topology: install
+	$(PY) -m benchmarks.bench_topology

@@ -34,7 +34,7 @@ from juki_gateway.protocols.intermediate import crypto, fugo
 from juki_gateway.protocols.intermediate import errors as ims_errors
 from juki_gateway.protocols.jukinet import errors as jukinet_errors
 from juki_gateway.registry_store import anchor, backup, engine, residents
-from juki_gateway.simulators import capture, scenario
+from juki_gateway.simulators import capture, scenario, season
 from juki_gateway.simulators import client as simulator_client
 
 #: Every module that defines a subclass of JukiError, lowest layer first.
@@ -69,6 +69,7 @@ ERROR_MODULES: tuple[ModuleType, ...] = (
     capture,
     simulator_client,
     scenario,
+    season,
 )
 
 #: Wire codes moved so that no two errors share one: (code name, old, new, why), for peers that

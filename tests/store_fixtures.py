@@ -99,13 +99,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
         return
-    base: str = request.getfixturevalue("pg_database_url")
+    yield request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def pg_schema_url(pg_database_url: str) -> Iterator[str]:
+    """A fresh, empty schema of the session's PostgreSQL database, as a URL whose connections
+    work in it (``search_path``); dropped afterwards."""
     schema = f"t{next(_schema_counter)}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield make_url(base).update_query_dict(
+        yield make_url(pg_database_url).update_query_dict(
             {"options": f"-csearch_path={schema}"}
         ).render_as_string(hide_password=False)
     finally:

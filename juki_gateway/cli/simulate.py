@@ -27,6 +27,37 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     return name, int(port)
 
 
+def parse_duration(text: str) -> float | str:
+    """argparse type for ``--duration``: seconds, or ``short`` (the scenario's short run)."""
+    if text == "short":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or 'short', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--duration must be positive, got {text!r}")
+    return value
+
+
+def load_configs(path: Path) -> list[Any]:
+    """The configuration(s) of a working directory: ``path`` is a ``gateway.toml``, a
+    directory holding one, or a directory split over several daemons (``init --daemon``),
+    whose sub-directories each hold one (all loaded, in name order)."""
+    from juki_gateway.gateway.config import load_config
+    from juki_gateway.workdir import CONFIG_NAME
+
+    if not path.is_dir():
+        return [load_config(path)]
+    if (path / CONFIG_NAME).is_file():
+        return [load_config(path / CONFIG_NAME)]
+    parts = sorted(p for p in path.glob(f"*/{CONFIG_NAME}") if p.is_file())
+    if not parts:
+        raise UsageError(f"no {CONFIG_NAME} in {path} nor in its sub-directories: run "
+                         "'juki-gateway init' first or pass --config")
+    return [load_config(p) for p in parts]
+
+
 def register(sub: Any) -> None:
     """Add the ``simulate`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser(
@@ -34,8 +65,8 @@ def register(sub: Any) -> None:
     p.add_argument("scenario", help="scenario name (quickstart, moving-season, …) or TOML path")
     add_config_argument(p)
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
-    p.add_argument("--duration", type=float, metavar="SECONDS",
-                   help="override the scenario's duration")
+    p.add_argument("--duration", type=parse_duration, metavar="SECONDS|short",
+                   help="override the scenario's duration ('short': its short_duration)")
     p.add_argument("--endpoint", type=parse_endpoint, action="append", default=[],
                    metavar="NAME=PORT", help="where an endpoint listens, if not as configured")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -90,14 +121,20 @@ def run(args: argparse.Namespace) -> int:
     from juki_gateway.extras import require
 
     require("faker")  # the simulators' population: a missing 'sim' extra is one line
-    from juki_gateway.gateway.config import load_config
-    from juki_gateway.simulators.runner import endpoints_from_config, run_scenario
+    from juki_gateway.simulators.runner import (
+        check_topology,
+        endpoints_from_configs,
+        run_scenario,
+    )
     from juki_gateway.simulators.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    config = load_config(config_path_from(args))
-    if args.duration is not None and args.duration <= 0:
-        raise UsageError("--duration must be positive")
+    where = config_path_from(args)
+    configs = load_configs(where)
+    config = configs[0]
+    duration = scenario.short_duration if args.duration == "short" else args.duration
+    check_topology(scenario, [ep.name for c in configs for ep in c.endpoints],
+                   str(where if len(configs) > 1 else config.path))
     if args.prepare:
         import datetime as dt
 
@@ -108,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                                       as_of=scenario.as_of)
         added = prepare_store(config.store.url, population, dt.datetime.now(dt.UTC))
         print(f"prepared {scenario.name}: {added} 符号 added for {len(population)} residents")
-        kiko = endpoints_from_config(config).kiko_store
+        kiko = endpoints_from_configs(configs).kiko_store
         if kiko is not None:
             from juki_gateway.simulators.kiko_numbers import KikoNumbers
 
@@ -119,12 +156,12 @@ def run(args: argparse.Namespace) -> int:
                 numbers.close()
             print(f"prepared {scenario.name}: {known} 個人番号 recorded at 機構")
         return 0
-    endpoints = endpoints_from_config(config, dict(args.endpoint))
-    require_daemon(endpoints.host, endpoints.ports, config.path)
+    endpoints = endpoints_from_configs(configs, dict(args.endpoint))
+    require_daemon(endpoints.host, endpoints.ports, where if len(configs) > 1 else config.path)
     started: list[RunSummary] = []
 
     async def work(reactor: Any) -> Any:
-        return await run_scenario(reactor, scenario, endpoints, duration=args.duration,
+        return await run_scenario(reactor, scenario, endpoints, duration=duration,
                                   progress=not args.no_progress, on_start=started.append)
 
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,8 @@ from juki_gateway.simulators.summary import RunSummary
 EVENT_LABELS: dict[str, str] = {
     "tennyu": "国内転入", "tenshutsu": "国内転出", "tenkyo": "転居", "shussei": "出生",
     "shibou": "死亡", "shokken_shusei": "職権修正",
+    # a resident the existing system already held when the run began (the network learns them)
+    "shokken_kisai": "職権記載",
 }
 
 
@@ -117,6 +119,10 @@ class Endpoints:
     kiko_store: str | None = None
     #: the names of the daemon's own links (``cs-172014->pref-17`` …), as its gateway.toml says
     links: frozenset[str] = frozenset()
+    #: every daemon's ``/metrics`` URL (several when a topology is split over daemons)
+    metrics_urls: tuple[str, ...] = ()
+    #: the store of each hosted Juki-net node, by endpoint name
+    stores: Mapping[str, str] = field(default_factory=dict)
 
     def port(self, name: str) -> int:
         """The port of endpoint ``name``."""
@@ -169,6 +175,13 @@ class KizonJuki:
     cs: str = "cs-172014"
     #: the 市町村 whose system this is (a simulated CS of another municipality sends as one)
     org: str = KANAZAWA
+    #: the 市町村 whose steps of a move the summary counts under their plain names (another's
+    #: carry its code); None: every municipality's under the plain names
+    home: str | None = KANAZAWA
+    #: the タイムスタンプ of each record this system writes (None: its change date at 09:00:00);
+    #: the systems of one network share one clock, so that updates about one person from two
+    #: municipalities compare in the order they were made
+    stamp: Callable[[], str] | None = None
     moves: MovesLedger = field(default_factory=MovesLedger)
     sent: dict[int, bytes] = field(default_factory=dict)
     #: the message type of each frame (by its first local number) that is not an
@@ -240,6 +253,10 @@ class KizonJuki:
             person = rng.choice(self.population.residents)
         return kind, person
 
+    def _stamped(self) -> dict[str, str]:
+        """The record items of this system's clock (none without one)."""
+        return {} if self.stamp is None else {"timestamp": self.stamp()}
+
     def _in_outage(self, t: float) -> bool:
         return any(o.link == self.link and o.at <= t < o.at + o.duration for o in self.outages)
 
@@ -301,14 +318,14 @@ class KizonJuki:
         """Unused 住民票コード from the CS's pool (JUMINHYO_CODE_DRAW_REQUEST), for residents
         about to be recorded."""
         answer = await self._ask(JukinetMessage.JUMINHYO_CODE_DRAW_REQUEST, encode_body(
-            JUMINHYO_CODE_DRAW_REQUEST, {"lg_code": KANAZAWA, "count": count}))
+            JUMINHYO_CODE_DRAW_REQUEST, {"lg_code": self.org, "count": count}))
         return [str(r["juminhyo_code"]) for r in decode_bodies(POOL_ENTRY, answer.body)]
 
     async def request_kojin_bango(self, juminhyo_code: str) -> str:
         """The 個人番号 機構 gives the resident of ``juminhyo_code``, asked of the CS
         (KOJIN_BANGO_REQUEST; the CS asks on and records it)."""
         answer = await self._ask(JukinetMessage.KOJIN_BANGO_REQUEST, encode_body(
-            KOJIN_BANGO_REQUEST, {"juminhyo_code": juminhyo_code, "lg_code": KANAZAWA}))
+            KOJIN_BANGO_REQUEST, {"juminhyo_code": juminhyo_code, "lg_code": self.org}))
         return str(decode_body(KOJIN_BANGO_RESPONSE, answer.body)["kojin_bango"])
 
     async def search(self, criteria: SearchCriteria, *, operator: str | None = None,
@@ -341,7 +358,8 @@ class KizonJuki:
             kind, person = self._draw_event()
             seq = self._next_seq
             self._next_seq += 1
-            self.sent[seq] = update_record(person, kind, change_date)
+            self.sent[seq] = update_record(person, kind, change_date, lg_code=self.org,
+                                           **self._stamped())
             self.events += 1
             tick(1)
             if not self._in_outage(t):
@@ -390,6 +408,11 @@ class KizonJuki:
             ok = await self._send_sequenced(JukinetMessage.SHORI_TSUBAN_NOTIFY, body) and ok
         return ok
 
+    async def send_updates(self, records: list[bytes]) -> bool:
+        """Resident events (encoded ``UPDATE_NOTIFY`` records) as one frame in this system's
+        numbering; whether it was acknowledged."""
+        return await self._send_sequenced(JukinetMessage.UPDATE_NOTIFY, b"".join(records))
+
     async def _send_sequenced(self, msg_type: JukinetMessage, body: bytes) -> bool:
         """Send one frame of ``msg_type`` records in this system's one numbering (a frame of n
         records takes n consecutive numbers, header seq = the first), after anything numbered
@@ -423,7 +446,8 @@ class KizonJuki:
     # -- moves between municipalities (docs/moves.md) --------------------------------------------
     def _count_move(self, step: str) -> None:
         """Count one step of a move in the run summary (another municipality's, named so)."""
-        self.summary.moves[step if self.org == KANAZAWA else f"{step} ({self.org})"] += 1
+        plain = self.home is None or self.org == self.home
+        self.summary.moves[step if plain else f"{step} ({self.org})"] += 1
 
     def file_tenshutsu(self, person: Resident, move_out: str) -> None:
         """A 転出届: the person stays a resident until the 転入通知 confirms the 転出."""
@@ -464,7 +488,8 @@ class KizonJuki:
         住所) and the 転入通知 towards the old municipality, sequenced in this system's one
         numbering; whether both were acknowledged."""
         record = update_record(person, "tennyu", move_in, lg_code=self.org,
-                               previous_lg_code=from_lg, previous_address=from_address)
+                               previous_lg_code=from_lg, previous_address=from_address,
+                               **self._stamped())
         notice = encode_body(MOVE_IN_NOTICE, {
             "juminhyo_code": person.juminhyo_code, "new_lg_code": self.org,
             "old_lg_code": from_lg, "kanji_name": person.kanji_name,
@@ -499,7 +524,8 @@ class KizonJuki:
                 else:
                     person, move_out = filed
                     self._count_move("tenshutsu_kakutei")
-                    shojo = update_record(person, "tenshutsu", move_out, lg_code=self.org)
+                    shojo = update_record(person, "tenshutsu", move_out, lg_code=self.org,
+                                          **self._stamped())
                     if not await self._send_sequenced(JukinetMessage.UPDATE_NOTIFY, shojo):
                         self.moves.moving_out[code] = filed  # again with the next fetch
                         return processed
@@ -525,10 +551,19 @@ class KizonJuki:
             await self._conn.close()
             self._conn = None
 
-    async def close(self) -> None:
-        """Close the connection and check R4's invariants."""
+    @property
+    def last_sent(self) -> int:
+        """The last local number this system gave a frame's record."""
+        return self._next_seq - 1
+
+    async def close(self, *, check: bool = True) -> None:
+        """Close the connection and check R4's invariants (``check`` False: the caller checks
+        them over several systems at once)."""
         if self._conn is not None:
             await self._conn.close()
+            self._conn = None
+        if not check:
+            return
         last = self._next_seq - 1
         self.summary.check(
             "nothing lost (R4)", self.acked_upto == last,

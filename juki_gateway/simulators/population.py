@@ -38,14 +38,15 @@ from juki_gateway.simulators.kanazawa import (
     NATIONALITIES,
     OLDEST,
     TOWNS,
+    Town,
 )
 from juki_gateway.simulators.residents import KANAZAWA, Resident, age_on
 
 if TYPE_CHECKING:  # faker is the 'sim' extra: imported when a population first draws a name
     from faker import Faker
 
-__all__ = ["GAIJI_SURNAMES", "KANAZAWA", "ForeignStatus", "Population", "Resident", "age_on",
-           "build_population", "fullwidth"]
+__all__ = ["GAIJI_SURNAMES", "KANAZAWA", "KANAZAWA_PLACE", "ForeignStatus", "Place", "Population",
+           "Resident", "age_on", "build_population", "fullwidth"]
 
 #: Share of foreign residents aged 16 or more holding a 通称: (others, 特別永住者). The
 #: project's assumption (no public figure was at hand): 通称 are common among 特別永住者.
@@ -58,6 +59,28 @@ KYUUJI_SURNAMES: tuple[str, ...] = ("佐藤", "鈴木", "中村", "田中", "髙
 
 KANAZAWA_NAME = "金沢市"
 PREFECTURE_NAME = "石川県"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """The municipality a population lives in: its 市町村コード, the names its addresses start
+    with, the 町名 they use and the first two digits of its postal codes."""
+
+    lg_code: str
+    prefecture: str
+    municipality: str
+    towns: tuple[Town, ...]
+    postal_prefix: str
+
+
+#: 金沢市, with its real 町名 (:data:`.kanazawa.TOWNS`): the default place of a population
+KANAZAWA_PLACE = Place(KANAZAWA, PREFECTURE_NAME, KANAZAWA_NAME, TOWNS, "92")
+#: 町名 for the addresses of a municipality other than 金沢市: common names, not checked
+#: against that municipality's own list (docs/population.md)
+GENERIC_TOWNS: tuple[Town, ...] = (
+    Town("本町", 3), Town("中央", 2), Town("新町"), Town("栄町", 2), Town("緑町"), Town("旭町", 3),
+    Town("幸町"), Town("桜町"), Town("東町", 2), Town("西町"), Town("南町"), Town("北町", 2),
+)
 
 #: 外字 surnames (kanji, kana) as the register holds them. The first have a substitute in the
 #: codec's SUBSTITUTES table (髙→高, 﨑→崎, 𠮷→吉 …); the last have none (栁, 槗, 𣘺, 桒, 杦, 淸 are
@@ -181,6 +204,8 @@ class Population:
     _alias_rng: random.Random | None = field(default=None, repr=False)
     gaiji_share: float = 0.03
     foreign_share: float = FOREIGN_SHARE
+    #: where the residents live (their addresses); 金沢市 unless told
+    place: Place = KANAZAWA_PLACE
 
     def __iter__(self) -> Iterator[Resident]:
         return iter(self.residents)
@@ -238,8 +263,9 @@ class Population:
         番地 where it has none. The 大字・字コード is the project's own number for the 町 and
         丁目 (not the アドレス・ベース・レジストリ's); the postal code is not matched to the 町."""
         rng = self._rng
-        index = rng.randrange(len(TOWNS))
-        town = TOWNS[index]
+        towns = self.place.towns
+        index = rng.randrange(len(towns))
+        town = towns[index]
         if town.chome:
             chome = rng.randint(1, town.chome)
             street = f"{chome}丁目{rng.randint(1, 25)}番{rng.randint(1, 20)}号"
@@ -251,8 +277,8 @@ class Population:
         if rng.random() < 0.3:
             building = self.faker.building_name()
             street += f"\u3000{building}{rng.randint(1, 9)}0{rng.randint(1, 9)}"
-        address = fullwidth(f"{PREFECTURE_NAME}{KANAZAWA_NAME}{town.name}{street}")
-        postal = f"92{rng.randint(0, 1)}{rng.randint(0, 9999):04d}"
+        address = fullwidth(f"{self.place.prefecture}{self.place.municipality}{town.name}{street}")
+        postal = f"{self.place.postal_prefix}{rng.randint(0, 1)}{rng.randint(0, 9999):04d}"
         return address, postal, f"{index + 1:04d}{chome:03d}"
 
     def _surname(self) -> tuple[str, str]:
@@ -483,7 +509,7 @@ class Population:
                             self._status(nationality, dependant)) for a in kids]
 
     def add_household(self) -> list[Resident]:
-        """Draw one household at one Kanazawa address and add it."""
+        """Draw one household at one address of the population's place and add it."""
         rng = self._rng
         setai = f"{self._next_setai:012d}"
         self._next_setai += 1
@@ -551,18 +577,24 @@ class Population:
                             since=today, birth=today)
 
     def relocated(self, person: Resident) -> Resident:
-        """``person`` with a new Kanazawa address (for a 転居)."""
+        """``person`` with a new address in the population's place (for a 転居)."""
         address, postal, aza = self._address()
         return replace(person, address=address, postal_code=postal, aza_code=aza)
 
 
 def build_population(
     size: int, *, seed: int, as_of: dt.date, gaiji_share: float = 0.03,
-    foreign_share: float = FOREIGN_SHARE,
+    foreign_share: float = FOREIGN_SHARE, place: Place = KANAZAWA_PLACE,
+    codes: set[str] | None = None,
 ) -> Population:
-    """At least ``size`` residents in whole households, reproducible from ``seed``."""
+    """At least ``size`` residents in whole households at ``place``, reproducible from
+    ``seed``; ``codes``: the 住民票コード and 個人番号 already taken (shared by the populations
+    of one network, so no code is drawn twice)."""
     require("faker")  # before anything is drawn: a missing 'sim' extra is one line
-    pop = Population(seed=seed, as_of=as_of, gaiji_share=gaiji_share, foreign_share=foreign_share)
+    pop = Population(seed=seed, as_of=as_of, gaiji_share=gaiji_share, foreign_share=foreign_share,
+                     place=place)
+    if codes is not None:
+        pop._codes = codes
     pop._rng.seed(seed)
     while len(pop.residents) < size:
         pop.add_household()

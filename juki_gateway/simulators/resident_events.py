@@ -47,10 +47,13 @@ class Resident:
     kojin_bango: str = ""
 
 
-def new_resident(rng: random.Random, index: int, municipality: str) -> Resident:
-    """A resident with a valid, run-unique 住民票コード."""
+def new_resident(rng: random.Random, index: int, municipality: str,
+                 code_prefix: str | None = None) -> Resident:
+    """A resident with a valid, run-unique 住民票コード (its first four digits ``code_prefix``,
+    by default the municipality's first four: give each municipality its own when several
+    share them)."""
     fam, given = FAMILY_NAMES[index % len(FAMILY_NAMES)], GIVEN_NAMES[(index // len(FAMILY_NAMES)) % len(GIVEN_NAMES)]
-    code = make_juminhyo_code(f"{municipality[:4]}{index:06d}")
+    code = make_juminhyo_code(f"{code_prefix or municipality[:4]}{index:06d}")
     birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(80 * 365))
     return Resident(code, fam[0] + "　" + given[0], fam[1] + "　" + given[1],
                     birth.strftime("%Y%m%d"), rng.choice("12"), "石川県金沢市広坂１丁目")
@@ -73,8 +76,9 @@ def serial_of(record: bytes) -> int:
 
 
 def timeline(rng: random.Random, municipality: str, count: int, residents: int = 200,
-             start: dt.date = dt.date(2026, 4, 1)) -> Iterator[bytes]:
-    """``count`` update records: residents move in or are born, move house, die or move out."""
+             start: dt.date = dt.date(2026, 4, 1), code_prefix: str | None = None) -> Iterator[bytes]:
+    """``count`` update records: residents move in or are born, move house, die or move out
+    (``code_prefix``: see :func:`new_resident`)."""
     people: list[Resident] = []
     gone: set[int] = set()
     serial = 0
@@ -83,7 +87,7 @@ def timeline(rng: random.Random, municipality: str, count: int, residents: int =
         serial += 1
         alive = [i for i in range(len(people)) if i not in gone]
         if len(people) < residents and (not alive or rng.random() < 0.3):
-            r = new_resident(rng, len(people), municipality)
+            r = new_resident(rng, len(people), municipality, code_prefix)
             people.append(r)
             yield encode_change(r, municipality, rng.choice([TENNYU, SHUSSEI]), serial, day)
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from juki_gateway.gateway.config import GatewayConfig
 from juki_gateway.simulators.drivers import BadPeers, Endpoints, KizonJuki
 from juki_gateway.simulators.population import build_population
 from juki_gateway.simulators.scenario import KizonJuki as KizonConfig
-from juki_gateway.simulators.scenario import Scenario
+from juki_gateway.simulators.scenario import Scenario, WrongTopology
 from juki_gateway.simulators.summary import RunSummary
 
 if TYPE_CHECKING:
@@ -31,17 +31,39 @@ if TYPE_CHECKING:
 def endpoints_from_config(config: GatewayConfig, overrides: Mapping[str, int] | None = None,
                           host: str | None = None) -> Endpoints:
     """The daemon's endpoints as its gateway.toml says, with per-name port overrides."""
-    ports = {ep.name: ep.port for ep in config.endpoints}
-    ports["admin"] = config.admin.port
-    ports["metrics"] = config.metrics.port
+    return endpoints_from_configs([config], overrides, host)
+
+
+def endpoints_from_configs(configs: Sequence[GatewayConfig],
+                           overrides: Mapping[str, int] | None = None,
+                           host: str | None = None) -> Endpoints:
+    """The endpoints of one daemon, or of the daemons of a split working directory (each
+    ``gateway.toml`` hosting part of one topology, sharing one PKI), with per-name port
+    overrides. ``admin`` and ``metrics`` are the first daemon's that has them; every daemon's
+    metrics URL is kept."""
+    first = configs[0]
+    ports: dict[str, int] = {}
+    metrics_urls = []
+    stores: dict[str, str] = {}
+    for config in configs:
+        ports.update({ep.name: ep.port for ep in config.endpoints})
+        if config.intermediate_endpoint() is not None or "admin" not in ports:
+            ports["admin"] = config.admin.port
+        ports.setdefault("metrics", config.metrics.port)
+        listen = config.endpoints[0].host if config.endpoints else "127.0.0.1"
+        metrics_urls.append(f"http://{host or listen}:{config.metrics.port}/metrics")
+        stores.update({name: node.store_url for name, node in config.jukinet.items()})
     ports.update(overrides or {})
-    first_host = config.endpoints[0].host if config.endpoints else "127.0.0.1"
-    kiko = next((ep.name for ep in config.endpoints if ep.role == "kiko"
-                 and ep.name in config.jukinet), None)
-    return Endpoints(host=host or first_host, ports=ports, pki=config.pki_dir,
-                     workdir=config.workdir, kiko=kiko,
-                     kiko_store=config.jukinet[kiko].store_url if kiko is not None else None,
-                     links=frozenset(lk.name for lk in config.links))
+    first_host = first.endpoints[0].host if first.endpoints else "127.0.0.1"
+    owner = next((c for c in configs for ep in c.endpoints
+                  if ep.role == "kiko" and ep.name in c.jukinet), None)
+    kiko = next((ep.name for ep in owner.endpoints if ep.role == "kiko"
+                 and ep.name in owner.jukinet), None) if owner is not None else None
+    return Endpoints(host=host or first_host, ports=ports, pki=first.pki_dir,
+                     workdir=first.workdir, kiko=kiko,
+                     kiko_store=stores[kiko] if kiko is not None else None,
+                     links=frozenset(lk.name for c in configs for lk in c.links),
+                     metrics_urls=tuple(metrics_urls), stores=stores)
 
 
 def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:
@@ -65,6 +87,8 @@ async def run_scenario(
     summary = RunSummary(scenario.name, target=f"{endpoints.host} ({len(endpoints.ports)} endpoints)")
     if on_start is not None:
         on_start(summary)
+    if scenario.season is not None:
+        return await _season(reactor, scenario, endpoints, summary, run_for, progress)
     population = build_population(scenario.population, seed=scenario.seed, as_of=scenario.as_of)
     initial = list(population.residents)  # what --prepare gave 符号 (events add residents later)
     expected = int((scenario.kizon_juki.effective_rate() if scenario.kizon_juki else 0) * run_for)
@@ -199,6 +223,52 @@ async def run_scenario(
         if numbers is not None:
             numbers.close()
     return summary
+
+
+async def _season(reactor: Any, scenario: Scenario, endpoints: Endpoints, summary: RunSummary,
+                  run_for: float, progress: bool) -> RunSummary:
+    """A moving season over the whole topology (:mod:`juki_gateway.simulators.season`)."""
+    from juki_gateway.gateway.topology import load_topology
+    from juki_gateway.simulators.season import run_season
+
+    assert scenario.season is not None
+    topology = load_topology(scenario.topology)
+    expected = scenario.population + int(scenario.season.rate * run_for)
+    tick, bar = _progress(expected, progress, scenario.name)
+    summary.started = reactor.seconds()
+    try:
+        await run_season(reactor, scenario, endpoints, topology, summary, run_for, tick)
+    finally:
+        if bar is not None:
+            bar.close()
+        summary.finished = reactor.seconds()
+    return summary
+
+
+def workdir_topology(endpoint_names: Iterable[str]) -> str | None:
+    """The shipped topology whose endpoints a working directory (one daemon's or the daemons'
+    of a split one together) has, exactly; None for any other."""
+    from juki_gateway.gateway.topology import builtin_topologies, load_topology
+
+    names = set(endpoint_names)
+    return next((t for t in builtin_topologies()
+                 if {e.name for e in load_topology(t).endpoints} == names), None)
+
+
+def check_topology(scenario: Scenario, endpoint_names: Iterable[str], where: str) -> None:
+    """Refuse a scenario made for another topology than the working directory's: a scenario
+    of a topology other than ``kanazawa`` needs exactly that topology's endpoints; a
+    ``kanazawa`` scenario runs anywhere but against another shipped topology."""
+    found = workdir_topology(endpoint_names)
+    if scenario.topology == found:
+        return
+    if scenario.topology == "kanazawa" and found is None:
+        return  # a working directory of its own making: the kanazawa scenarios as before
+    what = f"topology {found}'s" if found is not None else "not a shipped topology's"
+    raise WrongTopology(
+        f"scenario {scenario.name} drives topology {scenario.topology}, but {where} has "
+        f"{what} endpoints: run it on a working directory made by 'juki-gateway init DIR"
+        + ("" if scenario.topology == "kanazawa" else f" --topology {scenario.topology}") + "'")
 
 
 def _moves(reactor: Any, scenario: Scenario, kizon: KizonJuki, endpoints: Endpoints,

@@ -40,6 +40,12 @@ class ScenarioError(JukiError):
     exit_code = 2
 
 
+class WrongTopology(ScenarioError):
+    """A scenario made for another topology than the working directory's."""
+
+    code = "wrong_topology"
+
+
 @dataclass(frozen=True, slots=True)
 class KizonJuki:
     """The existing resident-register system: resident events at a rate, with a seasonal peak."""
@@ -122,6 +128,32 @@ class Moves:
         return self.out_to_neighbour + self.in_from_neighbour
 
 
+#: what a moving season between municipalities does (table ``[season]``): the event kinds and
+#: what each one is
+SEASON_EVENTS: dict[str, str] = {
+    "tenkyo": "転居 within a municipality",
+    "within_prefecture": "a move to another municipality of the same prefecture (特例転出/特例転入)",
+    "across_prefectures": "a move to a municipality of the other prefecture (特例転出/特例転入)",
+    "shussei": "出生",
+    "shibou": "死亡",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Season:
+    """A moving season over a whole topology (docs/moves.md, "A moving season over
+    hokuriku"): a population in every municipality, in proportion to its real size, and events
+    at ``rate`` per second across the network, each driven through its municipality's own
+    existing system."""
+
+    rate: float = 10.0
+    #: residents of the smallest municipality at least (the population is scaled down)
+    min_per_municipality: int = 10
+    mix: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(SEASON_EVENTS, 1.0))
+    #: events in flight at once (each on its own residents; one exchange at a time per system)
+    concurrency: int = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """One parsed scenario file."""
@@ -140,6 +172,12 @@ class Scenario:
     outages: tuple[Outage, ...]
     bad_peers: BadPeers
     moves: Moves = Moves()
+    #: the shipped topology whose working directory the scenario drives (``simulate`` refuses
+    #: another's)
+    topology: str = "kanazawa"
+    #: the duration of ``simulate --duration short``
+    short_duration: float = 10.0
+    season: Season | None = None
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -194,21 +232,27 @@ def _int_list(t: _Table, key: str, default: tuple[int, ...], lo: int, hi: int) -
     return tuple(values)
 
 
-def _kizon(t: _Table) -> KizonJuki:
+def _mix(t: _Table, known: Mapping[str, str]) -> dict[str, float]:
+    """The table's ``[mix]``: a weight for each of the ``known`` event kinds it names, at
+    least one positive (every kind at 1.0 when the table has none)."""
     mix_t = t.table("mix")
+    if mix_t is None:
+        return dict.fromkeys(known, 1.0)
     mix: dict[str, float] = {}
-    if mix_t is not None:
-        for kind in mix_t.raw:
-            if kind not in EVENT_REASONS:
-                raise ScenarioError(
-                    f"{mix_t.where}: unknown event {kind!r}; known: {', '.join(EVENT_REASONS)}"
-                )
-            mix[kind] = mix_t.get(kind, float, minimum=0.0)
-        if not any(mix.values()):
-            raise ScenarioError(f"{mix_t.where}: at least one event needs a positive weight")
+    for kind in mix_t.raw:
+        if kind not in known:
+            raise ScenarioError(
+                f"{mix_t.where}: unknown event {kind!r}; known: {', '.join(known)}")
+        mix[kind] = mix_t.get(kind, float, minimum=0.0)
+    if not any(mix.values()):
+        raise ScenarioError(f"{mix_t.where}: at least one event needs a positive weight")
+    return mix
+
+
+def _kizon(t: _Table) -> KizonJuki:
     k = KizonJuki(
         rate=t.get("rate", float, 2.0, minimum=0.0, maximum=10_000.0),
-        mix=mix or {kind: 1.0 for kind in EVENT_REASONS},
+        mix=_mix(t, EVENT_REASONS),
         month=t.get("month", int, 4, minimum=1, maximum=12),
         peak_months=_int_list(t, "peak_months", (3, 4), 1, 12),
         peak_factor=t.get("peak_factor", float, 3.0, minimum=1.0, maximum=100.0),
@@ -216,6 +260,16 @@ def _kizon(t: _Table) -> KizonJuki:
     )
     t.done()
     return k
+
+
+def _season(t: _Table) -> Season:
+    s = Season(rate=t.get("rate", float, 10.0, minimum=0.1, maximum=1000.0),
+               min_per_municipality=t.get("min_per_municipality", int, 10, minimum=2,
+                                          maximum=10_000),
+               mix=_mix(t, SEASON_EVENTS),
+               concurrency=t.get("concurrency", int, 8, minimum=1, maximum=64))
+    t.done()
+    return s
 
 
 def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
@@ -235,6 +289,13 @@ def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
     seed = head.get("seed", int, 172014, minimum=0)
     population = head.get("population", int, 200, minimum=1, maximum=1_000_000)
     duration = head.get("duration", float, 60.0, minimum=0.1, maximum=86_400.0)
+    topology = head.get("topology", str, "kanazawa")
+    from juki_gateway.gateway.topology import builtin_topologies
+
+    if topology not in builtin_topologies():
+        raise ScenarioError(f"{head.where}: 'topology' must name a shipped topology "
+                            f"({', '.join(builtin_topologies())}), got {topology!r}")
+    short = head.get("short_duration", float, min(duration, 10.0), minimum=0.1, maximum=duration)
     head.done()
 
     kz_t = top.table("kizon_juki")
@@ -292,13 +353,20 @@ def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
         mv_t.done()
         if moves.total and kizon is None:
             raise ScenarioError(f"{mv_t.where}: moves need the [kizon_juki] table")
+    se_t = top.table("season")
+    season = _season(se_t) if se_t is not None else None
     top.done()
-    if kizon is None and renkei is None and ipnw is None and bad.total == 0:
+    if season is not None and (kizon is not None or renkei is not None or ipnw is not None
+                               or bad.total or moves.total or outages):
+        raise ScenarioError(f"{where}: [season] drives the whole topology alone (no other "
+                            "simulator table beside it)")
+    if season is None and kizon is None and renkei is None and ipnw is None and bad.total == 0:
         raise ScenarioError(f"{where}: the scenario drives nothing (no simulator table)")
     return Scenario(
         name=name, description=description, path=path, seed=seed, population=population,
         as_of=as_of, duration=duration, kizon_juki=kizon, bango_renkei=renkei, ipnw=ipnw, dv=dv,
-        outages=tuple(outages), bad_peers=bad, moves=moves,
+        outages=tuple(outages), bad_peers=bad, moves=moves, topology=topology,
+        short_duration=short, season=season,
     )
 
 

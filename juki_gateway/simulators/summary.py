@@ -53,6 +53,9 @@ class RunSummary:
     #: existing system, 転出確定 recorded, 消除 sent (and acknowledged), 転出証明書情報
     #: registered and fetched, 転入通知 delivered to the other municipality
     moves: Counter[str] = field(default_factory=Counter)
+    #: per-hop figures of the daemons' metrics (a season over a topology): by node or group of
+    #: nodes, records applied, acknowledged by the next hop, refusals sent, ACK latency
+    hops: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the signal that stopped the run before its end (SIGINT, SIGTERM): a partial summary
     interrupted: str | None = None
 
@@ -120,6 +123,7 @@ class RunSummary:
             "held_queries": self.held_queries,
             "flagged_auto_answers": self.flagged_auto_answers,
             "moves": {k: self.moves[k] for k in sorted(self.moves)},
+            **({"hops": self.hops} if self.hops else {}),
             "invariants": [
                 {"name": i.name, "held": i.held, "detail": i.detail} for i in self.invariants
             ],
@@ -154,6 +158,13 @@ class RunSummary:
                      f"residents: {self.flagged_auto_answers}")
         if self.moves:
             lines.append("  moves: " + ", ".join(f"{k}={n}" for k, n in sorted(self.moves.items())))
+        if self.hops:
+            lines += ["", f"  {'hop':<12} {'applied':>9} {'acked':>9} {'refused':>8} "
+                      f"{'ACK mean ms':>12} {'ACK p99 ms ≤':>13}"]
+            for hop, f in self.hops.items():
+                lines.append(f"  {hop:<12} {f['applied']:>9.0f} {f['acked']:>9.0f} "
+                             f"{f['refused']:>8.0f} {f['ack_mean_ms']:>12.1f} "
+                             f"{f['ack_p99_ms_at_most']:>13.0f}")
         lines.append("")
         lines.append("  invariants:" + ("" if self.invariants else " none checked"))
         for inv in self.invariants:

@@ -1,4 +1,4 @@
-"""Scenario files as data: the five shipped scenarios parse, and bad files get precise errors."""
+"""Scenario files as data: the six shipped scenarios parse, and bad files get precise errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from juki_gateway.simulators.scenario import (
     parse_scenario,
 )
 
-SHIPPED = ("quickstart", "moving-season", "dv-protection", "link-outage", "bad-peers")
+SHIPPED = ("quickstart", "moving-season", "dv-protection", "link-outage", "bad-peers",
+           "moving-season-hokuriku")
 
 
 def test_shipped_scenarios_parse() -> None:
@@ -34,6 +35,12 @@ def test_shipped_scenarios_parse() -> None:
     bp = s["bad-peers"].bad_peers
     assert min(bp.wrong_certificates, bp.malformed_frames, bp.broad_searches,
                bp.forged_permits, bp.replayed_permits) > 0
+    assert {sc.topology for n, sc in s.items() if n != "moving-season-hokuriku"} == {"kanazawa"}
+    hk = s["moving-season-hokuriku"]
+    assert hk.topology == "hokuriku" and hk.season is not None and hk.kizon_juki is None
+    assert 1000 <= hk.population <= 10_000 and hk.short_duration < hk.duration
+    assert all(hk.season.mix[k] > 0 for k in ("tenkyo", "within_prefecture",
+                                              "across_prefectures", "shussei", "shibou"))
 
 
 def test_off_peak_month_uses_base_rate() -> None:
@@ -48,6 +55,14 @@ def test_off_peak_month_uses_base_rate() -> None:
     [
         ({}, "missing [scenario]"),
         ({"scenario": {"name": "x"}}, "drives nothing"),
+        ({"scenario": {"name": "x", "topology": "kanto"}, "kizon_juki": {}},
+         "'topology' must name a shipped topology (hokuriku, kanazawa), got 'kanto'"),
+        ({"scenario": {"name": "x"}, "season": {"mix": {"marriage": 1}}},
+         "unknown event 'marriage'"),
+        ({"scenario": {"name": "x"}, "season": {}, "kizon_juki": {}},
+         "[season] drives the whole topology alone"),
+        ({"scenario": {"name": "x", "duration": 5, "short_duration": 9}, "season": {}},
+         "'short_duration' must be at most 5.0"),
         ({"scenario": {"name": "x", "speed": 1}, "kizon_juki": {}}, "unknown keys ['speed']"),
         ({"scenario": {"name": "x", "duration": -1}, "kizon_juki": {}}, "'duration' must be at least"),
         ({"scenario": {"name": "x"}, "kizon_juki": {"rate": "fast"}}, "'rate' must be a float"),

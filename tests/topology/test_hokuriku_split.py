@@ -81,6 +81,16 @@ class Split:
         return f"sqlite:///{self.root / daemon / f'jukinet-{node}.sqlite3'}"
 
 
+def init_argv(root: Path, kiko_url: str) -> list[str]:
+    """``juki-gateway init`` of the split (:data:`DAEMONS`) on free ports, 機構 at ``kiko_url``."""
+    base = free_port_base(load_topology("hokuriku").max_offset() + 2 * len(DAEMONS))
+    argv = ["init", str(root), "--topology", "hokuriku", "--port-base", str(base),
+            "--store-url", f"kiko={kiko_url}"]
+    for name, selection in DAEMONS.items():
+        argv += ["--daemon", f"{name}={selection}"]
+    return argv
+
+
 def _start(root: Path, name: str) -> Daemon:
     return start_daemon(root / name, timeout=90)
 
@@ -89,12 +99,7 @@ def _start(root: Path, name: str) -> Daemon:
 def split(pg_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
     """``init`` of the split (the CLI, in-process), then the three daemons started."""
     root = tmp_path_factory.mktemp("split") / "hokuriku"
-    base = free_port_base(load_topology("hokuriku").max_offset() + 2 * len(DAEMONS))
-    argv = ["init", str(root), "--topology", "hokuriku", "--port-base", str(base),
-            "--store-url", f"kiko={pg_database_url}"]
-    for name, selection in DAEMONS.items():
-        argv += ["--daemon", f"{name}={selection}"]
-    assert main(argv) == 0
+    assert main(init_argv(root, pg_database_url)) == 0
     for name in DAEMONS:
         path = root / name / "gateway.toml"
         cfg = read_toml(path)

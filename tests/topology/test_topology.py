@@ -57,9 +57,10 @@ def test_shipped_topologies_are_listed() -> None:
 
 
 def test_init_without_topology_writes_todays_file_byte_for_byte(tmp_path: Path) -> None:
-    """`init DIR` writes the same gateway.toml as before topologies were data (the file the
-    Python topology produced, kept as tests/topology/kanazawa-gateway-7100.toml) and issues the
-    same twelve identities."""
+    """`init DIR` writes the same gateway.toml as the topology defined in Python did before
+    topologies were data (that file, with the links back down from 機構 to the CS that the
+    転入通知 flow added to the Python topology, kept as tests/topology/kanazawa-gateway-7100.toml)
+    and issues the same twelve identities."""
     assert main(["init", str(tmp_path / "wd"), "--port-base", "7100"]) == 0
     written = (tmp_path / "wd" / "gateway.toml").read_text()
     assert written == (HERE / "kanazawa-gateway-7100.toml").read_text()

@@ -253,7 +253,7 @@ class KizonJuki:
             person = rng.choice(self.population.residents)
         return kind, person
 
-    def _stamped(self) -> dict[str, str]:
+    def _stamped(self) -> dict[str, Any]:
         """The record items of this system's clock (none without one)."""
         return {} if self.stamp is None else {"timestamp": self.stamp()}
 

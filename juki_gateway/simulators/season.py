@@ -37,13 +37,15 @@ identity, and each file's size equal to the sum of its municipalities'.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
-from twisted.internet.defer import DeferredSemaphore, gatherResults
+from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
@@ -370,7 +372,7 @@ class SeasonRun:
         while self.reactor.seconds() - start < duration:
             await gate.acquire()
             d = _deferred(self.event())
-            d.addBoth(lambda r: (gate.release(), tick(1), r)[2])
+            d.addBoth(_released, gate, tick)
             running.append(d)
             n += 1
             wait = start + n / season.rate - self.reactor.seconds()
@@ -393,15 +395,24 @@ class SeasonRun:
         return all(m.code in self.systems[m.old].moves.confirmed for m in self.moves)
 
 
-def _deferred(coro: Any) -> Any:
-    from twisted.internet.defer import Deferred
-
+def _deferred(coro: Any) -> Deferred[Any]:
     return Deferred.fromCoroutine(coro)
+
+
+def _released(result: Any, gate: DeferredSemaphore, tick: Callable[[int], None]) -> Any:
+    """An event ended (whatever its result): its place in the gate is free, one more done."""
+    gate.release()
+    tick(1)
+    return result
+
+
+def _checked(check: Callable[[Municipality], Any], m: Municipality) -> Deferred[Any]:
+    return _deferred(check(m))
 
 
 def _groups(topology: Topology, kiko: str) -> dict[str, Callable[[str], bool]]:
     out: dict[str, Callable[[str], bool]] = {
-        p.node: (lambda n, node=p.node: n == node) for p in topology.prefectures}
+        p.node: partial(operator.eq, p.node) for p in topology.prefectures}
     out[kiko] = lambda n: n == kiko
     out[f"cs ({len(topology.municipalities)})"] = lambda n: n.startswith("cs-")
     return out
@@ -600,7 +611,7 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
         finally:
             await node.stopService()
 
-    await gatherResults([gate.run(lambda m=m: _deferred(check(m))) for m in topo.municipalities],
+    await gatherResults([gate.run(_checked, check, m) for m in topo.municipalities],
                         consumeErrors=True)
     sizes = await deferToThread(_file_sizes, {n: u for n, u in ep.stores.items()
                                               if n.startswith(("cs-", "pref-")) or n == ep.kiko})

@@ -207,7 +207,7 @@ def test_soufusaki_scope_purges_only_soufusaki(store_engine: Engine) -> None:
     with store_engine.begin() as conn:
         report = _retention(conn, dt.date(2026, 4, 6), now=dt.datetime(2026, 4, 5, 18),
                             scope="soufusaki")
-        assert report.counts == {"soufusaki": 1, "ims_used_permit": 0}
+        assert report.counts == {"soufusaki": 1, "tenshutsu_shomei": 0, "ims_used_permit": 0}
         assert [e.action for e in list_audit(conn)] == ["flag_set", "retention_soufusaki"]
         assert verify_chain(conn, keys=[KEY]).ok
 
@@ -253,3 +253,41 @@ def test_spent_permit_ids_are_purged_an_hour_after_their_permit_expired(
         assert set(used_permits(conn, dt.datetime(2000, 1, 1))) == {"grace", "valid"}
         assert set(used_permits(conn, now - dt.timedelta(hours=1))) == {"grace", "valid"}
         assert set(used_permits(conn, dt.datetime(2026, 11, 26, 13, 45))) == {"valid"}
+
+
+def test_tenshutsu_shomei_kept_30_days_after_the_move_out_date(store_engine: Engine) -> None:
+    """A 転出証明書情報 stays at the old CS through the 30th day after its 転出予定年月日 (the
+    last day a 特例転入 may be notified) and goes from the 31st, in every run (the daily
+    送付先 scope too); a dry run only counts."""
+    import random
+
+    from juki_gateway.protocols.jukinet.layouts import TENSHUTSU_SHOMEI, encode_body
+    from juki_gateway.registry_store.jukinet import keep_tenshutsu_shomei, tenshutsu_shomei_of
+    from juki_gateway.simulators.resident_events import new_resident
+
+    rng = random.Random(5)
+    people = {day: new_resident(rng, i, "172014")
+              for i, day in enumerate((dt.date(2026, 3, 1), dt.date(2026, 3, 2)), 1)}
+    with store_engine.begin() as conn:
+        for day, p in people.items():
+            keep_tenshutsu_shomei(conn, p.juminhyo_code, "172120", True, encode_body(
+                TENSHUTSU_SHOMEI, {
+                    "juminhyo_code": p.juminhyo_code, "kojin_bango": None,
+                    "kanji_name": p.name_kanji, "kana_name": p.name_kana,
+                    "birth_date": p.birth_date, "sex": p.sex, "householder_name": p.name_kanji,
+                    "relationship": "01000000", "old_lg_code": "172014",
+                    "old_address": "石川県金沢市広坂一丁目１番１号", "new_lg_code": "172120",
+                    "new_address": "石川県野々市市三納一丁目１番", "tokurei": "1",
+                    "move_out_date": day.strftime("%Y%m%d"), "notification_date": "20260220"}),
+                dt.datetime(2026, 2, 20, 1))
+    first, second = (p.juminhyo_code for p in people.values())
+    with store_engine.begin() as conn:  # 3/31 is the 30th day after 3/1: both kept
+        assert _retention(conn, dt.date(2026, 3, 31), now=dt.datetime(2026, 3, 31, 3),
+                          scope="soufusaki").counts["tenshutsu_shomei"] == 0
+        dry = _retention(conn, dt.date(2026, 4, 1), now=dt.datetime(2026, 4, 1, 3), dry_run=True)
+        assert dry.counts["tenshutsu_shomei"] == 1 and tenshutsu_shomei_of(conn, first) is not None
+        report = _retention(conn, dt.date(2026, 4, 1), now=dt.datetime(2026, 4, 1, 3),
+                            scope="soufusaki")
+        assert report.counts["tenshutsu_shomei"] == 1
+        assert tenshutsu_shomei_of(conn, first) is None
+        assert tenshutsu_shomei_of(conn, second) is not None

@@ -7,6 +7,8 @@ Periods (configurable through :class:`RetentionPolicy`, ``[retention]`` in gatew
   (``jpholiday``) and 12/29–1/3 are not business days;
 * provision records: 7 years (本人確認情報 and intermediate server), 5 years (送付先);
 * audit entries: 7 years (the chain's anchor moves past purged entries, see :mod:`.audit`);
+* 転出証明書情報 at the old CS: 30 days after its 転出予定年月日, the last day a 特例転入 may
+  be notified (it goes earlier, when the 転入通知 about the person arrives), in every run;
 * the intermediate server's spent permit ids: until their permit has expired (plus
   ``SPENT_ID_GRACE``); a replay of an expired permit is refused as expired anyway.
 
@@ -39,6 +41,7 @@ import jpholiday
 from sqlalchemy import Connection, delete, func, select
 
 from juki_gateway.protocols.intermediate.permit import SPENT_ID_GRACE
+from juki_gateway.protocols.jukinet.layouts import TENSHUTSU_SHOMEI, field_slice
 from juki_gateway.registry_store.anchor import AuditKey
 from juki_gateway.registry_store.audit import (
     SYSTEM_OPERATOR,
@@ -52,6 +55,7 @@ from juki_gateway.registry_store.models import (
     HonninKakuninHistory,
     ProvisionRecord,
     Soufusaki,
+    TenshutsuShomei,
     table_of,
 )
 
@@ -153,6 +157,33 @@ def purge_soufusaki(conn: Connection, as_of: dt.date, *, dry_run: bool = False) 
     return len(due)
 
 
+#: A 転出証明書情報 serves a 特例転入 only, which must be notified at the latest 30 days after
+#: the 転出予定年月日 (住基法24条の2; 14 days after arriving, if that is earlier): the old CS
+#: keeps it that long, then purges it (a later 特例転入 request is refused as for an unknown
+#: person, 5117).
+TENSHUTSU_SHOMEI_DAYS = 30
+_MOVE_OUT_DATE = field_slice(TENSHUTSU_SHOMEI, "move_out_date")
+
+
+def purge_tenshutsu_shomei(conn: Connection, as_of: dt.date, *, dry_run: bool = False) -> int:
+    """Delete the 転出証明書情報 whose 転出予定年月日 is more than :data:`TENSHUTSU_SHOMEI_DAYS`
+    days before ``as_of`` (the JST day): its 特例転入 can no longer come. One whose 転入通知
+    arrived was deleted then already."""
+    t = table_of(TenshutsuShomei)
+    last = as_of - dt.timedelta(days=TENSHUTSU_SHOMEI_DAYS)
+    due = [str(r.juminhyo_code) for r in conn.execute(select(t.c.juminhyo_code, t.c.record))
+           if _move_out(bytes(r.record)) < last]
+    if due and not dry_run:
+        for start in range(0, len(due), 500):
+            conn.execute(delete(t).where(t.c.juminhyo_code.in_(due[start : start + 500])))
+    return len(due)
+
+
+def _move_out(record: bytes) -> dt.date:
+    raw = record[_MOVE_OUT_DATE].decode("ascii")
+    return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
+
+
 def _count_or_delete(conn: Connection, table: object, where: object, dry_run: bool) -> int:
     if dry_run:
         return int(conn.execute(select(func.count()).select_from(table).where(where)).scalar_one())  # type: ignore[arg-type]
@@ -182,6 +213,7 @@ def run_retention(
     if scope == "full":
         _purge_periods(conn, as_of, policy, dry_run, report)
     report.counts["soufusaki"] = purge_soufusaki(conn, as_of, dry_run=dry_run)
+    report.counts["tenshutsu_shomei"] = purge_tenshutsu_shomei(conn, as_of, dry_run=dry_run)
     # Spent permit ids: those whose permit expired before the end of ``as_of`` — never later
     # than ``now``, whatever ``as_of`` says, so no id is forgotten while its permit is valid.
     spent_cut = min(now, jst_day_start(as_of + dt.timedelta(days=1)))

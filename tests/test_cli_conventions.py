@@ -128,3 +128,42 @@ def test_walk_sees_the_filters(tmp_path: Path) -> None:
     paths = {p for p, a in walk(build_parser(), "juki-gateway") if "--operator" in a.option_strings}
     assert FILTERS <= paths
     assert isinstance(build_parser(), argparse.ArgumentParser)
+
+
+def test_simulate_asks_every_daemon_of_a_split_and_no_proxy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`simulate`'s check asks each daemon's /health directly (a proxy in the environment is
+    not used): any HTTP answer, 500 included, means running; one daemon silent is named; a
+    daemon whose metrics port is unknown (0) is not asked."""
+    import http.server
+    import socket
+    import threading
+
+    from juki_gateway.cli.simulate import DaemonNotRunning, require_daemon
+
+    class Unhealthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Unhealthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    # a proxy that does not exist: used, it would make every daemon look silent
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{closed}")
+    up = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    down = f"http://127.0.0.1:{closed}/metrics"
+    try:
+        require_daemon([up, "http://127.0.0.1:0/metrics"], tmp_path)
+        with pytest.raises(DaemonNotRunning, match=f"not every daemon .*:{closed}/health"):
+            require_daemon([up, down], tmp_path)
+        with pytest.raises(DaemonNotRunning, match="no daemon is running"):
+            require_daemon([down], tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,6 +9,7 @@ SIGTERM stop the run, print (and write) the summary so far, and exit 130 or 143.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"prepared {scenario.name}: {known} 個人番号 recorded at 機構")
         return 0
     endpoints = endpoints_from_configs(configs, dict(args.endpoint))
-    require_daemon(endpoints.host, endpoints.ports, where if len(configs) > 1 else config.path)
+    require_daemon(endpoints.metrics_urls, where if len(configs) > 1 else config.path)
     started: list[RunSummary] = []
 
     async def work(reactor: Any) -> Any:
@@ -185,31 +186,40 @@ class DaemonNotRunning(JukiError):
     code = "daemon_not_running"
 
 
-def require_daemon(host: str, ports: dict[str, int], config: Path) -> None:
-    """Refuse to start a run when the daemon does not answer ``/health`` on its metrics port (a
-    stopped daemon): one line saying so, instead of failing deep inside the run. Any answer
-    (200, 500, 503) means it runs. The probe is plain HTTP on the metrics listener, not a
-    connection to a mutual-TLS endpoint, which would count (and log) as a refused handshake.
-    Without a known metrics port (0) nothing is probed."""
+def require_daemon(metrics_urls: Sequence[str], config: Path) -> None:
+    """Refuse to start a run when a daemon does not answer ``/health`` on its metrics port (a
+    stopped daemon; every daemon of a split working directory is asked): one line saying so,
+    instead of failing deep inside the run. Any answer (200, 500, 503) means it runs. The probe
+    is plain HTTP on the metrics listener, never through a proxy, not a connection to a
+    mutual-TLS endpoint, which would count (and log) as a refused handshake. A daemon whose
+    metrics port is not known (0 in its file, no ``--endpoint metrics=PORT``) is not asked."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
-    port = ports.get("metrics", 0)
-    if not port:
-        return
-    url = f"http://{host}:{port}/health"
-    try:
-        with urllib.request.urlopen(url, timeout=5.0):
-            return
-    except urllib.error.HTTPError:
-        return  # it answered: unhealthy (500) or in maintenance (503), but running
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        why = getattr(reason, "strerror", None) or reason
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    silent = []
+    for metrics in metrics_urls:
+        url = metrics.rsplit("/", 1)[0] + "/health"
+        if not urllib.parse.urlsplit(url).port:
+            continue
+        try:
+            with opener.open(url, timeout=5.0):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answered: unhealthy (500) or in maintenance (503), but running
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            silent.append(f"{url} ({getattr(reason, 'strerror', None) or reason})")
+    if silent and len(silent) == len(metrics_urls):
         raise DaemonNotRunning(
-            f"no daemon is running for {config}: nothing answers {url} ({why}); start it with "
+            f"no daemon is running for {config}: nothing answers {silent[0]}; start it with "
             f"'juki-gateway serve --config {config}' (or give --endpoint metrics=PORT if its "
-            "metrics listener is elsewhere)") from None
+            "metrics listener is elsewhere)")
+    if silent:
+        raise DaemonNotRunning(
+            f"not every daemon of {config} is running: nothing answers {', '.join(silent)}; "
+            "start each with 'juki-gateway serve --config DIR/NAME/gateway.toml'")
 
 
 def _report(summary: RunSummary, json_path: Path | None) -> None:

@@ -45,15 +45,17 @@ def endpoints_from_configs(configs: Sequence[GatewayConfig],
     ports: dict[str, int] = {}
     metrics_urls = []
     stores: dict[str, str] = {}
-    for config in configs:
+    overrides = dict(overrides or {})
+    for i, config in enumerate(configs):
         ports.update({ep.name: ep.port for ep in config.endpoints})
         if config.intermediate_endpoint() is not None or "admin" not in ports:
             ports["admin"] = config.admin.port
         ports.setdefault("metrics", config.metrics.port)
-        listen = config.endpoints[0].host if config.endpoints else "127.0.0.1"
-        metrics_urls.append(f"http://{host or listen}:{config.metrics.port}/metrics")
+        # --endpoint metrics=PORT names the first daemon's metrics listener
+        port = overrides["metrics"] if i == 0 and "metrics" in overrides else config.metrics.port
+        metrics_urls.append(f"http://{host or _reachable(config.metrics.host)}:{port}/metrics")
         stores.update({name: node.store_url for name, node in config.jukinet.items()})
-    ports.update(overrides or {})
+    ports.update(overrides)
     first_host = first.endpoints[0].host if first.endpoints else "127.0.0.1"
     owner = next((c for c in configs for ep in c.endpoints
                   if ep.role == "kiko" and ep.name in c.jukinet), None)
@@ -64,6 +66,13 @@ def endpoints_from_configs(configs: Sequence[GatewayConfig],
                      kiko_store=stores[kiko] if kiko is not None else None,
                      links=frozenset(lk.name for c in configs for lk in c.links),
                      metrics_urls=tuple(metrics_urls), stores=stores)
+
+
+def _reachable(listen: str) -> str:
+    """The address a listener bound to ``listen`` is reached at from this machine, as a URL
+    writes it (a wildcard bind is reached on loopback; an IPv6 address in brackets)."""
+    address = "127.0.0.1" if listen in ("", "0.0.0.0") else "::1" if listen == "::" else listen
+    return f"[{address}]" if ":" in address else address
 
 
 def _progress(total: int, enabled: bool, label: str) -> tuple[Callable[[int], None], Any]:

@@ -51,7 +51,8 @@ class FakeSystem:
     """An existing system whose 転入通知 fetch is counted (and fails when told to)."""
 
     def __init__(self, name: str, fail: int = 0) -> None:
-        self.name, self.fail, self.fetches, self.disconnected_at = name, fail, 0, None
+        self.name, self.fail, self.fetches = name, fail, 0
+        self.disconnected_at: int | None = None
         self.moves = type("Ledger", (), {"moving_out": {"x": None}, "confirmed": []})()
 
     async def settle_move_ins(self) -> int:
@@ -87,9 +88,9 @@ async def test_a_run_that_fails_stops_settling_before_it_disconnects(
     fakes: list[FakeSystem] = []
 
     def build(self: SeasonRun) -> None:
-        self.systems = {"172014": FakeSystem("kizon-172014"), "162019": FakeSystem("kizon-162019")}
+        fakes.extend([FakeSystem("kizon-172014"), FakeSystem("kizon-162019")])
+        self.systems = {f.name[6:]: f for f in fakes}  # type: ignore[misc]
         self.pops = {"172014": build_population(1, seed=1, as_of=AS_OF)}
-        fakes.extend(self.systems.values())
 
     async def load(self: SeasonRun, tick: Any) -> None:
         self.events["loaded"] = 0

@@ -10,7 +10,8 @@ real ``juki-gateway serve`` subprocesses on loopback (fresh SQLite stores, synch
 3. ``hokuriku`` split over three daemons as in docs/topology.md (機構 alone, 石川県 with its CSs,
    富山県 with its CSs), 機構 on PostgreSQL when a server is at hand
    (``JUKI_BENCH_PG_URL``/``JUKI_TEST_PG_URL``, else a private throwaway cluster, fsync on),
-   else on SQLite (the output says which).
+   else on SQLite (the output says which). The server's ``fsync`` and ``synchronous_commit``
+   are printed with 機構's store, and the leg is labelled "not durable" when either is off.
 
 The load generator is bench_jukinet's: each municipality's existing system is a Juki-net node
 under its ``kizon-<code>`` certificate whose outbox holds its updates (a seeded
@@ -19,6 +20,9 @@ from the connects until 機構's ``/metrics`` counts every update applied (durab
 after its commit, each hop ACKs after its own). RSS is the daemon's resident set at the end of
 the leg, with its peak (VmHWM). Prints a table and ``BENCH topology.…`` lines with the ratios
 hokuriku_one/kanazawa and split/one. Never fails on speed.
+
+Whatever ends the run (an error, SIGTERM, Ctrl-C), every daemon it started is stopped and the
+private cluster removed.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ import argparse
 import datetime as dt
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
@@ -46,7 +53,14 @@ from juki_gateway.gateway.topology import Topology, load_topology
 from juki_gateway.protocols.jukinet.messages import JukinetMessage as M
 from juki_gateway.simulators.resident_events import timeline
 from juki_gateway.simulators.season import MESSAGES
-from tests.gateway_support import Daemon, free_port_base, rss_mb, start_daemon, wait_healthy
+from tests.gateway_support import (
+    Daemon,
+    free_port_base,
+    rss_mb,
+    start_daemon,
+    stop_all,
+    wait_healthy,
+)
 from tests.pgcluster import PgClusterUnavailable, TempCluster, start_temp_cluster
 
 #: the split of docs/topology.md
@@ -99,6 +113,9 @@ def leg(reactor: Any, work: Path, pki: Path, topology: Topology, daemons: dict[s
                                ports[f"cs-{code}"]),))
         node = JukinetNode(cfg, reactor)
         node.startService()
+        # a leg cut short (an error, SIGTERM) still stops its node: its store threads would
+        # keep the process from exiting
+        reactor.addSystemEventTrigger("before", "shutdown", _stop_if_running, node)
         yield node.ready
         records = list(timeline(random.Random(i), code, count, residents=min(count, 5000),
                                 code_prefix=f"9{i:03d}"))
@@ -134,50 +151,98 @@ def leg(reactor: Any, work: Path, pki: Path, topology: Topology, daemons: dict[s
     return figures
 
 
-def one_daemon(root: Path, topology: str) -> dict[str, Daemon]:
+def _stop_if_running(node: JukinetNode) -> Any:
+    return node.stopService() if node.running else None
+
+
+def one_daemon(root: Path, topology: str, started: list[Daemon]) -> dict[str, Daemon]:
+    """One daemon hosting ``topology`` (appended to ``started`` as soon as it runs)."""
     topo = load_topology(topology)
     init_workdir(root, dt.datetime.now(dt.UTC), port_base=free_port_base(topo.max_offset()),
                  topology=topo)
-    return {"one": start_daemon(root, timeout=120)}
+    daemon = start_daemon(root, timeout=120)
+    started.append(daemon)
+    return {"one": daemon}
 
 
-def split_daemons(root: Path, kiko_url: str | None) -> dict[str, Daemon]:
+def split_daemons(root: Path, kiko_url: str | None, started: list[Daemon]) -> dict[str, Daemon]:
+    """The three daemons of the split (each appended to ``started`` as soon as it runs); when
+    one fails to start, those already running are stopped."""
     topo = load_topology("hokuriku")
     init_split(root, dt.datetime.now(dt.UTC),
                port_base=free_port_base(topo.max_offset() + 2 * len(DAEMONS)), topology=topo,
                split=topo.split(list(DAEMONS.items())),
                store_urls={"kiko": kiko_url} if kiko_url else None)
     out: dict[str, Daemon] = {}
-    for name in DAEMONS:
-        out[name] = start_daemon(root / name, timeout=120)
+    try:
+        for name in DAEMONS:
+            out[name] = start_daemon(root / name, timeout=120)
+            started.append(out[name])
+    except BaseException:
+        stop_all(out, timeout=60)
+        raise
     return out
 
 
 def stop(daemons: dict[str, Daemon]) -> None:
-    for d in daemons.values():
-        d.stop(timeout=60)
+    stop_all(daemons, timeout=60)
 
 
-def postgres() -> tuple[str | None, str, Any]:
-    """(URL of a fresh database or None, what 機構's store is, cleanup)."""
+def durability(url: str) -> tuple[bool, str]:
+    """Whether the PostgreSQL server of ``url`` commits durably (``fsync`` and
+    ``synchronous_commit`` both other than off, as its sessions see them), and the two
+    settings as printed."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            fsync = str(conn.execute(text("SHOW fsync")).scalar())
+            sync = str(conn.execute(text("SHOW synchronous_commit")).scalar())
+    finally:
+        engine.dispose()
+    return "off" not in (fsync, sync), f"fsync={fsync}, synchronous_commit={sync}"
+
+
+def postgres() -> tuple[str | None, str, bool, Any]:
+    """(URL of a fresh database or None, what 機構's store is, whether it is durable, cleanup);
+    nothing left behind when it fails."""
     cluster: TempCluster | None = None
     server = os.environ.get("JUKI_BENCH_PG_URL") or os.environ.get("JUKI_TEST_PG_URL")
+    drop: Any = None
     try:
         if not server:
             cluster = start_temp_cluster(fsync=True)
             server = cluster.url
         url, drop = _pg_database(server)
-    except (PgClusterUnavailable, OSError) as exc:
+        durable, settings = durability(url)
+    except (PgClusterUnavailable, OSError, SQLAlchemyError) as exc:
+        if drop is not None:
+            drop()
         if cluster is not None:
             cluster.stop()
-        return None, f"sqlite (no PostgreSQL server: {exc})", lambda: None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"sqlite (no PostgreSQL server: {reason})", True, lambda: None
+    except BaseException:
+        if drop is not None:
+            drop()
+        if cluster is not None:
+            cluster.stop()
+        raise
 
     def cleanup() -> None:
-        drop()
-        if cluster is not None:
-            cluster.stop()
+        try:
+            drop()
+        finally:
+            if cluster is not None:
+                cluster.stop()
 
-    return url, "postgresql" + (" (private cluster, fsync on)" if cluster else ""), cleanup
+    where = "private cluster" if cluster else "supplied server"
+    return (url, f"postgresql ({where}, {settings}{'' if durable else ', NOT DURABLE'})",
+            durable, cleanup)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM outside the reactor's run: unwind (the daemons and the cluster are stopped)."""
+    raise SystemExit(128 + signum)
 
 
 def main() -> int:
@@ -190,34 +255,51 @@ def main() -> int:
 
     results: dict[str, Any] = {}
     hokuriku = load_topology("hokuriku")
+    # every daemon any leg started, stopped at the end whatever ended the run (the reactor
+    # turns SIGTERM and SIGINT into its stop while it runs; before and after, SIGTERM unwinds)
+    started: list[Daemon] = []
+    signal.signal(signal.SIGTERM, _terminated)
     with tempfile.TemporaryDirectory(prefix="bench-topology-") as tmp:
         work = Path(tmp)
-        kiko_url, kiko_store, cleanup = postgres()
+        cleanup: Any = lambda: None  # noqa: E731
+        try:
+            kiko_url, kiko_store, durable, cleanup = postgres()
 
-        @defer.inlineCallbacks
-        def run() -> Any:
-            legs = (("kanazawa_one", lambda d: one_daemon(d, "kanazawa"), load_topology("kanazawa")),
-                    ("hokuriku_one", lambda d: one_daemon(d, "hokuriku"), hokuriku),
-                    ("hokuriku_split", lambda d: split_daemons(d, kiko_url), hokuriku))
-            for name, start, topo in legs:
-                print(f"leg {name} …", file=sys.stderr, flush=True)
-                root = work / name
-                daemons = yield deferToThread(start, root)
-                try:
-                    (work / f"{name}-senders").mkdir()
-                    pki = root / "pki"
-                    results[name] = yield leg(reactor, work / f"{name}-senders", pki, topo,
-                                              daemons, args.updates)
-                finally:
-                    yield deferToThread(stop, daemons)
+            @defer.inlineCallbacks
+            def run() -> Any:
+                legs = (("kanazawa_one", lambda d: one_daemon(d, "kanazawa", started),
+                         load_topology("kanazawa")),
+                        ("hokuriku_one", lambda d: one_daemon(d, "hokuriku", started), hokuriku),
+                        ("hokuriku_split", lambda d: split_daemons(d, kiko_url, started),
+                         hokuriku))
+                for name, start, topo in legs:
+                    print(f"leg {name} …", file=sys.stderr, flush=True)
+                    root = work / name
+                    daemons = yield deferToThread(start, root)
+                    try:
+                        (work / f"{name}-senders").mkdir()
+                        pki = root / "pki"
+                        results[name] = yield leg(reactor, work / f"{name}-senders", pki, topo,
+                                                  daemons, args.updates)
+                    finally:
+                        if reactor.running:  # type: ignore[attr-defined]
+                            yield deferToThread(stop, daemons)
+                        # else cut short (SIGTERM): stopped below, after the reactor
 
-        d = run()
-        d.addErrback(lambda f: (print(f.getTraceback(), file=sys.stderr),
-                                results.update(error=True)))
-        d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
-        reactor.run()  # type: ignore[attr-defined]
-        cleanup()
+            d = run()
+            d.addErrback(lambda f: (print(f.getTraceback(), file=sys.stderr),
+                                    results.update(error=True)))
+            d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
+            reactor.run()  # type: ignore[attr-defined]
+        finally:
+            try:
+                stop_all({str(i): d for i, d in enumerate(started) if d.proc.poll() is None},
+                         timeout=60)
+            finally:
+                cleanup()
     if "error" in results or "hokuriku_split" not in results:
+        print("bench-topology did not finish: every daemon it started was stopped",
+              file=sys.stderr)
         return 1
     kz, one, split = results["kanazawa_one"], results["hokuriku_one"], results["hokuriku_split"]
     print()
@@ -225,7 +307,8 @@ def main() -> int:
           "| daemon CPU per notification | RSS at the end (peak) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in (("kanazawa, one daemon (3 nodes)", kz), ("hokuriku, one daemon (37 nodes)", one),
-                    (f"hokuriku split over 3 daemons, 機構 on {kiko_store.split(' ')[0]}", split)):
+                    (f"hokuriku split over 3 daemons, 機構 on {kiko_store.split(' ')[0]}"
+                     f"{'' if durable else ' (not durable)'}", split)):
         rss = " + ".join(f"{r['rss'][k]:.0f}" for k in r["rss"])
         peak = " + ".join(f"{r['peak'][k]:.0f}" for k in r["peak"])
         print(f"| {name} | {len(r['rss'])} | {r['senders']} | {r['n']} | {r['seconds']:.1f} | "

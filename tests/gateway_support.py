@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,24 @@ class Daemon:
                 time.sleep(0.05)
                 return [r for r in self.log_records()[since:] if r["peer_addr"] == peer_addr]
             time.sleep(0.02)
+
+
+def stop_all(daemons: Mapping[str, Daemon], timeout: float = 15.0) -> dict[str, int]:
+    """Stop every daemon, each in its own try: one that does not exit in ``timeout`` (killed,
+    :meth:`Daemon.stop`) leaves none of the others running; the first error is raised once all
+    were stopped (all of them, grouped, when several failed). Each one's exit code."""
+    codes: dict[str, int] = {}
+    errors: list[Exception] = []
+    for name, daemon in daemons.items():
+        try:
+            codes[name] = daemon.stop(timeout=timeout)
+        except Exception as exc:  # raised below, after the others are stopped
+            errors.append(exc)
+    if len(errors) > 1:
+        raise ExceptionGroup("daemons that did not stop cleanly", errors)
+    if errors:
+        raise errors[0]
+    return codes
 
 
 def start_daemon(workdir: Path, timeout: float = 20.0) -> Daemon:

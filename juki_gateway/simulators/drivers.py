@@ -190,6 +190,9 @@ class KizonJuki:
     _not_updates: set[int] = field(default_factory=set)
     acked_upto: int = 0
     duplicates_sent: int = 0
+    #: records in those resends, and how many of the resends the CS acknowledged
+    duplicate_records: int = 0
+    duplicates_acked: int = 0
     duplicate_advanced: int = 0
     events: int = 0
     _conn: FrameConnection | None = None
@@ -286,8 +289,9 @@ class KizonJuki:
         self.summary.record(label, outcome, latency, code)
         if outcome == "acked":
             local = answer.header.seq - (self._base or 0)
-            if duplicate and local > self.acked_upto:
-                self.duplicate_advanced += 1
+            if duplicate:
+                self.duplicates_acked += 1
+                self.duplicate_advanced += local > self.acked_upto
             self.acked_upto = max(self.acked_upto, local)
 
     async def _ask(self, msg_type: JukinetMessage, body: bytes, *, count: int = 1,
@@ -303,7 +307,14 @@ class KizonJuki:
             frame = encode_frame(msg_type, self.name, self.cs, body, record_count=count,
                                  request_no=rn, seq=seq, timestamp=timestamp(self.reactor))
             started = self.reactor.seconds()
-            [answer] = await self._conn.request(frame)
+            try:
+                [answer] = await self._conn.request(frame)
+            except (PeerRefused, ExchangeTimeout):
+                # an answer that comes late would be taken for the next request's: that one
+                # goes on a new connection
+                self._conn.close()
+                self._conn = None
+                raise
         finally:
             self._lock.release()
         outcome, code = classify(answer)
@@ -372,8 +383,7 @@ class KizonJuki:
                     if self.config.duplicates and rng.random() < self.config.duplicates:
                         dup = rng.randint(1, max(1, self.acked_upto))
                         if dup in self.sent:
-                            self.duplicates_sent += 1
-                            await self._exchange(self._conn, dup, self.sent[dup], duplicate=True)
+                            await self._duplicate(self._conn, dup)
                 except (PeerRefused, ExchangeTimeout) as exc:
                     self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
                     self._conn = None
@@ -389,6 +399,32 @@ class KizonJuki:
                     self._conn = await self._connect(below=self._next_seq)
             except (PeerRefused, ExchangeTimeout) as exc:
                 self.summary.record("UPDATE_NOTIFY", "connection_lost", None, exc.code)
+
+    async def _duplicate(self, conn: FrameConnection, seq: int) -> None:
+        """A deliberate resend of the acknowledged frame ``seq``, as it was (R4: acknowledged
+        as a duplicate, never applied again)."""
+        self.duplicates_sent += 1
+        self.duplicate_records += self._last(seq) - seq + 1
+        await self._exchange(conn, seq, self.sent[seq], duplicate=True)
+
+    def acknowledged(self) -> list[int]:
+        """The first local number of every frame the CS acknowledged."""
+        return sorted(s for s in self.sent if self._last(s) <= self.acked_upto)
+
+    async def resend_acknowledged(self, seq: int) -> None:
+        """Resend the acknowledged frame ``seq`` (:meth:`_duplicate`) on this system's
+        connection, opened if need be."""
+        await self._lock.acquire()
+        try:
+            if self._conn is None:
+                self._conn = await self._connect(below=self._next_seq)
+            await self._duplicate(self._conn, seq)
+        except (PeerRefused, ExchangeTimeout) as exc:
+            self.summary.record(f"{type_name(self.types.get(seq, JukinetMessage.UPDATE_NOTIFY))}"
+                                " (duplicate)", "connection_lost", None, exc.code)
+            self._conn = None
+        finally:
+            self._lock.release()
 
     async def notify_shori_tsuban(self, pairs: list[tuple[str, str]],
                                   batch: int = 500) -> bool:

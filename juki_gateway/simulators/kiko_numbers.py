@@ -12,11 +12,21 @@ so in the run's notes.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterable
 
 from juki_gateway.registry_store import jukinet as st
 from juki_gateway.registry_store.engine import create_store_engine
 from juki_gateway.simulators.population import Resident
+
+
+class Held(enum.Enum):
+    """What 機構's file holds of a person other than a current record."""
+
+    #: a 消除者 only
+    DELETED = "消除者"
+    #: current and a 消除者 at once (which must never be)
+    BOTH = "current and 消除者"
 
 
 class KikoNumbers:
@@ -41,9 +51,10 @@ class KikoNumbers:
         """:meth:`register` for one resident (the driver's new-person hook)."""
         self.register([resident])
 
-    def places(self, codes: list[str]) -> dict[str, tuple[str, str] | None]:
-        """(市町村コード, 住所) of each 住民票コード's current record at 機構; None for a
-        消除者 (or a code current and deleted at once, which must never be)."""
+    def places(self, codes: list[str]) -> dict[str, tuple[str, str] | Held]:
+        """(市町村コード, 住所) of each 住民票コード's current record at 機構, ``Held.DELETED``
+        for a 消除者, ``Held.BOTH`` for a code current and deleted at once; a code 機構 holds
+        neither way is absent."""
         from sqlalchemy import select
 
         from juki_gateway.registry_store.models import DeletedResident, HonninKakunin, table_of
@@ -55,7 +66,9 @@ class KikoNumbers:
                 .where(t.c.juminhyo_code.in_(codes)))}
             deleted = {r[0] for r in conn.execute(
                 select(d.c.juminhyo_code).where(d.c.juminhyo_code.in_(codes)))}
-        return {c: None if c in deleted else current[c] for c in current}
+        out: dict[str, tuple[str, str] | Held] = {c: Held.DELETED for c in deleted}
+        out.update((c, Held.BOTH if c in deleted else w) for c, w in current.items())
+        return out
 
     def close(self) -> None:
         """Release the store."""

@@ -18,20 +18,28 @@ real size (the topology's ``population``, scaled to the scenario's total, at lea
    転出証明書情報 fetched through the chain), 転入 and 転入通知; meanwhile every old
    municipality's existing system fetches the 転入通知 that reached its CS, records 転出確定
    and sends the 消除;
-3. settles the moves, closes the systems, waits for every daemon's outboxes to drain, and
+3. settles the moves, has each system resend a few frames its CS had acknowledged (R4),
+   closes the systems, waits for every daemon's outboxes to drain, and
    checks the invariants (below) and the per-hop figures of every daemon's ``/metrics``.
 
-Every record carries a タイムスタンプ of the network's one clock (:class:`Clock`), so updates
-about one person from two municipalities compare in the order they were made wherever they
-meet (a prefecture, 機構).
+Every record of steps 2 and 3 carries a タイムスタンプ of the network's one clock
+(:class:`Clock`, from 00:00:01 of the season's first day), so updates about one person from two
+municipalities compare in the order they were made wherever they meet (a prefecture, 機構). The
+職権記載 records of step 1 carry their change date's 09:00:00 (the day before the season),
+earlier than every event's.
 
-Invariants: nothing lost, nothing duplicated (R4, over all existing systems); every
-acknowledged update applied at 機構 exactly once; every 特例転入 got its 転出証明書情報; every
-転入通知 reached the old CS and was followed by its 消除 (the old CS's file holds the person as
-a 消除者); 機構 holds each person once, at their newest address (its store read directly); and
-every node's file agrees with 機構's: the consistency check (整合性確認, CONSISTENCY_CHUNK) of
-every CS against its prefecture and against 機構, run at the end over the CS's own mutual-TLS
-identity, and each file's size equal to the sum of its municipalities'.
+The resends of step 3 are :data:`DUPLICATES_PER_SYSTEM` frames per system, drawn among those
+acknowledged, sent as they were.
+
+Invariants: nothing lost (R4, over all existing systems); nothing duplicated (R4: every resend
+acknowledged as a duplicate, none advancing an acknowledgement, the CSs counting their records
+``duplicate``); every acknowledged update applied at 機構 exactly once; every 特例転入 got its
+転出証明書情報; every 転入通知 reached the old CS and was followed by its 消除 (the old CS's file
+holds the person as a 消除者); 機構 holds each person once, at their newest address, and every
+dead person as a 消除者 (its store read directly); and every node's file agrees with 機構's: the
+consistency check (整合性確認, CONSISTENCY_CHUNK) of every CS against its prefecture and against
+機構, run at the end over the CS's own mutual-TLS identity, each comparing every current
+resident of the CS's file, and each file's size equal to the sum of its municipalities'.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ from juki_gateway.errors import JukiError
 from juki_gateway.gateway.jukinet.requests import RemoteError
 from juki_gateway.gateway.topology import Municipality, Topology
 from juki_gateway.simulators.drivers import Endpoints, KizonJuki, update_record
-from juki_gateway.simulators.kiko_numbers import KikoNumbers
+from juki_gateway.simulators.kiko_numbers import Held, KikoNumbers
 from juki_gateway.simulators.population import (
     GENERIC_TOWNS,
     KANAZAWA,
@@ -70,6 +78,9 @@ from juki_gateway.simulators.summary import RunSummary
 #: residents per frame of the initial load (the first frame of each system is one record: it
 #: learns where its CS's numbering stands)
 LOAD_FRAME = 200
+#: acknowledged frames each existing system resends at the end of the events (R4: acknowledged
+#: as duplicates, never applied twice)
+DUPLICATES_PER_SYSTEM = 2
 #: the first two digits of the postal codes of each prefecture (石川 92x, 富山 93x)
 POSTAL_PREFIX: Mapping[str, str] = {"17": "92", "16": "93"}
 #: metric names the per-hop figures read
@@ -220,6 +231,8 @@ class SeasonRun:
     failed_moves: list[str] = field(default_factory=list)
     #: events that stopped on an error (kind: code)
     errors: list[str] = field(default_factory=list)
+    #: fetches of 転入通知 that failed, by system and error code (tried again next round)
+    settle_errors: Counter[str] = field(default_factory=Counter)
     busy: set[str] = field(default_factory=set)
     events: Counter[str] = field(default_factory=Counter)
 
@@ -299,8 +312,10 @@ class SeasonRun:
     async def shussei(self, code: str, parent: Resident) -> None:
         pop = self.pops[code]
         baby = pop.newborn(parent)
+        # 機構 generated the baby's 個人番号 (its store written off the reactor thread); the
+        # baby joins the population only then, so no other event is about it before its 出生
+        await deferToThread(self.numbers.register_one, baby)
         pop.residents.append(baby)
-        self.numbers.register_one(baby)  # 機構 generated the baby's 個人番号
         self.where[baby.juminhyo_code] = (code, baby.address)
         await self.systems[code].send_updates([update_record(
             baby, "shussei", self.day, lg_code=code, timestamp=self.clock())])
@@ -382,14 +397,33 @@ class SeasonRun:
 
     async def settle(self, until: Callable[[], bool], poll: float = 0.5) -> None:
         """Every old municipality's existing system fetches the 転入通知 its CS holds (転出確定,
-        消除), again and again until ``until()``."""
+        消除), again and again until ``until()``. A system whose fetch fails (no answer in
+        time, refused) is counted in :attr:`settle_errors` and tries again at the next round;
+        the others go on."""
         while True:
             pending = [s for s in self.systems.values() if s.moves.moving_out]
-            await gatherResults([_deferred(s.settle_move_ins()) for s in pending],
+            await gatherResults([_deferred(self._settle_one(s)) for s in pending],
                                 consumeErrors=True)
             if until():
                 return
             await deferLater(self.reactor, poll, lambda: None)
+
+    async def _settle_one(self, system: KizonJuki) -> None:
+        try:
+            await system.settle_move_ins()
+        except JukiError as exc:  # its name and the error's code: no resident data
+            self.settle_errors[f"{system.name}: {exc.code}"] += 1
+
+    async def resend_acknowledged(self, per_system: int = DUPLICATES_PER_SYSTEM) -> None:
+        """Each existing system resends ``per_system`` of its acknowledged frames (R4: each is
+        acknowledged as a duplicate, not applied again; :class:`KizonJuki` counts them)."""
+        async def one(system: KizonJuki) -> None:
+            acked = system.acknowledged()
+            for seq in sorted(self.rng.sample(acked, min(per_system, len(acked)))):
+                await system.resend_acknowledged(seq)
+
+        await gatherResults([_deferred(one(s)) for s in self.systems.values()],
+                            consumeErrors=True)
 
     def all_confirmed(self) -> bool:
         return all(m.code in self.systems[m.old].moves.confirmed for m in self.moves)
@@ -427,15 +461,22 @@ async def run_season(reactor: Any, scenario: Scenario, endpoints: Endpoints, top
     numbers = KikoNumbers(endpoints.kiko_store)
     run = SeasonRun(reactor, scenario, endpoints, summary, topology, numbers,
                     Clock(scenario.as_of), random.Random(scenario.seed))
+    # the settling ends once the events are over and every move is confirmed (or 60 s more
+    # have passed), or at once when the run stops on an error
+    done, stop = [False], [False]
+    deadline = [float("inf")]
+    settling: Deferred[Any] | None = None
     try:
         run.build()
-        earlier = [c for c, place in numbers.places(sorted(run.where)[:500]).items() if place]
+        held = await deferToThread(numbers.places, sorted(run.where)[:500])
+        earlier = [c for c, place in held.items() if place]
         if earlier:
             raise SeasonError(
                 f"機構 already holds residents of this season's population (an "
                 f"earlier run): run {scenario.name} on a fresh working directory (init --topology "
                 f"{topology.name})")
-        numbers.register([r for p in run.pops.values() for r in p.residents])
+        await deferToThread(numbers.register,
+                            [r for p in run.pops.values() for r in p.residents])
         hops = Hops(endpoints.metrics_urls, _groups(topology, endpoints.kiko))
         await hops.start()
         await run.load(tick)
@@ -444,18 +485,20 @@ async def run_season(reactor: Any, scenario: Scenario, endpoints: Endpoints, top
             f"{min(len(p.residents) for p in run.pops.values())} to "
             f"{max(len(p.residents) for p in run.pops.values())}), each municipality's existing "
             "system (kizon-<code>) sent its own (職権記載)")
-        done = [False]
-        deadline = [float("inf")]
-        settling = _deferred(run.settle(lambda: done[0] and (
-            run.all_confirmed() or reactor.seconds() > deadline[0])))
+        settling = _deferred(run.settle(lambda: stop[0] or (done[0] and (
+            run.all_confirmed() or reactor.seconds() > deadline[0]))))
         await run.events_for(duration, tick)
         done[0] = True
         deadline[0] = reactor.seconds() + 60.0
         await settling
+        await run.resend_acknowledged()
         for system in run.systems.values():
             await system.close(check=False)
         await _check(run, hops)
     finally:
+        if settling is not None:  # its round in progress ends, no other begins
+            stop[0] = True
+            await settling
         for system in run.systems.values():
             await system.disconnect()
         numbers.close()
@@ -471,10 +514,6 @@ async def _check(run: SeasonRun, hops: Hops) -> None:
     acked = sum(s.acked_upto for s in systems)
     summary.check("nothing lost (R4)", acked == last,
                   f"{acked} of {last} numbers acknowledged by the {len(systems)} CSs")
-    dup_sent = sum(s.duplicates_sent for s in systems)
-    summary.check("nothing duplicated (R4)", not any(s.duplicate_advanced for s in systems),
-                  f"{dup_sent} resends of acknowledged numbers applied again: "
-                  f"{sum(s.duplicate_advanced for s in systems)}")
     # drained: every daemon's outboxes empty and 機構 applied every acknowledged update
     updates = sum(s.updates_acked for s in systems)
     kiko = run.endpoints.kiko
@@ -488,6 +527,20 @@ async def _check(run: SeasonRun, hops: Hops) -> None:
         if (applied >= updates and depth == 0) or run.reactor.seconds() > deadline:
             break
         await deferLater(run.reactor, 0.25, lambda: None)
+    dup_sent = sum(s.duplicates_sent for s in systems)
+    dup_acked = sum(s.duplicates_acked for s in systems)
+    dup_records = sum(s.duplicate_records for s in systems)
+    advanced = sum(s.duplicate_advanced for s in systems)
+    at_cs = hops.delta(after, MESSAGES, lambda lb: lb.get("node", "").startswith("cs-")
+                       and lb.get("peer", "").startswith("kizon-")
+                       and lb.get("result") == "duplicate")
+    summary.check(
+        "nothing duplicated (R4)",
+        dup_sent > 0 and dup_acked == dup_sent and not advanced and at_cs >= dup_records,
+        f"{dup_sent} resends of acknowledged frames ({dup_records} records) by the "
+        f"{len(systems)} existing systems: {dup_acked} acknowledged, {advanced} of them "
+        f"advancing an acknowledgement; {int(at_cs)} records counted duplicate at the CSs (none "
+        "applied again: 機構's count below)")
     summary.check("every acknowledged update reached 機構 exactly once (R4)",
                   applied == updates and depth == 0,
                   f"{updates} update notifications acknowledged by the CSs, {int(applied)} "
@@ -506,15 +559,17 @@ async def _check(run: SeasonRun, hops: Hops) -> None:
         not missing and not not_deleted,
         f"{moved} moves ({moved - across} within a prefecture, {across} across); "
         f"{moved - len(missing)} 転入通知 fetched by the old municipality's existing system with "
-        f"their 消除 acknowledged; {moved - len(not_deleted)} 消除者 in the old CS's file")
+        f"their 消除 acknowledged; {moved - len(not_deleted)} 消除者 in the old CS's file; "
+        f"fetches that failed (tried again): "
+        f"{', '.join(f'{k} ×{n}' for k, n in sorted(run.settle_errors.items())) or 'none'}")
     places = await deferToThread(_places, run.numbers, sorted(run.where) + sorted(run.dead))
     wrong = [c for c, w in run.where.items() if places.get(c) != w]
-    alive = [c for c in run.dead if places.get(c) is not None]
+    not_gone = [c for c in run.dead if places.get(c) is not Held.DELETED]
     summary.check(
-        "機構 holds each person once, at their newest address", not wrong and not alive,
+        "機構 holds each person once, at their newest address", not wrong and not not_gone,
         f"{len(run.where) - len(wrong)} of {len(run.where)} living residents current at 機構 in "
         f"their newest 市町村 at their newest 住所 ({moved} of them moved); "
-        f"{len(run.dead) - len(alive)} of {len(run.dead)} dead residents 消除者 there")
+        f"{len(run.dead) - len(not_gone)} of {len(run.dead)} dead residents 消除者 there")
     await consistency(run)
     summary.notes.append("events: " + ", ".join(
         f"{k}={n}" for k, n in sorted(run.events.items()) if k != "loaded"))
@@ -541,8 +596,8 @@ def _deleted_at_old_cs(run: SeasonRun) -> dict[str, set[str]]:
     return out
 
 
-def _places(numbers: KikoNumbers, codes: list[str]) -> dict[str, tuple[str, str] | None]:
-    out: dict[str, tuple[str, str] | None] = {}
+def _places(numbers: KikoNumbers, codes: list[str]) -> dict[str, tuple[str, str] | Held]:
+    out: dict[str, tuple[str, str] | Held] = {}
     for i in range(0, len(codes), 500):
         out.update(numbers.places(codes[i:i + 500]))
     return out
@@ -579,7 +634,8 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
     assert ep.kiko is not None
     kiko = PeerAddress(ep.kiko, topo.kiko.role, topo.kiko.org, ep.host, ep.port(ep.kiko))
     found: dict[str, list[str]] = {}
-    compared = Counter[str]()
+    #: records compared, by (CS, peer)
+    compared: dict[tuple[str, str], int] = {}
     gate = DeferredSemaphore(at_once)
 
     async def check(m: Municipality) -> None:
@@ -604,7 +660,7 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
                 except Exception as exc:  # reported as a difference, named
                     found.setdefault(m.node, []).append(f"{peer}: the check failed ({exc})")
                     continue
-                compared[peer.split("-")[0]] += report.compared
+                compared[m.node, peer] = report.compared
                 counts = {k: n for k, n in report.counts().items() if n}
                 if counts:
                     found.setdefault(m.node, []).append(f"{peer}: {counts}")
@@ -618,6 +674,15 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
     at_cs = Counter[str]()
     for m in topo.municipalities:
         at_cs[m.code] = sizes[m.node][m.code]
+        # the whole file went through each check: every current resident of the CS compared
+        for peer in (f"pref-{m.prefecture}", ep.kiko):
+            if (m.node, peer) in compared and compared[m.node, peer] != at_cs[m.code]:
+                found.setdefault(m.node, []).append(
+                    f"{peer}: {compared[m.node, peer]} records compared of the {at_cs[m.code]} "
+                    "in the CS's file")
+    by_kind = Counter[str]()
+    for (_node, peer), n in compared.items():
+        by_kind["kiko" if peer == ep.kiko else "pref"] += n
     mismatched = [n for n, c in sizes.items() if n.startswith("pref-") and +c != +Counter(
         {k: v for k, v in at_cs.items() if k[:2] == n[5:]})]
     if +sizes[ep.kiko] != +at_cs:
@@ -625,8 +690,8 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
     run.summary.check(
         "every node's file agrees with 機構's (整合性確認)", not found and not mismatched,
         f"{len(topo.municipalities)} CSs checked against their prefecture and 機構 "
-        f"(CONSISTENCY_CHUNK over each CS's identity): {compared['pref']} records compared at "
-        f"the prefectures, {compared['kiko']} at 機構, differences "
+        f"(CONSISTENCY_CHUNK over each CS's identity, each CS's whole file): {by_kind['pref']} "
+        f"records compared at the prefectures, {by_kind['kiko']} at 機構, differences "
         f"{'; '.join(f'{n} {d}' for n, ds in found.items() for d in ds) or 'none'}; files "
         f"sized as their CSs' together: {'all' if not mismatched else 'not ' + ', '.join(mismatched)}")
 

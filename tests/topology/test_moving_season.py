@@ -4,7 +4,8 @@
 ``juki-gateway simulate moving-season-hokuriku --duration short`` against them: every
 municipality's existing system drives its own CS, people move within a city, within a
 prefecture and across the two, are born and die; the run exits 0 only when every invariant held
-(nothing lost or duplicated, every 転入通知 followed by its 消除 at the old CS, 機構 holding each
+(nothing lost; every existing system's resends of acknowledged frames acknowledged as
+duplicates, never applied again; every 転入通知 followed by its 消除 at the old CS, 機構 holding each
 person once at their newest address, every CS's file agreeing with its prefecture's and 機構's
 in the consistency check). Also: ``simulate`` refuses a scenario of another topology than the
 working directory's.
@@ -25,7 +26,7 @@ from juki_gateway.cli import main
 from juki_gateway.gateway.initdir import init_workdir
 from juki_gateway.gateway.topology import load_topology
 from juki_gateway.simulators.season import scaled_sizes
-from tests.gateway_support import Daemon, free_port_base, start_daemon, wait_healthy
+from tests.gateway_support import Daemon, free_port_base, start_daemon, stop_all, wait_healthy
 from tests.topology.test_hokuriku_split import DAEMONS, init_argv
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -69,6 +70,10 @@ def check_season(summary: dict[str, Any], hops: set[str]) -> None:
         assert f"{kind}=" in events
     assert "34 CSs checked against their prefecture and 機構" in \
         details["every node's file agrees with 機構's (整合性確認)"]
+    # every existing system resent 2 acknowledged frames: each acknowledged as a duplicate
+    assert details["nothing duplicated (R4)"].startswith(
+        "68 resends of acknowledged frames"), details["nothing duplicated (R4)"]
+    assert ": 68 acknowledged, 0 of them advancing" in details["nothing duplicated (R4)"]
     assert set(summary["hops"]) == hops
     for hop in ("pref-16", "pref-17", "kiko"):
         assert summary["hops"][hop]["applied"] > 0
@@ -151,5 +156,4 @@ def test_the_season_on_three_daemons_with_kiko_on_postgresql(tmp_path: Path,
         check_season(summary, {"pref-17", "pref-16", "kiko", "cs (34)"})
         assert summary["target"] == "127.0.0.1 (40 endpoints)"
     finally:
-        codes = {name: d.stop(timeout=30) for name, d in daemons.items()}
-        assert codes == dict.fromkeys(daemons, 0)
+        assert stop_all(daemons, timeout=30) == dict.fromkeys(daemons, 0)

@@ -11,6 +11,7 @@ error (including a failed check or case), 2 a usage error (command line, configu
 
 from __future__ import annotations
 
+import errno
 import signal
 from typing import ClassVar
 
@@ -66,6 +67,17 @@ def loggable(exc: JukiError) -> str:
     where = "".join((f" field {field}" if field else "",
                      f" at offset {offset}" if offset is not None else ""))
     return f"{exc.code} ({exc.wire_code}){where}"
+
+
+def error_label(exc: BaseException) -> str:
+    """What a log line says of an exception: a project error's code, wire code and place
+    (:func:`loggable`), else its class and, for an OS error, its errno
+    name. Never its text: a message may quote a record value, an SQL parameter or a path."""
+    if isinstance(exc, JukiError):
+        return loggable(exc)
+    errno_ = getattr(exc, "errno", None) or getattr(getattr(exc, "osError", None), "errno", None)
+    name = errno.errorcode.get(errno_, "") if isinstance(errno_, int) else ""
+    return f"{type(exc).__name__}{f' ({name})' if name else ''}"
 
 
 def exit_code_for(exc: BaseException) -> int:

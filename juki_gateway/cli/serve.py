@@ -106,6 +106,7 @@ def _serve(config: Any) -> int:
     from twisted.internet import reactor
     from twisted.logger import Logger, globalLogBeginner
 
+    from juki_gateway.errors import error_label
     from juki_gateway.gateway.jsonlog import (
         REPEAT_WINDOW,
         Pseudonymizer,
@@ -123,7 +124,7 @@ def _serve(config: Any) -> int:
             sd_notify(*states)
         except OSError as exc:  # the service manager's socket: the daemon runs on without it
             log.warn("service manager not notified ({states}): {error}", event="sd_notify_failed",
-                     states=",".join(states), error=f"{type(exc).__name__}: {exc}")
+                     states=",".join(states), error=error_label(exc))
 
     try:
         service = makeService(config, reactor)

@@ -48,6 +48,7 @@ from zope.interface import implementer
 
 from juki_gateway.certs.identity import PeerIdentity
 from juki_gateway.codecs.messages import MessageType
+from juki_gateway.errors import error_label
 from juki_gateway.gateway.flow import ReadGate, close_gracefully, register_backpressure
 from juki_gateway.gateway.handshake_log import HandshakeLog, make_record
 from juki_gateway.gateway.metrics import GatewayMetrics
@@ -449,8 +450,9 @@ class ChannelProtocol(Protocol):
         assert isinstance(ctx, EndpointContext) and self.transport is not None
         err = TooManyConnections(
             f"{identity.name} already holds {ctx.connections_per_peer} connections to {ctx.name}")
-        log.info("[{conn_id}] {peer} refused: {code} ({wire}): {msg}", event="too_many_connections", conn_id=self.conn_id,
-                 peer=identity.name, code=err.code, wire=err.wire_code, msg=err.message)
+        log.info("[{conn_id}] {peer} refused: {code} ({wire}): already holds {limit} connections",
+                 event="too_many_connections", conn_id=self.conn_id, peer=identity.name,
+                 code=err.code, wire=err.wire_code, limit=ctx.connections_per_peer)
         ctx.metrics.frame_errors.labels(ctx.name, err.code).inc()
         channel = FrameChannel(local=ctx.name, peer=identity.name,
                                timestamp=TimestampSource(self.clock.seconds))
@@ -628,7 +630,7 @@ class _ReportingEndpoint:
         def failed(reason: Failure) -> Failure:
             log.warn("link {link} cannot connect to {where}: {error}; retrying",
                      event="link_connect_failed", link=self._label, where=self._where,
-                     error=f"{type(reason.value).__name__}: {reason.getErrorMessage()}")
+                     error=error_label(reason.value or Exception()))
             return reason
 
         d.addErrback(failed)

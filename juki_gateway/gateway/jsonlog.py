@@ -55,6 +55,7 @@ from twisted.logger import (
 from twisted.python import threadable
 from zope.interface import implementer
 
+from juki_gateway.errors import error_label
 from juki_gateway.registry_store.engine import describe_storage_error, storage_error
 
 KEY_FILE = "log-pseudonym.key"
@@ -169,7 +170,7 @@ def event_record(event: LogEvent, masker: Pseudonymizer) -> dict[str, Any]:
             record["incident"] = incident = secrets.token_hex(4)
             record["error"] = describe_storage_error(stored, incident)
         else:
-            record["error"] = masker.mask_text(failure.getErrorMessage())
+            record["error"] = error_label(failure.value or Exception())
         record["error_type"] = failure.type.__name__ if failure.type else "?"
     return record
 

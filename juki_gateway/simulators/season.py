@@ -57,7 +57,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, gatherResults
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
-from juki_gateway.errors import JukiError
+from juki_gateway.errors import JukiError, error_label
 from juki_gateway.gateway.jukinet.requests import RemoteError
 from juki_gateway.gateway.topology import Municipality, Topology
 from juki_gateway.simulators.drivers import Endpoints, KizonJuki, update_record
@@ -658,7 +658,7 @@ async def consistency(run: SeasonRun, *, at_once: int = 4) -> None:
                 try:
                     report = await consistency_check(node, peer).addTimeout(60, reactor)
                 except Exception as exc:  # reported as a difference, named
-                    found.setdefault(m.node, []).append(f"{peer}: the check failed ({exc})")
+                    found.setdefault(m.node, []).append(f"{peer}: the check failed ({error_label(exc)})")
                     continue
                 compared[m.node, peer] = report.compared
                 counts = {k: n for k, n in report.counts().items() if n}

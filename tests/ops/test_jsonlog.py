@@ -144,3 +144,27 @@ def test_reopenable_file_follows_a_rotation(tmp_path: Path) -> None:
     assert (tmp_path / "rotated").read_text() == "one\ntwo\n"
     assert path.read_text() == "three\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_failure_is_logged_by_class_and_code_never_by_its_text() -> None:
+    """A logged failure carries what it is, never what it says: a project error its code, wire
+    code and place; an OS error its class and errno name; anything else its class. Its text
+    (which may quote a name, an address or a statement's parameters) is not in the line."""
+    from twisted.internet.error import ConnectionRefusedError
+
+    from juki_gateway.codecs.errors import CodecError
+
+    out = io.StringIO()
+    log = Logger(namespace="test", observer=JsonLinesObserver([out], Pseudonymizer(KEY)))
+    secret = "山田太郎 石川県金沢市広坂一丁目１番１号"
+    for exc in (ValueError(secret), CodecError(f"bad kana {secret}", field="kana_name"),
+                ConnectionRefusedError(secret), OSError(2, secret)):
+        try:
+            raise exc
+        except Exception:
+            log.failure("failed", event="test_failure")
+    recs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["error"] for r in recs] == [
+        "ValueError", f"{CodecError.code} ({CodecError.wire_code}) field kana_name",
+        "ConnectionRefusedError", "FileNotFoundError (ENOENT)"]
+    assert all(secret not in json.dumps(r, ensure_ascii=False) for r in recs)

@@ -555,3 +555,106 @@ def test_ack_invariant_holds_on_a_shared_store_instance(
         yield threads.deferToThread(run_state_machine_as_test, make_machine(wire), settings=cfg)
     finally:
         yield stop_nodes(nodes)
+
+
+@pytest_twisted.inlineCallbacks
+def test_ack_invariant_holds_for_move_in_notices_a_prefecture_forwards_or_holds(
+    tmp_path: Path,
+) -> Generator[Any, Any, None]:
+    """The contract on the path 転入通知 take down from 機構, attacked by a hostile 機構 over
+    real mutual TLS: 石川 forwards a notice for 金沢 on its link to 金沢's CS and holds one for
+    野々市 (a CS it has no link to) until that CS fetches it. Runs, duplicates, overlaps, a gap,
+    a notice for another prefecture, a broken check digit and number 0, with reconnects; after
+    every step the last number applied is the last ACKed, and the notices queued for 金沢's CS
+    and held for 野々市 are exactly the ACKed ones, once each, in order."""
+    from twisted.internet import reactor
+
+    from juki_gateway.protocols.jukinet.layouts import MOVE_IN_NOTICE, encode_body
+
+    pref, hostile = "pref-17", "kiko"
+    at = MOVE_IN_NOTICE.offsets[[f.name for f in MOVE_IN_NOTICE.fields].index("old_lg_code")]
+    to = slice(at, at + 6)  # the destination: 転入前 市町村コード
+    chain = make_chain(tmp_path, NOW, nodes=(pref, hostile, "cs-172014"))  # not cs-172031
+    nodes = yield start_nodes(reactor, chain, names=(pref,))  # links down: queues stay
+    node = nodes[pref]
+    ident = Identity.from_pki(tmp_path / "pki", hostile)
+    rng = random.Random(11)
+    people = [new_resident(rng, i, "172014") for i in range(1, 40)]
+    serial = [0]
+
+    def notice(old: str) -> bytes:
+        serial[0] += 1
+        p = people[serial[0] % len(people)]
+        return encode_body(MOVE_IN_NOTICE, {
+            "juminhyo_code": p.juminhyo_code, "new_lg_code": "162019", "old_lg_code": old,
+            "kanji_name": p.name_kanji, "birth_date": p.birth_date,
+            "new_address": "富山県富山市新桜町７番３８号", "move_in_date": "20260401"})
+
+    def frame(seq: int, records: list[bytes]) -> bytes:
+        return encode_frame(M.MOVE_IN_NOTICE, hostile, pref, b"".join(records),
+                            record_count=len(records), seq=seq, timestamp=TS)
+
+    expected = 1
+    acked: list[bytes] = []
+    conn: FrameConnection | None = None
+
+    def send(data: bytes) -> defer.Deferred[tuple[str, int, int]]:
+        assert conn is not None
+        return defer.Deferred.fromCoroutine(conn.request(data, 1, timeout=5.0)).addCallback(
+            lambda replies: _refusal(replies[0]))
+
+    def check() -> defer.Deferred[None]:
+        def read(c: Any) -> tuple[int, list[bytes], list[bytes]]:
+            _a, down = st.load_outbox(c, f"{pref}->cs-172014")
+            _b, held = st.load_outbox(c, f"{pref}>cs-172031")
+            return (st.last_applied(c, pref, hostile), [r.record for r in down],
+                    [r.record for r in held])
+
+        def compare(got: tuple[int, list[bytes], list[bytes]]) -> None:
+            last, down, held = got
+            assert last == expected - 1
+            assert down == [r for r in acked if r[to] == b"172014"]
+            assert held == [r for r in acked if r[to] == b"172031"]
+
+        return node_read(node, read).addCallback(compare)
+
+    try:
+        conn = yield defer.Deferred.fromCoroutine(
+            open_connection(reactor, "127.0.0.1", node.bound_port, ident, pref))
+        for step in range(24):
+            kind = ("run", "duplicate", "overlap", "gap", "foreign", "check_digit", "zero",
+                    "reconnect")[step % 8]
+            e = expected
+            if kind == "run" or (kind in ("duplicate", "overlap") and e == 1):
+                recs = [notice(rng.choice(("172014", "172031"))) for _ in range(1 + step % 3)]
+                assert (yield send(frame(e, recs))) == ("ACK", e + len(recs) - 1, 0)
+                acked += recs
+                expected += len(recs)
+            elif kind == "duplicate":
+                assert (yield send(frame(e - 1, [acked[-1]]))) == ("ACK", e - 1, 0)
+            elif kind == "overlap":
+                new = notice("172031")
+                assert (yield send(frame(e - 1, [acked[-1], new]))) == ("ACK", e, 0)
+                acked.append(new)
+                expected += 1
+            elif kind == "gap":
+                assert (yield send(frame(e + 2, [notice("172014")]))) == ("NACK", e, 5101)
+            elif kind == "foreign":  # a notice for 東京's CS does not belong to 石川
+                assert (yield send(frame(e, [notice("131016")]))) == ("ERROR", e, 5104)
+            elif kind == "check_digit":
+                bad = bytearray(notice("172014"))
+                bad[10] = ord("0") + (bad[10] - ord("0") + 1) % 10
+                assert (yield send(frame(e, [bytes(bad)]))) == ("ERROR", e, 5103)
+            elif kind == "zero":
+                assert (yield send(frame(0, [notice("172014")]))) == ("ERROR", e, 5113)
+            else:
+                assert conn is not None
+                yield conn.close()
+                conn = yield defer.Deferred.fromCoroutine(
+                    open_connection(reactor, "127.0.0.1", node.bound_port, ident, pref))
+            yield check()
+        assert len(acked) >= 8 and {r[to] for r in acked} == {b"172014", b"172031"}
+    finally:
+        if conn is not None:
+            yield conn.close()
+        yield stop_nodes(nodes)
